@@ -1,0 +1,444 @@
+"""A Hub catalog on disk: repos with git-like commit histories over content-addressed blobs.
+
+Layout of a catalog folder::
+
+    blobs/ab/<sha256>                  file contents, stored once whatever repo or commit uses them
+    models/<org>--<name>/repo.json     metadata, refs and commits of one model repo
+    datasets/<org>--<name>/repo.json   the same for a dataset repo
+
+Each commit maps every path of the repo to a blob, so any revision can be served without
+replaying history. Commit shas are derived from the commit's content, so building the
+same catalog twice gives the same shas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+REPO_TYPES = ("model", "dataset")
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+# Files the Hub stores with Git LFS: weights and other binaries, and anything over 10 MB.
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+    ".parquet",
+    ".arrow",
+    ".gguf",
+    ".npz",
+    ".zip",
+    ".ot",
+)
+LFS_MIN_SIZE = 10 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+class CatalogError(ValueError):
+    """A catalog operation was given something it cannot store."""
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """Return `repo_id` if it is a valid Hub repo id (`name` or `org/name`), else raise."""
+    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id:
+        raise CatalogError(
+            f"Invalid repo id {repo_id!r}: expected 'name' or 'org/name' made of letters, "
+            "digits, '-', '_' and '.' (at most 96 characters each)."
+        )
+    return repo_id
+
+
+def validate_repo_path(path: str) -> str:
+    """Return `path` if it is a safe relative POSIX path inside a repo, else raise."""
+    p = PurePosixPath(path)
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in path.split("/"))
+        or p.is_absolute()
+    ):
+        raise CatalogError(f"Invalid file path {path!r} in repo: must be relative, without '..'.")
+    return path
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The git blob id of a file: sha1 of `blob <size>\\0<content>`."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The Git LFS pointer file the Hub keeps in git for an LFS file."""
+    return (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
+    ).encode()
+
+
+def is_lfs(path: str, size: int) -> bool:
+    """Whether the Hub would store this file with Git LFS."""
+    return path.endswith(LFS_SUFFIXES) or size >= LFS_MIN_SIZE
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of one commit."""
+
+    path: str
+    size: int
+    sha256: str  # key of the blob in the store, and the LFS oid for LFS files
+    git_oid: str  # the git blob id (of the content, or of the LFS pointer for LFS files)
+    lfs: bool
+
+    def to_json(self) -> dict:
+        return {
+            "size": self.size,
+            "sha256": self.sha256,
+            "git_oid": self.git_oid,
+            "lfs": self.lfs,
+        }
+
+    @classmethod
+    def from_json(cls, path: str, d: Mapping) -> FileEntry:
+        return cls(path=path, size=d["size"], sha256=d["sha256"], git_oid=d["git_oid"], lfs=d["lfs"])
+
+    @property
+    def etag(self) -> str:
+        """What the Hub sends as the file's ETag: LFS sha256, or the git blob sha1."""
+        return self.sha256 if self.lfs else self.git_oid
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit: its id, who made it, and the full file tree at that point."""
+
+    sha: str
+    parents: tuple[str, ...]
+    authors: tuple[str, ...]
+    title: str
+    message: str
+    date: str
+    files: Mapping[str, FileEntry]
+
+    def to_json(self) -> dict:
+        return {
+            "sha": self.sha,
+            "parents": list(self.parents),
+            "authors": list(self.authors),
+            "title": self.title,
+            "message": self.message,
+            "date": self.date,
+            "files": {p: e.to_json() for p, e in sorted(self.files.items())},
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> Commit:
+        return cls(
+            sha=d["sha"],
+            parents=tuple(d["parents"]),
+            authors=tuple(d["authors"]),
+            title=d["title"],
+            message=d["message"],
+            date=d["date"],
+            files={p: FileEntry.from_json(p, e) for p, e in d["files"].items()},
+        )
+
+
+@dataclass
+class Repo:
+    """A repo of the catalog: metadata (downloads, likes, gated...), refs and commits."""
+
+    repo_type: str
+    repo_id: str
+    meta: dict = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # branch name -> commit sha
+    tags: dict[str, str] = field(default_factory=dict)  # tag name -> commit sha
+    commits: dict[str, Commit] = field(default_factory=dict)
+
+    def resolve(self, revision: str | None) -> Commit | None:
+        """The commit a revision names: a branch, a tag, a full sha or a sha prefix (≥7)."""
+        revision = revision or "main"
+        if revision.startswith("refs/heads/"):
+            revision = revision[len("refs/heads/") :]
+        sha = self.refs.get(revision) or self.tags.get(revision)
+        if sha is None and revision in self.commits:
+            sha = revision
+        if sha is None and re.fullmatch(r"[0-9a-f]{7,39}", revision):
+            matches = [s for s in self.commits if s.startswith(revision)]
+            sha = matches[0] if len(matches) == 1 else None
+        return self.commits.get(sha) if sha else None
+
+    def history(self, head: Commit) -> list[Commit]:
+        """Commits reachable from `head`, newest first (first-parent order)."""
+        out, cur = [], head
+        while cur is not None:
+            out.append(cur)
+            cur = self.commits.get(cur.parents[0]) if cur.parents else None
+        return out
+
+    @property
+    def head(self) -> Commit | None:
+        return self.resolve("main")
+
+    def to_json(self) -> dict:
+        return {
+            "repo_type": self.repo_type,
+            "repo_id": self.repo_id,
+            "meta": self.meta,
+            "refs": self.refs,
+            "tags": self.tags,
+            "commits": [c.to_json() for c in self.commits.values()],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> Repo:
+        commits = [Commit.from_json(c) for c in d["commits"]]
+        return cls(
+            repo_type=d["repo_type"],
+            repo_id=d["repo_id"],
+            meta=dict(d.get("meta", {})),
+            refs=dict(d["refs"]),
+            tags=dict(d.get("tags", {})),
+            commits={c.sha: c for c in commits},
+        )
+
+
+def _iso(dt: datetime | str | None) -> str:
+    if dt is None:
+        dt = datetime.now(UTC)
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class Catalog:
+    """Reads and writes a catalog folder. Safe to read from many threads while one writes."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._cache: dict[Path, tuple[tuple[int, int], int, Repo]] = {}
+
+    # -- paths ---------------------------------------------------------------------------
+    def _repo_dir(self, repo_type: str, repo_id: str) -> Path:
+        if repo_type not in REPO_TYPES:
+            raise CatalogError(f"Unknown repo type {repo_type!r}: expected one of {REPO_TYPES}.")
+        validate_repo_id(repo_id)
+        return self.root / f"{repo_type}s" / repo_id.replace("/", "--")
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the content with this sha256 is stored."""
+        return self.root / "blobs" / sha256[:2] / sha256
+
+    # -- reading -------------------------------------------------------------------------
+    def repo(self, repo_type: str, repo_id: str) -> Repo | None:
+        """The repo, or None if the catalog has no such repo (or the id is invalid)."""
+        try:
+            path = self._repo_dir(repo_type, repo_id) / "repo.json"
+        except CatalogError:
+            return None
+        return self._load(path)
+
+    def _load(self, path: Path) -> Repo | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        cached = self._cache.get(path)
+        if cached and cached[0] == (st.st_mtime_ns, st.st_ino) and cached[1] == st.st_size:
+            return cached[2]
+        repo = Repo.from_json(json.loads(path.read_text()))
+        self._cache[path] = ((st.st_mtime_ns, st.st_ino), st.st_size, repo)
+        return repo
+
+    def repos(self, repo_type: str) -> list[Repo]:
+        """Every repo of a type, in a stable order."""
+        base = self.root / f"{repo_type}s"
+        if not base.is_dir():
+            return []
+        out = []
+        for d in sorted(base.iterdir()):
+            repo = self._load(d / "repo.json")
+            if repo is not None:
+                out.append(repo)
+        return out
+
+    # -- writing -------------------------------------------------------------------------
+    def add_blob(self, source: bytes | str | os.PathLike) -> tuple[str, int, Path]:
+        """Store content (bytes or a file, copied in chunks); return (sha256, size, blob path)."""
+        tmp_dir = self.root / "blobs" / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        size = 0
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as out:
+            if isinstance(source, bytes):
+                h.update(source)
+                out.write(source)
+                size = len(source)
+            else:
+                with open(source, "rb") as f:
+                    while chunk := f.read(_CHUNK):
+                        h.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+        digest = h.hexdigest()
+        dest = self.blob_path(digest)
+        if dest.exists():
+            os.unlink(out.name)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out.name, dest)
+        return digest, size, dest
+
+    def add_sparse_blob(self, build: Callable[[Path], None]) -> tuple[str, int, Path]:
+        """Store a file that `build(path)` writes in place (for large sparse files)."""
+        tmp_dir = self.root / "blobs" / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir)
+        os.close(fd)
+        build(Path(name))
+        h = hashlib.sha256()
+        with open(name, "rb") as f:
+            while chunk := f.read(8 * _CHUNK):
+                h.update(chunk)
+        digest = h.hexdigest()
+        size = os.path.getsize(name)
+        dest = self.blob_path(digest)
+        if dest.exists():
+            os.unlink(name)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(name, dest)
+        return digest, size, dest
+
+    def commit(
+        self,
+        repo_type: str,
+        repo_id: str,
+        files: Mapping[str, bytes | str | os.PathLike | FileEntry],
+        *,
+        authors: Iterable[str],
+        title: str,
+        message: str = "",
+        date: datetime | str | None = None,
+        delete: Iterable[str] = (),
+        replace_all: bool = False,
+        meta: Mapping | None = None,
+        branch: str = "main",
+    ) -> Commit:
+        """Add a commit to a repo (creating the repo if new) and move `branch` to it.
+
+        `files` maps repo paths to new contents (bytes, a local file, or an existing entry);
+        paths not named keep their content unless `replace_all` is set. `meta` updates the
+        repo's metadata (downloads, likes, gated, ...).
+        """
+        authors = tuple(authors)
+        if not authors:
+            raise CatalogError("A commit needs at least one author.")
+        repo_dir = self._repo_dir(repo_type, repo_id)
+        with self._lock:
+            repo = self._load(repo_dir / "repo.json") or Repo(repo_type, repo_id)
+            repo = Repo.from_json(repo.to_json())  # never mutate what readers may hold
+            parent = repo.resolve(branch)
+            tree: dict[str, FileEntry] = {} if (replace_all or parent is None) else dict(
+                parent.files
+            )
+            for path in delete:
+                tree.pop(validate_repo_path(path), None)
+            for path, source in files.items():
+                validate_repo_path(path)
+                tree[path] = self._entry(path, source)
+            date_s = _iso(date)
+            body = json.dumps(
+                {
+                    "parent": parent.sha if parent else None,
+                    "tree": {p: e.to_json() for p, e in sorted(tree.items())},
+                    "authors": authors,
+                    "title": title,
+                    "message": message,
+                    "date": date_s,
+                },
+                sort_keys=True,
+            )
+            sha = hashlib.sha1(body.encode()).hexdigest()
+            commit = Commit(
+                sha=sha,
+                parents=(parent.sha,) if parent else (),
+                authors=authors,
+                title=title,
+                message=message,
+                date=date_s,
+                files=tree,
+            )
+            repo.commits[sha] = commit
+            repo.refs[branch] = sha
+            if meta:
+                repo.meta.update(meta)
+            self._write(repo_dir, repo)
+            return commit
+
+    def update_meta(self, repo_type: str, repo_id: str, **meta: object) -> Repo:
+        """Change a repo's metadata (downloads, likes, gated, ...) without a commit."""
+        repo_dir = self._repo_dir(repo_type, repo_id)
+        with self._lock:
+            repo = self._load(repo_dir / "repo.json")
+            if repo is None:
+                raise CatalogError(f"No {repo_type} repo {repo_id!r} in the catalog.")
+            repo = Repo.from_json(repo.to_json())
+            repo.meta.update(meta)
+            self._write(repo_dir, repo)
+            return repo
+
+    def tag(self, repo_type: str, repo_id: str, tag: str, revision: str = "main") -> None:
+        """Point a tag at the commit `revision` names."""
+        repo_dir = self._repo_dir(repo_type, repo_id)
+        with self._lock:
+            repo = self._load(repo_dir / "repo.json")
+            commit = repo.resolve(revision) if repo else None
+            if commit is None:
+                raise CatalogError(f"No revision {revision!r} in {repo_type} repo {repo_id!r}.")
+            repo = Repo.from_json(repo.to_json())
+            repo.tags[tag] = commit.sha
+            self._write(repo_dir, repo)
+
+    def _entry(self, path: str, source: bytes | str | os.PathLike | FileEntry) -> FileEntry:
+        if isinstance(source, FileEntry):
+            return FileEntry(source.path if source.path == path else path, source.size,
+                             source.sha256, source.git_oid, source.lfs)
+        digest, size, blob = self.add_blob(source)
+        lfs = is_lfs(path, size)
+        if lfs:
+            ptr = lfs_pointer(digest, size)
+            git_oid = hashlib.sha1(f"blob {len(ptr)}\0".encode() + ptr).hexdigest()
+        else:
+            git_oid = git_blob_sha1(blob)
+        return FileEntry(path=path, size=size, sha256=digest, git_oid=git_oid, lfs=lfs)
+
+    def _write(self, repo_dir: Path, repo: Repo) -> None:
+        repo_dir.mkdir(parents=True, exist_ok=True)
+        tmp = repo_dir / "repo.json.tmp"
+        tmp.write_text(json.dumps(repo.to_json(), indent=1, sort_keys=True))
+        os.replace(tmp, repo_dir / "repo.json")
+        self._cache.pop(repo_dir / "repo.json", None)
+
+    def remove_repo(self, repo_type: str, repo_id: str) -> None:
+        """Delete a repo's metadata (blobs stay: other repos may share them)."""
+        shutil.rmtree(self._repo_dir(repo_type, repo_id), ignore_errors=True)
