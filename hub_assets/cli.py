@@ -1,2 +1,212 @@
-def main():
-    pass
+"""The `hub-assets` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+
+DEFAULT_CATALOG = "data/demo_hub"
+DEFAULT_PORT = 8765
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@click.group()
+def main() -> None:
+    """hub-assets: a curated, evaluated, auditable model registry over the Hugging Face Hub."""
+
+
+# ---------------------------------------------------------------------------------------
+# hub-assets hub ...
+# ---------------------------------------------------------------------------------------
+@main.group()
+def hub() -> None:
+    """The project's own Hub server and its demo catalog."""
+
+
+@hub.command("serve")
+@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
+              type=click.Path(file_okay=False), help="Catalog folder to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--synthetic", default=0, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Add N listing-only synthetic models (metadata, no files).")
+@click.option("--synthetic-seed", default=0, show_default=True, type=int)
+def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed: int) -> None:
+    """Serve a catalog over the Hugging Face Hub HTTP API.
+
+    Tokens that may read gated repos come from HUB_ASSETS_HUB_TOKENS (comma-separated).
+    """
+    from hub_assets.hub.server import HubServer
+
+    tokens = [t for t in os.environ.get("HUB_ASSETS_HUB_TOKENS", "").split(",") if t]
+    try:
+        server = HubServer(catalog, host=host, port=port, synthetic=synthetic,
+                           synthetic_seed=synthetic_seed, tokens=tokens)
+    except FileNotFoundError as e:
+        raise click.ClickException(str(e)) from e
+    except OSError as e:
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {e.strerror}. Pick another --port."
+        ) from e
+    click.echo(f"Serving catalog {catalog} at {server.url} "
+               f"({synthetic} synthetic models, {len(tokens)} gated-access tokens)", err=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.stop()
+
+
+@hub.command("build-demo")
+@click.option("--out", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Rebuild even if an identical build is there.")
+def hub_build_demo(out: str, force: bool) -> None:
+    """Build the demo catalog (deterministic; a second build is a no-op)."""
+    from hub_assets.hub.demo_catalog import build_demo, demo_summary
+
+    started = time.monotonic()
+    path = build_demo(out, force=force)
+    summary = demo_summary(path)
+    click.echo(
+        f"Demo catalog at {path}: {len(summary['model'])} models, "
+        f"{len(summary['dataset'])} datasets ({time.monotonic() - started:.1f}s)"
+    )
+
+
+@hub.command("commit")
+@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--repo-id", required=True, help="org/name of the repo to create or update.")
+@click.option("--repo-type", type=click.Choice(["model", "dataset"]), default="model",
+              show_default=True)
+@click.option("--folder", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder whose files become the repo's files at the new commit.")
+@click.option("--author", "authors", multiple=True, required=True, help="Commit author (repeat).")
+@click.option("--title", default="Upload folder", show_default=True)
+@click.option("--meta", "meta_json", default=None,
+              help='Repo metadata as JSON, e.g. \'{"downloads": 10, "gated": "manual"}\'.')
+def hub_commit(catalog: str, repo_id: str, repo_type: str, folder: str, authors: tuple[str, ...],
+               title: str, meta_json: str | None) -> None:
+    """Add a repo to a catalog, or a new revision of one, from a local folder."""
+    from hub_assets.hub.catalog import Catalog, CatalogError
+
+    folder_p = Path(folder)
+    files = {
+        p.relative_to(folder_p).as_posix(): p
+        for p in sorted(folder_p.rglob("*"))
+        if p.is_file() and ".cache" not in p.relative_to(folder_p).parts
+        and ".git" not in p.relative_to(folder_p).parts
+    }
+    try:
+        meta = json.loads(meta_json) if meta_json else None
+        commit = Catalog(catalog).commit(repo_type, repo_id, files, authors=authors, title=title,
+                                         meta=meta, replace_all=True)
+    except (CatalogError, json.JSONDecodeError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"{repo_type} {repo_id}: commit {commit.sha} ({len(files)} files)")
+
+
+# ---------------------------------------------------------------------------------------
+# hub-assets demo
+# ---------------------------------------------------------------------------------------
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException(f"The Hub server exited with code {proc.returncode}.")
+        try:
+            with urllib.request.urlopen(f"{url}/api/models?limit=1", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise click.ClickException(f"The Hub server did not answer at {url} within {timeout:.0f}s.")
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to the project-local .dagster_home with the project's yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    src = PROJECT_ROOT / "dagster.yaml"
+    if src.exists() and not (home / "dagster.yaml").exists():
+        shutil.copy(src, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@main.command("demo")
+@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+def demo(catalog: str, port: int) -> None:
+    """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
+    from hub_assets.hub.demo_catalog import build_demo
+
+    home = ensure_dagster_home()
+    click.echo(f"[1/4] Demo catalog: {build_demo(catalog)}")
+    endpoint = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, HUB_ASSETS_HUB_ENDPOINT=endpoint, DAGSTER_HOME=str(home))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hub_assets.cli", "hub", "serve", "--catalog", catalog,
+         "--port", str(port)],
+        env=env,
+    )
+    try:
+        _wait_until_up(endpoint, server)
+        click.echo(f"[2/4] Hub server up at {endpoint}")
+        click.echo(f"[3/4] Running main_job (DAGSTER_HOME={home})")
+        rc = subprocess.call(
+            [sys.executable, "-m", "dagster", "job", "execute", "-m", "hub_assets.definitions",
+             "-j", "main_job"],
+            env=env,
+        )
+        if rc != 0:
+            raise click.ClickException(f"main_job failed (exit code {rc}); see the log above.")
+        click.echo("[4/4] Summary")
+        click.echo(demo_summary_text())
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def demo_summary_text() -> str:
+    """What the last materializations of the pipeline's assets say (from DAGSTER_HOME)."""
+    from dagster import AssetKey, DagsterInstance
+
+    from hub_assets.definitions import defs
+
+    lines = []
+    with DagsterInstance.get() as instance:
+        for key in defs.resolve_asset_graph().get_all_asset_keys():
+            event = instance.get_latest_materialization_event(AssetKey(key.path))
+            if event is None or event.asset_materialization is None:
+                lines.append(f"{key.to_user_string()}: never materialized")
+                continue
+            meta = event.asset_materialization.metadata
+            lines.append(f"{key.to_user_string()} (run {event.run_id[:8]}):")
+            for name, value in meta.items():
+                text = getattr(value, "value", value)
+                if isinstance(text, str) and "\n" in text:
+                    lines.append(text)
+                else:
+                    lines.append(f"  {name}: {text}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from filelock import FileLock
+
 from hub_assets.hub.catalog import Catalog
 from hub_assets.hub.demo_text import qa_items, retrieval_set, tokenizer_corpus
 
@@ -34,11 +36,25 @@ _STAMP = ".hub-assets-build"
 def build_demo(out: str | os.PathLike = "data/demo_hub", *, force: bool = False) -> Path:
     """Build the demo catalog into `out` (atomically) unless an identical build is there."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One builder at a time (parallel test workers share data/demo_hub).
+    with FileLock(str(out) + ".lock"):
+        if not force and _is_built(out):
+            return out
+        _build_into(out)
+    return out
+
+
+def _is_built(out: Path) -> bool:
     stamp = out / _STAMP
-    if not force and stamp.exists() and stamp.read_text().strip() == BUILD_VERSION:
-        return out
-    work = Path(tempfile.mkdtemp(prefix=".demo_hub-", dir=out.parent if out.parent.exists()
-                                 else _mkdir(out.parent)))
+    return stamp.exists() and stamp.read_text().strip() == BUILD_VERSION
+
+
+def _build_into(out: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    work = Path(tempfile.mkdtemp(prefix=".demo_hub-", dir=out.parent))
     try:
         catalog = Catalog(work)
         with tempfile.TemporaryDirectory() as tmp:
@@ -50,12 +66,6 @@ def build_demo(out: str | os.PathLike = "data/demo_hub", *, force: bool = False)
         os.replace(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return out
-
-
-def _mkdir(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 # ---------------------------------------------------------------------------------------

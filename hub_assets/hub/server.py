@@ -84,6 +84,8 @@ class FaultRule:
             return False
         if self.method and self.method.upper() != method:
             return False
+        if self.kind == "drop" and method == "HEAD":
+            return False  # a HEAD has no body to cut short
         if self.route and not re.search(self.route, path):
             return False
         if self.file is not None and (file_path is None or not fnmatch.fnmatch(file_path, self.file)):
@@ -326,6 +328,8 @@ class _Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.requests[f"{method} {self._route_name(raw_path)}"] += 1
                 self.state.requests["total"] += 1
+                if self.headers.get("Range"):
+                    self.state.requests[f"{method} range"] += 1
             file_path = self._resolve_file_path(raw_path)
             fault = self.state.take_fault(method, unquote(raw_path), file_path)
             self.fault = fault

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export HF_HUB_DISABLE_TELEMETRY := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo dev test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned exactly: the CPU wheel on these machines (see README)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## make demo: build the demo catalog, serve it, run the whole pipeline through Dagster
+demo: setup
+	$(BIN)/hub-assets demo
+
+## make dev: the Hub server plus the Dagster UI (http://127.0.0.1:3000)
+dev: setup
+	$(BIN)/hub-assets hub build-demo
+	$(BIN)/hub-assets hub serve & server=$$!; \
+	trap "kill $$server" EXIT INT TERM; \
+	$(BIN)/dagster dev -w workspace.yaml
+
+## make test: the whole test suite (slow end-to-end tests included)
+test: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/bench_hub_server.py
+
+clean:
+	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage
