@@ -35,6 +35,7 @@ TREE_PAGE_SIZE = 1000
 TREE_EXPAND_PAGE_SIZE = 50
 COMMITS_PAGE_SIZE = 50
 SEND_CHUNK = 1024 * 1024
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _API_KEYWORDS = ("revision", "tree", "commits", "paths-info", "refs")
 _SORT_KEYS = {
     "downloads": "downloads",
@@ -258,7 +259,7 @@ def repo_json(state: ServerState, repo: Repo, commit: Commit, *, blobs: bool = F
         if security:
             issues = []
             for path, e in sorted(commit.files.items()):
-                if path.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")):
+                if path.endswith(_PICKLE_SUFFIXES):
                     found = state.scan(e)
                     if any(f["safety"] == "dangerous" for f in found):
                         issues.append({"path": path, "level": "danger", "pickleImports": found})
@@ -576,7 +577,25 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 last = older
             e["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}
-            e["securityFileStatus"] = {"status": "safe"}
+            e["securityFileStatus"] = self._file_security(commit.files[e["path"]])
+
+    def _file_security(self, entry: FileEntry) -> dict:
+        pickle_scan = None
+        status = "safe"
+        if entry.path.endswith(_PICKLE_SUFFIXES):
+            found = self.state.scan(entry)
+            levels = [f["safety"] for f in found]
+            highest = next(
+                (lv for lv in ("dangerous", "suspicious", "innocuous") if lv in levels),
+                "innocuous",
+            )
+            pickle_scan = {"highestSafetyLevel": highest, "imports": found}
+            status = "unsafe" if highest == "dangerous" else "safe"
+        return {
+            "status": status,
+            "avScan": {"virusFound": False, "virusNames": None},
+            "pickleImportScan": pickle_scan,
+        }
 
     def _tree(self, repo: Repo, revision: str, path: str) -> None:
         commit = self._commit(repo, revision)
