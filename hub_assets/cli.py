@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-
 DEFAULT_CATALOG = "data/demo_hub"
 DEFAULT_PORT = 8765
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +34,22 @@ def hub() -> None:
 
 
 @hub.command("serve")
-@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
-              type=click.Path(file_okay=False), help="Catalog folder to serve.")
+@click.option(
+    "--catalog",
+    default=DEFAULT_CATALOG,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Catalog folder to serve.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
-@click.option("--synthetic", default=0, show_default=True, type=click.IntRange(0, 10_000_000),
-              help="Add N listing-only synthetic models (metadata, no files).")
+@click.option(
+    "--synthetic",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="Add N listing-only synthetic models (metadata, no files).",
+)
 @click.option("--synthetic-seed", default=0, show_default=True, type=int)
 def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed: int) -> None:
     """Serve a catalog over the Hugging Face Hub HTTP API.
@@ -51,16 +60,25 @@ def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed
 
     tokens = [t for t in os.environ.get("HUB_ASSETS_HUB_TOKENS", "").split(",") if t]
     try:
-        server = HubServer(catalog, host=host, port=port, synthetic=synthetic,
-                           synthetic_seed=synthetic_seed, tokens=tokens)
+        server = HubServer(
+            catalog,
+            host=host,
+            port=port,
+            synthetic=synthetic,
+            synthetic_seed=synthetic_seed,
+            tokens=tokens,
+        )
     except FileNotFoundError as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
         raise click.ClickException(
             f"Cannot listen on {host}:{port}: {e.strerror}. Pick another --port."
         ) from e
-    click.echo(f"Serving catalog {catalog} at {server.url} "
-               f"({synthetic} synthetic models, {len(tokens)} gated-access tokens)", err=True)
+    click.echo(
+        f"Serving catalog {catalog} at {server.url} "
+        f"({synthetic} synthetic models, {len(tokens)} gated-access tokens)",
+        err=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.serve_forever()
@@ -87,19 +105,36 @@ def hub_build_demo(out: str, force: bool) -> None:
 
 
 @hub.command("commit")
-@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
-              type=click.Path(file_okay=False))
+@click.option(
+    "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
+)
 @click.option("--repo-id", required=True, help="org/name of the repo to create or update.")
-@click.option("--repo-type", type=click.Choice(["model", "dataset"]), default="model",
-              show_default=True)
-@click.option("--folder", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder whose files become the repo's files at the new commit.")
+@click.option(
+    "--repo-type", type=click.Choice(["model", "dataset"]), default="model", show_default=True
+)
+@click.option(
+    "--folder",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder whose files become the repo's files at the new commit.",
+)
 @click.option("--author", "authors", multiple=True, required=True, help="Commit author (repeat).")
 @click.option("--title", default="Upload folder", show_default=True)
-@click.option("--meta", "meta_json", default=None,
-              help='Repo metadata as JSON, e.g. \'{"downloads": 10, "gated": "manual"}\'.')
-def hub_commit(catalog: str, repo_id: str, repo_type: str, folder: str, authors: tuple[str, ...],
-               title: str, meta_json: str | None) -> None:
+@click.option(
+    "--meta",
+    "meta_json",
+    default=None,
+    help='Repo metadata as JSON, e.g. \'{"downloads": 10, "gated": "manual"}\'.',
+)
+def hub_commit(
+    catalog: str,
+    repo_id: str,
+    repo_type: str,
+    folder: str,
+    authors: tuple[str, ...],
+    title: str,
+    meta_json: str | None,
+) -> None:
     """Add a repo to a catalog, or a new revision of one, from a local folder."""
     from hub_assets.hub.catalog import Catalog, CatalogError
 
@@ -107,13 +142,15 @@ def hub_commit(catalog: str, repo_id: str, repo_type: str, folder: str, authors:
     files = {
         p.relative_to(folder_p).as_posix(): p
         for p in sorted(folder_p.rglob("*"))
-        if p.is_file() and ".cache" not in p.relative_to(folder_p).parts
+        if p.is_file()
+        and ".cache" not in p.relative_to(folder_p).parts
         and ".git" not in p.relative_to(folder_p).parts
     }
     try:
         meta = json.loads(meta_json) if meta_json else None
-        commit = Catalog(catalog).commit(repo_type, repo_id, files, authors=authors, title=title,
-                                         meta=meta, replace_all=True)
+        commit = Catalog(catalog).commit(
+            repo_type, repo_id, files, authors=authors, title=title, meta=meta, replace_all=True
+        )
     except (CatalogError, json.JSONDecodeError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"{repo_type} {repo_id}: commit {commit.sha} ({len(files)} files)")
@@ -147,8 +184,9 @@ def ensure_dagster_home() -> Path:
 
 
 @main.command("demo")
-@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
-              type=click.Path(file_okay=False))
+@click.option(
+    "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
+)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 def demo(catalog: str, port: int) -> None:
     """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
@@ -159,8 +197,17 @@ def demo(catalog: str, port: int) -> None:
     endpoint = f"http://127.0.0.1:{port}"
     env = dict(os.environ, HUB_ASSETS_HUB_ENDPOINT=endpoint, DAGSTER_HOME=str(home))
     server = subprocess.Popen(
-        [sys.executable, "-m", "hub_assets.cli", "hub", "serve", "--catalog", catalog,
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "hub_assets.cli",
+            "hub",
+            "serve",
+            "--catalog",
+            catalog,
+            "--port",
+            str(port),
+        ],
         env=env,
     )
     try:
@@ -168,8 +215,17 @@ def demo(catalog: str, port: int) -> None:
         click.echo(f"[2/4] Hub server up at {endpoint}")
         click.echo(f"[3/4] Running main_job (DAGSTER_HOME={home})")
         rc = subprocess.call(
-            [sys.executable, "-m", "dagster", "job", "execute", "-m", "hub_assets.definitions",
-             "-j", "main_job"],
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "job",
+                "execute",
+                "-m",
+                "hub_assets.definitions",
+                "-j",
+                "main_job",
+            ],
             env=env,
         )
         if rc != 0:

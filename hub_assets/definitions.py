@@ -1,6 +1,5 @@
 """The one `Definitions` object of the project (loaded by workspace.yaml and `dagster dev`)."""
 
-
 import os
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job

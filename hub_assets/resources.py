@@ -17,7 +17,7 @@ class HubResource(ConfigurableResource):
 
     endpoint: str = Field(
         default=DEFAULT_HUB_ENDPOINT,
-        description="Hub base URL (HUB_ASSETS_HUB_ENDPOINT); https://huggingface.co for the real Hub.",
+        description="Hub base URL (HUB_ASSETS_HUB_ENDPOINT); https://huggingface.co for the Hub.",
     )
     token: str | None = Field(default=None, description="Hub token (HF_TOKEN); never logged.")
 

@@ -118,7 +118,9 @@ class FileEntry:
 
     @classmethod
     def from_json(cls, path: str, d: Mapping) -> FileEntry:
-        return cls(path=path, size=d["size"], sha256=d["sha256"], git_oid=d["git_oid"], lfs=d["lfs"])
+        return cls(
+            path=path, size=d["size"], sha256=d["sha256"], git_oid=d["git_oid"], lfs=d["lfs"]
+        )
 
     @property
     def etag(self) -> str:
@@ -358,8 +360,8 @@ class Catalog:
             repo = self._load(repo_dir / "repo.json") or Repo(repo_type, repo_id)
             repo = Repo.from_json(repo.to_json())  # never mutate what readers may hold
             parent = repo.resolve(branch)
-            tree: dict[str, FileEntry] = {} if (replace_all or parent is None) else dict(
-                parent.files
+            tree: dict[str, FileEntry] = (
+                {} if (replace_all or parent is None) else dict(parent.files)
             )
             for path in delete:
                 tree.pop(validate_repo_path(path), None)
@@ -421,8 +423,13 @@ class Catalog:
 
     def _entry(self, path: str, source: bytes | str | os.PathLike | FileEntry) -> FileEntry:
         if isinstance(source, FileEntry):
-            return FileEntry(source.path if source.path == path else path, source.size,
-                             source.sha256, source.git_oid, source.lfs)
+            return FileEntry(
+                source.path if source.path == path else path,
+                source.size,
+                source.sha256,
+                source.git_oid,
+                source.lfs,
+            )
         digest, size, blob = self.add_blob(source)
         lfs = is_lfs(path, size)
         if lfs:

@@ -21,7 +21,7 @@ from filelock import FileLock
 from hub_assets.hub.catalog import Catalog
 from hub_assets.hub.demo_text import qa_items, retrieval_set, tokenizer_corpus
 
-BUILD_VERSION = "demo-catalog-v1"
+BUILD_VERSION = "demo-catalog-v2"
 ORG = "hub-assets-demo"
 QA_DATASET = f"{ORG}/fictional-towns-qa"
 RETRIEVAL_DATASET = f"{ORG}/fictional-towns-retrieval"
@@ -77,8 +77,9 @@ def _yaml_block(meta: dict) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
 
 
-def _complete_card(repo_id: str, meta: dict, task: str, usage: str, results: list[dict],
-                   intro: str) -> str:
+def _complete_card(
+    repo_id: str, meta: dict, task: str, usage: str, results: list[dict], intro: str
+) -> str:
     model_index = [
         {
             "name": repo_id.split("/")[-1],
@@ -205,16 +206,22 @@ class _Builder:
 
         corpus = tokenizer_corpus()
         if kind == "wordpiece":
-            tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+            # Built by counting, not by the WordPiece trainer, whose tie-breaking varies from
+            # run to run: the demo catalog must come out byte-identical every time.
+            special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+            vocab = _wordpiece_vocab(corpus, special, size=600)
+            tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
             tok.normalizer = normalizers.BertNormalizer(lowercase=True)
             tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
             tok.decoder = decoders.WordPiece()
-            special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-            tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=600,
-                                                                      special_tokens=special))
             fast = PreTrainedTokenizerFast(
-                tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+                tokenizer_object=tok,
+                unk_token="[UNK]",
+                pad_token="[PAD]",
+                cls_token="[CLS]",
+                sep_token="[SEP]",
+                mask_token="[MASK]",
+                model_max_length=128,
             )
         else:
             tok = Tokenizer(models.BPE(unk_token=None))
@@ -223,20 +230,34 @@ class _Builder:
             special = ["<|endoftext|>", "<pad>"]
             tok.train_from_iterator(
                 corpus,
-                trainers.BpeTrainer(vocab_size=600, special_tokens=special,
-                                    initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+                trainers.BpeTrainer(
+                    vocab_size=600,
+                    special_tokens=special,
+                    initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                ),
             )
             fast = PreTrainedTokenizerFast(
-                tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                unk_token="<|endoftext|>", pad_token="<pad>", model_max_length=128,
+                tokenizer_object=tok,
+                bos_token="<|endoftext|>",
+                eos_token="<|endoftext|>",
+                unk_token="<|endoftext|>",
+                pad_token="<pad>",
+                model_max_length=128,
             )
         out = self.tmp / f"tokenizer-{kind}"
         fast.save_pretrained(out)
         self._tokenizers[kind] = out
         return out
 
-    def model_folder(self, arch: str, seed: int, *, tokenizer: bool = True,
-                     pickle_only: bool = False, name_or_path: str | None = None) -> Path:
+    def model_folder(
+        self,
+        arch: str,
+        seed: int,
+        *,
+        tokenizer: bool = True,
+        pickle_only: bool = False,
+        name_or_path: str | None = None,
+    ) -> Path:
         """Save a tiny randomly initialised model (and its tokenizer) to a fresh folder."""
         import torch
         from transformers import (
@@ -255,20 +276,41 @@ class _Builder:
         vocab_size = len(vocab)
         if arch == "gpt2":
             eos = vocab["<|endoftext|>"]
-            config = GPT2Config(vocab_size=vocab_size, n_positions=128, n_embd=32, n_layer=2,
-                                n_head=2, bos_token_id=eos, eos_token_id=eos,
-                                pad_token_id=vocab["<pad>"])
+            config = GPT2Config(
+                vocab_size=vocab_size,
+                n_positions=128,
+                n_embd=32,
+                n_layer=2,
+                n_head=2,
+                bos_token_id=eos,
+                eos_token_id=eos,
+                pad_token_id=vocab["<pad>"],
+            )
             model = GPT2LMHeadModel(config)
         elif arch == "t5":
             pad, eos = vocab["<pad>"], vocab["<|endoftext|>"]
-            config = T5Config(vocab_size=vocab_size, d_model=32, d_kv=16, d_ff=64, num_layers=2,
-                              num_heads=2, pad_token_id=pad, eos_token_id=eos,
-                              decoder_start_token_id=pad)
+            config = T5Config(
+                vocab_size=vocab_size,
+                d_model=32,
+                d_kv=16,
+                d_ff=64,
+                num_layers=2,
+                num_heads=2,
+                pad_token_id=pad,
+                eos_token_id=eos,
+                decoder_start_token_id=pad,
+            )
             model = T5ForConditionalGeneration(config)
         elif arch == "bert":
-            config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2,
-                                num_attention_heads=2, intermediate_size=64,
-                                max_position_embeddings=128, pad_token_id=vocab["[PAD]"])
+            config = BertConfig(
+                vocab_size=vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=128,
+                pad_token_id=vocab["[PAD]"],
+            )
             model = BertModel(config)
         else:
             raise ValueError(f"Unknown demo architecture {arch!r}")
@@ -289,25 +331,50 @@ class _Builder:
                 shutil.copy(f, out / f.name)
         return out
 
-    def commit_folder(self, repo_id: str, folder: Path, card: str, *, authors: list[str],
-                      date: str, title: str, meta: dict, extra: dict | None = None,
-                      repo_type: str = "model") -> None:
+    def commit_folder(
+        self,
+        repo_id: str,
+        folder: Path,
+        card: str,
+        *,
+        authors: list[str],
+        date: str,
+        title: str,
+        meta: dict,
+        extra: dict | None = None,
+        repo_type: str = "model",
+    ) -> None:
         files: dict[str, object] = dict(self._folder_files(folder))
         files["README.md"] = card.encode()
         files[".gitattributes"] = _GITATTRIBUTES
         files.update(extra or {})
-        self.catalog.commit(repo_type, repo_id, files, authors=authors, title=title,
-                            date=date, meta=meta, replace_all=True)
+        self.catalog.commit(
+            repo_type,
+            repo_id,
+            files,
+            authors=authors,
+            title=title,
+            date=date,
+            meta=meta,
+            replace_all=True,
+        )
 
-    def history(self, repo_id: str, commits: list[tuple[str, str, str]],
-                repo_type: str = "model") -> None:
+    def history(
+        self, repo_id: str, commits: list[tuple[str, str, str]], repo_type: str = "model"
+    ) -> None:
         """Add small follow-up commits (author, date, title) touching the card's changelog."""
         repo = self.catalog.repo(repo_type, repo_id)
         card = self.catalog.blob_path(repo.head.files["README.md"].sha256).read_text()
         for n, (author, date, title) in enumerate(commits):
             card += f"\n<!-- changelog {n + 1}: {title} -->\n"
-            self.catalog.commit(repo_type, repo_id, {"README.md": card.encode()},
-                                authors=[author], title=title, date=date)
+            self.catalog.commit(
+                repo_type,
+                repo_id,
+                {"README.md": card.encode()},
+                authors=[author],
+                title=title,
+                date=date,
+            )
 
     # -- the repos -------------------------------------------------------------------------
     def datasets(self) -> None:
@@ -327,10 +394,19 @@ class _Builder:
             "task_categories": ["question-answering"],
             "pretty_name": "Fictional towns QA",
             "size_categories": ["n<1K"],
-            "configs": [{"config_name": "default", "data_files": [
-                {"split": "validation", "path": "data/validation-00000-of-00001.parquet"}]}],
+            "configs": [
+                {
+                    "config_name": "default",
+                    "data_files": [
+                        {"split": "validation", "path": "data/validation-00000-of-00001.parquet"}
+                    ],
+                }
+            ],
         }
-        card = _short_card(QA_DATASET, meta, f"""
+        card = _short_card(
+            QA_DATASET,
+            meta,
+            f"""
 A SQuAD-v2-shaped extractive QA set about invented towns, written by the hub-assets project
 (no text from SQuAD or any other dataset). {len(qa)} questions, {unanswerable} of them with no
 answer in their context (empty `answers`, as in SQuAD v2).
@@ -338,13 +414,20 @@ answer in their context (empty `answers`, as in SQuAD v2).
 Fields: `id`, `title`, `context`, `question`, `answers` (`text`, `answer_start`).
 
 License: CC-BY-4.0.
-""")
+""",
+        )
         self.catalog.commit(
-            "dataset", QA_DATASET,
-            {"README.md": card.encode(), ".gitattributes": _GITATTRIBUTES,
-             "data/validation-00000-of-00001.parquet": parquet(qa)},
-            authors=["hub-assets"], title="Add fictional towns QA set",
-            date="2026-03-02T10:00:00Z", meta={"downloads": 1520, "likes": 12},
+            "dataset",
+            QA_DATASET,
+            {
+                "README.md": card.encode(),
+                ".gitattributes": _GITATTRIBUTES,
+                "data/validation-00000-of-00001.parquet": parquet(qa),
+            },
+            authors=["hub-assets"],
+            title="Add fictional towns QA set",
+            date="2026-03-02T10:00:00Z",
+            meta={"downloads": 1520, "likes": 12},
         )
         corpus, queries, qrels = retrieval_set(600, 120)
         meta = {
@@ -353,30 +436,46 @@ License: CC-BY-4.0.
             "task_categories": ["text-retrieval"],
             "pretty_name": "Fictional towns retrieval",
             "configs": [
-                {"config_name": "corpus", "data_files": [
-                    {"split": "corpus", "path": "corpus/corpus.parquet"}]},
-                {"config_name": "queries", "data_files": [
-                    {"split": "queries", "path": "queries/queries.parquet"}]},
-                {"config_name": "qrels", "data_files": [
-                    {"split": "test", "path": "qrels/test.parquet"}]},
+                {
+                    "config_name": "corpus",
+                    "data_files": [{"split": "corpus", "path": "corpus/corpus.parquet"}],
+                },
+                {
+                    "config_name": "queries",
+                    "data_files": [{"split": "queries", "path": "queries/queries.parquet"}],
+                },
+                {
+                    "config_name": "qrels",
+                    "data_files": [{"split": "test", "path": "qrels/test.parquet"}],
+                },
             ],
         }
-        card = _short_card(RETRIEVAL_DATASET, meta, f"""
+        card = _short_card(
+            RETRIEVAL_DATASET,
+            meta,
+            f"""
 A BEIR-shaped retrieval set about invented towns, written by the hub-assets project (no text
 from MS MARCO or any other dataset): {len(corpus)} passages (`corpus`: `_id`, `title`, `text`),
 {len(queries)} queries (`queries`: `_id`, `text`) and relevance judgements (`qrels`:
 `query-id`, `corpus-id`, `score`).
 
 License: CC-BY-4.0.
-""")
+""",
+        )
         self.catalog.commit(
-            "dataset", RETRIEVAL_DATASET,
-            {"README.md": card.encode(), ".gitattributes": _GITATTRIBUTES,
-             "corpus/corpus.parquet": parquet(corpus),
-             "queries/queries.parquet": parquet(queries),
-             "qrels/test.parquet": parquet(qrels)},
-            authors=["hub-assets"], title="Add fictional towns retrieval set",
-            date="2026-03-04T10:00:00Z", meta={"downloads": 870, "likes": 7},
+            "dataset",
+            RETRIEVAL_DATASET,
+            {
+                "README.md": card.encode(),
+                ".gitattributes": _GITATTRIBUTES,
+                "corpus/corpus.parquet": parquet(corpus),
+                "queries/queries.parquet": parquet(queries),
+                "qrels/test.parquet": parquet(qrels),
+            },
+            authors=["hub-assets"],
+            title="Add fictional towns retrieval set",
+            date="2026-03-04T10:00:00Z",
+            meta={"downloads": 870, "likes": 7},
         )
 
     def minilm(self) -> None:
@@ -387,173 +486,397 @@ License: CC-BY-4.0.
         first = {p: f for p, f in files.items() if p not in ("README.md",)}
         first["README.md"] = (src / "README.md").read_bytes()
         self.catalog.commit(
-            "model", MINILM, first, authors=["nreimers"], title="Add new SentenceTransformer model",
+            "model",
+            MINILM,
+            first,
+            authors=["nreimers"],
+            title="Add new SentenceTransformer model",
             date="2021-08-30T09:12:00Z",
-            meta={"downloads": 92_184_311, "likes": 3_912, "pipeline_tag": "sentence-similarity",
-                  "library_name": "sentence-transformers", "model_type": "bert",
-                  "trendingScore": 41},
+            meta={
+                "downloads": 92_184_311,
+                "likes": 3_912,
+                "pipeline_tag": "sentence-similarity",
+                "library_name": "sentence-transformers",
+                "model_type": "bert",
+                "trendingScore": 41,
+            },
         )
-        self.history(MINILM, [
-            ("osanseviero", "2022-06-15T12:00:00Z", "Add widget example"),
-            ("tomaarsen", "2024-01-05T15:30:00Z", "Update README with usage"),
-            ("nreimers", "2024-03-27T09:00:00Z", "Add ONNX export note"),
-        ])
+        self.history(
+            MINILM,
+            [
+                ("osanseviero", "2022-06-15T12:00:00Z", "Add widget example"),
+                ("tomaarsen", "2024-01-05T15:30:00Z", "Update README with usage"),
+                ("nreimers", "2024-03-27T09:00:00Z", "Add ONNX export note"),
+            ],
+        )
 
     def tiny_models(self) -> None:
-        gen = [{"dataset": QA_DATASET, "metric": "exact_match", "value": 0.12},
-               {"dataset": QA_DATASET, "metric": "f1", "value": 0.21}]
+        gen = [
+            {"dataset": QA_DATASET, "metric": "exact_match", "value": 0.12},
+            {"dataset": QA_DATASET, "metric": "f1", "value": 0.21},
+        ]
         datasets = [QA_DATASET, RETRIEVAL_DATASET]
-        base_meta = {"library_name": "transformers", "model_type": "gpt2",
-                     "pipeline_tag": "text-generation"}
+        base_meta = {
+            "library_name": "transformers",
+            "model_type": "gpt2",
+            "pipeline_tag": "text-generation",
+        }
 
         def gpt2_card_meta(**kw: object) -> dict:
-            m = {"language": ["en"], "license": "apache-2.0", "library_name": "transformers",
-                 "pipeline_tag": "text-generation", "datasets": datasets,
-                 "tags": ["gpt2", "tiny", "demo"]}
+            m = {
+                "language": ["en"],
+                "license": "apache-2.0",
+                "library_name": "transformers",
+                "pipeline_tag": "text-generation",
+                "datasets": datasets,
+                "tags": ["gpt2", "tiny", "demo"],
+            }
             m.update(kw)
             return {k: v for k, v in m.items() if v is not None}
 
-        def add(repo: str, arch: str, seed: int, card: str, meta: dict, *,
-                authors: list[str], date: str, **kw: object) -> None:
+        def add(
+            repo: str,
+            arch: str,
+            seed: int,
+            card: str,
+            meta: dict,
+            *,
+            authors: list[str],
+            date: str,
+            **kw: object,
+        ) -> None:
             folder = self.model_folder(arch, seed, **kw)
-            self.commit_folder(repo, folder, card, authors=authors, date=date,
-                               title="Upload model", meta=meta)
+            self.commit_folder(
+                repo, folder, card, authors=authors, date=date, title="Upload model", meta=meta
+            )
 
         # 1. complete card, several authors, recent
         repo = f"{ORG}/tiny-gpt2-complete"
-        add(repo, "gpt2", 1, _complete_card(repo, gpt2_card_meta(), "text-generation",
-                                            _GEN_USAGE.format(repo=repo), gen,
-                                            "A tiny GPT-2 with a complete model card."),
+        add(
+            repo,
+            "gpt2",
+            1,
+            _complete_card(
+                repo,
+                gpt2_card_meta(),
+                "text-generation",
+                _GEN_USAGE.format(repo=repo),
+                gen,
+                "A tiny GPT-2 with a complete model card.",
+            ),
             {**base_meta, "downloads": 48_210, "likes": 312, "trendingScore": 18},
-            authors=["ada"], date="2025-11-03T10:00:00Z")
-        self.history(repo, [("grace", "2026-02-11T10:00:00Z", "Add evaluation results"),
-                            ("linus", "2026-08-19T10:00:00Z", "Clarify intended uses"),
-                            ("ada", "2026-10-30T10:00:00Z", "Fix usage snippet")])
+            authors=["ada"],
+            date="2025-11-03T10:00:00Z",
+        )
+        self.history(
+            repo,
+            [
+                ("grace", "2026-02-11T10:00:00Z", "Add evaluation results"),
+                ("linus", "2026-08-19T10:00:00Z", "Clarify intended uses"),
+                ("ada", "2026-10-30T10:00:00Z", "Fix usage snippet"),
+            ],
+        )
         # 2. text2text, complete card
         repo = f"{ORG}/tiny-t5-qa"
-        add(repo, "t5", 2, _complete_card(
-            repo, gpt2_card_meta(license="mit", pipeline_tag="text2text-generation",
-                                 tags=["t5", "tiny", "demo", "question-answering"]),
-            "text2text-generation", _T2T_USAGE.format(repo=repo), gen,
-            "A tiny T5 for extractive-style question answering."),
-            {"library_name": "transformers", "model_type": "t5",
-             "pipeline_tag": "text2text-generation", "downloads": 21_004, "likes": 140},
-            authors=["grace"], date="2025-12-01T10:00:00Z")
-        self.history(repo, [("ada", "2026-05-02T10:00:00Z", "Add model-index"),
-                            ("grace", "2026-09-14T10:00:00Z", "Update card")])
+        add(
+            repo,
+            "t5",
+            2,
+            _complete_card(
+                repo,
+                gpt2_card_meta(
+                    license="mit",
+                    pipeline_tag="text2text-generation",
+                    tags=["t5", "tiny", "demo", "question-answering"],
+                ),
+                "text2text-generation",
+                _T2T_USAGE.format(repo=repo),
+                gen,
+                "A tiny T5 for extractive-style question answering.",
+            ),
+            {
+                "library_name": "transformers",
+                "model_type": "t5",
+                "pipeline_tag": "text2text-generation",
+                "downloads": 21_004,
+                "likes": 140,
+            },
+            authors=["grace"],
+            date="2025-12-01T10:00:00Z",
+        )
+        self.history(
+            repo,
+            [
+                ("ada", "2026-05-02T10:00:00Z", "Add model-index"),
+                ("grace", "2026-09-14T10:00:00Z", "Update card"),
+            ],
+        )
         # 3. encoder for embeddings
         repo = f"{ORG}/tiny-bert-embedder"
         emb = [{"dataset": RETRIEVAL_DATASET, "metric": "ndcg_at_10", "value": 0.18}]
-        add(repo, "bert", 3, _complete_card(
-            repo, gpt2_card_meta(pipeline_tag="feature-extraction",
-                                 tags=["bert", "tiny", "demo", "sentence-similarity"]),
-            "feature-extraction", _EMB_USAGE.format(repo=repo), emb,
-            "A tiny BERT encoder for sentence embeddings."),
-            {"library_name": "transformers", "model_type": "bert",
-             "pipeline_tag": "feature-extraction", "downloads": 9_870, "likes": 64},
-            authors=["linus"], date="2026-01-20T10:00:00Z")
+        add(
+            repo,
+            "bert",
+            3,
+            _complete_card(
+                repo,
+                gpt2_card_meta(
+                    pipeline_tag="feature-extraction",
+                    tags=["bert", "tiny", "demo", "sentence-similarity"],
+                ),
+                "feature-extraction",
+                _EMB_USAGE.format(repo=repo),
+                emb,
+                "A tiny BERT encoder for sentence embeddings.",
+            ),
+            {
+                "library_name": "transformers",
+                "model_type": "bert",
+                "pipeline_tag": "feature-extraction",
+                "downloads": 9_870,
+                "likes": 64,
+            },
+            authors=["linus"],
+            date="2026-01-20T10:00:00Z",
+        )
         self.history(repo, [("ada", "2026-07-07T10:00:00Z", "Add usage code")])
         # 4. no license
         repo = f"{ORG}/tiny-gpt2-no-license"
-        add(repo, "gpt2", 4, _short_card(repo, gpt2_card_meta(license=None),
-                                         "A tiny GPT-2. No license was chosen for it."),
+        add(
+            repo,
+            "gpt2",
+            4,
+            _short_card(
+                repo, gpt2_card_meta(license=None), "A tiny GPT-2. No license was chosen for it."
+            ),
             {**base_meta, "downloads": 3_402, "likes": 9},
-            authors=["mallory"], date="2026-04-01T10:00:00Z")
+            authors=["mallory"],
+            date="2026-04-01T10:00:00Z",
+        )
         # 5. GPL-3.0
         repo = f"{ORG}/tiny-gpt2-gpl"
-        add(repo, "gpt2", 5, _complete_card(repo, gpt2_card_meta(license="gpl-3.0"),
-                                            "text-generation", _GEN_USAGE.format(repo=repo), gen,
-                                            "A tiny GPT-2 released under the GPL-3.0."),
+        add(
+            repo,
+            "gpt2",
+            5,
+            _complete_card(
+                repo,
+                gpt2_card_meta(license="gpl-3.0"),
+                "text-generation",
+                _GEN_USAGE.format(repo=repo),
+                gen,
+                "A tiny GPT-2 released under the GPL-3.0.",
+            ),
             {**base_meta, "downloads": 5_120, "likes": 33},
-            authors=["richard"], date="2026-03-15T10:00:00Z")
+            authors=["richard"],
+            date="2026-03-15T10:00:00Z",
+        )
         # 6. gated
         repo = f"{ORG}/tiny-gpt2-gated"
-        add(repo, "gpt2", 6, _complete_card(repo, gpt2_card_meta(extra_gated_prompt="Agree to "
-                                                                 "the terms to access."),
-                                            "text-generation", _GEN_USAGE.format(repo=repo), gen,
-                                            "A tiny GPT-2 behind a gate: ask for access."),
+        add(
+            repo,
+            "gpt2",
+            6,
+            _complete_card(
+                repo,
+                gpt2_card_meta(extra_gated_prompt="Agree to the terms to access."),
+                "text-generation",
+                _GEN_USAGE.format(repo=repo),
+                gen,
+                "A tiny GPT-2 behind a gate: ask for access.",
+            ),
             {**base_meta, "downloads": 7_777, "likes": 51, "gated": "manual"},
-            authors=["ada"], date="2026-06-01T10:00:00Z")
+            authors=["ada"],
+            date="2026-06-01T10:00:00Z",
+        )
         # 7. pickle-only weights (a safe pickle)
         repo = f"{ORG}/tiny-gpt2-pickle-only"
-        add(repo, "gpt2", 7, _short_card(repo, gpt2_card_meta(),
-                                         "A tiny GPT-2 whose weights exist only as "
-                                         "`pytorch_model.bin` (pickle)."),
+        add(
+            repo,
+            "gpt2",
+            7,
+            _short_card(
+                repo,
+                gpt2_card_meta(),
+                "A tiny GPT-2 whose weights exist only as `pytorch_model.bin` (pickle).",
+            ),
             {**base_meta, "downloads": 2_210, "likes": 4},
-            authors=["bob"], date="2026-02-20T10:00:00Z", pickle_only=True)
+            authors=["bob"],
+            date="2026-02-20T10:00:00Z",
+            pickle_only=True,
+        )
         # 8. a pickle that would run a command if loaded
         repo = f"{ORG}/tiny-gpt2-malicious-pickle"
         folder = self.model_folder("gpt2", 8)
         (folder / "model.safetensors").unlink()
         (folder / "pytorch_model.bin").write_bytes(_malicious_torch_zip())
-        self.commit_folder(repo, folder, _short_card(repo, gpt2_card_meta(),
-                                                     "Totally normal weights. Please load them."),
-                           authors=["eve"], date="2026-09-09T10:00:00Z", title="Upload model",
-                           meta={**base_meta, "downloads": 1_337, "likes": 2})
+        self.commit_folder(
+            repo,
+            folder,
+            _short_card(repo, gpt2_card_meta(), "Totally normal weights. Please load them."),
+            authors=["eve"],
+            date="2026-09-09T10:00:00Z",
+            title="Upload model",
+            meta={**base_meta, "downloads": 1_337, "likes": 2},
+        )
         # 9. oversized weights (a sparse file: big on the wire, small on disk)
         repo = f"{ORG}/gpt2-oversized"
         folder = self.model_folder("gpt2", 9)
         (folder / "model.safetensors").unlink()
         sha, size, _ = self.catalog.add_sparse_blob(
-            lambda p: _sparse_safetensors(p, OVERSIZED_BYTES))
+            lambda p: _sparse_safetensors(p, OVERSIZED_BYTES)
+        )
         entry_src = self.catalog.blob_path(sha)
-        self.commit_folder(repo, folder, _complete_card(
-            repo, gpt2_card_meta(), "text-generation", _GEN_USAGE.format(repo=repo), gen,
-            "A GPT-2 sized far beyond what edge devices can hold."),
-            authors=["ada", "grace"], date="2026-05-05T10:00:00Z", title="Upload model",
+        self.commit_folder(
+            repo,
+            folder,
+            _complete_card(
+                repo,
+                gpt2_card_meta(),
+                "text-generation",
+                _GEN_USAGE.format(repo=repo),
+                gen,
+                "A GPT-2 sized far beyond what edge devices can hold.",
+            ),
+            authors=["ada", "grace"],
+            date="2026-05-05T10:00:00Z",
+            title="Upload model",
             meta={**base_meta, "downloads": 15_000, "likes": 88},
-            extra={"model.safetensors": entry_src})
+            extra={"model.safetensors": entry_src},
+        )
         # 10. missing tokenizer
         repo = f"{ORG}/tiny-gpt2-no-tokenizer"
-        add(repo, "gpt2", 10, _short_card(repo, gpt2_card_meta(),
-                                          "A tiny GPT-2. The tokenizer files were never uploaded."),
+        add(
+            repo,
+            "gpt2",
+            10,
+            _short_card(
+                repo, gpt2_card_meta(), "A tiny GPT-2. The tokenizer files were never uploaded."
+            ),
             {**base_meta, "downloads": 4_020, "likes": 11},
-            authors=["bob"], date="2026-07-01T10:00:00Z", tokenizer=False)
+            authors=["bob"],
+            date="2026-07-01T10:00:00Z",
+            tokenizer=False,
+        )
         # 11. stale, single author
         repo = f"{ORG}/tiny-gpt2-stale"
-        add(repo, "gpt2", 11, _short_card(repo, gpt2_card_meta(),
-                                          "A tiny GPT-2 nobody has touched in years."),
+        add(
+            repo,
+            "gpt2",
+            11,
+            _short_card(repo, gpt2_card_meta(), "A tiny GPT-2 nobody has touched in years."),
             {**base_meta, "downloads": 610, "likes": 3},
-            authors=["solo-dev"], date="2021-02-03T10:00:00Z")
+            authors=["solo-dev"],
+            date="2021-02-03T10:00:00Z",
+        )
         self.history(repo, [("solo-dev", "2021-02-04T10:00:00Z", "Fix typo")])
         # 12. active, many authors
         repo = f"{ORG}/tiny-t5-active"
-        add(repo, "t5", 12, _complete_card(
-            repo, gpt2_card_meta(license="apache-2.0", pipeline_tag="text2text-generation",
-                                 tags=["t5", "tiny", "demo"]),
-            "text2text-generation", _T2T_USAGE.format(repo=repo), gen,
-            "A tiny T5 maintained by a busy team."),
-            {"library_name": "transformers", "model_type": "t5",
-             "pipeline_tag": "text2text-generation", "downloads": 33_000, "likes": 210,
-             "trendingScore": 35},
-            authors=["ada"], date="2026-06-01T10:00:00Z")
+        add(
+            repo,
+            "t5",
+            12,
+            _complete_card(
+                repo,
+                gpt2_card_meta(
+                    license="apache-2.0",
+                    pipeline_tag="text2text-generation",
+                    tags=["t5", "tiny", "demo"],
+                ),
+                "text2text-generation",
+                _T2T_USAGE.format(repo=repo),
+                gen,
+                "A tiny T5 maintained by a busy team.",
+            ),
+            {
+                "library_name": "transformers",
+                "model_type": "t5",
+                "pipeline_tag": "text2text-generation",
+                "downloads": 33_000,
+                "likes": 210,
+                "trendingScore": 35,
+            },
+            authors=["ada"],
+            date="2026-06-01T10:00:00Z",
+        )
         team = ["ada", "grace", "linus", "margaret", "alan", "barbara", "ken"]
-        self.history(repo, [(team[k % len(team)], f"2026-{6 + k // 3:02d}-{1 + 9 * (k % 3):02d}"
-                             "T10:00:00Z", f"Improve card section {k + 1}") for k in range(14)])
+        self.history(
+            repo,
+            [
+                (
+                    team[k % len(team)],
+                    f"2026-{6 + k // 3:02d}-{1 + 9 * (k % 3):02d}T10:00:00Z",
+                    f"Improve card section {k + 1}",
+                )
+                for k in range(14)
+            ],
+        )
         # 13. a fine-tune of model 1
         base = f"{ORG}/tiny-gpt2-complete"
         repo = f"{ORG}/tiny-gpt2-finetuned"
-        add(repo, "gpt2", 13, _complete_card(
-            repo, gpt2_card_meta(base_model=base, tags=["gpt2", "tiny", "demo", "finetune"]),
-            "text-generation", _GEN_USAGE.format(repo=repo), gen,
-            f"A fine-tune of [{base}](https://huggingface.co/{base}) on the QA set."),
+        add(
+            repo,
+            "gpt2",
+            13,
+            _complete_card(
+                repo,
+                gpt2_card_meta(base_model=base, tags=["gpt2", "tiny", "demo", "finetune"]),
+                "text-generation",
+                _GEN_USAGE.format(repo=repo),
+                gen,
+                f"A fine-tune of [{base}](https://huggingface.co/{base}) on the QA set.",
+            ),
             {**base_meta, "downloads": 2_900, "likes": 21},
-            authors=["grace"], date="2026-10-01T10:00:00Z", name_or_path=base)
+            authors=["grace"],
+            date="2026-10-01T10:00:00Z",
+            name_or_path=base,
+        )
         # 14. two revisions: v1 then new weights
         repo = f"{ORG}/tiny-bert-two-revisions"
-        meta = {"library_name": "transformers", "model_type": "bert",
-                "pipeline_tag": "feature-extraction", "downloads": 6_500, "likes": 40}
-        card = _complete_card(repo, gpt2_card_meta(pipeline_tag="feature-extraction",
-                                                   tags=["bert", "tiny", "demo"]),
-                              "feature-extraction", _EMB_USAGE.format(repo=repo), emb,
-                              "A tiny BERT encoder with two released revisions.")
+        meta = {
+            "library_name": "transformers",
+            "model_type": "bert",
+            "pipeline_tag": "feature-extraction",
+            "downloads": 6_500,
+            "likes": 40,
+        }
+        card = _complete_card(
+            repo,
+            gpt2_card_meta(pipeline_tag="feature-extraction", tags=["bert", "tiny", "demo"]),
+            "feature-extraction",
+            _EMB_USAGE.format(repo=repo),
+            emb,
+            "A tiny BERT encoder with two released revisions.",
+        )
         add(repo, "bert", 14, card, meta, authors=["margaret"], date="2026-04-10T10:00:00Z")
         self.catalog.tag("model", repo, "v1.0")
         folder = self.model_folder("bert", 140)
-        self.catalog.commit("model", repo, {"model.safetensors": folder / "model.safetensors"},
-                            authors=["margaret", "alan"], title="Retrain: new weights (v2)",
-                            date="2026-10-20T10:00:00Z")
+        self.catalog.commit(
+            "model",
+            repo,
+            {"model.safetensors": folder / "model.safetensors"},
+            authors=["margaret", "alan"],
+            title="Retrain: new weights (v2)",
+            date="2026-10-20T10:00:00Z",
+        )
         self.catalog.tag("model", repo, "v2.0")
+
+
+def _wordpiece_vocab(corpus: list[str], special: list[str], size: int) -> dict[str, int]:
+    """A WordPiece vocabulary: specials, every character (alone and as ##suffix), then the
+    most frequent lower-cased words (ties broken alphabetically)."""
+    import re
+    from collections import Counter
+
+    words = Counter(w for line in corpus for w in re.findall(r"\w+|[^\w\s]", line.lower()))
+    chars = sorted({c for w in words for c in w})
+    tokens = list(special) + chars + [f"##{c}" for c in chars]
+    for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(tokens) >= size:
+            break
+        if w not in tokens:
+            tokens.append(w)
+    return {t: i for i, t in enumerate(tokens)}
 
 
 _GITATTRIBUTES = b"""*.bin filter=lfs diff=lfs merge=lfs -text
@@ -570,7 +893,9 @@ def _malicious_pickle(command: str) -> bytes:
     return (
         b"\x80\x02"  # PROTO 2
         + b"cposix\nsystem\n"  # GLOBAL posix.system
-        + b"X" + struct.pack("<I", len(cmd)) + cmd  # BINUNICODE command
+        + b"X"
+        + struct.pack("<I", len(cmd))
+        + cmd  # BINUNICODE command
         + b"\x85"  # TUPLE1
         + b"R"  # REDUCE
         + b"."  # STOP
@@ -581,8 +906,10 @@ def _malicious_torch_zip() -> bytes:
     """A torch-style zip whose data.pkl is the malicious pickle (deterministic bytes)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, data in (("archive/data.pkl", _malicious_pickle(PICKLE_MARKER_COMMAND)),
-                           ("archive/version", b"3\n")):
+        for name, data in (
+            ("archive/data.pkl", _malicious_pickle(PICKLE_MARKER_COMMAND)),
+            ("archive/version", b"3\n"),
+        ):
             info = zipfile.ZipInfo(name, date_time=(2026, 9, 9, 10, 0, 0))
             z.writestr(info, data)
     return buf.getvalue()
@@ -591,9 +918,14 @@ def _malicious_torch_zip() -> bytes:
 def _sparse_safetensors(path: Path, total: int) -> None:
     """A valid safetensors file of `total` bytes of zeros, written sparse (seek, no data)."""
     n_params = (total - 1024) // 4
-    header = {"__metadata__": {"format": "pt"},
-              "transformer.wte.weight": {"dtype": "F32", "shape": [n_params],
-                                         "data_offsets": [0, n_params * 4]}}
+    header = {
+        "__metadata__": {"format": "pt"},
+        "transformer.wte.weight": {
+            "dtype": "F32",
+            "shape": [n_params],
+            "data_offsets": [0, n_params * 4],
+        },
+    }
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
     with path.open("wb") as f:
@@ -605,4 +937,3 @@ def demo_summary(catalog_dir: str | os.PathLike) -> dict[str, list[str]]:
     """The repo ids of a built catalog, by type."""
     cat = Catalog(catalog_dir)
     return {t: [r.repo_id for r in cat.repos(t)] for t in ("model", "dataset")}
-

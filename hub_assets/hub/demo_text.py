@@ -10,23 +10,78 @@ import random
 from dataclasses import dataclass
 
 _SYLLABLES = (
-    "ka", "lo", "mi", "ren", "sa", "tor", "vel", "an", "bri", "dun", "el", "fa", "gor",
-    "hal", "is", "jor", "kel", "mar", "nor", "ost", "pra", "quin", "ros", "sil", "tam",
-    "ul", "var", "wen", "yor", "zel",
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "sa",
+    "tor",
+    "vel",
+    "an",
+    "bri",
+    "dun",
+    "el",
+    "fa",
+    "gor",
+    "hal",
+    "is",
+    "jor",
+    "kel",
+    "mar",
+    "nor",
+    "ost",
+    "pra",
+    "quin",
+    "ros",
+    "sil",
+    "tam",
+    "ul",
+    "var",
+    "wen",
+    "yor",
+    "zel",
 )
 _REGIONS = ("northern", "southern", "eastern", "western", "central", "coastal", "highland")
 _PRODUCTS = (
-    "woollen blankets", "copper bells", "glass lanterns", "smoked cheese", "paper kites",
-    "clay pipes", "river boats", "apple cider", "wooden clocks", "silk ribbons",
-    "salt crackers", "iron keys", "honey cakes", "linen maps", "stone bridges",
+    "woollen blankets",
+    "copper bells",
+    "glass lanterns",
+    "smoked cheese",
+    "paper kites",
+    "clay pipes",
+    "river boats",
+    "apple cider",
+    "wooden clocks",
+    "silk ribbons",
+    "salt crackers",
+    "iron keys",
+    "honey cakes",
+    "linen maps",
+    "stone bridges",
 )
 _PROFESSIONS = (
-    "miller", "sailor", "weaver", "teacher", "blacksmith", "merchant", "surveyor",
-    "beekeeper", "printer", "potter", "carpenter", "physician",
+    "miller",
+    "sailor",
+    "weaver",
+    "teacher",
+    "blacksmith",
+    "merchant",
+    "surveyor",
+    "beekeeper",
+    "printer",
+    "potter",
+    "carpenter",
+    "physician",
 )
 _FEATURES = (
-    "a clock tower", "a covered market", "a stone harbour", "a botanical garden",
-    "an observatory", "a salt mine", "a library with a glass roof", "a windmill",
+    "a clock tower",
+    "a covered market",
+    "a stone harbour",
+    "a botanical garden",
+    "an observatory",
+    "a salt mine",
+    "a library with a glass roof",
+    "a windmill",
 )
 
 
@@ -133,8 +188,10 @@ def retrieval_set(passages: int, queries: int, seed: int = 11) -> tuple[list, li
     """
     rng = random.Random(seed)
     all_towns = towns(passages, seed)
-    corpus = [{"_id": f"doc{i:05d}", "title": t.name, "text": t.passage()} for i, t in
-              enumerate(all_towns)]
+    corpus = [
+        {"_id": f"doc{i:05d}", "title": t.name, "text": t.passage()}
+        for i, t in enumerate(all_towns)
+    ]
     picked = rng.sample(range(len(all_towns)), queries)
     qs, qrels = [], []
     for n, i in enumerate(picked):

@@ -22,17 +22,23 @@ class RepoSummary:
     last_modified: str | None
 
 
-def hub_inventory(api: HfApi, *, author: str | None = None, limit: int | None = None) -> list[
-    RepoSummary
-]:
+def hub_inventory(
+    api: HfApi, *, author: str | None = None, limit: int | None = None
+) -> list[RepoSummary]:
     """List model and dataset repos through the real client (`full` listings, paginated)."""
     out: list[RepoSummary] = []
     for m in api.list_models(author=author, full=True, cardData=True, limit=limit):
         card = m.card_data.to_dict() if m.card_data else {}
         out.append(
             RepoSummary(
-                "model", m.id, m.sha, m.pipeline_tag, card.get("license"), m.downloads or 0,
-                m.likes or 0, bool(m.gated),
+                "model",
+                m.id,
+                m.sha,
+                m.pipeline_tag,
+                card.get("license"),
+                m.downloads or 0,
+                m.likes or 0,
+                bool(m.gated),
                 m.last_modified.isoformat() if m.last_modified else None,
             )
         )
@@ -40,8 +46,14 @@ def hub_inventory(api: HfApi, *, author: str | None = None, limit: int | None = 
         card = d.card_data.to_dict() if d.card_data else {}
         out.append(
             RepoSummary(
-                "dataset", d.id, d.sha, None, card.get("license"), d.downloads or 0,
-                d.likes or 0, bool(d.gated),
+                "dataset",
+                d.id,
+                d.sha,
+                None,
+                card.get("license"),
+                d.downloads or 0,
+                d.likes or 0,
+                bool(d.gated),
                 d.last_modified.isoformat() if d.last_modified else None,
             )
         )

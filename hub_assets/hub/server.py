@@ -8,8 +8,8 @@ Fault injection (`FaultRule`) makes the error paths of those clients testable.
 from __future__ import annotations
 
 import base64
-import hashlib
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -17,11 +17,8 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
@@ -89,7 +86,9 @@ class FaultRule:
             return False  # a HEAD has no body to cut short
         if self.route and not re.search(self.route, path):
             return False
-        if self.file is not None and (file_path is None or not fnmatch.fnmatch(file_path, self.file)):
+        if self.file is not None and (
+            file_path is None or not fnmatch.fnmatch(file_path, self.file)
+        ):
             return False
         return True
 
@@ -131,7 +130,9 @@ class ServerState:
         if entry is None:
             return {}, ""
         if entry.sha256 not in self._card_cache:
-            text = self.catalog.blob_path(entry.sha256).read_text(encoding="utf-8", errors="replace")
+            text = self.catalog.blob_path(entry.sha256).read_text(
+                encoding="utf-8", errors="replace"
+            )
             self._card_cache[entry.sha256] = split_card(text)
         return self._card_cache[entry.sha256]
 
@@ -194,14 +195,20 @@ def _as_list(v: Any) -> list:
 
 
 def _entry_json(entry: FileEntry, *, lfs_blobs: bool = True) -> dict:
-    d: dict[str, Any] = {"type": "file", "oid": entry.git_oid, "size": entry.size, "path": entry.path}
+    d: dict[str, Any] = {
+        "type": "file",
+        "oid": entry.git_oid,
+        "size": entry.size,
+        "path": entry.path,
+    }
     if entry.lfs and lfs_blobs:
         d["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": 134}
     return d
 
 
-def repo_json(state: ServerState, repo: Repo, commit: Commit, *, blobs: bool = False,
-              security: bool = False) -> dict:
+def repo_json(
+    state: ServerState, repo: Repo, commit: Commit, *, blobs: bool = False, security: bool = False
+) -> dict:
     """The full info JSON of a repo at a commit (`/api/models/{id}` shape)."""
     card, _ = state.card(commit.files.get("README.md"))
     history = repo.history(repo.head or commit)
@@ -244,9 +251,7 @@ def repo_json(state: ServerState, repo: Repo, commit: Commit, *, blobs: bool = F
         if config_entry is not None:
             try:
                 cfg = json.loads(state.catalog.blob_path(config_entry.sha256).read_text())
-                out["config"] = {
-                    k: cfg[k] for k in ("architectures", "model_type") if k in cfg
-                }
+                out["config"] = {k: cfg[k] for k in ("architectures", "model_type") if k in cfg}
             except (ValueError, OSError):
                 pass
         params: dict[str, int] = {}
@@ -274,8 +279,19 @@ def _listing_fields(full: dict, *, is_full: bool, card_data: bool, expand: list[
     if expand:
         keep = set(expand) | {"_id", "id"}
         return {k: v for k, v in full.items() if k in keep}
-    keys = {"_id", "id", "likes", "trendingScore", "private", "downloads", "tags",
-            "pipeline_tag", "library_name", "createdAt", "modelId"}
+    keys = {
+        "_id",
+        "id",
+        "likes",
+        "trendingScore",
+        "private",
+        "downloads",
+        "tags",
+        "pipeline_tag",
+        "library_name",
+        "createdAt",
+        "modelId",
+    }
     if is_full:
         keys |= {"author", "sha", "lastModified", "gated", "disabled", "siblings"}
     if card_data or is_full:
@@ -470,7 +486,10 @@ class _Handler(BaseHTTPRequestHandler):
         if r < len(real) or s < n_synth:
             params = [(k, v) for k, vs in q.items() if k != "cursor" for v in vs]
             params.append(("cursor", _encode_cursor({"r": r, "s": s})))
-            host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+            host = (
+                self.headers.get("Host")
+                or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+            )
             url = f"http://{host}/api/{repo_type}s?{urlencode(params)}"
             headers["Link"] = f'<{url}>; rel="next"'
         self._send_json(out, headers=headers)
@@ -491,7 +510,9 @@ class _Handler(BaseHTTPRequestHandler):
                 i = self.state.synthetic.index_of(unquote(repo_id))
                 if i is not None:
                     return self.state.synthetic.info(i), rest
-        shown = "/".join(parts[:2]) if len(parts) > 1 and parts[1] not in _API_KEYWORDS else parts[0]
+        shown = (
+            "/".join(parts[:2]) if len(parts) > 1 and parts[1] not in _API_KEYWORDS else parts[0]
+        )
         raise HubError(
             404,
             "RepoNotFound",
@@ -559,8 +580,12 @@ class _Handler(BaseHTTPRequestHandler):
         if prefix and not entries and not dirs:
             raise HubError(404, "EntryNotFound", f"{prefix} does not exist on this revision")
         dir_entries = [
-            {"type": "directory", "oid": hashlib.sha1(f"{commit.sha}:{d}".encode()).hexdigest(),
-             "size": 0, "path": d}
+            {
+                "type": "directory",
+                "oid": hashlib.sha1(f"{commit.sha}:{d}".encode()).hexdigest(),
+                "size": 0,
+                "path": d,
+            }
             for d in sorted(dirs)
         ]
         return sorted(dir_entries + entries, key=lambda e: e["path"])
@@ -735,9 +760,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 start, end = max(size - int(m.group(2)), 0), size - 1
             if start >= size or start > end:
-                self._send_headers(
-                    416, {"Content-Range": f"bytes */{size}", "Content-Length": "0"}
-                )
+                self._send_headers(416, {"Content-Range": f"bytes */{size}", "Content-Length": "0"})
                 return
             status = 206
         length = end - start + 1 if size else 0

@@ -191,27 +191,50 @@ def test_tree_pagination_over_raw_http(hub_server):
 
 # -- downloads -------------------------------------------------------------------------------
 def test_hf_hub_download_and_snapshot_pinning(hub_server, tmp_path):
-    cfg = hf_hub_download(COMPLETE, "config.json", endpoint=hub_server.url, cache_dir=tmp_path,
-                          token=False)
+    cfg = hf_hub_download(
+        COMPLETE, "config.json", endpoint=hub_server.url, cache_dir=tmp_path, token=False
+    )
     assert '"model_type": "gpt2"' in Path(cfg).read_text()
     api = api_for(hub_server)
     v1_sha = api.model_info(TWO_REVS, revision="v1.0").sha
-    v1 = Path(snapshot_download(TWO_REVS, revision=v1_sha, endpoint=hub_server.url,
-                                local_dir=tmp_path / "v1", token=False))
-    main = Path(snapshot_download(TWO_REVS, endpoint=hub_server.url, local_dir=tmp_path / "main",
-                                  token=False))
+    v1 = Path(
+        snapshot_download(
+            TWO_REVS,
+            revision=v1_sha,
+            endpoint=hub_server.url,
+            local_dir=tmp_path / "v1",
+            token=False,
+        )
+    )
+    main = Path(
+        snapshot_download(
+            TWO_REVS, endpoint=hub_server.url, local_dir=tmp_path / "main", token=False
+        )
+    )
     assert sha256_of(v1 / "model.safetensors") != sha256_of(main / "model.safetensors")
     assert (v1 / "config.json").read_bytes() == (main / "config.json").read_bytes()
-    only = Path(snapshot_download(COMPLETE, allow_patterns=["*.json"], endpoint=hub_server.url,
-                                  local_dir=tmp_path / "json", token=False))
+    only = Path(
+        snapshot_download(
+            COMPLETE,
+            allow_patterns=["*.json"],
+            endpoint=hub_server.url,
+            local_dir=tmp_path / "json",
+            token=False,
+        )
+    )
     got = {p.name for p in only.iterdir() if p.is_file()}
-    assert got == {"config.json", "generation_config.json", "tokenizer.json",
-                   "tokenizer_config.json"}
+    assert got == {
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    }
 
 
 def test_verify_repo_checksums(hub_server, tmp_path):
-    local = Path(snapshot_download(COMPLETE, endpoint=hub_server.url, local_dir=tmp_path / "s",
-                                   token=False))
+    local = Path(
+        snapshot_download(COMPLETE, endpoint=hub_server.url, local_dir=tmp_path / "s", token=False)
+    )
     api = api_for(hub_server)
     ok = api.verify_repo_checksums(COMPLETE, local_dir=local)
     assert ok.checked_count == 7 and not ok.mismatches and not ok.missing_paths
@@ -225,8 +248,9 @@ def test_transformers_loads_through_the_server(hub_server, tmp_path):
 
     tok = AutoTokenizer.from_pretrained(COMPLETE, cache_dir=tmp_path)
     model = AutoModelForCausalLM.from_pretrained(COMPLETE, cache_dir=tmp_path)
-    out = model.generate(**tok("The town of", return_tensors="pt"), max_new_tokens=3,
-                         do_sample=False)
+    out = model.generate(
+        **tok("The town of", return_tensors="pt"), max_new_tokens=3, do_sample=False
+    )
     assert out.shape[1] > 3
     assert hub_server.requests["GET resolve"] >= 2
 
@@ -240,8 +264,14 @@ def test_dataset_repos_through_client_and_datasets(hub_server, tmp_path):
         QA_DATASET, repo_type="dataset"
     )
     assert {d.id for d in api.list_datasets()} == {QA_DATASET, RETRIEVAL_DATASET}
-    readme = hf_hub_download(QA_DATASET, "README.md", repo_type="dataset",
-                             endpoint=hub_server.url, cache_dir=tmp_path, token=False)
+    readme = hf_hub_download(
+        QA_DATASET,
+        "README.md",
+        repo_type="dataset",
+        endpoint=hub_server.url,
+        cache_dir=tmp_path,
+        token=False,
+    )
     assert "CC-BY-4.0" in Path(readme).read_text()
 
     import datasets
@@ -251,15 +281,17 @@ def test_dataset_repos_through_client_and_datasets(hub_server, tmp_path):
     unanswerable = [r for r in qa if not r["answers"]["text"]]
     assert 0 < len(unanswerable) < len(qa) / 2
     for row in qa.select(range(50)):
-        for text, start in zip(row["answers"]["text"], row["answers"]["answer_start"],
-                               strict=True):
+        for text, start in zip(row["answers"]["text"], row["answers"]["answer_start"], strict=True):
             assert row["context"][start : start + len(text)] == text
-    corpus = datasets.load_dataset(RETRIEVAL_DATASET, "corpus", split="corpus",
-                                   cache_dir=str(tmp_path / "ds"))
-    queries = datasets.load_dataset(RETRIEVAL_DATASET, "queries", split="queries",
-                                    cache_dir=str(tmp_path / "ds"))
-    qrels = datasets.load_dataset(RETRIEVAL_DATASET, "qrels", split="test",
-                                  cache_dir=str(tmp_path / "ds"))
+    corpus = datasets.load_dataset(
+        RETRIEVAL_DATASET, "corpus", split="corpus", cache_dir=str(tmp_path / "ds")
+    )
+    queries = datasets.load_dataset(
+        RETRIEVAL_DATASET, "queries", split="queries", cache_dir=str(tmp_path / "ds")
+    )
+    qrels = datasets.load_dataset(
+        RETRIEVAL_DATASET, "qrels", split="test", cache_dir=str(tmp_path / "ds")
+    )
     assert len(corpus) >= 500 and len(queries) >= 100
     assert set(qrels["corpus-id"]) <= set(corpus["_id"])
     assert set(qrels["query-id"]) == set(queries["_id"])
@@ -273,8 +305,9 @@ def test_errors_carry_hub_error_codes(hub_server, tmp_path):
     with pytest.raises(RevisionNotFoundError):
         api.model_info(COMPLETE, revision="does-not-exist")
     with pytest.raises(RemoteEntryNotFoundError):
-        hf_hub_download(COMPLETE, "nope.bin", endpoint=hub_server.url, cache_dir=tmp_path,
-                        token=False)
+        hf_hub_download(
+            COMPLETE, "nope.bin", endpoint=hub_server.url, cache_dir=tmp_path, token=False
+        )
     with pytest.raises(EntryNotFoundError):
         list(api.list_repo_tree(COMPLETE, path_in_repo="no/such/dir"))
     r = httpx.get(f"{hub_server.url}/api/models/nobody/nothing")
@@ -285,15 +318,22 @@ def test_gated_repo_needs_a_token_with_access(hub_server, tmp_path):
     gated = f"{ORG}/tiny-gpt2-gated"
     assert api_for(hub_server).model_info(gated).gated == "manual"  # metadata stays public
     with pytest.raises(GatedRepoError) as no_token:
-        hf_hub_download(gated, "config.json", endpoint=hub_server.url, cache_dir=tmp_path,
-                        token=False)
+        hf_hub_download(
+            gated, "config.json", endpoint=hub_server.url, cache_dir=tmp_path, token=False
+        )
     assert no_token.value.response.status_code == 401
     with pytest.raises(GatedRepoError) as wrong:
-        hf_hub_download(gated, "config.json", endpoint=hub_server.url, cache_dir=tmp_path,
-                        token="hf_not_granted")
+        hf_hub_download(
+            gated,
+            "config.json",
+            endpoint=hub_server.url,
+            cache_dir=tmp_path,
+            token="hf_not_granted",
+        )
     assert wrong.value.response.status_code == 403
-    ok = hf_hub_download(gated, "config.json", endpoint=hub_server.url, cache_dir=tmp_path,
-                         token=GATED_TOKEN)
+    ok = hf_hub_download(
+        gated, "config.json", endpoint=hub_server.url, cache_dir=tmp_path, token=GATED_TOKEN
+    )
     assert Path(ok).exists()
 
 
@@ -325,8 +365,9 @@ def test_lfs_headers_give_sha256_etag_and_size(hub_server):
 # -- faults ----------------------------------------------------------------------------------
 def test_429_with_retry_after_is_retried(hub_server, tmp_path):
     hub_server.add_fault("status", status=429, retry_after=0, route="/resolve/", times=2)
-    path = hf_hub_download(COMPLETE, "config.json", endpoint=hub_server.url, cache_dir=tmp_path,
-                           token=False)
+    path = hf_hub_download(
+        COMPLETE, "config.json", endpoint=hub_server.url, cache_dir=tmp_path, token=False
+    )
     assert Path(path).exists()
     assert hub_server.requests["HEAD resolve"] == 3  # two 429s, then success
     r = httpx.get(f"{hub_server.url}/api/models")
@@ -342,8 +383,9 @@ def test_5xx_is_retried_on_api_routes(hub_server):
 def test_connection_dropped_mid_file_is_resumed_with_range(hub_server, tmp_path):
     # the client writes 10 MB chunks: cut after two and a half of them
     hub_server.add_fault("drop", file="model.safetensors", after_bytes=25_000_000)
-    path = hf_hub_download(MINILM, "model.safetensors", endpoint=hub_server.url,
-                           cache_dir=tmp_path, token=False)
+    path = hf_hub_download(
+        MINILM, "model.safetensors", endpoint=hub_server.url, cache_dir=tmp_path, token=False
+    )
     assert sha256_of(Path(path)) == (
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     )
@@ -357,8 +399,10 @@ def test_slow_response_trips_the_client_timeout(hub_server):
 
 
 def test_faults_over_the_admin_route(hub_server):
-    r = httpx.post(f"{hub_server.url}/_hub_assets/faults",
-                   json={"kind": "status", "status": 500, "route": "^/api/datasets$"})
+    r = httpx.post(
+        f"{hub_server.url}/_hub_assets/faults",
+        json={"kind": "status", "status": 500, "route": "^/api/datasets$"},
+    )
     assert r.status_code == 201
     assert httpx.get(f"{hub_server.url}/api/datasets").status_code == 500
     assert httpx.get(f"{hub_server.url}/api/datasets").status_code == 200
@@ -372,15 +416,27 @@ def test_faults_over_the_admin_route(hub_server):
 def test_a_repo_gains_a_new_revision(mutable_hub, tmp_path):
     api = api_for(mutable_hub)
     before = api.model_info("acme/small")
-    mutable_hub.catalog.commit("model", "acme/small", {"config.json": b'{"model_type": "t5"}'},
-                               authors=["bob"], title="switch to t5",
-                               date="2026-02-01T00:00:00Z")
+    mutable_hub.catalog.commit(
+        "model",
+        "acme/small",
+        {"config.json": b'{"model_type": "t5"}'},
+        authors=["bob"],
+        title="switch to t5",
+        date="2026-02-01T00:00:00Z",
+    )
     after = api.model_info("acme/small")
     assert after.sha != before.sha and after.last_modified > before.last_modified
     assert [c.title for c in api.list_repo_commits("acme/small")] == ["switch to t5", "first"]
-    old = hf_hub_download("acme/small", "config.json", revision=before.sha,
-                          endpoint=mutable_hub.url, cache_dir=tmp_path, token=False)
+    old = hf_hub_download(
+        "acme/small",
+        "config.json",
+        revision=before.sha,
+        endpoint=mutable_hub.url,
+        cache_dir=tmp_path,
+        token=False,
+    )
     assert "gpt2" in Path(old).read_text()
-    new = hf_hub_download("acme/small", "config.json", endpoint=mutable_hub.url,
-                          cache_dir=tmp_path, token=False)
+    new = hf_hub_download(
+        "acme/small", "config.json", endpoint=mutable_hub.url, cache_dir=tmp_path, token=False
+    )
     assert "t5" in Path(new).read_text()

@@ -1,6 +1,5 @@
 """Assets of the hub domain: what the configured Hub serves."""
 
-
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from hub_assets.hub.inventory import hub_inventory, inventory_markdown

@@ -1,0 +1,80 @@
+"""The catalog store: commits, revisions, validation."""
+
+import hashlib
+
+import pytest
+
+from hub_assets.hub.catalog import Catalog, CatalogError, validate_repo_id, validate_repo_path
+
+
+def test_commits_are_content_addressed_and_resolvable(tmp_path):
+    cat = Catalog(tmp_path)
+    c1 = cat.commit(
+        "model",
+        "org/m",
+        {"a.txt": b"one", "w.safetensors": b"\0" * 10},
+        authors=["x"],
+        title="t1",
+        date="2026-01-01T00:00:00Z",
+    )
+    c2 = cat.commit(
+        "model", "org/m", {"a.txt": b"two"}, authors=["y"], title="t2", date="2026-01-02T00:00:00Z"
+    )
+    repo = cat.repo("model", "org/m")
+    assert repo.head.sha == c2.sha and c2.parents == (c1.sha,)
+    assert repo.resolve(c1.sha[:7]).sha == c1.sha
+    assert repo.resolve("refs/heads/main").sha == c2.sha
+    assert repo.resolve("nope") is None
+    assert set(c2.files) == {"a.txt", "w.safetensors"}  # untouched files carried over
+    a = c2.files["a.txt"]
+    assert not a.lfs and a.git_oid == hashlib.sha1(b"blob 3\0two").hexdigest()
+    assert (
+        c2.files["w.safetensors"].lfs
+        and c2.files["w.safetensors"].etag == hashlib.sha256(b"\0" * 10).hexdigest()
+    )
+    assert cat.blob_path(a.sha256).read_bytes() == b"two"
+    # the same commit content gives the same sha
+    other = Catalog(tmp_path / "other")
+    o1 = other.commit(
+        "model",
+        "org/m",
+        {"a.txt": b"one", "w.safetensors": b"\0" * 10},
+        authors=["x"],
+        title="t1",
+        date="2026-01-01T00:00:00Z",
+    )
+    assert o1.sha == c1.sha
+
+
+def test_tags_and_meta(tmp_path):
+    cat = Catalog(tmp_path)
+    c1 = cat.commit(
+        "dataset", "org/d", {"x": b"1"}, authors=["x"], title="t", meta={"downloads": 3}
+    )
+    cat.tag("dataset", "org/d", "v1")
+    cat.commit("dataset", "org/d", {"x": b"2"}, authors=["x"], title="t2")
+    cat.update_meta("dataset", "org/d", likes=9)
+    repo = cat.repo("dataset", "org/d")
+    assert repo.resolve("v1").sha == c1.sha and repo.meta == {"downloads": 3, "likes": 9}
+    with pytest.raises(CatalogError, match="No revision"):
+        cat.tag("dataset", "org/d", "v2", revision="missing")
+
+
+@pytest.mark.parametrize("bad", ["", "a/b/c", "../x", "a/..", "-x", "a b", "x" * 97])
+def test_invalid_repo_ids_are_rejected(bad):
+    with pytest.raises(CatalogError, match="Invalid repo id"):
+        validate_repo_id(bad)
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "a/../b", "..", "a//b", "a\\b", "./a", ""])
+def test_invalid_file_paths_are_rejected(tmp_path, bad):
+    with pytest.raises(CatalogError, match="Invalid file path"):
+        validate_repo_path(bad)
+    with pytest.raises(CatalogError):
+        Catalog(tmp_path).commit("model", "o/m", {bad: b"x"}, authors=["a"], title="t")
+    assert Catalog(tmp_path).repo("model", "o/m") is None  # nothing half-written
+
+
+def test_commit_needs_an_author(tmp_path):
+    with pytest.raises(CatalogError, match="author"):
+        Catalog(tmp_path).commit("model", "o/m", {"a": b"x"}, authors=[], title="t")
