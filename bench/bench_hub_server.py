@@ -1,0 +1,144 @@
+"""Throughput of a large file from our Hub server vs `python -m http.server`.
+
+Ours: `hf_hub_download` (the real client: HEAD, GET, cache layout) from `hub-assets hub serve`.
+Baseline, same run, same file: a plain streaming httpx GET to disk from `python -m
+http.server` serving the folder that holds the file. Both servers run as subprocesses on
+loopback. Prints MB/s for each and `ratio_vs_http_server=` (ours / baseline; target ≥ 0.8).
+
+    .venv/bin/python bench/bench_hub_server.py [--size-mb 256] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub_assets.hub.catalog import Catalog  # noqa: E402
+
+REPO = "bench/large-file"
+FILE = "model.safetensors"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(url: str) -> None:
+    for _ in range(200):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+def make_file(path: Path, size: int) -> None:
+    chunk = os.urandom(8 * 1024 * 1024)
+    with path.open("wb") as f:
+        written = 0
+        while written < size:
+            n = min(len(chunk), size - written)
+            f.write(chunk[:n])
+            written += n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mb", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    size = args.size_mb * 1024 * 1024
+
+    work = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    try:
+        src = work / "src"
+        src.mkdir()
+        make_file(src / FILE, size)
+        Catalog(work / "catalog").commit(
+            "model", REPO, {FILE: src / FILE}, authors=["bench"], title="large file"
+        )
+        ours_port, base_port = free_port(), free_port()
+        ours = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hub_assets.cli",
+                "hub",
+                "serve",
+                "--catalog",
+                str(work / "catalog"),
+                "--port",
+                str(ours_port),
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        base = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(base_port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(src),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
+            wait_up(f"{ours_url}/api/models")
+            wait_up(base_url)
+            from huggingface_hub import hf_hub_download
+
+            ours_times, base_times = [], []
+            for i in range(args.repeat):
+                cache = work / f"cache{i}"
+                t = time.perf_counter()
+                p = hf_hub_download(REPO, FILE, endpoint=ours_url, cache_dir=cache, token=False)
+                ours_times.append(time.perf_counter() - t)
+                assert os.path.getsize(p) == size
+                shutil.rmtree(cache)
+
+                out = work / f"plain{i}"
+                t = time.perf_counter()
+                with httpx.stream("GET", f"{base_url}/{FILE}") as r, out.open("wb") as f:
+                    for chunk in r.iter_bytes(1024 * 1024):
+                        f.write(chunk)
+                base_times.append(time.perf_counter() - t)
+                assert out.stat().st_size == size
+                out.unlink()
+        finally:
+            ours.terminate()
+            base.terminate()
+            ours.wait()
+            base.wait()
+        mb = size / 1e6
+        ours_mbps = mb / statistics.median(ours_times)
+        base_mbps = mb / statistics.median(base_times)
+        print(f"file_mb={mb:.0f} repeat={args.repeat}")
+        print(f"hf_hub_download_from_hub_server_mbps={ours_mbps:.0f}")
+        print(f"httpx_from_python_http_server_mbps={base_mbps:.0f}")
+        print(f"ratio_vs_http_server={ours_mbps / base_mbps:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
