@@ -17,6 +17,7 @@ import click
 
 DEFAULT_CATALOG = "data/demo_hub"
 DEFAULT_PORT = 8765
+DEFAULT_REGISTRY = "data/registry.duckdb"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -184,54 +185,47 @@ def ensure_dagster_home() -> Path:
 
 
 @main.command("demo")
-@click.option(
-    "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
-)
+@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
+              type=click.Path(file_okay=False))
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 def demo(catalog: str, port: int) -> None:
     """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
     from hub_assets.hub.demo_catalog import build_demo
 
     home = ensure_dagster_home()
-    click.echo(f"[1/4] Demo catalog: {build_demo(catalog)}")
+    click.echo(f"[1/5] Demo catalog: {build_demo(catalog)}")
     endpoint = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, HUB_ASSETS_HUB_ENDPOINT=endpoint, DAGSTER_HOME=str(home))
+    os.environ["HUB_ASSETS_HUB_ENDPOINT"] = endpoint
+    env = dict(os.environ, DAGSTER_HOME=str(home))
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub_assets.cli",
-            "hub",
-            "serve",
-            "--catalog",
-            catalog,
-            "--port",
-            str(port),
-        ],
+        [sys.executable, "-m", "hub_assets.cli", "hub", "serve", "--catalog", catalog,
+         "--port", str(port)],
         env=env,
     )
     try:
         _wait_until_up(endpoint, server)
-        click.echo(f"[2/4] Hub server up at {endpoint}")
-        click.echo(f"[3/4] Running main_job (DAGSTER_HOME={home})")
+        click.echo(f"[2/5] Hub server up at {endpoint}")
+        click.echo(f"[3/5] main_job (discovery), DAGSTER_HOME={home}")
         rc = subprocess.call(
-            [
-                sys.executable,
-                "-m",
-                "dagster",
-                "job",
-                "execute",
-                "-m",
-                "hub_assets.definitions",
-                "-j",
-                "main_job",
-            ],
+            [sys.executable, "-W", "ignore:Function `job_execute_command` is superseded",
+             "-m", "dagster", "job", "execute", "-m", "hub_assets.definitions", "-j", "main_job"],
             env=env,
         )
         if rc != 0:
             raise click.ClickException(f"main_job failed (exit code {rc}); see the log above.")
-        click.echo("[4/4] Summary")
-        click.echo(demo_summary_text())
+        click.echo("[4/5] candidate_models_sensor tick: one run per candidate partition")
+        from dagster import DagsterInstance
+
+        from hub_assets.defs.fan_out import tick_candidate_sensor
+
+        with DagsterInstance.get() as instance:
+            ticked = tick_candidate_sensor(instance)
+        failed = [k for k, ok in ticked["runs"].items() if not ok]
+        click.echo(f"      {len(ticked['runs'])} model_metadata runs, {len(failed)} failed")
+        click.echo("[5/5] Registry summary")
+        click.echo(registry_summary_text())
+        if failed:
+            raise click.ClickException(f"model_metadata failed for: {', '.join(failed)}")
     finally:
         server.terminate()
         try:
@@ -240,28 +234,88 @@ def demo(catalog: str, port: int) -> None:
             server.kill()
 
 
-def demo_summary_text() -> str:
-    """What the last materializations of the pipeline's assets say (from DAGSTER_HOME)."""
-    from dagster import AssetKey, DagsterInstance
+def registry_summary_text(path: str | None = None) -> str:
+    """Candidates and filtered-out models, read-only from the registry."""
+    from hub_assets.registry.store import Registry
 
-    from hub_assets.definitions import defs
-
-    lines = []
-    with DagsterInstance.get() as instance:
-        for key in defs.resolve_asset_graph().get_all_asset_keys():
-            event = instance.get_latest_materialization_event(AssetKey(key.path))
-            if event is None or event.asset_materialization is None:
-                lines.append(f"{key.to_user_string()}: never materialized")
-                continue
-            meta = event.asset_materialization.metadata
-            lines.append(f"{key.to_user_string()} (run {event.run_id[:8]}):")
-            for name, value in meta.items():
-                text = getattr(value, "value", value)
-                if isinstance(text, str) and "\n" in text:
-                    lines.append(text)
-                else:
-                    lines.append(f"  {name}: {text}")
+    reg = Registry(path or os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
+    with reg.read() as con:
+        status = con.execute(
+            "SELECT status, count(*) FROM v_model_status GROUP BY status ORDER BY status"
+        ).fetchall()
+        rows = con.execute(
+            "SELECT s.model_id, s.status, s.reason, m.license, "
+            "EXISTS (SELECT 1 FROM model_revisions r WHERE r.model_id = s.model_id "
+            "AND r.revision_sha = m.sha) AS has_metadata "
+            "FROM v_model_status s JOIN models m USING (model_id) ORDER BY s.status, s.model_id"
+        ).fetchall()
+    lines = [f"Registry {reg.path}: " + ", ".join(f"{n} {st}" for st, n in status)]
+    width = max((len(r[0]) for r in rows), default=10)
+    for model_id, st, reason, lic, has_meta in rows:
+        meta = "metadata stored" if has_meta else ""
+        lines.append(f"  {model_id:<{width}}  {st:<12} {lic or '-':<12} {meta:<16} {reason}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# hub-assets sql / status
+# ---------------------------------------------------------------------------------------
+@main.command("sql")
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--registry", "registry_path", default=None,
+              help="Registry file (default: HUB_ASSETS_REGISTRY or data/registry.duckdb).")
+def sql(query: str, fmt: str, registry_path: str | None) -> None:
+    """Run read-only SQL on the registry and print the result."""
+    import duckdb
+
+    from hub_assets.registry.store import Registry, RegistryError
+
+    reg = Registry(registry_path or os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
+    try:
+        with reg.read() as con:
+            df = con.execute(query).df()
+    except duckdb.Error as e:
+        click.echo(f"SQL error: {e}", err=True)
+        sys.exit(2)
+    except RegistryError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso"))
+    else:
+        click.echo(df.to_string(index=False) if len(df.columns) else "(no result)")
+
+
+@main.command("status")
+@click.argument("model_id")
+@click.option("--registry", "registry_path", default=None)
+def status(model_id: str, registry_path: str | None) -> None:
+    """Print a model's lifecycle history (oldest first)."""
+    from hub_assets.hub.client import InvalidModelIdError, check_model_id
+    from hub_assets.registry.models import status_history
+    from hub_assets.registry.store import Registry, RegistryError
+
+    try:
+        check_model_id(model_id)
+        reg = Registry(registry_path or os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
+        with reg.read() as con:
+            history = status_history(con, model_id)
+    except (InvalidModelIdError, RegistryError) as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    if not history:
+        click.echo(f"Model {model_id!r} is not in the registry. Discovery records models "
+                   "it finds; `hub-assets sql \"SELECT model_id FROM models\"` lists them.",
+                   err=True)
+        sys.exit(1)
+    click.echo(model_id)
+    for at, st, reason, sha, run_id in history:
+        click.echo(f"  {at:%Y-%m-%d %H:%M:%S}  {st:<12} {(sha or '')[:12]:<12} "
+                   f"run {(run_id or '')[:8]}  {reason or ''}")
 
 
 if __name__ == "__main__":

@@ -1,25 +1,27 @@
 """The one `Definitions` object of the project (loaded by workspace.yaml and `dagster dev`)."""
 
-import os
+from dagster import AssetSelection, Definitions, define_asset_job
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
-
-from hub_assets.defs.hub.assets import hub_inventory_snapshot
-from hub_assets.resources import DEFAULT_HUB_ENDPOINT, HubResource
+from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
+from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedule
+from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_metadata_job
+from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
 
 main_job = define_asset_job(
     "main_job",
-    selection=AssetSelection.all(),
-    description="The whole pipeline, end to end (what `make demo` runs).",
+    selection=AssetSelection.assets(hub_candidates),
+    description="The pipeline's entry: discovery. The candidate sensor fans out from it to "
+    "the per-model partitions (what `make demo` runs, sensor tick included).",
 )
 
 defs = Definitions(
-    assets=[hub_inventory_snapshot],
-    jobs=[main_job],
+    assets=[hub_candidates, model_metadata],
+    jobs=[main_job, discovery_job, model_metadata_job],
+    sensors=[candidate_models_sensor],
+    schedules=[discovery_schedule],
     resources={
-        "hub": HubResource(
-            endpoint=os.environ.get("HUB_ASSETS_HUB_ENDPOINT", DEFAULT_HUB_ENDPOINT),
-            token=EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None,
-        ),
+        "hub": HubResource.from_env(),
+        "registry": RegistryResource.from_env(),
+        "discovery": DiscoveryResource.from_env(),
     },
 )

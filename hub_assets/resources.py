@@ -1,10 +1,25 @@
-"""Dagster resources: one key per outside system, configured from the environment."""
+"""Dagster resources: one key per outside system, configured from the environment.
+
+Every setting, its environment variable and its default are listed in docs/configuration.md;
+`from_env` builders below are the one place that reads those variables.
+"""
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
-from huggingface_hub import HfApi
+import os
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
+
+from hub_assets.discovery.filters import (
+    DEFAULT_LIBRARIES,
+    DEFAULT_LICENSES,
+    DEFAULT_PIPELINE_TAGS,
+    CandidateFilter,
+)
+from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.registry.store import DEFAULT_REGISTRY_PATH, Registry
 
 DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
 
@@ -12,15 +27,92 @@ DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
 class HubResource(ConfigurableResource):
     """Access to a Hugging Face Hub: the project's own server by default, or huggingface.co.
 
-    The token is read from `HF_TOKEN` by the definitions and is never logged or stored.
+    The token comes from `HF_TOKEN`; it is never logged, printed or stored.
     """
 
-    endpoint: str = Field(
-        default=DEFAULT_HUB_ENDPOINT,
-        description="Hub base URL (HUB_ASSETS_HUB_ENDPOINT); https://huggingface.co for the Hub.",
-    )
-    token: str | None = Field(default=None, description="Hub token (HF_TOKEN); never logged.")
+    endpoint: str = Field(default=DEFAULT_HUB_ENDPOINT, description="Hub base URL.")
+    token: str | None = Field(default=None, description="Hub token; never logged.")
+    requests_per_second: float = Field(default=10.0, description="Client-side rate limit.")
+    max_retries: int = Field(default=5, description="Retries of 429/5xx answers.")
+    cache_dir: str = Field(default="data/cache/hub", description="Persistent metadata cache.")
+    cache_ttl_hours: float = Field(default=24.0, description="Metadata cache time-to-live.")
 
-    def api(self) -> HfApi:
-        """A real `HfApi` client bound to this endpoint (never to ambient HF_ENDPOINT)."""
-        return HfApi(endpoint=self.endpoint.rstrip("/"), token=self.token or False)
+    def client(self) -> HubClient:
+        """A `HubClient` over the real `HfApi`, bound to this endpoint."""
+        return HubClient(
+            HubSettings(
+                endpoint=self.endpoint,
+                token=self.token or None,
+                requests_per_second=self.requests_per_second,
+                max_retries=self.max_retries,
+                cache_dir=Path(self.cache_dir),
+                cache_ttl_s=self.cache_ttl_hours * 3600,
+            )
+        )
+
+    @classmethod
+    def from_env(cls) -> HubResource:
+        """Settings from HUB_ASSETS_* variables and HF_TOKEN."""
+        env = os.environ
+        return cls(
+            endpoint=env.get("HUB_ASSETS_HUB_ENDPOINT", DEFAULT_HUB_ENDPOINT),
+            # EnvVar: Dagster resolves it at run time and shows only the variable's name.
+            token=EnvVar("HF_TOKEN") if env.get("HF_TOKEN") else None,
+            requests_per_second=float(env.get("HUB_ASSETS_HUB_RATE_LIMIT", "10")),
+            max_retries=int(env.get("HUB_ASSETS_HUB_MAX_RETRIES", "5")),
+            cache_dir=env.get("HUB_ASSETS_CACHE_DIR", "data/cache/hub"),
+            cache_ttl_hours=float(env.get("HUB_ASSETS_CACHE_TTL_HOURS", "24")),
+        )
+
+
+class RegistryResource(ConfigurableResource):
+    """The DuckDB registry file (writers serialised by the `registry` pool, retried on lock)."""
+
+    path: str = Field(default=DEFAULT_REGISTRY_PATH, description="DuckDB registry file.")
+    lock_timeout_s: float = Field(default=120.0, description="How long a writer waits.")
+
+    def get(self) -> Registry:
+        return Registry(self.path, lock_timeout_s=self.lock_timeout_s)
+
+    @classmethod
+    def from_env(cls) -> RegistryResource:
+        return cls(path=os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY_PATH))
+
+
+def _csv(value: str | None, default: tuple[str, ...]) -> list[str]:
+    if not value:
+        return list(default)
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class DiscoveryResource(ConfigurableResource):
+    """What discovery looks for: pipeline tags and the candidate filters."""
+
+    pipeline_tags: list[str] = Field(default=list(DEFAULT_PIPELINE_TAGS))
+    licenses: list[str] = Field(default=list(DEFAULT_LICENSES))
+    libraries: list[str] = Field(default=list(DEFAULT_LIBRARIES))
+    require_safetensors: bool = True
+    min_downloads: int = 0
+    min_likes: int = 0
+
+    def candidate_filter(self) -> CandidateFilter:
+        return CandidateFilter(
+            licenses=tuple(self.licenses),
+            libraries=tuple(self.libraries),
+            require_safetensors=self.require_safetensors,
+            min_downloads=self.min_downloads,
+            min_likes=self.min_likes,
+        )
+
+    @classmethod
+    def from_env(cls) -> DiscoveryResource:
+        env = os.environ
+        return cls(
+            pipeline_tags=_csv(env.get("HUB_ASSETS_PIPELINE_TAGS"), DEFAULT_PIPELINE_TAGS),
+            licenses=_csv(env.get("HUB_ASSETS_LICENSES"), DEFAULT_LICENSES),
+            libraries=_csv(env.get("HUB_ASSETS_LIBRARIES"), DEFAULT_LIBRARIES),
+            require_safetensors=env.get("HUB_ASSETS_REQUIRE_SAFETENSORS", "true").lower()
+            not in ("0", "false", "no"),
+            min_downloads=int(env.get("HUB_ASSETS_MIN_DOWNLOADS", "0")),
+            min_likes=int(env.get("HUB_ASSETS_MIN_LIKES", "0")),
+        )

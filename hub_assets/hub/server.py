@@ -717,8 +717,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, "RepoNotFound", f"Repository not found: {repo_type} {repo_id!r}.")
         commit = self._commit(repo, revision)
         path = unquote(path)
-        if repo.meta.get("gated"):
-            self._check_gated_access(repo)
+        if repo.meta.get("gated") and path not in ("README.md", ".gitattributes"):
+            self._check_gated_access(repo)  # the card stays public, as on the Hub
         entry = commit.files.get(path)
         if entry is None:
             raise HubError(

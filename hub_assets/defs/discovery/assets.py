@@ -1,0 +1,105 @@
+"""Discovery assets: candidates from the Hub, and each candidate's metadata."""
+
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.discovery.candidates import discover
+from hub_assets.registry.models import save_revision
+from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
+
+
+class DiscoveryRunConfig(Config):
+    """Per-run options of discovery (the Launchpad shows them)."""
+
+    full_rescan: bool = Field(
+        default=False,
+        description="Walk every page instead of stopping at the first page with nothing new.",
+    )
+
+
+@asset(
+    group_name="discovery",
+    kinds={"huggingface", "duckdb"},
+    pool="registry",
+    description="Models on the Hub worth a look: scanned per pipeline tag, filtered, recorded "
+    "in the registry tables `models` and `model_status_events`.",
+)
+def hub_candidates(
+    context: AssetExecutionContext,
+    config: DiscoveryRunConfig,
+    hub: HubResource,
+    registry: RegistryResource,
+    discovery: DiscoveryResource,
+) -> MaterializeResult:
+    """Runs an incremental discovery scan and reports what is new or changed."""
+    outcome = discover(
+        hub.client(),
+        registry.get(),
+        run_id=context.run_id,
+        pipeline_tags=discovery.pipeline_tags,
+        candidate_filter=discovery.candidate_filter(),
+        full=config.full_rescan,
+    )
+    counts = outcome.counts()
+    if outcome.offline:
+        context.log.warning(
+            f"Hub at {hub.endpoint} unreachable: registry unchanged, "
+            f"{counts['candidates_total']} candidates as of the last scan."
+        )
+    else:
+        context.log.info(f"Discovery: {counts}")
+    return MaterializeResult(
+        metadata={
+            **counts,
+            "offline": outcome.offline,
+            "source": "registry (Hub unreachable)" if outcome.offline else "hub",
+            "hub_endpoint": MetadataValue.url(hub.endpoint),
+            "pipeline_tags": ", ".join(discovery.pipeline_tags),
+            "new_and_changed": MetadataValue.md(outcome.markdown()),
+        }
+    )
+
+
+@asset(
+    partitions_def=hf_models,
+    deps=[hub_candidates],
+    group_name="discovery",
+    kinds={"huggingface", "duckdb"},
+    pool="registry",
+    description="One model's Hub metadata at its current revision: info with file metadata, "
+    "card YAML and text, commits with authors, config.json (registry: model_revisions).",
+)
+def model_metadata(
+    context: AssetExecutionContext, hub: HubResource, registry: RegistryResource
+) -> MaterializeResult:
+    """Fetches (or reads from the cache) and stores a model's metadata by revision sha."""
+    model_id = context.partition_key
+    fetched = hub.client().model_metadata(model_id)
+    with registry.get().write() as con:
+        sha = save_revision(con, model_id, fetched.data, from_cache=fetched.from_cache,
+                            fetched_at=fetched.fetched_at, run_id=context.run_id)
+    info = fetched.data["info"]
+    if fetched.offline:
+        context.log.warning(f"{model_id}: Hub unreachable, used metadata cached at "
+                            f"{fetched.fetched_at}")
+    authors = sorted({a for c in fetched.data["commits"] for a in c["authors"]})
+    return MaterializeResult(
+        metadata={
+            "revision_sha": sha,
+            "source": "cache (Hub unreachable)" if fetched.offline
+            else "cache" if fetched.from_cache else "hub",
+            "fetched_at": fetched.fetched_at,
+            "license": info.get("license") or "none",
+            "files": len(info["siblings"]),
+            "total_bytes": sum(s["size"] or 0 for s in info["siblings"]),
+            "commits": len(fetched.data["commits"]),
+            "authors": ", ".join(authors),
+        }
+    )

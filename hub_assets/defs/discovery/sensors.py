@@ -1,0 +1,53 @@
+"""The candidate sensor: a partition per new candidate, a run per new or changed revision."""
+
+import dagster as dg
+
+from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.registry.store import RegistryError
+from hub_assets.resources import RegistryResource
+
+model_metadata_job = dg.define_asset_job(
+    "model_metadata_job",
+    selection=dg.AssetSelection.keys("model_metadata"),
+    partitions_def=hf_models,
+    description="Fetch and store one candidate's metadata.",
+)
+
+
+@dg.sensor(
+    job=model_metadata_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds an hf_models partition for each new candidate and requests a run for "
+    "every candidate event since the cursor (new models and new revisions).",
+)
+def candidate_models_sensor(
+    context: dg.SensorEvaluationContext, registry: RegistryResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Cursor: the last `model_status_events.event_id` handled."""
+    after = int(context.cursor or 0)
+    try:
+        with registry.get().read() as con:
+            rows = con.execute(
+                "SELECT model_id, arg_max(revision_sha, event_id), max(event_id) "
+                "FROM model_status_events WHERE event_id > ? AND status = 'candidate' "
+                "GROUP BY model_id ORDER BY model_id",
+                [after],
+            ).fetchall()
+            last = con.execute(
+                "SELECT coalesce(max(event_id), 0) FROM model_status_events"
+            ).fetchone()[0]
+    except RegistryError as e:
+        return dg.SkipReason(str(e))
+    if not rows:
+        return dg.SkipReason(f"No new candidate events after event {after}.")
+    existing = set(context.instance.get_dynamic_partitions(hf_models.name))
+    new_keys = [m for m, _, _ in rows if m not in existing]
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(partition_key=m, run_key=f"{m}@{sha}", tags={"hub_assets/revision": sha})
+            for m, sha, _ in rows
+        ],
+        dynamic_partitions_requests=[hf_models.build_add_request(new_keys)] if new_keys else [],
+        cursor=str(last),
+    )

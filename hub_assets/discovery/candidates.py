@@ -1,0 +1,103 @@
+"""Discovery end to end: scan the Hub, then record what changed in one short transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS, CandidateFilter
+from hub_assets.discovery.scan import ScanResult, scan
+from hub_assets.hub.client import HubClient
+from hub_assets.registry import models as reg
+from hub_assets.registry.store import Registry
+
+
+@dataclass
+class DiscoveryOutcome:
+    """What a discovery run did, for the materialization and the terminal."""
+
+    offline: bool
+    result: ScanResult = field(default_factory=ScanResult)
+    candidates: dict[str, str | None] = field(default_factory=dict)
+    requests: int = 0
+
+    def counts(self) -> dict[str, int]:
+        changed = [d for d in self.result.models.values() if d.change != "unchanged"]
+        return {
+            "models_seen": len(self.result.models),
+            "new": len(self.result.by_change("new")),
+            "changed": len(self.result.by_change("changed")),
+            "new_candidates": sum(1 for d in changed if d.status == "candidate"),
+            "filtered_out": sum(1 for d in changed if d.status == "filtered_out"),
+            "candidates_total": len(self.candidates),
+            "pages": sum(t.pages for t in self.result.tags),
+            "hub_requests": self.requests,
+        }
+
+    def markdown(self) -> str:
+        """New and changed models as a markdown table."""
+        rows = sorted(
+            (d for d in self.result.models.values() if d.change != "unchanged"),
+            key=lambda d: (d.status, d.record["model_id"]),
+        )
+        if not rows:
+            return "Nothing new or changed."
+        lines = ["| model | change | status | reason | license | downloads |",
+                 "|---|---|---|---|---|---:|"]
+        for d in rows:
+            r = d.record
+            lines.append(
+                f"| {r['model_id']} | {d.change} | {d.status} | {'; '.join(d.reasons) or '—'} "
+                f"| {r.get('license') or '—'} | {r.get('downloads', 0)} |"
+            )
+        return "\n".join(lines)
+
+
+def discover(
+    client: HubClient,
+    registry: Registry,
+    *,
+    run_id: str,
+    pipeline_tags: Iterable[str] = DEFAULT_PIPELINE_TAGS,
+    candidate_filter: CandidateFilter | None = None,
+    page_size: int = 1000,
+    full: bool = False,
+) -> DiscoveryOutcome:
+    """Scan the Hub and record new and changed models, their status and the scan itself.
+
+    The Hub is read before the registry transaction opens, so the write lock is held for
+    milliseconds; a failure before the commit leaves the registry as it was. With the Hub
+    unreachable, nothing is written and the registry's candidates stand.
+    """
+    tags = tuple(pipeline_tags)
+    candidate_filter = candidate_filter or CandidateFilter()
+    registry.ensure_schema()
+    with registry.read() as con:
+        known = reg.known_models(con)
+    start = client.requests_made
+    if not client.reachable():
+        with registry.read() as con:
+            return DiscoveryOutcome(offline=True, candidates=reg.candidates(con),
+                                    requests=client.requests_made - start)
+    result = scan(client, known, pipeline_tags=tags, candidate_filter=candidate_filter,
+                  page_size=page_size, full=full)
+    with registry.write() as con:
+        reg.upsert_models(con, (d.record for d in result.models.values()), run_id)
+        for d in result.models.values():
+            if d.change == "unchanged":
+                continue
+            rec = d.record
+            why = (f"listed under {rec.get('pipeline_tag')}" if d.change == "new"
+                   else f"new revision {rec['sha']} (was {known.get(rec['model_id'])})")
+            reg.append_status(con, rec["model_id"], "discovered", run_id=run_id, reason=why,
+                              revision_sha=rec["sha"])
+            reg.append_status(con, rec["model_id"], d.status, run_id=run_id,
+                              reason="; ".join(d.reasons) or "passes the discovery filters",
+                              revision_sha=rec["sha"])
+        for t in result.tags:
+            reg.record_scan(con, pipeline_tag=t.pipeline_tag, pages=t.pages,
+                            models_seen=t.models_seen, new=t.new, changed=t.changed,
+                            offline=False, run_id=run_id)
+        cands = reg.candidates(con)
+    return DiscoveryOutcome(offline=False, result=result, candidates=cands,
+                            requests=client.requests_made - start)

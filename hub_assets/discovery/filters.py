@@ -1,0 +1,54 @@
+"""Which listed models become candidates: a license allowlist, libraries, weights, popularity."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+DEFAULT_PIPELINE_TAGS = (
+    "text-generation",
+    "text2text-generation",
+    "feature-extraction",
+    "sentence-similarity",
+)
+DEFAULT_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "openrail", "openrail++", "*-openrail-*",
+                    "openrail-*")
+DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
+
+
+@dataclass(frozen=True)
+class CandidateFilter:
+    """The rules a listed model must pass to become a candidate.
+
+    Licenses are matched case-insensitively and may be globs (`*-openrail-*` admits
+    `creativeml-openrail-m`, `bigscience-openrail-m`...).
+    """
+
+    licenses: tuple[str, ...] = DEFAULT_LICENSES
+    libraries: tuple[str, ...] = DEFAULT_LIBRARIES
+    require_safetensors: bool = True
+    min_downloads: int = 0
+    min_likes: int = 0
+    exclude_gated: bool = False
+
+    def reasons(self, model: dict) -> list[str]:
+        """Why a model (a listing record) is filtered out; empty when it is a candidate."""
+        out = []
+        lic = (model.get("license") or "").lower()
+        if not lic:
+            out.append("no license declared")
+        elif not any(fnmatch.fnmatchcase(lic, pat.lower()) for pat in self.licenses):
+            out.append(f"license {lic} not in allowlist")
+        lib = model.get("library_name")
+        tags = model.get("tags") or []
+        if not (lib in self.libraries or any(t in self.libraries for t in tags)):
+            out.append(f"library {lib or 'unknown'} not in {', '.join(self.libraries)}")
+        if self.require_safetensors and not model.get("has_safetensors"):
+            out.append("no safetensors weights")
+        if model.get("downloads", 0) < self.min_downloads:
+            out.append(f"downloads {model.get('downloads', 0)} < {self.min_downloads}")
+        if model.get("likes", 0) < self.min_likes:
+            out.append(f"likes {model.get('likes', 0)} < {self.min_likes}")
+        if self.exclude_gated and model.get("gated"):
+            out.append("gated")
+        return out

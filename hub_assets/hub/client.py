@@ -1,0 +1,338 @@
+"""Hub access for the pipeline: the real `HfApi`, rate-limited, retried, and cached on disk.
+
+Offline-first: metadata fetched once is kept in a persistent cache with a TTL (default 24 h).
+Within the TTL no request is made; past it the Hub is asked again; with the Hub unreachable
+the cached copy is used, whatever its age, and the caller is told so. A cache miss while
+offline is a clear error naming the model.
+
+The token is held by the `HfApi` object only: never logged, printed or cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+from huggingface_hub import HfApi, get_session, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.hf_api import ModelInfo
+
+from hub_assets.hub.card import split_card
+from hub_assets.hub.catalog import CatalogError, validate_repo_id
+
+T = TypeVar("T")
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+CACHE_FORMAT = 1
+
+
+class HubUnavailableError(ConnectionError):
+    """The Hub could not be reached and nothing cached can stand in."""
+
+
+class ModelNotFoundError(LookupError):
+    """The Hub has no such model (or revision)."""
+
+
+class InvalidModelIdError(ValueError):
+    """A model id that cannot be a Hub repo id."""
+
+
+def check_model_id(model_id: str) -> str:
+    """Validate a model id at the edge: `name` or `org/name`, Hub characters only."""
+    try:
+        return validate_repo_id(model_id)
+    except CatalogError as e:
+        raise InvalidModelIdError(str(e).replace("repo id", "model id")) from None
+
+
+@dataclass
+class HubSettings:
+    """How to reach a Hub. `token` is a secret: it is never logged, printed or stored."""
+
+    endpoint: str
+    token: str | None = None
+    requests_per_second: float = 10.0
+    max_retries: int = 5
+    cache_dir: Path = Path("data/cache/hub")
+    cache_ttl_s: float = 24 * 3600
+    timeout_s: float = 30.0
+
+    def __repr__(self) -> str:  # keep the token out of logs and tracebacks
+        return (
+            f"HubSettings(endpoint={self.endpoint!r}, token={'***' if self.token else None}, "
+            f"requests_per_second={self.requests_per_second}, cache_dir={str(self.cache_dir)!r}, "
+            f"cache_ttl_s={self.cache_ttl_s})"
+        )
+
+
+@dataclass
+class Fetched:
+    """A payload and where it came from."""
+
+    data: dict
+    from_cache: bool
+    fetched_at: str
+    offline: bool = False  # the Hub was unreachable, so a cached copy was used
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(UTC).isoformat() if dt else None
+
+
+def listing_record(m: ModelInfo) -> dict:
+    """The fields discovery keeps from a `full` listing entry (JSON-serialisable)."""
+    card = m.card_data.to_dict() if m.card_data else {}
+    tags = list(m.tags or [])
+    license_ = card.get("license") or next(
+        (t.split(":", 1)[1] for t in tags if t.startswith("license:")), None
+    )
+    siblings = [s.rfilename for s in (m.siblings or [])]
+    return {
+        "model_id": m.id,
+        "author": m.author or (m.id.split("/")[0] if "/" in m.id else None),
+        "sha": m.sha,
+        "last_modified": _iso(m.last_modified),
+        "created_at": _iso(m.created_at),
+        "pipeline_tag": m.pipeline_tag,
+        "library_name": m.library_name,
+        "license": str(license_) if license_ else None,
+        "downloads": m.downloads or 0,
+        "likes": m.likes or 0,
+        "tags": tags,
+        "gated": str(m.gated) if m.gated else None,
+        "has_safetensors": "safetensors" in tags or any(s.endswith(".safetensors") for s in siblings),
+    }
+
+
+class _RateLimiter:
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+@dataclass
+class HubClient:
+    """The pipeline's way to the Hub (see module docstring)."""
+
+    settings: HubSettings
+    requests_made: int = 0
+    _limiter: _RateLimiter = field(init=False, repr=False)
+    api: HfApi = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.api = HfApi(endpoint=self.settings.endpoint.rstrip("/"),
+                         token=self.settings.token or False)
+        self._limiter = _RateLimiter(self.settings.requests_per_second)
+
+    # -- calls with rate limit and retries -----------------------------------------------------
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the Hub: wait for the rate limit, retry 429/5xx honouring Retry-After."""
+        attempt = 0
+        while True:
+            self._limiter.wait()
+            self.requests_made += 1
+            try:
+                return fn(*args, **kwargs)
+            except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError,
+                    GatedRepoError):
+                raise
+            except HfHubHTTPError as e:
+                status = e.response.status_code if e.response is not None else None
+                if status not in RETRY_STATUSES or attempt >= self.settings.max_retries:
+                    raise
+                retry_after = e.response.headers.get("Retry-After")
+                try:
+                    delay = float(retry_after) if retry_after else min(2**attempt, 30)
+                except ValueError:
+                    delay = min(2**attempt, 30)
+                time.sleep(min(delay, 60))
+                attempt += 1
+            except httpx2.TransportError as e:
+                raise HubUnavailableError(
+                    f"The Hub at {self.settings.endpoint} is unreachable ({type(e).__name__}). "
+                    "Check HUB_ASSETS_HUB_ENDPOINT and the network; cached metadata is used "
+                    "where there is some."
+                ) from e
+
+    def reachable(self) -> bool:
+        """One quick request, no retries: is the Hub answering at all?"""
+        try:
+            self.requests_made += 1
+            get_session().get(f"{self.api.endpoint}/api/models", params={"limit": 1},
+                              timeout=min(5.0, self.settings.timeout_s))
+            return True
+        except httpx2.TransportError:
+            return False
+
+    # -- listings ----------------------------------------------------------------------------
+    def model_pages(self, pipeline_tag: str, page_size: int = 1000) -> Iterator[list[dict]]:
+        """Models of a pipeline tag, newest modification first, one list per page.
+
+        The listing is lazy: stopping after a page makes no further request.
+        """
+        it = iter(self.api.list_models(pipeline_tag=pipeline_tag, sort="last_modified",
+                                       full=True, cardData=True))
+        while True:
+            page: list[dict] = []
+            self._limiter.wait()
+            try:
+                for m in it:
+                    page.append(listing_record(m))
+                    if len(page) >= page_size:
+                        break
+            except httpx2.TransportError as e:
+                raise HubUnavailableError(
+                    f"The Hub at {self.settings.endpoint} became unreachable while listing "
+                    f"{pipeline_tag} models ({type(e).__name__})."
+                ) from e
+            self.requests_made += 1
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+
+    # -- per-model metadata, cached ----------------------------------------------------------
+    def _cache_path(self, kind: str, repo_id: str, revision: str) -> Path:
+        endpoint = hashlib.sha1(self.api.endpoint.encode()).hexdigest()[:12]
+        name = f"{repo_id.replace('/', '--')}@{revision}.{kind}.json"
+        return Path(self.settings.cache_dir) / endpoint / name
+
+    def _read_cache(self, path: Path) -> tuple[dict, float] | None:
+        try:
+            raw = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if raw.get("format") != CACHE_FORMAT:
+            return None
+        return raw["data"], raw["fetched_at"]
+
+    def _write_cache(self, path: Path, data: dict) -> float:
+        now = time.time()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "fetched_at": now, "data": data}))
+        os.replace(tmp, path)
+        return now
+
+    def model_metadata(self, model_id: str, revision: str | None = None) -> Fetched:
+        """Model info with file metadata, card (YAML and text), commits and config.json.
+
+        Served from the cache within the TTL (a pinned sha never expires); refetched past it;
+        from the cache whatever its age when the Hub is unreachable.
+        """
+        check_model_id(model_id)
+        rev = revision or "main"
+        path = self._cache_path("metadata", model_id, rev)
+        cached = self._read_cache(path)
+        pinned = revision is not None and len(revision) == 40
+        if cached and (pinned or time.time() - cached[1] < self.settings.cache_ttl_s):
+            return Fetched(cached[0], True, _ts(cached[1]))
+        try:
+            data = self._fetch_metadata(model_id, revision)
+        except HubUnavailableError as e:
+            if cached:
+                return Fetched(cached[0], True, _ts(cached[1]), offline=True)
+            raise HubUnavailableError(
+                f"No cached metadata for model {model_id!r} and the Hub at "
+                f"{self.settings.endpoint} is unreachable. Run once with the Hub reachable "
+                "to fill the cache."
+            ) from e
+        fetched_at = self._write_cache(path, data)
+        if revision is None and data["info"]["sha"]:
+            self._write_cache(self._cache_path("metadata", model_id, data["info"]["sha"]), data)
+        return Fetched(data, False, _ts(fetched_at))
+
+    def _fetch_metadata(self, model_id: str, revision: str | None) -> dict:
+        try:
+            info = self.call(self.api.model_info, model_id, revision=revision,
+                             files_metadata=True, securityStatus=True,
+                             timeout=self.settings.timeout_s)
+        except RepositoryNotFoundError:
+            raise ModelNotFoundError(
+                f"Model {model_id!r} not found on the Hub at {self.settings.endpoint}. "
+                "Check the id (org/name) and that the repo is public or your token can see it."
+            ) from None
+        except RevisionNotFoundError:
+            raise ModelNotFoundError(
+                f"Model {model_id!r} has no revision {revision!r} on the Hub."
+            ) from None
+        sha = info.sha
+        files = {s.rfilename: s for s in info.siblings or []}
+        card_data, card_text = {}, ""
+        if "README.md" in files:
+            card_data, card_text = split_card(self._read_file(model_id, "README.md", sha))
+        config = None
+        if "config.json" in files:
+            try:
+                config = json.loads(self._read_file(model_id, "config.json", sha))
+            except (ValueError, GatedRepoError):
+                config = None
+        commits = [
+            {"id": c.commit_id, "title": c.title, "authors": list(c.authors),
+             "date": _iso(c.created_at)}
+            for c in self.call(self.api.list_repo_commits, model_id, revision=sha)
+        ]
+        record = listing_record(info)
+        record["license"] = record["license"] or (card_data.get("license") if card_data else None)
+        return {
+            "info": {
+                **record,
+                "siblings": [
+                    {"path": s.rfilename, "size": s.size, "blob_id": s.blob_id,
+                     "lfs_sha256": s.lfs.sha256 if s.lfs else None}
+                    for s in info.siblings or []
+                ],
+                "safetensors": (
+                    {"total": info.safetensors.total, "parameters": info.safetensors.parameters}
+                    if info.safetensors else None
+                ),
+                "security_repo_status": info.security_repo_status,
+                "used_storage": info.used_storage,
+            },
+            "card_data": card_data,
+            "card_text": card_text,
+            "commits": commits,
+            "config": config,
+        }
+
+    def _read_file(self, model_id: str, filename: str, sha: str) -> str:
+        try:
+            path = self.call(hf_hub_download, model_id, filename, revision=sha,
+                             endpoint=self.api.endpoint, token=self.settings.token or False,
+                             cache_dir=Path(self.settings.cache_dir) / "files")
+        except GatedRepoError:
+            if filename == "README.md":
+                return ""  # a gated repo's card needs access; its YAML is in the info
+            raise
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def _ts(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()

@@ -1,0 +1,137 @@
+"""The registry schema as numbered migrations; `migrate` brings any older file up to date.
+
+Never edit a migration that has shipped: add the next number. Each runs in one
+transaction with the `schema_migrations` row that records it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "models, lifecycle events, metric values",
+        """
+        CREATE TABLE models (
+            model_id        VARCHAR PRIMARY KEY,
+            author          VARCHAR,
+            pipeline_tag    VARCHAR,
+            library_name    VARCHAR,
+            license         VARCHAR,
+            downloads       BIGINT,
+            likes           BIGINT,
+            last_modified   TIMESTAMPTZ,
+            created_at      TIMESTAMPTZ,
+            sha             VARCHAR,
+            tags            VARCHAR[],
+            gated           VARCHAR,
+            has_safetensors BOOLEAN,
+            first_seen      TIMESTAMPTZ NOT NULL,
+            last_seen       TIMESTAMPTZ NOT NULL,
+            run_id          VARCHAR
+        );
+        CREATE SEQUENCE model_status_event_ids;
+        CREATE TABLE model_status_events (
+            event_id     BIGINT PRIMARY KEY DEFAULT nextval('model_status_event_ids'),
+            model_id     VARCHAR NOT NULL,
+            status       VARCHAR NOT NULL,
+            reason       VARCHAR,
+            revision_sha VARCHAR,
+            run_id       VARCHAR,
+            created_at   TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE metric_values (
+            model_id           VARCHAR NOT NULL,
+            revision_sha       VARCHAR NOT NULL,
+            metric             VARCHAR NOT NULL,
+            value              DOUBLE,
+            latency_ms         DOUBLE,
+            inputs_fingerprint VARCHAR,
+            code_version       VARCHAR,
+            run_id             VARCHAR NOT NULL,
+            created_at         TIMESTAMPTZ NOT NULL,
+            details            JSON,
+            PRIMARY KEY (model_id, revision_sha, metric, run_id)
+        );
+        CREATE VIEW v_model_status AS
+            SELECT model_id,
+                   arg_max(status, event_id)       AS status,
+                   arg_max(reason, event_id)       AS reason,
+                   arg_max(revision_sha, event_id) AS revision_sha,
+                   arg_max(run_id, event_id)       AS run_id,
+                   max(created_at)                 AS since
+            FROM model_status_events GROUP BY model_id;
+        CREATE VIEW v_candidates AS
+            SELECT m.*, s.since AS candidate_since
+            FROM models m JOIN v_model_status s USING (model_id)
+            WHERE s.status = 'candidate';
+        """,
+    ),
+    (
+        2,
+        "model metadata per revision, discovery scans",
+        """
+        CREATE TABLE model_revisions (
+            model_id     VARCHAR NOT NULL,
+            revision_sha VARCHAR NOT NULL,
+            info         JSON NOT NULL,
+            card_data    JSON,
+            card_text    VARCHAR,
+            commits      JSON,
+            config       JSON,
+            from_cache   BOOLEAN NOT NULL DEFAULT FALSE,
+            fetched_at   TIMESTAMPTZ NOT NULL,
+            run_id       VARCHAR,
+            PRIMARY KEY (model_id, revision_sha)
+        );
+        CREATE SEQUENCE discovery_scan_ids;
+        CREATE TABLE discovery_scans (
+            scan_id      BIGINT PRIMARY KEY DEFAULT nextval('discovery_scan_ids'),
+            pipeline_tag VARCHAR NOT NULL,
+            pages        INTEGER NOT NULL,
+            models_seen  INTEGER NOT NULL,
+            new_models   INTEGER NOT NULL,
+            changed      INTEGER NOT NULL,
+            offline      BOOLEAN NOT NULL,
+            run_id       VARCHAR,
+            scanned_at   TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open registry (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
+    """Apply the migrations above the file's version up to `target`; return those applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
+    )
+    applied = []
+    for version, name, sql in MIGRATIONS:
+        if version > target or version <= current_version(con):
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                        [version, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

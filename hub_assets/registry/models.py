@@ -1,0 +1,121 @@
+"""Registry reads and writes for models, their lifecycle and their metadata revisions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import duckdb
+
+LIFECYCLE = (
+    "discovered",
+    "candidate",
+    "filtered_out",
+    "evaluated",
+    "gate_passed",
+    "gate_failed",
+    "ingested",
+    "promoted",
+    "retired",
+    "rejected",
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def known_models(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Model id → revision sha, for every model in the registry."""
+    return dict(con.execute("SELECT model_id, sha FROM models").fetchall())
+
+
+def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_id: str) -> int:
+    """Insert new models and refresh known ones (first_seen is kept). Returns the count."""
+    ts = now()
+    n = 0
+    for r in records:
+        con.execute(
+            """
+            INSERT INTO models (model_id, author, pipeline_tag, library_name, license, downloads,
+                likes, last_modified, created_at, sha, tags, gated, has_safetensors, first_seen,
+                last_seen, run_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (model_id) DO UPDATE SET
+                author = excluded.author, pipeline_tag = excluded.pipeline_tag,
+                library_name = excluded.library_name, license = excluded.license,
+                downloads = excluded.downloads, likes = excluded.likes,
+                last_modified = excluded.last_modified, created_at = excluded.created_at,
+                sha = excluded.sha, tags = excluded.tags, gated = excluded.gated,
+                has_safetensors = excluded.has_safetensors, last_seen = excluded.last_seen,
+                run_id = excluded.run_id
+            """,
+            [r["model_id"], r.get("author"), r.get("pipeline_tag"), r.get("library_name"),
+             r.get("license"), r.get("downloads", 0), r.get("likes", 0), r.get("last_modified"),
+             r.get("created_at"), r.get("sha"), r.get("tags") or [], r.get("gated"),
+             bool(r.get("has_safetensors")), ts, ts, run_id],
+        )
+        n += 1
+    return n
+
+
+def append_status(
+    con: duckdb.DuckDBPyConnection,
+    model_id: str,
+    status: str,
+    *,
+    run_id: str,
+    reason: str | None = None,
+    revision_sha: str | None = None,
+) -> None:
+    """Append one lifecycle event (the table is append-only)."""
+    if status not in LIFECYCLE:
+        raise ValueError(f"Unknown lifecycle status {status!r}: expected one of {LIFECYCLE}.")
+    con.execute(
+        "INSERT INTO model_status_events (model_id, status, reason, revision_sha, run_id, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [model_id, status, reason, revision_sha, run_id, now()],
+    )
+
+
+def record_scan(con: duckdb.DuckDBPyConnection, *, pipeline_tag: str, pages: int,
+                models_seen: int, new: int, changed: int, offline: bool, run_id: str) -> None:
+    """Remember what one discovery scan of a tag cost and found."""
+    con.execute(
+        "INSERT INTO discovery_scans (pipeline_tag, pages, models_seen, new_models, changed, "
+        "offline, run_id, scanned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [pipeline_tag, pages, models_seen, new, changed, offline, run_id, now()],
+    )
+
+
+def save_revision(con: duckdb.DuckDBPyConnection, model_id: str, metadata: dict, *,
+                  from_cache: bool, fetched_at: str, run_id: str) -> str:
+    """Store a model's metadata keyed by revision sha (replacing a refetch of the same sha)."""
+    sha = metadata["info"]["sha"]
+    con.execute(
+        """
+        INSERT OR REPLACE INTO model_revisions (model_id, revision_sha, info, card_data,
+            card_text, commits, config, from_cache, fetched_at, run_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [model_id, sha, json.dumps(metadata["info"]), json.dumps(metadata["card_data"]),
+         metadata["card_text"], json.dumps(metadata["commits"]),
+         json.dumps(metadata["config"]) if metadata["config"] is not None else None,
+         from_cache, fetched_at, run_id],
+    )
+    return sha
+
+
+def candidates(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Current candidates: model id → revision sha."""
+    return dict(con.execute("SELECT model_id, sha FROM v_candidates ORDER BY model_id").fetchall())
+
+
+def status_history(con: duckdb.DuckDBPyConnection, model_id: str) -> list[tuple]:
+    """A model's lifecycle, oldest first: (time, status, reason, revision, run id)."""
+    return con.execute(
+        "SELECT created_at, status, reason, revision_sha, run_id FROM model_status_events "
+        "WHERE model_id = ? ORDER BY event_id",
+        [model_id],
+    ).fetchall()
