@@ -185,8 +185,9 @@ def ensure_dagster_home() -> Path:
 
 
 @main.command("demo")
-@click.option("--catalog", default=DEFAULT_CATALOG, show_default=True,
-              type=click.Path(file_okay=False))
+@click.option(
+    "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
+)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 def demo(catalog: str, port: int) -> None:
     """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
@@ -198,8 +199,17 @@ def demo(catalog: str, port: int) -> None:
     os.environ["HUB_ASSETS_HUB_ENDPOINT"] = endpoint
     env = dict(os.environ, DAGSTER_HOME=str(home))
     server = subprocess.Popen(
-        [sys.executable, "-m", "hub_assets.cli", "hub", "serve", "--catalog", catalog,
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "hub_assets.cli",
+            "hub",
+            "serve",
+            "--catalog",
+            catalog,
+            "--port",
+            str(port),
+        ],
         env=env,
     )
     try:
@@ -207,8 +217,19 @@ def demo(catalog: str, port: int) -> None:
         click.echo(f"[2/5] Hub server up at {endpoint}")
         click.echo(f"[3/5] main_job (discovery), DAGSTER_HOME={home}")
         rc = subprocess.call(
-            [sys.executable, "-W", "ignore:Function `job_execute_command` is superseded",
-             "-m", "dagster", "job", "execute", "-m", "hub_assets.definitions", "-j", "main_job"],
+            [
+                sys.executable,
+                "-W",
+                "ignore:Function `job_execute_command` is superseded",
+                "-m",
+                "dagster",
+                "job",
+                "execute",
+                "-m",
+                "hub_assets.definitions",
+                "-j",
+                "main_job",
+            ],
             env=env,
         )
         if rc != 0:
@@ -262,10 +283,19 @@ def registry_summary_text(path: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------
 @main.command("sql")
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
-@click.option("--registry", "registry_path", default=None,
-              help="Registry file (default: HUB_ASSETS_REGISTRY or data/registry.duckdb).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--registry",
+    "registry_path",
+    default=None,
+    help="Registry file (default: HUB_ASSETS_REGISTRY or data/registry.duckdb).",
+)
 def sql(query: str, fmt: str, registry_path: str | None) -> None:
     """Run read-only SQL on the registry and print the result."""
     import duckdb
@@ -308,14 +338,18 @@ def status(model_id: str, registry_path: str | None) -> None:
         click.echo(str(e), err=True)
         sys.exit(2)
     if not history:
-        click.echo(f"Model {model_id!r} is not in the registry. Discovery records models "
-                   "it finds; `hub-assets sql \"SELECT model_id FROM models\"` lists them.",
-                   err=True)
+        click.echo(
+            f"Model {model_id!r} is not in the registry. Discovery records models "
+            'it finds; `hub-assets sql "SELECT model_id FROM models"` lists them.',
+            err=True,
+        )
         sys.exit(1)
     click.echo(model_id)
     for at, st, reason, sha, run_id in history:
-        click.echo(f"  {at:%Y-%m-%d %H:%M:%S}  {st:<12} {(sha or '')[:12]:<12} "
-                   f"run {(run_id or '')[:8]}  {reason or ''}")
+        click.echo(
+            f"  {at:%Y-%m-%d %H:%M:%S}  {st:<12} {(sha or '')[:12]:<12} "
+            f"run {(run_id or '')[:8]}  {reason or ''}"
+        )
 
 
 if __name__ == "__main__":

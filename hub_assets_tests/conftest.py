@@ -78,3 +78,30 @@ def mutable_hub(tmp_path: Path):
     )
     with HubServer(catalog) as server:
         yield server
+
+
+@pytest.fixture
+def registry(tmp_path: Path):
+    """An empty registry file of the test's own."""
+    from hub_assets.registry.store import Registry
+
+    return Registry(tmp_path / "registry.duckdb")
+
+
+@pytest.fixture
+def hub_client(hub_server, tmp_path: Path):
+    """A HubClient on the demo Hub server with a fresh metadata cache."""
+    from hub_assets.hub.client import HubClient, HubSettings
+
+    return HubClient(
+        HubSettings(endpoint=hub_server.url, cache_dir=tmp_path / "cache", requests_per_second=0)
+    )
+
+
+@pytest.fixture
+def discovered(hub_client, registry):
+    """A registry after one discovery run over the demo catalog."""
+    from hub_assets.discovery.candidates import discover
+
+    outcome = discover(hub_client, registry, run_id="run-discovery-1")
+    return registry, outcome

@@ -136,3 +136,54 @@ def test_serve_in_a_subprocess_with_synthetic_models(demo_catalog):
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "2 gated-access tokens" in err and "tok-a" not in err  # tokens never printed
+
+
+# -- sql and status over a discovered registry ---------------------------------------------------
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_sql_formats(discovered):
+    registry, _ = discovered
+    q = "SELECT model_id, status FROM v_model_status WHERE model_id LIKE '%gpl%'"
+    table = run_cli("sql", q, "--registry", str(registry.path))
+    assert table.exit_code == 0 and "hub-assets-demo/tiny-gpt2-gpl filtered_out" in table.output
+    csv = run_cli("sql", q, "--format", "csv", "--registry", str(registry.path))
+    assert csv.output == "model_id,status\nhub-assets-demo/tiny-gpt2-gpl,filtered_out\n"
+    js = run_cli(
+        "sql",
+        "SELECT count(*) AS n FROM v_candidates",
+        "--format",
+        "json",
+        "--registry",
+        str(registry.path),
+    )
+    assert json.loads(js.output) == [{"n": 11}]
+
+
+def test_bad_sql_is_duckdbs_message_and_exit_2(discovered):
+    registry, _ = discovered
+    bad = run_cli("sql", "SELEC nope", "--registry", str(registry.path))
+    assert bad.exit_code == 2 and "SQL error: Parser Error" in bad.output
+    assert "Traceback" not in bad.output
+    write = run_cli("sql", "DELETE FROM models", "--registry", str(registry.path))
+    assert write.exit_code == 2 and "read-only" in write.output
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM models").fetchone() == (15,)
+    missing = run_cli("sql", "SELECT 1", "--registry", "/nonexistent/r.duckdb")
+    assert missing.exit_code == 2 and "No registry at" in missing.output
+
+
+def test_status_prints_the_lifecycle(discovered):
+    registry, _ = discovered
+    ok = run_cli("status", "hub-assets-demo/tiny-gpt2-gpl", "--registry", str(registry.path))
+    assert ok.exit_code == 0
+    lines = ok.output.splitlines()
+    assert lines[0] == "hub-assets-demo/tiny-gpt2-gpl"
+    assert "discovered" in lines[1] and "listed under text-generation" in lines[1]
+    assert "filtered_out" in lines[2] and "license gpl-3.0 not in allowlist" in lines[2]
+    assert "run run-disc" in lines[2]
+    unknown = run_cli("status", "nobody/nothing", "--registry", str(registry.path))
+    assert unknown.exit_code == 1 and "not in the registry" in unknown.output
+    invalid = run_cli("status", "../x", "--registry", str(registry.path))
+    assert invalid.exit_code == 2 and "Invalid model id" in invalid.output

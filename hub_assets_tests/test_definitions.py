@@ -1,27 +1,16 @@
-"""The one Definitions object loads, and its assets run against the Hub server."""
-
-from dagster import DagsterInstance, materialize
+"""The one Definitions object loads with every job, sensor and schedule."""
 
 from hub_assets.definitions import defs
-from hub_assets.defs.hub.assets import hub_inventory_snapshot
-from hub_assets.resources import HubResource
 
 
 def test_definitions_load():
-    job = defs.resolve_job_def("main_job")
-    assert job.name == "main_job"
-    assert defs.resolve_assets_def("hub_inventory_snapshot")
-
-
-def test_inventory_snapshot_materializes_against_the_hub(hub_server):
-    with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            [hub_inventory_snapshot],
-            resources={"hub": HubResource(endpoint=hub_server.url)},
-            instance=instance,
-        )
-    assert result.success
-    meta = result.asset_materializations_for_node("hub_inventory_snapshot")[0].metadata
-    assert meta["models"].value == 15 and meta["datasets"].value == 2
-    assert "hub-assets-demo/tiny-gpt2-gated | text-generation | apache-2.0" in meta["repos"].value
-    assert hub_server.requests["GET /api/models"] == 1
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {
+        "main_job",
+        "discovery_job",
+        "model_metadata_job",
+    }
+    assert defs.resolve_sensor_def("candidate_models_sensor")
+    schedule = defs.resolve_schedule_def("discovery_schedule")
+    assert schedule.cron_schedule == "0 1 * * *" and schedule.job_name == "discovery_job"
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert keys >= {"hub_candidates", "model_metadata"}

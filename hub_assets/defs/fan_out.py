@@ -18,8 +18,9 @@ def tick_candidate_sensor(instance: dg.DagsterInstance, cursor: str | None = Non
     resources = defs.resources or {}
     # instance_ref (not instance): run requests for partitions added in the same tick are
     # resolved against the instance's dynamic partitions, as the daemon does.
-    with dg.build_sensor_context(instance_ref=instance.get_ref(), cursor=cursor,
-                                 definitions=defs, resources=resources) as ctx:
+    with dg.build_sensor_context(
+        instance_ref=instance.get_ref(), cursor=cursor, definitions=defs, resources=resources
+    ) as ctx:
         data = sensor.evaluate_tick(ctx)
     for req in data.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))

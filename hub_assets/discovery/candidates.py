@@ -42,8 +42,10 @@ class DiscoveryOutcome:
         )
         if not rows:
             return "Nothing new or changed."
-        lines = ["| model | change | status | reason | license | downloads |",
-                 "|---|---|---|---|---|---:|"]
+        lines = [
+            "| model | change | status | reason | license | downloads |",
+            "|---|---|---|---|---|---:|",
+        ]
         for d in rows:
             r = d.record
             lines.append(
@@ -77,27 +79,56 @@ def discover(
     start = client.requests_made
     if not client.reachable():
         with registry.read() as con:
-            return DiscoveryOutcome(offline=True, candidates=reg.candidates(con),
-                                    requests=client.requests_made - start)
-    result = scan(client, known, pipeline_tags=tags, candidate_filter=candidate_filter,
-                  page_size=page_size, full=full)
+            return DiscoveryOutcome(
+                offline=True, candidates=reg.candidates(con), requests=client.requests_made - start
+            )
+    result = scan(
+        client,
+        known,
+        pipeline_tags=tags,
+        candidate_filter=candidate_filter,
+        page_size=page_size,
+        full=full,
+    )
     with registry.write() as con:
         reg.upsert_models(con, (d.record for d in result.models.values()), run_id)
         for d in result.models.values():
             if d.change == "unchanged":
                 continue
             rec = d.record
-            why = (f"listed under {rec.get('pipeline_tag')}" if d.change == "new"
-                   else f"new revision {rec['sha']} (was {known.get(rec['model_id'])})")
-            reg.append_status(con, rec["model_id"], "discovered", run_id=run_id, reason=why,
-                              revision_sha=rec["sha"])
-            reg.append_status(con, rec["model_id"], d.status, run_id=run_id,
-                              reason="; ".join(d.reasons) or "passes the discovery filters",
-                              revision_sha=rec["sha"])
+            why = (
+                f"listed under {rec.get('pipeline_tag')}"
+                if d.change == "new"
+                else f"new revision {rec['sha']} (was {known.get(rec['model_id'])})"
+            )
+            reg.append_status(
+                con,
+                rec["model_id"],
+                "discovered",
+                run_id=run_id,
+                reason=why,
+                revision_sha=rec["sha"],
+            )
+            reg.append_status(
+                con,
+                rec["model_id"],
+                d.status,
+                run_id=run_id,
+                reason="; ".join(d.reasons) or "passes the discovery filters",
+                revision_sha=rec["sha"],
+            )
         for t in result.tags:
-            reg.record_scan(con, pipeline_tag=t.pipeline_tag, pages=t.pages,
-                            models_seen=t.models_seen, new=t.new, changed=t.changed,
-                            offline=False, run_id=run_id)
+            reg.record_scan(
+                con,
+                pipeline_tag=t.pipeline_tag,
+                pages=t.pages,
+                models_seen=t.models_seen,
+                new=t.new,
+                changed=t.changed,
+                offline=False,
+                run_id=run_id,
+            )
         cands = reg.candidates(con)
-    return DiscoveryOutcome(offline=False, result=result, candidates=cands,
-                            requests=client.requests_made - start)
+    return DiscoveryOutcome(
+        offline=False, result=result, candidates=cands, requests=client.requests_made - start
+    )

@@ -11,8 +11,15 @@ DEFAULT_PIPELINE_TAGS = (
     "feature-extraction",
     "sentence-similarity",
 )
-DEFAULT_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "openrail", "openrail++", "*-openrail-*",
-                    "openrail-*")
+DEFAULT_LICENSES = (
+    "apache-2.0",
+    "mit",
+    "bsd-3-clause",
+    "openrail",
+    "openrail++",
+    "*-openrail-*",
+    "openrail-*",
+)
 DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
 
 

@@ -115,7 +115,8 @@ def listing_record(m: ModelInfo) -> dict:
         "likes": m.likes or 0,
         "tags": tags,
         "gated": str(m.gated) if m.gated else None,
-        "has_safetensors": "safetensors" in tags or any(s.endswith(".safetensors") for s in siblings),
+        "has_safetensors": "safetensors" in tags
+        or any(s.endswith(".safetensors") for s in siblings),
     }
 
 
@@ -146,8 +147,9 @@ class HubClient:
     api: HfApi = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.api = HfApi(endpoint=self.settings.endpoint.rstrip("/"),
-                         token=self.settings.token or False)
+        self.api = HfApi(
+            endpoint=self.settings.endpoint.rstrip("/"), token=self.settings.token or False
+        )
         self._limiter = _RateLimiter(self.settings.requests_per_second)
 
     # -- calls with rate limit and retries -----------------------------------------------------
@@ -159,8 +161,12 @@ class HubClient:
             self.requests_made += 1
             try:
                 return fn(*args, **kwargs)
-            except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError,
-                    GatedRepoError):
+            except (
+                RepositoryNotFoundError,
+                RevisionNotFoundError,
+                EntryNotFoundError,
+                GatedRepoError,
+            ):
                 raise
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
@@ -184,8 +190,11 @@ class HubClient:
         """One quick request, no retries: is the Hub answering at all?"""
         try:
             self.requests_made += 1
-            get_session().get(f"{self.api.endpoint}/api/models", params={"limit": 1},
-                              timeout=min(5.0, self.settings.timeout_s))
+            get_session().get(
+                f"{self.api.endpoint}/api/models",
+                params={"limit": 1},
+                timeout=min(5.0, self.settings.timeout_s),
+            )
             return True
         except httpx2.TransportError:
             return False
@@ -196,8 +205,11 @@ class HubClient:
 
         The listing is lazy: stopping after a page makes no further request.
         """
-        it = iter(self.api.list_models(pipeline_tag=pipeline_tag, sort="last_modified",
-                                       full=True, cardData=True))
+        it = iter(
+            self.api.list_models(
+                pipeline_tag=pipeline_tag, sort="last_modified", full=True, cardData=True
+            )
+        )
         while True:
             page: list[dict] = []
             self._limiter.wait()
@@ -271,9 +283,14 @@ class HubClient:
 
     def _fetch_metadata(self, model_id: str, revision: str | None) -> dict:
         try:
-            info = self.call(self.api.model_info, model_id, revision=revision,
-                             files_metadata=True, securityStatus=True,
-                             timeout=self.settings.timeout_s)
+            info = self.call(
+                self.api.model_info,
+                model_id,
+                revision=revision,
+                files_metadata=True,
+                securityStatus=True,
+                timeout=self.settings.timeout_s,
+            )
         except RepositoryNotFoundError:
             raise ModelNotFoundError(
                 f"Model {model_id!r} not found on the Hub at {self.settings.endpoint}. "
@@ -295,8 +312,12 @@ class HubClient:
             except (ValueError, GatedRepoError):
                 config = None
         commits = [
-            {"id": c.commit_id, "title": c.title, "authors": list(c.authors),
-             "date": _iso(c.created_at)}
+            {
+                "id": c.commit_id,
+                "title": c.title,
+                "authors": list(c.authors),
+                "date": _iso(c.created_at),
+            }
             for c in self.call(self.api.list_repo_commits, model_id, revision=sha)
         ]
         record = listing_record(info)
@@ -305,13 +326,18 @@ class HubClient:
             "info": {
                 **record,
                 "siblings": [
-                    {"path": s.rfilename, "size": s.size, "blob_id": s.blob_id,
-                     "lfs_sha256": s.lfs.sha256 if s.lfs else None}
+                    {
+                        "path": s.rfilename,
+                        "size": s.size,
+                        "blob_id": s.blob_id,
+                        "lfs_sha256": s.lfs.sha256 if s.lfs else None,
+                    }
                     for s in info.siblings or []
                 ],
                 "safetensors": (
                     {"total": info.safetensors.total, "parameters": info.safetensors.parameters}
-                    if info.safetensors else None
+                    if info.safetensors
+                    else None
                 ),
                 "security_repo_status": info.security_repo_status,
                 "used_storage": info.used_storage,
@@ -324,9 +350,15 @@ class HubClient:
 
     def _read_file(self, model_id: str, filename: str, sha: str) -> str:
         try:
-            path = self.call(hf_hub_download, model_id, filename, revision=sha,
-                             endpoint=self.api.endpoint, token=self.settings.token or False,
-                             cache_dir=Path(self.settings.cache_dir) / "files")
+            path = self.call(
+                hf_hub_download,
+                model_id,
+                filename,
+                revision=sha,
+                endpoint=self.api.endpoint,
+                token=self.settings.token or False,
+                cache_dir=Path(self.settings.cache_dir) / "files",
+            )
         except GatedRepoError:
             if filename == "README.md":
                 return ""  # a gated repo's card needs access; its YAML is in the info

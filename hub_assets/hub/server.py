@@ -867,6 +867,33 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_all_connections(self) -> None:
+        """Cut keep-alive connections too, so a stopped server looks down to every client."""
+        with self._conn_lock:
+            conns = list(self.open_connections)
+            self.open_connections.clear()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            except OSError:
+                pass
+
 
 class HubServer:
     """The Hub server over a catalog folder; start it in a thread or serve forever.
@@ -899,6 +926,7 @@ class HubServer:
         handler = type("HubHandler", (_Handler,), {"state": self.state})
         self._httpd = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -939,8 +967,14 @@ class HubServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        """Stop serving and cut open connections (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread is not None:
+            self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_all_connections()
 
     def __enter__(self) -> HubServer:
         return self.start()

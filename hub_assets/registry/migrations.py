@@ -127,8 +127,9 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(sql)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                        [version, name])
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
+            )
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

@@ -51,10 +51,24 @@ def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_i
                 has_safetensors = excluded.has_safetensors, last_seen = excluded.last_seen,
                 run_id = excluded.run_id
             """,
-            [r["model_id"], r.get("author"), r.get("pipeline_tag"), r.get("library_name"),
-             r.get("license"), r.get("downloads", 0), r.get("likes", 0), r.get("last_modified"),
-             r.get("created_at"), r.get("sha"), r.get("tags") or [], r.get("gated"),
-             bool(r.get("has_safetensors")), ts, ts, run_id],
+            [
+                r["model_id"],
+                r.get("author"),
+                r.get("pipeline_tag"),
+                r.get("library_name"),
+                r.get("license"),
+                r.get("downloads", 0),
+                r.get("likes", 0),
+                r.get("last_modified"),
+                r.get("created_at"),
+                r.get("sha"),
+                r.get("tags") or [],
+                r.get("gated"),
+                bool(r.get("has_safetensors")),
+                ts,
+                ts,
+                run_id,
+            ],
         )
         n += 1
     return n
@@ -79,8 +93,17 @@ def append_status(
     )
 
 
-def record_scan(con: duckdb.DuckDBPyConnection, *, pipeline_tag: str, pages: int,
-                models_seen: int, new: int, changed: int, offline: bool, run_id: str) -> None:
+def record_scan(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    pipeline_tag: str,
+    pages: int,
+    models_seen: int,
+    new: int,
+    changed: int,
+    offline: bool,
+    run_id: str,
+) -> None:
     """Remember what one discovery scan of a tag cost and found."""
     con.execute(
         "INSERT INTO discovery_scans (pipeline_tag, pages, models_seen, new_models, changed, "
@@ -89,8 +112,15 @@ def record_scan(con: duckdb.DuckDBPyConnection, *, pipeline_tag: str, pages: int
     )
 
 
-def save_revision(con: duckdb.DuckDBPyConnection, model_id: str, metadata: dict, *,
-                  from_cache: bool, fetched_at: str, run_id: str) -> str:
+def save_revision(
+    con: duckdb.DuckDBPyConnection,
+    model_id: str,
+    metadata: dict,
+    *,
+    from_cache: bool,
+    fetched_at: str,
+    run_id: str,
+) -> str:
     """Store a model's metadata keyed by revision sha (replacing a refetch of the same sha)."""
     sha = metadata["info"]["sha"]
     con.execute(
@@ -99,10 +129,18 @@ def save_revision(con: duckdb.DuckDBPyConnection, model_id: str, metadata: dict,
             card_text, commits, config, from_cache, fetched_at, run_id)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        [model_id, sha, json.dumps(metadata["info"]), json.dumps(metadata["card_data"]),
-         metadata["card_text"], json.dumps(metadata["commits"]),
-         json.dumps(metadata["config"]) if metadata["config"] is not None else None,
-         from_cache, fetched_at, run_id],
+        [
+            model_id,
+            sha,
+            json.dumps(metadata["info"]),
+            json.dumps(metadata["card_data"]),
+            metadata["card_text"],
+            json.dumps(metadata["commits"]),
+            json.dumps(metadata["config"]) if metadata["config"] is not None else None,
+            from_cache,
+            fetched_at,
+            run_id,
+        ],
     )
     return sha
 

@@ -83,18 +83,28 @@ def model_metadata(
     model_id = context.partition_key
     fetched = hub.client().model_metadata(model_id)
     with registry.get().write() as con:
-        sha = save_revision(con, model_id, fetched.data, from_cache=fetched.from_cache,
-                            fetched_at=fetched.fetched_at, run_id=context.run_id)
+        sha = save_revision(
+            con,
+            model_id,
+            fetched.data,
+            from_cache=fetched.from_cache,
+            fetched_at=fetched.fetched_at,
+            run_id=context.run_id,
+        )
     info = fetched.data["info"]
     if fetched.offline:
-        context.log.warning(f"{model_id}: Hub unreachable, used metadata cached at "
-                            f"{fetched.fetched_at}")
+        context.log.warning(
+            f"{model_id}: Hub unreachable, used metadata cached at {fetched.fetched_at}"
+        )
     authors = sorted({a for c in fetched.data["commits"] for a in c["authors"]})
     return MaterializeResult(
         metadata={
             "revision_sha": sha,
-            "source": "cache (Hub unreachable)" if fetched.offline
-            else "cache" if fetched.from_cache else "hub",
+            "source": "cache (Hub unreachable)"
+            if fetched.offline
+            else "cache"
+            if fetched.from_cache
+            else "hub",
             "fetched_at": fetched.fetched_at,
             "license": info.get("license") or "none",
             "files": len(info["siblings"]),

@@ -1,0 +1,109 @@
+"""The registry file: migrations, transactions, locking."""
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+
+from hub_assets.registry import models as reg
+from hub_assets.registry.migrations import LATEST, current_version, migrate
+from hub_assets.registry.store import Registry, RegistryError
+
+
+def test_migrations_upgrade_an_older_schema_and_keep_its_data(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    assert migrate(con, target=1) == [1]
+    con.execute(
+        "INSERT INTO models (model_id, sha, first_seen, last_seen) "
+        "VALUES ('a/b', 'abc', now(), now())"
+    )
+    con.close()
+    registry = Registry(path)
+    with pytest.raises(RegistryError, match="schema version 1"):
+        with registry.read():
+            pass
+    assert registry.ensure_schema() == list(range(2, LATEST + 1))
+    assert registry.ensure_schema() == []  # idempotent
+    with registry.read() as con:
+        assert current_version(con) == LATEST
+        assert con.execute("SELECT model_id, sha FROM models").fetchall() == [("a/b", "abc")]
+        assert con.execute("SELECT count(*) FROM model_revisions").fetchone() == (0,)
+
+
+def test_a_failed_write_leaves_nothing(registry):
+    with pytest.raises(RuntimeError, match="boom"):
+        with registry.write() as con:
+            reg.append_status(con, "a/b", "discovered", run_id="r1")
+            raise RuntimeError("boom")
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM model_status_events").fetchone() == (0,)
+
+
+def test_reading_a_missing_registry_says_what_to_do(tmp_path):
+    with pytest.raises(RegistryError, match="No registry at .*Run discovery first"):
+        with Registry(tmp_path / "none.duckdb").read():
+            pass
+
+
+def test_unknown_status_is_rejected(registry):
+    with pytest.raises(ValueError, match="Unknown lifecycle status 'approved'"):
+        with registry.write() as con:
+            reg.append_status(con, "a/b", "approved", run_id="r")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from hub_assets.registry.store import Registry
+    from hub_assets.registry import models as reg
+    r = Registry(sys.argv[1])
+    for i in range(15):
+        with r.write() as con:
+            reg.append_status(con, f"{sys.argv[2]}/m{i}", "discovered", run_id=sys.argv[2])
+    """
+)
+
+
+def test_two_writer_processes_at_once_both_finish(registry):
+    registry.ensure_schema()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(registry.path), name])
+        for name in ("w1", "w2")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    with registry.read() as con:
+        counts = dict(
+            con.execute(
+                "SELECT run_id, count(*) FROM model_status_events GROUP BY run_id"
+            ).fetchall()
+        )
+    assert counts == {"w1": 15, "w2": 15}
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(5)
+    """
+)
+
+
+def test_a_writer_gives_up_with_a_clear_error_when_the_lock_stays_held(registry):
+    registry.ensure_schema()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(registry.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        impatient = Registry(registry.path, lock_timeout_s=0.5)
+        with pytest.raises(RegistryError, match="stayed locked by another writer"):
+            with impatient.write():
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
