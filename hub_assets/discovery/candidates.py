@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS, CandidateFilter
 from hub_assets.discovery.scan import ScanResult, scan
-from hub_assets.hub.client import HubClient
+from hub_assets.hub.client import HubClient, HubUnavailableError
 from hub_assets.registry import models as reg
 from hub_assets.registry.store import Registry
 
@@ -77,46 +77,51 @@ def discover(
     with registry.read() as con:
         known = reg.known_models(con)
     start = client.requests_made
-    if not client.reachable():
+    try:
+        result = scan(
+            client,
+            known,
+            pipeline_tags=tags,
+            candidate_filter=candidate_filter,
+            page_size=page_size,
+            full=full,
+        )
+    except HubUnavailableError:
         with registry.read() as con:
             return DiscoveryOutcome(
                 offline=True, candidates=reg.candidates(con), requests=client.requests_made - start
             )
-    result = scan(
-        client,
-        known,
-        pipeline_tags=tags,
-        candidate_filter=candidate_filter,
-        page_size=page_size,
-        full=full,
-    )
     with registry.write() as con:
         reg.upsert_models(con, (d.record for d in result.models.values()), run_id)
-        for d in result.models.values():
-            if d.change == "unchanged":
-                continue
-            rec = d.record
-            why = (
-                f"listed under {rec.get('pipeline_tag')}"
-                if d.change == "new"
-                else f"new revision {rec['sha']} (was {known.get(rec['model_id'])})"
-            )
-            reg.append_status(
-                con,
-                rec["model_id"],
-                "discovered",
-                run_id=run_id,
-                reason=why,
-                revision_sha=rec["sha"],
-            )
-            reg.append_status(
-                con,
-                rec["model_id"],
-                d.status,
-                run_id=run_id,
-                reason="; ".join(d.reasons) or "passes the discovery filters",
-                revision_sha=rec["sha"],
-            )
+        changed = [d for d in result.models.values() if d.change != "unchanged"]
+        reg.append_statuses(
+            con,
+            [
+                (
+                    d.record["model_id"],
+                    "discovered",
+                    f"listed under {d.record.get('pipeline_tag')}"
+                    if d.change == "new"
+                    else f"new revision {d.record['sha']} (was {known.get(d.record['model_id'])})",
+                    d.record["sha"],
+                )
+                for d in changed
+            ],
+            run_id=run_id,
+        )
+        reg.append_statuses(
+            con,
+            [
+                (
+                    d.record["model_id"],
+                    d.status,
+                    "; ".join(d.reasons) or "passes the discovery filters",
+                    d.record["sha"],
+                )
+                for d in changed
+            ],
+            run_id=run_id,
+        )
         for t in result.tags:
             reg.record_scan(
                 con,

@@ -31,6 +31,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import ModelInfo
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.hub.card import split_card
 from hub_assets.hub.catalog import CatalogError, validate_repo_id
@@ -186,49 +187,41 @@ class HubClient:
                     "where there is some."
                 ) from e
 
-    def reachable(self) -> bool:
-        """One quick request, no retries: is the Hub answering at all?"""
-        try:
-            self.requests_made += 1
-            get_session().get(
-                f"{self.api.endpoint}/api/models",
-                params={"limit": 1},
-                timeout=min(5.0, self.settings.timeout_s),
-            )
-            return True
-        except httpx2.TransportError:
-            return False
-
     # -- listings ----------------------------------------------------------------------------
-    def model_pages(self, pipeline_tag: str, page_size: int = 1000) -> Iterator[list[dict]]:
-        """Models of a pipeline tag, newest modification first, one list per page.
-
-        The listing is lazy: stopping after a page makes no further request.
-        """
-        it = iter(
-            self.api.list_models(
-                pipeline_tag=pipeline_tag, sort="last_modified", full=True, cardData=True
+    def _get_page(self, url: str, params: dict | None) -> httpx2.Response:
+        def get() -> httpx2.Response:
+            headers = build_hf_headers(
+                token=self.settings.token or False, library_name="hub-assets"
             )
-        )
-        while True:
-            page: list[dict] = []
-            self._limiter.wait()
-            try:
-                for m in it:
-                    page.append(listing_record(m))
-                    if len(page) >= page_size:
-                        break
-            except httpx2.TransportError as e:
-                raise HubUnavailableError(
-                    f"The Hub at {self.settings.endpoint} became unreachable while listing "
-                    f"{pipeline_tag} models ({type(e).__name__})."
-                ) from e
-            self.requests_made += 1
-            if not page:
-                return
-            yield page
-            if len(page) < page_size:
-                return
+            r = get_session().get(
+                url, params=params, headers=headers, timeout=self.settings.timeout_s
+            )
+            hf_raise_for_status(r)
+            return r
+
+        return self.call(get)
+
+    def model_pages(self, pipeline_tag: str, page_size: int = 1000) -> Iterator[list[dict]]:
+        """Models of a pipeline tag, newest modification first, one list per Hub page.
+
+        The same request `HfApi.list_models(pipeline_tag=..., sort="last_modified", full=True,
+        cardData=True)` makes, paged here so that every page is one rate-limited, retried
+        request, a caller can stop after any page, and an unreachable Hub fails at once.
+        """
+        url: str | None = f"{self.api.endpoint}/api/models"
+        params: dict | None = {
+            "pipeline_tag": pipeline_tag,
+            "sort": "lastModified",
+            "full": "true",
+            "cardData": "true",
+            "limit": page_size,
+        }
+        while url:
+            r = self._get_page(url, params)
+            items = r.json()
+            yield [listing_record(ModelInfo(**{"siblings": None, **item})) for item in items]
+            nxt = r.links.get("next", {}).get("url")
+            url, params = (nxt, None) if nxt and items else (None, None)
 
     # -- per-model metadata, cached ----------------------------------------------------------
     def _cache_path(self, kind: str, repo_id: str, revision: str) -> Path:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import duckdb
+import pandas as pd
 
 LIFECYCLE = (
     "discovered",
@@ -31,17 +32,50 @@ def known_models(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     return dict(con.execute("SELECT model_id, sha FROM models").fetchall())
 
 
+_MODEL_COLUMNS = (
+    "model_id",
+    "author",
+    "pipeline_tag",
+    "library_name",
+    "license",
+    "downloads",
+    "likes",
+    "last_modified",
+    "created_at",
+    "sha",
+    "tags",
+    "gated",
+    "has_safetensors",
+)
+
+
 def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_id: str) -> int:
-    """Insert new models and refresh known ones (first_seen is kept). Returns the count."""
+    """Insert new models and refresh known ones (first_seen is kept), in one bulk statement.
+
+    Returns the number of models written.
+    """
+    rows = [{c: r.get(c) for c in _MODEL_COLUMNS} for r in records]
+    if not rows:
+        return 0
     ts = now()
-    n = 0
-    for r in records:
+    batch = pd.DataFrame(rows, columns=list(_MODEL_COLUMNS))
+    batch["tags"] = [list(t or []) for t in batch["tags"]]
+    batch["has_safetensors"] = batch["has_safetensors"].fillna(False).astype(bool)
+    batch["downloads"] = batch["downloads"].fillna(0).astype("int64")
+    batch["likes"] = batch["likes"].fillna(0).astype("int64")
+    for col in ("last_modified", "created_at"):
+        batch[col] = pd.to_datetime(batch[col], utc=True)
+    con.register("model_batch", batch)
+    try:
         con.execute(
             """
-            INSERT INTO models (model_id, author, pipeline_tag, library_name, license, downloads,
-                likes, last_modified, created_at, sha, tags, gated, has_safetensors, first_seen,
-                last_seen, run_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO models (model_id, author, pipeline_tag, library_name, license,
+                downloads, likes, last_modified, created_at, sha, tags, gated, has_safetensors,
+                first_seen, last_seen, run_id)
+            SELECT model_id, author, pipeline_tag, library_name, license, downloads, likes,
+                last_modified, created_at, sha, tags::VARCHAR[], gated, has_safetensors,
+                $ts, $ts, $run_id
+            FROM model_batch
             ON CONFLICT (model_id) DO UPDATE SET
                 author = excluded.author, pipeline_tag = excluded.pipeline_tag,
                 library_name = excluded.library_name, license = excluded.license,
@@ -51,27 +85,42 @@ def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_i
                 has_safetensors = excluded.has_safetensors, last_seen = excluded.last_seen,
                 run_id = excluded.run_id
             """,
-            [
-                r["model_id"],
-                r.get("author"),
-                r.get("pipeline_tag"),
-                r.get("library_name"),
-                r.get("license"),
-                r.get("downloads", 0),
-                r.get("likes", 0),
-                r.get("last_modified"),
-                r.get("created_at"),
-                r.get("sha"),
-                r.get("tags") or [],
-                r.get("gated"),
-                bool(r.get("has_safetensors")),
-                ts,
-                ts,
-                run_id,
-            ],
+            {"ts": ts, "run_id": run_id},
         )
-        n += 1
-    return n
+    finally:
+        con.unregister("model_batch")
+    return len(rows)
+
+
+def append_statuses(
+    con: duckdb.DuckDBPyConnection,
+    events: Iterable[tuple[str, str, str | None, str | None]],
+    *,
+    run_id: str,
+) -> int:
+    """Append many lifecycle events (model_id, status, reason, revision_sha) in one statement.
+
+    Event ids within one call come in no particular order: record successive lifecycle steps
+    of a model (discovered, then candidate) with successive calls.
+    """
+    rows = list(events)
+    for _, status_, _, _ in rows:
+        if status_ not in LIFECYCLE:
+            raise ValueError(f"Unknown lifecycle status {status_!r}: expected one of {LIFECYCLE}.")
+    if not rows:
+        return 0
+    batch = pd.DataFrame(rows, columns=["model_id", "status", "reason", "revision_sha"])
+    con.register("event_batch", batch)
+    try:
+        con.execute(
+            "INSERT INTO model_status_events (model_id, status, reason, revision_sha, run_id, "
+            "created_at) SELECT model_id, status, reason, revision_sha, $run_id, $ts "
+            "FROM event_batch",
+            {"run_id": run_id, "ts": now()},
+        )
+    finally:
+        con.unregister("event_batch")
+    return len(rows)
 
 
 def append_status(
@@ -84,13 +133,7 @@ def append_status(
     revision_sha: str | None = None,
 ) -> None:
     """Append one lifecycle event (the table is append-only)."""
-    if status not in LIFECYCLE:
-        raise ValueError(f"Unknown lifecycle status {status!r}: expected one of {LIFECYCLE}.")
-    con.execute(
-        "INSERT INTO model_status_events (model_id, status, reason, revision_sha, run_id, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [model_id, status, reason, revision_sha, run_id, now()],
-    )
+    append_statuses(con, [(model_id, status, reason, revision_sha)], run_id=run_id)
 
 
 def record_scan(
