@@ -315,6 +315,9 @@ def _decode_cursor(s: str) -> dict:
 # ---------------------------------------------------------------------------------------
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
+    # the client's delayed ACK stall every keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "hub-assets-hub/1"
     state: ServerState  # set on the subclass made per server
 

@@ -1,0 +1,133 @@
+"""Discovery at scale against the Hub server with N synthetic models (default 100,000).
+
+Ours: a full discovery scan (4 pipeline tags, listing pages of 1000, filters, bulk registry
+write), then a rescan with nothing changed, then a rescan plus metadata of every demo
+candidate within the cache TTL.
+Baseline, same run, same server: `list(HfApi.list_models(full=True))` followed by one
+`model_info` per listed model.
+
+Prints models per second, `ratio_vs_naive=` (our wall time / baseline wall time; target
+≤ 0.5), `rescan_requests=` (target ≤ one per tag) and `rescan_within_ttl_requests=`.
+
+    .venv/bin/python bench/bench_discovery.py [--synthetic 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from huggingface_hub import HfApi  # noqa: E402
+
+from hub_assets.discovery.candidates import discover  # noqa: E402
+from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS  # noqa: E402
+from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
+from hub_assets.hub.demo_catalog import build_demo  # noqa: E402
+from hub_assets.registry.store import Registry  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hub_requests(url: str) -> int:
+    return httpx.get(f"{url}/_hub_assets/requests").json().get("total", 0)
+
+
+def reset_requests(url: str) -> None:
+    httpx.delete(f"{url}/_hub_assets/requests")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--synthetic", type=int, default=100_000)
+    args = parser.parse_args()
+    catalog = build_demo(ROOT / "data" / "demo_hub")
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub_assets.cli",
+            "hub",
+            "serve",
+            "--catalog",
+            str(catalog),
+            "--port",
+            str(port),
+            "--synthetic",
+            str(args.synthetic),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/api/models", params={"limit": 1})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = HubSettings(
+                endpoint=url, cache_dir=Path(tmp) / "cache", requests_per_second=0
+            )
+            registry = Registry(Path(tmp) / "registry.duckdb")
+            client = HubClient(settings)
+
+            t = time.perf_counter()
+            full = discover(client, registry, run_id="bench-full")
+            ours_s = time.perf_counter() - t
+            seen = full.counts()["models_seen"]
+
+            reset_requests(url)
+            discover(client, registry, run_id="bench-rescan")
+            rescan_requests = hub_requests(url)
+
+            demo = [m for m in full.candidates if not m.startswith("synthetic-")]
+            for m in demo:  # warm the metadata cache
+                client.model_metadata(m)
+            reset_requests(url)
+            discover(client, registry, run_id="bench-rescan-ttl")
+            for m in demo:
+                assert client.model_metadata(m).from_cache
+            ttl_requests = hub_requests(url)
+
+        api = HfApi(endpoint=url, token=False)
+        t = time.perf_counter()
+        listed = list(api.list_models(full=True))
+        for m in listed:
+            api.model_info(m.id)
+        base_s = time.perf_counter() - t
+    finally:
+        server.terminate()
+        server.wait()
+
+    print(f"synthetic_models={args.synthetic} tags={len(DEFAULT_PIPELINE_TAGS)}")
+    print(f"full_scan_models={seen} full_scan_s={ours_s:.2f} models_per_s={seen / ours_s:.0f}")
+    print(
+        f"baseline_models={len(listed)} baseline_s={base_s:.2f} "
+        f"baseline_models_per_s={len(listed) / base_s:.0f}"
+    )
+    print(f"ratio_vs_naive={ours_s / base_s:.3f}")
+    print(f"rescan_requests={rescan_requests}")
+    print(
+        f"rescan_within_ttl_requests={ttl_requests} (rescan + metadata of {len(demo)} "
+        "demo candidates from the cache)"
+    )
+
+
+if __name__ == "__main__":
+    main()
