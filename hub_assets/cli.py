@@ -234,19 +234,24 @@ def demo(catalog: str, port: int) -> None:
         )
         if rc != 0:
             raise click.ClickException(f"main_job failed (exit code {rc}); see the log above.")
-        click.echo("[4/5] candidate_models_sensor tick: one run per candidate partition")
+        click.echo("[4/5] candidate_models_sensor tick: the per-model pipeline of each candidate")
         from dagster import DagsterInstance
 
         from hub_assets.defs.fan_out import tick_candidate_sensor
 
         with DagsterInstance.get() as instance:
             ticked = tick_candidate_sensor(instance)
-        failed = [k for k, ok in ticked["runs"].items() if not ok]
-        click.echo(f"      {len(ticked['runs'])} model_metadata runs, {len(failed)} failed")
+        undecided = _models_without_gate_result(list(ticked["runs"]))
+        click.echo(
+            f"      {len(ticked['runs'])} model_pipeline_job runs; a run whose gate "
+            "fails stops there (blocking checks)"
+        )
         click.echo("[5/5] Registry summary")
         click.echo(registry_summary_text())
-        if failed:
-            raise click.ClickException(f"model_metadata failed for: {', '.join(failed)}")
+        if undecided:
+            raise click.ClickException(
+                f"No gate decision for: {', '.join(undecided)}; see the runs in the UI."
+            )
     finally:
         server.terminate()
         try:
@@ -255,8 +260,17 @@ def demo(catalog: str, port: int) -> None:
             server.kill()
 
 
+def _models_without_gate_result(model_ids: list[str]) -> list[str]:
+    from hub_assets.registry.store import Registry
+
+    reg = Registry(os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
+    with reg.read() as con:
+        decided = {m for (m,) in con.execute("SELECT model_id FROM v_gate").fetchall()}
+    return [m for m in model_ids if m not in decided]
+
+
 def registry_summary_text(path: str | None = None) -> str:
-    """Candidates and filtered-out models, read-only from the registry."""
+    """Each model's status, net score and gate outcome, read-only from the registry."""
     from hub_assets.registry.store import Registry
 
     reg = Registry(path or os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
@@ -265,16 +279,29 @@ def registry_summary_text(path: str | None = None) -> str:
             "SELECT status, count(*) FROM v_model_status GROUP BY status ORDER BY status"
         ).fetchall()
         rows = con.execute(
-            "SELECT s.model_id, s.status, s.reason, m.license, "
-            "EXISTS (SELECT 1 FROM model_revisions r WHERE r.model_id = s.model_id "
-            "AND r.revision_sha = m.sha) AS has_metadata "
-            "FROM v_model_status s JOIN models m USING (model_id) ORDER BY s.status, s.model_id"
+            """
+            SELECT s.model_id, s.status, m.license, n.value AS net, g.passed, g.message,
+                   s.reason
+            FROM v_model_status s JOIN models m USING (model_id)
+            LEFT JOIN v_latest_metrics n ON n.model_id = s.model_id AND n.metric = 'net_score'
+            LEFT JOIN v_gate g ON g.model_id = m.model_id AND g.revision_sha = m.sha
+            ORDER BY g.passed DESC NULLS LAST, s.status, s.model_id
+            """
         ).fetchall()
     lines = [f"Registry {reg.path}: " + ", ".join(f"{n} {st}" for st, n in status)]
     width = max((len(r[0]) for r in rows), default=10)
-    for model_id, st, reason, lic, has_meta in rows:
-        meta = "metadata stored" if has_meta else ""
-        lines.append(f"  {model_id:<{width}}  {st:<12} {lic or '-':<12} {meta:<16} {reason}")
+    lines.append(f"  {'model':<{width}}  {'status':<12} {'license':<11} {'net':>5}  outcome")
+    for model_id, st, lic, net, passed, message, reason in rows:
+        net_s = f"{net:.2f}" if net is not None else "-"
+        if passed is None:
+            outcome = reason or ""
+        else:
+            outcome = (
+                "GATE PASSED"
+                if passed
+                else message.replace("Model does not meet quality requirements. ", "GATE FAILED: ")
+            )
+        lines.append(f"  {model_id:<{width}}  {st:<12} {lic or '-':<11} {net_s:>5}  {outcome}")
     return "\n".join(lines)
 
 
@@ -318,6 +345,68 @@ def sql(query: str, fmt: str, registry_path: str | None) -> None:
         click.echo(df.to_json(orient="records", date_format="iso"))
     else:
         click.echo(df.to_string(index=False) if len(df.columns) else "(no result)")
+
+
+@main.command("score")
+@click.argument("model_ids", nargs=-1, required=True)
+@click.option(
+    "--no-reproducibility",
+    is_flag=True,
+    help="Skip running the model (reproducibility is reported as 0).",
+)
+def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
+    """Score models now and print one NDJSON line per model.
+
+    Reads the Hub at HUB_ASSETS_HUB_ENDPOINT (metadata cache included); lineage parents are
+    looked up in the registry when it exists. Nothing is written to the registry.
+    """
+    from hub_assets.hub.client import HubUnavailableError, InvalidModelIdError, ModelNotFoundError
+    from hub_assets.metrics.evidence import ModelEvidence, utc_now
+    from hub_assets.metrics.report import score_record
+    from hub_assets.metrics.scoring import ScoringContext, score_model
+    from hub_assets.registry import metrics as reg_metrics
+    from hub_assets.registry.store import Registry, RegistryError
+    from hub_assets.resources import HubResource, TrustResource
+
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()  # stdout is NDJSON
+    client = HubResource.from_env().client()
+    trust = TrustResource.from_env()
+    gate = trust.load_gate_config()
+    registry = Registry(os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
+    failures = 0
+    for model_id in model_ids:
+        try:
+            ev = ModelEvidence.from_metadata(model_id, client.model_metadata(model_id).data)
+            parents: dict[str, float] = {}
+            try:
+                with registry.read() as con:
+                    parents = reg_metrics.current_net_scores(con, ev.base_models())
+            except RegistryError:
+                pass
+            scored = score_model(
+                ev,
+                ScoringContext(
+                    client=client,
+                    work_dir=Path(trust.work_dir),
+                    now=utc_now(),
+                    target_device=gate.target_device,
+                    limits=trust.limits(),
+                    parent_net_scores=parents,
+                    run_reproducibility=not no_reproducibility,
+                ),
+            )
+        except InvalidModelIdError as e:
+            click.echo(str(e), err=True)
+            sys.exit(2)
+        except (ModelNotFoundError, HubUnavailableError) as e:
+            click.echo(str(e), err=True)
+            failures += 1
+            continue
+        click.echo(json.dumps(score_record(model_id, scored)))
+    if failures:
+        sys.exit(1)
 
 
 @main.command("status")

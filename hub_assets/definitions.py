@@ -4,8 +4,14 @@ from dagster import AssetSelection, Definitions, define_asset_job
 
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
 from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedule
-from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_metadata_job
-from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
+from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_pipeline_job
+from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.resources import (
+    DiscoveryResource,
+    HubResource,
+    RegistryResource,
+    TrustResource,
+)
 
 main_job = define_asset_job(
     "main_job",
@@ -15,13 +21,14 @@ main_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[hub_candidates, model_metadata],
-    jobs=[main_job, discovery_job, model_metadata_job],
+    assets=[hub_candidates, model_metadata, trust_metrics, quality_gate],
+    jobs=[main_job, discovery_job, model_pipeline_job],
     sensors=[candidate_models_sensor],
     schedules=[discovery_schedule],
     resources={
         "hub": HubResource.from_env(),
         "registry": RegistryResource.from_env(),
         "discovery": DiscoveryResource.from_env(),
+        "trust": TrustResource.from_env(),
     },
 )

@@ -18,7 +18,9 @@ from hub_assets.discovery.filters import (
     DEFAULT_PIPELINE_TAGS,
     CandidateFilter,
 )
+from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.registry.store import DEFAULT_REGISTRY_PATH, Registry
 
 DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
@@ -115,4 +117,35 @@ class DiscoveryResource(ConfigurableResource):
             not in ("0", "false", "no"),
             min_downloads=int(env.get("HUB_ASSETS_MIN_DOWNLOADS", "0")),
             min_likes=int(env.get("HUB_ASSETS_MIN_LIKES", "0")),
+        )
+
+
+class TrustResource(ConfigurableResource):
+    """Where and how trust metrics run, and which quality-gate config applies."""
+
+    work_dir: str = Field(default="data/work", description="Snapshots and scanned files.")
+    gate_config: str | None = Field(default=None, description="Gate config file (YAML).")
+    reproducibility_timeout_s: float = 180.0
+    reproducibility_memory_mb: int = 4096
+    reproducibility_max_gb: float = 1.0
+
+    def limits(self) -> ReproducibilityLimits:
+        return ReproducibilityLimits(
+            timeout_s=self.reproducibility_timeout_s,
+            memory_mb=self.reproducibility_memory_mb,
+            max_weight_bytes=int(self.reproducibility_max_gb * 1e9),
+        )
+
+    def load_gate_config(self) -> GateConfig:
+        return load_gate_config(self.gate_config)
+
+    @classmethod
+    def from_env(cls) -> TrustResource:
+        env = os.environ
+        return cls(
+            work_dir=env.get("HUB_ASSETS_WORK_DIR", "data/work"),
+            gate_config=env.get("HUB_ASSETS_GATE_CONFIG") or None,
+            reproducibility_timeout_s=float(env.get("HUB_ASSETS_REPRO_TIMEOUT_S", "180")),
+            reproducibility_memory_mb=int(env.get("HUB_ASSETS_REPRO_MEMORY_MB", "4096")),
+            reproducibility_max_gb=float(env.get("HUB_ASSETS_REPRO_MAX_GB", "1.0")),
         )

@@ -13,4 +13,4 @@ def test_definitions_load():
     schedule = defs.resolve_schedule_def("discovery_schedule")
     assert schedule.cron_schedule == "0 1 * * *" and schedule.job_name == "discovery_job"
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert keys >= {"hub_candidates", "model_metadata"}
+    assert keys >= {"hub_candidates", "model_metadata", "trust_metrics", "quality_gate"}

@@ -24,12 +24,14 @@ def tick_candidate_sensor(instance: dg.DagsterInstance, cursor: str | None = Non
         data = sensor.evaluate_tick(ctx)
     for req in data.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
-    job = defs.resolve_job_def("model_metadata_job")
+    job = defs.resolve_job_def("model_pipeline_job")
     runs: dict[str, bool] = {}
     for rr in data.run_requests or []:
         result = job.execute_in_process(
             partition_key=rr.partition_key,
             instance=instance,
+            # the terminal shows the summary; every event is in the run's log in the UI
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             tags={**rr.tags, "dagster/sensor_name": sensor.name},
             raise_on_error=False,
         )

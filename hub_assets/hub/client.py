@@ -341,6 +341,54 @@ class HubClient:
             "config": config,
         }
 
+    def dataset_summary(self, dataset_id: str) -> Fetched | None:
+        """A dataset repo's license, documentation length and data files; None if the Hub has
+        no such dataset (or the id is not a repo id). Cached like model metadata."""
+        try:
+            check_model_id(dataset_id)
+        except InvalidModelIdError:
+            return None
+        path = self._cache_path("dataset", dataset_id, "main")
+        cached = self._read_cache(path)
+        if cached and time.time() - cached[1] < self.settings.cache_ttl_s:
+            return Fetched(cached[0], True, _ts(cached[1]))
+        try:
+            info = self.call(self.api.dataset_info, dataset_id, timeout=self.settings.timeout_s)
+            card_data, text = {}, ""
+            if any(s.rfilename == "README.md" for s in info.siblings or []):
+                raw = self.call(
+                    hf_hub_download,
+                    dataset_id,
+                    "README.md",
+                    repo_type="dataset",
+                    revision=info.sha,
+                    endpoint=self.api.endpoint,
+                    token=self.settings.token or False,
+                    cache_dir=Path(self.settings.cache_dir) / "files",
+                )
+                card_data, text = split_card(
+                    Path(raw).read_text(encoding="utf-8", errors="replace")
+                )
+        except RepositoryNotFoundError:
+            return None
+        except HubUnavailableError:
+            if cached:
+                return Fetched(cached[0], True, _ts(cached[1]), offline=True)
+            raise
+        data = {
+            "dataset_id": dataset_id,
+            "sha": info.sha,
+            "license": card_data.get("license"),
+            "prose_length": len(text.strip()),
+            "data_files": sum(
+                1
+                for s in info.siblings or []
+                if s.rfilename.endswith((".parquet", ".csv", ".json", ".jsonl", ".arrow", ".txt"))
+            ),
+            "downloads": info.downloads or 0,
+        }
+        return Fetched(data, False, _ts(self._write_cache(path, data)))
+
     def _read_file(self, model_id: str, filename: str, sha: str) -> str:
         try:
             path = self.call(

@@ -99,6 +99,52 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "quality gate results",
+        """
+        CREATE TABLE gate_results (
+            model_id        VARCHAR NOT NULL,
+            revision_sha    VARCHAR NOT NULL,
+            passed          BOOLEAN NOT NULL,
+            failed_metrics  JSON NOT NULL,
+            message         VARCHAR NOT NULL,
+            thresholds      JSON NOT NULL,
+            config_version  VARCHAR NOT NULL,
+            target_device   VARCHAR NOT NULL,
+            run_id          VARCHAR NOT NULL,
+            created_at      TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (model_id, revision_sha, run_id)
+        );
+        CREATE VIEW v_latest_metrics AS
+            SELECT m.model_id, m.sha AS revision_sha, v.metric,
+                   arg_max(v.value, v.created_at) AS value,
+                   arg_max(v.latency_ms, v.created_at) AS latency_ms,
+                   arg_max(v.run_id, v.created_at) AS run_id,
+                   max(v.created_at) AS created_at
+            FROM models m JOIN metric_values v
+              ON v.model_id = m.model_id AND v.revision_sha = m.sha
+            GROUP BY m.model_id, m.sha, v.metric;
+        CREATE OR REPLACE VIEW v_candidates AS
+            WITH discovery AS (
+                SELECT model_id, arg_max(status, event_id) AS status, max(created_at) AS since
+                FROM model_status_events
+                WHERE status IN ('discovered', 'candidate', 'filtered_out')
+                GROUP BY model_id
+            )
+            SELECT m.*, d.since AS candidate_since
+            FROM models m JOIN discovery d USING (model_id)
+            WHERE d.status = 'candidate';
+        CREATE VIEW v_gate AS
+            SELECT model_id, revision_sha,
+                   arg_max(passed, created_at) AS passed,
+                   arg_max(message, created_at) AS message,
+                   arg_max(failed_metrics, created_at) AS failed_metrics,
+                   arg_max(run_id, created_at) AS run_id,
+                   max(created_at) AS decided_at
+            FROM gate_results GROUP BY model_id, revision_sha;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -6,20 +6,21 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
 
-model_metadata_job = dg.define_asset_job(
-    "model_metadata_job",
-    selection=dg.AssetSelection.keys("model_metadata"),
+model_pipeline_job = dg.define_asset_job(
+    "model_pipeline_job",
+    selection=dg.AssetSelection.keys("model_metadata").downstream(),
     partitions_def=hf_models,
-    description="Fetch and store one candidate's metadata.",
+    description="One candidate end to end: metadata, trust metrics, quality gate (and every "
+    "per-model stage downstream of them).",
 )
 
 
 @dg.sensor(
-    job=model_metadata_job,
+    job=model_pipeline_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds an hf_models partition for each new candidate and requests a run for "
-    "every candidate event since the cursor (new models and new revisions).",
+    description="Adds an hf_models partition for each new candidate and requests a per-model "
+    "pipeline run for every candidate event since the cursor (new models, new revisions).",
 )
 def candidate_models_sensor(
     context: dg.SensorEvaluationContext, registry: RegistryResource

@@ -1,0 +1,186 @@
+"""Trust metrics and the quality gate, per model partition."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from hub_assets.defs.discovery.assets import model_metadata
+from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.gate.decision import DISPLAY_NAMES, decide
+from hub_assets.metrics.evidence import ModelEvidence, utc_now
+from hub_assets.metrics.scoring import GATE_METRICS, ScoringContext, score_model
+from hub_assets.registry import metrics as reg_metrics
+from hub_assets.registry.models import append_status
+from hub_assets.resources import HubResource, RegistryResource, TrustResource
+
+
+class MissingMetadataError(RuntimeError):
+    """A per-model stage ran before the model's metadata was stored."""
+
+
+def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
+    with registry.get().read() as con:
+        current = reg_metrics.current_revision(con, model_id)
+    if current is None:
+        raise MissingMetadataError(
+            f"No stored metadata for {model_id!r} at its current revision. Materialize "
+            "model_metadata for this partition first (the per-model job does)."
+        )
+    return current
+
+
+@dg.asset(
+    partitions_def=hf_models,
+    deps=[model_metadata],
+    group_name="trust",
+    kinds={"python", "duckdb"},
+    pool="model_runs",
+    description="Trust metrics of the model's current revision, each in [0, 1] with its "
+    "latency, written to metric_values with lineage (docs/metrics.md).",
+)
+def trust_metrics(
+    context: dg.AssetExecutionContext,
+    hub: HubResource,
+    registry: RegistryResource,
+    trust: TrustResource,
+) -> dg.MaterializeResult:
+    """Scores the revision; unchanged inputs are not rescored (nothing is re-run)."""
+    model_id = context.partition_key
+    sha, metadata = _current(registry, model_id)
+    ev = ModelEvidence.from_metadata(model_id, metadata)
+    gate = trust.load_gate_config()
+    with registry.get().read() as con:
+        previous = reg_metrics.revision_metrics(con, model_id, sha)
+        parents = reg_metrics.current_net_scores(con, ev.base_models())
+    scored = score_model(
+        ev,
+        ScoringContext(
+            client=hub.client(),
+            work_dir=Path(trust.work_dir),
+            now=utc_now(),
+            target_device=gate.target_device,
+            limits=trust.limits(),
+            parent_net_scores=parents,
+            previous=previous,
+        ),
+    )
+    fresh = [s for s in scored.values() if not s.reused]
+    with registry.get().write() as con:
+        reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], context.run_id)
+        if fresh:
+            append_status(
+                con,
+                model_id,
+                "evaluated",
+                run_id=context.run_id,
+                revision_sha=sha,
+                reason=f"trust metrics scored ({len(fresh)} new value(s))",
+            )
+    for s in scored.values():
+        context.log.info(
+            f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
+            + (" [unchanged]" if s.reused else "")
+        )
+    table = ["| metric | value | latency ms | reason |", "|---|---:|---:|---|"]
+    table += [
+        f"| {s.metric} | {s.value:.3f} | {s.latency_ms:.0f} | {s.reason} |" for s in scored.values()
+    ]
+    size = scored["size_score"].details or {}
+    return dg.MaterializeResult(
+        metadata={
+            "revision_sha": sha,
+            "net_score": scored["net_score"].value,
+            "rescored": len(fresh),
+            "unchanged": len(scored) - len(fresh),
+            "size_score_per_device": dg.MetadataValue.json(
+                {k: v for k, v in size.items() if k != "reason"}
+            ),
+            "metrics": dg.MetadataValue.md("\n".join(table)),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=hf_models,
+    deps=[trust_metrics],
+    group_name="trust",
+    kinds={"duckdb"},
+    pool="registry",
+    check_specs=[
+        dg.AssetCheckSpec(
+            name=f"{metric}_meets_threshold",
+            asset="quality_gate",
+            blocking=True,
+            description=f"{DISPLAY_NAMES[metric]} of the current revision meets its gate "
+            "threshold; a failure stops everything downstream of the gate.",
+        )
+        for metric in GATE_METRICS
+    ],
+    description="The quality gate: every gate metric against its threshold (versioned config, "
+    "per-model overrides). Records gate_results and gate_passed / gate_failed.",
+)
+def quality_gate(
+    context: dg.AssetExecutionContext, registry: RegistryResource, trust: TrustResource
+) -> dg.MaterializeResult:
+    """Decides pass or fail for the current revision and explains it."""
+    model_id = context.partition_key
+    sha, _ = _current(registry, model_id)
+    config = trust.load_gate_config()
+    with registry.get().read() as con:
+        stored = reg_metrics.revision_metrics(con, model_id, sha)
+    scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
+    decision = decide(model_id, scores, config)
+    with registry.get().write() as con:
+        reg_metrics.write_gate_result(
+            con,
+            model_id=model_id,
+            sha=sha,
+            passed=decision.passed,
+            failed=decision.failed,
+            message=decision.message,
+            thresholds=decision.thresholds,
+            config_version=config.version,
+            target_device=config.target_device,
+            run_id=context.run_id,
+        )
+        append_status(
+            con,
+            model_id,
+            "gate_passed" if decision.passed else "gate_failed",
+            run_id=context.run_id,
+            revision_sha=sha,
+            reason=decision.message,
+        )
+    (context.log.info if decision.passed else context.log.warning)(
+        f"{model_id}: {decision.message}"
+    )
+    checks = []
+    for metric in GATE_METRICS:
+        score, threshold = scores.get(metric), decision.thresholds[metric]
+        reason = (
+            (stored[metric].details or {}).get("reason", "") if metric in stored else "not scored"
+        )
+        checks.append(
+            dg.AssetCheckResult(
+                check_name=f"{metric}_meets_threshold",
+                passed=score is not None and round(score, 4) >= threshold,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "score": score if score is not None else -1.0,
+                    "threshold": threshold,
+                    "reason": reason,
+                },
+            )
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "passed": decision.passed,
+            "message": decision.message,
+            "revision_sha": sha,
+            "config_version": config.version,
+            "config_source": config.source,
+            "target_device": config.target_device,
+            "failed_metrics": dg.MetadataValue.json(decision.failed),
+        },
+        check_results=checks,
+    )

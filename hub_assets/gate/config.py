@@ -1,0 +1,86 @@
+"""The quality gate's versioned configuration: thresholds, target device, per-model overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hub_assets.metrics.scoring import GATE_METRICS
+from hub_assets.metrics.trust import DEVICE_BUDGET_BYTES
+
+DEFAULT_GATE_CONFIG = Path(__file__).with_name("quality_gate.yaml")
+
+
+class GateConfigError(ValueError):
+    """The gate configuration file is not valid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds per gate metric, the target device, per-model overrides, and a version."""
+
+    version: str
+    target_device: str
+    thresholds: dict[str, float]
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    source: str = "built-in"
+
+    def thresholds_for(self, model_id: str) -> dict[str, float]:
+        """The thresholds that apply to one model (overrides win)."""
+        return {**self.thresholds, **self.overrides.get(model_id, {})}
+
+
+def _threshold(where: str, name: str, value: object) -> float:
+    if name not in GATE_METRICS:
+        raise GateConfigError(
+            f"{where}: unknown gate metric {name!r}; expected one of {', '.join(GATE_METRICS)}."
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise GateConfigError(
+            f"{where}: threshold of {name} must be a number in [0, 1], got {value!r}."
+        )
+    return float(value)
+
+
+def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
+    """Read and validate a gate config (default: HUB_ASSETS_GATE_CONFIG or the built-in)."""
+    path = Path(path or os.environ.get("HUB_ASSETS_GATE_CONFIG") or DEFAULT_GATE_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise GateConfigError(
+            f"Gate config {path} does not exist. Set HUB_ASSETS_GATE_CONFIG "
+            "to a valid file, or unset it for the built-in one."
+        ) from None
+    except yaml.YAMLError as e:
+        raise GateConfigError(f"Gate config {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise GateConfigError(f"Gate config {path} must be a mapping.")
+    unknown = set(raw) - {"version", "target_device", "thresholds", "overrides"}
+    if unknown:
+        raise GateConfigError(f"Gate config {path}: unknown keys {sorted(unknown)}.")
+    if not raw.get("version"):
+        raise GateConfigError(
+            f"Gate config {path}: `version` is required (bump it with every "
+            "change: gate results record it)."
+        )
+    device = raw.get("target_device", "jetson_nano")
+    if device not in DEVICE_BUDGET_BYTES:
+        raise GateConfigError(
+            f"Gate config {path}: target_device {device!r} is not one of "
+            f"{', '.join(DEVICE_BUDGET_BYTES)}."
+        )
+    given = raw.get("thresholds") or {}
+    thresholds = {m: 0.5 for m in GATE_METRICS}
+    thresholds.update({k: _threshold(f"{path} thresholds", k, v) for k, v in given.items()})
+    overrides = {}
+    for model_id, values in (raw.get("overrides") or {}).items():
+        if not isinstance(values, dict):
+            raise GateConfigError(f"Gate config {path}: overrides of {model_id} must be a mapping.")
+        overrides[str(model_id)] = {
+            k: _threshold(f"{path} overrides of {model_id}", k, v) for k, v in values.items()
+        }
+    return GateConfig(str(raw["version"]), device, thresholds, overrides, str(path))

@@ -1,0 +1,65 @@
+"""The gate decision: every gate metric against its threshold, explained in users' words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hub_assets.gate.config import GateConfig
+from hub_assets.metrics.scoring import GATE_METRICS
+
+DISPLAY_NAMES = {
+    "license": "License",
+    "size_score": "Size Score",
+    "ramp_up_time": "Ramp-Up Time",
+    "bus_factor": "Bus Factor",
+    "performance_claims": "Performance Claims",
+    "dataset_and_code_score": "Dataset/Code Score",
+    "dataset_quality": "Dataset Quality",
+    "code_quality": "Code Quality",
+    "reproducibility": "Reproducibility",
+    "security": "Security",
+}
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Pass or fail, what failed, and the sentence that says so."""
+
+    passed: bool
+    failed: list[dict]  # [{metric, score, threshold}]
+    thresholds: dict[str, float]
+    message: str
+
+
+def decide(model_id: str, scores: Mapping[str, float], config: GateConfig) -> GateDecision:
+    """Check every gate metric (score ≥ threshold passes; a missing score fails).
+
+    The message lists failures worst first, e.g. `Model does not meet quality requirements.
+    Failed metrics: Bus Factor (0.30 < 0.50), Ramp-Up Time (0.40 < 0.50)`.
+    """
+    thresholds = config.thresholds_for(model_id)
+    failed = []
+    for metric in GATE_METRICS:
+        score = scores.get(metric)
+        if score is None or round(score, 4) < thresholds[metric]:
+            failed.append({"metric": metric, "score": score, "threshold": thresholds[metric]})
+    if not failed:
+        return GateDecision(True, [], thresholds, "Model meets all quality requirements.")
+    # worst first: unscored, then lowest score (metric order breaks ties)
+    failed.sort(key=lambda f: (f["score"] is not None, f["score"] or 0.0))
+    parts = [
+        f"{DISPLAY_NAMES[f['metric']]} "
+        + (
+            f"({f['score']:.2f} < {f['threshold']:.2f})"
+            if f["score"] is not None
+            else "(not scored)"
+        )
+        for f in failed
+    ]
+    return GateDecision(
+        False,
+        failed,
+        thresholds,
+        "Model does not meet quality requirements. Failed metrics: " + ", ".join(parts),
+    )

@@ -1,0 +1,36 @@
+"""The familiar one-line-per-model score record (NDJSON), for `hub-assets score`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hub_assets.metrics.scoring import ALL_METRICS, ScoredMetric
+
+ORDER = (
+    "net_score",
+    "ramp_up_time",
+    "bus_factor",
+    "performance_claims",
+    "license",
+    "size_score",
+    "dataset_and_code_score",
+    "dataset_quality",
+    "code_quality",
+    "reproducibility",
+    "security",
+    "tree_score",
+)
+
+
+def score_record(model_id: str, scored: Mapping[str, ScoredMetric]) -> dict:
+    """`name`, `category`, each metric with its `*_latency` in ms; size_score per device."""
+    assert set(ORDER) == set(ALL_METRICS)
+    out: dict = {"name": model_id, "category": "MODEL"}
+    for metric in ORDER:
+        s = scored[metric]
+        if metric == "size_score":
+            out[metric] = {k: v for k, v in (s.details or {}).items() if k != "reason"}
+        else:
+            out[metric] = round(s.value, 2)
+        out[f"{metric}_latency"] = int(round(s.latency_ms))
+    return out

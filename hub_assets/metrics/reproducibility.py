@@ -1,0 +1,131 @@
+"""The reproducibility metric: really run the model, in a child process with limits.
+
+The snapshot (safetensors, configs and tokenizer files only: pickles are never fetched) is
+downloaded at the exact revision, then `reproduce_child` loads it with transformers
+(`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, under
+a timeout and an address-space cap. 1.0 runs as documented; 0.5 runs only with a fallback;
+0.0 fails. The reason is recorded either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import GatedRepoError
+
+from hub_assets.hub.client import HubClient, HubUnavailableError
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.trust import MetricResult
+
+SNAPSHOT_PATTERNS = [
+    "*.json",
+    "*.safetensors",
+    "*.txt",
+    "*.model",
+    "tokenizer*",
+    "vocab*",
+    "merges*",
+    "*/config.json",
+]
+SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}
+
+
+@dataclass(frozen=True)
+class ReproducibilityLimits:
+    """Bounds of one reproducibility run."""
+
+    timeout_s: float = 180.0
+    memory_mb: int = 4096
+    max_weight_bytes: int = 1_000_000_000
+
+
+def _limit_memory(mb: int):  # noqa: ANN202 - a preexec_fn
+    def apply() -> None:
+        limit = mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def reproducibility(
+    client: HubClient,
+    ev: ModelEvidence,
+    work_dir: Path,
+    limits: ReproducibilityLimits = ReproducibilityLimits(),
+) -> MetricResult:
+    """Download the model's safe files at its revision and run its task once (see module)."""
+    task = ev.info.get("pipeline_tag") or ev.card_data.get("pipeline_tag") or "feature-extraction"
+    inputs = {
+        "revision": ev.sha,
+        "task": task,
+        "limits": limits.__dict__,
+        "files": {
+            p: f.get("lfs_sha256") or f.get("blob_id")
+            for p, f in ev.files.items()
+            if not p.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))
+        },
+    }
+    safetensors = {p: s for p, s in ev.weight_files().items() if p.endswith(".safetensors")}
+    if not safetensors:
+        return MetricResult(0.0, "no safetensors weights (pickle files are never loaded)", inputs)
+    size = sum(safetensors.values())
+    if size > limits.max_weight_bytes:
+        return MetricResult(
+            0.0,
+            f"weights of {size / 1e9:.1f} GB exceed the {limits.max_weight_bytes / 1e9:.1f}"
+            " GB reproducibility limit",
+            inputs,
+        )
+    target = work_dir / f"{ev.model_id.replace('/', '--')}@{ev.sha}"
+    try:
+        client.call(
+            snapshot_download,
+            ev.model_id,
+            revision=ev.sha,
+            allow_patterns=SNAPSHOT_PATTERNS,
+            local_dir=target,
+            endpoint=client.api.endpoint,
+            token=client.settings.token or False,
+        )
+    except GatedRepoError:
+        return MetricResult(0.0, "gated repo: the configured token has no access", inputs)
+    except HubUnavailableError as e:
+        raise HubUnavailableError(f"Cannot download {ev.model_id} to run it: {e}") from e
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+        TRANSFORMERS_VERBOSITY="error",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+    )
+    env.pop("HF_TOKEN", None)  # the child needs no secret
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hub_assets.metrics.reproduce_child", str(target), task],
+            capture_output=True,
+            text=True,
+            timeout=limits.timeout_s,
+            env=env,
+            preexec_fn=_limit_memory(limits.memory_mb),
+        )
+    except subprocess.TimeoutExpired:
+        return MetricResult(0.0, f"did not finish within {limits.timeout_s:.0f} s", inputs)
+    line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    try:
+        outcome = json.loads(line)
+    except ValueError:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        return MetricResult(
+            0.0, f"the loader crashed (exit {proc.returncode}): {tail[0][:300]}", inputs
+        )
+    return MetricResult(
+        SCORES[outcome["status"]], outcome["reason"], inputs, {"output": outcome.get("output")}
+    )

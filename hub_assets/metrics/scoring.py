@@ -1,0 +1,228 @@
+"""Score one model revision: every trust metric, timed, fingerprinted, reused when unchanged.
+
+A metric whose inputs fingerprint and code version match a value already stored for the
+same revision is not recomputed (for reproducibility and security, whose inputs are known
+before the work, nothing is downloaded or run either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from hub_assets import __version__
+from hub_assets.hub.client import HubClient
+from hub_assets.hub.inspection import pickle_scan
+from hub_assets.metrics import trust
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
+from hub_assets.metrics.security import security_score
+from hub_assets.metrics.trust import CODE_VERSIONS, NET_WEIGHTS, MetricResult
+from hub_assets.registry.metrics import StoredMetric
+
+GATE_METRICS = (
+    "license",
+    "size_score",
+    "ramp_up_time",
+    "bus_factor",
+    "performance_claims",
+    "dataset_and_code_score",
+    "dataset_quality",
+    "code_quality",
+    "reproducibility",
+    "security",
+)
+ALL_METRICS = (*GATE_METRICS, "tree_score", "net_score")
+
+
+def fingerprint(inputs: object) -> str:
+    """sha256 of the canonical JSON of a metric's inputs."""
+    raw = json.dumps(inputs, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def code_version(metric: str) -> str:
+    return f"{metric}/v{CODE_VERSIONS[metric]}+hub-assets-{__version__}"
+
+
+@dataclass
+class ScoredMetric:
+    """One metric of one revision, ready for `metric_values`."""
+
+    metric: str
+    value: float
+    latency_ms: float
+    inputs_fingerprint: str
+    code_version: str
+    reason: str
+    details: dict | None = None
+    reused: bool = False
+
+    def row(self) -> dict:
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "latency_ms": self.latency_ms,
+            "inputs_fingerprint": self.inputs_fingerprint,
+            "code_version": self.code_version,
+            "details": {"reason": self.reason, **(self.details or {})},
+        }
+
+
+@dataclass
+class ScoringContext:
+    """What scoring needs beyond the model's own metadata."""
+
+    client: HubClient | None
+    work_dir: Path
+    now: datetime
+    target_device: str = "jetson_nano"
+    limits: ReproducibilityLimits = field(default_factory=ReproducibilityLimits)
+    parent_net_scores: Mapping[str, float] = field(default_factory=dict)
+    previous: Mapping[str, StoredMetric] = field(default_factory=dict)
+    run_reproducibility: bool = True
+
+
+def _stored(prev: StoredMetric) -> ScoredMetric:
+    details = dict(prev.details or {})
+    reason = details.pop("reason", "")
+    return ScoredMetric(
+        prev.metric,
+        prev.value,
+        prev.latency_ms,
+        prev.inputs_fingerprint,
+        prev.code_version,
+        reason,
+        details or None,
+        reused=True,
+    )
+
+
+def _timed(
+    metric: str,
+    fn: Callable[[], MetricResult],
+    ctx: ScoringContext,
+    known_inputs: object | None = None,
+) -> ScoredMetric:
+    version = code_version(metric)
+    prev = ctx.previous.get(metric)
+    if known_inputs is not None:
+        fp = fingerprint(known_inputs)
+        if prev and prev.inputs_fingerprint == fp and prev.code_version == version:
+            return _stored(prev)
+    started = time.perf_counter()
+    result = fn()
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    fp = fingerprint(known_inputs if known_inputs is not None else result.inputs)
+    if prev and prev.inputs_fingerprint == fp and prev.code_version == version:
+        return _stored(prev)
+    return ScoredMetric(metric, result.value, latency, fp, version, result.reason, result.details)
+
+
+def security_inputs(ev: ModelEvidence) -> dict:
+    return {
+        "revision": ev.sha,
+        "pickles": {
+            p: ev.files[p].get("lfs_sha256") or ev.files[p].get("blob_id")
+            for p in ev.pickle_files()
+        },
+    }
+
+
+def scan_pickles(client: HubClient, ev: ModelEvidence, work_dir: Path) -> dict[str, list[dict]]:
+    """Download each pickle-format file of the revision and scan it (never unpickled)."""
+    from huggingface_hub import hf_hub_download
+
+    scans = {}
+    for p in ev.pickle_files():
+        local = client.call(
+            hf_hub_download,
+            ev.model_id,
+            p,
+            revision=ev.sha,
+            endpoint=client.api.endpoint,
+            token=client.settings.token or False,
+            cache_dir=work_dir / "pickles",
+        )
+        scans[p] = pickle_scan(Path(local))
+    return scans
+
+
+def reproducibility_inputs(ev: ModelEvidence, limits: ReproducibilityLimits) -> dict:
+    task = ev.info.get("pipeline_tag") or ev.card_data.get("pipeline_tag")
+    return {"revision": ev.sha, "task": task, "limits": limits.__dict__}
+
+
+def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetric]:
+    """Every metric of `ALL_METRICS` for one model revision."""
+    out: dict[str, ScoredMetric] = {}
+    out["license"] = _timed("license", lambda: trust.license_score(ev), ctx)
+    out["size_score"] = _timed("size_score", lambda: trust.size_score(ev, ctx.target_device), ctx)
+    out["ramp_up_time"] = _timed("ramp_up_time", lambda: trust.ramp_up_time(ev), ctx)
+    out["bus_factor"] = _timed("bus_factor", lambda: trust.bus_factor(ev, ctx.now), ctx)
+    out["performance_claims"] = _timed(
+        "performance_claims", lambda: trust.performance_claims(ev), ctx
+    )
+    out["dataset_and_code_score"] = _timed(
+        "dataset_and_code_score", lambda: trust.dataset_and_code_score(ev), ctx
+    )
+
+    def datasets() -> MetricResult:
+        cards = {}
+        for name in ev.declared_datasets():
+            got = ctx.client.dataset_summary(name) if ctx.client else None
+            cards[name] = got.data if got else None
+        return trust.dataset_quality(ev, cards)
+
+    out["dataset_quality"] = _timed("dataset_quality", datasets, ctx)
+    out["code_quality"] = _timed("code_quality", lambda: trust.code_quality(ev), ctx)
+    out["security"] = _timed(
+        "security",
+        lambda: security_score(scan_pickles(ctx.client, ev, ctx.work_dir) if ctx.client else {}),
+        ctx,
+        known_inputs=security_inputs(ev),
+    )
+    if ctx.run_reproducibility and ctx.client is not None:
+        out["reproducibility"] = _timed(
+            "reproducibility",
+            lambda: reproducibility(ctx.client, ev, ctx.work_dir / "snapshots", ctx.limits),
+            ctx,
+            known_inputs=reproducibility_inputs(ev, ctx.limits),
+        )
+    else:
+        out["reproducibility"] = ScoredMetric(
+            "reproducibility",
+            0.0,
+            0.0,
+            fingerprint({"skipped": ev.sha}),
+            code_version("reproducibility"),
+            "not run (metadata-only scoring)",
+        )
+    base = {m: out[m].value for m in GATE_METRICS}
+    own = sum(NET_WEIGHTS[m] * base[m] for m in GATE_METRICS) / (1 - NET_WEIGHTS["tree_score"])
+    out["tree_score"] = _timed(
+        "tree_score", lambda: trust.tree_score(ev, ctx.parent_net_scores, own), ctx
+    )
+    started = time.perf_counter()
+    net = trust.net_score({**base, "tree_score": out["tree_score"].value})
+    out["net_score"] = ScoredMetric(
+        "net_score",
+        net.value,
+        round(sum(s.latency_ms for s in out.values()) + (time.perf_counter() - started) * 1000, 2),
+        fingerprint(net.inputs),
+        code_version("net_score"),
+        net.reason,
+    )
+    prev = ctx.previous.get("net_score")
+    if (
+        prev
+        and prev.inputs_fingerprint == out["net_score"].inputs_fingerprint
+        and (prev.code_version == out["net_score"].code_version)
+    ):
+        out["net_score"] = _stored(prev)
+    return out

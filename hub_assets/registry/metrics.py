@@ -1,0 +1,141 @@
+"""Registry reads and writes for metric values (with lineage) and gate results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import duckdb
+
+from hub_assets.registry.models import now
+
+
+@dataclass(frozen=True)
+class StoredMetric:
+    """A metric value as the registry holds it."""
+
+    metric: str
+    value: float
+    latency_ms: float
+    inputs_fingerprint: str
+    code_version: str
+    run_id: str
+    details: dict | None
+
+
+def revision_metrics(
+    con: duckdb.DuckDBPyConnection, model_id: str, sha: str
+) -> dict[str, StoredMetric]:
+    """The newest stored value of each metric for one model revision."""
+    rows = con.execute(
+        """
+        SELECT metric, arg_max(value, created_at), arg_max(latency_ms, created_at),
+               arg_max(inputs_fingerprint, created_at), arg_max(code_version, created_at),
+               arg_max(run_id, created_at), arg_max(details, created_at)
+        FROM metric_values WHERE model_id = ? AND revision_sha = ? GROUP BY metric
+        """,
+        [model_id, sha],
+    ).fetchall()
+    return {
+        r[0]: StoredMetric(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else None)
+        for r in rows
+    }
+
+
+def write_metrics(
+    con: duckdb.DuckDBPyConnection, model_id: str, sha: str, values: Iterable[Mapping], run_id: str
+) -> int:
+    """Insert metric values: each mapping has metric, value, latency_ms, inputs_fingerprint,
+    code_version and details."""
+    rows = [
+        [
+            model_id,
+            sha,
+            v["metric"],
+            v["value"],
+            v["latency_ms"],
+            v["inputs_fingerprint"],
+            v["code_version"],
+            run_id,
+            now(),
+            json.dumps(v.get("details")),
+        ]
+        for v in values
+    ]
+    if rows:
+        con.executemany(
+            "INSERT INTO metric_values (model_id, revision_sha, metric, value, latency_ms, "
+            "inputs_fingerprint, code_version, run_id, created_at, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    return len(rows)
+
+
+def current_net_scores(
+    con: duckdb.DuckDBPyConnection, model_ids: Iterable[str]
+) -> dict[str, float]:
+    """Net score of each model's current revision, for those scored."""
+    ids = list(model_ids)
+    if not ids:
+        return {}
+    rows = con.execute(
+        "SELECT model_id, value FROM v_latest_metrics WHERE metric = 'net_score' "
+        "AND list_contains(?, model_id)",
+        [ids],
+    ).fetchall()
+    return dict(rows)
+
+
+def current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, dict] | None:
+    """(sha, stored metadata) of a model's current revision, if its metadata is stored."""
+    row = con.execute(
+        "SELECT r.revision_sha, r.info, r.card_data, r.card_text, r.commits, r.config "
+        "FROM models m JOIN model_revisions r ON r.model_id = m.model_id AND "
+        "r.revision_sha = m.sha WHERE m.model_id = ?",
+        [model_id],
+    ).fetchone()
+    if row is None:
+        return None
+    sha, info, card, text, commits, config = row
+    return sha, {
+        "info": json.loads(info),
+        "card_data": json.loads(card) if card else {},
+        "card_text": text or "",
+        "commits": json.loads(commits) if commits else [],
+        "config": json.loads(config) if config else None,
+    }
+
+
+def write_gate_result(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_id: str,
+    sha: str,
+    passed: bool,
+    failed: list[dict],
+    message: str,
+    thresholds: Mapping[str, float],
+    config_version: str,
+    target_device: str,
+    run_id: str,
+) -> None:
+    """Record one gate decision."""
+    con.execute(
+        "INSERT OR REPLACE INTO gate_results (model_id, revision_sha, passed, failed_metrics, "
+        "message, thresholds, config_version, target_device, run_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            model_id,
+            sha,
+            passed,
+            json.dumps(failed),
+            message,
+            json.dumps(dict(thresholds)),
+            config_version,
+            target_device,
+            run_id,
+            now(),
+        ],
+    )
