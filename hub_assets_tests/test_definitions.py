@@ -7,7 +7,7 @@ def test_definitions_load():
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
         "main_job",
         "discovery_job",
-        "model_metadata_job",
+        "model_pipeline_job",
     }
     assert defs.resolve_sensor_def("candidate_models_sensor")
     schedule = defs.resolve_schedule_def("discovery_schedule")
