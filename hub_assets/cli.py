@@ -360,6 +360,8 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     Reads the Hub at HUB_ASSETS_HUB_ENDPOINT (metadata cache included); lineage parents are
     looked up in the registry when it exists. Nothing is written to the registry.
     """
+    from huggingface_hub.utils import disable_progress_bars
+
     from hub_assets.hub.client import HubUnavailableError, InvalidModelIdError, ModelNotFoundError
     from hub_assets.metrics.evidence import ModelEvidence, utc_now
     from hub_assets.metrics.report import score_record
@@ -367,8 +369,6 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.registry.store import Registry, RegistryError
     from hub_assets.resources import HubResource, TrustResource
-
-    from huggingface_hub.utils import disable_progress_bars
 
     disable_progress_bars()  # stdout is NDJSON
     client = HubResource.from_env().client()

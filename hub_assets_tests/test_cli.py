@@ -187,3 +187,53 @@ def test_status_prints_the_lifecycle(discovered):
     assert unknown.exit_code == 1 and "not in the registry" in unknown.output
     invalid = run_cli("status", "../x", "--registry", str(registry.path))
     assert invalid.exit_code == 2 and "Invalid model id" in invalid.output
+
+
+def test_score_prints_one_ndjson_line_per_model(hub_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HUB_ASSETS_HUB_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(tmp_path / "none.duckdb"))
+    result = CliRunner().invoke(
+        main, ["score", "hub-assets-demo/tiny-gpt2-complete", "hub-assets-demo/gpt2-oversized"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["name"] for r in lines] == [
+        "hub-assets-demo/tiny-gpt2-complete",
+        "hub-assets-demo/gpt2-oversized",
+    ]
+    first = lines[0]
+    assert first["category"] == "MODEL" and first["reproducibility"] == 1.0
+    metrics = [
+        "net_score",
+        "ramp_up_time",
+        "bus_factor",
+        "performance_claims",
+        "license",
+        "size_score",
+        "dataset_and_code_score",
+        "dataset_quality",
+        "code_quality",
+        "reproducibility",
+        "security",
+        "tree_score",
+    ]
+    assert list(first) == ["name", "category"] + [k for m in metrics for k in (m, f"{m}_latency")]
+    assert all(isinstance(first[f"{m}_latency"], int) for m in metrics)
+    assert set(lines[1]["size_score"]) == {
+        "raspberry_pi",
+        "jetson_nano",
+        "desktop_pc",
+        "aws_server",
+    }
+    assert lines[1]["size_score"]["raspberry_pi"] == 0.0
+
+
+def test_score_errors(hub_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HUB_ASSETS_HUB_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+    missing = CliRunner().invoke(main, ["score", "nobody/nothing", "--no-reproducibility"])
+    assert missing.exit_code == 1 and "not found on the Hub" in missing.output
+    invalid = CliRunner().invoke(main, ["score", "a/b/c"])
+    assert invalid.exit_code == 2 and "Invalid model id" in invalid.output

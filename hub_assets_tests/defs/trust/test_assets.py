@@ -1,0 +1,83 @@
+"""trust_metrics and quality_gate through Dagster: blocking checks stop what follows a gate."""
+
+import dagster as dg
+
+from hub_assets.defs.discovery.assets import model_metadata
+from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.discovery.candidates import discover
+from hub_assets.hub.demo_catalog import ORG
+from hub_assets.registry.models import status_history
+from hub_assets.resources import HubResource, RegistryResource, TrustResource
+
+PASSING = f"{ORG}/tiny-gpt2-complete"
+FAILING = f"{ORG}/tiny-gpt2-stale"
+
+
+@dg.asset(partitions_def=quality_gate.partitions_def, deps=[quality_gate])
+def after_the_gate(context: dg.AssetExecutionContext) -> None:
+    """Stands for what follows the gate (packaging): it must not run after a failed gate."""
+    context.log.info("ran")
+
+
+def materialize_chain(model_id, instance, resources):
+    return dg.materialize(
+        [model_metadata, trust_metrics, quality_gate, after_the_gate],
+        partition_key=model_id,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+
+
+def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tmp_path):
+    discover(hub_client, registry, run_id="d1")
+    resources = {
+        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "registry": RegistryResource(path=str(registry.path)),
+        "trust": TrustResource(work_dir=str(tmp_path / "work")),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])
+        ok = materialize_chain(PASSING, instance, resources)
+        assert ok.success
+        assert ok.asset_materializations_for_node("after_the_gate")
+        meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
+        assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
+        checks = ok.get_asset_check_evaluations()
+        assert len(checks) == 10 and all(c.passed for c in checks)
+
+        bad = materialize_chain(FAILING, instance, resources)
+        assert not bad.success
+        gate = bad.asset_materializations_for_node("quality_gate")[0].metadata
+        assert gate["passed"].value is False
+        assert gate["message"].value.startswith(
+            "Model does not meet quality requirements. Failed metrics: Performance Claims"
+        )
+        failed_checks = {c.check_name for c in bad.get_asset_check_evaluations() if not c.passed}
+        assert "bus_factor_meets_threshold" in failed_checks
+        assert not bad.asset_materializations_for_node("after_the_gate")
+        assert not [
+            e
+            for e in bad.all_events
+            if e.step_key == "after_the_gate" and e.event_type_value == "STEP_START"
+        ]
+
+        again = dg.materialize(
+            [trust_metrics], partition_key=PASSING, instance=instance, resources=resources
+        )
+        assert (
+            again.asset_materializations_for_node("trust_metrics")[0].metadata["rescored"].value
+            == 0
+        )
+
+    with registry.read() as con:
+        gate_rows = dict(con.execute("SELECT model_id, passed FROM gate_results").fetchall())
+        lineage = con.execute(
+            "SELECT count(*), count(DISTINCT run_id), min(length(inputs_fingerprint)), "
+            "count(DISTINCT code_version) FROM metric_values WHERE model_id = ?",
+            [PASSING],
+        ).fetchone()
+        history = [h[1] for h in status_history(con, FAILING)]
+    assert gate_rows == {PASSING: True, FAILING: False}
+    assert lineage == (12, 1, 64, 12)
+    assert history[-2:] == ["evaluated", "gate_failed"]

@@ -1,0 +1,77 @@
+"""The gate decision and its versioned config."""
+
+import pytest
+
+from hub_assets.gate.config import GateConfigError, load_gate_config
+from hub_assets.gate.decision import decide
+from hub_assets.metrics.scoring import GATE_METRICS
+
+ALL_PASS = {m: 0.9 for m in GATE_METRICS}
+
+
+def test_default_config():
+    config = load_gate_config()
+    assert config.target_device == "jetson_nano" and config.version
+    assert config.thresholds == {m: 0.5 for m in GATE_METRICS}
+
+
+def test_exactly_half_passes_and_just_below_fails():
+    config = load_gate_config()
+    assert decide("a/b", {m: 0.5 for m in GATE_METRICS}, config).passed
+    below = decide("a/b", {**ALL_PASS, "security": 0.4999}, config)
+    assert not below.passed and below.failed == [
+        {"metric": "security", "score": 0.4999, "threshold": 0.5}
+    ]
+
+
+def test_the_message_users_know():
+    decision = decide(
+        "a/b", {**ALL_PASS, "bus_factor": 0.3, "ramp_up_time": 0.4}, load_gate_config()
+    )
+    assert decision.message == (
+        "Model does not meet quality requirements. Failed metrics: "
+        "Bus Factor (0.30 < 0.50), Ramp-Up Time (0.40 < 0.50)"
+    )
+    missing = decide(
+        "a/b", {k: v for k, v in ALL_PASS.items() if k != "license"}, load_gate_config()
+    )
+    assert missing.message.endswith("Failed metrics: License (not scored)")
+
+
+def test_per_model_overrides(tmp_path):
+    path = tmp_path / "gate.yaml"
+    path.write_text(
+        "version: '7'\ntarget_device: desktop_pc\nthresholds:\n  bus_factor: 0.6\n"
+        "overrides:\n  org/special:\n    performance_claims: 0.0\n"
+    )
+    config = load_gate_config(path)
+    assert config.version == "7" and config.target_device == "desktop_pc"
+    scores = {**ALL_PASS, "performance_claims": 0.0}
+    assert decide("org/special", scores, config).passed
+    assert not decide("org/other", scores, config).passed
+    assert not decide("org/special", {**ALL_PASS, "bus_factor": 0.55}, config).passed
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("thresholds: {license: 0.5}\n", "`version` is required"),
+        ("version: 1\nthresholds: {speed: 0.5}\n", "unknown gate metric 'speed'"),
+        ("version: 1\nthresholds: {license: 1.5}\n", "must be a number in \\[0, 1\\]"),
+        ("version: 1\ntarget_device: toaster\n", "target_device 'toaster'"),
+        ("version: 1\nthreshold: {}\n", "unknown keys \\['threshold'\\]"),
+        ("version: [1\n", "not valid YAML"),
+        ("version: 1\noverrides:\n  a/b: 0.5\n", "overrides of a/b must be a mapping"),
+    ],
+)
+def test_invalid_configs_are_clear_errors(tmp_path, text, error):
+    path = tmp_path / "gate.yaml"
+    path.write_text(text)
+    with pytest.raises(GateConfigError, match=error):
+        load_gate_config(path)
+
+
+def test_missing_config_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUB_ASSETS_GATE_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(GateConfigError, match="does not exist"):
+        load_gate_config()

@@ -1,0 +1,152 @@
+"""Security (pickles scanned, never loaded), reproducibility (really runs), no rescoring."""
+
+import io
+import struct
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+
+from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.hub.demo_catalog import MINILM, ORG
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
+from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, scan_pickles, score_model
+from hub_assets.metrics.security import security_score
+from hub_assets.registry.metrics import StoredMetric
+
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def evidence(client: HubClient, model_id: str) -> ModelEvidence:
+    return ModelEvidence.from_metadata(model_id, client.model_metadata(model_id).data)
+
+
+def trap_pickle(marker: str) -> bytes:
+    """A torch-style zip whose pickle would run `touch marker` if anything unpickled it."""
+    cmd = f"touch {marker}".encode()
+    data = b"\x80\x02cposix\nsystem\nX" + struct.pack("<I", len(cmd)) + cmd + b"\x85R."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", data)
+    return buf.getvalue()
+
+
+def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
+    marker = tmp_path / "pwned"
+    mutable_hub.catalog.commit(
+        "model",
+        "acme/trap",
+        {
+            "README.md": b"---\nlicense: mit\n---\n# trap\n",
+            "config.json": b'{"model_type": "gpt2"}',
+            "pytorch_model.bin": trap_pickle(str(marker)),
+        },
+        authors=["eve"],
+        title="trap",
+    )
+    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    ev = evidence(client, "acme/trap")
+    result = security_score(scan_pickles(client, ev, tmp_path / "w"))
+    assert result.value == 0.0
+    assert result.reason == "pytorch_model.bin: dangerous import posix.system (picklescan)"
+    scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path / "w", now=NOW))
+    assert scored["reproducibility"].value == 0.0
+    assert scored["reproducibility"].reason.startswith("no safetensors weights")
+    assert not marker.exists()  # nothing was ever unpickled
+
+
+def test_security_on_demo_cases(hub_client, tmp_path):
+    bad = evidence(hub_client, f"{ORG}/tiny-gpt2-malicious-pickle")
+    assert security_score(scan_pickles(hub_client, bad, tmp_path)).value == 0.0
+    safe_pickle = evidence(hub_client, f"{ORG}/tiny-gpt2-pickle-only")
+    result = security_score(scan_pickles(hub_client, safe_pickle, tmp_path))
+    assert result.value == 0.75 and "only innocuous imports" in result.reason
+    assert (
+        security_score(scan_pickles(hub_client, evidence(hub_client, MINILM), tmp_path)).value
+        == 1.0
+    )
+
+
+def test_reproducibility_runs_the_model(hub_client, tmp_path):
+    ok = reproducibility(hub_client, evidence(hub_client, f"{ORG}/tiny-gpt2-complete"), tmp_path)
+    assert ok.value == 1.0 and ok.reason == "text-generation runs as documented"
+    emb = reproducibility(hub_client, evidence(hub_client, MINILM), tmp_path)
+    assert emb.value == 1.0 and emb.details["output"] == "embedding dim 384"
+    fallback = reproducibility(
+        hub_client, evidence(hub_client, f"{ORG}/tiny-gpt2-no-tokenizer"), tmp_path
+    )
+    assert fallback.value == 0.5 and "no usable tokenizer" in fallback.reason
+
+
+def test_reproducibility_zero_cases(hub_client, tmp_path):
+    def run(model_id, **limits):
+        return reproducibility(
+            hub_client, evidence(hub_client, model_id), tmp_path, ReproducibilityLimits(**limits)
+        )
+
+    assert run(f"{ORG}/tiny-gpt2-pickle-only").reason.startswith("no safetensors weights")
+    big = run(f"{ORG}/gpt2-oversized")
+    assert big.value == 0.0 and "exceed the 1.0 GB reproducibility limit" in big.reason
+    gated = run(f"{ORG}/tiny-gpt2-gated")
+    assert gated.value == 0.0 and gated.reason.startswith("gated repo")
+    slow = run(f"{ORG}/tiny-gpt2-complete", timeout_s=0.05)
+    assert slow.value == 0.0 and slow.reason == "did not finish within 0 s"
+
+
+def test_a_model_that_cannot_load_scores_zero(mutable_hub, tmp_path):
+    mutable_hub.catalog.commit(
+        "model",
+        "acme/broken",
+        {
+            "README.md": b"---\nlicense: mit\npipeline_tag: text-generation\n---\n# broken\n",
+            "config.json": b'{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}',
+            "model.safetensors": b"this is not a safetensors file",
+        },
+        authors=["bob"],
+        title="broken",
+        meta={"pipeline_tag": "text-generation"},
+    )
+    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    result = reproducibility(client, evidence(client, "acme/broken"), tmp_path)
+    assert result.value == 0.0 and result.reason.startswith("cannot run:")
+
+
+def test_unchanged_inputs_are_not_rescored(hub_client, hub_server, tmp_path):
+    ev = evidence(hub_client, f"{ORG}/tiny-gpt2-complete")
+    ctx = ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW)
+    first = score_model(ev, ctx)
+    assert set(first) == set(ALL_METRICS) and not any(s.reused for s in first.values())
+    stored = {
+        m: StoredMetric(
+            m, s.value, s.latency_ms, s.inputs_fingerprint, s.code_version, "r1", s.row()["details"]
+        )
+        for m, s in first.items()
+    }
+    hub_server.reset_requests()
+    again = score_model(
+        ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, previous=stored)
+    )
+    assert all(s.reused for s in again.values())
+    assert again["reproducibility"].latency_ms == first["reproducibility"].latency_ms
+    assert hub_server.requests["total"] == 0  # no download, no run
+    later = score_model(
+        ev,
+        ScoringContext(
+            client=hub_client,
+            work_dir=tmp_path,
+            now=datetime(2027, 6, 1, tzinfo=UTC),
+            previous=stored,
+        ),
+    )
+    assert not later["bus_factor"].reused  # its inputs include the date it is judged at
+    assert later["reproducibility"].reused
+
+
+@pytest.mark.parametrize("device", ["raspberry_pi", "desktop_pc"])
+def test_target_device_drives_size_score(hub_client, tmp_path, device):
+    ev = evidence(hub_client, f"{ORG}/gpt2-oversized")
+    scored = score_model(
+        ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, target_device=device)
+    )
+    assert scored["size_score"].value == scored["size_score"].details[device]
