@@ -43,6 +43,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_hub_server.py
 	$(BIN)/python bench/bench_discovery.py
+	$(BIN)/python bench/bench_metrics.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage

@@ -181,12 +181,15 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
 
     out["dataset_quality"] = _timed("dataset_quality", datasets, ctx)
     out["code_quality"] = _timed("code_quality", lambda: trust.code_quality(ev), ctx)
-    out["security"] = _timed(
-        "security",
-        lambda: security_score(scan_pickles(ctx.client, ev, ctx.work_dir) if ctx.client else {}),
-        ctx,
-        known_inputs=security_inputs(ev),
-    )
+
+    def security() -> MetricResult:
+        if ctx.client is None and ev.pickle_files():
+            return MetricResult(
+                0.0, "pickle files present but not scanned (no Hub access)", security_inputs(ev)
+            )
+        return security_score(scan_pickles(ctx.client, ev, ctx.work_dir) if ctx.client else {})
+
+    out["security"] = _timed("security", security, ctx, known_inputs=security_inputs(ev))
     if ctx.run_reproducibility and ctx.client is not None:
         out["reproducibility"] = _timed(
             "reproducibility",
