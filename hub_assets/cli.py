@@ -237,14 +237,14 @@ def demo(catalog: str, port: int) -> None:
         click.echo("[4/5] candidate_models_sensor tick: the per-model pipeline of each candidate")
         from dagster import DagsterInstance
 
-        from hub_assets.defs.fan_out import tick_candidate_sensor
+        from hub_assets.defs.fan_out import tick_sensor
 
         with DagsterInstance.get() as instance:
-            ticked = tick_candidate_sensor(instance)
-        undecided = _models_without_gate_result(list(ticked["runs"]))
+            ticked = tick_sensor(instance, "candidate_models_sensor")
+        undecided = _models_without_gate_result([r.partition_key for r in ticked])
         click.echo(
-            f"      {len(ticked['runs'])} model_pipeline_job runs; a run whose gate "
-            "fails stops there (blocking checks)"
+            f"      {len(ticked)} model_pipeline_job runs; a run whose gate fails stops there "
+            "(blocking checks), one that passes is packaged"
         )
         click.echo("[5/5] Registry summary")
         click.echo(registry_summary_text())
@@ -407,6 +407,116 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
         click.echo(json.dumps(score_record(model_id, scored)))
     if failures:
         sys.exit(1)
+
+
+def _daemon_running(instance: object) -> bool:
+    """Whether a Dagster daemon has reported in during the last minute."""
+    import time as _time
+
+    try:
+        beats = instance.get_daemon_heartbeats()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - no daemon storage: no daemon
+        return False
+    return any(_time.time() - hb.timestamp < 60 for hb in beats.values())
+
+
+def _print_outcome(request: dict, registry_path: str) -> int:
+    """Print an ingest request's outcome; return the exit code (0 only on success)."""
+    from hub_assets.registry.packages import find_package
+    from hub_assets.registry.store import Registry
+
+    if request["status"] != "succeeded":
+        click.echo(
+            f"Ingest of {request['model_id']} failed ({request['outcome'] or 'error'}): "
+            f"{request['message']}",
+            err=True,
+        )
+        return 1
+    with Registry(registry_path).read() as con:
+        row = con.execute(
+            "SELECT name, version FROM packages WHERE package_id = ?", [request["package_id"]]
+        ).fetchone()
+        package = find_package(con, row[0], row[1])
+    metrics = {k: v for k, v in package.manifest["metrics"].items()}
+    click.echo(f"package_id: {package.package_id}")
+    click.echo(f"name:       {package.name}")
+    click.echo(f"version:    {package.version}")
+    click.echo(f"model:      {package.model_id}@{package.revision_sha}")
+    click.echo(f"uri:        {package.uri}")
+    click.echo(
+        f"net_score:  {package.net_score:.2f}" if package.net_score is not None else "net_score:  -"
+    )
+    click.echo(f"size:       {package.size_bytes:,} bytes (sha256 {package.sha256})")
+    click.echo("metrics:    " + ", ".join(f"{k}={v:.2f}" for k, v in sorted(metrics.items())))
+    return 0
+
+
+@main.command("ingest")
+@click.argument("model_id")
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    help="Package version (default 1.0.0 for a first package, else the next minor).",
+)
+@click.option("--description", default=None)
+@click.option("--wait", is_flag=True, help="Wait for the outcome and print it.")
+@click.option(
+    "--timeout", default=1800, show_default=True, type=int, help="Seconds to wait with --wait."
+)
+def ingest(
+    model_id: str, version: str | None, description: str | None, wait: bool, timeout: int
+) -> None:
+    """Request ingestion of MODEL_ID: metadata, trust metrics, gate, package.
+
+    The ingest_request_sensor turns the request into a run. With --wait the command waits
+    for the outcome; when no Dagster daemon is running it runs the request itself.
+    """
+    from hub_assets.hub.client import InvalidModelIdError, check_model_id
+    from hub_assets.packaging.package import InvalidVersionError, check_version
+    from hub_assets.registry import packages as reg_packages
+    from hub_assets.registry.store import Registry
+
+    try:
+        check_model_id(model_id)
+        if version is not None:
+            check_version(version)
+    except (InvalidModelIdError, InvalidVersionError) as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    path = os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY)
+    registry = Registry(path)
+    with registry.write() as con:
+        request_id = reg_packages.add_request(con, model_id, version or "", description)
+    click.echo(f"Ingest request {request_id} recorded for {model_id}.", err=True)
+    if not wait:
+        click.echo(
+            'The ingest_request_sensor will run it; `hub-assets sql "SELECT * FROM '
+            f'ingest_requests WHERE request_id = {request_id}"` shows its outcome.',
+            err=True,
+        )
+        return
+    from dagster import DagsterInstance
+
+    ensure_dagster_home()
+    with DagsterInstance.get() as instance:
+        if not _daemon_running(instance):
+            click.echo("No Dagster daemon is running: running the request here.", err=True)
+            from hub_assets.defs.fan_out import tick_sensor
+
+            tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))
+    deadline = time.monotonic() + timeout
+    while True:
+        with registry.read() as con:
+            request = reg_packages.get_request(con, request_id)
+        if request["status"] in ("succeeded", "failed"):
+            sys.exit(_print_outcome(request, path))
+        if time.monotonic() > deadline:
+            click.echo(
+                f"Request {request_id} still {request['status']} after {timeout}s.", err=True
+            )
+            sys.exit(1)
+        time.sleep(2)
 
 
 @main.command("status")

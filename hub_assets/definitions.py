@@ -5,10 +5,13 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
 from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedule
 from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_pipeline_job
+from hub_assets.defs.ingest.assets import ingested_package
+from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest_request_sensor
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.resources import (
     DiscoveryResource,
     HubResource,
+    PackageStoreResource,
     RegistryResource,
     TrustResource,
 )
@@ -21,14 +24,15 @@ main_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[hub_candidates, model_metadata, trust_metrics, quality_gate],
+    assets=[hub_candidates, model_metadata, trust_metrics, quality_gate, ingested_package],
     jobs=[main_job, discovery_job, model_pipeline_job],
-    sensors=[candidate_models_sensor],
+    sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
     schedules=[discovery_schedule],
     resources={
         "hub": HubResource.from_env(),
         "registry": RegistryResource.from_env(),
         "discovery": DiscoveryResource.from_env(),
         "trust": TrustResource.from_env(),
+        "package_store": PackageStoreResource.from_env(),
     },
 )

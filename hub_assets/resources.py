@@ -21,6 +21,7 @@ from hub_assets.discovery.filters import (
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
+from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
 from hub_assets.registry.store import DEFAULT_REGISTRY_PATH, Registry
 
 DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
@@ -149,3 +150,19 @@ class TrustResource(ConfigurableResource):
             reproducibility_memory_mb=int(env.get("HUB_ASSETS_REPRO_MEMORY_MB", "4096")),
             reproducibility_max_gb=float(env.get("HUB_ASSETS_REPRO_MAX_GB", "1.0")),
         )
+
+
+class PackageStoreResource(ConfigurableResource):
+    """Where packages go: a local folder (default data/packages) or s3://bucket/prefix.
+
+    S3 endpoint and credentials come from the standard AWS settings; never from here.
+    """
+
+    uri: str = Field(default=DEFAULT_STORE, description="Package store (HUB_ASSETS_PACKAGE_STORE).")
+
+    def get(self) -> PackageStore:
+        return PackageStore(self.uri)
+
+    @classmethod
+    def from_env(cls) -> PackageStoreResource:
+        return cls(uri=os.environ.get("HUB_ASSETS_PACKAGE_STORE", DEFAULT_STORE))

@@ -1,20 +1,48 @@
-"""Run the candidate sensor once and its run requests in-process (what the daemon would do).
+"""Run a sensor once and its run requests in-process: what the daemon would do.
 
-`hub-assets demo` uses this so the demo needs no daemon; the runs land in DAGSTER_HOME and
-show in the UI like any other.
+`hub-assets demo` and `hub-assets ingest --wait` (when no daemon is running) use this, so
+neither needs a daemon; the runs land in DAGSTER_HOME and show in the UI like any other.
 """
+
+from dataclasses import dataclass
 
 import dagster as dg
 
 from hub_assets.definitions import defs
+from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request
+from hub_assets.resources import RegistryResource
 
 
-def tick_candidate_sensor(instance: dg.DagsterInstance, cursor: str | None = None) -> dict:
-    """Evaluate the sensor, add the partitions it asks for, run what it requests.
+@dataclass(frozen=True)
+class TickedRun:
+    """One run a sensor tick asked for, and how it ended."""
 
-    Returns {"cursor": ..., "runs": {partition_key: success}} .
+    partition_key: str | None
+    run_id: str
+    success: bool
+    tags: dict
+
+
+def _errors(result: dg.ExecuteInProcessResult) -> str:
+    messages = [
+        e.event_specific_data.error.message
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+        and e.event_specific_data
+        and e.event_specific_data.error
+    ]
+    return "; ".join(m.strip() for m in messages) or "run failed"
+
+
+def tick_sensor(
+    instance: dg.DagsterInstance, sensor_name: str, cursor: str | None = None
+) -> list[TickedRun]:
+    """Evaluate a sensor, add the partitions it asks for, execute the runs it requests.
+
+    A failed run of an ad-hoc ingest request gets its outcome recorded, as the run-failure
+    sensor would.
     """
-    sensor = defs.resolve_sensor_def("candidate_models_sensor")
+    sensor = defs.resolve_sensor_def(sensor_name)
     resources = defs.resources or {}
     # instance_ref (not instance): run requests for partitions added in the same tick are
     # resolved against the instance's dynamic partitions, as the daemon does.
@@ -25,15 +53,23 @@ def tick_candidate_sensor(instance: dg.DagsterInstance, cursor: str | None = Non
     for req in data.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     job = defs.resolve_job_def("model_pipeline_job")
-    runs: dict[str, bool] = {}
+    runs = []
     for rr in data.run_requests or []:
+        run_config = dict(rr.run_config or {})
+        # the terminal shows a summary; every event is in the run's log in the UI
+        run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
         result = job.execute_in_process(
             partition_key=rr.partition_key,
             instance=instance,
-            # the terminal shows the summary; every event is in the run's log in the UI
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            run_config=run_config,
             tags={**rr.tags, "dagster/sensor_name": sensor.name},
             raise_on_error=False,
         )
-        runs[rr.partition_key] = result.success
-    return {"cursor": data.cursor, "runs": runs}
+        if not result.success and REQUEST_TAG in rr.tags:
+            registry = resources.get("registry")
+            assert isinstance(registry, RegistryResource)
+            record_failed_request(
+                registry.get(), int(rr.tags[REQUEST_TAG]), result.run_id, _errors(result)
+            )
+        runs.append(TickedRun(rr.partition_key, result.run_id, result.success, dict(rr.tags)))
+    return runs

@@ -145,6 +145,43 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             FROM gate_results GROUP BY model_id, revision_sha;
         """,
     ),
+    (
+        4,
+        "packages and ad-hoc ingest requests",
+        """
+        CREATE TABLE packages (
+            package_id    VARCHAR PRIMARY KEY,
+            name          VARCHAR NOT NULL,
+            version       VARCHAR NOT NULL,
+            model_id      VARCHAR NOT NULL,
+            revision_sha  VARCHAR NOT NULL,
+            uri           VARCHAR NOT NULL,
+            size_bytes    BIGINT NOT NULL,
+            sha256        VARCHAR NOT NULL,
+            manifest      JSON NOT NULL,
+            model_card    VARCHAR NOT NULL,
+            net_score     DOUBLE,
+            description   VARCHAR,
+            run_id        VARCHAR NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE SEQUENCE ingest_request_ids;
+        CREATE TABLE ingest_requests (
+            request_id    BIGINT PRIMARY KEY DEFAULT nextval('ingest_request_ids'),
+            model_id      VARCHAR NOT NULL,
+            version       VARCHAR NOT NULL,
+            description   VARCHAR,
+            status        VARCHAR NOT NULL,
+            outcome       VARCHAR,
+            message       VARCHAR,
+            package_id    VARCHAR,
+            run_id        VARCHAR,
+            requested_at  TIMESTAMPTZ NOT NULL,
+            updated_at    TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
-from hub_assets.registry.models import save_revision
+from hub_assets.registry.models import known_models, save_revision, upsert_models
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
 
 
@@ -81,8 +81,16 @@ def model_metadata(
 ) -> MaterializeResult:
     """Fetches (or reads from the cache) and stores a model's metadata by revision sha."""
     model_id = context.partition_key
-    fetched = hub.client().model_metadata(model_id)
-    with registry.get().write() as con:
+    reg = registry.get()
+    reg.ensure_schema()
+    with reg.read() as con:
+        known = known_models(con).get(model_id)
+    # The revision discovery recorded (pinned: the cache can never hand back an older one);
+    # a model discovery has not seen (an ad-hoc request) is read at main and recorded.
+    fetched = hub.client().model_metadata(model_id, revision=known)
+    with reg.write() as con:
+        if known is None:
+            upsert_models(con, [fetched.data["info"]], context.run_id)
         sha = save_revision(
             con,
             model_id,

@@ -1,0 +1,162 @@
+"""The ingested package of each model whose current revision passed the gate."""
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.defs.trust.assets import quality_gate
+from hub_assets.packaging.download import GatedModelError, UnsafePathError
+from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError, ingest_model
+from hub_assets.packaging.package import InvalidVersionError
+from hub_assets.packaging.store import StorageError
+from hub_assets.registry import packages as reg_packages
+from hub_assets.resources import (
+    HubResource,
+    PackageStoreResource,
+    RegistryResource,
+    TrustResource,
+)
+
+
+class IngestConfig(dg.Config):
+    """Per-run options (the Launchpad shows them; ad-hoc requests fill them)."""
+
+    version: str | None = Field(
+        default=None,
+        description="Package version (MAJOR.MINOR.PATCH). Default: the revision's existing "
+        "package version, 1.0.0 for a model's first package, else the next minor.",
+    )
+    description: str | None = Field(default=None, description="Package description.")
+    request_id: int | None = Field(default=None, description="The ad-hoc request served.")
+
+
+class _Progress:
+    """Per-file progress in the run log (every quarter), and a bar on a terminal."""
+
+    def __init__(self, context: dg.AssetExecutionContext) -> None:
+        self.context, self.marks, self.bar = context, {}, None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, stage: str, path: str, done: int, total: int) -> None:
+        quarter = 4 if total == 0 else min(4, done * 4 // total)
+        key = (stage, path)
+        if self.marks.get(key, -1) < quarter:
+            self.marks[key] = quarter
+            if quarter in (0, 4) or total > 50_000_000:
+                self.context.log.info(f"{stage} {path}: {done:,}/{total:,} bytes ({quarter * 25}%)")
+        if self.tty:
+            from tqdm import tqdm
+
+            if self.bar is None or self.bar.desc != f"{stage} {path}":
+                if self.bar is not None:
+                    self.bar.close()
+                self.bar = tqdm(
+                    total=total, desc=f"{stage} {path}", unit="B", unit_scale=True, leave=False
+                )
+            self.bar.n = done
+            self.bar.refresh()
+
+
+OUTCOMES = {
+    GateNotPassedError: "gate_failed",
+    PackageExistsError: "already_exists",
+    StorageError: "storage_failed",
+    GatedModelError: "gated",
+    UnsafePathError: "invalid",
+    InvalidVersionError: "invalid",
+}
+
+
+@dg.asset(
+    partitions_def=hf_models,
+    deps=[quality_gate],
+    group_name="ingest",
+    kinds={"s3", "duckdb"},
+    pool="packaging",
+    description="The gated revision downloaded and verified, zipped with manifest.json and a "
+    "model card straight into the package store, then recorded in `packages`.",
+)
+def ingested_package(
+    context: dg.AssetExecutionContext,
+    config: IngestConfig,
+    hub: HubResource,
+    registry: RegistryResource,
+    trust: TrustResource,
+    package_store: PackageStoreResource,
+) -> dg.MaterializeResult:
+    """Packages the model if its current revision passed the gate (idempotent per revision)."""
+    model_id = context.partition_key
+    reg = registry.get()
+    request_id = config.request_id
+    if request_id is not None:
+        with reg.write() as con:
+            reg_packages.update_request(con, request_id, status="running", run_id=context.run_id)
+    try:
+        result = ingest_model(
+            hub.client(),
+            reg,
+            package_store.get(),
+            model_id,
+            version=config.version,
+            description=config.description,
+            run_id=context.run_id,
+            work_dir=Path(trust.work_dir),
+            progress=_Progress(context),
+        )
+    except tuple(OUTCOMES) as e:
+        if isinstance(e, PackageExistsError) and e.same_revision and request_id is None:
+            existing = e.existing
+            context.log.info(
+                f"{model_id}: this revision is already packaged as "
+                f"{existing.name} {existing.version}"
+            )
+            return dg.MaterializeResult(
+                metadata={
+                    "outcome": "already packaged",
+                    "package_id": existing.package_id,
+                    "name": existing.name,
+                    "version": existing.version,
+                    "uri": dg.MetadataValue.path(existing.uri),
+                    "size_bytes": existing.size_bytes,
+                    "sha256": existing.sha256,
+                }
+            )
+        if request_id is not None:
+            with reg.write() as con:
+                reg_packages.update_request(
+                    con,
+                    request_id,
+                    status="failed",
+                    outcome=OUTCOMES[type(e)],
+                    message=str(e),
+                    run_id=context.run_id,
+                )
+        raise dg.Failure(description=str(e)) from e
+    if request_id is not None:
+        with reg.write() as con:
+            reg_packages.update_request(
+                con,
+                request_id,
+                status="succeeded",
+                outcome="ingested",
+                package_id=result.package_id,
+                message=f"{result.name} {result.version} → {result.uri}",
+                run_id=context.run_id,
+            )
+    context.log.info(f"{model_id}: packaged {result.name} {result.version} at {result.uri}")
+    return dg.MaterializeResult(
+        metadata={
+            "outcome": "ingested",
+            "package_id": result.package_id,
+            "name": result.name,
+            "version": result.version,
+            "revision_sha": result.revision,
+            "uri": dg.MetadataValue.path(result.uri),
+            "size_bytes": result.size_bytes,
+            "sha256": result.sha256,
+            "net_score": result.net_score if result.net_score is not None else -1.0,
+        }
+    )

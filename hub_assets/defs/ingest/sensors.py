@@ -1,0 +1,80 @@
+"""Ad-hoc ingestion: requests become per-model runs; failed runs get a clear outcome."""
+
+import dagster as dg
+
+from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.defs.discovery.sensors import model_pipeline_job
+from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request
+from hub_assets.registry import packages as reg_packages
+from hub_assets.registry.store import RegistryError
+from hub_assets.resources import RegistryResource
+
+
+@dg.sensor(
+    job=model_pipeline_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Turns each pending ingest request (`hub-assets ingest`) into a per-model run: "
+    "metadata, trust metrics, gate, package — adding the model's partition if needed.",
+)
+def ingest_request_sensor(
+    context: dg.SensorEvaluationContext, registry: RegistryResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Cursor: the last request id handed to a run."""
+    after = int(context.cursor or 0)
+    try:
+        with registry.get().read() as con:
+            pending = reg_packages.pending_requests(con, after)
+    except RegistryError as e:
+        return dg.SkipReason(str(e))
+    if not pending:
+        return dg.SkipReason(f"No pending ingest request after {after}.")
+    existing = set(context.instance.get_dynamic_partitions(hf_models.name))
+    new_keys = sorted({r["model_id"] for r in pending} - existing)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                partition_key=r["model_id"],
+                run_key=f"ingest-request-{r['request_id']}",
+                run_config={
+                    "ops": {
+                        "ingested_package": {
+                            "config": {
+                                "version": r["version"] or None,
+                                "description": r["description"],
+                                "request_id": r["request_id"],
+                            }
+                        }
+                    }
+                },
+                tags={REQUEST_TAG: str(r["request_id"])},
+            )
+            for r in pending
+        ],
+        dynamic_partitions_requests=[hf_models.build_add_request(new_keys)] if new_keys else [],
+        cursor=str(pending[-1]["request_id"]),
+    )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[model_pipeline_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records why an ad-hoc ingest request failed (not on the Hub, gate failed...).",
+)
+def ingest_request_failure_sensor(
+    context: dg.RunFailureSensorContext, registry: RegistryResource
+) -> None:
+    request = context.dagster_run.tags.get(REQUEST_TAG)
+    if request is None:
+        return
+    errors = [
+        e.event_specific_data.error.message
+        for e in context.get_step_failure_events()
+        if e.event_specific_data and e.event_specific_data.error
+    ]
+    record_failed_request(
+        registry.get(),
+        int(request),
+        context.dagster_run.run_id,
+        "; ".join(errors) or context.failure_event.message or "run failed",
+    )

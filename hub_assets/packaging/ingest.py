@@ -1,0 +1,216 @@
+"""Ingestion of a gated model: download, verify, package, store, record — in that order.
+
+The `packages` row is written only after the upload completed and its size was read back
+from the store, so the registry never claims a package that is not there. Every step can be
+retried: downloads resume, the upload either completes or is aborted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from hub_assets.hub.client import HubClient, check_model_id
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.packaging.download import download_revision, remote_files
+from hub_assets.packaging.package import (
+    PackageSpec,
+    build_manifest,
+    check_version,
+    model_card,
+    package_name,
+    write_package,
+)
+from hub_assets.packaging.store import PackageStore, StorageError
+from hub_assets.registry.metrics import current_revision, revision_metrics
+from hub_assets.registry.models import append_status
+from hub_assets.registry.packages import PackageRow, auto_version, find_package, insert_package
+from hub_assets.registry.store import Registry
+
+Progress = Callable[[str, str, int, int], None]  # (stage, path, done, total)
+
+
+class NotReadyError(RuntimeError):
+    """The model has no stored metadata at its current revision yet."""
+
+
+class GateNotPassedError(RuntimeError):
+    """The current revision did not pass the quality gate (or has no gate decision)."""
+
+
+class PackageExistsError(RuntimeError):
+    """A package with this name and version is already in the registry."""
+
+    def __init__(
+        self, message: str, existing: PackageRow | None = None, same_revision: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.existing, self.same_revision = existing, same_revision
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What was stored, and where."""
+
+    package_id: str
+    name: str
+    version: str
+    model_id: str
+    revision: str
+    uri: str
+    size_bytes: int
+    sha256: str
+    net_score: float | None
+    metrics: dict[str, float]
+
+
+def _gate(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> dict | None:
+    row = con.execute(
+        "SELECT passed, message, failed_metrics, config_version FROM gate_results "
+        "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
+        [model_id, sha],
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "passed": row[0],
+        "message": row[1],
+        "failed_metrics": json.loads(row[2]),
+        "config_version": row[3],
+    }
+
+
+def ingest_model(
+    client: HubClient,
+    registry: Registry,
+    store: PackageStore,
+    model_id: str,
+    *,
+    version: str | None = None,
+    description: str | None = None,
+    run_id: str,
+    work_dir: Path,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Package the gated revision of `model_id` into the store and record it."""
+    check_model_id(model_id)
+    if version is not None:
+        check_version(version)
+    name = package_name(model_id)
+    registry.ensure_schema()
+    with registry.read() as con:
+        current = current_revision(con, model_id)
+        if current is None:
+            raise NotReadyError(
+                f"No stored metadata for {model_id!r}: run its metadata, trust "
+                "metrics and gate first (the per-model job does all three)."
+            )
+        sha, metadata = current
+        gate = _gate(con, model_id, sha)
+        metrics = {m: s.value for m, s in revision_metrics(con, model_id, sha).items()}
+        version = version or auto_version(con, name, sha)
+        existing = find_package(con, name, version)
+    if gate is None:
+        raise GateNotPassedError(f"{model_id}@{sha[:12]} has no quality-gate decision yet.")
+    if not gate["passed"]:
+        raise GateNotPassedError(gate["message"])
+    if existing is not None:
+        same = existing.revision_sha == sha
+        raise PackageExistsError(
+            f"Package {name} {version} already exists ({existing.uri}"
+            + (", same revision" if same else f", revision {existing.revision_sha[:12]}")
+            + "); nothing was uploaded. Ingest with another --version to package a new one.",
+            existing,
+            same,
+        )
+    ev = ModelEvidence.from_metadata(model_id, metadata)
+    dest = work_dir / "downloads" / f"{name}@{sha}"
+    files = download_revision(
+        client,
+        model_id,
+        sha,
+        remote_files(metadata["info"]["siblings"]),
+        dest,
+        progress=(lambda p, d, t: progress("download", p, d, t)) if progress else None,
+    )
+    spec = PackageSpec(
+        name=name,
+        version=version,
+        model_id=model_id,
+        revision=sha,
+        source=client.api.endpoint,
+        description=description or f"{model_id} at revision {sha[:12]}, packaged by hub-assets.",
+        metrics=metrics,
+        gate=gate,
+        license=ev.license,
+        parents=ev.base_models(),
+        package_id=str(uuid.uuid4()),
+    )
+    manifest = build_manifest(spec, files, datetime.now(UTC))
+    card = model_card(spec, manifest)
+    written, sha256 = store.upload(
+        name,
+        version,
+        lambda out: write_package(
+            out,
+            files,
+            manifest,
+            card,
+            (lambda p, d, t: progress("package", p, d, t)) if progress else None,
+        ),
+    )
+    stored = store.size(name, version)
+    if stored != written:
+        raise StorageError(
+            f"The store holds {stored} bytes for {name} {version}, "
+            f"{written} were written; the package is not recorded."
+        )
+    uri = store.uri_of(name, version)
+    try:
+        with registry.write() as con:
+            insert_package(
+                con,
+                package_id=spec.package_id,
+                name=name,
+                version=version,
+                model_id=model_id,
+                revision_sha=sha,
+                uri=uri,
+                size_bytes=stored,
+                sha256=sha256,
+                manifest=manifest,
+                model_card=card,
+                net_score=metrics.get("net_score"),
+                description=spec.description,
+                run_id=run_id,
+            )
+            append_status(
+                con,
+                model_id,
+                "ingested",
+                run_id=run_id,
+                revision_sha=sha,
+                reason=f"{name} {version} → {uri}",
+            )
+    except duckdb.ConstraintException as e:
+        raise PackageExistsError(f"Package {name} {version} was recorded meanwhile: {e}") from e
+    shutil.rmtree(dest, ignore_errors=True)
+    return IngestResult(
+        spec.package_id,
+        name,
+        version,
+        model_id,
+        sha,
+        uri,
+        stored,
+        sha256,
+        metrics.get("net_score"),
+        metrics,
+    )

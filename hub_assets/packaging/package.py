@@ -1,0 +1,194 @@
+"""The package: a zip of the model files, `manifest.json` and a model card, streamed.
+
+The zip is written straight into any writable binary stream (an s3fs multipart upload, a
+local file) in 1 MB chunks: no temporary zip, memory bounded whatever the model's size.
+Files are stored uncompressed (weights do not compress); ZIP64 is used where sizes need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from hub_assets import __version__
+from hub_assets.packaging.download import LocalFile
+
+CHUNK = 1024 * 1024
+MANIFEST_FORMAT = 1
+_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+
+
+class InvalidVersionError(ValueError):
+    """A package version that is not semantic (MAJOR.MINOR.PATCH)."""
+
+
+def check_version(version: str) -> str:
+    """Validate a package version at the edge."""
+    if not _VERSION.match(version or ""):
+        raise InvalidVersionError(
+            f"Invalid package version {version!r}: use MAJOR.MINOR.PATCH, e.g. 1.0.0 "
+            "(a -suffix or +build is allowed)."
+        )
+    return version
+
+
+def package_name(model_id: str) -> str:
+    """The package name of a model: its id with '/' as '--' (unique and path-safe)."""
+    return model_id.replace("/", "--")
+
+
+@dataclass
+class PackageSpec:
+    """What a package says about its model."""
+
+    name: str
+    version: str
+    model_id: str
+    revision: str
+    source: str  # the Hub endpoint (never a token)
+    description: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    gate: dict = field(default_factory=dict)
+    license: str | None = None
+    parents: list[str] = field(default_factory=list)
+    package_id: str = ""
+
+
+def build_manifest(spec: PackageSpec, files: list[LocalFile], created_at: datetime) -> dict:
+    """Every file with size and sha256, the model, revision, metrics, gate and provenance."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "package_id": spec.package_id,
+        "name": spec.name,
+        "version": spec.version,
+        "description": spec.description,
+        "model_id": spec.model_id,
+        "revision": spec.revision,
+        "source": spec.source,
+        "license": spec.license,
+        "lineage": {"base_models": spec.parents},
+        "files": [{"path": f"model/{f.path}", "size": f.size, "sha256": f.sha256} for f in files],
+        "metrics": spec.metrics,
+        "gate": spec.gate,
+        "created_at": created_at.astimezone(UTC).isoformat(),
+        "tool": {"name": "hub-assets", "version": __version__},
+    }
+
+
+_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ name }} {{ version }}
+
+{{ description }}
+
+Packaged by hub-assets from [{{ model_id }}]({{ source }}/{{ model_id }}) at revision
+`{{ revision }}`. The model's own card is `model/README.md` in this package.
+
+## Quality gate
+
+{{ gate_line }}
+
+| metric | score |
+|---|---:|
+{% for name, value in metrics %}| {{ name }} | {{ "%.2f"|format(value) }} |
+{% endfor %}
+## Lineage
+
+{{ lineage }}
+
+## Contents
+
+{{ n_files }} files, {{ total_mb }} MB; every file's size and sha256 are in `manifest.json`.
+"""
+
+
+def model_card(spec: PackageSpec, manifest: dict) -> str:
+    """The package's model card, made with huggingface_hub's ModelCard / ModelCardData."""
+    data = ModelCardData(
+        license=spec.license,
+        base_model=spec.model_id,
+        tags=["hub-assets", "package"],
+        model_name=spec.name,
+    )
+    total = sum(f["size"] for f in manifest["files"])
+    gate = spec.gate or {}
+    card = ModelCard.from_template(
+        data,
+        template_str=_CARD_TEMPLATE,
+        name=spec.name,
+        version=spec.version,
+        description=spec.description,
+        model_id=spec.model_id,
+        source=spec.source,
+        revision=spec.revision,
+        gate_line=(
+            f"Passed (config {gate.get('config_version')}): {gate.get('message', '')}"
+            if gate.get("passed")
+            else f"Not passed: {gate.get('message', 'no gate result')}"
+        ),
+        metrics=sorted(spec.metrics.items()),
+        lineage=("Fine-tuned from " + ", ".join(spec.parents))
+        if spec.parents
+        else "No base model declared.",
+        n_files=len(manifest["files"]),
+        total_mb=f"{total / 1e6:,.1f}",
+    )
+    return str(card)
+
+
+class _HashingWriter:
+    """A write-only, unseekable stream that counts and hashes what passes through."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.size, self.sha256 = out, 0, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.size += len(data)
+        self.sha256.update(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+
+def write_package(
+    out: BinaryIO,
+    files: list[LocalFile],
+    manifest: dict,
+    card: str,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[int, str]:
+    """Stream the zip into `out`; return (bytes written, sha256 of the zip)."""
+    sink = _HashingWriter(out)
+    stamp = (1980, 1, 1, 0, 0, 0)  # fixed: same content, same zip bytes
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for f in files:
+            info = zipfile.ZipInfo(f"model/{f.path}", date_time=stamp)
+            info.file_size = f.size
+            with f.local.open("rb") as src, zf.open(info, "w", force_zip64=f.size > 2**31) as dst:
+                done = 0
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(f.path, done, f.size)
+        zf.writestr(
+            zipfile.ZipInfo("manifest.json", date_time=stamp),
+            json.dumps(manifest, indent=2, sort_keys=True),
+        )
+        zf.writestr(zipfile.ZipInfo("README.md", date_time=stamp), card)
+    return sink.size, sink.sha256.hexdigest()

@@ -1,0 +1,103 @@
+"""The package store: a local folder (default `data/packages`) or S3 through s3fs.
+
+Layout `{store}/{name}/{version}/package.zip`. An upload either completes — S3 multipart
+upload completed, or a local `.partial` renamed into place — or leaves nothing: a failed S3
+upload is aborted, so no half-written object and no orphaned parts remain.
+S3 endpoint and credentials come from the standard AWS settings (AWS_ENDPOINT_URL_S3 or
+AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import BinaryIO, TypeVar
+
+import fsspec
+from fsspec.core import url_to_fs
+
+T = TypeVar("T")
+DEFAULT_STORE = "data/packages"
+S3_BLOCK_SIZE = 16 * 1024 * 1024  # one multipart part: the upload's memory bound
+
+
+class StorageError(RuntimeError):
+    """The package store could not be written or read."""
+
+
+class PackageStore:
+    """Where packages go; `uri` is a local path or `s3://bucket/prefix`."""
+
+    def __init__(self, uri: str = DEFAULT_STORE, storage_options: dict | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        options = dict(storage_options or {})
+        if self.uri.startswith("s3://"):
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            if endpoint and "endpoint_url" not in options:
+                options["endpoint_url"] = endpoint
+            options.setdefault("default_block_size", S3_BLOCK_SIZE)
+        self.is_local = "://" not in self.uri or self.uri.startswith("file://")
+        self.fs: fsspec.AbstractFileSystem
+        self.fs, self.root = url_to_fs(self.uri, **options)
+
+    def __repr__(self) -> str:
+        return f"PackageStore({self.uri!r})"
+
+    def path(self, name: str, version: str) -> str:
+        return f"{self.root}/{name}/{version}/package.zip"
+
+    def uri_of(self, name: str, version: str) -> str:
+        """The package's address as users see it (s3://... or a local path)."""
+        if self.is_local:
+            return os.path.abspath(self.path(name, version))
+        return f"{self.uri.split('://', 1)[0]}://{self.path(name, version)}"
+
+    def exists(self, name: str, version: str) -> bool:
+        try:
+            return self.fs.exists(self.path(name, version))
+        except Exception as e:  # noqa: BLE001 - any backend failure is a storage failure
+            raise StorageError(f"Cannot read the package store {self.uri}: {e}") from e
+
+    def size(self, name: str, version: str) -> int:
+        """The stored object's size, read back from the store."""
+        try:
+            self.fs.invalidate_cache()
+            return int(self.fs.size(self.path(name, version)))
+        except Exception as e:  # noqa: BLE001
+            raise StorageError(f"Cannot read back {self.uri_of(name, version)}: {e}") from e
+
+    def upload(self, name: str, version: str, write: Callable[[BinaryIO], T]) -> T:
+        """Call `write(stream)` to fill the package object; commit it only if that succeeds."""
+        final = self.path(name, version)
+        target = final + ".partial" if self.is_local else final
+        try:
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            stream = self.fs.open(target, "wb")
+        except Exception as e:  # noqa: BLE001
+            raise StorageError(f"Cannot write to the package store {self.uri}: {e}") from e
+        try:
+            result = write(stream)
+        except BaseException as e:
+            self._discard(stream, target)
+            if isinstance(e, OSError | ConnectionError) or "botocore" in type(e).__module__:
+                raise StorageError(f"Upload to {self.uri_of(name, version)} failed: {e}") from e
+            raise
+        try:
+            stream.close()
+            if self.is_local:
+                self.fs.mv(target, final)
+        except Exception as e:  # noqa: BLE001
+            self._discard(stream, target)
+            raise StorageError(f"Upload to {self.uri_of(name, version)} failed: {e}") from e
+        return result
+
+    def _discard(self, stream: BinaryIO, target: str) -> None:
+        try:
+            if hasattr(stream, "discard"):
+                stream.discard()  # s3fs: abort the multipart upload
+            else:
+                stream.close()
+            if self.is_local and self.fs.exists(target):
+                self.fs.rm(target)
+        except Exception:  # noqa: BLE001, S110 - best effort after the real error
+            pass

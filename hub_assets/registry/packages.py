@@ -1,0 +1,162 @@
+"""Registry reads and writes for packages and ad-hoc ingest requests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+
+from hub_assets.registry.models import now
+
+REQUEST_STATUSES = ("pending", "running", "succeeded", "failed")
+OUTCOMES = (
+    "ingested",
+    "not_found",
+    "invalid",
+    "gate_failed",
+    "already_exists",
+    "storage_failed",
+    "gated",
+    "error",
+)
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    """A stored package."""
+
+    package_id: str
+    name: str
+    version: str
+    model_id: str
+    revision_sha: str
+    uri: str
+    size_bytes: int
+    sha256: str
+    net_score: float | None
+    manifest: dict
+
+
+def find_package(con: duckdb.DuckDBPyConnection, name: str, version: str) -> PackageRow | None:
+    row = con.execute(
+        "SELECT package_id, name, version, model_id, revision_sha, uri, size_bytes, sha256, "
+        "net_score, manifest FROM packages WHERE name = ? AND version = ?",
+        [name, version],
+    ).fetchone()
+    return PackageRow(*row[:9], json.loads(row[9])) if row else None
+
+
+def insert_package(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    package_id: str,
+    name: str,
+    version: str,
+    model_id: str,
+    revision_sha: str,
+    uri: str,
+    size_bytes: int,
+    sha256: str,
+    manifest: dict,
+    model_card: str,
+    net_score: float | None,
+    description: str,
+    run_id: str,
+) -> None:
+    """Record a package; (name, version) is unique, so a duplicate raises."""
+    con.execute(
+        "INSERT INTO packages (package_id, name, version, model_id, revision_sha, uri, "
+        "size_bytes, sha256, manifest, model_card, net_score, description, run_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            package_id,
+            name,
+            version,
+            model_id,
+            revision_sha,
+            uri,
+            size_bytes,
+            sha256,
+            json.dumps(manifest),
+            model_card,
+            net_score,
+            description,
+            run_id,
+            now(),
+        ],
+    )
+
+
+def add_request(
+    con: duckdb.DuckDBPyConnection, model_id: str, version: str, description: str | None
+) -> int:
+    """Record an ad-hoc ingest request (pending); return its id."""
+    ts = now()
+    return con.execute(
+        "INSERT INTO ingest_requests (model_id, version, description, status, requested_at, "
+        "updated_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING request_id",
+        [model_id, version, description, ts, ts],
+    ).fetchone()[0]
+
+
+def update_request(
+    con: duckdb.DuckDBPyConnection,
+    request_id: int,
+    *,
+    status: str,
+    outcome: str | None = None,
+    message: str | None = None,
+    package_id: str | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Move a request along: running, then succeeded or failed with an outcome."""
+    if status not in REQUEST_STATUSES:
+        raise ValueError(f"Unknown request status {status!r}")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"Unknown ingest outcome {outcome!r}")
+    con.execute(
+        "UPDATE ingest_requests SET status = ?, outcome = coalesce(?, outcome), "
+        "message = coalesce(?, message), package_id = coalesce(?, package_id), "
+        "run_id = coalesce(?, run_id), updated_at = ? WHERE request_id = ?",
+        [status, outcome, message, package_id, run_id, now(), request_id],
+    )
+
+
+def get_request(con: duckdb.DuckDBPyConnection, request_id: int) -> dict | None:
+    cur = con.execute("SELECT * FROM ingest_requests WHERE request_id = ?", [request_id])
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+
+def pending_requests(con: duckdb.DuckDBPyConnection, after: int) -> list[dict]:
+    cur = con.execute(
+        "SELECT request_id, model_id, version, description FROM ingest_requests "
+        "WHERE request_id > ? AND status = 'pending' ORDER BY request_id",
+        [after],
+    )
+    return [
+        dict(zip(["request_id", "model_id", "version", "description"], r, strict=True))
+        for r in cur.fetchall()
+    ]
+
+
+def _semver(v: str) -> tuple[int, int, int]:
+    core = v.split("-", 1)[0].split("+", 1)[0]
+    major, minor, patch = (int(x) for x in core.split("."))
+    return major, minor, patch
+
+
+def auto_version(con: duckdb.DuckDBPyConnection, name: str, revision_sha: str) -> str:
+    """The version a package of this revision gets when none is asked for: the version it
+    already has, else 1.0.0 for a model's first package, else the highest minor + 1."""
+    rows = con.execute(
+        "SELECT version, revision_sha FROM packages WHERE name = ?", [name]
+    ).fetchall()
+    for version, sha in rows:
+        if sha == revision_sha:
+            return version
+    if not rows:
+        return "1.0.0"
+    major, minor, _ = max(_semver(v) for v, _ in rows)
+    return f"{major}.{minor + 1}.0"
