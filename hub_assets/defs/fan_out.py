@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from hub_assets.definitions import defs
-from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request
+from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request, root_message
 from hub_assets.resources import RegistryResource
 
 
@@ -25,7 +25,7 @@ class TickedRun:
 
 def _errors(result: dg.ExecuteInProcessResult) -> str:
     messages = [
-        e.event_specific_data.error.message
+        root_message(e.event_specific_data.error)
         for e in result.all_events
         if e.event_type_value == "STEP_FAILURE"
         and e.event_specific_data

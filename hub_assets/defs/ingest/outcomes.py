@@ -7,6 +7,13 @@ from hub_assets.registry.store import Registry
 REQUEST_TAG = "hub_assets/ingest_request"
 
 
+def root_message(error: object) -> str:
+    """The innermost cause of a Dagster SerializableErrorInfo: the error users can act on."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return str(getattr(error, "message", error)).strip()
+
+
 def record_failed_request(registry: Registry, request_id: int, run_id: str, error: str) -> str:
     """Classify the failure in users' words, store it on the request, and return it."""
     with registry.read() as con:

@@ -4,7 +4,7 @@ import dagster as dg
 
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.discovery.sensors import model_pipeline_job
-from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request
+from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request, root_message
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
@@ -68,7 +68,7 @@ def ingest_request_failure_sensor(
     if request is None:
         return
     errors = [
-        e.event_specific_data.error.message
+        root_message(e.event_specific_data.error)
         for e in context.get_step_failure_events()
         if e.event_specific_data and e.event_specific_data.error
     ]
