@@ -105,3 +105,115 @@ def discovered(hub_client, registry):
 
     outcome = discover(hub_client, registry, run_id="run-discovery-1")
     return registry, outcome
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real moto S3 server on a free loopback port (session-wide)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_CREDENTIALS = {
+    "key": "testing",
+    "secret": "testing",
+    "client_kwargs": {"region_name": "us-east-1"},
+    "config_kwargs": {"retries": {"max_attempts": 2, "mode": "standard"}},
+}
+
+
+@pytest.fixture
+def s3_bucket(moto_server):
+    """A fresh bucket on the moto server; yields (endpoint, bucket name)."""
+    import uuid
+
+    import boto3
+
+    name = f"packages-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+    return moto_server, name
+
+
+@pytest.fixture
+def fault_proxy(moto_server):
+    """The fault-injecting proxy in front of moto."""
+    from hub_assets_tests.faultproxy import FaultProxy
+
+    proxy = FaultProxy(moto_server)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def gated_registry(hub_client, registry):
+    """A registry in which given demo models have metadata and a gate decision.
+
+    Call it with (model_id, passed); returns the Registry. The metrics are a fixed set, so
+    packaging tests need not run the models.
+    """
+    from hub_assets.discovery.candidates import discover
+    from hub_assets.gate.config import load_gate_config
+    from hub_assets.gate.decision import decide
+    from hub_assets.metrics.scoring import ALL_METRICS
+    from hub_assets.registry import metrics as reg_metrics
+    from hub_assets.registry.models import save_revision
+
+    discover(hub_client, registry, run_id="discovery")
+
+    def make(model_id: str, passed: bool = True):
+        fetched = hub_client.model_metadata(model_id)
+        value = 0.9 if passed else 0.2
+        scores = {m: value for m in ALL_METRICS}
+        decision = decide(model_id, scores, load_gate_config())
+        with registry.write() as con:
+            sha = save_revision(
+                con,
+                model_id,
+                fetched.data,
+                from_cache=False,
+                fetched_at=fetched.fetched_at,
+                run_id="meta",
+            )
+            reg_metrics.write_metrics(
+                con,
+                model_id,
+                sha,
+                [
+                    {
+                        "metric": m,
+                        "value": v,
+                        "latency_ms": 1.0,
+                        "inputs_fingerprint": "f",
+                        "code_version": "test",
+                        "details": None,
+                    }
+                    for m, v in scores.items()
+                ],
+                "trust",
+            )
+            reg_metrics.write_gate_result(
+                con,
+                model_id=model_id,
+                sha=sha,
+                passed=decision.passed,
+                failed=decision.failed,
+                message=decision.message,
+                thresholds=decision.thresholds,
+                config_version="test",
+                target_device="jetson_nano",
+                run_id="gate",
+            )
+        return registry
+
+    return make

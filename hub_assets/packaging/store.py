@@ -93,11 +93,12 @@ class PackageStore:
 
     def _discard(self, stream: BinaryIO, target: str) -> None:
         try:
-            if hasattr(stream, "discard"):
-                stream.discard()  # s3fs: abort the multipart upload
-            else:
+            if self.is_local:
                 stream.close()
-            if self.is_local and self.fs.exists(target):
-                self.fs.rm(target)
+                if self.fs.exists(target):
+                    self.fs.rm(target)
+            else:
+                stream.discard()  # s3fs: abort the multipart upload
+                stream.closed = True  # nothing left to flush when it is garbage-collected
         except Exception:  # noqa: BLE001, S110 - best effort after the real error
             pass

@@ -1,0 +1,156 @@
+"""Packages into a local folder and into S3 (real s3fs against moto), faults included."""
+
+import io
+import json
+import zipfile
+
+import boto3
+import pytest
+
+from hub_assets.hub.demo_catalog import ORG
+from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError, ingest_model
+from hub_assets.packaging.package import InvalidVersionError, check_version
+from hub_assets.packaging.store import PackageStore, StorageError
+from hub_assets.registry.models import status_history
+from hub_assets_tests.conftest import S3_CREDENTIALS
+
+MODEL = f"{ORG}/tiny-gpt2-complete"
+
+
+def s3_store(endpoint: str, bucket: str) -> PackageStore:
+    return PackageStore(f"s3://{bucket}/packages", {"endpoint_url": endpoint, **S3_CREDENTIALS})
+
+
+def open_uploads(endpoint: str, bucket: str) -> list:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    return s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+def test_local_package_has_files_manifest_and_card(hub_client, gated_registry, tmp_path):
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    result = ingest_model(
+        hub_client,
+        registry,
+        store,
+        MODEL,
+        run_id="run-1",
+        work_dir=tmp_path / "work",
+        description="demo package",
+    )
+    assert result.version == "1.0.0" and result.name == "hub-assets-demo--tiny-gpt2-complete"
+    assert result.uri == str(tmp_path / "packages" / result.name / "1.0.0" / "package.zip")
+    with zipfile.ZipFile(result.uri) as z:
+        names = set(z.namelist())
+        manifest = json.loads(z.read("manifest.json"))
+        card = z.read("README.md").decode()
+        weights = z.read("model/model.safetensors")
+    assert {"manifest.json", "README.md", "model/config.json", "model/README.md"} <= names
+    assert not any(".cache" in n for n in names)
+    assert manifest["model_id"] == MODEL and manifest["revision"] == result.revision
+    assert manifest["gate"]["passed"] and manifest["metrics"]["net_score"] == 0.9
+    entry = next(f for f in manifest["files"] if f["path"] == "model/model.safetensors")
+    import hashlib
+
+    assert entry["sha256"] == hashlib.sha256(weights).hexdigest()
+    assert "base_model: hub-assets-demo/tiny-gpt2-complete" in card and "demo package" in card
+    with registry.read() as con:
+        row = con.execute(
+            "SELECT uri, size_bytes, sha256, net_score, run_id FROM packages"
+        ).fetchone()
+        history = status_history(con, MODEL)
+    assert row == (result.uri, (tmp_path / row[0]).stat().st_size, result.sha256, 0.9, "run-1")
+    assert history[-1][1] == "ingested"
+    assert not (tmp_path / "work" / "downloads").exists() or not any(
+        (tmp_path / "work" / "downloads").iterdir()
+    )
+
+
+def test_duplicate_gate_failure_and_auto_versions(hub_client, gated_registry, tmp_path):
+    registry = gated_registry(MODEL)
+    gated_registry(f"{ORG}/tiny-gpt2-stale", passed=False)
+    store = PackageStore(str(tmp_path / "packages"))
+    ingest_model(hub_client, registry, store, MODEL, run_id="r", work_dir=tmp_path)
+    with pytest.raises(PackageExistsError, match="already exists .*same revision") as dup:
+        ingest_model(hub_client, registry, store, MODEL, run_id="r", work_dir=tmp_path)
+    assert dup.value.same_revision
+    with pytest.raises(PackageExistsError):
+        ingest_model(
+            hub_client, registry, store, MODEL, version="1.0.0", run_id="r", work_dir=tmp_path
+        )
+    second = ingest_model(
+        hub_client, registry, store, MODEL, version="2.0.0", run_id="r", work_dir=tmp_path
+    )
+    assert second.version == "2.0.0"
+    with pytest.raises(GateNotPassedError, match="Failed metrics: License \\(0.20 < 0.50\\)"):
+        ingest_model(
+            hub_client, registry, store, f"{ORG}/tiny-gpt2-stale", run_id="r", work_dir=tmp_path
+        )
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM packages").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("bad", ["1", "v1.0.0", "1.0", "latest", ""])
+def test_versions_are_validated(bad):
+    with pytest.raises(InvalidVersionError, match="MAJOR.MINOR.PATCH"):
+        check_version(bad)
+
+
+def test_s3_package_round_trip(hub_client, gated_registry, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    registry = gated_registry(MODEL)
+    result = ingest_model(
+        hub_client, registry, s3_store(endpoint, bucket), MODEL, run_id="r", work_dir=tmp_path
+    )
+    assert result.uri == f"s3://{bucket}/packages/{result.name}/1.0.0/package.zip"
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, **S3_CREDENTIALS)
+    data = fs.cat(result.uri)
+    assert len(data) == result.size_bytes
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    assert open_uploads(endpoint, bucket) == []
+
+
+def test_storage_failing_mid_upload_leaves_nothing_and_a_retry_succeeds(
+    hub_client, hub_server, gated_registry, s3_bucket, fault_proxy, tmp_path
+):
+    endpoint, bucket = s3_bucket
+    model = "sentence-transformers/all-MiniLM-L6-v2"  # 90 MB: several 16 MB parts
+    registry = gated_registry(model)
+    store = PackageStore(
+        f"s3://{bucket}/packages", {"endpoint_url": fault_proxy.url, **S3_CREDENTIALS}
+    )
+    fault_proxy.fail("PUT", r"partNumber=3&")
+    with pytest.raises(StorageError, match="Upload to s3://"):
+        ingest_model(hub_client, registry, store, model, run_id="r1", work_dir=tmp_path)
+    assert fault_proxy.failed >= 1
+    assert open_uploads(endpoint, bucket) == []  # the multipart upload was aborted
+    assert not store.exists("sentence-transformers--all-MiniLM-L6-v2", "1.0.0")
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM packages").fetchone() == (0,)
+    fault_proxy.heal()
+    hub_server.reset_requests()
+    result = ingest_model(hub_client, registry, store, model, run_id="r2", work_dir=tmp_path)
+    assert result.size_bytes > 90_000_000
+    assert hub_server.requests["GET resolve"] == 0  # the verified download was kept
+    with registry.read() as con:
+        assert con.execute("SELECT run_id FROM packages").fetchall() == [("r2",)]
+
+
+def test_local_store_failure_leaves_no_partial(tmp_path):
+    store = PackageStore(str(tmp_path / "p"))
+
+    def broken(out):
+        out.write(b"half a zip")
+        raise OSError("disk full")
+
+    with pytest.raises(StorageError, match="disk full"):
+        store.upload("n", "1.0.0", broken)
+    assert not list((tmp_path / "p").rglob("*.zip*"))
