@@ -1,0 +1,137 @@
+"""Ad-hoc ingestion through Dagster: the request sensor, the asset, the `ingest` command."""
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from hub_assets.cli import main
+from hub_assets.definitions import defs
+from hub_assets.defs.ingest.assets import ingested_package
+from hub_assets.defs.ingest.sensors import ingest_request_sensor
+from hub_assets.hub.demo_catalog import ORG
+from hub_assets.registry import packages as reg_packages
+from hub_assets.resources import (
+    HubResource,
+    PackageStoreResource,
+    RegistryResource,
+    TrustResource,
+)
+
+
+def test_request_sensor_requests_a_configured_run(registry):
+    registry.ensure_schema()
+    with registry.write() as con:
+        first = reg_packages.add_request(con, f"{ORG}/tiny-t5-qa", "2.1.0", "for QA")
+        second = reg_packages.add_request(con, "acme/new-model", "", None)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [f"{ORG}/tiny-t5-qa"])
+        with dg.build_sensor_context(
+            instance_ref=instance.get_ref(),
+            definitions=defs,
+            resources={"registry": RegistryResource(path=str(registry.path))},
+        ) as ctx:
+            result = ingest_request_sensor.evaluate_tick(ctx)
+    a, b = result.run_requests
+    assert a.partition_key == f"{ORG}/tiny-t5-qa" and a.run_key == f"ingest-request-{first}"
+    assert a.run_config["ops"]["ingested_package"]["config"] == {
+        "version": "2.1.0",
+        "description": "for QA",
+        "request_id": first,
+    }
+    assert b.run_config["ops"]["ingested_package"]["config"]["version"] is None
+    assert a.tags["hub_assets/ingest_request"] == str(first)
+    [add] = result.dynamic_partitions_requests
+    assert list(add.partition_keys) == ["acme/new-model"]
+    assert result.cursor == str(second)
+
+
+def test_ingested_package_is_idempotent_per_revision(hub_server, gated_registry, tmp_path):
+    model = f"{ORG}/tiny-gpt2-complete"
+    registry = gated_registry(model)
+    resources = {
+        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "registry": RegistryResource(path=str(registry.path)),
+        "trust": TrustResource(work_dir=str(tmp_path / "work")),
+        "package_store": PackageStoreResource(uri=str(tmp_path / "packages")),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [model])
+        first = dg.materialize(
+            [ingested_package], partition_key=model, instance=instance, resources=resources
+        )
+        meta = first.asset_materializations_for_node("ingested_package")[0].metadata
+        assert meta["outcome"].value == "ingested" and meta["version"].value == "1.0.0"
+        again = dg.materialize(
+            [ingested_package], partition_key=model, instance=instance, resources=resources
+        )
+        assert (
+            again.asset_materializations_for_node("ingested_package")[0].metadata["outcome"].value
+            == "already packaged"
+        )
+        refused = dg.materialize(
+            [ingested_package],
+            partition_key=model,
+            instance=instance,
+            resources=resources,
+            run_config={
+                "ops": {"ingested_package": {"config": {"version": "1.0.0", "request_id": None}}}
+            },
+            raise_on_error=False,
+        )
+        assert refused.success  # same revision, same version: nothing to do
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM packages").fetchone() == (1,)
+
+
+def _reload_definitions() -> None:
+    import importlib
+
+    import hub_assets.definitions
+    import hub_assets.defs.fan_out
+
+    importlib.reload(hub_assets.definitions)  # resources are read from the environment
+    importlib.reload(hub_assets.defs.fan_out)
+
+
+@pytest.fixture
+def cli_env(hub_server, registry, tmp_path):
+    """The environment `hub-assets ingest` reads, pointed at this test's servers and files."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", hub_server.url)
+        mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+        mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+        mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
+        mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
+        _reload_definitions()
+        yield
+    _reload_definitions()
+
+
+def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-complete", "--wait"])
+    assert ok.exit_code == 0, ok.output
+    assert "version:    1.0.0" in ok.stdout and "uri:" in ok.stdout and "net_score:" in ok.stdout
+    assert "reproducibility=1.00" in ok.stdout
+    again = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-complete", "--wait"])
+    assert again.exit_code == 1 and "failed (already_exists)" in again.output
+    missing = runner.invoke(main, ["ingest", "nobody/nothing", "--wait"])
+    assert missing.exit_code == 1
+    assert "failed (not_found): Model 'nobody/nothing' not found on the Hub" in missing.output
+    gate = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-stale", "--wait"])
+    assert (
+        gate.exit_code == 1
+        and "failed (gate_failed): Model does not meet quality requirements. Failed metrics:"
+        in gate.output
+    )
+    bad = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-stale", "--version", "one"])
+    assert bad.exit_code == 2 and "Invalid package version 'one'" in bad.output
+    with registry.read() as con:
+        outcomes = [
+            r[0]
+            for r in con.execute(
+                "SELECT outcome FROM ingest_requests ORDER BY request_id"
+            ).fetchall()
+        ]
+    assert outcomes == ["ingested", "already_exists", "not_found", "gate_failed"]
