@@ -1,0 +1,196 @@
+"""Ingestion of a generated ≥ 1 GB model: ours vs snapshot_download + `zip -0 -r` + copy.
+
+Ours (in a child process, so its peak RSS is its own): verified download of the revision,
+then the zip streamed straight into the package store (a local folder here). Baseline, same
+run, same server: `snapshot_download` to a folder, `zip -0 -r` of it, copy into the store.
+Then our download is killed at half way and run again, to measure how much is fetched twice.
+
+Prints `ratio_vs_baseline=` (our wall time / baseline; target ≤ 0.7), `peak_rss_mb=` (ours;
+target < 256) and `resume_refetch_pct=` (bytes from before the kill fetched again; target
+≤ 10).
+
+    .venv/bin/python bench/bench_ingest.py [--size-mb 1100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hub_assets.hub.catalog import Catalog  # noqa: E402
+
+REPO = "bench/big-model"
+
+OURS = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from hub_assets.hub.client import HubClient, HubSettings
+    from hub_assets.packaging.download import download_revision, remote_files
+    from hub_assets.packaging.package import PackageSpec, build_manifest, model_card, write_package
+    from hub_assets.packaging.store import PackageStore
+
+    endpoint, work, store_dir = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    only_download = sys.argv[4] == "1"
+    t = time.perf_counter()
+    client = HubClient(HubSettings(endpoint=endpoint, cache_dir=work / "cache"))
+    data = client.model_metadata("bench/big-model").data
+    sha = data["info"]["sha"]
+    remote = remote_files(data["info"]["siblings"])
+    files = download_revision(client, "bench/big-model", sha, remote, work / "dl")
+    resumed = sum(f.resumed_from for f in files)
+    if not only_download:
+        spec = PackageSpec(name="bench--big-model", version="1.0.0", model_id="bench/big-model",
+                           revision=sha, source=endpoint, description="bench")
+        manifest = build_manifest(spec, files, datetime.now(UTC))
+        store = PackageStore(store_dir)
+        store.upload(spec.name, spec.version,
+                     lambda out: write_package(out, files, manifest, model_card(spec, manifest)))
+    wall = time.perf_counter() - t
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"wall": wall, "rss_mb": rss_mb, "resumed": resumed}))
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ours(endpoint: str, work: Path, store: Path, only_download: bool = False) -> dict:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            OURS,
+            endpoint,
+            str(work),
+            str(store),
+            "1" if only_download else "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mb", type=int, default=1100)
+    args = parser.parse_args()
+    size = args.size_mb * 1024 * 1024
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        src = work / "src"
+        src.mkdir()
+        chunk = os.urandom(16 * 1024 * 1024)
+        with (src / "model.safetensors").open("wb") as f:
+            for _ in range(-(-size // len(chunk))):
+                f.write(chunk)
+        size = (src / "model.safetensors").stat().st_size
+        (src / "config.json").write_text('{"model_type": "gpt2"}')
+        Catalog(work / "catalog").commit(
+            "model",
+            REPO,
+            {p.name: p for p in src.iterdir()},
+            authors=["bench"],
+            title="big",
+            meta={"pipeline_tag": "text-generation"},
+        )
+        shutil.rmtree(src)
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hub_assets.cli",
+                "hub",
+                "serve",
+                "--catalog",
+                str(work / "catalog"),
+                "--port",
+                str(port),
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(f"{endpoint}/api/models")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            ours = run_ours(endpoint, work / "ours", work / "store-ours")
+            zip_size = (
+                (work / "store-ours" / "bench--big-model" / "1.0.0" / "package.zip").stat().st_size
+            )
+
+            from huggingface_hub import snapshot_download
+
+            t = time.perf_counter()
+            local = snapshot_download(REPO, endpoint=endpoint, local_dir=work / "snap", token=False)
+            subprocess.run(
+                ["zip", "-0", "-r", "-q", str(work / "base.zip"), "."], cwd=local, check=True
+            )
+            (work / "store-base").mkdir()
+            shutil.copy(work / "base.zip", work / "store-base" / "package.zip")
+            base_wall = time.perf_counter() - t
+
+            # kill our download at half way, then resume
+            dl = work / "resume" / "dl"
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    OURS,
+                    endpoint,
+                    str(work / "resume"),
+                    str(work / "store-r"),
+                    "1",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            partial = dl / "model.safetensors.partial"
+            while proc.poll() is None:
+                if partial.exists() and partial.stat().st_size >= size // 2:
+                    proc.kill()
+                    break
+                time.sleep(0.01)
+            proc.wait()
+            at_kill = partial.stat().st_size
+            resumed = run_ours(endpoint, work / "resume", work / "store-r", only_download=True)
+            refetched = at_kill - resumed["resumed"]
+        finally:
+            server.terminate()
+            server.wait()
+        print(f"model_mb={size / 1e6:.0f} package_mb={zip_size / 1e6:.0f}")
+        print(f"ours_s={ours['wall']:.2f} baseline_s={base_wall:.2f}")
+        print(f"ratio_vs_baseline={ours['wall'] / base_wall:.2f}")
+        print(f"peak_rss_mb={ours['rss_mb']:.0f}")
+        print(f"killed_at_mb={at_kill / 1e6:.0f} resumed_from_mb={resumed['resumed'] / 1e6:.0f}")
+        print(f"resume_refetch_pct={100 * refetched / at_kill:.1f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
