@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/bench_hub_server.py
 	$(BIN)/python bench/bench_discovery.py
 	$(BIN)/python bench/bench_metrics.py
+	$(BIN)/python bench/bench_ingest.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage
