@@ -440,3 +440,41 @@ def test_a_repo_gains_a_new_revision(mutable_hub, tmp_path):
         "acme/small", "config.json", endpoint=mutable_hub.url, cache_dir=tmp_path, token=False
     )
     assert "t5" in Path(new).read_text()
+
+
+def test_dataset_repos_through_the_file_apis(hub_server, tmp_path):
+    api = api_for(hub_server)
+    commits = api.list_repo_commits(RETRIEVAL_DATASET, repo_type="dataset")
+    assert [c.title for c in commits] == ["Add fictional towns retrieval set"]
+    tree = {
+        e.path for e in api.list_repo_tree(RETRIEVAL_DATASET, repo_type="dataset", recursive=True)
+    }
+    assert {"corpus", "corpus/corpus.parquet", "qrels/test.parquet"} <= tree
+    [info] = api.get_paths_info(RETRIEVAL_DATASET, ["queries/queries.parquet"], repo_type="dataset")
+    assert info.lfs is not None and info.size > 0
+    local = Path(
+        snapshot_download(
+            RETRIEVAL_DATASET,
+            repo_type="dataset",
+            revision=commits[0].commit_id,
+            allow_patterns=["qrels/*"],
+            endpoint=hub_server.url,
+            local_dir=tmp_path / "d",
+            token=False,
+        )
+    )
+    assert (local / "qrels" / "test.parquet").exists() and not (local / "corpus").exists()
+    check = api.verify_repo_checksums(
+        QA_DATASET,
+        repo_type="dataset",
+        local_dir=snapshot_download(
+            QA_DATASET,
+            repo_type="dataset",
+            token=False,
+            endpoint=hub_server.url,
+            local_dir=tmp_path / "q",
+        ),
+    )
+    assert check.checked_count == 3 and not check.mismatches
+    with pytest.raises(RepositoryNotFoundError):
+        api.dataset_info("nobody/no-data")

@@ -135,3 +135,46 @@ def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
             ).fetchall()
         ]
     assert outcomes == ["ingested", "already_exists", "not_found", "gate_failed"]
+
+
+def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_path):
+    from hub_assets.defs.discovery.assets import model_metadata
+    from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor
+
+    registry.ensure_schema()
+    with registry.write() as con:
+        request_id = reg_packages.add_request(con, "nobody/nothing", "", None)
+    resources = {
+        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "registry": RegistryResource(path=str(registry.path)),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", ["nobody/nothing"])
+        failed = dg.materialize(
+            [model_metadata],
+            partition_key="nobody/nothing",
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags={"hub_assets/ingest_request": str(request_id)},
+        )
+        assert not failed.success
+        run = instance.get_run_by_id(failed.run_id)
+        failure = next(
+            entry.dagster_event
+            for entry in instance.all_logs(failed.run_id)
+            if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name=ingest_request_failure_sensor.name,
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=run,
+            resources={"registry": RegistryResource(path=str(registry.path))},
+        ).for_run_failure()
+        ingest_request_failure_sensor(context)
+    with registry.read() as con:
+        row = reg_packages.get_request(con, request_id)
+    assert (row["status"], row["outcome"]) == ("failed", "not_found")
+    assert row["message"] == "Model 'nobody/nothing' not found on the Hub"
+    assert row["run_id"] == failed.run_id
