@@ -15,8 +15,6 @@ Prints models per second, `ratio_vs_naive=` (our wall time / baseline wall time;
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,11 +33,8 @@ from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
 from hub_assets.hub.demo_catalog import build_demo  # noqa: E402
 from hub_assets.registry.store import Registry  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from hub_process import hub_server  # noqa: E402
 
 
 def hub_requests(url: str) -> int:
@@ -55,31 +50,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=100_000)
     args = parser.parse_args()
     catalog = build_demo(ROOT / "data" / "demo_hub")
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub_assets.cli",
-            "hub",
-            "serve",
-            "--catalog",
-            str(catalog),
-            "--port",
-            str(port),
-            "--synthetic",
-            str(args.synthetic),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{url}/api/models", params={"limit": 1})
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with hub_server(catalog, synthetic=args.synthetic) as url:
         with tempfile.TemporaryDirectory() as tmp:
             settings = HubSettings(
                 endpoint=url, cache_dir=Path(tmp) / "cache", requests_per_second=0
@@ -111,9 +82,6 @@ def main() -> None:
         for m in listed:
             api.model_info(m.id)
         base_s = time.perf_counter() - t
-    finally:
-        server.terminate()
-        server.wait()
 
     print(f"synthetic_models={args.synthetic} tags={len(DEFAULT_PIPELINE_TAGS)}")
     print(f"full_scan_models={seen} full_scan_s={ours_s:.2f} models_per_s={seen / ours_s:.0f}")

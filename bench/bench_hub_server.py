@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,24 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub_assets.hub.catalog import Catalog  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hub_process import free_port, hub_server, wait_up  # noqa: E402
+
 REPO = "bench/large-file"
 FILE = "model.safetensors"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str) -> None:
-    for _ in range(200):
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not start")
 
 
 def make_file(path: Path, size: int) -> None:
@@ -85,21 +71,7 @@ def main() -> None:
         Catalog(work / "catalog").commit(
             "model", REPO, {FILE: src / FILE}, authors=["bench"], title="large file"
         )
-        ours_port, base_port = free_port(), free_port()
-        ours = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub_assets.cli",
-                "hub",
-                "serve",
-                "--catalog",
-                str(work / "catalog"),
-                "--port",
-                str(ours_port),
-            ],
-            stderr=subprocess.DEVNULL,
-        )
+        base_port = free_port()
         base = subprocess.Popen(
             [
                 sys.executable,
@@ -114,9 +86,8 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        try:
-            ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
-            wait_up(f"{ours_url}/api/models")
+        with hub_server(work / "catalog") as ours_url:
+            base_url = f"http://127.0.0.1:{base_port}"
             wait_up(base_url)
             from huggingface_hub import hf_hub_download
 
@@ -134,11 +105,8 @@ def main() -> None:
                 plain_ours_times.append(
                     plain_get(f"{ours_url}/{REPO}/resolve/main/{FILE}", work / f"po{i}", size)
                 )
-        finally:
-            ours.terminate()
-            base.terminate()
-            ours.wait()
-            base.wait()
+        base.terminate()
+        base.wait()
         mb = size / 1e6
         ours_mbps = mb / statistics.median(ours_times)
         base_mbps = mb / statistics.median(base_times)

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,12 +25,13 @@ import textwrap
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub_assets.hub.catalog import Catalog  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from hub_process import hub_server  # noqa: E402
 
 REPO = "bench/big-model"
 
@@ -66,12 +66,6 @@ OURS = textwrap.dedent(
     print(json.dumps({"wall": wall, "rss_mb": rss_mb, "resumed": resumed}))
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_ours(endpoint: str, work: Path, store: Path, only_download: bool = False) -> dict:
@@ -116,29 +110,7 @@ def main() -> None:
             meta={"pipeline_tag": "text-generation"},
         )
         shutil.rmtree(src)
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub_assets.cli",
-                "hub",
-                "serve",
-                "--catalog",
-                str(work / "catalog"),
-                "--port",
-                str(port),
-            ],
-            stderr=subprocess.DEVNULL,
-        )
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"{endpoint}/api/models")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with hub_server(work / "catalog") as endpoint:
             ours = run_ours(endpoint, work / "ours", work / "store-ours")
             zip_size = (
                 (work / "store-ours" / "bench--big-model" / "1.0.0" / "package.zip").stat().st_size
@@ -179,9 +151,6 @@ def main() -> None:
             at_kill = partial.stat().st_size
             resumed = run_ours(endpoint, work / "resume", work / "store-r", only_download=True)
             refetched = at_kill - resumed["resumed"]
-        finally:
-            server.terminate()
-            server.wait()
         print(f"model_mb={size / 1e6:.0f} package_mb={zip_size / 1e6:.0f}")
         print(f"ours_s={ours['wall']:.2f} baseline_s={base_wall:.2f}")
         print(f"ratio_vs_baseline={ours['wall'] / base_wall:.2f}")
