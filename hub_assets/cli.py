@@ -246,8 +246,17 @@ def demo(catalog: str, port: int) -> None:
             f"      {len(ticked)} model_pipeline_job runs; a run whose gate fails stops there "
             "(blocking checks), one that passes is packaged"
         )
+        with DagsterInstance.get() as instance:
+            from hub_assets.definitions import defs
+
+            defs.resolve_job_def("leaderboard_job").execute_in_process(
+                instance=instance,
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            )
         click.echo("[5/5] Registry summary")
         click.echo(registry_summary_text())
+        click.echo("\nShadow-evaluation leaderboard (v_leaderboard)")
+        click.echo(leaderboard_text())
         if undecided:
             raise click.ClickException(
                 f"No gate decision for: {', '.join(undecided)}; see the runs in the UI."
@@ -267,6 +276,15 @@ def _models_without_gate_result(model_ids: list[str]) -> list[str]:
     with reg.read() as con:
         decided = {m for (m,) in con.execute("SELECT model_id FROM v_gate").fetchall()}
     return [m for m in model_ids if m not in decided]
+
+
+def leaderboard_text() -> str:
+    """The leaderboard as a plain table."""
+    from hub_assets.defs.evaluation.assets import leaderboard_frame
+    from hub_assets.resources import RegistryResource
+
+    frame = leaderboard_frame(RegistryResource.from_env())
+    return frame.to_string(index=False) if len(frame) else "(no evaluations yet)"
 
 
 def registry_summary_text(path: str | None = None) -> str:

@@ -5,11 +5,18 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
 from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedule
 from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_pipeline_job
+from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
+from hub_assets.defs.evaluation.schedules import (
+    leaderboard_job,
+    nightly_shadow_eval_schedule,
+    shadow_eval_job,
+)
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest_request_sensor
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.resources import (
     DiscoveryResource,
+    EvaluationResource,
     HubResource,
     PackageStoreResource,
     RegistryResource,
@@ -18,21 +25,31 @@ from hub_assets.resources import (
 
 main_job = define_asset_job(
     "main_job",
-    selection=AssetSelection.assets(hub_candidates),
-    description="The pipeline's entry: discovery. The candidate sensor fans out from it to "
-    "the per-model partitions (what `make demo` runs, sensor tick included).",
+    selection=AssetSelection.assets(hub_candidates, eval_datasets),
+    description="The pipeline's entry: discovery and the pinned evaluation datasets. The "
+    "candidate sensor fans out from it to the per-model partitions (what `make demo` runs).",
 )
 
 defs = Definitions(
-    assets=[hub_candidates, model_metadata, trust_metrics, quality_gate, ingested_package],
-    jobs=[main_job, discovery_job, model_pipeline_job],
+    assets=[
+        hub_candidates,
+        model_metadata,
+        trust_metrics,
+        quality_gate,
+        ingested_package,
+        eval_datasets,
+        shadow_eval_scores,
+        leaderboard,
+    ],
+    jobs=[main_job, discovery_job, model_pipeline_job, shadow_eval_job, leaderboard_job],
     sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
-    schedules=[discovery_schedule],
+    schedules=[discovery_schedule, nightly_shadow_eval_schedule],
     resources={
         "hub": HubResource.from_env(),
         "registry": RegistryResource.from_env(),
         "discovery": DiscoveryResource.from_env(),
         "trust": TrustResource.from_env(),
         "package_store": PackageStoreResource.from_env(),
+        "evaluation": EvaluationResource.from_env(),
     },
 )

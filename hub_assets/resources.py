@@ -18,6 +18,8 @@ from hub_assets.discovery.filters import (
     DEFAULT_PIPELINE_TAGS,
     CandidateFilter,
 )
+from hub_assets.evaluation.backends import GenerationConfig
+from hub_assets.evaluation.datasets import DatasetPin, pins_from_env
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
@@ -166,3 +168,27 @@ class PackageStoreResource(ConfigurableResource):
     @classmethod
     def from_env(cls) -> PackageStoreResource:
         return cls(uri=os.environ.get("HUB_ASSETS_PACKAGE_STORE", DEFAULT_STORE))
+
+
+class EvaluationResource(ConfigurableResource):
+    """Shadow evaluations: where pinned datasets are cached, how much to evaluate."""
+
+    cache_dir: str = Field(default="data/eval", description="Pinned datasets as Parquet.")
+    sample_limit: int | None = Field(default=None, description="Evaluate at most N samples.")
+    batch_size: int = Field(default=16, description="Inference batch size.")
+
+    def pins(self) -> tuple[DatasetPin, ...]:
+        return pins_from_env()
+
+    def generation_config(self) -> GenerationConfig:
+        return GenerationConfig(batch_size=self.batch_size)
+
+    @classmethod
+    def from_env(cls) -> EvaluationResource:
+        env = os.environ
+        limit = env.get("HUB_ASSETS_EVAL_SAMPLE_LIMIT")
+        return cls(
+            cache_dir=env.get("HUB_ASSETS_EVAL_CACHE_DIR", "data/eval"),
+            sample_limit=int(limit) if limit else None,
+            batch_size=int(env.get("HUB_ASSETS_EVAL_BATCH_SIZE", "16")),
+        )

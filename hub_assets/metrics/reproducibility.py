@@ -46,6 +46,21 @@ class ReproducibilityLimits:
     max_weight_bytes: int = 1_000_000_000
 
 
+def download_snapshot(client: HubClient, model_id: str, sha: str, work_dir: Path) -> Path:
+    """The revision's loadable files (safetensors, configs, tokenizer; never pickles)."""
+    target = work_dir / f"{model_id.replace('/', '--')}@{sha}"
+    client.call(
+        snapshot_download,
+        model_id,
+        revision=sha,
+        allow_patterns=SNAPSHOT_PATTERNS,
+        local_dir=target,
+        endpoint=client.api.endpoint,
+        token=client.settings.token or False,
+    )
+    return target
+
+
 def _limit_memory(mb: int):  # noqa: ANN202 - a preexec_fn
     def apply() -> None:
         limit = mb * 1024 * 1024
@@ -83,17 +98,8 @@ def reproducibility(
             " GB reproducibility limit",
             inputs,
         )
-    target = work_dir / f"{ev.model_id.replace('/', '--')}@{ev.sha}"
     try:
-        client.call(
-            snapshot_download,
-            ev.model_id,
-            revision=ev.sha,
-            allow_patterns=SNAPSHOT_PATTERNS,
-            local_dir=target,
-            endpoint=client.api.endpoint,
-            token=client.settings.token or False,
-        )
+        target = download_snapshot(client, ev.model_id, ev.sha, work_dir)
     except GatedRepoError:
         return MetricResult(0.0, "gated repo: the configured token has no access", inputs)
     except HubUnavailableError as e:

@@ -182,6 +182,77 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        5,
+        "evaluation datasets, shadow evaluation runs and samples, leaderboard",
+        """
+        CREATE TABLE eval_datasets (
+            repo_id      VARCHAR NOT NULL,
+            revision     VARCHAR NOT NULL,
+            task         VARCHAR NOT NULL,
+            fingerprint  VARCHAR NOT NULL,
+            row_counts   JSON NOT NULL,
+            folder       VARCHAR NOT NULL,
+            run_id       VARCHAR,
+            recorded_at  TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (repo_id, revision)
+        );
+        CREATE TABLE eval_runs (
+            eval_run_id         VARCHAR PRIMARY KEY,
+            cache_key           VARCHAR NOT NULL,
+            model_id            VARCHAR NOT NULL,
+            revision_sha        VARCHAR NOT NULL,
+            task                VARCHAR NOT NULL,
+            dataset_repo        VARCHAR NOT NULL,
+            dataset_revision    VARCHAR NOT NULL,
+            dataset_fingerprint VARCHAR NOT NULL,
+            generation_config   JSON NOT NULL,
+            scorer_version      VARCHAR NOT NULL,
+            scores              JSON NOT NULL,
+            claims              JSON NOT NULL,
+            samples             INTEGER NOT NULL,
+            failed_samples      INTEGER NOT NULL,
+            duration_s          DOUBLE,
+            run_id              VARCHAR NOT NULL,
+            created_at          TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE eval_samples (
+            eval_run_id            VARCHAR NOT NULL,
+            sample_id              VARCHAR NOT NULL,
+            prediction             VARCHAR,
+            scores                 JSON NOT NULL,
+            prompt_hash            VARCHAR NOT NULL,
+            reference_hash         VARCHAR NOT NULL,
+            generation_config_hash VARCHAR NOT NULL,
+            error                  VARCHAR,
+            PRIMARY KEY (eval_run_id, sample_id)
+        );
+        CREATE VIEW v_leaderboard AS
+            WITH latest AS (
+                SELECT e.model_id, e.task, arg_max(e.scores, e.created_at) AS scores,
+                       arg_max(e.dataset_repo, e.created_at) AS dataset,
+                       arg_max(e.eval_run_id, e.created_at) AS eval_run_id,
+                       max(e.created_at) AS evaluated_at
+                FROM eval_runs e JOIN models m
+                  ON m.model_id = e.model_id AND m.sha = e.revision_sha
+                GROUP BY e.model_id, e.task
+            )
+            SELECT l.model_id, l.task, l.dataset,
+                   CAST(l.scores->>'f1' AS DOUBLE) AS qa_f1,
+                   CAST(l.scores->>'exact_match' AS DOUBLE) AS qa_exact_match,
+                   CAST(l.scores->>'rouge_l' AS DOUBLE) AS qa_rouge_l,
+                   CAST(l.scores->>'bleu' AS DOUBLE) AS qa_bleu,
+                   CAST(l.scores->>'ndcg_at_10' AS DOUBLE) AS ndcg_at_10,
+                   CAST(l.scores->>'mrr_at_10' AS DOUBLE) AS mrr_at_10,
+                   CAST(l.scores->>'recall_at_10' AS DOUBLE) AS recall_at_10,
+                   n.value AS net_score, g.passed AS gate_passed,
+                   l.eval_run_id, l.evaluated_at
+            FROM latest l
+            LEFT JOIN v_latest_metrics n ON n.model_id = l.model_id AND n.metric = 'net_score'
+            LEFT JOIN models m ON m.model_id = l.model_id
+            LEFT JOIN v_gate g ON g.model_id = l.model_id AND g.revision_sha = m.sha;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -8,10 +8,11 @@ from hub_assets.resources import RegistryResource
 
 model_pipeline_job = dg.define_asset_job(
     "model_pipeline_job",
-    selection=dg.AssetSelection.keys("model_metadata").downstream(),
+    selection=dg.AssetSelection.keys("model_metadata").downstream()
+    - dg.AssetSelection.keys("leaderboard"),
     partitions_def=hf_models,
-    description="One candidate end to end: metadata, trust metrics, quality gate (and every "
-    "per-model stage downstream of them).",
+    description="One candidate end to end: metadata, trust metrics, quality gate, package, "
+    "shadow evaluation (every per-model stage).",
 )
 
 

@@ -1,0 +1,173 @@
+"""Evaluation datasets: loaded once through the Hub at a pinned revision, kept as Parquet.
+
+After the first load everything works offline: a pinned revision never changes, so the
+Parquet files under the cache folder are the dataset. A new upstream revision is picked up
+only when its pin changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from hub_assets.hub.client import check_model_id
+
+QA_TASK, RETRIEVAL_TASK = "qa", "retrieval"
+
+
+class DatasetLoadError(RuntimeError):
+    """A pinned dataset could not be loaded and is not cached."""
+
+
+@dataclass(frozen=True)
+class DatasetPin:
+    """A dataset repo at an exact revision, with the (config, split) pairs we use."""
+
+    repo_id: str
+    revision: str
+    task: str
+    splits: tuple[tuple[str, str], ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.repo_id.replace('/', '--')}@{self.revision}"
+
+
+DEFAULT_PINS = (
+    DatasetPin(
+        "hub-assets-demo/fictional-towns-qa",
+        "f7f223012064303c36927b10fef081f3d9795af0",
+        QA_TASK,
+        (("default", "validation"),),
+    ),
+    DatasetPin(
+        "hub-assets-demo/fictional-towns-retrieval",
+        "e3c83eab8fa9e440b80f6aa24864a2fb964109e5",
+        RETRIEVAL_TASK,
+        (("corpus", "corpus"), ("queries", "queries"), ("qrels", "test")),
+    ),
+)
+
+
+def pins_from_env() -> tuple[DatasetPin, ...]:
+    """The pins, with HUB_ASSETS_QA_DATASET / HUB_ASSETS_RETRIEVAL_DATASET (`repo@sha`)
+    replacing the defaults' repo and revision."""
+    out = []
+    for pin, var in zip(
+        DEFAULT_PINS, ("HUB_ASSETS_QA_DATASET", "HUB_ASSETS_RETRIEVAL_DATASET"), strict=True
+    ):
+        value = os.environ.get(var)
+        if value:
+            repo, sep, rev = value.partition("@")
+            if not sep or not rev:
+                raise ValueError(f"{var}={value!r}: expected REPO@REVISION (a pinned revision).")
+            check_model_id(repo)
+            pin = DatasetPin(repo, rev, pin.task, pin.splits)
+        out.append(pin)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class CachedDataset:
+    """A pinned dataset's Parquet files, fingerprint and row counts."""
+
+    pin: DatasetPin
+    folder: Path
+    fingerprint: str
+    rows: dict[str, int]
+    loaded_now: bool
+
+    def frame(self, config: str, split: str) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / f"{config}-{split}.parquet")
+
+
+def _fingerprint(folder: Path, names: list[str]) -> str:
+    h = hashlib.sha256()
+    for name in names:
+        h.update(name.encode())
+        h.update(hashlib.sha256((folder / name).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def cache_dataset(
+    pin: DatasetPin,
+    endpoint: str,
+    cache_root: Path,
+    token: str | None = None,
+    timeout_s: float = 600,
+) -> CachedDataset:
+    """The pinned dataset as Parquet under `cache_root`, loading it through the Hub once."""
+    folder = cache_root / pin.key
+    names = [f"{config}-{split}.parquet" for config, split in pin.splits]
+    stamp = folder / "dataset.json"
+    if stamp.exists():
+        info = json.loads(stamp.read_text())
+        return CachedDataset(pin, folder, info["fingerprint"], info["rows"], False)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".loading-", dir=cache_root))
+    env = dict(
+        os.environ,
+        HF_ENDPOINT=endpoint.rstrip("/"),
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+    )
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("HF_DATASETS_OFFLINE", None)
+    if token:
+        env["HF_TOKEN"] = token
+    else:
+        env.pop("HF_TOKEN", None)
+    rows = {}
+    try:
+        for (config, split), name in zip(pin.splits, names, strict=True):
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "hub_assets.evaluation.fetch_dataset",
+                    pin.repo_id,
+                    pin.revision,
+                    config,
+                    split,
+                    str(work / name),
+                    str(cache_root / ".hf"),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout_s,
+            )
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                raise DatasetLoadError(
+                    f"Cannot load {pin.repo_id}@{pin.revision} ({config}/{split}) from "
+                    f"{endpoint} and it is not cached: {last}"
+                )
+            rows[f"{config}/{split}"] = int(proc.stdout.strip().splitlines()[-1])
+        fingerprint = _fingerprint(work, names)
+        (work / "dataset.json").write_text(
+            json.dumps(
+                {
+                    "repo_id": pin.repo_id,
+                    "revision": pin.revision,
+                    "fingerprint": fingerprint,
+                    "rows": rows,
+                },
+                indent=1,
+            )
+        )
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(work, folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return CachedDataset(pin, folder, fingerprint, rows, True)

@@ -1,0 +1,142 @@
+"""Registry reads and writes for evaluation datasets, shadow evaluation runs and samples."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+
+from hub_assets.registry.models import now
+
+
+def record_dataset(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    repo_id: str,
+    revision: str,
+    task: str,
+    fingerprint: str,
+    rows: dict,
+    folder: str,
+    run_id: str,
+) -> None:
+    """Remember a pinned dataset's fingerprint and row counts (once per revision)."""
+    con.execute(
+        "INSERT OR REPLACE INTO eval_datasets (repo_id, revision, task, fingerprint, "
+        "row_counts, folder, run_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [repo_id, revision, task, fingerprint, json.dumps(rows), folder, run_id, now()],
+    )
+
+
+def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
+    """The newest evaluation run with this cache key, if any."""
+    cur = con.execute(
+        "SELECT eval_run_id, scores, claims, samples, failed_samples, run_id FROM eval_runs "
+        "WHERE cache_key = ? ORDER BY created_at DESC LIMIT 1",
+        [key],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return {
+        "eval_run_id": row[0],
+        "scores": json.loads(row[1]),
+        "claims": json.loads(row[2]),
+        "samples": row[3],
+        "failed_samples": row[4],
+        "run_id": row[5],
+    }
+
+
+def previous_samples(
+    con: duckdb.DuckDBPyConnection, model_id: str, dataset_repo: str, before_key: str
+) -> list[dict]:
+    """Per-sample scores of the model's latest earlier evaluation on the same dataset."""
+    row = con.execute(
+        "SELECT eval_run_id FROM eval_runs WHERE model_id = ? AND dataset_repo = ? "
+        "AND cache_key <> ? ORDER BY created_at DESC LIMIT 1",
+        [model_id, dataset_repo, before_key],
+    ).fetchone()
+    if row is None:
+        return []
+    return [
+        {"sample_id": sid, "scores": json.loads(scores)}
+        for sid, scores in con.execute(
+            "SELECT sample_id, scores FROM eval_samples WHERE eval_run_id = ?", [row[0]]
+        ).fetchall()
+    ]
+
+
+def write_eval_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    eval_run_id: str,
+    key: str,
+    model_id: str,
+    sha: str,
+    task: str,
+    dataset_repo: str,
+    dataset_revision: str,
+    dataset_fingerprint: str,
+    generation_config: dict,
+    scorer_version: str,
+    scores: dict,
+    claims: list,
+    samples: list[dict],
+    duration_s: float,
+    run_id: str,
+) -> None:
+    """One evaluation run and all its samples (bulk insert)."""
+    con.execute(
+        "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            eval_run_id,
+            key,
+            model_id,
+            sha,
+            task,
+            dataset_repo,
+            dataset_revision,
+            dataset_fingerprint,
+            json.dumps(generation_config),
+            scorer_version,
+            json.dumps(scores),
+            json.dumps(claims),
+            len(samples),
+            sum(1 for s in samples if s["error"]),
+            duration_s,
+            run_id,
+            now(),
+        ],
+    )
+    frame = pd.DataFrame(
+        [
+            {
+                "eval_run_id": eval_run_id,
+                "sample_id": s["sample_id"],
+                "prediction": s["prediction"],
+                "scores": json.dumps(s["scores"]),
+                "prompt_hash": s["prompt_hash"],
+                "reference_hash": s["reference_hash"],
+                "generation_config_hash": s["generation_config_hash"],
+                "error": s["error"],
+            }
+            for s in samples
+        ],
+        columns=[
+            "eval_run_id",
+            "sample_id",
+            "prediction",
+            "scores",
+            "prompt_hash",
+            "reference_hash",
+            "generation_config_hash",
+            "error",
+        ],
+    )
+    con.register("sample_batch", frame)
+    try:
+        con.execute("INSERT INTO eval_samples SELECT * FROM sample_batch")
+    finally:
+        con.unregister("sample_batch")
