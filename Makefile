@@ -45,6 +45,8 @@ bench: setup
 	$(BIN)/python bench/bench_discovery.py
 	$(BIN)/python bench/bench_metrics.py
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_scorers.py
+	$(BIN)/python bench/bench_inference.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage

@@ -156,8 +156,11 @@ class EmbeddingBackend:
             ) from e
 
     def embed(self, texts: Sequence[str]):  # noqa: ANN201 - a torch tensor
+        """One row per text, in input order (batched by length to waste little padding)."""
         import torch
 
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        texts = [texts[i] for i in order]
         chunks = []
         for start in range(0, len(texts), self.config.batch_size * 2):
             batch = self.tokenizer(
@@ -173,7 +176,10 @@ class EmbeddingBackend:
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
-        return torch.cat(chunks)
+        by_length = torch.cat(chunks)
+        out = torch.empty_like(by_length)
+        out[torch.tensor(order)] = by_length
+        return out
 
     def rank(
         self, queries: Sequence[str], corpus_ids: Sequence[str], corpus: Sequence[str], k: int = 10

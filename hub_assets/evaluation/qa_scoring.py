@@ -5,8 +5,7 @@ punctuation removed, articles a/an/the dropped, whitespace collapsed), a predict
 its best score over the gold answers, and an unanswerable question (no gold answer) counts
 the empty string as its only gold: an empty prediction scores 1, anything else 0.
 ROUGE-L comes from `rouge_score` (F-measure of the longest common subsequence, best over
-the golds); BLEU from `sacrebleu` (corpus BLEU over every sample, and sentence BLEU per
-sample), both divided to 0–1.
+the golds); BLEU from `sacrebleu` (corpus BLEU over every sample), both divided to 0–1.
 """
 
 from __future__ import annotations
@@ -74,25 +73,20 @@ class RougeL:
         return max(self._scorer.score(g, prediction)["rougeL"].fmeasure for g in golds)
 
 
-def bleu(
-    predictions: Sequence[str], references: Sequence[Sequence[str]]
-) -> tuple[float, list[float]]:
-    """(corpus BLEU, sentence BLEU per sample), 0–1, through sacrebleu."""
+def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Corpus BLEU over every sample, 0–1, through sacrebleu.
+
+    BLEU is a corpus statistic (n-gram counts pooled over samples); a per-sample BLEU of a
+    one-line answer says little, so none is kept per sample.
+    """
     import sacrebleu
 
     width = max((len(r) for r in references), default=1) or 1
-    # sacrebleu takes reference streams: pad samples with fewer golds with their first gold
+    # sacrebleu takes reference streams: samples with fewer golds repeat their last gold
     streams = [
-        [(list(r) or [""])[min(i, len(r) - 1) if r else 0] for r in references]
-        for i in range(width)
+        [(list(r) or [""])[min(i, max(len(r) - 1, 0))] for r in references] for i in range(width)
     ]
-    corpus = sacrebleu.corpus_bleu(list(predictions), streams).score / 100
-    metric = sacrebleu.metrics.BLEU(effective_order=True)
-    per = [
-        metric.sentence_score(p, list(r) or [""]).score / 100
-        for p, r in zip(predictions, references, strict=True)
-    ]
-    return corpus, per
+    return sacrebleu.corpus_bleu(list(predictions), streams).score / 100
 
 
 def qa_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
@@ -103,12 +97,11 @@ def qa_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -
     em = [exact_match(p, r) for p, r in zip(predictions, references, strict=True)]
     f1 = [token_f1(p, r) for p, r in zip(predictions, references, strict=True)]
     rl = [rouge(p, r) for p, r in zip(predictions, references, strict=True)]
-    corpus_bleu, sent_bleu = bleu(predictions, references)
     n = max(len(predictions), 1)
     return {
         "exact_match": sum(em) / n,
         "f1": sum(f1) / n,
         "rouge_l": sum(rl) / n,
-        "bleu": corpus_bleu,
-        "per_sample": {"exact_match": em, "f1": f1, "rouge_l": rl, "bleu": sent_bleu},
+        "bleu": bleu(predictions, references),
+        "per_sample": {"exact_match": em, "f1": f1, "rouge_l": rl},
     }

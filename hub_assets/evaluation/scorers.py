@@ -86,7 +86,7 @@ class BleuScore(evaluate.Metric):
         return _qa_info("Corpus BLEU (sacrebleu) divided by 100.")
 
     def _compute(self, predictions: list[str], references: list[list[str]]) -> dict:
-        return {"bleu": bleu(predictions, references)[0]}
+        return {"bleu": bleu(predictions, references)}
 
 
 class RetrievalScores(evaluate.Metric):

@@ -1,6 +1,5 @@
 """Pinned datasets, backends, the evaluation cache, the regression check, the schedule."""
 
-
 import dagster as dg
 import pytest
 import torch
@@ -249,3 +248,17 @@ def test_nightly_schedule_requests_each_candidate(discovered):
     assert sorted(r.partition_key for r in requests) == sorted(outcome.candidates)
     assert {r.run_key for r in requests} >= {f"nightly-2026-11-24-{MINILM}"}
     assert nightly_shadow_eval_schedule.cron_schedule == "0 2 * * *"
+
+
+def test_embeddings_come_back_in_input_order(hub_client, tmp_path):
+    from hub_assets.evaluation.backends import EmbeddingBackend
+    from hub_assets.metrics.reproducibility import download_snapshot
+
+    sha = hub_client.model_metadata(MINILM).data["info"]["sha"]
+    backend = EmbeddingBackend(
+        download_snapshot(hub_client, MINILM, sha, tmp_path), GenerationConfig(batch_size=1)
+    )
+    texts = ["a much longer sentence about a town on a river", "short", "medium length one"]
+    together = backend.embed(texts)
+    for i, text in enumerate(texts):
+        assert torch.allclose(together[i], backend.embed([text])[0], atol=1e-5)

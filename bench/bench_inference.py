@@ -1,0 +1,92 @@
+"""Batched inference vs a per-sample `transformers.pipeline` loop, same models, same data.
+
+Models: the tiny causal LM `hub-assets-demo/tiny-gpt2-complete` answering QA prompts, and
+the real all-MiniLM-L6-v2 embedding retrieval passages, both from the demo Hub.
+Prints samples per second for each and `speedup_vs_pipeline_loop=` (geometric mean of the
+two speed-ups; target ≥ 3).
+
+    .venv/bin/python bench/bench_inference.py [--samples 160]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hub_assets.evaluation.backends import (  # noqa: E402
+    EmbeddingBackend,
+    GenerationConfig,
+    QABackend,
+)
+from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
+from hub_assets.hub.demo_catalog import MINILM, ORG, build_demo  # noqa: E402
+from hub_assets.hub.demo_text import qa_items, retrieval_set  # noqa: E402
+from hub_assets.hub.server import HubServer  # noqa: E402
+from hub_assets.metrics.reproducibility import download_snapshot  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=160)
+    args = parser.parse_args()
+    import torch
+    from transformers import pipeline
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    torch.manual_seed(0)
+    config = GenerationConfig(batch_size=32)
+    with tempfile.TemporaryDirectory() as tmp, HubServer(build_demo(ROOT / "data/demo_hub")) as s:
+        client = HubClient(HubSettings(endpoint=s.url, cache_dir=Path(tmp) / "cache"))
+
+        def snapshot(model_id: str) -> Path:
+            sha = client.model_metadata(model_id).data["info"]["sha"]
+            return download_snapshot(client, model_id, sha, Path(tmp))
+
+        gpt2, minilm = snapshot(f"{ORG}/tiny-gpt2-complete"), snapshot(MINILM)
+        items = qa_items(args.samples)
+        qa = QABackend(gpt2, "text-generation", config)
+        prompts = [qa.prompt(i["context"], i["question"]) for i in items]
+        t = time.perf_counter()
+        qa.answer(prompts)
+        ours_qa = len(prompts) / (time.perf_counter() - t)
+        gen = pipeline("text-generation", model=str(gpt2))
+        t = time.perf_counter()
+        for p in prompts:
+            gen(p, max_new_tokens=config.max_new_tokens, do_sample=False)
+        loop_qa = len(prompts) / (time.perf_counter() - t)
+
+        corpus, _, _ = retrieval_set(600, 120)
+        texts = [f"{d['title']}. {d['text']}" for d in corpus][: args.samples * 2]
+        emb = EmbeddingBackend(minilm, config)
+        t = time.perf_counter()
+        emb.embed(texts)
+        ours_emb = len(texts) / (time.perf_counter() - t)
+        fx = pipeline("feature-extraction", model=str(minilm))
+        t = time.perf_counter()
+        for text in texts:
+            torch.tensor(fx(text)[0]).mean(0)
+        loop_emb = len(texts) / (time.perf_counter() - t)
+
+    qa_speedup, emb_speedup = ours_qa / loop_qa, ours_emb / loop_emb
+    print(
+        f"qa_samples={len(prompts)} batched_per_s={ours_qa:.1f} pipeline_loop_per_s={loop_qa:.1f} "
+        f"speedup={qa_speedup:.2f}"
+    )
+    print(
+        f"embedding_texts={len(texts)} batched_per_s={ours_emb:.1f} "
+        f"pipeline_loop_per_s={loop_emb:.1f} speedup={emb_speedup:.2f}"
+    )
+    print(f"speedup_vs_pipeline_loop={math.sqrt(qa_speedup * emb_speedup):.2f}")
+
+
+if __name__ == "__main__":
+    main()
