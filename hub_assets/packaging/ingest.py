@@ -29,16 +29,12 @@ from hub_assets.packaging.package import (
     write_package,
 )
 from hub_assets.packaging.store import PackageStore, StorageError
-from hub_assets.registry.metrics import current_revision, revision_metrics
+from hub_assets.registry.metrics import require_current_revision, revision_metrics
 from hub_assets.registry.models import append_status
 from hub_assets.registry.packages import PackageRow, auto_version, find_package, insert_package
 from hub_assets.registry.store import Registry
 
 Progress = Callable[[str, str, int, int], None]  # (stage, path, done, total)
-
-
-class NotReadyError(RuntimeError):
-    """The model has no stored metadata at its current revision yet."""
 
 
 class GateNotPassedError(RuntimeError):
@@ -106,13 +102,7 @@ def ingest_model(
     name = package_name(model_id)
     registry.ensure_schema()
     with registry.read() as con:
-        current = current_revision(con, model_id)
-        if current is None:
-            raise NotReadyError(
-                f"No stored metadata for {model_id!r}: run its metadata, trust "
-                "metrics and gate first (the per-model job does all three)."
-            )
-        sha, metadata = current
+        sha, metadata = require_current_revision(con, model_id)
         gate = _gate(con, model_id, sha)
         metrics = {m: s.value for m, s in revision_metrics(con, model_id, sha).items()}
         version = version or auto_version(con, name, sha)

@@ -108,6 +108,21 @@ def current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str
     }
 
 
+class MissingMetadataError(RuntimeError):
+    """A per-model stage ran before the model's metadata was stored."""
+
+
+def require_current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, dict]:
+    """`current_revision`, or an error that says which stage has to run first."""
+    current = current_revision(con, model_id)
+    if current is None:
+        raise MissingMetadataError(
+            f"No stored metadata for {model_id!r} at its current revision. Materialize "
+            "model_metadata for this partition first (the per-model job does)."
+        )
+    return current
+
+
 def write_gate_result(
     con: duckdb.DuckDBPyConnection,
     *,

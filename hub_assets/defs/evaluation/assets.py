@@ -8,7 +8,6 @@ import dagster as dg
 
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.defs.trust.assets import _current
 from hub_assets.evaluation.datasets import QA_TASK, cache_dataset
 from hub_assets.evaluation.scorers import SCORER_VERSION
 from hub_assets.evaluation.shadow import (
@@ -22,7 +21,7 @@ from hub_assets.evaluation.shadow import (
 from hub_assets.metrics.reproducibility import download_snapshot
 from hub_assets.metrics.scoring import fingerprint
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.registry.metrics import write_metrics
+from hub_assets.registry.metrics import require_current_revision, write_metrics
 from hub_assets.registry.models import append_status
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
@@ -93,7 +92,8 @@ def shadow_eval_scores(
 ) -> dg.MaterializeResult:
     """Evaluates the current revision unless an identical evaluation is cached."""
     model_id = context.partition_key
-    sha, metadata = _current(registry, model_id)
+    with registry.get().read() as con:
+        sha, metadata = require_current_revision(con, model_id)
     pipeline_tag = metadata["info"].get("pipeline_tag")
     task = dataset_task_for(pipeline_tag)
     if task is None:

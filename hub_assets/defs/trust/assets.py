@@ -14,19 +14,9 @@ from hub_assets.registry.models import append_status
 from hub_assets.resources import HubResource, RegistryResource, TrustResource
 
 
-class MissingMetadataError(RuntimeError):
-    """A per-model stage ran before the model's metadata was stored."""
-
-
 def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
     with registry.get().read() as con:
-        current = reg_metrics.current_revision(con, model_id)
-    if current is None:
-        raise MissingMetadataError(
-            f"No stored metadata for {model_id!r} at its current revision. Materialize "
-            "model_metadata for this partition first (the per-model job does)."
-        )
-    return current
+        return reg_metrics.require_current_revision(con, model_id)
 
 
 @dg.asset(
