@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
-	test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## make demo: build the demo catalog, serve it, run the whole pipeline through Dagster
 demo: setup

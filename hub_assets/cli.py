@@ -194,6 +194,13 @@ def demo(catalog: str, port: int) -> None:
     from hub_assets.hub.demo_catalog import build_demo
 
     home = ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from hub_assets.defs.fan_out import release_abandoned_runs
+
+    with DagsterInstance.get() as instance:
+        for run_id in release_abandoned_runs(instance):
+            click.echo(f"Released run {run_id[:8]}, left in progress by a process that is gone.")
     click.echo(f"[1/5] Demo catalog: {build_demo(catalog)}")
     endpoint = f"http://127.0.0.1:{port}"
     os.environ["HUB_ASSETS_HUB_ENDPOINT"] = endpoint
@@ -520,8 +527,9 @@ def ingest(
     with DagsterInstance.get() as instance:
         if not _daemon_running(instance):
             click.echo("No Dagster daemon is running: running the request here.", err=True)
-            from hub_assets.defs.fan_out import tick_sensor
+            from hub_assets.defs.fan_out import release_abandoned_runs, tick_sensor
 
+            release_abandoned_runs(instance)
             tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))
     deadline = time.monotonic() + timeout
     while True:

@@ -73,3 +73,30 @@ def tick_sensor(
             )
         runs.append(TickedRun(rr.partition_key, result.run_id, result.success, dict(rr.tags)))
     return runs
+
+
+def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail runs left in progress by a process that is gone, and free their pool slots.
+
+    A killed run keeps its concurrency-pool slot claimed; with the `registry` pool at limit
+    1, every later run would wait for ever. The in-process runners call this first: they
+    assume nothing else is running against this DAGSTER_HOME (the daemon of `make dev`
+    frees slots of dead runs itself through run monitoring).
+    """
+    active = (
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.CANCELING,
+    )
+    released = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=list(active))):
+        instance.report_run_failed(run, "Abandoned: the process running it is gone.")
+        released.append(run.run_id)
+    storage = instance.event_log_storage
+    for pool in storage.get_concurrency_keys():
+        for claim in storage.get_concurrency_info(pool).claimed_slots:
+            run = instance.get_run_by_id(claim.run_id)
+            if run is None or run.is_finished or claim.run_id in released:
+                storage.free_concurrency_slots_for_run(claim.run_id)
+                released.append(claim.run_id)
+    return sorted(set(released))
