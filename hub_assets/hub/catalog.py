@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -445,7 +444,3 @@ class Catalog:
         tmp.write_text(json.dumps(repo.to_json(), indent=1, sort_keys=True))
         os.replace(tmp, repo_dir / "repo.json")
         self._cache.pop(repo_dir / "repo.json", None)
-
-    def remove_repo(self, repo_type: str, repo_id: str) -> None:
-        """Delete a repo's metadata (blobs stay: other repos may share them)."""
-        shutil.rmtree(self._repo_dir(repo_type, repo_id), ignore_errors=True)
