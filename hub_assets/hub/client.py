@@ -253,26 +253,45 @@ class HubClient:
         from the cache whatever its age when the Hub is unreachable.
         """
         check_model_id(model_id)
-        rev = revision or "main"
-        path = self._cache_path("metadata", model_id, rev)
-        cached = self._read_cache(path)
         pinned = revision is not None and len(revision) == 40
-        if cached and (pinned or time.time() - cached[1] < self.settings.cache_ttl_s):
+        got = self._through_cache(
+            self._cache_path("metadata", model_id, revision or "main"),
+            lambda: self._fetch_metadata(model_id, revision),
+            never_expires=pinned,
+            miss_message=f"No cached metadata for model {model_id!r} and the Hub at "
+            f"{self.settings.endpoint} is unreachable. Run once with the Hub reachable "
+            "to fill the cache.",
+        )
+        if revision is None and not got.from_cache and got.data["info"]["sha"]:
+            self._write_cache(
+                self._cache_path("metadata", model_id, got.data["info"]["sha"]), got.data
+            )
+        return got
+
+    def _through_cache(
+        self,
+        path: Path,
+        fetch: Callable[[], dict | None],
+        *,
+        never_expires: bool = False,
+        miss_message: str | None = None,
+    ) -> Fetched | None:
+        """The cached payload within the TTL; else fetch it (None: nothing to cache) and
+        cache it; with the Hub unreachable, the cached payload whatever its age."""
+        cached = self._read_cache(path)
+        if cached and (never_expires or time.time() - cached[1] < self.settings.cache_ttl_s):
             return Fetched(cached[0], True, _ts(cached[1]))
         try:
-            data = self._fetch_metadata(model_id, revision)
+            data = fetch()
         except HubUnavailableError as e:
             if cached:
                 return Fetched(cached[0], True, _ts(cached[1]), offline=True)
-            raise HubUnavailableError(
-                f"No cached metadata for model {model_id!r} and the Hub at "
-                f"{self.settings.endpoint} is unreachable. Run once with the Hub reachable "
-                "to fill the cache."
-            ) from e
-        fetched_at = self._write_cache(path, data)
-        if revision is None and data["info"]["sha"]:
-            self._write_cache(self._cache_path("metadata", model_id, data["info"]["sha"]), data)
-        return Fetched(data, False, _ts(fetched_at))
+            if miss_message:
+                raise HubUnavailableError(miss_message) from e
+            raise
+        if data is None:
+            return None
+        return Fetched(data, False, _ts(self._write_cache(path, data)))
 
     def _fetch_metadata(self, model_id: str, revision: str | None) -> dict:
         try:
@@ -348,34 +367,30 @@ class HubClient:
             check_model_id(dataset_id)
         except InvalidModelIdError:
             return None
-        path = self._cache_path("dataset", dataset_id, "main")
-        cached = self._read_cache(path)
-        if cached and time.time() - cached[1] < self.settings.cache_ttl_s:
-            return Fetched(cached[0], True, _ts(cached[1]))
+        return self._through_cache(
+            self._cache_path("dataset", dataset_id, "main"),
+            lambda: self._fetch_dataset_summary(dataset_id),
+        )
+
+    def _fetch_dataset_summary(self, dataset_id: str) -> dict | None:
         try:
             info = self.call(self.api.dataset_info, dataset_id, timeout=self.settings.timeout_s)
-            card_data, text = {}, ""
-            if any(s.rfilename == "README.md" for s in info.siblings or []):
-                raw = self.call(
-                    hf_hub_download,
-                    dataset_id,
-                    "README.md",
-                    repo_type="dataset",
-                    revision=info.sha,
-                    endpoint=self.api.endpoint,
-                    token=self.settings.token or False,
-                    cache_dir=Path(self.settings.cache_dir) / "files",
-                )
-                card_data, text = split_card(
-                    Path(raw).read_text(encoding="utf-8", errors="replace")
-                )
         except RepositoryNotFoundError:
             return None
-        except HubUnavailableError:
-            if cached:
-                return Fetched(cached[0], True, _ts(cached[1]), offline=True)
-            raise
-        data = {
+        card_data, text = {}, ""
+        if any(s.rfilename == "README.md" for s in info.siblings or []):
+            raw = self.call(
+                hf_hub_download,
+                dataset_id,
+                "README.md",
+                repo_type="dataset",
+                revision=info.sha,
+                endpoint=self.api.endpoint,
+                token=self.settings.token or False,
+                cache_dir=Path(self.settings.cache_dir) / "files",
+            )
+            card_data, text = split_card(Path(raw).read_text(encoding="utf-8", errors="replace"))
+        return {
             "dataset_id": dataset_id,
             "sha": info.sha,
             "license": card_data.get("license"),
@@ -387,7 +402,6 @@ class HubClient:
             ),
             "downloads": info.downloads or 0,
         }
-        return Fetched(data, False, _ts(self._write_cache(path, data)))
 
     def _read_file(self, model_id: str, filename: str, sha: str) -> str:
         try:
