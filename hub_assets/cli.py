@@ -382,15 +382,19 @@ def sql(query: str, fmt: str, registry_path: str | None) -> None:
 def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     """Score models now and print one NDJSON line per model.
 
-    Reads the Hub at HUB_ASSETS_HUB_ENDPOINT (metadata cache included); lineage parents are
-    looked up in the registry when it exists. Nothing is written to the registry.
+    Reads the Hub at HUB_ASSETS_HUB_ENDPOINT (metadata cache included); lineage parents and
+    the latest shadow evaluation of the revision (performance evidence) are looked up in the
+    registry when it exists. Nothing is written to the registry.
     """
     from huggingface_hub.utils import disable_progress_bars
 
+    from hub_assets.evaluation.datasets import pins_from_env
+    from hub_assets.evaluation.shadow import pin_for
     from hub_assets.hub.client import HubUnavailableError, InvalidModelIdError, ModelNotFoundError
     from hub_assets.metrics.evidence import ModelEvidence, utc_now
     from hub_assets.metrics.report import score_record
     from hub_assets.metrics.scoring import ScoringContext, score_model
+    from hub_assets.registry import evaluations as reg_eval
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.registry.store import Registry, RegistryError
     from hub_assets.resources import HubResource, TrustResource
@@ -405,9 +409,15 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
         try:
             ev = ModelEvidence.from_metadata(model_id, client.model_metadata(model_id).data)
             parents: dict[str, float] = {}
+            measurement = None
+            pin = pin_for(ev.info.get("pipeline_tag"), pins_from_env())
             try:
                 with registry.read() as con:
                     parents = reg_metrics.current_net_scores(con, ev.base_models())
+                    if pin:
+                        measurement = reg_eval.latest_measurement(
+                            con, model_id, ev.sha, pin.repo_id, pin.revision
+                        )
             except RegistryError:
                 pass
             scored = score_model(
@@ -420,6 +430,7 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
                     limits=trust.limits(),
                     parent_net_scores=parents,
                     run_reproducibility=not no_reproducibility,
+                    measurement=measurement,
                 ),
             )
         except InvalidModelIdError as e:

@@ -1,7 +1,8 @@
 """Local transformers inference for shadow evaluations: batched, greedy, deterministic.
 
-Three backends: causal LMs answer a QA prompt (text-generation), seq2seq models answer it
-(text2text-generation), encoders embed queries and passages (feature-extraction,
+Four backends: causal LMs answer a QA prompt (text-generation), seq2seq models answer it
+(text2text-generation), extractive QA models pick a span of the context or no answer
+(question-answering), encoders embed queries and passages (feature-extraction,
 sentence-similarity: mean pooling, cosine similarity). CPU by default, CUDA when present.
 A sample that fails records its error and the run goes on; a model that cannot load fails
 with `BackendLoadError` and the reason.
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 GENERATION_TASKS = ("text-generation", "text2text-generation")
+EXTRACTIVE_TASKS = ("question-answering",)
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
 
 
@@ -28,6 +30,8 @@ class GenerationConfig:
     """Everything that shapes a generation: part of the evaluation cache key."""
 
     max_new_tokens: int = 16
+    max_answer_tokens: int = 15
+    doc_stride: int = 64
     batch_size: int = 16
     max_input_tokens: int = 384
     seed: int = 0
@@ -44,6 +48,17 @@ class Outputs:
 
     predictions: list = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
+
+
+def input_limit(model, tokenizer, config: GenerationConfig) -> int:  # noqa: ANN001
+    """Longest input the model accepts: the config's cap, the positions it has, the tokenizer's."""
+    limits = [config.max_input_tokens]
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
+        limits.append(tokenizer.model_max_length)
+    return min(limits)
 
 
 def _device() -> str:
@@ -134,6 +149,137 @@ class QABackend:
         return result
 
 
+def _load(path: Path, task: str, loader):  # noqa: ANN001, ANN202
+    """Tokenizer and model of `path` with `loader`, or BackendLoadError saying why."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if len(tokenizer) < 10:
+            raise ValueError("no usable tokenizer in the repo")
+        model = loader.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+    except Exception as e:  # noqa: BLE001 - every load failure is reported the same way
+        raise BackendLoadError(
+            f"cannot load {path.name} for {task}: {type(e).__name__}: {e}"
+        ) from e
+    return tokenizer, model.to(_device()).eval()
+
+
+class ExtractiveQABackend:
+    """Picks the answer span of the context, or no answer, with a question-answering head.
+
+    The decoding is the one the `question-answering` pipeline of transformers 4 used with
+    `handle_impossible_answer=True` (transformers 5 dropped that pipeline): per feature, a
+    softmax over the context tokens and [CLS]; a span scores p(start)·p(end) with
+    start ≤ end < start + `max_answer_tokens`; the answer is empty when the [CLS] score
+    (the smallest over a long context's windows) beats the best span. Features are batched.
+    """
+
+    def __init__(self, path: Path, config: GenerationConfig) -> None:
+        import torch
+        from transformers import AutoModelForQuestionAnswering
+
+        self.config, self.device = config, _device()
+        self.tokenizer, self.model = _load(
+            path, "question-answering", AutoModelForQuestionAnswering
+        )
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise BackendLoadError(
+                f"cannot load {path.name} for question-answering: "
+                "extractive QA needs a fast tokenizer (offsets)"
+            )
+        self.max_length = input_limit(self.model, self.tokenizer, config)
+        torch.manual_seed(config.seed)
+
+    def _features(self, questions: Sequence[str], contexts: Sequence[str]) -> dict:
+        pad_right = self.tokenizer.padding_side == "right"
+        return self.tokenizer(
+            list(questions) if pad_right else list(contexts),
+            list(contexts) if pad_right else list(questions),
+            truncation="only_second" if pad_right else "only_first",
+            max_length=self.max_length,
+            stride=min(self.config.doc_stride, self.max_length // 4),
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding="longest",
+        )
+
+    def _best(self, start, end, mask) -> tuple[float, float, int, int]:  # noqa: ANN001
+        """(null score, best span score, start token, end token) of one feature."""
+        import torch
+
+        start = torch.where(mask, start, torch.tensor(-10000.0)).softmax(-1)
+        end = torch.where(mask, end, torch.tensor(-10000.0)).softmax(-1)
+        null = float(start[0] * end[0])
+        scores = torch.triu(start[:, None] * end[None, :])
+        scores = torch.tril(scores, self.config.max_answer_tokens - 1)
+        ctx = mask.clone()
+        ctx[0] = False
+        scores = scores * ctx[:, None] * ctx[None, :]
+        flat = int(scores.argmax())
+        s, e = divmod(flat, scores.shape[1])
+        return null, float(scores[s, e]), s, e
+
+    def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> Outputs:
+        """The answer text for every (question, context): a span, or "" for no answer."""
+        result = Outputs()
+        size = self.config.batch_size
+        for start in range(0, len(questions), size):
+            qs, cs = questions[start : start + size], contexts[start : start + size]
+            try:
+                answers = self._answer_batch(qs, cs)
+                errors: list[str | None] = [None] * len(qs)
+            except Exception as e:  # noqa: BLE001 - one failing batch must not end the run
+                answers, errors = [""] * len(qs), [f"{type(e).__name__}: {e}"[:300]] * len(qs)
+            result.predictions.extend(answers)
+            result.errors.extend(errors)
+        return result
+
+    def _answer_batch(self, questions: Sequence[str], contexts: Sequence[str]) -> list[str]:
+        import torch
+
+        enc = self._features(questions, contexts)
+        context_side = 1 if self.tokenizer.padding_side == "right" else 0
+        owner = enc["overflow_to_sample_mapping"]
+        inputs = {
+            k: torch.tensor(enc[k], device=self.device)
+            for k in ("input_ids", "attention_mask", "token_type_ids")
+            if k in enc
+        }
+        with torch.no_grad():
+            out = self.model(**inputs)
+        starts, ends = out.start_logits.float().cpu(), out.end_logits.float().cpu()
+        best: dict[int, tuple[float, float, str]] = {}  # sample → (null, span score, text)
+        for f in range(len(owner)):
+            seq = enc.sequence_ids(f)
+            mask = torch.tensor([i == context_side for i in seq])
+            cls = (
+                enc["input_ids"][f].index(self.tokenizer.cls_token_id)
+                if (self.tokenizer.cls_token_id in enc["input_ids"][f])
+                else 0
+            )
+            mask[cls] = True
+            if cls != 0:  # keep [CLS] at index 0 for `_best`
+                order = [cls, *[i for i in range(len(seq)) if i != cls]]
+                idx = torch.tensor(order)
+                null, score, s, e = self._best(starts[f][idx], ends[f][idx], mask[idx])
+                s, e = order[s], order[e]
+            else:
+                null, score, s, e = self._best(starts[f], ends[f], mask)
+            offsets = enc["offset_mapping"][f]
+            sample = owner[f]
+            text = contexts[sample][offsets[s][0] : offsets[e][1]] if score > 0 else ""
+            prev = best.get(sample)
+            if prev is None:
+                best[sample] = (null, score, text)
+            else:
+                keep = (score, text) if score > prev[1] else (prev[1], prev[2])
+                best[sample] = (min(null, prev[0]), *keep)
+        return [
+            "" if best[i][0] > best[i][1] else best[i][2].strip() for i in range(len(questions))
+        ]
+
+
 class EmbeddingBackend:
     """Mean-pooled, L2-normalised sentence embeddings from an encoder."""
 
@@ -154,6 +300,7 @@ class EmbeddingBackend:
             raise BackendLoadError(
                 f"cannot load {path.name} for embeddings: {type(e).__name__}: {e}"
             ) from e
+        self.max_length = input_limit(self.model, self.tokenizer, config)
 
     def embed(self, texts: Sequence[str]):  # noqa: ANN201 - a torch tensor
         """One row per text, in input order (batched by length to waste little padding)."""
@@ -168,7 +315,7 @@ class EmbeddingBackend:
                 return_tensors="pt",
                 padding=True,
                 truncation=True,
-                max_length=self.config.max_input_tokens,
+                max_length=self.max_length,
             )
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with torch.no_grad():

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hub_assets.evaluation.measurement import QA_TASK, RETRIEVAL_TASK
 from hub_assets.hub.client import check_model_id
-
-QA_TASK, RETRIEVAL_TASK = "qa", "retrieval"
 
 
 class DatasetLoadError(RuntimeError):
@@ -45,13 +44,13 @@ class DatasetPin:
 DEFAULT_PINS = (
     DatasetPin(
         "hub-assets-demo/fictional-towns-qa",
-        "f7f223012064303c36927b10fef081f3d9795af0",
+        "bd66c690e15564539c71c0bdba419078e6e4fcf1",
         QA_TASK,
         (("default", "validation"),),
     ),
     DatasetPin(
-        "hub-assets-demo/fictional-towns-retrieval",
-        "e3c83eab8fa9e440b80f6aa24864a2fb964109e5",
+        "hub-assets-demo/everyday-retrieval",
+        "fa1c4a5f3fbe9d27054ebcb841d10de1fd78e61b",
         RETRIEVAL_TASK,
         (("corpus", "corpus"), ("queries", "queries"), ("qrels", "test")),
     ),

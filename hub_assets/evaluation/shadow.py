@@ -18,18 +18,26 @@ from pathlib import Path
 
 from hub_assets.evaluation.backends import (
     EMBEDDING_TASKS,
+    EXTRACTIVE_TASKS,
     GENERATION_TASKS,
     EmbeddingBackend,
+    ExtractiveQABackend,
     GenerationConfig,
     QABackend,
 )
-from hub_assets.evaluation.datasets import QA_TASK, RETRIEVAL_TASK, CachedDataset
+from hub_assets.evaluation.datasets import CachedDataset, DatasetPin
+from hub_assets.evaluation.measurement import (
+    PRIMARY,
+    QA_TASK,
+    RETRIEVAL_TASK,
+    Measurement,
+    chance_baseline,
+    intervals_of,
+)
 from hub_assets.evaluation.qa_scoring import qa_scores
 from hub_assets.evaluation.retrieval_scoring import retrieval_scores
 from hub_assets.evaluation.scorers import SCORER_VERSION
-from hub_assets.metrics.trust import model_index_results
-
-PRIMARY = {QA_TASK: ("f1", "exact_match"), RETRIEVAL_TASK: ("ndcg_at_10", "mrr_at_10")}
+from hub_assets.metrics.trust import comparable_claims
 
 
 def _h(value: object) -> str:
@@ -38,12 +46,19 @@ def _h(value: object) -> str:
 
 
 def dataset_task_for(pipeline_tag: str | None) -> str | None:
-    """Which evaluation a model's task gets: QA for generators, retrieval for encoders."""
-    if pipeline_tag in GENERATION_TASKS:
+    """Which evaluation a model's task gets: QA for generators and extractive QA models,
+    retrieval for encoders."""
+    if pipeline_tag in GENERATION_TASKS or pipeline_tag in EXTRACTIVE_TASKS:
         return QA_TASK
     if pipeline_tag in EMBEDDING_TASKS:
         return RETRIEVAL_TASK
     return None
+
+
+def pin_for(pipeline_tag: str | None, pins: Sequence[DatasetPin]) -> DatasetPin | None:
+    """The pinned dataset a model of this task is evaluated on, if any."""
+    task = dataset_task_for(pipeline_tag)
+    return next((p for p in pins if p.task == task), None) if task else None
 
 
 def cache_key(model_sha: str, dataset_fingerprint: str, config: GenerationConfig) -> str:
@@ -60,17 +75,38 @@ def cache_key(model_sha: str, dataset_fingerprint: str, config: GenerationConfig
 
 @dataclass
 class ShadowResult:
-    """Scores, per-sample records and claimed-vs-measured of one evaluation."""
+    """Scores with their bootstrap intervals, the chance baseline on the same samples, and
+    per-sample records of one evaluation."""
 
     task: str
     scores: dict[str, float]
     samples: list[dict]
-    claims: list[dict] = field(default_factory=list)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    baseline: dict = field(default_factory=dict)  # {"name", "scores"}
+    backend: str = "local"
     duration_s: float = 0.0
 
     @property
     def failed_samples(self) -> int:
         return sum(1 for s in self.samples if s["error"])
+
+    def measurement(self, dataset: str, revision: str, eval_run_id: str) -> Measurement:
+        """This result as the gate's evidence."""
+        return Measurement(
+            self.task,
+            dataset,
+            revision,
+            eval_run_id,
+            self.scores,
+            self.intervals,
+            self.baseline,
+            len(self.samples),
+        )
+
+
+def _baseline(task: str, references: Sequence, corpus_ids: Sequence[str] | None = None) -> dict:
+    chance = chance_baseline(task, references, corpus_ids)
+    return {"name": chance["name"], "scores": chance["scores"]}
 
 
 def evaluate_qa(
@@ -80,17 +116,23 @@ def evaluate_qa(
     config: GenerationConfig,
     limit: int | None = None,
 ) -> ShadowResult:
-    """Answer every question of the QA set and score it."""
+    """Answer every question of the QA set and score it: extractive models pick a span of
+    the context (or no answer), generators write an answer to a prompt."""
     frame = data.frame("default", "validation")
     if limit:
         frame = frame.head(limit)
-    backend = QABackend(model_dir, pipeline_tag, config)
-    prompts = [
-        backend.prompt(c, q) for c, q in zip(frame["context"], frame["question"], strict=True)
-    ]
+    contexts, questions = list(frame["context"]), list(frame["question"])
     refs = [list(a["text"]) for a in frame["answers"]]
-    started = time.perf_counter()
-    out = backend.answer(prompts)
+    if pipeline_tag in EXTRACTIVE_TASKS:
+        extractive = ExtractiveQABackend(model_dir, config)
+        prompts = [f"question: {q}\ncontext: {c}" for q, c in zip(questions, contexts, strict=True)]
+        started = time.perf_counter()
+        out = extractive.answer(questions, contexts)
+    else:
+        backend = QABackend(model_dir, pipeline_tag, config)
+        prompts = [backend.prompt(c, q) for c, q in zip(contexts, questions, strict=True)]
+        started = time.perf_counter()
+        out = backend.answer(prompts)
     scores = qa_scores(out.predictions, refs)
     per = scores.pop("per_sample")
     gen_hash = config.digest()
@@ -108,20 +150,30 @@ def evaluate_qa(
             zip(frame["id"], out.predictions, prompts, refs, out.errors, strict=True)
         )
     ]
-    return ShadowResult(QA_TASK, scores, samples, duration_s=time.perf_counter() - started)
+    return ShadowResult(
+        QA_TASK,
+        scores,
+        samples,
+        intervals=intervals_of(per),
+        baseline=_baseline(QA_TASK, refs),
+        duration_s=time.perf_counter() - started,
+    )
 
 
 def evaluate_retrieval(
     model_dir: Path, data: CachedDataset, config: GenerationConfig, limit: int | None = None
 ) -> ShadowResult:
-    """Rank the corpus for every query and score the rankings against the qrels."""
+    """Rank the corpus for every judged query of the held-out qrels split and score the
+    rankings against the qrels."""
     corpus = data.frame("corpus", "corpus")
     queries = data.frame("queries", "queries")
+    qrels: dict[str, dict[str, float]] = {}
+    split = next(s for c, s in data.pin.splits if c == "qrels")
+    for row in data.frame("qrels", split).itertuples(index=False):
+        qrels.setdefault(row[0], {})[row[1]] = float(row[2])
+    queries = queries[queries["_id"].isin(qrels)]
     if limit:
         queries = queries.head(limit)
-    qrels: dict[str, dict[str, float]] = {}
-    for row in data.frame("qrels", "test").itertuples(index=False):
-        qrels.setdefault(row[0], {})[row[1]] = float(row[2])
     backend = EmbeddingBackend(model_dir, config)
     started = time.perf_counter()
     docs = [f"{t}. {x}" for t, x in zip(corpus["title"], corpus["text"], strict=True)]
@@ -144,27 +196,19 @@ def evaluate_retrieval(
             zip(queries["_id"], queries["text"], rankings, rels, strict=True)
         )
     ]
-    return ShadowResult(RETRIEVAL_TASK, scores, samples, duration_s=time.perf_counter() - started)
+    return ShadowResult(
+        RETRIEVAL_TASK,
+        scores,
+        samples,
+        intervals=intervals_of(per),
+        baseline=_baseline(RETRIEVAL_TASK, rels, list(corpus["_id"])),
+        duration_s=time.perf_counter() - started,
+    )
 
 
-def claimed_vs_measured(
-    card_data: Mapping, dataset_repo: str, measured: Mapping[str, float]
-) -> list[dict]:
+def claimed_vs_measured(card_data: Mapping, measurement: Measurement) -> list[dict]:
     """The card's model-index claims on the dataset we evaluate, beside what we measured."""
-    out = []
-    for claim in model_index_results(card_data):
-        if claim["dataset"] != dataset_repo or claim["metric"] not in measured:
-            continue
-        value = float(claim["value"])
-        value = value / 100 if value > 1 else value  # claims are often in percent
-        out.append(
-            {
-                "metric": claim["metric"],
-                "claimed": value,
-                "measured": round(measured[claim["metric"]], 4),
-            }
-        )
-    return out
+    return comparable_claims(card_data, measurement)
 
 
 def paired_bootstrap(

@@ -32,12 +32,20 @@ class GateDecision:
     message: str
 
 
-def decide(model_id: str, scores: Mapping[str, float], config: GateConfig) -> GateDecision:
+def decide(
+    model_id: str,
+    scores: Mapping[str, float],
+    config: GateConfig,
+    explanations: Mapping[str, str] | None = None,
+) -> GateDecision:
     """Check every gate metric (score ≥ threshold passes; a missing score fails).
 
     The message lists failures worst first, e.g. `Model does not meet quality requirements.
-    Failed metrics: Bus Factor (0.30 < 0.50), Ramp-Up Time (0.40 < 0.50)`.
+    Failed metrics: Bus Factor (0.30 < 0.50), Ramp-Up Time (0.40 < 0.50)`. A metric judged
+    on measured evidence says so in `explanations`, and that replaces the bare numbers:
+    `Performance Claims (claimed F1 0.95, measured 0.02 [0.01, 0.03])`.
     """
+    explanations = explanations or {}
     thresholds = config.thresholds_for(model_id)
     failed = []
     for metric in GATE_METRICS:
@@ -48,15 +56,15 @@ def decide(model_id: str, scores: Mapping[str, float], config: GateConfig) -> Ga
         return GateDecision(True, [], thresholds, "Model meets all quality requirements.")
     # worst first: unscored, then lowest score (metric order breaks ties)
     failed.sort(key=lambda f: (f["score"] is not None, f["score"] or 0.0))
-    parts = [
-        f"{DISPLAY_NAMES[f['metric']]} "
-        + (
-            f"({f['score']:.2f} < {f['threshold']:.2f})"
-            if f["score"] is not None
-            else "(not scored)"
-        )
-        for f in failed
-    ]
+
+    def why(f: dict) -> str:
+        if f["metric"] in explanations:
+            return f"({explanations[f['metric']]})"
+        if f["score"] is None:
+            return "(not scored)"
+        return f"({f['score']:.2f} < {f['threshold']:.2f})"
+
+    parts = [f"{DISPLAY_NAMES[f['metric']]} {why(f)}" for f in failed]
     return GateDecision(
         False,
         failed,

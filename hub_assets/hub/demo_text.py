@@ -111,6 +111,58 @@ class Town:
             f"At the last census its population was {self.population}."
         )
 
+    def sentences(self, rng: random.Random, omit: frozenset[str] = frozenset()) -> str:
+        """The facts in varied wording and order (the name first), leaving out `omit`."""
+        first = rng.choice(
+            (
+                f"{self.name} is a town in the {self.region} region.",
+                f"{self.name} lies in the {self.region} region.",
+            )
+        )
+        facts = {
+            "river": rng.choice(
+                (
+                    f"The town stands on the {self.river} river.",
+                    f"The {self.river} river flows through the town.",
+                    f"It was built on the banks of the {self.river} river.",
+                )
+            ),
+            "year": rng.choice(
+                (
+                    f"It was founded in {self.year}.",
+                    f"The first houses were built there in {self.year}.",
+                    f"Records show the town was established in {self.year}.",
+                )
+            ),
+            "founder": rng.choice(
+                (
+                    f"Its founder was {self.founder}, a {self.profession}.",
+                    f"{self.founder}, a {self.profession}, founded the settlement.",
+                    f"The settlement was started by {self.founder}, who worked as a "
+                    f"{self.profession}.",
+                )
+            ),
+            "product": rng.choice(
+                (
+                    f"The town is known for its {self.product}.",
+                    f"Visitors come for its {self.product}.",
+                    f"Local workshops make {self.product}.",
+                )
+            ),
+            "feature": rng.choice(
+                (f"It has {self.feature}.", f"At its centre there is {self.feature}.")
+            ),
+            "population": rng.choice(
+                (
+                    f"At the last census its population was {self.population}.",
+                    f"About {self.population} people live there.",
+                )
+            ),
+        }
+        order = [k for k in facts if k not in omit]
+        rng.shuffle(order)
+        return " ".join([first, *(facts[k] for k in order)])
+
 
 def towns(count: int, seed: int) -> list[Town]:
     """`count` towns with distinct names, the same for the same seed."""
@@ -138,30 +190,81 @@ def towns(count: int, seed: int) -> list[Town]:
     return out
 
 
-def qa_items(count: int, seed: int = 7) -> list[dict]:
+_QUESTIONS = {
+    "year": (
+        "When was {n} founded?",
+        "In what year was {n} established?",
+        "What year did {n} begin?",
+    ),
+    "founder": ("Who founded {n}?", "Who established {n}?", "Which person started {n}?"),
+    "river": ("On which river is {n}?", "What river flows through {n}?", "Which river is {n} on?"),
+    "product": ("What is {n} known for?", "What is {n} famous for?", "What do people in {n} make?"),
+    "feature": ("What landmark does {n} have?", "What is at the centre of {n}?"),
+    "population": (
+        "What was the population of {n} at the last census?",
+        "How many people live in {n}?",
+    ),
+    "profession": (
+        "What was the trade of the founder of {n}?",
+        "What job did the founder of {n} do?",
+    ),
+}
+_NEVER_STATED = (
+    "Who is the mayor of {n}?",
+    "When did {n} get its railway station?",
+    "Which football club plays in {n}?",
+    "What is the name of the airport near {n}?",
+    "How tall is the highest building in {n}?",
+)
+
+
+def _answer(town: Town, fact: str) -> str:
+    return {
+        "year": str(town.year),
+        "founder": town.founder,
+        "river": town.river,
+        "product": town.product,
+        "feature": town.feature,
+        "population": str(town.population),
+        "profession": town.profession,
+    }[fact]
+
+
+def qa_items(
+    count: int, seed: int = 7, *, split: str = "validation", avoid: frozenset[str] = frozenset()
+) -> list[dict]:
     """SQuAD-v2-shaped items: id, title, context, question, answers{text, answer_start}.
 
-    About one in five questions has no answer in its context (empty answers), as in SQuAD v2.
+    Contexts vary in wording and order. About one question in four has no answer in its
+    context (empty answers, as in SQuAD v2): either a fact no passage states, or a fact
+    this passage leaves out. `split` names the ids; towns named in `avoid` (another split's)
+    are skipped, so no town appears in two splits.
     """
     rng = random.Random(seed)
     items: list[dict] = []
-    for town in towns(count // 3 + 1, seed):
-        ctx = town.passage()
-        questions = [
-            (f"When was {town.name} founded?", str(town.year)),
-            (f"Who founded {town.name}?", town.founder),
-            (f"On which river is {town.name}?", town.river),
-            (f"What is {town.name} known for?", town.product),
-            (f"What was the population of {town.name} at the last census?", str(town.population)),
+    for town in towns(count // 3 + 1 + len(avoid), seed):
+        if town.name in avoid:
+            continue
+        omitted = frozenset(
+            rng.sample(("year", "river", "product", "population"), rng.choice((0, 1)))
+        )
+        ctx = town.sentences(rng, omitted)
+        stated = [
+            f
+            for f in _QUESTIONS
+            if f not in omitted and (f != "profession" or "founder" not in omitted)
         ]
-        unanswerable = [
-            f"Who is the mayor of {town.name}?",
-            f"When did {town.name} get its railway station?",
-            f"Which football club plays in {town.name}?",
+        picked: list[tuple[str, str | None]] = [
+            (rng.choice(_QUESTIONS[f]).format(n=town.name), _answer(town, f))
+            for f in rng.sample(stated, 3)
         ]
-        picked = rng.sample(questions, 3)
-        if rng.random() < 0.6:
-            picked[rng.randrange(3)] = (rng.choice(unanswerable), None)
+        if rng.random() < 0.75:
+            if omitted:
+                gone = next(iter(omitted))
+                question = rng.choice(_QUESTIONS[gone]).format(n=town.name)
+            else:
+                question = rng.choice(_NEVER_STATED).format(n=town.name)
+            picked[rng.randrange(3)] = (question, None)
         for question, answer in picked:
             if len(items) >= count:
                 break
@@ -171,7 +274,7 @@ def qa_items(count: int, seed: int = 7) -> list[dict]:
                 answers = {"text": [answer], "answer_start": [ctx.index(answer)]}
             items.append(
                 {
-                    "id": f"q{len(items):05d}",
+                    "id": f"{split[:5]}-{len(items):05d}",
                     "title": town.name,
                     "context": ctx,
                     "question": question,
@@ -181,37 +284,52 @@ def qa_items(count: int, seed: int = 7) -> list[dict]:
     return items
 
 
-def retrieval_set(passages: int, queries: int, seed: int = 11) -> tuple[list, list, list]:
-    """A BEIR-shaped set: corpus [{_id, title, text}], queries [{_id, text}], qrels.
+def retrieval_set(test_queries: int = 200, seed: int = 11) -> tuple[list, list, dict]:
+    """A BEIR-shaped set over everyday topics: corpus, queries and qrels by split.
 
-    Each query asks about one town's fact; its relevant passage is that town's passage.
+    Each topic has two hand-written passages, each with a paraphrased query (relevance 2),
+    the other passage of its topic counting as related (relevance 1), and six background
+    passages on the topic that answer nothing. The queries are split once, by a seeded
+    shuffle: `test_queries` of them are the held-out `test` split, the rest `dev`.
     """
+    from hub_assets.hub.demo_everyday import everyday_text
+
+    topics, background = everyday_text()
+
     rng = random.Random(seed)
-    all_towns = towns(passages, seed)
-    corpus = [
-        {"_id": f"doc{i:05d}", "title": t.name, "text": t.passage()}
-        for i, t in enumerate(all_towns)
-    ]
-    picked = rng.sample(range(len(all_towns)), queries)
-    qs, qrels = [], []
-    for n, i in enumerate(picked):
-        t = all_towns[i]
-        text = rng.choice(
-            (
-                f"which town was founded by {t.founder}",
-                f"town on the {t.river} river founded in {t.year}",
-                f"where did the {t.profession} {t.founder} found a town",
-                f"town in the {t.region} region known for {t.product}",
+    corpus, queries, judged = [], [], []
+    for ti, (topic, facts) in enumerate(topics):
+        ids = [f"doc-{ti:03d}-{k}" for k in range(len(facts))]
+        for doc_id, (passage, _) in zip(ids, facts, strict=True):
+            corpus.append({"_id": doc_id, "title": topic, "text": passage})
+        for k, template in enumerate(rng.sample(background, 6)):
+            corpus.append(
+                {"_id": f"doc-{ti:03d}-b{k}", "title": topic, "text": template.format(t=topic)}
             )
-        )
-        qs.append({"_id": f"query{n:04d}", "text": text})
-        qrels.append({"query-id": f"query{n:04d}", "corpus-id": f"doc{i:05d}", "score": 1})
-    return corpus, qs, qrels
+        for k, (_, query) in enumerate(facts):
+            qid = f"query-{ti:03d}-{k}"
+            queries.append({"_id": qid, "text": query})
+            judged.append(
+                [{"query-id": qid, "corpus-id": ids[k], "score": 2}]
+                + [{"query-id": qid, "corpus-id": d, "score": 1} for d in ids if d != ids[k]]
+            )
+    order = list(range(len(queries)))
+    rng.shuffle(order)
+    test = sorted(order[:test_queries])
+    dev = sorted(order[test_queries:])
+    rng.shuffle(corpus)
+    qrels = {
+        "test": [row for i in test for row in judged[i]],
+        "dev": [row for i in dev for row in judged[i]],
+    }
+    return corpus, queries, qrels
 
 
 def tokenizer_corpus(seed: int = 3) -> list[str]:
     """Sentences to train the demo tokenizers on."""
+    rng = random.Random(seed)
     lines = [t.passage() for t in towns(400, seed)]
+    lines += [t.sentences(rng) for t in towns(200, seed + 1)]
     lines += [i["question"] for i in qa_items(300)]
     lines += [
         "question: context: answer:",
@@ -219,3 +337,11 @@ def tokenizer_corpus(seed: int = 3) -> list[str]:
         "Hello world! This is a tiny model for the hub-assets demo catalog.",
     ]
     return lines
+
+
+def qa_splits(train: int = 3000, validation: int = 300) -> dict[str, list[dict]]:
+    """The QA set's two splits, on disjoint towns: `train` for the demo QA model, `validation`
+    for shadow evaluation."""
+    held_out = qa_items(validation, 7, split="validation")
+    names = frozenset(i["title"] for i in held_out)
+    return {"train": qa_items(train, 101, split="train", avoid=names), "validation": held_out}

@@ -13,6 +13,7 @@ import sys
 import traceback
 
 FIXED_TEXT = "The town of Kalo was founded by"
+FIXED_QUESTION = ("Who founded Kalo?", "Kalo lies on the Mira river. It was founded by Ada Lo.")
 
 
 def _check_tokenizer(tok: object) -> None:
@@ -46,6 +47,17 @@ def _documented(path: str, task: str) -> str:
         mask = batch["attention_mask"].unsqueeze(-1).float()
         emb = (hidden * mask).sum(1) / mask.sum(1)
         return f"embedding dim {emb.shape[-1]}"
+    if task == "question-answering":
+        from pathlib import Path
+
+        from hub_assets.evaluation.backends import ExtractiveQABackend, GenerationConfig
+
+        backend = ExtractiveQABackend(Path(path), GenerationConfig(batch_size=1))
+        _check_tokenizer(backend.tokenizer)
+        out = backend.answer([FIXED_QUESTION[0]], [FIXED_QUESTION[1]])
+        if out.errors[0]:
+            raise RuntimeError(out.errors[0])
+        return repr(out.predictions[0])[:200]
     raise ValueError(f"no documented runner for task {task!r}")
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hub_assets import __version__
+from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.inspection import pickle_scan
 from hub_assets.metrics import trust
@@ -86,6 +87,7 @@ class ScoringContext:
     parent_net_scores: Mapping[str, float] = field(default_factory=dict)
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)
     run_reproducibility: bool = True
+    measurement: Measurement | None = None  # the shadow evaluation of this revision, if any
 
 
 def _stored(prev: StoredMetric) -> ScoredMetric:
@@ -166,7 +168,7 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     out["ramp_up_time"] = _timed("ramp_up_time", lambda: trust.ramp_up_time(ev), ctx)
     out["bus_factor"] = _timed("bus_factor", lambda: trust.bus_factor(ev, ctx.now), ctx)
     out["performance_claims"] = _timed(
-        "performance_claims", lambda: trust.performance_claims(ev), ctx
+        "performance_claims", lambda: trust.performance_claims(ev, ctx.measurement), ctx
     )
     out["dataset_and_code_score"] = _timed(
         "dataset_and_code_score", lambda: trust.dataset_and_code_score(ev), ctx

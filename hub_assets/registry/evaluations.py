@@ -7,6 +7,7 @@ import json
 import duckdb
 import pandas as pd
 
+from hub_assets.evaluation.measurement import CLAIM_MARGIN, Measurement
 from hub_assets.registry.models import now
 
 
@@ -32,8 +33,9 @@ def record_dataset(
 def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
     """The newest evaluation run with this cache key, if any."""
     cur = con.execute(
-        "SELECT eval_run_id, scores, claims, samples, failed_samples, run_id FROM eval_runs "
-        "WHERE cache_key = ? ORDER BY created_at DESC LIMIT 1",
+        "SELECT eval_run_id, scores, claims, samples, failed_samples, run_id, intervals, "
+        "baseline, backend FROM eval_runs WHERE cache_key = ? AND intervals IS NOT NULL "
+        "ORDER BY created_at DESC LIMIT 1",
         [key],
     )
     row = cur.fetchone()
@@ -46,7 +48,62 @@ def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
         "samples": row[3],
         "failed_samples": row[4],
         "run_id": row[5],
+        "intervals": json.loads(row[6]),
+        "baseline": json.loads(row[7]) if row[7] else {},
+        "backend": row[8] or "local",
     }
+
+
+def latest_measurement(
+    con: duckdb.DuckDBPyConnection,
+    model_id: str,
+    sha: str,
+    dataset_repo: str,
+    dataset_revision: str,
+) -> Measurement | None:
+    """The newest evaluation of this revision on this pinned dataset, as gate evidence."""
+    row = con.execute(
+        "SELECT task, eval_run_id, scores, intervals, baseline, samples FROM eval_runs "
+        "WHERE model_id = ? AND revision_sha = ? AND dataset_repo = ? AND dataset_revision = ? "
+        "AND intervals IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+        [model_id, sha, dataset_repo, dataset_revision],
+    ).fetchone()
+    if row is None:
+        return None
+    return Measurement(
+        task=row[0],
+        dataset=dataset_repo,
+        dataset_revision=dataset_revision,
+        eval_run_id=row[1],
+        scores=json.loads(row[2]),
+        intervals=json.loads(row[3]),
+        baseline=json.loads(row[4]) if row[4] else {},
+        samples=row[5],
+    )
+
+
+def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every evaluated model's latest scores on its task, best first, with a chance row per
+    task: primary metric, its 95% interval, the chance score, the claimed value, the gate."""
+    return con.execute(
+        """
+        SELECT task, model_id, primary_metric AS metric, round(score, 3) AS score,
+               round(ci_low, 3) AS ci_low, round(ci_high, 3) AS ci_high,
+               round(chance, 3) AS chance, ci_low > chance AS above_chance,
+               round(claimed, 3) AS claimed,
+               CASE WHEN claimed IS NULL THEN NULL
+                    WHEN claimed > ci_high + ? THEN 'contradicted'
+                    ELSE 'consistent' END AS claim,
+               backend, round(net_score, 2) AS net_score, gate_passed
+        FROM v_leaderboard
+        UNION ALL
+        SELECT task, '(chance: ' || baseline || ')', primary_metric, round(chance, 3),
+               NULL, NULL, round(chance, 3), NULL, NULL, NULL, NULL, NULL, NULL
+        FROM v_chance_baselines
+        ORDER BY task, score DESC, model_id
+        """,
+        [CLAIM_MARGIN],
+    ).df()
 
 
 def previous_samples(
@@ -86,10 +143,17 @@ def write_eval_run(
     samples: list[dict],
     duration_s: float,
     run_id: str,
+    intervals: dict,
+    baseline: dict,
+    backend: str = "local",
 ) -> None:
     """One evaluation run and all its samples (bulk insert)."""
     con.execute(
-        "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
+        "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
+        "scorer_version, scores, claims, samples, failed_samples, duration_s, run_id, "
+        "created_at, intervals, baseline, backend) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             eval_run_id,
             key,
@@ -108,6 +172,9 @@ def write_eval_run(
             duration_s,
             run_id,
             now(),
+            json.dumps(intervals),
+            json.dumps(baseline),
+            backend,
         ],
     )
     frame = pd.DataFrame(

@@ -11,6 +11,7 @@ from hub_assets.defs.evaluation.schedules import nightly_shadow_eval_schedule
 from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig, QABackend
 from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetLoadError, cache_dataset
+from hub_assets.evaluation.measurement import Measurement
 from hub_assets.evaluation.shadow import claimed_vs_measured, paired_bootstrap
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.demo_catalog import MINILM, ORG
@@ -27,7 +28,7 @@ QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 
 def test_pinned_datasets_load_once_then_offline(hub_server, tmp_path):
     first = cache_dataset(QA_PIN, hub_server.url, tmp_path)
-    assert first.loaded_now and first.rows == {"default/validation": 360}
+    assert first.loaded_now and first.rows == {"default/validation": 300}
     frame = first.frame("default", "validation")
     assert set(frame.columns) >= {"id", "context", "question", "answers"}
     dead = f"http://127.0.0.1:{free_port()}"
@@ -109,10 +110,18 @@ def test_paired_bootstrap_and_claims():
                 }
             ]
         },
-        "x/qa",
-        {"f1": 0.1},
+        Measurement("qa", "x/qa", "rev", "run", {"f1": 0.1}, {"f1": [0.08, 0.12]}),
     )
-    assert claims == [{"metric": "f1", "claimed": 0.42, "measured": 0.1}]
+    assert claims == [
+        {
+            "metric": "f1",
+            "claimed": 0.42,
+            "measured": 0.1,
+            "interval": [0.08, 0.12],
+            "contradicted": True,
+            "underclaimed": False,
+        }
+    ]
 
 
 def resources(url, registry, tmp_path, limit=None):
@@ -141,7 +150,10 @@ def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
         )
         meta = first.asset_materializations_for_node("shadow_eval_scores")[0].metadata
         assert meta["outcome"].value == "evaluated" and 0 <= meta["f1"].value <= 1
-        assert "| f1 | 0.210 |" in meta["claimed_vs_measured"].value  # the card claims 0.21
+        claims = {r.data["metric"]: r.data for r in meta["claimed_vs_measured"].value.records}
+        assert claims["F1"]["claimed"] == 0.21  # the card claims 0.21
+        assert meta["ci_low"].value <= meta["f1"].value <= meta["ci_high"].value
+        assert meta["primary_metric"].value == "f1" and 0 < meta["chance"].value < 1
         hub_server.reset_requests()
         again = dg.materialize(
             [shadow_eval_scores], partition_key=model, instance=instance, resources=res
@@ -151,10 +163,12 @@ def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
         assert ameta["eval_run_id"].value == meta["eval_run_id"].value
         assert hub_server.requests["total"] == 0  # nothing downloaded, no model run
         board = dg.materialize([leaderboard], instance=instance, resources=res)
-        assert (
-            model
-            in board.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"].value
-        )
+        table = board.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"]
+        rows = {r.data["model_id"]: r.data for r in table.value.records}
+        assert rows[model]["metric"] == "f1" and rows[model]["ci_low"] <= rows[model]["score"]
+        chance = [m for m in rows if m.startswith("(chance: empty answerer")]
+        assert chance and rows[chance[0]]["score"] == rows[model]["chance"]
+        assert {c.name for c in table.value.schema.columns} >= {"chance", "claimed", "ci_high"}
     with registry.read() as con:
         samples = con.execute(
             "SELECT count(*), count(DISTINCT prompt_hash), min(length(reference_hash)), "

@@ -8,14 +8,15 @@ import dagster as dg
 
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.evaluation.datasets import QA_TASK, cache_dataset
+from hub_assets.evaluation.datasets import cache_dataset
+from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY, QA_TASK, Measurement
 from hub_assets.evaluation.scorers import SCORER_VERSION
 from hub_assets.evaluation.shadow import (
     cache_key,
     claimed_vs_measured,
-    dataset_task_for,
     evaluate_qa,
     evaluate_retrieval,
+    pin_for,
     regression_findings,
 )
 from hub_assets.metrics.reproducibility import download_snapshot
@@ -95,8 +96,8 @@ def shadow_eval_scores(
     with registry.get().read() as con:
         sha, metadata = require_current_revision(con, model_id)
     pipeline_tag = metadata["info"].get("pipeline_tag")
-    task = dataset_task_for(pipeline_tag)
-    if task is None:
+    pin = pin_for(pipeline_tag, evaluation.pins())
+    if pin is None:
         context.log.info(f"{model_id}: no shadow evaluation for task {pipeline_tag!r}")
         return dg.MaterializeResult(
             metadata={"outcome": f"skipped: no evaluation for {pipeline_tag!r}"},
@@ -108,7 +109,7 @@ def shadow_eval_scores(
                 )
             ],
         )
-    pin = next(p for p in evaluation.pins() if p.task == task)
+    task = pin.task
     data = cache_dataset(pin, hub.endpoint, Path(evaluation.cache_dir), hub.token)
     config = evaluation.generation_config()
     key = cache_key(sha, data.fingerprint, config)
@@ -126,6 +127,16 @@ def shadow_eval_scores(
             cached["eval_run_id"],
             None,
         )
+        measurement = Measurement(
+            task,
+            pin.repo_id,
+            pin.revision,
+            eval_run_id,
+            scores,
+            cached["intervals"],
+            cached["baseline"],
+            cached["samples"],
+        )
     else:
         model_dir = download_snapshot(
             hub.client(), model_id, sha, Path(trust.work_dir) / "snapshots"
@@ -136,8 +147,9 @@ def shadow_eval_scores(
             else evaluate_retrieval(model_dir, data, config, evaluation.sample_limit)
         )
         scores, samples = result.scores, result.samples
-        claims = claimed_vs_measured(metadata["card_data"], pin.repo_id, scores)
         eval_run_id = str(uuid.uuid4())
+        measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id)
+        claims = claimed_vs_measured(metadata["card_data"], measurement)
         lineage = {
             "dataset": pin.repo_id,
             "dataset_revision": pin.revision,
@@ -162,6 +174,9 @@ def shadow_eval_scores(
                 samples=samples,
                 duration_s=result.duration_s,
                 run_id=context.run_id,
+                intervals=result.intervals,
+                baseline=result.baseline,
+                backend=result.backend,
             )
             write_metrics(
                 con,
@@ -178,6 +193,10 @@ def shadow_eval_scores(
                             **lineage,
                             "samples": len(samples),
                             "failed_samples": result.failed_samples,
+                            "interval": result.intervals.get(name),
+                            "chance": result.baseline["scores"].get(name),
+                            "baseline": result.baseline["name"],
+                            "backend": result.backend,
                         },
                     }
                     for name, value in scores.items()
@@ -196,18 +215,39 @@ def shadow_eval_scores(
     findings = regression_findings(task, previous, samples) if samples and previous else []
     for f in findings:
         context.log.warning(f"{model_id}: {f}")
-    claims_md = "\n".join(
-        ["| metric | claimed | measured |", "|---|---:|---:|"]
-        + [f"| {c['metric']} | {c['claimed']:.3f} | {c['measured']:.3f} |" for c in claims]
-    )
+    primary = PRIMARY[task][0]
+    interval = measurement.interval(primary) or (0.0, 0.0)
+    chance = measurement.chance(primary)
     return dg.MaterializeResult(
         metadata={
             "outcome": "cached" if cached else "evaluated",
             "eval_run_id": eval_run_id,
             "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
             "cache_key": key,
-            **{k: float(v) for k, v in scores.items()},
-            "claimed_vs_measured": dg.MetadataValue.md(claims_md if claims else "no claims"),
+            # plottable across runs in the UI: the primary metric under its own name
+            **{k: dg.MetadataValue.float(float(v)) for k, v in scores.items()},
+            "primary_metric": primary,
+            "ci_low": float(interval[0]),
+            "ci_high": float(interval[1]),
+            "chance": float(chance) if chance is not None else -1.0,
+            "above_chance": measurement.above_chance(),
+            "measured": measurement.describe(primary),
+            "claimed_vs_measured": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord(
+                        {
+                            "metric": METRIC_LABELS.get(c["metric"], c["metric"]),
+                            "claimed": c["claimed"],
+                            "measured": c["measured"],
+                            "ci_low": c["interval"][0],
+                            "ci_high": c["interval"][1],
+                            "verdict": "contradicted" if c["contradicted"] else "consistent",
+                        }
+                    )
+                    for c in claims
+                ],
+                schema=CLAIMS_SCHEMA,
+            ),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -223,6 +263,35 @@ def shadow_eval_scores(
     )
 
 
+CLAIMS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("claimed", "float", description="value in the card's model-index"),
+        dg.TableColumn("measured", "float", description="shadow evaluation, pinned dataset"),
+        dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
+        dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),
+        dg.TableColumn("verdict", "string"),
+    ]
+)
+LEADERBOARD_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("task", "string"),
+        dg.TableColumn("model_id", "string", description="(chance: ...) rows: trivial system"),
+        dg.TableColumn("metric", "string", description="the task's primary metric"),
+        dg.TableColumn("score", "float"),
+        dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
+        dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),
+        dg.TableColumn("chance", "float", description="the chance baseline on the same samples"),
+        dg.TableColumn("above_chance", "bool", description="ci_low > chance"),
+        dg.TableColumn("claimed", "float", description="the card's claim, same metric"),
+        dg.TableColumn("claim", "string", description="consistent or contradicted"),
+        dg.TableColumn("backend", "string"),
+        dg.TableColumn("net_score", "float"),
+        dg.TableColumn("gate_passed", "bool"),
+    ]
+)
+
+
 @dg.asset(
     deps=[shadow_eval_scores],
     group_name="evaluation",
@@ -232,29 +301,24 @@ def shadow_eval_scores(
     "(registry view v_leaderboard).",
 )
 def leaderboard(registry: RegistryResource) -> dg.MaterializeResult:
-    """Reads v_leaderboard and shows it as a table."""
+    """Reads the leaderboard (with a chance row per task) and shows it as a table."""
     frame = leaderboard_frame(registry)
+    records = [
+        dg.TableRecord({k: (None if v != v else v) for k, v in row.items()})  # NaN → None
+        for row in frame.to_dict(orient="records")
+    ]
     return dg.MaterializeResult(
         metadata={
-            "models": len(frame),
-            "leaderboard": dg.MetadataValue.md(
-                frame.to_markdown(index=False) if len(frame) else "no evaluations yet"
-            ),
+            "models": int((~frame["model_id"].str.startswith("(chance")).sum()),
+            "leaderboard": dg.MetadataValue.table(records=records, schema=LEADERBOARD_SCHEMA),
             "inputs_fingerprint": fingerprint(frame.to_dict(orient="records")),
         }
     )
 
 
 def leaderboard_frame(registry: RegistryResource):  # noqa: ANN201 - a pandas DataFrame
-    """The leaderboard, best first within each task."""
+    """The leaderboard, best first within each task, chance rows included."""
     reg = registry.get()
     reg.ensure_schema()
     with reg.read() as con:
-        return con.execute(
-            "SELECT task, model_id, round(qa_f1, 3) AS qa_f1, "
-            "round(qa_exact_match, 3) AS qa_em, round(qa_rouge_l, 3) AS rouge_l, "
-            "round(qa_bleu, 3) AS bleu, round(ndcg_at_10, 3) AS ndcg_at_10, "
-            "round(mrr_at_10, 3) AS mrr_at_10, round(recall_at_10, 3) AS recall_at_10, "
-            "round(net_score, 2) AS net_score, gate_passed FROM v_leaderboard "
-            "ORDER BY task, coalesce(qa_f1, ndcg_at_10) DESC, model_id"
-        ).df()
+        return reg_eval.leaderboard(con)

@@ -6,12 +6,15 @@ import dagster as dg
 
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.defs.evaluation.assets import shadow_eval_scores
+from hub_assets.evaluation.shadow import pin_for
 from hub_assets.gate.decision import DISPLAY_NAMES, decide
 from hub_assets.metrics.evidence import ModelEvidence, utc_now
 from hub_assets.metrics.scoring import GATE_METRICS, ScoringContext, score_model
+from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry.models import append_status
-from hub_assets.resources import HubResource, RegistryResource, TrustResource
+from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
 
 def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
@@ -21,27 +24,35 @@ def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
 
 @dg.asset(
     partitions_def=hf_models,
-    deps=[model_metadata],
+    deps=[model_metadata, shadow_eval_scores],
     group_name="trust",
     kinds={"python", "duckdb"},
     pool="model_runs",
     description="Trust metrics of the model's current revision, each in [0, 1] with its "
-    "latency, written to metric_values with lineage (docs/metrics.md).",
+    "latency, written to metric_values with lineage (docs/metrics.md). Performance is "
+    "judged on the shadow evaluation's measurement where the task has one.",
 )
 def trust_metrics(
     context: dg.AssetExecutionContext,
     hub: HubResource,
     registry: RegistryResource,
     trust: TrustResource,
+    evaluation: EvaluationResource,
 ) -> dg.MaterializeResult:
     """Scores the revision; unchanged inputs are not rescored (nothing is re-run)."""
     model_id = context.partition_key
     sha, metadata = _current(registry, model_id)
     ev = ModelEvidence.from_metadata(model_id, metadata)
     gate = trust.load_gate_config()
+    pin = pin_for(ev.info.get("pipeline_tag"), evaluation.pins())
     with registry.get().read() as con:
         previous = reg_metrics.revision_metrics(con, model_id, sha)
         parents = reg_metrics.current_net_scores(con, ev.base_models())
+        measurement = (
+            reg_eval.latest_measurement(con, model_id, sha, pin.repo_id, pin.revision)
+            if pin
+            else None
+        )
     scored = score_model(
         ev,
         ScoringContext(
@@ -52,6 +63,7 @@ def trust_metrics(
             limits=trust.limits(),
             parent_net_scores=parents,
             previous=previous,
+            measurement=measurement,
         ),
     )
     fresh = [s for s in scored.values() if not s.reused]
@@ -119,7 +131,12 @@ def quality_gate(
     with registry.get().read() as con:
         stored = reg_metrics.revision_metrics(con, model_id, sha)
     scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
-    decision = decide(model_id, scores, config)
+    explanations = {
+        m: stored[m].details["gate_explanation"]
+        for m in scores
+        if (stored[m].details or {}).get("gate_explanation")
+    }
+    decision = decide(model_id, scores, config, explanations)
     with registry.get().write() as con:
         reg_metrics.write_gate_result(
             con,

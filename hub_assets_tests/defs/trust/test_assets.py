@@ -3,13 +3,14 @@
 import dagster as dg
 
 from hub_assets.defs.discovery.assets import model_metadata
+from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.discovery.candidates import discover
-from hub_assets.hub.demo_catalog import ORG
+from hub_assets.hub.demo_catalog import ORG, QA_MODEL
 from hub_assets.registry.models import status_history
-from hub_assets.resources import HubResource, RegistryResource, TrustResource
+from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
-PASSING = f"{ORG}/tiny-gpt2-complete"
+PASSING = QA_MODEL
 FAILING = f"{ORG}/tiny-gpt2-stale"
 
 
@@ -21,7 +22,7 @@ def after_the_gate(context: dg.AssetExecutionContext) -> None:
 
 def materialize_chain(model_id, instance, resources):
     return dg.materialize(
-        [model_metadata, trust_metrics, quality_gate, after_the_gate],
+        [model_metadata, shadow_eval_scores, trust_metrics, quality_gate, after_the_gate],
         partition_key=model_id,
         instance=instance,
         resources=resources,
@@ -35,15 +36,19 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
+        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=60),
     }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])
+        assert dg.materialize([eval_datasets], instance=instance, resources=resources).success
         ok = materialize_chain(PASSING, instance, resources)
         assert ok.success
         assert ok.asset_materializations_for_node("after_the_gate")
         meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
         assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
-        checks = ok.get_asset_check_evaluations()
+        checks = [
+            c for c in ok.get_asset_check_evaluations() if c.asset_key == dg.AssetKey("quality_gate")
+        ]
         assert len(checks) == 10 and all(c.passed for c in checks)
 
         bad = materialize_chain(FAILING, instance, resources)
@@ -74,7 +79,8 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         gate_rows = dict(con.execute("SELECT model_id, passed FROM gate_results").fetchall())
         lineage = con.execute(
             "SELECT count(*), count(DISTINCT run_id), min(length(inputs_fingerprint)), "
-            "count(DISTINCT code_version) FROM metric_values WHERE model_id = ?",
+            "count(DISTINCT code_version) FROM metric_values "
+            "WHERE model_id = ? AND metric NOT LIKE 'shadow_%'",
             [PASSING],
         ).fetchone()
         history = [h[1] for h in status_history(con, FAILING)]
