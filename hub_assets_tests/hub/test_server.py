@@ -34,9 +34,9 @@ def sha256_of(path: Path) -> str:
 def test_list_models_filters(hub_server):
     api = api_for(hub_server)
     everything = list(api.list_models())
-    assert len(everything) == 15
+    assert len(everything) == 17
     ids = {m.id for m in api.list_models(author=ORG)}
-    assert len(ids) == 14 and MINILM not in ids
+    assert len(ids) == 16 and MINILM not in ids
     assert [m.id for m in api.list_models(search="MALICIOUS")] == [
         f"{ORG}/tiny-gpt2-malicious-pickle"
     ]
@@ -92,11 +92,11 @@ def test_list_models_limit_full_card_and_expand(hub_server):
 def test_list_models_paginates_with_link_header(demo_catalog):
     with HubServer(demo_catalog, synthetic=2_500) as server:
         models = list(api_for(server).list_models(sort="downloads", full=True))
-        assert len(models) == 2_515
-        assert len({m.id for m in models}) == 2_515
+        assert len(models) == 2_517
+        assert len({m.id for m in models}) == 2_517
         downloads = [m.downloads for m in models]
         assert downloads == sorted(downloads, reverse=True)
-        assert server.requests["GET /api/models"] == 3  # 1000 + 1000 + 515
+        assert server.requests["GET /api/models"] == 3  # 1000 + 1000 + 517
         r = httpx.get(f"{server.url}/api/models", params={"limit": 10})
         assert 'rel="next"' in r.headers["Link"] and len(r.json()) == 10
         tg = list(api_for(server).list_models(pipeline_tag="text-generation"))
@@ -294,7 +294,13 @@ def test_dataset_repos_through_client_and_datasets(hub_server, tmp_path):
     )
     assert len(corpus) >= 500 and len(queries) >= 100
     assert set(qrels["corpus-id"]) <= set(corpus["_id"])
-    assert set(qrels["query-id"]) == set(queries["_id"])
+    dev = datasets.load_dataset(
+        RETRIEVAL_DATASET, "qrels", split="dev", cache_dir=str(tmp_path / "ds")
+    )
+    assert len(corpus) >= 1000 and len(set(qrels["query-id"])) >= 200
+    assert not set(qrels["query-id"]) & set(dev["query-id"])  # a fixed held-out split
+    assert set(qrels["query-id"]) | set(dev["query-id"]) == set(queries["_id"])
+    assert set(qrels["score"]) == {1, 2}  # graded
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -376,7 +382,7 @@ def test_429_with_retry_after_is_retried(hub_server, tmp_path):
 
 def test_5xx_is_retried_on_api_routes(hub_server):
     hub_server.add_fault("status", status=503, route="^/api/models$", times=1)
-    assert len(list(api_for(hub_server).list_models())) == 15
+    assert len(list(api_for(hub_server).list_models())) == 17
     assert hub_server.requests["GET /api/models"] == 2
 
 
@@ -445,7 +451,7 @@ def test_a_repo_gains_a_new_revision(mutable_hub, tmp_path):
 def test_dataset_repos_through_the_file_apis(hub_server, tmp_path):
     api = api_for(hub_server)
     commits = api.list_repo_commits(RETRIEVAL_DATASET, repo_type="dataset")
-    assert [c.title for c in commits] == ["Add fictional towns retrieval set"]
+    assert [c.title for c in commits] == ["Add everyday retrieval set"]
     tree = {
         e.path for e in api.list_repo_tree(RETRIEVAL_DATASET, repo_type="dataset", recursive=True)
     }
@@ -475,6 +481,6 @@ def test_dataset_repos_through_the_file_apis(hub_server, tmp_path):
             local_dir=tmp_path / "q",
         ),
     )
-    assert check.checked_count == 3 and not check.mismatches
+    assert check.checked_count == 4 and not check.mismatches
     with pytest.raises(RepositoryNotFoundError):
         api.dataset_info("nobody/no-data")

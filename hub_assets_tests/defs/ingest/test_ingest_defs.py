@@ -8,7 +8,7 @@ from hub_assets.cli import main
 from hub_assets.definitions import defs
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_sensor
-from hub_assets.hub.demo_catalog import ORG
+from hub_assets.hub.demo_catalog import ORG, QA_MODEL
 from hub_assets.registry import packages as reg_packages
 from hub_assets.resources import (
     HubResource,
@@ -102,6 +102,7 @@ def cli_env(hub_server, registry, tmp_path):
         mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
         mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
         mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
+        mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
         mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
         _reload_definitions()
         yield
@@ -110,11 +111,11 @@ def cli_env(hub_server, registry, tmp_path):
 
 def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
     runner = CliRunner()
-    ok = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-complete", "--wait"])
+    ok = runner.invoke(main, ["ingest", QA_MODEL, "--wait"])
     assert ok.exit_code == 0, ok.output
     assert "version:    1.0.0" in ok.stdout and "uri:" in ok.stdout and "net_score:" in ok.stdout
     assert "reproducibility=1.00" in ok.stdout
-    again = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-complete", "--wait"])
+    again = runner.invoke(main, ["ingest", QA_MODEL, "--wait"])
     assert again.exit_code == 1 and "failed (already_exists)" in again.output
     missing = runner.invoke(main, ["ingest", "nobody/nothing", "--wait"])
     assert missing.exit_code == 1

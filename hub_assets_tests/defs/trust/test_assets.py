@@ -47,7 +47,9 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
         assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
         checks = [
-            c for c in ok.get_asset_check_evaluations() if c.asset_key == dg.AssetKey("quality_gate")
+            c
+            for c in ok.get_asset_check_evaluations()
+            if c.asset_key == dg.AssetKey("quality_gate")
         ]
         assert len(checks) == 10 and all(c.passed for c in checks)
 
