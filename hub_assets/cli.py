@@ -291,7 +291,9 @@ def leaderboard_text() -> str:
     from hub_assets.resources import RegistryResource
 
     frame = leaderboard_frame(RegistryResource.from_env())
-    return frame.to_string(index=False) if len(frame) else "(no evaluations yet)"
+    if not len(frame):
+        return "(no evaluations yet)"
+    return frame.astype(object).where(frame.notna(), "").to_string(index=False)
 
 
 def registry_summary_text(path: str | None = None) -> str:

@@ -158,7 +158,7 @@ def test_sql_formats(discovered):
         "--registry",
         str(registry.path),
     )
-    assert json.loads(js.output) == [{"n": 11}]
+    assert json.loads(js.output) == [{"n": 13}]
 
 
 def test_bad_sql_is_duckdbs_message_and_exit_2(discovered):
@@ -169,7 +169,7 @@ def test_bad_sql_is_duckdbs_message_and_exit_2(discovered):
     write = run_cli("sql", "DELETE FROM models", "--registry", str(registry.path))
     assert write.exit_code == 2 and "read-only" in write.output
     with registry.read() as con:
-        assert con.execute("SELECT count(*) FROM models").fetchone() == (15,)
+        assert con.execute("SELECT count(*) FROM models").fetchone() == (17,)
     missing = run_cli("sql", "SELECT 1", "--registry", "/nonexistent/r.duckdb")
     assert missing.exit_code == 2 and "No registry at" in missing.output
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 DEFAULT_PIPELINE_TAGS = (
     "text-generation",
     "text2text-generation",
+    "question-answering",
     "feature-extraction",
     "sentence-similarity",
 )

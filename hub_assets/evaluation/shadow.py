@@ -61,6 +61,20 @@ def pin_for(pipeline_tag: str | None, pins: Sequence[DatasetPin]) -> DatasetPin 
     return next((p for p in pins if p.task == task), None) if task else None
 
 
+def local_evaluation_blocker(weight_files: Mapping[str, int], max_weight_bytes: int) -> str | None:
+    """Why this revision cannot be evaluated on this machine, or None: the local backends
+    load safetensors only, up to the same weight limit as the reproducibility run."""
+    safetensors = {p: s for p, s in weight_files.items() if p.endswith(".safetensors")}
+    if not safetensors:
+        return "no safetensors weights (pickle files are never loaded)"
+    size = sum(safetensors.values())
+    if size > max_weight_bytes:
+        return (
+            f"weights of {size / 1e9:.1f} GB exceed the {max_weight_bytes / 1e9:.1f} GB local limit"
+        )
+    return None
+
+
 def cache_key(model_sha: str, dataset_fingerprint: str, config: GenerationConfig) -> str:
     """The evaluation cache key: what would make a rerun give a different answer."""
     return _h(

@@ -36,7 +36,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
             "FROM models WHERE model_id = ?",
             [MINILM],
         ).fetchone()
-    assert len(status) == 15
+    assert len(status) == 17
     assert reasons == FILTERED
     assert {m for m, s in status.items() if s == "candidate"} == set(status) - set(FILTERED)
     assert events == [("discovered",), ("candidate",)]
@@ -44,7 +44,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
     assert row[:4] == ("apache-2.0", "sentence-transformers", 92_184_311, True)
     assert "sentence-similarity" in row[4]
     counts = outcome.counts()
-    assert counts["new"] == 15 and counts["new_candidates"] == 11 and counts["filtered_out"] == 4
+    assert counts["new"] == 17 and counts["new_candidates"] == 13 and counts["filtered_out"] == 4
     md = outcome.markdown()
     assert f"| {ORG}/tiny-gpt2-gpl | new | filtered_out | license gpl-3.0 not in allowlist" in md
 
@@ -54,13 +54,13 @@ def test_rescan_with_nothing_changed_costs_one_page_per_tag(discovered, hub_clie
     hub_server.reset_requests()
     again = discover(hub_client, registry, run_id="run-2")
     assert again.counts()["new"] == 0 and again.counts()["changed"] == 0
-    assert hub_server.requests["total"] == 4, dict(hub_server.requests)  # one page per tag
+    assert hub_server.requests["total"] == 5, dict(hub_server.requests)  # one page per tag
     with registry.read() as con:
         assert con.execute(
             "SELECT count(*) FROM model_status_events WHERE run_id = 'run-2'"
         ).fetchone() == (0,)
         scans = con.execute("SELECT pages FROM discovery_scans WHERE run_id = 'run-2'").fetchall()
-    assert scans == [(1,)] * 4
+    assert scans == [(1,)] * 5
 
 
 def test_filters_are_configurable(hub_client, registry):

@@ -5,9 +5,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
+from huggingface_hub.errors import GatedRepoError
 
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.evaluation.backends import BackendLoadError
 from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY, QA_TASK, Measurement
 from hub_assets.evaluation.scorers import SCORER_VERSION
@@ -16,9 +18,11 @@ from hub_assets.evaluation.shadow import (
     claimed_vs_measured,
     evaluate_qa,
     evaluate_retrieval,
+    local_evaluation_blocker,
     pin_for,
     regression_findings,
 )
+from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import download_snapshot
 from hub_assets.metrics.scoring import fingerprint
 from hub_assets.registry import evaluations as reg_eval
@@ -98,17 +102,7 @@ def shadow_eval_scores(
     pipeline_tag = metadata["info"].get("pipeline_tag")
     pin = pin_for(pipeline_tag, evaluation.pins())
     if pin is None:
-        context.log.info(f"{model_id}: no shadow evaluation for task {pipeline_tag!r}")
-        return dg.MaterializeResult(
-            metadata={"outcome": f"skipped: no evaluation for {pipeline_tag!r}"},
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="no_significant_regression",
-                    passed=True,
-                    metadata={"note": "not evaluated"},
-                )
-            ],
-        )
+        return _not_evaluated(context, f"no evaluation for task {pipeline_tag!r}")
     task = pin.task
     data = cache_dataset(pin, hub.endpoint, Path(evaluation.cache_dir), hub.token)
     config = evaluation.generation_config()
@@ -138,14 +132,21 @@ def shadow_eval_scores(
             cached["samples"],
         )
     else:
-        model_dir = download_snapshot(
-            hub.client(), model_id, sha, Path(trust.work_dir) / "snapshots"
-        )
-        result = (
-            evaluate_qa(model_dir, pipeline_tag, data, config, evaluation.sample_limit)
-            if task == QA_TASK
-            else evaluate_retrieval(model_dir, data, config, evaluation.sample_limit)
-        )
+        weights = ModelEvidence.from_metadata(model_id, metadata).weight_files()
+        blocker = local_evaluation_blocker(weights, trust.limits().max_weight_bytes)
+        if blocker:
+            return _not_evaluated(context, blocker)
+        try:
+            model_dir = download_snapshot(
+                hub.client(), model_id, sha, Path(trust.work_dir) / "snapshots"
+            )
+            result = (
+                evaluate_qa(model_dir, pipeline_tag, data, config, evaluation.sample_limit)
+                if task == QA_TASK
+                else evaluate_retrieval(model_dir, data, config, evaluation.sample_limit)
+            )
+        except (BackendLoadError, GatedRepoError) as e:
+            return _not_evaluated(context, str(e).splitlines()[0])
         scores, samples = result.scores, result.samples
         eval_run_id = str(uuid.uuid4())
         measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id)
@@ -290,6 +291,21 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
         dg.TableColumn("gate_passed", "bool"),
     ]
 )
+
+
+def _not_evaluated(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeResult:
+    """A model this machine cannot evaluate: no measurement, so its gate judges the card."""
+    context.log.info(f"{context.partition_key}: not evaluated: {reason}")
+    return dg.MaterializeResult(
+        metadata={"outcome": f"not evaluated: {reason}"},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_significant_regression",
+                passed=True,
+                metadata={"note": "not evaluated"},
+            )
+        ],
+    )
 
 
 @dg.asset(

@@ -21,7 +21,7 @@ def test_candidates_then_metadata_partition(hub_server, registry, tmp_path):
         result = dg.materialize([hub_candidates], resources=res, instance=instance)
         assert result.success
         meta = result.asset_materializations_for_node("hub_candidates")[0].metadata
-        assert meta["new"].value == 15 and meta["candidates_total"].value == 11
+        assert meta["new"].value == 17 and meta["candidates_total"].value == 13
         assert meta["offline"].value is False
         assert "filtered_out" in meta["new_and_changed"].value
 
