@@ -33,7 +33,7 @@ from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
 from hub_assets.hub.demo_catalog import MINILM, ORG, QA_MODEL, build_demo  # noqa: E402
 from hub_assets.hub.demo_text import qa_items, retrieval_set  # noqa: E402
 from hub_assets.hub.server import HubServer  # noqa: E402
-from hub_assets.metrics.reproducibility import download_snapshot  # noqa: E402
+from hub_assets.hub.snapshots import download_snapshot  # noqa: E402
 
 
 def main() -> None:

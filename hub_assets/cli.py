@@ -427,6 +427,7 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
                 ScoringContext(
                     client=client,
                     work_dir=Path(trust.work_dir),
+                    snapshots=trust.snapshots(),
                     now=utc_now(),
                     target_device=gate.target_device,
                     limits=trust.limits(),

@@ -22,6 +22,7 @@ from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, pins_from_env
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.hub.snapshots import SnapshotStore, store_from
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
 from hub_assets.registry.store import DEFAULT_REGISTRY_PATH, Registry
@@ -131,6 +132,13 @@ class TrustResource(ConfigurableResource):
     reproducibility_timeout_s: float = 180.0
     reproducibility_memory_mb: int = 4096
     reproducibility_max_gb: float = 1.0
+    snapshot_cache_gb: float = Field(
+        default=20.0, description="Cap of the verified snapshot store (LRU eviction)."
+    )
+
+    def snapshots(self) -> SnapshotStore:
+        """The one verified snapshot store every stage reads model files from."""
+        return store_from(Path(self.work_dir), self.snapshot_cache_gb)
 
     def limits(self) -> ReproducibilityLimits:
         return ReproducibilityLimits(
@@ -151,6 +159,7 @@ class TrustResource(ConfigurableResource):
             reproducibility_timeout_s=float(env.get("HUB_ASSETS_REPRO_TIMEOUT_S", "180")),
             reproducibility_memory_mb=int(env.get("HUB_ASSETS_REPRO_MEMORY_MB", "4096")),
             reproducibility_max_gb=float(env.get("HUB_ASSETS_REPRO_MAX_GB", "1.0")),
+            snapshot_cache_gb=float(env.get("HUB_ASSETS_SNAPSHOT_CACHE_GB", "20")),
         )
 
 

@@ -1,7 +1,8 @@
 """The reproducibility metric: really run the model, in a child process with limits.
 
-The snapshot (safetensors, configs and tokenizer files only: pickles are never fetched) is
-downloaded at the exact revision, then `reproduce_child` loads it with transformers
+The revision's loadable files (safetensors, configs and tokenizer files: pickles are never
+read) come from the verified snapshot store, so nothing unverified is ever run; then
+`reproduce_child` loads them with transformers
 (`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, under
 a timeout and an address-space cap. 1.0 runs as documented; 0.5 runs only with a fallback;
 0.0 fails. The reason is recorded either way.
@@ -10,6 +11,7 @@ a timeout and an address-space cap. 1.0 runs as documented; 0.5 runs only with a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -17,23 +19,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import GatedRepoError
-
-from hub_assets.hub.client import HubClient, HubUnavailableError
+from hub_assets.hub.client import HubClient
+from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.trust import MetricResult
+from hub_assets.packaging.download import GatedModelError
 
-SNAPSHOT_PATTERNS = [
-    "*.json",
-    "*.safetensors",
-    "*.txt",
-    "*.model",
-    "tokenizer*",
-    "vocab*",
-    "merges*",
-    "*/config.json",
-]
+log = logging.getLogger(__name__)
 SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}
 
 
@@ -44,21 +36,6 @@ class ReproducibilityLimits:
     timeout_s: float = 180.0
     memory_mb: int = 4096
     max_weight_bytes: int = 1_000_000_000
-
-
-def download_snapshot(client: HubClient, model_id: str, sha: str, work_dir: Path) -> Path:
-    """The revision's loadable files (safetensors, configs, tokenizer; never pickles)."""
-    target = work_dir / f"{model_id.replace('/', '--')}@{sha}"
-    client.call(
-        snapshot_download,
-        model_id,
-        revision=sha,
-        allow_patterns=SNAPSHOT_PATTERNS,
-        local_dir=target,
-        endpoint=client.api.endpoint,
-        token=client.settings.token or False,
-    )
-    return target
 
 
 def _limit_memory(mb: int):  # noqa: ANN202 - a preexec_fn
@@ -72,10 +49,13 @@ def _limit_memory(mb: int):  # noqa: ANN202 - a preexec_fn
 def reproducibility(
     client: HubClient,
     ev: ModelEvidence,
-    work_dir: Path,
+    store: SnapshotStore | Path,
     limits: ReproducibilityLimits = ReproducibilityLimits(),
 ) -> MetricResult:
-    """Download the model's safe files at its revision and run its task once (see module)."""
+    """Run the revision's task once on its verified snapshot (see module). `store` is the
+    snapshot store, or a folder to keep one in."""
+    if not isinstance(store, SnapshotStore):
+        store = SnapshotStore(Path(store))
     task = ev.info.get("pipeline_tag") or ev.card_data.get("pipeline_tag") or "feature-extraction"
     inputs = {
         "revision": ev.sha,
@@ -99,11 +79,17 @@ def reproducibility(
             inputs,
         )
     try:
-        target = download_snapshot(client, ev.model_id, ev.sha, work_dir)
-    except GatedRepoError:
+        with store.use(
+            client, ev.model_id, ev.sha, ev.info.get("siblings") or [], LOADABLE_PATTERNS
+        ) as snapshot:
+            return _run_child(snapshot.folder, ev.model_id, task, limits, inputs)
+    except GatedModelError:
         return MetricResult(0.0, "gated repo: the configured token has no access", inputs)
-    except HubUnavailableError as e:
-        raise HubUnavailableError(f"Cannot download {ev.model_id} to run it: {e}") from e
+
+
+def _run_child(
+    target: Path, model_id: str, task: str, limits: ReproducibilityLimits, inputs: dict
+) -> MetricResult:
     env = dict(
         os.environ,
         HF_HUB_OFFLINE="1",
@@ -113,6 +99,7 @@ def reproducibility(
         HF_HUB_DISABLE_PROGRESS_BARS="1",
     )
     env.pop("HF_TOKEN", None)  # the child needs no secret
+    log.info("reproducibility child started for %s (%s)", model_id, task)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "hub_assets.metrics.reproduce_child", str(target), task],

@@ -19,6 +19,7 @@ from hub_assets import __version__
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.inspection import pickle_scan
+from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
 from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
@@ -82,12 +83,19 @@ class ScoringContext:
     client: HubClient | None
     work_dir: Path
     now: datetime
+    snapshots: SnapshotStore | None = None  # default: <work_dir>/snapshots, uncapped
     target_device: str = "jetson_nano"
     limits: ReproducibilityLimits = field(default_factory=ReproducibilityLimits)
     parent_net_scores: Mapping[str, float] = field(default_factory=dict)
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)
     run_reproducibility: bool = True
     measurement: Measurement | None = None  # the shadow evaluation of this revision, if any
+
+    def store(self) -> SnapshotStore:
+        """The snapshot store every stage reads model files from."""
+        if self.snapshots is None:
+            self.snapshots = SnapshotStore(Path(self.work_dir) / "snapshots")
+        return self.snapshots
 
 
 def _stored(prev: StoredMetric) -> ScoredMetric:
@@ -136,23 +144,20 @@ def security_inputs(ev: ModelEvidence) -> dict:
     }
 
 
-def scan_pickles(client: HubClient, ev: ModelEvidence, work_dir: Path) -> dict[str, list[dict]]:
-    """Download each pickle-format file of the revision and scan it (never unpickled)."""
-    from huggingface_hub import hf_hub_download
-
-    scans = {}
-    for p in ev.pickle_files():
-        local = client.call(
-            hf_hub_download,
-            ev.model_id,
-            p,
-            revision=ev.sha,
-            endpoint=client.api.endpoint,
-            token=client.settings.token or False,
-            cache_dir=work_dir / "pickles",
-        )
-        scans[p] = pickle_scan(Path(local))
-    return scans
+def scan_pickles(
+    client: HubClient, ev: ModelEvidence, store: SnapshotStore | Path
+) -> dict[str, list[dict]]:
+    """Scan each pickle-format file of the revision's verified snapshot (never unpickled):
+    bytes that fail verification are never scanned as if genuine. `store` is the snapshot
+    store, or a folder to keep one in."""
+    if not isinstance(store, SnapshotStore):
+        store = SnapshotStore(Path(store))
+    pickles = ev.pickle_files()
+    if not pickles:
+        return {}
+    siblings = ev.info.get("siblings") or []
+    with store.use(client, ev.model_id, ev.sha, siblings, PICKLE_PATTERNS) as snapshot:
+        return {p: pickle_scan(snapshot.folder / p) for p in pickles}
 
 
 def reproducibility_inputs(ev: ModelEvidence, limits: ReproducibilityLimits) -> dict:
@@ -189,13 +194,13 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
             return MetricResult(
                 0.0, "pickle files present but not scanned (no Hub access)", security_inputs(ev)
             )
-        return security_score(scan_pickles(ctx.client, ev, ctx.work_dir) if ctx.client else {})
+        return security_score(scan_pickles(ctx.client, ev, ctx.store()) if ctx.client else {})
 
     out["security"] = _timed("security", security, ctx, known_inputs=security_inputs(ev))
     if ctx.run_reproducibility and ctx.client is not None:
         out["reproducibility"] = _timed(
             "reproducibility",
-            lambda: reproducibility(ctx.client, ev, ctx.work_dir / "snapshots", ctx.limits),
+            lambda: reproducibility(ctx.client, ev, ctx.store(), ctx.limits),
             ctx,
             known_inputs=reproducibility_inputs(ev, ctx.limits),
         )

@@ -1,15 +1,19 @@
 """Verified, resumable download of one model revision to a local folder.
 
 huggingface_hub 2.x neither resumes an interrupted file across runs nor verifies sha256, so
-this does both: each file streams into `<path>.partial`, a later run continues it with a
-`Range` request, and the finished file is checked against the Hub's LFS sha256 (or its git
-blob sha1) before it is renamed into place. A corrupted file is fetched again once.
-Paths from the Hub are validated before anything is written.
+this does both: each file streams into `<path>.partial` and is hashed as it streams (a later
+run continues it with a `Range` request, hashing the bytes already on disk first); only when
+the digest matches the Hub's LFS sha256 (or its git blob sha1) is it renamed into place,
+so nothing else ever sees unverified bytes. A file that fails is fetched again once from
+scratch; a second failure is `ChecksumMismatchError`, naming the file and both hashes.
+The sha256 of every verified file is kept in `.hub-assets/verified.json` beside it, so a
+later run neither downloads nor re-reads it. Paths are validated before anything is written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -18,7 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from huggingface_hub import get_session
-from huggingface_hub.errors import GatedRepoError
+from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.hub.catalog import CatalogError, validate_repo_path
@@ -44,6 +48,14 @@ class GatedModelError(PermissionError):
 
 class ChecksumMismatchError(ValueError):
     """A file's content did not match the Hub's hash, even after a fresh download."""
+
+    def __init__(self, message: str, *, path: str = "", expected: str = "", actual: str = ""):
+        super().__init__(message)
+        self.path, self.expected, self.actual = path, expected, actual
+
+
+class DownloadFailedError(ConnectionError):
+    """A file could not be fetched after the retries (connection dropped, server errors)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,27 @@ def check_disk_space(dest: Path, files: Iterable[RemoteFile], margin: int = 64 *
         )
 
 
+@dataclass
+class _Digests:
+    """The hashes of one file, fed as its bytes go by."""
+
+    f: RemoteFile
+    sha256: object = None
+    check: object = None
+
+    def __post_init__(self) -> None:
+        self.sha256, self.check = hashlib.sha256(), _hasher(self.f)
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if not self.f.sha256:
+            self.check.update(chunk)
+
+    def digest(self) -> str:
+        """The digest the Hub advertises for this file (LFS sha256, or git blob sha1)."""
+        return self.sha256.hexdigest() if self.f.sha256 else self.check.hexdigest()
+
+
 def _fetch(
     client: HubClient,
     model_id: str,
@@ -137,19 +170,27 @@ def _fetch(
     target: Path,
     progress: Progress | None,
     attempts: int = 5,
-) -> int:
-    """Stream one file into `<target>.partial`, resuming; return bytes found on disk first."""
+) -> tuple[int, _Digests]:
+    """Stream one file into `<target>.partial`, resuming and hashing as the bytes arrive.
+
+    Returns the bytes found on disk first and the digests of the whole partial file."""
     partial = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
     resumed_from = partial.stat().st_size if partial.exists() else 0
     if resumed_from > f.size:
         partial.unlink()
         resumed_from = 0
+    digests = _Digests(f)
+    if resumed_from:
+        with partial.open("rb") as fh:  # the bytes an earlier run left: hashed once, here
+            while chunk := fh.read(CHUNK):
+                digests.update(chunk)
     url = f"{client.api.endpoint}/{model_id}/resolve/{sha}/{quote(f.path)}"
     headers = build_hf_headers(token=client.settings.token or False, library_name="hub-assets")
+    state = {"have": resumed_from, "digests": digests}
     for attempt in range(attempts):
-        have = partial.stat().st_size if partial.exists() else 0
-        if have >= f.size:
+        have = state["have"]
+        if have >= f.size and (f.size or partial.exists()):
             break
         req_headers = dict(headers, **({"Range": f"bytes={have}-"} if have else {}))
 
@@ -160,23 +201,81 @@ def _fetch(
                 if r.status_code >= 400:
                     r.read()
                 hf_raise_for_status(r)
-                mode = "ab" if (have and r.status_code == 206) else "wb"
-                done = have if mode == "ab" else 0
-                with partial.open(mode) as out:
+                resumed = have and r.status_code == 206
+                if not resumed:  # the server sent it all: start the file and its hash over
+                    state["digests"], state["have"] = _Digests(f), 0
+                with partial.open("ab" if resumed else "wb") as out:
                     for chunk in r.iter_bytes(CHUNK):
                         out.write(chunk)
-                        done += len(chunk)
+                        state["digests"].update(chunk)
+                        state["have"] += len(chunk)
                         if progress:
-                            progress(f.path, done, f.size)
+                            progress(f.path, state["have"], f.size)
 
         try:
             client.call(stream)
-        except HubUnavailableError:
-            if attempt == attempts - 1:
+        except GatedRepoError:
+            raise
+        except HfHubHTTPError as e:
+            status = e.response.status_code if e.response is not None else None
+            if status is None or status < 429 or status in (404,):
                 raise
+            raise DownloadFailedError(
+                f"Download of {f.path} from {model_id} failed: the Hub kept answering "
+                f"{status} after {client.settings.max_retries} retries ({state['have']:,} of "
+                f"{f.size:,} bytes). The partial file is kept; the next run resumes."
+            ) from None
+        except HubUnavailableError as e:
+            if attempt == attempts - 1:
+                raise DownloadFailedError(
+                    f"Download of {f.path} from {model_id} failed after {attempts} attempts: "
+                    f"{_why(e)} ({state['have']:,} of {f.size:,} bytes). The partial file is "
+                    "kept; the next run resumes."
+                ) from None
     if not partial.exists() and f.size == 0:
         partial.touch()
-    return resumed_from
+    return resumed_from, state["digests"]
+
+
+def _why(error: BaseException) -> str:
+    """A transport failure in words (no exception class paths)."""
+    text = str(error.__cause__ or error).lower()
+    if "peer closed" in text or "incomplete" in text or "closed" in text:
+        return "the connection closed early"
+    if "timed out" in text or "timeout" in text:
+        return "the Hub stopped answering (timeout)"
+    if "refused" in text or "connect" in text:
+        return "the Hub refused the connection"
+    return "the connection failed"
+
+
+class _Verified:
+    """`.hub-assets/verified.json` in a download folder: path → sha256 of verified files."""
+
+    def __init__(self, dest: Path) -> None:
+        self.path = dest / ".hub-assets" / "verified.json"
+        try:
+            self.entries: dict[str, dict] = json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            self.entries = {}
+
+    def get(self, f: RemoteFile, target: Path) -> str | None:
+        entry = self.entries.get(f.path)
+        if (
+            entry
+            and entry.get("expected") == _expected(f)
+            and target.is_file()
+            and target.stat().st_size == f.size
+        ):
+            return entry["sha256"]
+        return None
+
+    def add(self, f: RemoteFile, sha256: str) -> None:
+        self.entries[f.path] = {"expected": _expected(f), "sha256": sha256}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
 
 
 def download_revision(
@@ -189,44 +288,47 @@ def download_revision(
 ) -> list[LocalFile]:
     """Download every file of `files` at revision `sha` into `dest`, verified.
 
-    Safe to interrupt at any point and call again: finished files are kept, partial ones
-    are resumed, nothing unverified is ever renamed into place.
+    Safe to interrupt at any point and call again: verified files are kept (and not read
+    again), partial ones are resumed, nothing unverified is ever renamed into place.
     """
     check_disk_space(dest, files)
+    verified = _Verified(dest)
     out = []
     for f in files:
         target = _target(dest, f.path)
         partial = target.with_name(target.name + ".partial")
+        known = verified.get(f, target)
+        if known is not None:
+            out.append(LocalFile(f.path, target, f.size, known, 0))
+            continue
         resumed_from = 0
         for round_ in range(2):  # a corrupted file is fetched once more from scratch
-            if not (target.exists() and target.stat().st_size == f.size):
-                try:
-                    resumed_from = max(
-                        resumed_from, _fetch(client, model_id, sha, f, target, progress)
-                    )
-                except GatedRepoError:
-                    raise GatedModelError(
-                        f"{model_id} is gated: the configured token (HF_TOKEN) has no access "
-                        "to its files. Request access on the Hub, or use a token that has it."
-                    ) from None
-                os.replace(partial, target)
-            sha256, check = hashlib.sha256(), _hasher(f)
-            with target.open("rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    sha256.update(chunk)
-                    if not f.sha256:
-                        check.update(chunk)
-            digest = sha256.hexdigest() if f.sha256 else check.hexdigest()
-            expected = _expected(f)
+            try:
+                first, digests = _fetch(client, model_id, sha, f, target, progress)
+            except GatedRepoError:
+                raise GatedModelError(
+                    f"{model_id} is gated: the configured token (HF_TOKEN) has no access "
+                    "to its files. Request access on the Hub, or use a token that has it."
+                ) from None
+            resumed_from = max(resumed_from, first)
+            digest, expected = digests.digest(), _expected(f)
             if expected is None or digest == expected:
+                os.replace(partial, target)
+                verified.add(f, digests.sha256.hexdigest())
                 break
-            target.unlink()
+            partial.unlink(missing_ok=True)
             if round_ == 1:
                 raise ChecksumMismatchError(
-                    f"{model_id}@{sha}: {f.path} does not match the Hub's hash "
-                    f"({digest} != {expected}) even after a fresh download."
+                    f"{f.path} of {model_id}@{sha[:12]} does not match the Hub's hash even "
+                    f"after a fresh download: expected {expected}, got {digest}. The bytes "
+                    "were discarded; nothing was loaded, scanned or packaged.",
+                    path=f.path,
+                    expected=expected,
+                    actual=digest,
                 )
         out.append(
-            LocalFile(f.path, target, target.stat().st_size, sha256.hexdigest(), resumed_from)
+            LocalFile(
+                f.path, target, target.stat().st_size, digests.sha256.hexdigest(), resumed_from
+            )
         )
     return out

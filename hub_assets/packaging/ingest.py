@@ -8,7 +8,6 @@ retried: downloads resume, the upload either completes or is aborted.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from pathlib import Path
 import duckdb
 
 from hub_assets.hub.client import HubClient, check_model_id
+from hub_assets.hub.snapshots import SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.packaging.download import download_revision, remote_files
 from hub_assets.packaging.package import (
     PackageSpec,
     build_manifest,
@@ -93,9 +92,11 @@ def ingest_model(
     description: str | None = None,
     run_id: str,
     work_dir: Path,
+    snapshots: SnapshotStore | None = None,
     progress: Progress | None = None,
 ) -> IngestResult:
-    """Package the gated revision of `model_id` into the store and record it."""
+    """Package the gated revision of `model_id` into the store and record it, from the
+    revision's verified snapshot (the same files the scan and the evaluation read)."""
     check_model_id(model_id)
     if version is not None:
         check_version(version)
@@ -121,15 +122,47 @@ def ingest_model(
             same,
         )
     ev = ModelEvidence.from_metadata(model_id, metadata)
-    dest = work_dir / "downloads" / f"{name}@{sha}"
-    files = download_revision(
+    snapshots = snapshots or SnapshotStore(work_dir / "snapshots")
+    with snapshots.use(
         client,
         model_id,
         sha,
-        remote_files(metadata["info"]["siblings"]),
-        dest,
+        metadata["info"]["siblings"],
         progress=(lambda p, d, t: progress("download", p, d, t)) if progress else None,
-    )
+    ) as snapshot:
+        return _package(
+            client,
+            registry,
+            store,
+            snapshot.files,
+            ev,
+            sha,
+            name,
+            version,
+            description,
+            metrics,
+            gate,
+            run_id,
+            progress,
+        )
+
+
+def _package(
+    client: HubClient,
+    registry: Registry,
+    store: PackageStore,
+    files: list,
+    ev: ModelEvidence,
+    sha: str,
+    name: str,
+    version: str,
+    description: str | None,
+    metrics: dict[str, float],
+    gate: dict,
+    run_id: str,
+    progress: Progress | None,
+) -> IngestResult:
+    model_id = ev.model_id
     spec = PackageSpec(
         name=name,
         version=version,
@@ -191,7 +224,6 @@ def ingest_model(
             )
     except duckdb.ConstraintException as e:
         raise PackageExistsError(f"Package {name} {version} was recorded meanwhile: {e}") from e
-    shutil.rmtree(dest, ignore_errors=True)
     return IngestResult(
         spec.package_id,
         name,

@@ -17,9 +17,9 @@ from hub_assets.gate.config import load_gate_config
 from hub_assets.hub.demo_catalog import MINILM, ORG, OVERCLAIMER, QA_MODEL
 from hub_assets.hub.demo_qa_model import train_extractive_qa
 from hub_assets.hub.demo_text import qa_splits
+from hub_assets.hub.snapshots import download_snapshot
 from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.reproducibility import download_snapshot
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
 QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS

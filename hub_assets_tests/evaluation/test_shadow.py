@@ -77,7 +77,7 @@ def test_a_new_upstream_revision_is_ignored_until_the_pin_changes(mutable_hub, t
 
 
 def test_backend_load_failure_and_per_sample_failures(hub_client, tmp_path):
-    from hub_assets.metrics.reproducibility import download_snapshot
+    from hub_assets.hub.snapshots import download_snapshot
 
     sha = hub_client.model_metadata(f"{ORG}/tiny-gpt2-no-tokenizer").data["info"]["sha"]
     no_tok = download_snapshot(hub_client, f"{ORG}/tiny-gpt2-no-tokenizer", sha, tmp_path)
@@ -266,7 +266,7 @@ def test_nightly_schedule_requests_each_candidate(discovered):
 
 def test_embeddings_come_back_in_input_order(hub_client, tmp_path):
     from hub_assets.evaluation.backends import EmbeddingBackend
-    from hub_assets.metrics.reproducibility import download_snapshot
+    from hub_assets.hub.snapshots import download_snapshot
 
     sha = hub_client.model_metadata(MINILM).data["info"]["sha"]
     backend = EmbeddingBackend(

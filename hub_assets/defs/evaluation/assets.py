@@ -5,7 +5,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
-from huggingface_hub.errors import GatedRepoError
 
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
@@ -22,9 +21,10 @@ from hub_assets.evaluation.shadow import (
     pin_for,
     regression_findings,
 )
+from hub_assets.hub.snapshots import LOADABLE_PATTERNS
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.reproducibility import download_snapshot
 from hub_assets.metrics.scoring import fingerprint
+from hub_assets.packaging.download import GatedModelError
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import require_current_revision, write_metrics
 from hub_assets.registry.models import append_status
@@ -137,15 +137,16 @@ def shadow_eval_scores(
         if blocker:
             return _not_evaluated(context, blocker)
         try:
-            model_dir = download_snapshot(
-                hub.client(), model_id, sha, Path(trust.work_dir) / "snapshots"
-            )
-            result = (
-                evaluate_qa(model_dir, pipeline_tag, data, config, evaluation.sample_limit)
-                if task == QA_TASK
-                else evaluate_retrieval(model_dir, data, config, evaluation.sample_limit)
-            )
-        except (BackendLoadError, GatedRepoError) as e:
+            with trust.snapshots().use(
+                hub.client(), model_id, sha, metadata["info"]["siblings"], LOADABLE_PATTERNS
+            ) as snapshot:
+                model_dir = snapshot.folder
+                result = (
+                    evaluate_qa(model_dir, pipeline_tag, data, config, evaluation.sample_limit)
+                    if task == QA_TASK
+                    else evaluate_retrieval(model_dir, data, config, evaluation.sample_limit)
+                )
+        except (BackendLoadError, GatedModelError) as e:
             return _not_evaluated(context, str(e).splitlines()[0])
         scores, samples = result.scores, result.samples
         eval_run_id = str(uuid.uuid4())

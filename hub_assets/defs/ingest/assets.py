@@ -104,6 +104,7 @@ def ingested_package(
             description=config.description,
             run_id=context.run_id,
             work_dir=Path(trust.work_dir),
+            snapshots=trust.snapshots(),
             progress=_Progress(context),
         )
     except tuple(OUTCOMES) as e:

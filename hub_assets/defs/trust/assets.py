@@ -58,6 +58,7 @@ def trust_metrics(
         ScoringContext(
             client=hub.client(),
             work_dir=Path(trust.work_dir),
+            snapshots=trust.snapshots(),
             now=utc_now(),
             target_device=gate.target_device,
             limits=trust.limits(),
