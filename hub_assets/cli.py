@@ -461,16 +461,17 @@ def _daemon_running(instance: object) -> bool:
 
 def _print_outcome(request: dict, registry_path: str) -> int:
     """Print an ingest request's outcome; return the exit code (0 only on success)."""
+    from hub_assets.errors import exit_code
     from hub_assets.registry.packages import find_package
     from hub_assets.registry.store import Registry
 
     if request["status"] != "succeeded":
+        outcome = request["outcome"] or "error"
         click.echo(
-            f"Ingest of {request['model_id']} failed ({request['outcome'] or 'error'}): "
-            f"{request['message']}",
+            f"Ingest of {request['model_id']} failed ({outcome}): {request['message']}",
             err=True,
         )
-        return 1
+        return exit_code(outcome)
     with Registry(registry_path).read() as con:
         row = con.execute(
             "SELECT name, version FROM packages WHERE package_id = ?", [request["package_id"]]

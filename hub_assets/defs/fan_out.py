@@ -9,7 +9,11 @@ from dataclasses import dataclass
 import dagster as dg
 
 from hub_assets.definitions import defs
-from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request, root_message
+from hub_assets.defs.ingest.outcomes import (
+    REQUEST_TAG,
+    classify_step_errors,
+    record_failed_request,
+)
 from hub_assets.resources import RegistryResource
 
 
@@ -23,15 +27,17 @@ class TickedRun:
     tags: dict
 
 
-def _errors(result: dg.ExecuteInProcessResult) -> str:
-    messages = [
-        root_message(e.event_specific_data.error)
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE"
-        and e.event_specific_data
-        and e.event_specific_data.error
-    ]
-    return "; ".join(m.strip() for m in messages) or "run failed"
+def _errors(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
+    """(outcome, message) of a failed in-process run."""
+    return classify_step_errors(
+        [
+            e.event_specific_data.error
+            for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE"
+            and e.event_specific_data
+            and e.event_specific_data.error
+        ]
+    )
 
 
 def tick_sensor(
@@ -68,8 +74,9 @@ def tick_sensor(
         if not result.success and REQUEST_TAG in rr.tags:
             registry = resources.get("registry")
             assert isinstance(registry, RegistryResource)
+            outcome, message = _errors(result)
             record_failed_request(
-                registry.get(), int(rr.tags[REQUEST_TAG]), result.run_id, _errors(result)
+                registry.get(), int(rr.tags[REQUEST_TAG]), result.run_id, message, outcome
             )
         runs.append(TickedRun(rr.partition_key, result.run_id, result.success, dict(rr.tags)))
     return runs

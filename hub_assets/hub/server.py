@@ -351,6 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if self.headers.get("Range"):
                     self.state.requests[f"{method} range"] += 1
             file_path = self._resolve_file_path(raw_path)
+            if file_path is not None:  # per repo file: "GET file org/name:path"
+                repo = unquote(raw_path).partition("/resolve/")[0].strip("/")
+                with self.state.lock:
+                    self.state.requests[f"{method} file {repo}:{file_path}"] += 1
             fault = self.state.take_fault(method, unquote(raw_path), file_path)
             self.fault = fault
             if fault and fault.kind == "slow" and fault.delay_s:

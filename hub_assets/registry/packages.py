@@ -7,19 +7,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from hub_assets.errors import EXIT_CODES
 from hub_assets.registry.models import now
 
 REQUEST_STATUSES = ("pending", "running", "succeeded", "failed")
-OUTCOMES = (
-    "ingested",
-    "not_found",
-    "invalid",
-    "gate_failed",
-    "already_exists",
-    "storage_failed",
-    "gated",
-    "error",
-)
+OUTCOMES = tuple(EXIT_CODES)  # every outcome, defined once in hub_assets.errors
 
 
 @dataclass(frozen=True)

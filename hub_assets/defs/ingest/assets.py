@@ -8,10 +8,8 @@ from pydantic import Field
 
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
-from hub_assets.packaging.download import GatedModelError, UnsafePathError
-from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError, ingest_model
-from hub_assets.packaging.package import InvalidVersionError
-from hub_assets.packaging.store import StorageError
+from hub_assets.errors import outcome_of, plain_message
+from hub_assets.packaging.ingest import PackageExistsError, ingest_model
 from hub_assets.registry import packages as reg_packages
 from hub_assets.resources import (
     HubResource,
@@ -60,16 +58,6 @@ class _Progress:
             self.bar.refresh()
 
 
-OUTCOMES = {
-    GateNotPassedError: "gate_failed",
-    PackageExistsError: "already_exists",
-    StorageError: "storage_failed",
-    GatedModelError: "gated",
-    UnsafePathError: "invalid",
-    InvalidVersionError: "invalid",
-}
-
-
 @dg.asset(
     partitions_def=hf_models,
     deps=[quality_gate],
@@ -107,7 +95,10 @@ def ingested_package(
             snapshots=trust.snapshots(),
             progress=_Progress(context),
         )
-    except tuple(OUTCOMES) as e:
+    except Exception as e:
+        outcome = outcome_of(e)
+        if outcome == "error":
+            raise
         if isinstance(e, PackageExistsError) and e.same_revision and request_id is None:
             existing = e.existing
             context.log.info(
@@ -131,11 +122,11 @@ def ingested_package(
                     con,
                     request_id,
                     status="failed",
-                    outcome=OUTCOMES[type(e)],
-                    message=str(e),
+                    outcome=outcome,
+                    message=plain_message(str(e)),
                     run_id=context.run_id,
                 )
-        raise dg.Failure(description=str(e)) from e
+        raise dg.Failure(description=plain_message(str(e))) from e
     if request_id is not None:
         with reg.write() as con:
             reg_packages.update_request(

@@ -1,5 +1,8 @@
 """What became of an ad-hoc ingest request whose run failed before packaging finished."""
 
+from collections.abc import Sequence
+
+from hub_assets.errors import message_of_error_info, outcome_of_error_info
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.metrics import current_revision
 from hub_assets.registry.store import Registry
@@ -7,15 +10,23 @@ from hub_assets.registry.store import Registry
 REQUEST_TAG = "hub_assets/ingest_request"
 
 
-def root_message(error: object) -> str:
-    """The innermost cause of a Dagster SerializableErrorInfo: the error users can act on."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return str(getattr(error, "message", error)).strip()
+def classify_step_errors(errors: Sequence[object]) -> tuple[str, str]:
+    """(outcome, message) of a failed run's step errors (Dagster `SerializableErrorInfo`):
+    the first error with a known outcome decides; the message names each cause once."""
+    outcome = next((o for o in map(outcome_of_error_info, errors) if o != "error"), "error")
+    messages: list[str] = []
+    for e in errors:
+        m = message_of_error_info(e)
+        if m and m not in messages:
+            messages.append(m)
+    return outcome, "; ".join(messages) or "run failed"
 
 
-def record_failed_request(registry: Registry, request_id: int, run_id: str, error: str) -> str:
-    """Classify the failure in users' words, store it on the request, and return it."""
+def record_failed_request(
+    registry: Registry, request_id: int, run_id: str, error: str, outcome: str = "error"
+) -> str:
+    """Store the failure's outcome and message on the request (a failed gate, found in the
+    registry, takes precedence), and return the message."""
     with registry.read() as con:
         request = reg_packages.get_request(con, request_id)
         if request is None or request["status"] in ("succeeded",):
@@ -33,12 +44,8 @@ def record_failed_request(registry: Registry, request_id: int, run_id: str, erro
             ).fetchone()
     if gate is not None and not gate[0]:
         outcome, message = "gate_failed", gate[1]
-    elif "not found on the Hub" in error:
-        outcome, message = "not_found", f"Model '{model_id}' not found on the Hub"
-    elif "is gated" in error or "GatedRepo" in error:
-        outcome, message = "gated", error
     else:
-        outcome, message = "error", error
+        message = error
     with registry.write() as con:
         reg_packages.update_request(
             con, request_id, status="failed", outcome=outcome, message=message, run_id=run_id

@@ -4,7 +4,11 @@ import dagster as dg
 
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.discovery.sensors import model_pipeline_job
-from hub_assets.defs.ingest.outcomes import REQUEST_TAG, record_failed_request, root_message
+from hub_assets.defs.ingest.outcomes import (
+    REQUEST_TAG,
+    classify_step_errors,
+    record_failed_request,
+)
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
@@ -67,14 +71,13 @@ def ingest_request_failure_sensor(
     request = context.dagster_run.tags.get(REQUEST_TAG)
     if request is None:
         return
-    errors = [
-        root_message(e.event_specific_data.error)
-        for e in context.get_step_failure_events()
-        if e.event_specific_data and e.event_specific_data.error
-    ]
+    outcome, message = classify_step_errors(
+        [
+            e.event_specific_data.error
+            for e in context.get_step_failure_events()
+            if e.event_specific_data and e.event_specific_data.error
+        ]
+    )
     record_failed_request(
-        registry.get(),
-        int(request),
-        context.dagster_run.run_id,
-        "; ".join(errors) or context.failure_event.message or "run failed",
+        registry.get(), int(request), context.dagster_run.run_id, message, outcome
     )

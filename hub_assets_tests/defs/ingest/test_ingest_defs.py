@@ -116,13 +116,13 @@ def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
     assert "version:    1.0.0" in ok.stdout and "uri:" in ok.stdout and "net_score:" in ok.stdout
     assert "reproducibility=1.00" in ok.stdout
     again = runner.invoke(main, ["ingest", QA_MODEL, "--wait"])
-    assert again.exit_code == 1 and "failed (already_exists)" in again.output
+    assert again.exit_code == 5 and "failed (already_exists)" in again.output
     missing = runner.invoke(main, ["ingest", "nobody/nothing", "--wait"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 3
     assert "failed (not_found): Model 'nobody/nothing' not found on the Hub" in missing.output
     gate = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-stale", "--wait"])
     assert (
-        gate.exit_code == 1
+        gate.exit_code == 4
         and "failed (gate_failed): Model does not meet quality requirements. Failed metrics:"
         in gate.output
     )
@@ -177,5 +177,82 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
     with registry.read() as con:
         row = reg_packages.get_request(con, request_id)
     assert (row["status"], row["outcome"]) == ("failed", "not_found")
-    assert row["message"] == "Model 'nobody/nothing' not found on the Hub"
+    assert row["message"].startswith("Model 'nobody/nothing' not found on the Hub at http")
+    assert "Error" not in row["message"]  # in words, no class paths
     assert row["run_id"] == failed.run_id
+
+
+def test_each_file_is_fetched_once_across_every_stage(cli_env, hub_server):
+    """Scan, reproducibility, shadow evaluation and packaging read one verified snapshot."""
+    hub_server.reset_requests()
+    ok = CliRunner().invoke(main, ["ingest", QA_MODEL, "--wait"])
+    assert ok.exit_code == 0, ok.output
+    fetched = {
+        k.removeprefix(f"GET file {QA_MODEL}:"): n
+        for k, n in hub_server.requests.items()
+        if k.startswith(f"GET file {QA_MODEL}:")
+    }
+    assert fetched["model.safetensors"] == 1 and fetched["tokenizer.json"] >= 1
+    # the card and config are also read once for metadata (hf_hub_download's own cache);
+    # every weight and tokenizer file crosses the wire once for the whole pipeline
+    assert all(n == 1 for p, n in fetched.items() if p not in ("README.md", "config.json")), fetched
+
+
+@pytest.fixture
+def corrupt_hub(tmp_path, demo_catalog):
+    """A Hub whose model serves weights that differ from their advertised LFS sha256."""
+    from hub_assets.hub.catalog import Catalog
+    from hub_assets.hub.server import HubServer
+
+    demo = Catalog(demo_catalog)
+    head = demo.repo("model", QA_MODEL).head
+    catalog = Catalog(tmp_path / "evil-catalog")
+    catalog.commit(
+        "model",
+        "evil/corrupt",
+        {p: demo.blob_path(f.sha256) for p, f in head.files.items()},
+        authors=["eve"],
+        title="upload",
+        meta={"pipeline_tag": "text-classification", "library_name": "transformers"},
+    )
+    weights = catalog.repo("model", "evil/corrupt").head.files["model.safetensors"]
+    blob = catalog.blob_path(weights.sha256)
+    data = bytearray(blob.read_bytes())
+    data[-100:] = b"\x07" * 100  # same size, other bytes
+    blob.unlink()  # never write through to a shared copy
+    blob.write_bytes(bytes(data))
+    with HubServer(catalog) as server:
+        yield server
+
+
+def test_corrupted_weights_are_never_run(corrupt_hub, registry, tmp_path, caplog):
+    import logging
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", corrupt_hub.url)
+        mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+        mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+        mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
+        mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
+        mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
+        _reload_definitions()
+        try:
+            with caplog.at_level(logging.INFO, logger="hub_assets"):
+                got = CliRunner().invoke(main, ["ingest", "evil/corrupt", "--wait"])
+        finally:
+            mp.undo()
+            _reload_definitions()
+    assert got.exit_code == 8, got.output
+    assert "failed (checksum_mismatch): model.safetensors of evil/corrupt@" in got.output
+    assert "expected " in got.output and ", got " in got.output  # both hashes
+    assert "Error:" not in got.output.split("failed (checksum_mismatch)")[1]  # no class paths
+    assert not [r for r in caplog.records if "reproducibility child started" in r.getMessage()]
+    assert corrupt_hub.requests["GET file evil/corrupt:model.safetensors"] == 2  # one refetch
+    snapshots = list((tmp_path / "work" / "snapshots").glob("evil--corrupt@*"))
+    assert snapshots and not list(snapshots[0].rglob("model.safetensors*"))
+    with registry.read() as con:
+        scored = con.execute(
+            "SELECT metric FROM metric_values WHERE model_id = 'evil/corrupt'"
+        ).fetchall()
+    assert not [m for (m,) in scored if m in ("security", "reproducibility")]
