@@ -406,10 +406,22 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     trust = TrustResource.from_env()
     gate = trust.load_gate_config()
     registry = Registry(os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
+
+    def known_revision(model_id: str) -> tuple[str, str] | None:
+        try:
+            with registry.read() as con:
+                return reg_metrics.last_known_revision(con, model_id)
+        except RegistryError:
+            return None
+
+    client.known_revision = known_revision
     failures = 0
     for model_id in model_ids:
         try:
-            ev = ModelEvidence.from_metadata(model_id, client.model_metadata(model_id).data)
+            fetched = client.model_metadata(model_id)
+            if fetched.note:
+                click.echo(f"{model_id}: {fetched.note}", err=True)
+            ev = ModelEvidence.from_metadata(model_id, fetched.data)
             parents: dict[str, float] = {}
             measurement = None
             pin = pin_for(ev.info.get("pipeline_tag"), pins_from_env())

@@ -21,7 +21,7 @@ from hub_assets.discovery.filters import (
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, pins_from_env
 from hub_assets.gate.config import GateConfig, load_gate_config
-from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
@@ -37,8 +37,16 @@ class HubResource(ConfigurableResource):
     """
 
     endpoint: str = Field(default=DEFAULT_HUB_ENDPOINT, description="Hub base URL.")
-    token: str | None = Field(default=None, description="Hub token; never logged.")
-    requests_per_second: float = Field(default=10.0, description="Client-side rate limit.")
+    token: str | None = Field(
+        default=None,
+        description="Hub token; never logged. Unset: huggingface_hub's own resolution "
+        "(HF_TOKEN, the `hf auth login` token file, HF_TOKEN_PATH).",
+    )
+    requests_per_second: float = Field(
+        default=DEFAULT_REQUESTS_PER_SECOND,
+        description="Client-side rate limit (the free tier allows 1,000 requests / 5 min).",
+    )
+    offline: bool = Field(default=False, description="Cache only (HF_HUB_OFFLINE=1).")
     max_retries: int = Field(default=5, description="Retries of 429/5xx answers.")
     cache_dir: str = Field(default="data/cache/hub", description="Persistent metadata cache.")
     cache_ttl_hours: float = Field(default=24.0, description="Metadata cache time-to-live.")
@@ -53,18 +61,25 @@ class HubResource(ConfigurableResource):
                 max_retries=self.max_retries,
                 cache_dir=Path(self.cache_dir),
                 cache_ttl_s=self.cache_ttl_hours * 3600,
+                offline=self.offline,
             )
         )
 
     @classmethod
     def from_env(cls) -> HubResource:
-        """Settings from HUB_ASSETS_* variables and HF_TOKEN."""
+        """Settings from HUB_ASSETS_* variables and the Hub's own (HF_ENDPOINT, HF_TOKEN,
+        HF_HUB_OFFLINE)."""
         env = os.environ
         return cls(
-            endpoint=env.get("HUB_ASSETS_HUB_ENDPOINT", DEFAULT_HUB_ENDPOINT),
+            endpoint=env.get("HUB_ASSETS_HUB_ENDPOINT")
+            or env.get("HF_ENDPOINT")
+            or DEFAULT_HUB_ENDPOINT,
+            offline=env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
             # EnvVar: Dagster resolves it at run time and shows only the variable's name.
             token=EnvVar("HF_TOKEN") if env.get("HF_TOKEN") else None,
-            requests_per_second=float(env.get("HUB_ASSETS_HUB_RATE_LIMIT", "10")),
+            requests_per_second=float(
+                env.get("HUB_ASSETS_HUB_RATE_LIMIT", str(DEFAULT_REQUESTS_PER_SECOND))
+            ),
             max_retries=int(env.get("HUB_ASSETS_HUB_MAX_RETRIES", "5")),
             cache_dir=env.get("HUB_ASSETS_CACHE_DIR", "data/cache/hub"),
             cache_ttl_hours=float(env.get("HUB_ASSETS_CACHE_TTL_HOURS", "24")),
@@ -135,10 +150,13 @@ class TrustResource(ConfigurableResource):
     snapshot_cache_gb: float = Field(
         default=20.0, description="Cap of the verified snapshot store (LRU eviction)."
     )
+    max_file_gb: float = Field(
+        default=50.0, description="A repo advertising a bigger file is rejected (unsafe_repo)."
+    )
 
     def snapshots(self) -> SnapshotStore:
         """The one verified snapshot store every stage reads model files from."""
-        return store_from(Path(self.work_dir), self.snapshot_cache_gb)
+        return store_from(Path(self.work_dir), self.snapshot_cache_gb, self.max_file_gb)
 
     def limits(self) -> ReproducibilityLimits:
         return ReproducibilityLimits(
@@ -160,6 +178,7 @@ class TrustResource(ConfigurableResource):
             reproducibility_memory_mb=int(env.get("HUB_ASSETS_REPRO_MEMORY_MB", "4096")),
             reproducibility_max_gb=float(env.get("HUB_ASSETS_REPRO_MAX_GB", "1.0")),
             snapshot_cache_gb=float(env.get("HUB_ASSETS_SNAPSHOT_CACHE_GB", "20")),
+            max_file_gb=float(env.get("HUB_ASSETS_MAX_FILE_GB", "50")),
         )
 
 

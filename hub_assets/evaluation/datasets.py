@@ -103,14 +103,21 @@ def cache_dataset(
     cache_root: Path,
     token: str | None = None,
     timeout_s: float = 600,
+    offline: bool = False,
 ) -> CachedDataset:
-    """The pinned dataset as Parquet under `cache_root`, loading it through the Hub once."""
+    """The pinned dataset as Parquet under `cache_root`, loading it through the Hub once
+    (never when `offline`: then only the cache serves, and a miss says so)."""
     folder = cache_root / pin.key
     names = [f"{config}-{split}.parquet" for config, split in pin.splits]
     stamp = folder / "dataset.json"
     if stamp.exists():
         info = json.loads(stamp.read_text())
         return CachedDataset(pin, folder, info["fingerprint"], info["rows"], False)
+    if offline:
+        raise DatasetLoadError(
+            f"Dataset {pin.repo_id}@{pin.revision} is not cached and offline mode "
+            "(HF_HUB_OFFLINE=1) forbids loading it. Run once with the Hub reachable."
+        )
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".loading-", dir=cache_root))
     env = dict(

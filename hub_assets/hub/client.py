@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,27 +23,38 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
-from huggingface_hub import HfApi, get_session, hf_hub_download
+from huggingface_hub import HfApi, get_session, get_token, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import ModelInfo
-from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_ratelimit_headers
 
 from hub_assets.hub.card import split_card
 from hub_assets.hub.catalog import CatalogError, validate_repo_id
 
 T = TypeVar("T")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# The Hub's free API quota is 1,000 requests per 5 minutes (3.3/s): stay under it.
+DEFAULT_REQUESTS_PER_SECOND = 3.0
 CACHE_FORMAT = 1
 
 
 class HubUnavailableError(ConnectionError):
     """The Hub could not be reached and nothing cached can stand in."""
+
+
+class OfflineCacheMissError(HubUnavailableError):
+    """Offline (HF_HUB_OFFLINE=1 or the Hub unreachable) and nothing cached for this model."""
+
+
+class RateLimitedError(HubUnavailableError):
+    """The Hub kept answering 429 (or 5xx) after every configured retry."""
 
 
 class ModelNotFoundError(LookupError):
@@ -66,12 +78,19 @@ class HubSettings:
     """How to reach a Hub. `token` is a secret: it is never logged, printed or stored."""
 
     endpoint: str
-    token: str | None = None
-    requests_per_second: float = 10.0
+    token: str | None = None  # None: huggingface_hub's own resolution (HF_TOKEN, token file)
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     max_retries: int = 5
+    offline: bool = False  # HF_HUB_OFFLINE: cache only, no request at all
+    max_wait_s: float = 60.0
     cache_dir: Path = Path("data/cache/hub")
     cache_ttl_s: float = 24 * 3600
     timeout_s: float = 30.0
+
+    def resolved_token(self) -> str | None:
+        """The token, resolved exactly as huggingface_hub does when none is configured:
+        HF_TOKEN, then the file `hf auth login` wrote (HF_TOKEN_PATH). Never logged."""
+        return self.token or get_token()
 
     def __repr__(self) -> str:  # keep the token out of logs and tracebacks
         return (
@@ -89,6 +108,7 @@ class Fetched:
     from_cache: bool
     fetched_at: str
     offline: bool = False  # the Hub was unreachable, so a cached copy was used
+    note: str = ""  # what a user should be told about where this came from
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -143,19 +163,32 @@ class HubClient:
     """The pipeline's way to the Hub (see module docstring)."""
 
     settings: HubSettings
+    # model id → (sha, date) of the last revision the registry knows: where `main` falls
+    # back to when the Hub cannot be asked
+    known_revision: Callable[[str], tuple[str, str] | None] | None = None
     requests_made: int = 0
     _limiter: _RateLimiter = field(init=False, repr=False)
     api: HfApi = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.api = HfApi(
-            endpoint=self.settings.endpoint.rstrip("/"), token=self.settings.token or False
-        )
+        self.api = HfApi(endpoint=self.settings.endpoint.rstrip("/"), token=self.token)
         self._limiter = _RateLimiter(self.settings.requests_per_second)
+
+    @property
+    def token(self) -> str | None:
+        """The token for every call (huggingface_hub's resolution when none is set)."""
+        return self.settings.resolved_token()
 
     # -- calls with rate limit and retries -----------------------------------------------------
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call the Hub: wait for the rate limit, retry 429/5xx honouring Retry-After."""
+        """Call the Hub: wait for the rate limit; retry 429/5xx, waiting as the Hub says
+        (`RateLimit` headers, then `Retry-After`), else exponential backoff with jitter;
+        after the configured retries, a clear `RateLimitedError`. Offline: no call at all."""
+        if self.settings.offline:
+            raise HubUnavailableError(
+                f"Offline mode (HF_HUB_OFFLINE=1): the Hub at {self.settings.endpoint} is not "
+                "asked; cached data is used where there is some."
+            )
         attempt = 0
         while True:
             self._limiter.wait()
@@ -169,30 +202,45 @@ class HubClient:
                 GatedRepoError,
             ):
                 raise
+            except OfflineModeIsEnabled as e:
+                raise HubUnavailableError(
+                    "Offline mode (HF_HUB_OFFLINE=1): the Hub is not asked; cached data is "
+                    "used where there is some."
+                ) from e
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
-                if status not in RETRY_STATUSES or attempt >= self.settings.max_retries:
+                if status not in RETRY_STATUSES:
                     raise
-                retry_after = e.response.headers.get("Retry-After")
-                try:
-                    delay = float(retry_after) if retry_after else min(2**attempt, 30)
-                except ValueError:
-                    delay = min(2**attempt, 30)
-                time.sleep(min(delay, 60))
+                headers = e.response.headers
+                if attempt >= self.settings.max_retries:
+                    raise RateLimitedError(_storm_message(self.settings, status, headers)) from None
+                time.sleep(self._retry_delay(status, headers, attempt))
                 attempt += 1
             except httpx2.TransportError as e:
                 raise HubUnavailableError(
-                    f"The Hub at {self.settings.endpoint} is unreachable ({type(e).__name__}). "
-                    "Check HUB_ASSETS_HUB_ENDPOINT and the network; cached metadata is used "
-                    "where there is some."
+                    f"The Hub at {self.settings.endpoint} is unreachable ({_transport_words(e)})."
+                    " Check HUB_ASSETS_HUB_ENDPOINT (or HF_ENDPOINT) and the network; cached "
+                    "metadata is used where there is some."
                 ) from e
+
+    def _retry_delay(self, status: int, headers: Any, attempt: int) -> float:
+        """Seconds before the next try: what the Hub asks for, else backoff; with jitter."""
+        info = parse_ratelimit_headers(headers) if status == 429 else None
+        if info is not None and info.remaining == 0:
+            base = float(info.reset_in_seconds)
+        else:
+            try:
+                base = float(headers.get("Retry-After")) if headers.get("Retry-After") else None
+            except ValueError:
+                base = None
+        if base is None:  # full jitter on exponential backoff
+            return min(random.uniform(0.5, 1.0) * min(2**attempt, 30), self.settings.max_wait_s)
+        return min(base * random.uniform(1.0, 1.1), self.settings.max_wait_s)
 
     # -- listings ----------------------------------------------------------------------------
     def _get_page(self, url: str, params: dict | None) -> httpx2.Response:
         def get() -> httpx2.Response:
-            headers = build_hf_headers(
-                token=self.settings.token or False, library_name="hub-assets"
-            )
+            headers = build_hf_headers(token=self.token, library_name="hub-assets")
             r = get_session().get(
                 url, params=params, headers=headers, timeout=self.settings.timeout_s
             )
@@ -254,14 +302,33 @@ class HubClient:
         """
         check_model_id(model_id)
         pinned = revision is not None and len(revision) == 40
-        got = self._through_cache(
-            self._cache_path("metadata", model_id, revision or "main"),
-            lambda: self._fetch_metadata(model_id, revision),
-            never_expires=pinned,
-            miss_message=f"No cached metadata for model {model_id!r} and the Hub at "
-            f"{self.settings.endpoint} is unreachable. Run once with the Hub reachable "
-            "to fill the cache.",
+        miss = (
+            f"No cached metadata for model {model_id!r}, and the Hub at "
+            f"{self.settings.endpoint} "
+            + ("is not asked (HF_HUB_OFFLINE=1)" if self.settings.offline else "is unreachable")
+            + ". Run once with the Hub reachable to fill the cache."
         )
+        try:
+            got = self._through_cache(
+                self._cache_path("metadata", model_id, revision or "main"),
+                lambda: self._fetch_metadata(model_id, revision),
+                never_expires=pinned,
+                miss_message=miss,
+            )
+        except OfflineCacheMissError:
+            known = self.known_revision(model_id) if self.known_revision else None
+            if revision not in (None, "main") or known is None:
+                raise
+            cached = self._read_cache(self._cache_path("metadata", model_id, known[0]))
+            if cached is None:
+                raise
+            return Fetched(
+                cached[0],
+                True,
+                _ts(cached[1]),
+                offline=True,
+                note=f"offline: using cached revision {known[0][:7]} from {known[1][:10]}",
+            )
         if revision is None and not got.from_cache and got.data["info"]["sha"]:
             self._write_cache(
                 self._cache_path("metadata", model_id, got.data["info"]["sha"]), got.data
@@ -286,8 +353,10 @@ class HubClient:
         except HubUnavailableError as e:
             if cached:
                 return Fetched(cached[0], True, _ts(cached[1]), offline=True)
+            if isinstance(e, RateLimitedError):
+                raise  # the Hub answered: it is no cache miss, and it says what to do
             if miss_message:
-                raise HubUnavailableError(miss_message) from e
+                raise OfflineCacheMissError(miss_message) from e
             raise
         if data is None:
             return None
@@ -386,7 +455,7 @@ class HubClient:
                 repo_type="dataset",
                 revision=info.sha,
                 endpoint=self.api.endpoint,
-                token=self.settings.token or False,
+                token=self.token,
                 cache_dir=Path(self.settings.cache_dir) / "files",
             )
             card_data, text = split_card(Path(raw).read_text(encoding="utf-8", errors="replace"))
@@ -411,7 +480,7 @@ class HubClient:
                 filename,
                 revision=sha,
                 endpoint=self.api.endpoint,
-                token=self.settings.token or False,
+                token=self.token,
                 cache_dir=Path(self.settings.cache_dir) / "files",
             )
         except GatedRepoError:
@@ -419,6 +488,36 @@ class HubClient:
                 return ""  # a gated repo's card needs access; its YAML is in the info
             raise
         return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def _transport_words(error: BaseException) -> str:
+    text = str(error).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "timed out" in text or "timeout" in text:
+        return "no answer in time"
+    if "closed" in text or "incomplete" in text:
+        return "the connection closed early"
+    return "connection failed"
+
+
+def _storm_message(settings: HubSettings, status: int, headers: Any) -> str:
+    """The end of a 429/5xx storm, in words: what the Hub said and what to do."""
+    said = f"kept answering {status}"
+    info = parse_ratelimit_headers(headers) if status == 429 else None
+    if info is not None:
+        quota = f"{info.limit} requests per {info.window_seconds} s" if info.limit else "quota"
+        said += (
+            f" (rate limit '{info.resource_type}': {info.remaining} left of {quota}, "
+            f"reset in {info.reset_in_seconds} s)"
+        )
+    fix = (
+        "Lower HUB_ASSETS_HUB_RATE_LIMIT or wait for the window to reset; a token (HF_TOKEN) "
+        "has a higher quota."
+        if status == 429
+        else "The Hub is failing; retry later."
+    )
+    return f"The Hub at {settings.endpoint} {said} after {settings.max_retries} retries. {fix}"
 
 
 def _ts(epoch: float) -> str:

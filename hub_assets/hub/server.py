@@ -68,6 +68,7 @@ class FaultRule:
     after_bytes: int = 0
     delay_s: float = 0.0
     bytes_per_s: int | None = None
+    headers: dict | None = None  # extra response headers of a "status" fault (RateLimit...)
     times: int | None = 1
     hits: int = 0
 
@@ -360,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.kind == "slow" and fault.delay_s:
                 time.sleep(fault.delay_s)
             if fault and fault.kind == "status":
-                headers = {}
+                headers = dict(fault.headers or {})
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 raise HubError(fault.status, fault.error_code, "Injected fault", headers)

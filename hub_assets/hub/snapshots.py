@@ -30,6 +30,7 @@ from hub_assets.packaging.download import (
     LocalFile,
     Progress,
     RemoteFile,
+    check_file_sizes,
     download_revision,
     remote_files,
 )
@@ -74,9 +75,12 @@ class Snapshot:
 class SnapshotStore:
     """Verified snapshots under `root`, at most `cap_bytes` in all (see module docstring)."""
 
-    def __init__(self, root: Path, cap_bytes: int | None = None) -> None:
+    def __init__(
+        self, root: Path, cap_bytes: int | None = None, max_file_bytes: int | None = None
+    ) -> None:
         self.root = Path(root)
         self.cap_bytes = cap_bytes
+        self.max_file_bytes = max_file_bytes
         self.downloads: list[str] = []  # "model@sha:path" of every file fetched (for tests)
 
     def folder(self, model_id: str, sha: str) -> Path:
@@ -101,6 +105,7 @@ class SnapshotStore:
         the snapshot cannot be evicted until the block ends."""
         folder = self.folder(model_id, sha)
         wanted = select(remote_files(siblings), patterns)
+        check_file_sizes(model_id, wanted, self.max_file_bytes)
         with self._lease(folder).open("a+") as lease:
             fcntl.flock(lease, fcntl.LOCK_SH)
             try:
@@ -156,10 +161,14 @@ def _tree_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def store_from(work_dir: Path, cap_gb: float | None) -> SnapshotStore:
-    """The snapshot store of a work folder (`<work_dir>/snapshots`), capped at `cap_gb`."""
+def store_from(
+    work_dir: Path, cap_gb: float | None, max_file_gb: float | None = None
+) -> SnapshotStore:
+    """The snapshot store of a work folder (`<work_dir>/snapshots`), capped at `cap_gb`,
+    refusing files over `max_file_gb`."""
     cap = int(cap_gb * 1024**3) if cap_gb is not None else None
-    return SnapshotStore(Path(work_dir) / "snapshots", cap)
+    max_file = int(max_file_gb * 1e9) if max_file_gb is not None else None
+    return SnapshotStore(Path(work_dir) / "snapshots", cap, max_file)
 
 
 def download_snapshot(

@@ -38,6 +38,10 @@ class UnsafePathError(ValueError):
     """The Hub listed a file path that could escape the download folder."""
 
 
+class OversizedFileError(UnsafePathError):
+    """The Hub advertises a file larger than the configured maximum."""
+
+
 class InsufficientDiskSpaceError(OSError):
     """Not enough free disk for the files still to download."""
 
@@ -123,6 +127,18 @@ def _expected(f: RemoteFile) -> str | None:
     return f.sha256 or f.git_oid
 
 
+def check_file_sizes(model_id: str, files: Iterable[RemoteFile], max_bytes: int | None) -> None:
+    """Reject a repo that advertises a file over `max_bytes` before fetching anything."""
+    if max_bytes is None:
+        return
+    for f in files:
+        if f.size > max_bytes:
+            raise OversizedFileError(
+                f"{model_id} advertises {f.path} at {f.size / 1e9:,.1f} GB, over the "
+                f"{max_bytes / 1e9:,.1f} GB limit (HUB_ASSETS_MAX_FILE_GB); the model is rejected."
+            )
+
+
 def check_disk_space(dest: Path, files: Iterable[RemoteFile], margin: int = 64 * 1024**2) -> None:
     """Fail early when the files still missing would not fit on the disk."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -186,7 +202,7 @@ def _fetch(
             while chunk := fh.read(CHUNK):
                 digests.update(chunk)
     url = f"{client.api.endpoint}/{model_id}/resolve/{sha}/{quote(f.path)}"
-    headers = build_hf_headers(token=client.settings.token or False, library_name="hub-assets")
+    headers = build_hf_headers(token=client.token, library_name="hub-assets")
     state = {"have": resumed_from, "digests": digests}
     for attempt in range(attempts):
         have = state["have"]

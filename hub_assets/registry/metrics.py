@@ -88,6 +88,15 @@ def current_net_scores(
     return dict(rows)
 
 
+def last_known_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, str] | None:
+    """(sha, ISO date) of the newest revision the registry has seen for a model, if any."""
+    row = con.execute(
+        "SELECT sha, CAST(last_seen AS VARCHAR) FROM models WHERE model_id = ? AND sha IS NOT NULL",
+        [model_id],
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, dict] | None:
     """(sha, stored metadata) of a model's current revision, if its metadata is stored."""
     row = con.execute(

@@ -1,7 +1,6 @@
 """HubClient: metadata through the real client, cache with TTL, offline, retries."""
 
 import pytest
-from huggingface_hub.errors import HfHubHTTPError
 
 from hub_assets.hub.client import (
     HubClient,
@@ -9,6 +8,7 @@ from hub_assets.hub.client import (
     HubUnavailableError,
     InvalidModelIdError,
     ModelNotFoundError,
+    RateLimitedError,
 )
 from hub_assets.hub.demo_catalog import MINILM, ORG
 from hub_assets_tests.conftest import GATED_TOKEN
@@ -67,7 +67,7 @@ def test_429_and_5xx_are_retried_honouring_retry_after(hub_client, hub_server):
     impatient = HubClient(
         HubSettings(endpoint=hub_server.url, cache_dir=hub_client.settings.cache_dir, max_retries=1)
     )
-    with pytest.raises(HfHubHTTPError):
+    with pytest.raises(RateLimitedError, match="kept answering 503 after 1 retries"):
         impatient.model_metadata(f"{ORG}/tiny-t5-qa")
 
 

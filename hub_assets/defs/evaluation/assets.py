@@ -51,7 +51,9 @@ def eval_datasets(
     ]
     with registry.get().write() as con:
         for pin in evaluation.pins():
-            data = cache_dataset(pin, hub.endpoint, Path(evaluation.cache_dir), hub.token)
+            data = cache_dataset(
+                pin, hub.endpoint, Path(evaluation.cache_dir), hub.token, offline=hub.offline
+            )
             reg_eval.record_dataset(
                 con,
                 repo_id=pin.repo_id,
@@ -104,7 +106,9 @@ def shadow_eval_scores(
     if pin is None:
         return _not_evaluated(context, f"no evaluation for task {pipeline_tag!r}")
     task = pin.task
-    data = cache_dataset(pin, hub.endpoint, Path(evaluation.cache_dir), hub.token)
+    data = cache_dataset(
+        pin, hub.endpoint, Path(evaluation.cache_dir), hub.token, offline=hub.offline
+    )
     config = evaluation.generation_config()
     key = cache_key(sha, data.fingerprint, config)
     reg = registry.get()
