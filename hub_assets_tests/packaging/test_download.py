@@ -160,3 +160,27 @@ def test_a_killed_download_resumes_and_refetches_little(hub_client, hub_server, 
     )
     assert got.sha256 == MINILM_SHA256 and got.resumed_from == kept
     assert hub_server.requests["GET resolve"] == 1 and hub_server.requests["GET range"] == 1
+
+
+def test_a_connection_that_keeps_dropping_is_download_failed_in_words(
+    hub_client, hub_server, tmp_path
+):
+    from hub_assets.errors import outcome_of
+    from hub_assets.packaging.download import DownloadFailedError
+
+    sha, files = files_of(hub_client, MINILM)
+    weights = [f for f in files if f.path == "model.safetensors"]
+    hub_server.add_fault("drop", file="model.safetensors", after_bytes=1_000_000, times=None)
+    with pytest.raises(DownloadFailedError) as err:
+        download_revision(hub_client, MINILM, sha, weights, tmp_path)
+    message = str(err.value)
+    assert message.startswith(
+        f"Download of model.safetensors from {MINILM} failed after 5 attempts: "
+        "the connection closed early ("
+    )
+    assert f"of {weights[0].size:,} bytes). The partial file is kept; the next run resumes." in (
+        message
+    )
+    assert "Error" not in message and outcome_of(err.value) == "download_failed"
+    assert (tmp_path / "model.safetensors.partial").stat().st_size >= 1_000_000
+    assert not (tmp_path / "model.safetensors").exists()

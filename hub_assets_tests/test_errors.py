@@ -1,0 +1,89 @@
+"""Every failure gets its outcome and exit code from one table, and a message in words."""
+
+import pytest
+from huggingface_hub.errors import OfflineModeIsEnabled
+
+from hub_assets.errors import EXIT_CODES, outcome_of, outcome_of_error_info, plain_message
+from hub_assets.hub.client import (
+    HubUnavailableError,
+    InvalidModelIdError,
+    ModelNotFoundError,
+    OfflineCacheMissError,
+    RateLimitedError,
+)
+from hub_assets.packaging.download import (
+    ChecksumMismatchError,
+    DownloadFailedError,
+    GatedModelError,
+    OversizedFileError,
+    UnsafePathError,
+)
+from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError
+from hub_assets.packaging.package import InvalidVersionError
+from hub_assets.packaging.store import StorageError
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (GateNotPassedError("x"), "gate_failed"),
+        (PackageExistsError("x"), "already_exists"),
+        (StorageError("x"), "storage_failed"),
+        (GatedModelError("x"), "gated"),
+        (ChecksumMismatchError("x"), "checksum_mismatch"),
+        (DownloadFailedError("x"), "download_failed"),
+        (RateLimitedError("x"), "download_failed"),
+        (HubUnavailableError("x"), "download_failed"),
+        (UnsafePathError("x"), "unsafe_repo"),
+        (OversizedFileError("x"), "unsafe_repo"),
+        (OfflineCacheMissError("x"), "offline_cache_miss"),
+        (OfflineModeIsEnabled("x"), "offline_cache_miss"),
+        (ModelNotFoundError("x"), "not_found"),
+        (InvalidModelIdError("x"), "invalid"),
+        (InvalidVersionError("x"), "invalid"),
+        (KeyError("x"), "error"),
+    ],
+)
+def test_each_error_has_one_outcome_and_exit_code(error, outcome):
+    assert outcome_of(error) == outcome
+    assert outcome in EXIT_CODES
+
+
+def test_exit_codes_are_distinct_and_success_is_zero():
+    assert EXIT_CODES["ingested"] == 0
+    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
+
+
+def test_a_wrapped_error_is_classified_by_its_cause():
+    try:
+        try:
+            raise ChecksumMismatchError("bad bytes")
+        except ChecksumMismatchError as inner:
+            raise RuntimeError("step failed") from inner
+    except RuntimeError as outer:
+        assert outcome_of(outer) == "checksum_mismatch"
+
+
+class _Info:  # the shape of Dagster's SerializableErrorInfo
+    def __init__(self, cls_name, message, cause=None):
+        self.cls_name, self.message, self.cause, self.context = cls_name, message, cause, None
+
+
+def test_a_failed_runs_error_chain_is_classified_by_type_not_text():
+    chain = _Info(
+        "DagsterExecutionStepExecutionError",
+        "Error occurred while executing op",
+        _Info("ChecksumMismatchError", "hub_assets.x.ChecksumMismatchError: model.safetensors"),
+    )
+    assert outcome_of_error_info(chain) == "checksum_mismatch"
+    # a message that merely mentions a word is not an outcome
+    assert outcome_of_error_info(_Info("ValueError", "the repo is gated, they said")) == "error"
+
+
+def test_messages_carry_no_class_paths_and_say_each_cause_once():
+    raw = (
+        "h11._util.RemoteProtocolError: peer closed connection without sending complete "
+        "message body; h11._util.RemoteProtocolError: peer closed connection without "
+        "sending complete message body"
+    )
+    assert plain_message(raw) == ("peer closed connection without sending complete message body")
