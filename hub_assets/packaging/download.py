@@ -27,6 +27,7 @@ from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.hub.catalog import CatalogError, validate_repo_path
 from hub_assets.hub.client import HubClient, HubUnavailableError
+from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
 # Never packaged: huggingface_hub's own bookkeeping inside a local_dir.
@@ -164,17 +165,24 @@ class _Digests:
     f: RemoteFile
     sha256: object = None
     check: object = None
+    _background: BackgroundHash | None = None
 
     def __post_init__(self) -> None:
         self.sha256, self.check = hashlib.sha256(), _hasher(self.f)
+        self._background = BackgroundHash(
+            [self.sha256] if self.f.sha256 else [self.sha256, self.check]
+        )
 
     def update(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
-        if not self.f.sha256:
-            self.check.update(chunk)
+        self._background.update(chunk)
+
+    def finish(self) -> None:
+        """Wait until every chunk so far is hashed."""
+        self._background.finish()
 
     def digest(self) -> str:
         """The digest the Hub advertises for this file (LFS sha256, or git blob sha1)."""
+        self.finish()
         return self.sha256.hexdigest() if self.f.sha256 else self.check.hexdigest()
 
 
@@ -219,6 +227,7 @@ def _fetch(
                 hf_raise_for_status(r)
                 resumed = have and r.status_code == 206
                 if not resumed:  # the server sent it all: start the file and its hash over
+                    state["digests"].finish()
                     state["digests"], state["have"] = _Digests(f), 0
                 with partial.open("ab" if resumed else "wb") as out:
                     for chunk in r.iter_bytes():  # as it arrives: a drop loses nothing

@@ -20,6 +20,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from hub_assets import __version__
 from hub_assets.packaging.download import LocalFile
+from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
 MANIFEST_FORMAT = 1
@@ -150,13 +151,18 @@ class _HashingWriter:
     """A write-only, unseekable stream that counts and hashes what passes through."""
 
     def __init__(self, out: BinaryIO) -> None:
-        self.out, self.size, self.sha256 = out, 0, hashlib.sha256()
+        self.out, self.size = out, 0
+        self._hash = BackgroundHash([hashlib.sha256()])  # hashed beside the writes
 
     def write(self, data: bytes) -> int:
         self.out.write(data)
         self.size += len(data)
-        self.sha256.update(data)
+        self._hash.update(data)
         return len(data)
+
+    @property
+    def sha256(self):  # noqa: ANN201 - a hashlib object
+        return self._hash.finish()[0]
 
     def tell(self) -> int:
         return self.size
