@@ -59,7 +59,17 @@ def main() -> None:
         extractive_dir = snapshot(QA_MODEL)
         items = qa_items(args.samples)
         qa = QABackend(gpt2, "text-generation", config)
-        prompts = [qa.prompt(i["context"], i["question"]) for i in items]
+        # the same text for both: prompts cut (from the left) to fit the model's positions
+        prompts = [
+            qa.tokenizer.decode(
+                qa.tokenizer(
+                    qa.prompt(i["context"], i["question"]),
+                    truncation=True,
+                    max_length=qa.max_length,
+                )["input_ids"]
+            )
+            for i in items
+        ]
         t = time.perf_counter()
         qa.answer(prompts)
         ours_qa = len(prompts) / (time.perf_counter() - t)

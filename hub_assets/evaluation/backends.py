@@ -93,7 +93,13 @@ class QABackend:
             ) from e
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.tokenizer.padding_side = "left" if task == "text-generation" else "right"
+        causal = task == "text-generation"
+        self.tokenizer.padding_side = "left" if causal else "right"
+        # a causal prompt keeps its end (the question and "Answer:") and leaves room for
+        # the answer within the model's positions
+        self.tokenizer.truncation_side = "left" if causal else "right"
+        limit = input_limit(self.model, self.tokenizer, config)
+        self.max_length = max(8, limit - config.max_new_tokens) if causal else limit
         torch.manual_seed(config.seed)
 
     def prompt(self, context: str, question: str) -> str:
@@ -112,7 +118,7 @@ class QABackend:
             return_tensors="pt",
             padding=True,
             truncation=True,
-            max_length=self.config.max_input_tokens,
+            max_length=self.max_length,
         )
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with torch.no_grad():
@@ -204,22 +210,6 @@ class ExtractiveQABackend:
             padding="longest",
         )
 
-    def _best(self, start, end, mask) -> tuple[float, float, int, int]:  # noqa: ANN001
-        """(null score, best span score, start token, end token) of one feature."""
-        import torch
-
-        start = torch.where(mask, start, torch.tensor(-10000.0)).softmax(-1)
-        end = torch.where(mask, end, torch.tensor(-10000.0)).softmax(-1)
-        null = float(start[0] * end[0])
-        scores = torch.triu(start[:, None] * end[None, :])
-        scores = torch.tril(scores, self.config.max_answer_tokens - 1)
-        ctx = mask.clone()
-        ctx[0] = False
-        scores = scores * ctx[:, None] * ctx[None, :]
-        flat = int(scores.argmax())
-        s, e = divmod(flat, scores.shape[1])
-        return null, float(scores[s, e]), s, e
-
     def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> Outputs:
         """The answer text for every (question, context): a span, or "" for no answer."""
         result = Outputs()
@@ -241,6 +231,7 @@ class ExtractiveQABackend:
         enc = self._features(questions, contexts)
         context_side = 1 if self.tokenizer.padding_side == "right" else 0
         owner = enc["overflow_to_sample_mapping"]
+        ids = torch.tensor(enc["input_ids"])
         inputs = {
             k: torch.tensor(enc[k], device=self.device)
             for k in ("input_ids", "attention_mask", "token_type_ids")
@@ -248,33 +239,31 @@ class ExtractiveQABackend:
         }
         with torch.no_grad():
             out = self.model(**inputs)
-        starts, ends = out.start_logits.float().cpu(), out.end_logits.float().cpu()
+        n, length = ids.shape
+        context = torch.tensor([[i == context_side for i in enc.sequence_ids(f)] for f in range(n)])
+        is_cls = ids == self.tokenizer.cls_token_id
+        cls = torch.where(is_cls.any(1), is_cls.float().argmax(1), torch.zeros(n, dtype=torch.long))
+        allowed = context.clone()
+        allowed[torch.arange(n), cls] = True
+        floor = torch.tensor(-10000.0)
+        p_start = torch.where(allowed, out.start_logits.float().cpu(), floor).softmax(-1)
+        p_end = torch.where(allowed, out.end_logits.float().cpu(), floor).softmax(-1)
+        null = p_start[torch.arange(n), cls] * p_end[torch.arange(n), cls]
+        band = torch.ones(length, length).triu().tril(self.config.max_answer_tokens - 1)
+        spans = p_start[:, :, None] * p_end[:, None, :] * band
+        spans = spans * context[:, :, None] * context[:, None, :]
+        score, flat = spans.view(n, -1).max(1)
         best: dict[int, tuple[float, float, str]] = {}  # sample → (null, span score, text)
-        for f in range(len(owner)):
-            seq = enc.sequence_ids(f)
-            mask = torch.tensor([i == context_side for i in seq])
-            cls = (
-                enc["input_ids"][f].index(self.tokenizer.cls_token_id)
-                if (self.tokenizer.cls_token_id in enc["input_ids"][f])
-                else 0
-            )
-            mask[cls] = True
-            if cls != 0:  # keep [CLS] at index 0 for `_best`
-                order = [cls, *[i for i in range(len(seq)) if i != cls]]
-                idx = torch.tensor(order)
-                null, score, s, e = self._best(starts[f][idx], ends[f][idx], mask[idx])
-                s, e = order[s], order[e]
-            else:
-                null, score, s, e = self._best(starts[f], ends[f], mask)
-            offsets = enc["offset_mapping"][f]
-            sample = owner[f]
-            text = contexts[sample][offsets[s][0] : offsets[e][1]] if score > 0 else ""
+        for f in range(n):
+            s, e = divmod(int(flat[f]), length)
+            offsets, sample = enc["offset_mapping"][f], owner[f]
+            text = contexts[sample][offsets[s][0] : offsets[e][1]] if score[f] > 0 else ""
             prev = best.get(sample)
             if prev is None:
-                best[sample] = (null, score, text)
+                best[sample] = (float(null[f]), float(score[f]), text)
             else:
-                keep = (score, text) if score > prev[1] else (prev[1], prev[2])
-                best[sample] = (min(null, prev[0]), *keep)
+                keep = (float(score[f]), text) if score[f] > prev[1] else (prev[1], prev[2])
+                best[sample] = (min(float(null[f]), prev[0]), *keep)
         return [
             "" if best[i][0] > best[i][1] else best[i][2].strip() for i in range(len(questions))
         ]

@@ -88,7 +88,7 @@ def test_backend_load_failure_and_per_sample_failures(hub_client, tmp_path):
     backend = QABackend(path, "text-generation", GenerationConfig(batch_size=4))
     # the model has 128 positions: a 2,000-token prompt cannot run, the others can
     long_prompt = "word " * 2000
-    backend.config = GenerationConfig(batch_size=4, max_input_tokens=4096)
+    backend.max_length = 4096  # let an overlong input through, to make it fail
     out = backend.answer(["Question: a? Answer:", long_prompt, "Question: b? Answer:"])
     assert out.errors[0] is None and out.errors[2] is None
     assert out.errors[1] is not None and out.predictions[1] == ""
