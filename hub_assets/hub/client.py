@@ -218,7 +218,7 @@ class HubClient:
                 attempt += 1
             except httpx2.TransportError as e:
                 raise HubUnavailableError(
-                    f"The Hub at {self.settings.endpoint} is unreachable ({_transport_words(e)})."
+                    f"The Hub at {self.settings.endpoint} is unreachable ({transport_words(e)})."
                     " Check HUB_ASSETS_HUB_ENDPOINT (or HF_ENDPOINT) and the network; cached "
                     "metadata is used where there is some."
                 ) from e
@@ -490,8 +490,9 @@ class HubClient:
         return Path(path).read_text(encoding="utf-8", errors="replace")
 
 
-def _transport_words(error: BaseException) -> str:
-    text = str(error).lower()
+def transport_words(error: BaseException) -> str:
+    """A transport failure in words (no exception class paths)."""
+    text = str(error.__cause__ or error).lower()
     if "refused" in text:
         return "connection refused"
     if "timed out" in text or "timeout" in text:

@@ -26,7 +26,7 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.hub.catalog import CatalogError, validate_repo_path
-from hub_assets.hub.client import HubClient, HubUnavailableError
+from hub_assets.hub.client import HubClient, HubUnavailableError, transport_words
 from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
@@ -254,24 +254,12 @@ def _fetch(
             if attempt == attempts - 1:
                 raise DownloadFailedError(
                     f"Download of {f.path} from {model_id} failed after {attempts} attempts: "
-                    f"{_why(e)} ({state['have']:,} of {f.size:,} bytes). The partial file is "
-                    "kept; the next run resumes."
+                    f"{transport_words(e)} ({state['have']:,} of {f.size:,} bytes). "
+                    "The partial file is kept; the next run resumes."
                 ) from None
     if not partial.exists() and f.size == 0:
         partial.touch()
     return resumed_from, state["digests"]
-
-
-def _why(error: BaseException) -> str:
-    """A transport failure in words (no exception class paths)."""
-    text = str(error.__cause__ or error).lower()
-    if "peer closed" in text or "incomplete" in text or "closed" in text:
-        return "the connection closed early"
-    if "timed out" in text or "timeout" in text:
-        return "the Hub stopped answering (timeout)"
-    if "refused" in text or "connect" in text:
-        return "the Hub refused the connection"
-    return "the connection failed"
 
 
 class _Verified:

@@ -1,5 +1,7 @@
 """Ad-hoc ingestion through Dagster: the request sensor, the asset, the `ingest` command."""
 
+from contextlib import contextmanager
+
 import dagster as dg
 import pytest
 from click.testing import CliRunner
@@ -93,20 +95,30 @@ def _reload_definitions() -> None:
     importlib.reload(hub_assets.defs.fan_out)
 
 
-@pytest.fixture
-def cli_env(hub_server, registry, tmp_path):
-    """The environment `hub-assets ingest` reads, pointed at this test's servers and files."""
+@contextmanager
+def ingest_env(endpoint: str, registry, tmp_path):
+    """The environment `hub-assets ingest` reads, pointed at a Hub and this test's files."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", hub_server.url)
+        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", endpoint)
         mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
         mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
         mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
         mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
         mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
         _reload_definitions()
+        try:
+            yield
+        finally:
+            mp.undo()
+            _reload_definitions()
+
+
+@pytest.fixture
+def cli_env(hub_server, registry, tmp_path):
+    """`ingest_env` on the demo Hub."""
+    with ingest_env(hub_server.url, registry, tmp_path):
         yield
-    _reload_definitions()
 
 
 def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
@@ -228,21 +240,11 @@ def corrupt_hub(tmp_path, demo_catalog):
 def test_corrupted_weights_are_never_run(corrupt_hub, registry, tmp_path, caplog):
     import logging
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", corrupt_hub.url)
-        mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
-        mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
-        mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
-        mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
-        mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
-        _reload_definitions()
-        try:
-            with caplog.at_level(logging.INFO, logger="hub_assets"):
-                got = CliRunner().invoke(main, ["ingest", "evil/corrupt", "--wait"])
-        finally:
-            mp.undo()
-            _reload_definitions()
+    with (
+        ingest_env(corrupt_hub.url, registry, tmp_path),
+        caplog.at_level(logging.INFO, logger="hub_assets"),
+    ):
+        got = CliRunner().invoke(main, ["ingest", "evil/corrupt", "--wait"])
     assert got.exit_code == 8, got.output
     assert "failed (checksum_mismatch): model.safetensors of evil/corrupt@" in got.output
     assert "expected " in got.output and ", got " in got.output  # both hashes
