@@ -231,11 +231,15 @@ def _fetch(
                     state["digests"], state["have"] = _Digests(f), 0
                 with partial.open("ab" if resumed else "wb") as out:
                     for chunk in r.iter_bytes():  # as it arrives: a drop loses nothing
+                        room = f.size - state["have"] + 1  # one byte past: proof of excess
+                        chunk = chunk[:room]
                         out.write(chunk)
                         state["digests"].update(chunk)
                         state["have"] += len(chunk)
                         if progress:
-                            progress(f.path, state["have"], f.size)
+                            progress(f.path, min(state["have"], f.size), f.size)
+                        if state["have"] > f.size:  # a server that never stops: cut it off
+                            break
 
         try:
             client.call(stream)

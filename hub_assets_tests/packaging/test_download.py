@@ -184,3 +184,46 @@ def test_a_connection_that_keeps_dropping_is_download_failed_in_words(
     assert "Error" not in message and outcome_of(err.value) == "download_failed"
     assert (tmp_path / "model.safetensors.partial").stat().st_size >= 1_000_000
     assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_a_server_sending_more_than_it_advertises_is_cut_off(tmp_path):
+    """A hostile server streams without end (no Content-Length): we stop one byte past."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from hub_assets.hub.client import HubClient, HubSettings
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            try:
+                for _ in range(400):  # 400 MB unless the client hangs up
+                    self.wfile.write(b"\x01" * 1024 * 1024)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        client = HubClient(HubSettings(endpoint=url, cache_dir=tmp_path / "c"))
+        promise = [RemoteFile("model.safetensors", 4096, "0" * 64, None)]
+        seen = []
+        with pytest.raises(ChecksumMismatchError, match="model.safetensors of evil/endless"):
+            download_revision(
+                client,
+                "evil/endless",
+                "a" * 40,
+                promise,
+                tmp_path / "dl",
+                progress=lambda path, done, total: seen.append(done),
+            )
+    finally:
+        server.shutdown()
+    assert max(seen) <= 4096  # never more than advertised reached the disk's file
+    assert not list((tmp_path / "dl").rglob("model.safetensors*"))
