@@ -37,7 +37,6 @@ from hub_assets.evaluation.measurement import (
 from hub_assets.evaluation.qa_scoring import qa_scores
 from hub_assets.evaluation.retrieval_scoring import retrieval_scores
 from hub_assets.evaluation.scorers import SCORER_VERSION
-from hub_assets.metrics.trust import comparable_claims
 
 
 def _h(value: object) -> str:
@@ -218,11 +217,6 @@ def evaluate_retrieval(
         baseline=_baseline(RETRIEVAL_TASK, rels, list(corpus["_id"])),
         duration_s=time.perf_counter() - started,
     )
-
-
-def claimed_vs_measured(card_data: Mapping, measurement: Measurement) -> list[dict]:
-    """The card's model-index claims on the dataset we evaluate, beside what we measured."""
-    return comparable_claims(card_data, measurement)
 
 
 def paired_bootstrap(

@@ -12,9 +12,10 @@ from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig, QABackend
 from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetLoadError, cache_dataset
 from hub_assets.evaluation.measurement import Measurement
-from hub_assets.evaluation.shadow import claimed_vs_measured, paired_bootstrap
+from hub_assets.evaluation.shadow import paired_bootstrap
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.demo_catalog import MINILM, ORG
+from hub_assets.metrics.trust import comparable_claims
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,
@@ -100,7 +101,7 @@ def test_paired_bootstrap_and_claims():
     assert paired_bootstrap(old, worse)["p_not_worse"] < 0.01
     same = paired_bootstrap(old, dict(old))
     assert same["delta"] == 0 and same["p_not_worse"] == 1.0
-    claims = claimed_vs_measured(
+    claims = comparable_claims(
         {
             "model-index": [
                 {

@@ -14,7 +14,6 @@ from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY, QA_TASK, M
 from hub_assets.evaluation.scorers import SCORER_VERSION
 from hub_assets.evaluation.shadow import (
     cache_key,
-    claimed_vs_measured,
     evaluate_qa,
     evaluate_retrieval,
     local_evaluation_blocker,
@@ -24,6 +23,7 @@ from hub_assets.evaluation.shadow import (
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.scoring import fingerprint
+from hub_assets.metrics.trust import comparable_claims
 from hub_assets.packaging.download import GatedModelError
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import require_current_revision, write_metrics
@@ -155,7 +155,7 @@ def shadow_eval_scores(
         scores, samples = result.scores, result.samples
         eval_run_id = str(uuid.uuid4())
         measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id)
-        claims = claimed_vs_measured(metadata["card_data"], measurement)
+        claims = comparable_claims(metadata["card_data"], measurement)
         lineage = {
             "dataset": pin.repo_id,
             "dataset_revision": pin.revision,
