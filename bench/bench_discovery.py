@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from huggingface_hub import HfApi  # noqa: E402
 
+from hub_assets.devhub.demo_catalog import build_demo  # noqa: E402
 from hub_assets.discovery.candidates import discover  # noqa: E402
 from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS  # noqa: E402
 from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
-from hub_assets.hub.demo_catalog import build_demo  # noqa: E402
 from hub_assets.registry.store import Registry  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))

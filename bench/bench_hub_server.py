@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub_assets.hub.catalog import Catalog  # noqa: E402
+from hub_assets.devhub.catalog import Catalog  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_process import free_port, hub_server, wait_up  # noqa: E402

@@ -23,6 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL, build_demo  # noqa: E402
+from hub_assets.devhub.demo_text import qa_items, retrieval_set  # noqa: E402
+from hub_assets.devhub.server import HubServer  # noqa: E402
 from hub_assets.evaluation.backends import (  # noqa: E402
     EmbeddingBackend,
     ExtractiveQABackend,
@@ -30,9 +33,6 @@ from hub_assets.evaluation.backends import (  # noqa: E402
     QABackend,
 )
 from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
-from hub_assets.hub.demo_catalog import MINILM, ORG, QA_MODEL, build_demo  # noqa: E402
-from hub_assets.hub.demo_text import qa_items, retrieval_set  # noqa: E402
-from hub_assets.hub.server import HubServer  # noqa: E402
 from hub_assets.hub.snapshots import download_snapshot  # noqa: E402
 
 

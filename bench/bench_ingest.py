@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub_assets.hub.catalog import Catalog  # noqa: E402
+from hub_assets.devhub.catalog import Catalog  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from hub_process import hub_server  # noqa: E402

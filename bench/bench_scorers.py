@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sacrebleu  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 
+from hub_assets.devhub.demo_text import qa_items  # noqa: E402
 from hub_assets.evaluation.qa_scoring import qa_scores  # noqa: E402
-from hub_assets.hub.demo_text import qa_items  # noqa: E402
 
 
 def squad_normalize(s: str) -> str:

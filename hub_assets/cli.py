@@ -57,7 +57,7 @@ def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed
 
     Tokens that may read gated repos come from HUB_ASSETS_HUB_TOKENS (comma-separated).
     """
-    from hub_assets.hub.server import HubServer
+    from hub_assets.devhub.server import HubServer
 
     tokens = [t for t in os.environ.get("HUB_ASSETS_HUB_TOKENS", "").split(",") if t]
     try:
@@ -94,7 +94,7 @@ def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed
 @click.option("--force", is_flag=True, help="Rebuild even if an identical build is there.")
 def hub_build_demo(out: str, force: bool) -> None:
     """Build the demo catalog (deterministic; a second build is a no-op)."""
-    from hub_assets.hub.demo_catalog import build_demo, demo_summary
+    from hub_assets.devhub.demo_catalog import build_demo, demo_summary
 
     started = time.monotonic()
     path = build_demo(out, force=force)
@@ -137,7 +137,8 @@ def hub_commit(
     meta_json: str | None,
 ) -> None:
     """Add a repo to a catalog, or a new revision of one, from a local folder."""
-    from hub_assets.hub.catalog import Catalog, CatalogError
+    from hub_assets.devhub.catalog import Catalog, CatalogError
+    from hub_assets.hub.ids import InvalidRepoIdError, InvalidRepoPathError
 
     folder_p = Path(folder)
     files = {
@@ -152,7 +153,7 @@ def hub_commit(
         commit = Catalog(catalog).commit(
             repo_type, repo_id, files, authors=authors, title=title, meta=meta, replace_all=True
         )
-    except (CatalogError, json.JSONDecodeError) as e:
+    except (CatalogError, InvalidRepoIdError, InvalidRepoPathError, json.JSONDecodeError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"{repo_type} {repo_id}: commit {commit.sha} ({len(files)} files)")
 
@@ -191,7 +192,7 @@ def ensure_dagster_home() -> Path:
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 def demo(catalog: str, port: int) -> None:
     """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
-    from hub_assets.hub.demo_catalog import build_demo
+    from hub_assets.devhub.demo_catalog import build_demo
 
     home = ensure_dagster_home()
     from dagster import DagsterInstance

@@ -30,9 +30,9 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 
 import pytest  # noqa: E402
 
-from hub_assets.hub.catalog import Catalog  # noqa: E402
-from hub_assets.hub.demo_catalog import build_demo  # noqa: E402
-from hub_assets.hub.server import HubServer  # noqa: E402
+from hub_assets.devhub.catalog import Catalog  # noqa: E402
+from hub_assets.devhub.demo_catalog import build_demo  # noqa: E402
+from hub_assets.devhub.server import HubServer  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub_assets.cli import main
-from hub_assets.hub.catalog import Catalog
+from hub_assets.devhub.catalog import Catalog
 from hub_assets_tests.conftest import free_port
 
 

@@ -36,7 +36,7 @@ from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_ratelimit_headers
 
 from hub_assets.hub.card import split_card
-from hub_assets.hub.catalog import CatalogError, validate_repo_id
+from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
 
 T = TypeVar("T")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -69,7 +69,7 @@ def check_model_id(model_id: str) -> str:
     """Validate a model id at the edge: `name` or `org/name`, Hub characters only."""
     try:
         return validate_repo_id(model_id)
-    except CatalogError as e:
+    except InvalidRepoIdError as e:
         raise InvalidModelIdError(str(e).replace("repo id", "model id")) from None
 
 

@@ -25,8 +25,8 @@ from huggingface_hub import get_session
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
-from hub_assets.hub.catalog import CatalogError, validate_repo_path
 from hub_assets.hub.client import HubClient, HubUnavailableError, transport_words
+from hub_assets.hub.ids import InvalidRepoPathError, validate_repo_path
 from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
@@ -91,7 +91,7 @@ def remote_files(siblings: Iterable[dict]) -> list[RemoteFile]:
         path = s["path"]
         try:
             validate_repo_path(path)
-        except CatalogError:
+        except InvalidRepoPathError:
             raise UnsafePathError(
                 f"The Hub lists an unsafe file path {path!r} (absolute, '..' or '\\'); "
                 "the model is rejected."

@@ -2,11 +2,11 @@
 
 import pytest
 
+from hub_assets.devhub.demo_catalog import MINILM, ORG
+from hub_assets.devhub.server import HubServer
 from hub_assets.discovery.candidates import discover
 from hub_assets.discovery.filters import CandidateFilter
 from hub_assets.hub.client import HubClient, HubSettings
-from hub_assets.hub.demo_catalog import MINILM, ORG
-from hub_assets.hub.server import HubServer
 from hub_assets.registry import models as reg
 
 FILTERED = {

@@ -8,15 +8,15 @@ import pytest
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.devhub.demo_catalog import MINILM, ORG, OVERCLAIMER, QA_MODEL
+from hub_assets.devhub.demo_qa_model import train_extractive_qa
+from hub_assets.devhub.demo_text import qa_splits
 from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import ExtractiveQABackend, GenerationConfig
 from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
 from hub_assets.evaluation.measurement import Measurement, bootstrap_interval, chance_baseline
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval, pin_for
 from hub_assets.gate.config import load_gate_config
-from hub_assets.hub.demo_catalog import MINILM, ORG, OVERCLAIMER, QA_MODEL
-from hub_assets.hub.demo_qa_model import train_extractive_qa
-from hub_assets.hub.demo_text import qa_splits
 from hub_assets.hub.snapshots import download_snapshot
 from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
@@ -186,7 +186,7 @@ def test_bootstrap_interval_and_chance_baselines():
 
 
 def test_the_trained_qa_model_is_deterministic(demo_catalog, tmp_path):
-    from hub_assets.hub.demo_catalog import _Builder
+    from hub_assets.devhub.demo_catalog import _Builder
 
     tok = _Builder(None, tmp_path).tokenizer("wordpiece")
     train = qa_splits()["train"][:120]

@@ -8,13 +8,13 @@ from safetensors.torch import load_file, save_file
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
 from hub_assets.defs.evaluation.schedules import nightly_shadow_eval_schedule
+from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig, QABackend
 from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetLoadError, cache_dataset
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.evaluation.shadow import paired_bootstrap
 from hub_assets.hub.client import HubClient, HubSettings
-from hub_assets.hub.demo_catalog import MINILM, ORG
 from hub_assets.metrics.trust import comparable_claims
 from hub_assets.resources import (
     EvaluationResource,
@@ -197,7 +197,7 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
     client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
     res = resources(mutable_hub.url, registry, tmp_path)
     # the evaluation datasets live on the demo Hub: cache them from a copy in this Hub
-    from hub_assets.hub.catalog import Catalog
+    from hub_assets.devhub.catalog import Catalog
     from hub_assets_tests.conftest import PROJECT_ROOT
 
     demo = Catalog(PROJECT_ROOT / "data" / "demo_hub")

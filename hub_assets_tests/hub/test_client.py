@@ -2,6 +2,7 @@
 
 import pytest
 
+from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import (
     HubClient,
     HubSettings,
@@ -10,7 +11,6 @@ from hub_assets.hub.client import (
     ModelNotFoundError,
     RateLimitedError,
 )
-from hub_assets.hub.demo_catalog import MINILM, ORG
 from hub_assets_tests.conftest import GATED_TOKEN
 
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from hub_assets.cli import main
+from hub_assets.devhub.demo_catalog import ORG
 from hub_assets.discovery.candidates import discover
 from hub_assets.hub.client import HubClient, HubSettings, OfflineCacheMissError, RateLimitedError
-from hub_assets.hub.demo_catalog import ORG
 from hub_assets.registry.metrics import last_known_revision
 from hub_assets.resources import HubResource
 from hub_assets_tests.conftest import GATED_TOKEN, PROJECT_ROOT

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hub_assets.hub.demo_catalog import MINILM, ORG, QA_MODEL
+from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, PICKLE_PATTERNS, SnapshotStore
 from hub_assets.packaging.download import OversizedFileError
 

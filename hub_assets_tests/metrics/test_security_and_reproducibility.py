@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import HubClient, HubSettings
-from hub_assets.hub.demo_catalog import MINILM, ORG
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, scan_pickles, score_model

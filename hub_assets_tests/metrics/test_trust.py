@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub_assets.hub.demo_catalog import MINILM, ORG
+from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hub_assets.hub.demo_catalog import MINILM, ORG
+from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.packaging.download import (
     ChecksumMismatchError,
     GatedModelError,

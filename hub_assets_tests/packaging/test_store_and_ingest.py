@@ -7,7 +7,7 @@ import zipfile
 import boto3
 import pytest
 
-from hub_assets.hub.demo_catalog import ORG
+from hub_assets.devhub.demo_catalog import ORG
 from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError, ingest_model
 from hub_assets.packaging.package import InvalidVersionError, check_version
 from hub_assets.packaging.store import PackageStore, StorageError

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
-from hub_assets.hub.demo_catalog import MINILM
+from hub_assets.devhub.demo_catalog import MINILM
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
 
 

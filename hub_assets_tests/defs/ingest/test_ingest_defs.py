@@ -10,7 +10,7 @@ from hub_assets.cli import main
 from hub_assets.definitions import defs
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_sensor
-from hub_assets.hub.demo_catalog import ORG, QA_MODEL
+from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.registry import packages as reg_packages
 from hub_assets.resources import (
     HubResource,
@@ -213,8 +213,8 @@ def test_each_file_is_fetched_once_across_every_stage(cli_env, hub_server):
 @pytest.fixture
 def corrupt_hub(tmp_path, demo_catalog):
     """A Hub whose model serves weights that differ from their advertised LFS sha256."""
-    from hub_assets.hub.catalog import Catalog
-    from hub_assets.hub.server import HubServer
+    from hub_assets.devhub.catalog import Catalog
+    from hub_assets.devhub.server import HubServer
 
     demo = Catalog(demo_catalog)
     head = demo.repo("model", QA_MODEL).head

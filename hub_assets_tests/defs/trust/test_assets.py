@@ -5,8 +5,8 @@ import dagster as dg
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.discovery.candidates import discover
-from hub_assets.hub.demo_catalog import ORG, QA_MODEL
 from hub_assets.registry.models import status_history
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 

@@ -22,10 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from hub_assets.devhub.catalog import Catalog, Commit, FileEntry, Repo
+from hub_assets.devhub.synthetic import SyntheticModels
 from hub_assets.hub.card import split_card
-from hub_assets.hub.catalog import Catalog, Commit, FileEntry, Repo
 from hub_assets.hub.inspection import pickle_scan, safetensors_parameters
-from hub_assets.hub.synthetic import SyntheticModels
 
 PAGE_SIZE = 1000
 TREE_PAGE_SIZE = 1000

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from hub_assets.hub.catalog import Catalog
-from hub_assets.hub.demo_text import qa_splits, retrieval_set, tokenizer_corpus
+from hub_assets.devhub.catalog import Catalog
+from hub_assets.devhub.demo_text import qa_splits, retrieval_set, tokenizer_corpus
 
 BUILD_VERSION = "demo-catalog-v3"
 ORG = "hub-assets-demo"
@@ -936,7 +936,7 @@ License: CC-BY-4.0.
 
     def qa_models(self) -> None:
         """The real extractive QA model (trained here) and a random one that overclaims."""
-        from hub_assets.hub.demo_qa_model import train_extractive_qa, validation_scores
+        from hub_assets.devhub.demo_qa_model import train_extractive_qa, validation_scores
 
         splits = qa_splits()
         tok = self.tokenizer("wordpiece")

@@ -14,8 +14,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from hub_assets.hub.demo_catalog import MINILM, ORG, QA_DATASET, RETRIEVAL_DATASET
-from hub_assets.hub.server import HubServer
+from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_DATASET, RETRIEVAL_DATASET
+from hub_assets.devhub.server import HubServer
 from hub_assets_tests.conftest import GATED_TOKEN
 
 COMPLETE = f"{ORG}/tiny-gpt2-complete"

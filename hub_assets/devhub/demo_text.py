@@ -292,7 +292,7 @@ def retrieval_set(test_queries: int = 200, seed: int = 11) -> tuple[list, list, 
     passages on the topic that answer nothing. The queries are split once, by a seeded
     shuffle: `test_queries` of them are the held-out `test` split, the rest `dev`.
     """
-    from hub_assets.hub.demo_everyday import everyday_text
+    from hub_assets.devhub.demo_everyday import everyday_text
 
     topics, background = everyday_text()
 

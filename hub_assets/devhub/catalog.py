@@ -22,10 +22,15 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from hub_assets.hub.ids import (
+    InvalidRepoIdError,
+    validate_repo_id,
+    validate_repo_path,
+)
 
 REPO_TYPES = ("model", "dataset")
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 # Files the Hub stores with Git LFS: weights and other binaries, and anything over 10 MB.
 LFS_SUFFIXES = (
     ".safetensors",
@@ -49,31 +54,6 @@ _CHUNK = 1024 * 1024
 
 class CatalogError(ValueError):
     """A catalog operation was given something it cannot store."""
-
-
-def validate_repo_id(repo_id: str) -> str:
-    """Return `repo_id` if it is a valid Hub repo id (`name` or `org/name`), else raise."""
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id:
-        raise CatalogError(
-            f"Invalid repo id {repo_id!r}: expected 'name' or 'org/name' made of letters, "
-            "digits, '-', '_' and '.' (at most 96 characters each)."
-        )
-    return repo_id
-
-
-def validate_repo_path(path: str) -> str:
-    """Return `path` if it is a safe relative POSIX path inside a repo, else raise."""
-    p = PurePosixPath(path)
-    if (
-        not path
-        or path.startswith("/")
-        or "\\" in path
-        or "\x00" in path
-        or any(part in ("", ".", "..") for part in path.split("/"))
-        or p.is_absolute()
-    ):
-        raise CatalogError(f"Invalid file path {path!r} in repo: must be relative, without '..'.")
-    return path
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -254,7 +234,7 @@ class Catalog:
         """The repo, or None if the catalog has no such repo (or the id is invalid)."""
         try:
             path = self._repo_dir(repo_type, repo_id) / "repo.json"
-        except CatalogError:
+        except (CatalogError, InvalidRepoIdError):
             return None
         return self._load(path)
 

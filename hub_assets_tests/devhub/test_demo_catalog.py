@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from hub_assets.hub.card import split_card
-from hub_assets.hub.catalog import Catalog
-from hub_assets.hub.demo_catalog import (
+from hub_assets.devhub.catalog import Catalog
+from hub_assets.devhub.demo_catalog import (
     BUILD_VERSION,
     MINILM,
     ORG,
@@ -14,6 +13,7 @@ from hub_assets.hub.demo_catalog import (
     PICKLE_MARKER_COMMAND,
     build_demo,
 )
+from hub_assets.hub.card import split_card
 from hub_assets.hub.inspection import pickle_scan
 
 
