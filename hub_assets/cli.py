@@ -278,11 +278,12 @@ def demo(catalog: str, port: int) -> None:
 
 
 def _models_without_gate_result(model_ids: list[str]) -> list[str]:
+    from hub_assets.registry.metrics import decided_models
     from hub_assets.registry.store import Registry
 
     reg = Registry(os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
     with reg.read() as con:
-        decided = {m for (m,) in con.execute("SELECT model_id FROM v_gate").fetchall()}
+        decided = decided_models(con)
     return [m for m in model_ids if m not in decided]
 
 
@@ -299,23 +300,12 @@ def leaderboard_text() -> str:
 
 def registry_summary_text(path: str | None = None) -> str:
     """Each model's status, net score and gate outcome, read-only from the registry."""
+    from hub_assets.registry.models import registry_summary
     from hub_assets.registry.store import Registry
 
     reg = Registry(path or os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
     with reg.read() as con:
-        status = con.execute(
-            "SELECT status, count(*) FROM v_model_status GROUP BY status ORDER BY status"
-        ).fetchall()
-        rows = con.execute(
-            """
-            SELECT s.model_id, s.status, m.license, n.value AS net, g.passed, g.message,
-                   s.reason
-            FROM v_model_status s JOIN models m USING (model_id)
-            LEFT JOIN v_latest_metrics n ON n.model_id = s.model_id AND n.metric = 'net_score'
-            LEFT JOIN v_gate g ON g.model_id = m.model_id AND g.revision_sha = m.sha
-            ORDER BY g.passed DESC NULLS LAST, s.status, s.model_id
-            """
-        ).fetchall()
+        status, rows = registry_summary(con)
     lines = [f"Registry {reg.path}: " + ", ".join(f"{n} {st}" for st, n in status)]
     width = max((len(r[0]) for r in rows), default=10)
     lines.append(f"  {'model':<{width}}  {'status':<12} {'license':<11} {'net':>5}  outcome")
@@ -475,7 +465,7 @@ def _daemon_running(instance: object) -> bool:
 def _print_outcome(request: dict, registry_path: str) -> int:
     """Print an ingest request's outcome; return the exit code (0 only on success)."""
     from hub_assets.errors import exit_code
-    from hub_assets.registry.packages import find_package
+    from hub_assets.registry.packages import find_package_by_id
     from hub_assets.registry.store import Registry
 
     if request["status"] != "succeeded":
@@ -486,10 +476,7 @@ def _print_outcome(request: dict, registry_path: str) -> int:
         )
         return exit_code(outcome)
     with Registry(registry_path).read() as con:
-        row = con.execute(
-            "SELECT name, version FROM packages WHERE package_id = ?", [request["package_id"]]
-        ).fetchone()
-        package = find_package(con, row[0], row[1])
+        package = find_package_by_id(con, request["package_id"])
     metrics = {k: v for k, v in package.manifest["metrics"].items()}
     click.echo(f"package_id: {package.package_id}")
     click.echo(f"name:       {package.name}")

@@ -7,7 +7,6 @@ retried: downloads resume, the upload either completes or is aborted.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,11 @@ from hub_assets.packaging.package import (
     write_package,
 )
 from hub_assets.packaging.store import PackageStore, StorageError
-from hub_assets.registry.metrics import require_current_revision, revision_metrics
+from hub_assets.registry.metrics import (
+    latest_gate_result,
+    require_current_revision,
+    revision_metrics,
+)
 from hub_assets.registry.models import append_status
 from hub_assets.registry.packages import PackageRow, auto_version, find_package, insert_package
 from hub_assets.registry.store import Registry
@@ -66,22 +69,6 @@ class IngestResult:
     metrics: dict[str, float]
 
 
-def _gate(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> dict | None:
-    row = con.execute(
-        "SELECT passed, message, failed_metrics, config_version FROM gate_results "
-        "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
-        [model_id, sha],
-    ).fetchone()
-    if row is None:
-        return None
-    return {
-        "passed": row[0],
-        "message": row[1],
-        "failed_metrics": json.loads(row[2]),
-        "config_version": row[3],
-    }
-
-
 def ingest_model(
     client: HubClient,
     registry: Registry,
@@ -104,7 +91,7 @@ def ingest_model(
     registry.ensure_schema()
     with registry.read() as con:
         sha, metadata = require_current_revision(con, model_id)
-        gate = _gate(con, model_id, sha)
+        gate = latest_gate_result(con, model_id, sha)
         metrics = {m: s.value for m, s in revision_metrics(con, model_id, sha).items()}
         version = version or auto_version(con, name, sha)
         existing = find_package(con, name, version)

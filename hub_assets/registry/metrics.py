@@ -163,3 +163,25 @@ def write_gate_result(
             now(),
         ],
     )
+
+
+def latest_gate_result(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> dict | None:
+    """The newest gate decision for a revision: passed, message, failed metrics, config."""
+    row = con.execute(
+        "SELECT passed, message, failed_metrics, config_version FROM gate_results "
+        "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
+        [model_id, sha],
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "passed": row[0],
+        "message": row[1],
+        "failed_metrics": json.loads(row[2]),
+        "config_version": row[3],
+    }
+
+
+def decided_models(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Models with a gate decision on any revision."""
+    return {m for (m,) in con.execute("SELECT model_id FROM v_gate").fetchall()}

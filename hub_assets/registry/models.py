@@ -200,3 +200,36 @@ def status_history(con: duckdb.DuckDBPyConnection, model_id: str) -> list[tuple]
         "WHERE model_id = ? ORDER BY event_id",
         [model_id],
     ).fetchall()
+
+
+def candidate_events_after(
+    con: duckdb.DuckDBPyConnection, after: int
+) -> tuple[list[tuple[str, str, int]], int]:
+    """(model, newest candidate revision, newest event id) for each model with a candidate
+    event after `after`, and the newest event id of all."""
+    rows = con.execute(
+        "SELECT model_id, arg_max(revision_sha, event_id), max(event_id) "
+        "FROM model_status_events WHERE event_id > ? AND status = 'candidate' "
+        "GROUP BY model_id ORDER BY model_id",
+        [after],
+    ).fetchall()
+    last = con.execute("SELECT coalesce(max(event_id), 0) FROM model_status_events").fetchone()
+    return rows, last[0]
+
+
+def registry_summary(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
+    """Counts by status, and each model's status, license, net score and gate outcome
+    (passed models first)."""
+    counts = con.execute(
+        "SELECT status, count(*) FROM v_model_status GROUP BY status ORDER BY status"
+    ).fetchall()
+    rows = con.execute(
+        """
+        SELECT s.model_id, s.status, m.license, n.value AS net, g.passed, g.message, s.reason
+        FROM v_model_status s JOIN models m USING (model_id)
+        LEFT JOIN v_latest_metrics n ON n.model_id = s.model_id AND n.metric = 'net_score'
+        LEFT JOIN v_gate g ON g.model_id = m.model_id AND g.revision_sha = m.sha
+        ORDER BY g.passed DESC NULLS LAST, s.status, s.model_id
+        """
+    ).fetchall()
+    return counts, rows

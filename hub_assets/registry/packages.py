@@ -30,6 +30,14 @@ class PackageRow:
     manifest: dict
 
 
+def find_package_by_id(con: duckdb.DuckDBPyConnection, package_id: str) -> PackageRow | None:
+    """The package with this id, if any."""
+    row = con.execute(
+        "SELECT name, version FROM packages WHERE package_id = ?", [package_id]
+    ).fetchone()
+    return find_package(con, row[0], row[1]) if row else None
+
+
 def find_package(con: duckdb.DuckDBPyConnection, name: str, version: str) -> PackageRow | None:
     row = con.execute(
         "SELECT package_id, name, version, model_id, revision_sha, uri, size_bytes, sha256, "

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.registry.models import candidate_events_after
 from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
 
@@ -30,15 +31,7 @@ def candidate_models_sensor(
     after = int(context.cursor or 0)
     try:
         with registry.get().read() as con:
-            rows = con.execute(
-                "SELECT model_id, arg_max(revision_sha, event_id), max(event_id) "
-                "FROM model_status_events WHERE event_id > ? AND status = 'candidate' "
-                "GROUP BY model_id ORDER BY model_id",
-                [after],
-            ).fetchall()
-            last = con.execute(
-                "SELECT coalesce(max(event_id), 0) FROM model_status_events"
-            ).fetchone()[0]
+            rows, last = candidate_events_after(con, after)
     except RegistryError as e:
         return dg.SkipReason(str(e))
     if not rows:

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from hub_assets.errors import message_of_error_info, outcome_of_error_info
 from hub_assets.registry import packages as reg_packages
-from hub_assets.registry.metrics import current_revision
+from hub_assets.registry.metrics import current_revision, latest_gate_result
 from hub_assets.registry.store import Registry
 
 REQUEST_TAG = "hub_assets/ingest_request"
@@ -35,15 +35,9 @@ def record_failed_request(
             return request["message"]  # the asset already said why
         model_id = request["model_id"]
         current = current_revision(con, model_id)
-        gate = None
-        if current is not None:
-            gate = con.execute(
-                "SELECT passed, message FROM gate_results WHERE model_id = ? AND "
-                "revision_sha = ? ORDER BY created_at DESC LIMIT 1",
-                [model_id, current[0]],
-            ).fetchone()
-    if gate is not None and not gate[0]:
-        outcome, message = "gate_failed", gate[1]
+        gate = latest_gate_result(con, model_id, current[0]) if current else None
+    if gate is not None and not gate["passed"]:
+        outcome, message = "gate_failed", gate["message"]
     else:
         message = error
     with registry.write() as con:
