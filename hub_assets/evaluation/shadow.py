@@ -74,16 +74,23 @@ def local_evaluation_blocker(weight_files: Mapping[str, int], max_weight_bytes: 
     return None
 
 
-def cache_key(model_sha: str, dataset_fingerprint: str, config: GenerationConfig) -> str:
-    """The evaluation cache key: what would make a rerun give a different answer."""
-    return _h(
-        {
-            "model": model_sha,
-            "dataset": dataset_fingerprint,
-            "generation": config.digest(),
-            "scorers": SCORER_VERSION,
-        }
-    )
+def cache_key(
+    model_sha: str,
+    dataset_fingerprint: str,
+    config: GenerationConfig,
+    sample_limit: int | None = None,
+) -> str:
+    """The evaluation cache key: what would make a rerun give a different answer (a run on
+    the first N samples is not the run on all of them)."""
+    key = {
+        "model": model_sha,
+        "dataset": dataset_fingerprint,
+        "generation": config.digest(),
+        "scorers": SCORER_VERSION,
+    }
+    if sample_limit:
+        key["sample_limit"] = sample_limit
+    return _h(key)
 
 
 @dataclass

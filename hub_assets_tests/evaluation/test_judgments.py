@@ -200,3 +200,43 @@ def test_the_trained_qa_model_is_deterministic(demo_catalog, tmp_path):
     long_context = "Filler words here. " * 80 + "Kalo was founded by Ada Lo."
     out = backend.answer(["Who founded Kalo?"], [long_context])  # several windows
     assert out.errors == [None] and isinstance(out.predictions[0], str)
+
+
+def test_a_sample_limit_is_part_of_the_evaluation_key():
+    from hub_assets.evaluation.shadow import cache_key
+
+    config = GenerationConfig()
+    assert cache_key("s", "d", config) == cache_key("s", "d", config, None)
+    assert cache_key("s", "d", config, 20) != cache_key("s", "d", config)
+
+
+def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, registry, tmp_path):
+    """HF_HUB_OFFLINE: metadata, dataset and snapshot from their caches; no request at all."""
+    discover(hub_client, registry, run_id="d")
+    chain = [model_metadata, shadow_eval_scores, trust_metrics, quality_gate]
+
+    def res(offline, limit):
+        return {
+            "hub": HubResource(
+                endpoint=hub_server.url, cache_dir=str(tmp_path / "cache"), offline=offline
+            ),
+            "registry": RegistryResource(path=str(registry.path)),
+            "trust": TrustResource(work_dir=str(tmp_path / "work")),
+            "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
+        }
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [QA_MODEL])
+        online = res(False, 30)
+        assert dg.materialize([eval_datasets], instance=instance, resources=online).success
+        assert dg.materialize(chain, partition_key=QA_MODEL, instance=instance, resources=online)
+        hub_server.reset_requests()
+        offline = dg.materialize(
+            chain, partition_key=QA_MODEL, instance=instance, resources=res(True, 40)
+        )
+        assert offline.success
+        shadow = offline.asset_materializations_for_node("shadow_eval_scores")[0].metadata
+        assert shadow["outcome"].value == "evaluated"  # a new run, from cached bytes only
+        gate = offline.asset_materializations_for_node("quality_gate")[0].metadata
+        assert gate["passed"].value is True
+    assert hub_server.requests["total"] == 0

@@ -110,7 +110,7 @@ def shadow_eval_scores(
         pin, hub.endpoint, Path(evaluation.cache_dir), hub.token, offline=hub.offline
     )
     config = evaluation.generation_config()
-    key = cache_key(sha, data.fingerprint, config)
+    key = cache_key(sha, data.fingerprint, config, evaluation.sample_limit)
     reg = registry.get()
     with reg.read() as con:
         cached = reg_eval.cached_run(con, key)
