@@ -1,13 +1,15 @@
 """What each failure means for a user, in one place: its outcome, exit code and words.
 
-Failures are classified by exception type, never by searching message text. The same table
-serves a live exception (its class and every base class) and a failed Dagster run, whose
-errors arrive as `SerializableErrorInfo` carrying the class name of each error in the chain.
+Every error the product raises on purpose is a `HubAssetsError` whose subclass names its
+outcome; a few errors of other libraries map to outcomes here too. Failures are classified
+by type, never by searching message text: a live exception by its class, a failed Dagster
+run by the class names in its `SerializableErrorInfo` chain.
 """
 
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 # Outcome → exit code of `hub-assets ingest --wait` (docs/ingestion.md has the same table).
 EXIT_CODES = {
@@ -25,27 +27,50 @@ EXIT_CODES = {
     "offline_cache_miss": 11,
 }
 
-# Exception class name → outcome; the first name found in an error's chain decides.
-OUTCOME_BY_ERROR = {
-    "GateNotPassedError": "gate_failed",
-    "PackageExistsError": "already_exists",
-    "StorageError": "storage_failed",
-    "GatedModelError": "gated",
+
+class HubAssetsError(Exception):
+    """The base of every error the product raises on purpose: each subclass names its
+    outcome (and so its exit code)."""
+
+    outcome: ClassVar[str] = "error"
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.outcome)
+
+
+# Errors of other libraries that mean one of our outcomes.
+EXTERNAL_OUTCOMES = {
     "GatedRepoError": "gated",
-    "ChecksumMismatchError": "checksum_mismatch",
-    "OfflineCacheMissError": "offline_cache_miss",
-    "OfflineModeIsEnabled": "offline_cache_miss",
-    "DownloadFailedError": "download_failed",
-    "HubUnavailableError": "download_failed",
-    "UnsafePathError": "unsafe_repo",
-    "OversizedFileError": "unsafe_repo",
-    "InsufficientDiskSpaceError": "error",
-    "ModelNotFoundError": "not_found",
     "RepositoryNotFoundError": "not_found",
     "RevisionNotFoundError": "not_found",
-    "InvalidVersionError": "invalid",
-    "InvalidModelIdError": "invalid",
+    "OfflineModeIsEnabled": "offline_cache_miss",
 }
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def outcomes_by_class_name() -> dict[str, str]:
+    """Class name → outcome for every product error and the external ones above."""
+    import hub_assets.evaluation.backends
+    import hub_assets.evaluation.datasets
+    import hub_assets.gate.config
+    import hub_assets.hub.client
+    import hub_assets.hub.ids
+    import hub_assets.packaging.download
+    import hub_assets.packaging.ingest
+    import hub_assets.packaging.package
+    import hub_assets.packaging.store
+    import hub_assets.registry.store  # noqa: F401 - each import registers its errors
+
+    return {**EXTERNAL_OUTCOMES, **{c.__name__: c.outcome for c in _subclasses(HubAssetsError)}}
+
+
 _CLASS_PREFIX = re.compile(
     r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Failure)\w*: "
 )
@@ -55,9 +80,11 @@ def outcome_of(error: BaseException) -> str:
     """The outcome of a live exception: its own class and bases, then its causes."""
     seen: BaseException | None = error
     while seen is not None:
+        if isinstance(seen, HubAssetsError):
+            return seen.outcome
         for cls in type(seen).__mro__:
-            if cls.__name__ in OUTCOME_BY_ERROR:
-                return OUTCOME_BY_ERROR[cls.__name__]
+            if cls.__name__ in EXTERNAL_OUTCOMES:
+                return EXTERNAL_OUTCOMES[cls.__name__]
         seen = seen.__cause__ or seen.__context__
     return "error"
 
@@ -68,10 +95,11 @@ def outcome_of_error_info(info: object) -> str:
     while info is not None:
         chain.append(info)
         info = getattr(info, "cause", None) or getattr(info, "context", None)
+    known = outcomes_by_class_name()
     for item in reversed(chain):
-        name = getattr(item, "cls_name", None)
-        if name in OUTCOME_BY_ERROR:
-            return OUTCOME_BY_ERROR[name]
+        outcome = known.get(getattr(item, "cls_name", None), "error")
+        if outcome != "error":
+            return outcome
     return "error"
 
 

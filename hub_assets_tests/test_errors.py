@@ -87,3 +87,13 @@ def test_messages_carry_no_class_paths_and_say_each_cause_once():
         "sending complete message body"
     )
     assert plain_message(raw) == ("peer closed connection without sending complete message body")
+
+
+def test_every_product_error_names_a_known_outcome():
+    from hub_assets.errors import HubAssetsError, outcomes_by_class_name
+
+    known = outcomes_by_class_name()
+    assert set(known.values()) <= set(EXIT_CODES)
+    assert known["ChecksumMismatchError"] == "checksum_mismatch"
+    assert ChecksumMismatchError("x").exit_code == EXIT_CODES["checksum_mismatch"] == 8
+    assert isinstance(GateNotPassedError("x"), HubAssetsError)

@@ -16,13 +16,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hub_assets.errors import HubAssetsError
+
 GENERATION_TASKS = ("text-generation", "text2text-generation")
 EXTRACTIVE_TASKS = ("question-answering",)
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
 
 
-class BackendLoadError(RuntimeError):
+class BackendLoadError(HubAssetsError, RuntimeError):
     """The model could not be loaded for evaluation; the message says why."""
+
+    outcome = "error"
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import yaml
 
+from hub_assets.errors import HubAssetsError
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.trust import DEVICE_BUDGET_BYTES
 
 DEFAULT_GATE_CONFIG = Path(__file__).with_name("quality_gate.yaml")
 
 
-class GateConfigError(ValueError):
+class GateConfigError(HubAssetsError, ValueError):
     """The gate configuration file is not valid; the message names the file and the field."""
+
+    outcome = "invalid"
 
 
 @dataclass(frozen=True)

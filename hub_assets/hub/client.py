@@ -35,6 +35,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_ratelimit_headers
 
+from hub_assets.errors import HubAssetsError
 from hub_assets.hub.card import split_card
 from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
 
@@ -45,24 +46,32 @@ DEFAULT_REQUESTS_PER_SECOND = 3.0
 CACHE_FORMAT = 1
 
 
-class HubUnavailableError(ConnectionError):
+class HubUnavailableError(HubAssetsError, ConnectionError):
     """The Hub could not be reached and nothing cached can stand in."""
+
+    outcome = "download_failed"
 
 
 class OfflineCacheMissError(HubUnavailableError):
     """Offline (HF_HUB_OFFLINE=1 or the Hub unreachable) and nothing cached for this model."""
+
+    outcome = "offline_cache_miss"
 
 
 class RateLimitedError(HubUnavailableError):
     """The Hub kept answering 429 (or 5xx) after every configured retry."""
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(HubAssetsError, LookupError):
     """The Hub has no such model (or revision)."""
 
+    outcome = "not_found"
 
-class InvalidModelIdError(ValueError):
+
+class InvalidModelIdError(HubAssetsError, ValueError):
     """A model id that cannot be a Hub repo id."""
+
+    outcome = "invalid"
 
 
 def check_model_id(model_id: str) -> str:

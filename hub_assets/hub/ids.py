@@ -5,15 +5,21 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from hub_assets.errors import HubAssetsError
+
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
-class InvalidRepoIdError(ValueError):
+class InvalidRepoIdError(HubAssetsError, ValueError):
     """A string that cannot be a Hub repo id."""
 
+    outcome = "invalid"
 
-class InvalidRepoPathError(ValueError):
+
+class InvalidRepoPathError(HubAssetsError, ValueError):
     """A file path that could escape its repo (absolute, '..', a backslash, a NUL)."""
+
+    outcome = "unsafe_repo"
 
 
 def validate_repo_id(repo_id: str) -> str:

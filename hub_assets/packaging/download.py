@@ -25,6 +25,7 @@ from huggingface_hub import get_session
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
+from hub_assets.errors import HubAssetsError
 from hub_assets.hub.client import HubClient, HubUnavailableError, transport_words
 from hub_assets.hub.ids import InvalidRepoPathError, validate_repo_path
 from hub_assets.packaging.hashing import BackgroundHash
@@ -35,32 +36,42 @@ EXCLUDED_PREFIXES = (".cache/",)
 Progress = Callable[[str, int, int], None]  # (path, bytes done, file size)
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(HubAssetsError, ValueError):
     """The Hub listed a file path that could escape the download folder."""
+
+    outcome = "unsafe_repo"
 
 
 class OversizedFileError(UnsafePathError):
     """The Hub advertises a file larger than the configured maximum."""
 
 
-class InsufficientDiskSpaceError(OSError):
+class InsufficientDiskSpaceError(HubAssetsError, OSError):
     """Not enough free disk for the files still to download."""
 
+    outcome = "error"
 
-class GatedModelError(PermissionError):
+
+class GatedModelError(HubAssetsError, PermissionError):
     """The model's files need a token with access."""
 
+    outcome = "gated"
 
-class ChecksumMismatchError(ValueError):
+
+class ChecksumMismatchError(HubAssetsError, ValueError):
     """A file's content did not match the Hub's hash, even after a fresh download."""
+
+    outcome = "checksum_mismatch"
 
     def __init__(self, message: str, *, path: str = "", expected: str = "", actual: str = ""):
         super().__init__(message)
         self.path, self.expected, self.actual = path, expected, actual
 
 
-class DownloadFailedError(ConnectionError):
+class DownloadFailedError(HubAssetsError, ConnectionError):
     """A file could not be fetched after the retries (connection dropped, server errors)."""
+
+    outcome = "download_failed"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from hub_assets.errors import HubAssetsError
 from hub_assets.hub.client import HubClient, check_model_id
 from hub_assets.hub.snapshots import SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
@@ -39,12 +40,16 @@ from hub_assets.registry.store import Registry
 Progress = Callable[[str, str, int, int], None]  # (stage, path, done, total)
 
 
-class GateNotPassedError(RuntimeError):
+class GateNotPassedError(HubAssetsError, RuntimeError):
     """The current revision did not pass the quality gate (or has no gate decision)."""
 
+    outcome = "gate_failed"
 
-class PackageExistsError(RuntimeError):
+
+class PackageExistsError(HubAssetsError, RuntimeError):
     """A package with this name and version is already in the registry."""
+
+    outcome = "already_exists"
 
     def __init__(
         self, message: str, existing: PackageRow | None = None, same_revision: bool = False

@@ -19,6 +19,7 @@ from typing import BinaryIO
 from huggingface_hub import ModelCard, ModelCardData
 
 from hub_assets import __version__
+from hub_assets.errors import HubAssetsError
 from hub_assets.packaging.download import LocalFile
 from hub_assets.packaging.hashing import BackgroundHash
 
@@ -27,8 +28,10 @@ MANIFEST_FORMAT = 1
 _VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 
 
-class InvalidVersionError(ValueError):
+class InvalidVersionError(HubAssetsError, ValueError):
     """A package version that is not semantic (MAJOR.MINOR.PATCH)."""
+
+    outcome = "invalid"
 
 
 def check_version(version: str) -> str:

@@ -16,13 +16,17 @@ from typing import BinaryIO, TypeVar
 import fsspec
 from fsspec.core import url_to_fs
 
+from hub_assets.errors import HubAssetsError
+
 T = TypeVar("T")
 DEFAULT_STORE = "data/packages"
 S3_BLOCK_SIZE = 16 * 1024 * 1024  # one multipart part: the upload's memory bound
 
 
-class StorageError(RuntimeError):
+class StorageError(HubAssetsError, RuntimeError):
     """The package store could not be written or read."""
+
+    outcome = "storage_failed"
 
 
 class PackageStore:

@@ -15,14 +15,17 @@ from pathlib import Path
 
 import duckdb
 
+from hub_assets.errors import HubAssetsError
 from hub_assets.registry.migrations import LATEST, current_version, migrate
 
 DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "different configuration")
 
 
-class RegistryError(RuntimeError):
+class RegistryError(HubAssetsError, RuntimeError):
     """The registry could not be opened or used; the message says why and what to do."""
+
+    outcome = "error"
 
 
 def _is_lock_error(e: Exception) -> bool:
