@@ -197,7 +197,7 @@ def demo(catalog: str, port: int) -> None:
     home = ensure_dagster_home()
     from dagster import DagsterInstance
 
-    from hub_assets.defs.fan_out import release_abandoned_runs
+    from hub_assets.local_runs import release_abandoned_runs
 
     with DagsterInstance.get() as instance:
         for run_id in release_abandoned_runs(instance):
@@ -245,7 +245,7 @@ def demo(catalog: str, port: int) -> None:
         click.echo("[4/5] candidate_models_sensor tick: the per-model pipeline of each candidate")
         from dagster import DagsterInstance
 
-        from hub_assets.defs.fan_out import tick_sensor
+        from hub_assets.local_runs import tick_sensor
 
         with DagsterInstance.get() as instance:
             ticked = tick_sensor(instance, "candidate_models_sensor")
@@ -289,10 +289,13 @@ def _models_without_gate_result(model_ids: list[str]) -> list[str]:
 
 def leaderboard_text() -> str:
     """The leaderboard as a plain table."""
-    from hub_assets.defs.evaluation.assets import leaderboard_frame
+    from hub_assets.registry.evaluations import leaderboard
     from hub_assets.resources import RegistryResource
 
-    frame = leaderboard_frame(RegistryResource.from_env())
+    registry = RegistryResource.from_env().get()
+    registry.ensure_schema()
+    with registry.read() as con:
+        frame = leaderboard(con)
     if not len(frame):
         return "(no evaluations yet)"
     return frame.astype(object).where(frame.notna(), "").to_string(index=False)
@@ -542,7 +545,7 @@ def ingest(
     with DagsterInstance.get() as instance:
         if not _daemon_running(instance):
             click.echo("No Dagster daemon is running: running the request here.", err=True)
-            from hub_assets.defs.fan_out import release_abandoned_runs, tick_sensor
+            from hub_assets.local_runs import release_abandoned_runs, tick_sensor
 
             release_abandoned_runs(instance)
             tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))

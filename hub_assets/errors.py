@@ -9,6 +9,7 @@ run by the class names in its `SerializableErrorInfo` chain.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 # Outcome → exit code of `hub-assets ingest --wait` (docs/ingestion.md has the same table).
@@ -123,3 +124,15 @@ def message_of_error_info(info: object) -> str:
 def exit_code(outcome: str) -> int:
     """The exit code of an outcome (1 for one this table does not know)."""
     return EXIT_CODES.get(outcome, 1)
+
+
+def classify_step_errors(errors: Sequence[object]) -> tuple[str, str]:
+    """(outcome, message) of a failed run's step errors (Dagster `SerializableErrorInfo`):
+    the first error with a known outcome decides; the message names each cause once."""
+    outcome = next((o for o in map(outcome_of_error_info, errors) if o != "error"), "error")
+    messages: list[str] = []
+    for e in errors:
+        m = message_of_error_info(e)
+        if m and m not in messages:
+            messages.append(m)
+    return outcome, "; ".join(messages) or "run failed"

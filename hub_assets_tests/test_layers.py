@@ -1,4 +1,5 @@
-"""The import rule: the product never imports the development Hub."""
+"""The import rules: the product never imports the development Hub, and the Dagster shell
+(`defs/`) is imported only by `definitions.py`."""
 
 import ast
 from pathlib import Path
@@ -28,6 +29,19 @@ def test_no_production_module_imports_the_development_hub():
         and any(
             m == "hub_assets.devhub" or m.startswith("hub_assets.devhub.")
             for m in imported_modules(p)
+        )
+    ]
+    assert offenders == []
+
+
+def test_dagster_definitions_are_imported_only_by_definitions():
+    offenders = [
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if p.relative_to(PACKAGE).parts[0] != "defs"
+        and p.name != "definitions.py"
+        and any(
+            m == "hub_assets.defs" or m.startswith("hub_assets.defs.") for m in imported_modules(p)
         )
     ]
     assert offenders == []

@@ -8,9 +8,13 @@ from dataclasses import dataclass
 import duckdb
 
 from hub_assets.errors import EXIT_CODES
+from hub_assets.registry.metrics import current_revision, latest_gate_result
 from hub_assets.registry.models import now
+from hub_assets.registry.store import Registry
 
 REQUEST_STATUSES = ("pending", "running", "succeeded", "failed")
+# The Dagster run tag that links a run to its `ingest_requests` row.
+REQUEST_TAG = "hub_assets/ingest_request"
 OUTCOMES = tuple(EXIT_CODES)  # every outcome, defined once in hub_assets.errors
 
 
@@ -160,3 +164,28 @@ def auto_version(con: duckdb.DuckDBPyConnection, name: str, revision_sha: str) -
         return "1.0.0"
     major, minor, _ = max(_semver(v) for v, _ in rows)
     return f"{major}.{minor + 1}.0"
+
+
+def record_failed_request(
+    registry: Registry, request_id: int, run_id: str, error: str, outcome: str = "error"
+) -> str:
+    """Store the failure's outcome and message on the request (a failed gate, found in the
+    registry, takes precedence), and return the message."""
+    with registry.read() as con:
+        request = get_request(con, request_id)
+        if request is None or request["status"] in ("succeeded",):
+            return request["message"] if request else error
+        if request["status"] == "failed" and request["outcome"]:
+            return request["message"]  # the asset already said why
+        model_id = request["model_id"]
+        current = current_revision(con, model_id)
+        gate = latest_gate_result(con, model_id, current[0]) if current else None
+    if gate is not None and not gate["passed"]:
+        outcome, message = "gate_failed", gate["message"]
+    else:
+        message = error
+    with registry.write() as con:
+        update_request(
+            con, request_id, status="failed", outcome=outcome, message=message, run_id=run_id
+        )
+    return message

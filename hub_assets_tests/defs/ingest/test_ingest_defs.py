@@ -89,10 +89,10 @@ def _reload_definitions() -> None:
     import importlib
 
     import hub_assets.definitions
-    import hub_assets.defs.fan_out
+    import hub_assets.local_runs
 
     importlib.reload(hub_assets.definitions)  # resources are read from the environment
-    importlib.reload(hub_assets.defs.fan_out)
+    importlib.reload(hub_assets.local_runs)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hub_assets.defs.fan_out import release_abandoned_runs
+from hub_assets.local_runs import release_abandoned_runs
 
 
 def test_slots_of_gone_runs_are_freed(tmp_path):

@@ -9,11 +9,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 from hub_assets.definitions import defs
-from hub_assets.defs.ingest.outcomes import (
-    REQUEST_TAG,
-    classify_step_errors,
-    record_failed_request,
-)
+from hub_assets.errors import classify_step_errors
+from hub_assets.registry.packages import REQUEST_TAG, record_failed_request
 from hub_assets.resources import RegistryResource
 
 
