@@ -1,33 +1,16 @@
 """Shadow evaluations: pinned datasets, per-model scores, the leaderboard."""
 
-import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
 
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.evaluation.backends import BackendLoadError
 from hub_assets.evaluation.datasets import cache_dataset
-from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY, QA_TASK, Measurement
-from hub_assets.evaluation.scorers import SCORER_VERSION
-from hub_assets.evaluation.shadow import (
-    cache_key,
-    evaluate_qa,
-    evaluate_retrieval,
-    local_evaluation_blocker,
-    pin_for,
-    regression_findings,
-)
-from hub_assets.hub.snapshots import LOADABLE_PATTERNS
-from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
+from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.metrics.scoring import fingerprint
-from hub_assets.metrics.trust import comparable_claims
-from hub_assets.packaging.download import GatedModelError
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.registry.metrics import require_current_revision, write_metrics
-from hub_assets.registry.models import append_status
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
 
@@ -99,139 +82,41 @@ def shadow_eval_scores(
 ) -> dg.MaterializeResult:
     """Evaluates the current revision unless an identical evaluation is cached."""
     model_id = context.partition_key
-    with registry.get().read() as con:
-        sha, metadata = require_current_revision(con, model_id)
-    pipeline_tag = metadata["info"].get("pipeline_tag")
-    pin = pin_for(pipeline_tag, evaluation.pins())
-    if pin is None:
-        return _not_evaluated(context, f"no evaluation for task {pipeline_tag!r}")
-    task = pin.task
-    data = cache_dataset(
-        pin, hub.endpoint, Path(evaluation.cache_dir), hub.token, offline=hub.offline
+    outcome = run_shadow_evaluation(
+        model_id,
+        client=hub.client(),
+        registry=registry.get(),
+        snapshots=trust.snapshots(),
+        pins=evaluation.pins(),
+        cache_dir=Path(evaluation.cache_dir),
+        config=evaluation.generation_config(),
+        sample_limit=evaluation.sample_limit,
+        max_weight_bytes=trust.limits().max_weight_bytes,
+        run_id=context.run_id,
+        offline=hub.offline,
     )
-    config = evaluation.generation_config()
-    key = cache_key(sha, data.fingerprint, config, evaluation.sample_limit)
-    reg = registry.get()
-    with reg.read() as con:
-        cached = reg_eval.cached_run(con, key)
-        previous = reg_eval.previous_samples(con, model_id, pin.repo_id, key)
-    if cached is not None:
-        context.log.info(
-            f"{model_id}: evaluation {cached['eval_run_id']} has the same inputs; no model run"
-        )
-        scores, claims, eval_run_id, samples = (
-            cached["scores"],
-            cached["claims"],
-            cached["eval_run_id"],
-            None,
-        )
-        measurement = Measurement(
-            task,
-            pin.repo_id,
-            pin.revision,
-            eval_run_id,
-            scores,
-            cached["intervals"],
-            cached["baseline"],
-            cached["samples"],
-        )
-    else:
-        weights = ModelEvidence.from_metadata(model_id, metadata).weight_files()
-        blocker = local_evaluation_blocker(weights, trust.limits().max_weight_bytes)
-        if blocker:
-            return _not_evaluated(context, blocker)
-        try:
-            with trust.snapshots().use(
-                hub.client(), model_id, sha, metadata["info"]["siblings"], LOADABLE_PATTERNS
-            ) as snapshot:
-                model_dir = snapshot.folder
-                result = (
-                    evaluate_qa(model_dir, pipeline_tag, data, config, evaluation.sample_limit)
-                    if task == QA_TASK
-                    else evaluate_retrieval(model_dir, data, config, evaluation.sample_limit)
-                )
-        except (BackendLoadError, GatedModelError) as e:
-            return _not_evaluated(context, str(e).splitlines()[0])
-        scores, samples = result.scores, result.samples
-        eval_run_id = str(uuid.uuid4())
-        measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id)
-        claims = comparable_claims(metadata["card_data"], measurement)
-        lineage = {
-            "dataset": pin.repo_id,
-            "dataset_revision": pin.revision,
-            "dataset_fingerprint": data.fingerprint,
-            "eval_run_id": eval_run_id,
-        }
-        with reg.write() as con:
-            reg_eval.write_eval_run(
-                con,
-                eval_run_id=eval_run_id,
-                key=key,
-                model_id=model_id,
-                sha=sha,
-                task=task,
-                dataset_repo=pin.repo_id,
-                dataset_revision=pin.revision,
-                dataset_fingerprint=data.fingerprint,
-                generation_config=asdict(config),
-                scorer_version=SCORER_VERSION,
-                scores=scores,
-                claims=claims,
-                samples=samples,
-                duration_s=result.duration_s,
-                run_id=context.run_id,
-                intervals=result.intervals,
-                baseline=result.baseline,
-                backend=result.backend,
-            )
-            write_metrics(
-                con,
-                model_id,
-                sha,
-                [
-                    {
-                        "metric": f"shadow_{name}",
-                        "value": value,
-                        "latency_ms": round(result.duration_s * 1000, 2),
-                        "inputs_fingerprint": key,
-                        "code_version": f"scorers/v{SCORER_VERSION}",
-                        "details": {
-                            **lineage,
-                            "samples": len(samples),
-                            "failed_samples": result.failed_samples,
-                            "interval": result.intervals.get(name),
-                            "chance": result.baseline["scores"].get(name),
-                            "baseline": result.baseline["name"],
-                            "backend": result.backend,
-                        },
-                    }
-                    for name, value in scores.items()
-                ],
-                context.run_id,
-            )
-            append_status(
-                con,
-                model_id,
-                "evaluated",
-                run_id=context.run_id,
-                revision_sha=sha,
-                reason=f"shadow evaluation on {pin.repo_id}: "
-                + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()),
-            )
-    findings = regression_findings(task, previous, samples) if samples and previous else []
-    for f in findings:
+    if outcome.status == "not_evaluated":
+        return _not_evaluated(context, outcome.reason)
+    context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")
+    for f in outcome.findings:
         context.log.warning(f"{model_id}: {f}")
-    primary = PRIMARY[task][0]
+    measurement, pin, claims, findings = (
+        outcome.measurement,
+        outcome.pin,
+        outcome.claims,
+        outcome.findings,
+    )
+    primary = PRIMARY[measurement.task][0]
     interval = measurement.interval(primary) or (0.0, 0.0)
     chance = measurement.chance(primary)
     return dg.MaterializeResult(
         metadata={
-            "outcome": "cached" if cached else "evaluated",
-            "eval_run_id": eval_run_id,
+            "outcome": outcome.status,
+            "eval_run_id": measurement.eval_run_id,
             "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
-            "cache_key": key,
+            "cache_key": outcome.key,
             # plottable across runs in the UI: the primary metric under its own name
-            **{k: dg.MetadataValue.float(float(v)) for k, v in scores.items()},
+            **{k: dg.MetadataValue.float(float(v)) for k, v in measurement.scores.items()},
             "primary_metric": primary,
             "ci_low": float(interval[0]),
             "ci_high": float(interval[1]),
@@ -262,7 +147,7 @@ def shadow_eval_scores(
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
                     "findings": "; ".join(findings) or "no significant drop",
-                    "compared_samples": len(previous),
+                    "compared_samples": outcome.compared_samples,
                 },
             )
         ],
