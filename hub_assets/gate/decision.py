@@ -6,20 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hub_assets.gate.config import GateConfig
-from hub_assets.metrics.scoring import GATE_METRICS
-
-DISPLAY_NAMES = {
-    "license": "License",
-    "size_score": "Size Score",
-    "ramp_up_time": "Ramp-Up Time",
-    "bus_factor": "Bus Factor",
-    "performance_claims": "Performance Claims",
-    "dataset_and_code_score": "Dataset/Code Score",
-    "dataset_quality": "Dataset Quality",
-    "code_quality": "Code Quality",
-    "reproducibility": "Reproducibility",
-    "security": "Security",
-}
+from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 
 
 @dataclass(frozen=True)

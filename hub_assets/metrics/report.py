@@ -4,29 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hub_assets.metrics.scoring import ALL_METRICS, ScoredMetric
-
-ORDER = (
-    "net_score",
-    "ramp_up_time",
-    "bus_factor",
-    "performance_claims",
-    "license",
-    "size_score",
-    "dataset_and_code_score",
-    "dataset_quality",
-    "code_quality",
-    "reproducibility",
-    "security",
-    "tree_score",
-)
+from hub_assets.metrics.scoring import ScoredMetric
+from hub_assets.metrics.table import NDJSON_ORDER
 
 
 def score_record(model_id: str, scored: Mapping[str, ScoredMetric]) -> dict:
     """`name`, `category`, each metric with its `*_latency` in ms; size_score per device."""
-    assert set(ORDER) == set(ALL_METRICS)
     out: dict = {"name": model_id, "category": "MODEL"}
-    for metric in ORDER:
+    for metric in NDJSON_ORDER:
         s = scored[metric]
         if metric == "size_score":
             out[metric] = {k: v for k, v in (s.details or {}).items() if k != "reason"}

@@ -24,22 +24,14 @@ from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.security import security_score
-from hub_assets.metrics.trust import CODE_VERSIONS, NET_WEIGHTS, MetricResult
-from hub_assets.registry.metrics import StoredMetric
-
-GATE_METRICS = (
-    "license",
-    "size_score",
-    "ramp_up_time",
-    "bus_factor",
-    "performance_claims",
-    "dataset_and_code_score",
-    "dataset_quality",
-    "code_quality",
-    "reproducibility",
-    "security",
+from hub_assets.metrics.table import (  # noqa: F401 - GATE_METRICS, ALL_METRICS re-exported
+    ALL_METRICS,
+    CODE_VERSIONS,
+    GATE_METRICS,
+    NET_WEIGHTS,
 )
-ALL_METRICS = (*GATE_METRICS, "tree_score", "net_score")
+from hub_assets.metrics.trust import MetricResult
+from hub_assets.registry.metrics import StoredMetric
 
 
 def fingerprint(inputs: object) -> str:

@@ -15,21 +15,7 @@ from datetime import datetime
 
 from hub_assets.evaluation.measurement import CLAIM_MARGIN, METRIC_LABELS, Measurement
 from hub_assets.metrics.evidence import ModelEvidence
-
-CODE_VERSIONS = {
-    "license": "1",
-    "size_score": "1",
-    "ramp_up_time": "1",
-    "bus_factor": "1",
-    "performance_claims": "2",
-    "dataset_and_code_score": "1",
-    "dataset_quality": "1",
-    "code_quality": "1",
-    "reproducibility": "1",
-    "security": "1",
-    "tree_score": "1",
-    "net_score": "1",
-}
+from hub_assets.metrics.table import CODE_VERSIONS, NET_WEIGHTS  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -442,19 +428,6 @@ def code_quality(ev: ModelEvidence) -> MetricResult:
 
 
 # -- lineage and the net score ----------------------------------------------------------------
-NET_WEIGHTS = {
-    "license": 0.15,
-    "size_score": 0.10,
-    "ramp_up_time": 0.10,
-    "bus_factor": 0.10,
-    "performance_claims": 0.10,
-    "dataset_and_code_score": 0.10,
-    "dataset_quality": 0.05,
-    "code_quality": 0.05,
-    "reproducibility": 0.10,
-    "security": 0.10,
-    "tree_score": 0.05,
-}
 
 
 def net_score(values: Mapping[str, float]) -> MetricResult:

@@ -8,9 +8,10 @@ from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.evaluation.shadow import pin_for
-from hub_assets.gate.decision import DISPLAY_NAMES, decide
+from hub_assets.gate.decision import decide
 from hub_assets.metrics.evidence import ModelEvidence, utc_now
-from hub_assets.metrics.scoring import GATE_METRICS, ScoringContext, score_model
+from hub_assets.metrics.scoring import ScoringContext, score_model
+from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry.models import append_status
