@@ -25,12 +25,12 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/hub-assets demo
 
-## make dev: the Hub server plus the Dagster UI (http://127.0.0.1:3000)
+## make dev: the Hub server plus the Dagster UI through `dg dev` (http://127.0.0.1:3000)
 dev: setup
 	$(BIN)/hub-assets hub build-demo
 	$(BIN)/hub-assets hub serve & server=$$!; \
 	trap "kill $$server" EXIT INT TERM; \
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev
 
 ## make test: the whole test suite (slow end-to-end tests included)
 test: setup

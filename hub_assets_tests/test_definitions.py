@@ -25,3 +25,28 @@ def test_definitions_load():
         "quality_gate",
         "ingested_package",
     }
+
+
+def test_dg_check_defs_passes(tmp_path):
+    """The project is a `dg` project: `dg check defs` loads every definition."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(root / "dagster.yaml", home / "dagster.yaml")
+    dg = Path(sys.executable).with_name("dg")
+    got = subprocess.run(
+        [str(dg), "check", "defs"],
+        cwd=root,
+        env=dict(os.environ, DAGSTER_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert "All definitions loaded successfully." in got.stdout + got.stderr
