@@ -224,21 +224,9 @@ def demo(catalog: str, port: int) -> None:
         _wait_until_up(endpoint, server)
         click.echo(f"[2/5] Hub server up at {endpoint}")
         click.echo(f"[3/5] main_job (discovery), DAGSTER_HOME={home}")
+        dg = Path(sys.executable).with_name("dg")
         rc = subprocess.call(
-            [
-                sys.executable,
-                "-W",
-                "ignore:Function `job_execute_command` is superseded",
-                "-m",
-                "dagster",
-                "job",
-                "execute",
-                "-m",
-                "hub_assets.definitions",
-                "-j",
-                "main_job",
-            ],
-            env=env,
+            [str(dg), "launch", "--job", "main_job", "-m", "hub_assets.definitions"], env=env
         )
         if rc != 0:
             raise click.ClickException(f"main_job failed (exit code {rc}); see the log above.")
