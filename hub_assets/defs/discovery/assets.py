@@ -9,6 +9,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from hub_assets.defs.conventions import DAILY, HUB_RETRY, OWNERS, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
 from hub_assets.registry.models import known_models, save_revision, upsert_models
@@ -25,6 +26,10 @@ class DiscoveryRunConfig(Config):
 
 
 @asset(
+    owners=OWNERS,
+    tags=tags("discovery"),
+    retry_policy=HUB_RETRY,
+    freshness_policy=DAILY,
     group_name="discovery",
     kinds={"huggingface", "duckdb"},
     pool="registry",
@@ -68,6 +73,9 @@ def hub_candidates(
 
 
 @asset(
+    owners=OWNERS,
+    tags=tags("discovery"),
+    retry_policy=HUB_RETRY,
     partitions_def=hf_models,
     deps=[hub_candidates],
     group_name="discovery",

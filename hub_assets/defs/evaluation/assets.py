@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from hub_assets.defs.conventions import DAILY, HUB_RETRY, OWNERS, tags
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.evaluation.datasets import cache_dataset
@@ -15,6 +16,9 @@ from hub_assets.resources import EvaluationResource, HubResource, RegistryResour
 
 
 @dg.asset(
+    owners=OWNERS,
+    tags=tags("evaluation"),
+    retry_policy=HUB_RETRY,
     group_name="evaluation",
     kinds={"huggingface", "parquet"},
     pool="registry",
@@ -56,6 +60,10 @@ def eval_datasets(
 
 
 @dg.asset(
+    owners=OWNERS,
+    tags=tags("evaluation"),
+    retry_policy=HUB_RETRY,
+    freshness_policy=DAILY,
     partitions_def=hf_models,
     deps=[model_metadata, eval_datasets],
     group_name="evaluation",
@@ -199,6 +207,8 @@ def _not_evaluated(context: dg.AssetExecutionContext, reason: str) -> dg.Materia
 
 
 @dg.asset(
+    owners=OWNERS,
+    tags=tags("evaluation"),
     deps=[shadow_eval_scores],
     group_name="evaluation",
     kinds={"duckdb"},

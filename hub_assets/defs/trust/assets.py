@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from hub_assets.defs.conventions import HUB_RETRY, OWNERS, tags
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
@@ -24,6 +25,9 @@ def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
 
 
 @dg.asset(
+    owners=OWNERS,
+    tags=tags("trust"),
+    retry_policy=HUB_RETRY,
     partitions_def=hf_models,
     deps=[model_metadata, shadow_eval_scores],
     group_name="trust",
@@ -105,6 +109,8 @@ def trust_metrics(
 
 
 @dg.asset(
+    owners=OWNERS,
+    tags=tags("trust"),
     partitions_def=hf_models,
     deps=[trust_metrics],
     group_name="trust",
