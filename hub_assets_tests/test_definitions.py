@@ -60,3 +60,19 @@ def test_every_asset_has_owners_domain_tags_and_kinds():
         assert spec.kinds, key
     assert specs["hub_candidates"].freshness_policy is not None
     assert specs["shadow_eval_scores"].freshness_policy is not None
+
+
+def test_only_transient_failures_are_retried():
+    import dagster as dg
+    import pytest
+
+    from hub_assets.defs.conventions import retry_when_transient
+    from hub_assets.hub.client import HubUnavailableError, OfflineCacheMissError
+    from hub_assets.packaging.download import ChecksumMismatchError, DownloadFailedError
+
+    for transient in (HubUnavailableError("down"), DownloadFailedError("cut")):
+        with pytest.raises(dg.RetryRequested), retry_when_transient():
+            raise transient
+    for final in (ChecksumMismatchError("bad"), OfflineCacheMissError("miss"), KeyError("x")):
+        with pytest.raises(type(final)), retry_when_transient():
+            raise final

@@ -1,16 +1,36 @@
-"""What every asset of the project carries: owners, tags, retry and freshness policies."""
+"""What every asset of the project carries: owners, tags, freshness policies, and retries of
+transient failures."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
 
+from hub_assets.hub.client import HubUnavailableError, OfflineCacheMissError
+from hub_assets.packaging.download import DownloadFailedError
+
 OWNERS = ["team:ml-platform"]
 
-# Safe to retry: Hub calls are retried inside the client too, downloads resume, every write
-# is idempotent (fingerprints, cache keys, unique package versions).
-HUB_RETRY = dg.RetryPolicy(
-    max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+# Only transient failures are retried (the Hub unreachable or rate-limited, a download cut
+# short): the client has already retried each call, downloads resume, and every write is
+# idempotent. A deterministic failure (not found, checksum mismatch, gate) is never retried.
+TRANSIENT_RETRIES = 2
+TRANSIENT_WAIT_S = 60
+
+
+@contextmanager
+def retry_when_transient() -> Iterator[None]:
+    """Turn a transient Hub or download failure into a Dagster retry of the step."""
+    try:
+        yield
+    except (DownloadFailedError, HubUnavailableError) as e:
+        if isinstance(e, OfflineCacheMissError):
+            raise
+        raise dg.RetryRequested(
+            max_retries=TRANSIENT_RETRIES, seconds_to_wait=TRANSIENT_WAIT_S
+        ) from e
+
 
 # Discovery runs daily and shadow evaluation nightly: a day and two hours late is stale.
 DAILY = dg.FreshnessPolicy.time_window(

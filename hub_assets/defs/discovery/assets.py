@@ -9,7 +9,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from hub_assets.defs.conventions import DAILY, HUB_RETRY, OWNERS, tags
+from hub_assets.defs.conventions import DAILY, OWNERS, retry_when_transient, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
 from hub_assets.registry.models import known_models, save_revision, upsert_models
@@ -28,7 +28,6 @@ class DiscoveryRunConfig(Config):
 @asset(
     owners=OWNERS,
     tags=tags("discovery"),
-    retry_policy=HUB_RETRY,
     freshness_policy=DAILY,
     group_name="discovery",
     kinds={"huggingface", "duckdb"},
@@ -75,7 +74,6 @@ def hub_candidates(
 @asset(
     owners=OWNERS,
     tags=tags("discovery"),
-    retry_policy=HUB_RETRY,
     partitions_def=hf_models,
     deps=[hub_candidates],
     group_name="discovery",
@@ -95,7 +93,8 @@ def model_metadata(
         known = known_models(con).get(model_id)
     # The revision discovery recorded (pinned: the cache can never hand back an older one);
     # a model discovery has not seen (an ad-hoc request) is read at main and recorded.
-    fetched = hub.client().model_metadata(model_id, revision=known)
+    with retry_when_transient():
+        fetched = hub.client().model_metadata(model_id, revision=known)
     with reg.write() as con:
         if known is None:
             upsert_models(con, [fetched.data["info"]], context.run_id)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hub_assets.defs.conventions import DAILY, HUB_RETRY, OWNERS, tags
+from hub_assets.defs.conventions import DAILY, OWNERS, retry_when_transient, tags
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.evaluation.datasets import cache_dataset
@@ -18,7 +18,6 @@ from hub_assets.resources import EvaluationResource, HubResource, RegistryResour
 @dg.asset(
     owners=OWNERS,
     tags=tags("evaluation"),
-    retry_policy=HUB_RETRY,
     group_name="evaluation",
     kinds={"huggingface", "parquet"},
     pool="registry",
@@ -62,7 +61,6 @@ def eval_datasets(
 @dg.asset(
     owners=OWNERS,
     tags=tags("evaluation"),
-    retry_policy=HUB_RETRY,
     freshness_policy=DAILY,
     partitions_def=hf_models,
     deps=[model_metadata, eval_datasets],
@@ -90,19 +88,20 @@ def shadow_eval_scores(
 ) -> dg.MaterializeResult:
     """Evaluates the current revision unless an identical evaluation is cached."""
     model_id = context.partition_key
-    outcome = run_shadow_evaluation(
-        model_id,
-        client=hub.client(),
-        registry=registry.get(),
-        snapshots=trust.snapshots(),
-        pins=evaluation.pins(),
-        cache_dir=Path(evaluation.cache_dir),
-        config=evaluation.generation_config(),
-        sample_limit=evaluation.sample_limit,
-        max_weight_bytes=trust.limits().max_weight_bytes,
-        run_id=context.run_id,
-        offline=hub.offline,
-    )
+    with retry_when_transient():
+        outcome = run_shadow_evaluation(
+            model_id,
+            client=hub.client(),
+            registry=registry.get(),
+            snapshots=trust.snapshots(),
+            pins=evaluation.pins(),
+            cache_dir=Path(evaluation.cache_dir),
+            config=evaluation.generation_config(),
+            sample_limit=evaluation.sample_limit,
+            max_weight_bytes=trust.limits().max_weight_bytes,
+            run_id=context.run_id,
+            offline=hub.offline,
+        )
     if outcome.status == "not_evaluated":
         return _not_evaluated(context, outcome.reason)
     context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")

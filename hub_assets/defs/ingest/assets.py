@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from hub_assets.defs.conventions import HUB_RETRY, OWNERS, tags
+from hub_assets.defs.conventions import OWNERS, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
 from hub_assets.errors import outcome_of, plain_message
@@ -62,7 +62,6 @@ class _Progress:
 @dg.asset(
     owners=OWNERS,
     tags=tags("ingest"),
-    retry_policy=HUB_RETRY,
     partitions_def=hf_models,
     deps=[quality_gate],
     group_name="ingest",

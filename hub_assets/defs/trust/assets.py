@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hub_assets.defs.conventions import HUB_RETRY, OWNERS, tags
+from hub_assets.defs.conventions import OWNERS, retry_when_transient, tags
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
@@ -27,7 +27,6 @@ def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
 @dg.asset(
     owners=OWNERS,
     tags=tags("trust"),
-    retry_policy=HUB_RETRY,
     partitions_def=hf_models,
     deps=[model_metadata, shadow_eval_scores],
     group_name="trust",
@@ -58,20 +57,21 @@ def trust_metrics(
             if pin
             else None
         )
-    scored = score_model(
-        ev,
-        ScoringContext(
-            client=hub.client(),
-            work_dir=Path(trust.work_dir),
-            snapshots=trust.snapshots(),
-            now=utc_now(),
-            target_device=gate.target_device,
-            limits=trust.limits(),
-            parent_net_scores=parents,
-            previous=previous,
-            measurement=measurement,
-        ),
-    )
+    with retry_when_transient():
+        scored = score_model(
+            ev,
+            ScoringContext(
+                client=hub.client(),
+                work_dir=Path(trust.work_dir),
+                snapshots=trust.snapshots(),
+                now=utc_now(),
+                target_device=gate.target_device,
+                limits=trust.limits(),
+                parent_net_scores=parents,
+                previous=previous,
+                measurement=measurement,
+            ),
+        )
     fresh = [s for s in scored.values() if not s.reused]
     with registry.get().write() as con:
         reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], context.run_id)
