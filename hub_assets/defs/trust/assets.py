@@ -24,6 +24,25 @@ def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
         return reg_metrics.require_current_revision(con, model_id)
 
 
+METRICS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("value", "float", description="0-1"),
+        dg.TableColumn("latency_ms", "float"),
+        dg.TableColumn("reason", "string"),
+        dg.TableColumn("rescored", "bool", description="false: inputs unchanged, value kept"),
+    ]
+)
+FAILED_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("score", "float"),
+        dg.TableColumn("threshold", "float"),
+        dg.TableColumn("why", "string", description="measured evidence, where there is some"),
+    ]
+)
+
+
 @dg.asset(
     owners=OWNERS,
     tags=tags("trust"),
@@ -89,21 +108,31 @@ def trust_metrics(
             f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
             + (" [unchanged]" if s.reused else "")
         )
-    table = ["| metric | value | latency ms | reason |", "|---|---:|---:|---|"]
-    table += [
-        f"| {s.metric} | {s.value:.3f} | {s.latency_ms:.0f} | {s.reason} |" for s in scored.values()
-    ]
     size = scored["size_score"].details or {}
     return dg.MaterializeResult(
         metadata={
             "revision_sha": sha,
-            "net_score": scored["net_score"].value,
             "rescored": len(fresh),
             "unchanged": len(scored) - len(fresh),
             "size_score_per_device": dg.MetadataValue.json(
                 {k: v for k, v in size.items() if k != "reason"}
             ),
-            "metrics": dg.MetadataValue.md("\n".join(table)),
+            "metrics": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord(
+                        {
+                            "metric": s.metric,
+                            "value": float(s.value),
+                            "latency_ms": float(s.latency_ms),
+                            "reason": s.reason,
+                            "rescored": not s.reused,
+                        }
+                    )
+                    for s in scored.values()
+                ],
+                schema=METRICS_SCHEMA,
+            ),
+            **{m: dg.MetadataValue.float(float(s.value)) for m, s in scored.items()},
         }
     )
 
@@ -195,7 +224,20 @@ def quality_gate(
             "config_version": config.version,
             "config_source": config.source,
             "target_device": config.target_device,
-            "failed_metrics": dg.MetadataValue.json(decision.failed),
+            "failed_metrics": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord(
+                        {
+                            "metric": DISPLAY_NAMES[f["metric"]],
+                            "score": float(f["score"]) if f["score"] is not None else None,
+                            "threshold": float(f["threshold"]),
+                            "why": explanations.get(f["metric"], ""),
+                        }
+                    )
+                    for f in decision.failed
+                ],
+                schema=FAILED_SCHEMA,
+            ),
         },
         check_results=checks,
     )

@@ -46,6 +46,8 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         assert ok.asset_materializations_for_node("after_the_gate")
         meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
         assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
+        rows = {r.data["metric"]: r.data for r in meta["metrics"].value.records}
+        assert len(rows) == 12 and rows["reproducibility"]["value"] == 1.0
         checks = [
             c
             for c in ok.get_asset_check_evaluations()
@@ -57,6 +59,8 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         assert not bad.success
         gate = bad.asset_materializations_for_node("quality_gate")[0].metadata
         assert gate["passed"].value is False
+        failed = {r.data["metric"]: r.data for r in gate["failed_metrics"].value.records}
+        assert failed["Bus Factor"]["score"] < failed["Bus Factor"]["threshold"] == 0.5
         assert gate["message"].value.startswith(
             "Model does not meet quality requirements. Failed metrics: Performance Claims"
         )
