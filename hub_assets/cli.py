@@ -375,9 +375,9 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     from hub_assets.evaluation.datasets import pins_from_env
     from hub_assets.evaluation.shadow import pin_for
     from hub_assets.hub.client import HubUnavailableError, InvalidModelIdError, ModelNotFoundError
-    from hub_assets.metrics.evidence import ModelEvidence, utc_now
+    from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.report import score_record
-    from hub_assets.metrics.scoring import ScoringContext, score_model
+    from hub_assets.metrics.scoring import score_model
     from hub_assets.registry import evaluations as reg_eval
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.registry.store import Registry, RegistryError
@@ -386,7 +386,6 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     disable_progress_bars()  # stdout is NDJSON
     client = HubResource.from_env().client()
     trust = TrustResource.from_env()
-    gate = trust.load_gate_config()
     registry = Registry(os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY))
 
     def known_revision(model_id: str) -> tuple[str, str] | None:
@@ -410,21 +409,13 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
             try:
                 with registry.read() as con:
                     parents = reg_metrics.current_net_scores(con, ev.base_models())
-                    if pin:
-                        measurement = reg_eval.latest_measurement(
-                            con, model_id, ev.sha, pin.repo_id, pin.revision
-                        )
+                    measurement = reg_eval.revision_measurement(con, model_id, ev.sha, pin)
             except RegistryError:
                 pass
             scored = score_model(
                 ev,
-                ScoringContext(
-                    client=client,
-                    work_dir=Path(trust.work_dir),
-                    snapshots=trust.snapshots(),
-                    now=utc_now(),
-                    target_device=gate.target_device,
-                    limits=trust.limits(),
+                trust.scoring_context(
+                    client,
                     parent_net_scores=parents,
                     run_reproducibility=not no_reproducibility,
                     measurement=measurement,

@@ -23,7 +23,9 @@ from hub_assets.evaluation.datasets import DatasetPin, pins_from_env
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
+from hub_assets.metrics.evidence import utc_now
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
+from hub_assets.metrics.scoring import ScoringContext
 from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
 from hub_assets.registry.store import DEFAULT_REGISTRY_PATH, Registry
 
@@ -157,6 +159,20 @@ class TrustResource(ConfigurableResource):
     def snapshots(self) -> SnapshotStore:
         """The one verified snapshot store every stage reads model files from."""
         return store_from(Path(self.work_dir), self.snapshot_cache_gb, self.max_file_gb)
+
+    def scoring_context(self, client: HubClient, **evidence: object) -> ScoringContext:
+        """What `score_model` needs from this resource (work folder, snapshots, limits, the
+        gate's target device), plus the registry's evidence: parents, previous values,
+        measurement."""
+        return ScoringContext(
+            client=client,
+            work_dir=Path(self.work_dir),
+            snapshots=self.snapshots(),
+            now=utc_now(),
+            target_device=self.load_gate_config().target_device,
+            limits=self.limits(),
+            **evidence,
+        )
 
     def limits(self) -> ReproducibilityLimits:
         return ReproducibilityLimits(

@@ -7,6 +7,7 @@ import json
 import duckdb
 import pandas as pd
 
+from hub_assets.evaluation.datasets import DatasetPin
 from hub_assets.evaluation.measurement import CLAIM_MARGIN, Measurement
 from hub_assets.registry.models import now
 
@@ -80,6 +81,16 @@ def latest_measurement(
         baseline=json.loads(row[4]) if row[4] else {},
         samples=row[5],
     )
+
+
+def revision_measurement(
+    con: duckdb.DuckDBPyConnection, model_id: str, sha: str, pin: DatasetPin | None
+) -> Measurement | None:
+    """The revision's newest evaluation on the pinned dataset of its task (None: the task
+    has no evaluation set, or nothing was measured yet)."""
+    if pin is None:
+        return None
+    return latest_measurement(con, model_id, sha, pin.repo_id, pin.revision)
 
 
 def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

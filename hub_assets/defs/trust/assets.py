@@ -1,7 +1,5 @@
 """Trust metrics and the quality gate, per model partition."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from hub_assets.defs.conventions import OWNERS, retry_when_transient, tags
@@ -10,8 +8,8 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.evaluation.shadow import pin_for
 from hub_assets.gate.decision import decide
-from hub_assets.metrics.evidence import ModelEvidence, utc_now
-from hub_assets.metrics.scoring import ScoringContext, score_model
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.scoring import score_model
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import metrics as reg_metrics
@@ -66,29 +64,16 @@ def trust_metrics(
     model_id = context.partition_key
     sha, metadata = _current(registry, model_id)
     ev = ModelEvidence.from_metadata(model_id, metadata)
-    gate = trust.load_gate_config()
     pin = pin_for(ev.info.get("pipeline_tag"), evaluation.pins())
     with registry.get().read() as con:
         previous = reg_metrics.revision_metrics(con, model_id, sha)
         parents = reg_metrics.current_net_scores(con, ev.base_models())
-        measurement = (
-            reg_eval.latest_measurement(con, model_id, sha, pin.repo_id, pin.revision)
-            if pin
-            else None
-        )
+        measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
     with retry_when_transient():
         scored = score_model(
             ev,
-            ScoringContext(
-                client=hub.client(),
-                work_dir=Path(trust.work_dir),
-                snapshots=trust.snapshots(),
-                now=utc_now(),
-                target_device=gate.target_device,
-                limits=trust.limits(),
-                parent_net_scores=parents,
-                previous=previous,
-                measurement=measurement,
+            trust.scoring_context(
+                hub.client(), parent_net_scores=parents, previous=previous, measurement=measurement
             ),
         )
     fresh = [s for s in scored.values() if not s.reused]
