@@ -2,6 +2,7 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
+from hub_assets.defs import SETTINGS
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
 from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedule
 from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_pipeline_job
@@ -45,11 +46,11 @@ defs = Definitions(
     sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule],
     resources={
-        "hub": HubResource.from_env(),
-        "registry": RegistryResource.from_env(),
-        "discovery": DiscoveryResource.from_env(),
-        "trust": TrustResource.from_env(),
-        "package_store": PackageStoreResource.from_env(),
-        "evaluation": EvaluationResource.from_env(),
+        "hub": HubResource.from_settings(SETTINGS),
+        "registry": RegistryResource.from_settings(SETTINGS),
+        "discovery": DiscoveryResource.from_settings(SETTINGS),
+        "trust": TrustResource.from_settings(SETTINGS),
+        "package_store": PackageStoreResource.from_settings(SETTINGS),
+        "evaluation": EvaluationResource.from_settings(SETTINGS),
     },
 )

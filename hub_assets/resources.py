@@ -1,12 +1,11 @@
-"""Dagster resources: one key per outside system, configured from the environment.
+"""Dagster resources: one key per outside system, built from the one `Settings` object.
 
-Every setting, its environment variable and its default are listed in docs/configuration.md;
-`from_env` builders below are the one place that reads those variables.
+`hub_assets.settings` reads the environment; the `from_settings` builders below turn its
+values into resources. docs/configuration.md lists every setting for users.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
@@ -19,7 +18,7 @@ from hub_assets.discovery.filters import (
     CandidateFilter,
 )
 from hub_assets.evaluation.backends import GenerationConfig
-from hub_assets.evaluation.datasets import DatasetPin, pins_from_env
+from hub_assets.evaluation.datasets import DatasetPin, pins_from
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
@@ -27,9 +26,8 @@ from hub_assets.metrics.evidence import utc_now
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.metrics.scoring import ScoringContext
 from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
-from hub_assets.registry.store import DEFAULT_REGISTRY_PATH, Registry
-
-DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
+from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH, Registry
+from hub_assets.settings import DEFAULT_HUB_ENDPOINT, Settings
 
 
 class HubResource(ConfigurableResource):
@@ -68,23 +66,18 @@ class HubResource(ConfigurableResource):
         )
 
     @classmethod
-    def from_env(cls) -> HubResource:
-        """Settings from HUB_ASSETS_* variables and the Hub's own (HF_ENDPOINT, HF_TOKEN,
+    def from_settings(cls, settings: Settings) -> HubResource:
+        """The Hub client's settings, HUB_ASSETS_* and the Hub's own (HF_ENDPOINT, HF_TOKEN,
         HF_HUB_OFFLINE)."""
-        env = os.environ
         return cls(
-            endpoint=env.get("HUB_ASSETS_HUB_ENDPOINT")
-            or env.get("HF_ENDPOINT")
-            or DEFAULT_HUB_ENDPOINT,
-            offline=env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
+            endpoint=settings.hub_endpoint,
+            offline=settings.hf_hub_offline,
             # EnvVar: Dagster resolves it at run time and shows only the variable's name.
-            token=EnvVar("HF_TOKEN") if env.get("HF_TOKEN") else None,
-            requests_per_second=float(
-                env.get("HUB_ASSETS_HUB_RATE_LIMIT", str(DEFAULT_REQUESTS_PER_SECOND))
-            ),
-            max_retries=int(env.get("HUB_ASSETS_HUB_MAX_RETRIES", "5")),
-            cache_dir=env.get("HUB_ASSETS_CACHE_DIR", "data/cache/hub"),
-            cache_ttl_hours=float(env.get("HUB_ASSETS_CACHE_TTL_HOURS", "24")),
+            token=EnvVar("HF_TOKEN") if settings.hf_token else None,
+            requests_per_second=settings.hub_rate_limit,
+            max_retries=settings.hub_max_retries,
+            cache_dir=str(settings.cache_dir),
+            cache_ttl_hours=settings.cache_ttl_hours,
         )
 
 
@@ -92,20 +85,17 @@ class RegistryResource(ConfigurableResource):
     """The DuckDB registry file (writers serialised by the `registry` pool, retried on lock)."""
 
     path: str = Field(default=DEFAULT_REGISTRY_PATH, description="DuckDB registry file.")
-    lock_timeout_s: float = Field(default=120.0, description="How long a writer waits.")
+    lock_timeout_s: float = Field(
+        default=DEFAULT_LOCK_TIMEOUT_S, description="How long a writer waits."
+    )
 
     def get(self) -> Registry:
         return Registry(self.path, lock_timeout_s=self.lock_timeout_s)
 
     @classmethod
-    def from_env(cls) -> RegistryResource:
-        return cls(path=os.environ.get("HUB_ASSETS_REGISTRY", DEFAULT_REGISTRY_PATH))
-
-
-def _csv(value: str | None, default: tuple[str, ...]) -> list[str]:
-    if not value:
-        return list(default)
-    return [v.strip() for v in value.split(",") if v.strip()]
+    def from_settings(cls, settings: Settings) -> RegistryResource:
+        """The registry file and the one lock timeout (Dagster and the CLI alike)."""
+        return cls(path=str(settings.registry), lock_timeout_s=settings.registry_lock_timeout_s)
 
 
 class DiscoveryResource(ConfigurableResource):
@@ -128,16 +118,15 @@ class DiscoveryResource(ConfigurableResource):
         )
 
     @classmethod
-    def from_env(cls) -> DiscoveryResource:
-        env = os.environ
+    def from_settings(cls, settings: Settings) -> DiscoveryResource:
+        """What discovery looks for, from HUB_ASSETS_PIPELINE_TAGS and the filter settings."""
         return cls(
-            pipeline_tags=_csv(env.get("HUB_ASSETS_PIPELINE_TAGS"), DEFAULT_PIPELINE_TAGS),
-            licenses=_csv(env.get("HUB_ASSETS_LICENSES"), DEFAULT_LICENSES),
-            libraries=_csv(env.get("HUB_ASSETS_LIBRARIES"), DEFAULT_LIBRARIES),
-            require_safetensors=env.get("HUB_ASSETS_REQUIRE_SAFETENSORS", "true").lower()
-            not in ("0", "false", "no"),
-            min_downloads=int(env.get("HUB_ASSETS_MIN_DOWNLOADS", "0")),
-            min_likes=int(env.get("HUB_ASSETS_MIN_LIKES", "0")),
+            pipeline_tags=settings.pipeline_tags,
+            licenses=settings.licenses,
+            libraries=settings.libraries,
+            require_safetensors=settings.require_safetensors,
+            min_downloads=settings.min_downloads,
+            min_likes=settings.min_likes,
         )
 
 
@@ -185,16 +174,16 @@ class TrustResource(ConfigurableResource):
         return load_gate_config(self.gate_config)
 
     @classmethod
-    def from_env(cls) -> TrustResource:
-        env = os.environ
+    def from_settings(cls, settings: Settings) -> TrustResource:
+        """Work folder, snapshot store, reproducibility limits and the gate config."""
         return cls(
-            work_dir=env.get("HUB_ASSETS_WORK_DIR", "data/work"),
-            gate_config=env.get("HUB_ASSETS_GATE_CONFIG") or None,
-            reproducibility_timeout_s=float(env.get("HUB_ASSETS_REPRO_TIMEOUT_S", "180")),
-            reproducibility_memory_mb=int(env.get("HUB_ASSETS_REPRO_MEMORY_MB", "4096")),
-            reproducibility_max_gb=float(env.get("HUB_ASSETS_REPRO_MAX_GB", "1.0")),
-            snapshot_cache_gb=float(env.get("HUB_ASSETS_SNAPSHOT_CACHE_GB", "20")),
-            max_file_gb=float(env.get("HUB_ASSETS_MAX_FILE_GB", "50")),
+            work_dir=str(settings.work_dir),
+            gate_config=str(settings.gate_config) if settings.gate_config else None,
+            reproducibility_timeout_s=settings.repro_timeout_s,
+            reproducibility_memory_mb=settings.repro_memory_mb,
+            reproducibility_max_gb=settings.repro_max_gb,
+            snapshot_cache_gb=settings.snapshot_cache_gb,
+            max_file_gb=settings.max_file_gb,
         )
 
 
@@ -205,13 +194,17 @@ class PackageStoreResource(ConfigurableResource):
     """
 
     uri: str = Field(default=DEFAULT_STORE, description="Package store (HUB_ASSETS_PACKAGE_STORE).")
+    s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL.")
 
     def get(self) -> PackageStore:
-        return PackageStore(self.uri)
+        """The store, with the S3 endpoint when one is configured."""
+        options = {"endpoint_url": self.s3_endpoint} if self.s3_endpoint else None
+        return PackageStore(self.uri, options)
 
     @classmethod
-    def from_env(cls) -> PackageStoreResource:
-        return cls(uri=os.environ.get("HUB_ASSETS_PACKAGE_STORE", DEFAULT_STORE))
+    def from_settings(cls, settings: Settings) -> PackageStoreResource:
+        """The package store URI and, for S3, the endpoint of AWS_ENDPOINT_URL(_S3)."""
+        return cls(uri=settings.package_store, s3_endpoint=settings.s3_endpoint)
 
 
 class EvaluationResource(ConfigurableResource):
@@ -220,19 +213,23 @@ class EvaluationResource(ConfigurableResource):
     cache_dir: str = Field(default="data/eval", description="Pinned datasets as Parquet.")
     sample_limit: int | None = Field(default=None, description="Evaluate at most N samples.")
     batch_size: int = Field(default=16, description="Inference batch size.")
+    qa_dataset: str | None = Field(default=None, description="QA pin REPO@REVISION.")
+    retrieval_dataset: str | None = Field(default=None, description="Retrieval pin.")
 
     def pins(self) -> tuple[DatasetPin, ...]:
-        return pins_from_env()
+        """The pinned evaluation datasets (the defaults unless a pin is configured)."""
+        return pins_from(self.qa_dataset, self.retrieval_dataset)
 
     def generation_config(self) -> GenerationConfig:
         return GenerationConfig(batch_size=self.batch_size)
 
     @classmethod
-    def from_env(cls) -> EvaluationResource:
-        env = os.environ
-        limit = env.get("HUB_ASSETS_EVAL_SAMPLE_LIMIT")
+    def from_settings(cls, settings: Settings) -> EvaluationResource:
+        """Dataset cache, pins, sample limit and batch size."""
         return cls(
-            cache_dir=env.get("HUB_ASSETS_EVAL_CACHE_DIR", "data/eval"),
-            sample_limit=int(limit) if limit else None,
-            batch_size=int(env.get("HUB_ASSETS_EVAL_BATCH_SIZE", "16")),
+            cache_dir=str(settings.eval_cache_dir),
+            sample_limit=settings.eval_sample_limit,
+            batch_size=settings.eval_batch_size,
+            qa_dataset=settings.qa_dataset,
+            retrieval_dataset=settings.retrieval_dataset,
         )

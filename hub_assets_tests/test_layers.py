@@ -1,12 +1,13 @@
-"""The import rules: the product never imports the development Hub, and the Dagster shell
-(`defs/`) is imported only by `definitions.py`."""
+"""The import rules: the product never imports the development Hub, the Dagster shell
+(`defs/`) is imported only by `definitions.py`, and only `settings.py` reads the
+environment."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hub_assets"
-# The CLI's `hub` commands serve and build the development Hub on purpose.
-ALLOWED = {PACKAGE / "cli.py"}
+# The CLI's `hub` and `demo` commands serve and build the development Hub on purpose.
+ALLOWED = {PACKAGE / "cli" / "hub.py", PACKAGE / "cli" / "demo.py"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -51,3 +52,32 @@ def test_the_rule_sees_an_import():
     probe = PACKAGE / "devhub" / "__init__.py"
     assert imported_modules(PACKAGE / "devhub" / "server.py") >= {"hub_assets.devhub.catalog"}
     assert probe.exists()
+
+
+def reads_the_environment(path: Path) -> bool:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+            if isinstance(node.value, ast.Name) and node.value.id == "os":
+                return True
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            if any(a.name in ("environ", "getenv") for a in node.names):
+                return True
+    return False
+
+
+def test_only_the_settings_module_reads_the_environment():
+    readers = [
+        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if reads_the_environment(p)
+    ]
+    assert readers == ["settings.py"]
+
+
+def test_the_environment_rule_sees_a_read(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\nx = os.environ.get('A')\n")
+    assert reads_the_environment(probe)
+    probe.write_text("from os import getenv\n")
+    assert reads_the_environment(probe)
+    probe.write_text("import os\nos.replace('a', 'b')\n")
+    assert not reads_the_environment(probe)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.measurement import QA_TASK, RETRIEVAL_TASK
-from hub_assets.hub.client import check_model_id
+from hub_assets.settings import child_environment
 
 
 class DatasetLoadError(HubAssetsError, RuntimeError):
@@ -60,19 +60,14 @@ DEFAULT_PINS = (
 )
 
 
-def pins_from_env() -> tuple[DatasetPin, ...]:
-    """The pins, with HUB_ASSETS_QA_DATASET / HUB_ASSETS_RETRIEVAL_DATASET (`repo@sha`)
-    replacing the defaults' repo and revision."""
+def pins_from(qa: str | None = None, retrieval: str | None = None) -> tuple[DatasetPin, ...]:
+    """The pins, with `qa` / `retrieval` (`repo@sha`, HUB_ASSETS_QA_DATASET and
+    HUB_ASSETS_RETRIEVAL_DATASET, validated by the settings) replacing the defaults' repo and
+    revision."""
     out = []
-    for pin, var in zip(
-        DEFAULT_PINS, ("HUB_ASSETS_QA_DATASET", "HUB_ASSETS_RETRIEVAL_DATASET"), strict=True
-    ):
-        value = os.environ.get(var)
+    for pin, value in zip(DEFAULT_PINS, (qa, retrieval), strict=True):
         if value:
-            repo, sep, rev = value.partition("@")
-            if not sep or not rev:
-                raise ValueError(f"{var}={value!r}: expected REPO@REVISION (a pinned revision).")
-            check_model_id(repo)
+            repo, _, rev = value.partition("@")
             pin = DatasetPin(repo, rev, pin.task, pin.splits)
         out.append(pin)
     return tuple(out)
@@ -123,18 +118,15 @@ def cache_dataset(
         )
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".loading-", dir=cache_root))
-    env = dict(
-        os.environ,
-        HF_ENDPOINT=endpoint.rstrip("/"),
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+    env = child_environment(
+        set={
+            "HF_ENDPOINT": endpoint.rstrip("/"),
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+            **({"HF_TOKEN": token} if token else {}),
+        },
+        drop=("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") + (() if token else ("HF_TOKEN",)),
     )
-    env.pop("HF_HUB_OFFLINE", None)
-    env.pop("HF_DATASETS_OFFLINE", None)
-    if token:
-        env["HF_TOKEN"] = token
-    else:
-        env.pop("HF_TOKEN", None)
     rows = {}
     try:
         for (config, split), name in zip(pin.splits, names, strict=True):

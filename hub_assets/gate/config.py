@@ -49,8 +49,9 @@ def _threshold(where: str, name: str, value: object) -> float:
 
 
 def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
-    """Read and validate a gate config (default: HUB_ASSETS_GATE_CONFIG or the built-in)."""
-    path = Path(path or os.environ.get("HUB_ASSETS_GATE_CONFIG") or DEFAULT_GATE_CONFIG)
+    """Read and validate a gate config (default: the built-in one; the trust resource passes
+    HUB_ASSETS_GATE_CONFIG)."""
+    path = Path(path or DEFAULT_GATE_CONFIG)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import resource
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.trust import MetricResult
 from hub_assets.packaging.download import GatedModelError
+from hub_assets.settings import child_environment
 
 log = logging.getLogger(__name__)
 SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}
@@ -90,15 +90,16 @@ def reproducibility(
 def _run_child(
     target: Path, model_id: str, task: str, limits: ReproducibilityLimits, inputs: dict
 ) -> MetricResult:
-    env = dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        OMP_NUM_THREADS="1",
-        TRANSFORMERS_VERBOSITY="error",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
+    env = child_environment(
+        set={
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "1",
+            "TRANSFORMERS_VERBOSITY": "error",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        },
+        drop=("HF_TOKEN",),  # the child needs no secret
     )
-    env.pop("HF_TOKEN", None)  # the child needs no secret
     log.info("reproducibility child started for %s (%s)", model_id, task)
     try:
         proc = subprocess.run(

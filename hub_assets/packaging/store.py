@@ -36,9 +36,6 @@ class PackageStore:
         self.uri = uri.rstrip("/")
         options = dict(storage_options or {})
         if self.uri.startswith("s3://"):
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            if endpoint and "endpoint_url" not in options:
-                options["endpoint_url"] = endpoint
             options.setdefault("default_block_size", S3_BLOCK_SIZE)
         self.is_local = "://" not in self.uri or self.uri.startswith("file://")
         self.fs: fsspec.AbstractFileSystem

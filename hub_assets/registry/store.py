@@ -19,6 +19,8 @@ from hub_assets.errors import HubAssetsError
 from hub_assets.registry.migrations import LATEST, current_version, migrate
 
 DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
+# How long a writer waits for another (HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S).
+DEFAULT_LOCK_TIMEOUT_S = 120.0
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "different configuration")
 
 
@@ -37,7 +39,12 @@ def _is_lock_error(e: Exception) -> bool:
 class Registry:
     """The DuckDB registry file at `path`, its schema kept current by `migrations`."""
 
-    def __init__(self, path: str | Path = DEFAULT_REGISTRY_PATH, *, lock_timeout_s: float = 60.0):
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_REGISTRY_PATH,
+        *,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ):
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
 
@@ -103,10 +110,3 @@ class Registry:
             yield con
         finally:
             con.close()
-
-    def query(self, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
-        """Run read-only SQL; return (column names, rows)."""
-        with self.read() as con:
-            cur = con.execute(sql, params or [])
-            cols = [d[0] for d in cur.description] if cur.description else []
-            return cols, cur.fetchall()

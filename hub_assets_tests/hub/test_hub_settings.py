@@ -15,6 +15,7 @@ from hub_assets.discovery.candidates import discover
 from hub_assets.hub.client import HubClient, HubSettings, OfflineCacheMissError, RateLimitedError
 from hub_assets.registry.metrics import last_known_revision
 from hub_assets.resources import HubResource
+from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import GATED_TOKEN, PROJECT_ROOT
 
 GATED = f"{ORG}/tiny-gpt2-gated"
@@ -24,11 +25,12 @@ def test_hf_endpoint_is_used_when_ours_is_unset(hub_server, monkeypatch, tmp_pat
     monkeypatch.delenv("HUB_ASSETS_HUB_ENDPOINT", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
     monkeypatch.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path))
-    hub = HubResource.from_env()
+    hub = HubResource.from_settings(load_settings())
     assert hub.endpoint == hub_server.url
     assert hub.client().model_metadata(f"{ORG}/tiny-t5-qa").data["info"]["sha"]
     monkeypatch.setenv("HUB_ASSETS_HUB_ENDPOINT", "http://127.0.0.1:1")
-    assert HubResource.from_env().endpoint == "http://127.0.0.1:1"  # ours wins when set
+    # ours wins when set
+    assert HubResource.from_settings(load_settings()).endpoint == "http://127.0.0.1:1"
 
 
 def test_default_rate_limit_is_within_the_free_tier():
@@ -49,7 +51,8 @@ def test_a_token_found_only_in_the_token_file_opens_a_gated_repo(hub_server, tmp
     env.update(HF_TOKEN_PATH=str(token_file), HF_ENDPOINT=hub_server.url, HF_HOME=str(tmp_path))
     code = (
         "from hub_assets.resources import HubResource\n"
-        "hub = HubResource.from_env()\n"
+        "from hub_assets.settings import load_settings\n"
+        "hub = HubResource.from_settings(load_settings())\n"
         f"m = hub.client().model_metadata({GATED!r}).data\n"
         "print(m['config']['model_type'], hub.token is None)\n"
     )
@@ -111,7 +114,8 @@ def test_hf_hub_offline_means_cache_only(mutable_hub, tmp_path):
     env.update(HUB_ASSETS_CACHE_DIR=str(tmp_path), HUB_ASSETS_CACHE_TTL_HOURS="0")
     got = _python(
         "from hub_assets.resources import HubResource\n"
-        "print(HubResource.from_env().client().model_metadata('acme/small').offline)",
+        "from hub_assets.settings import load_settings\n"
+        "print(HubResource.from_settings(load_settings()).client().model_metadata('acme/small').offline)",
         env,
     )
     assert got.stdout.strip() == "True", got.stderr

@@ -1,8 +1,8 @@
 """Daily discovery (cron from HUB_ASSETS_DISCOVERY_CRON, default 01:00 UTC)."""
 
-import os
-
 import dagster as dg
+
+from hub_assets.defs import SETTINGS
 
 discovery_job = dg.define_asset_job(
     "discovery_job",
@@ -13,7 +13,7 @@ discovery_job = dg.define_asset_job(
 discovery_schedule = dg.ScheduleDefinition(
     name="discovery_schedule",
     job=discovery_job,
-    cron_schedule=os.environ.get("HUB_ASSETS_DISCOVERY_CRON", "0 1 * * *"),
+    cron_schedule=SETTINGS.discovery_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )

@@ -1,9 +1,8 @@
 """The nightly shadow evaluation of every current candidate (default 02:00 UTC)."""
 
-import os
-
 import dagster as dg
 
+from hub_assets.defs import SETTINGS
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.registry.models import candidates
 from hub_assets.registry.store import RegistryError
@@ -25,7 +24,7 @@ leaderboard_job = dg.define_asset_job(
 
 @dg.schedule(
     job=shadow_eval_job,
-    cron_schedule=os.environ.get("HUB_ASSETS_SHADOW_EVAL_CRON", "0 2 * * *"),
+    cron_schedule=SETTINGS.shadow_eval_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every night, a shadow evaluation run per current candidate; the model_runs "

@@ -89,9 +89,11 @@ def _reload_definitions() -> None:
     import importlib
 
     import hub_assets.definitions
+    import hub_assets.defs
     import hub_assets.local_runs
 
-    importlib.reload(hub_assets.definitions)  # resources are read from the environment
+    importlib.reload(hub_assets.defs)  # the settings, read once per process
+    importlib.reload(hub_assets.definitions)  # the resources built from them
     importlib.reload(hub_assets.local_runs)
 
 

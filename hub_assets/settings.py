@@ -1,0 +1,195 @@
+"""Every setting of the product, read from the environment once, in one place.
+
+`load_settings()` is called once per entry point (the Dagster definitions, each CLI
+command); resources and the CLI are built from the object it returns, and no other module
+reads `os.environ`. docs/configuration.md lists the same settings for users.
+
+pydantic-settings rather than Dagster `EnvVar`: the CLI and the registry service need the
+same values outside Dagster, and it validates each value with its type and bounds, so a bad
+value is refused at start-up with the variable's name instead of failing mid-run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hub_assets.discovery.filters import DEFAULT_LIBRARIES, DEFAULT_LICENSES, DEFAULT_PIPELINE_TAGS
+from hub_assets.errors import HubAssetsError
+from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND
+from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
+from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH
+
+PREFIX = "HUB_ASSETS_"
+DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
+_CRON = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(HubAssetsError, ValueError):
+    """An environment variable holds a value the product cannot use."""
+
+    outcome = "invalid"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """The product's settings: `HUB_ASSETS_*` variables and the Hub's own `HF_*` ones."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    # The Hub
+    hub_endpoint: str = Field(
+        default=DEFAULT_HUB_ENDPOINT,
+        validation_alias=_env("HUB_ASSETS_HUB_ENDPOINT", "HF_ENDPOINT"),
+        description="Hub base URL (the Hub's own HF_ENDPOINT when unset).",
+    )
+    hf_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="HF_TOKEN",
+        description="Hub token; never logged. Unset: huggingface_hub's own resolution.",
+    )
+    hf_hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
+    hub_rate_limit: float = Field(default=DEFAULT_REQUESTS_PER_SECOND, ge=0)
+    hub_max_retries: int = Field(default=5, ge=0, le=50)
+    cache_dir: Path = Path("data/cache/hub")
+    cache_ttl_hours: float = Field(default=24.0, ge=0)
+    # The registry
+    registry: Path = Path(DEFAULT_REGISTRY_PATH)
+    registry_lock_timeout_s: float = Field(default=DEFAULT_LOCK_TIMEOUT_S, gt=0)
+    # Discovery
+    pipeline_tags: CsvList = list(DEFAULT_PIPELINE_TAGS)
+    licenses: CsvList = list(DEFAULT_LICENSES)
+    libraries: CsvList = list(DEFAULT_LIBRARIES)
+    require_safetensors: bool = True
+    min_downloads: int = Field(default=0, ge=0)
+    min_likes: int = Field(default=0, ge=0)
+    discovery_cron: str = "0 1 * * *"
+    # Trust metrics, snapshots and the gate
+    work_dir: Path = Path("data/work")
+    gate_config: Path | None = None
+    repro_timeout_s: float = Field(default=180.0, gt=0)
+    repro_memory_mb: int = Field(default=4096, ge=256)
+    repro_max_gb: float = Field(default=1.0, ge=0)
+    snapshot_cache_gb: float = Field(default=20.0, gt=0)
+    max_file_gb: float = Field(default=50.0, gt=0)
+    # Packages
+    package_store: str = "data/packages"
+    s3_endpoint: str | None = Field(
+        default=None, validation_alias=_env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    )
+    # Shadow evaluation
+    qa_dataset: str | None = None
+    retrieval_dataset: str | None = None
+    eval_cache_dir: Path = Path("data/eval")
+    eval_sample_limit: int | None = Field(default=None, gt=0)
+    eval_batch_size: int = Field(default=16, ge=1, le=4096)
+    shadow_eval_cron: str = "0 2 * * *"
+    # The development Hub and Dagster's home (read by the CLI)
+    hub_tokens: CsvList = Field(default=[], repr=False)
+    dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
+
+    @field_validator("pipeline_tags", "licenses", "libraries", "hub_tokens", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("discovery_cron", "shadow_eval_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _CRON.match(value.strip()):
+            raise ValueError("expected a cron expression of five fields, e.g. '0 1 * * *'")
+        return value.strip()
+
+    @field_validator("qa_dataset", "retrieval_dataset")
+    @classmethod
+    def _pin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        repo, sep, rev = value.partition("@")
+        if not sep or not rev:
+            raise ValueError("expected REPO@REVISION (a pinned revision)")
+        try:
+            validate_repo_id(repo)
+        except InvalidRepoIdError as e:
+            raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("hub_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def token(self) -> str | None:
+        """The configured Hub token in clear, for the one call that needs it."""
+        return self.hf_token.get_secret_value() if self.hf_token else None
+
+
+def env_names(field: str) -> tuple[str, ...]:
+    """The environment variable(s) that set one field, as a user writes them."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(a) for a in alias.choices)
+    if isinstance(alias, str):
+        return (alias,)
+    return (PREFIX + field.upper(),)
+
+
+def _field_of(loc: object) -> str:
+    name = str(loc)
+    for field in Settings.model_fields:
+        if name == field or name in env_names(field):
+            return field
+    return name
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; a bad value raises `SettingsError` naming the
+    variable, its value and what is allowed."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = _field_of(err["loc"][0]) if err["loc"] else "?"
+            names = env_names(field) if field in Settings.model_fields else (field,)
+            shown = "<hidden>" if field == "hf_token" else repr(err.get("input"))
+            problems.append(
+                f"{' / '.join(names)}={shown}: {err['msg'].removeprefix('Value error, ')}"
+            )
+        raise SettingsError(
+            "Invalid setting: "
+            + "; ".join(problems)
+            + ". Fix or unset the variable (docs/configuration.md lists what each accepts)."
+        ) from None
+
+
+def child_environment(set: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict:
+    """The environment for a child process: this one's, with `set` applied and `drop`
+    removed (e.g. a token the child must not see)."""
+    env = dict(os.environ, **(set or {}))
+    for name in drop:
+        env.pop(name, None)
+    return env
+
+
+def publish_to_children(**values: str) -> None:
+    """Export values to this process's environment for the child processes it starts
+    (Dagster's own subprocesses read DAGSTER_HOME and the Hub endpoint from there)."""
+    os.environ.update(values)

@@ -1,0 +1,102 @@
+"""The one settings object: defaults, the Hub's own variables, and errors that name the
+variable and what it accepts."""
+
+import pytest
+from click.testing import CliRunner
+
+from hub_assets.cli import main
+from hub_assets.errors import exit_code
+from hub_assets.registry.store import Registry
+from hub_assets.resources import RegistryResource
+from hub_assets.settings import Settings, SettingsError, env_names, load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for field in Settings.model_fields:
+        for name in env_names(field):
+            monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_without_any_variable(clean_env):
+    s = load_settings()
+    assert s.hub_endpoint == "http://127.0.0.1:8765"
+    assert s.hub_rate_limit <= 1000 / 300  # the Hub's free quota
+    assert "question-answering" in s.pipeline_tags and s.token() is None
+    assert s.qa_dataset is None and s.eval_sample_limit is None
+
+
+def test_ours_win_over_the_hubs_own_and_lists_are_comma_separated(clean_env):
+    clean_env.setenv("HF_ENDPOINT", "https://hub.example/")
+    assert load_settings().hub_endpoint == "https://hub.example"
+    clean_env.setenv("HUB_ASSETS_HUB_ENDPOINT", "http://127.0.0.1:9")
+    clean_env.setenv("HUB_ASSETS_LICENSES", " mit , apache-2.0,,")
+    clean_env.setenv("HF_HUB_OFFLINE", "1")
+    clean_env.setenv("HUB_ASSETS_MIN_DOWNLOADS", "")  # empty is unset, as the Hub reads it
+    s = load_settings()
+    assert s.hub_endpoint == "http://127.0.0.1:9"
+    assert s.licenses == ["mit", "apache-2.0"] and s.hf_hub_offline and s.min_downloads == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("HUB_ASSETS_HUB_RATE_LIMIT", "fast", "valid number"),
+        ("HUB_ASSETS_HUB_RATE_LIMIT", "-1", "greater than or equal to 0"),
+        ("HUB_ASSETS_EVAL_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("HUB_ASSETS_REQUIRE_SAFETENSORS", "perhaps", "valid boolean"),
+        ("HF_HUB_OFFLINE", "sometimes", "valid boolean"),
+        ("HUB_ASSETS_QA_DATASET", "org/qa", "REPO@REVISION"),
+        ("HUB_ASSETS_RETRIEVAL_DATASET", "../x@abc", "repo"),
+        ("HUB_ASSETS_DISCOVERY_CRON", "daily", "five fields"),
+        ("HF_ENDPOINT", "hub.example", "http:// or https://"),
+        ("HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S", "0", "greater than 0"),
+    ],
+)
+def test_a_bad_value_names_its_variable_and_what_is_allowed(clean_env, name, value, words):
+    clean_env.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    message = str(err.value)
+    assert f"{name}={value!r}" in message and words in message
+    assert "docs/configuration.md" in message and err.value.outcome == "invalid"
+
+
+def test_a_token_is_never_shown(clean_env):
+    clean_env.setenv("HF_TOKEN", "hf_verysecret")
+    clean_env.setenv("HUB_ASSETS_HUB_TOKENS", "devtok-secret")
+    s = load_settings()
+    assert s.token() == "hf_verysecret"
+    assert "verysecret" not in repr(s) and "devtok" not in repr(s)
+    clean_env.setenv("HUB_ASSETS_HUB_RATE_LIMIT", "x")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "verysecret" not in str(err.value)
+
+
+def test_the_cli_refuses_a_bad_value_in_one_line_with_exit_code_2(clean_env):
+    clean_env.setenv("HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S", "soon")
+    result = CliRunner().invoke(main, ["sql", "SELECT 1"])
+    assert result.exit_code == exit_code("invalid") == 2
+    assert "HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S='soon'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_one_lock_timeout_for_dagster_and_the_cli(clean_env, tmp_path):
+    from hub_assets.cli.registry import open_registry
+
+    clean_env.setenv("HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S", "7.5")
+    clean_env.setenv("HUB_ASSETS_REGISTRY", str(tmp_path / "r.duckdb"))
+    s = load_settings()
+    through_dagster = RegistryResource.from_settings(s).get()
+    through_cli = open_registry(s)
+    assert through_dagster.lock_timeout_s == through_cli.lock_timeout_s == 7.5
+    assert through_dagster.path == through_cli.path == tmp_path / "r.duckdb"
+    # The defaults agree as well.
+    clean_env.delenv("HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S")
+    assert (
+        RegistryResource().lock_timeout_s
+        == Registry(tmp_path / "x").lock_timeout_s
+        == load_settings().registry_lock_timeout_s
+    )
