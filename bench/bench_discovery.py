@@ -28,13 +28,11 @@ sys.path.insert(0, str(ROOT))
 from huggingface_hub import HfApi  # noqa: E402
 
 from hub_assets.devhub.demo_catalog import build_demo  # noqa: E402
+from hub_assets.devhub.process import served_catalog  # noqa: E402
 from hub_assets.discovery.candidates import discover  # noqa: E402
 from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS  # noqa: E402
 from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
 from hub_assets.registry.store import Registry  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from hub_process import hub_server  # noqa: E402
 
 
 def hub_requests(url: str) -> int:
@@ -50,7 +48,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=100_000)
     args = parser.parse_args()
     catalog = build_demo(ROOT / "data" / "demo_hub")
-    with hub_server(catalog, synthetic=args.synthetic) as url:
+    with served_catalog(catalog, synthetic=args.synthetic) as url:
         with tempfile.TemporaryDirectory() as tmp:
             settings = HubSettings(
                 endpoint=url, cache_dir=Path(tmp) / "cache", requests_per_second=0

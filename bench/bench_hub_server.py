@@ -26,9 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub_assets.devhub.catalog import Catalog  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hub_process import free_port, hub_server, wait_up  # noqa: E402
+from hub_assets.devhub.process import free_port, served_catalog, wait_up  # noqa: E402
 
 REPO = "bench/large-file"
 FILE = "model.safetensors"
@@ -86,7 +84,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        with hub_server(work / "catalog") as ours_url:
+        with served_catalog(work / "catalog") as ours_url:
             base_url = f"http://127.0.0.1:{base_port}"
             wait_up(base_url)
             from huggingface_hub import hf_hub_download

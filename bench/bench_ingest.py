@@ -35,9 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub_assets.devhub.catalog import Catalog  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from hub_process import hub_server  # noqa: E402
+from hub_assets.devhub.process import served_catalog  # noqa: E402
 
 REPO = "bench/big-model"
 
@@ -170,7 +168,7 @@ def main() -> None:
             meta={"pipeline_tag": "text-generation"},
         )
         shutil.rmtree(src)
-        with hub_server(work / "catalog") as endpoint:
+        with served_catalog(work / "catalog") as endpoint:
             os.sync()  # each timed phase starts with no earlier writes still being flushed
             single = single_pass(endpoint, work / "plain")
             os.sync()

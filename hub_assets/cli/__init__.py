@@ -1,0 +1,45 @@
+"""The `hub-assets` command: a thin shell over the product core, one module per group.
+
+Each command reads the settings once (`settings_or_exit`), so a bad environment variable
+is one clear line and exit code 2 (`invalid`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hub_assets.settings import Settings, SettingsError, load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or the invalid variable in words and exit code 2."""
+    from hub_assets.errors import exit_code
+
+    try:
+        return load_settings()
+    except SettingsError as e:
+        click.echo(str(e), err=True)
+        sys.exit(exit_code(e.outcome))
+
+
+@click.group()
+def main() -> None:
+    """hub-assets: a curated, evaluated, auditable model registry over the Hugging Face Hub."""
+
+
+def _register() -> None:
+    from hub_assets.cli.demo import demo
+    from hub_assets.cli.hub import hub
+    from hub_assets.cli.ingest import ingest
+    from hub_assets.cli.registry import score, sql, status
+
+    for command in (hub, demo, sql, score, ingest, status):
+        main.add_command(command)
+
+
+_register()

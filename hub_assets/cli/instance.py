@@ -1,0 +1,31 @@
+"""The Dagster instance the CLI runs against: its home folder and whether a daemon serves it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from hub_assets.cli import PROJECT_ROOT
+from hub_assets.settings import Settings, publish_to_children
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME, defaulting to the project-local .dagster_home with the project's yaml;
+    exported so that Dagster and its child processes find the same instance."""
+    home = Path(settings.dagster_home or PROJECT_ROOT / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    src = PROJECT_ROOT / "dagster.yaml"
+    if src.exists() and not (home / "dagster.yaml").exists():
+        shutil.copy(src, home / "dagster.yaml")
+    publish_to_children(DAGSTER_HOME=str(home))
+    return home
+
+
+def daemon_running(instance: object) -> bool:
+    """Whether a Dagster daemon has reported in during the last minute."""
+    try:
+        beats = instance.get_daemon_heartbeats()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - no daemon storage: no daemon
+        return False
+    return any(time.time() - hb.timestamp < 60 for hb in beats.values())

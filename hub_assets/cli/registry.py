@@ -1,0 +1,203 @@
+"""`hub-assets sql | status | score`: read the registry, score models now."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from hub_assets.cli import settings_or_exit
+from hub_assets.registry.store import Registry
+from hub_assets.settings import Settings
+
+
+def open_registry(settings: Settings, path: str | None = None) -> Registry:
+    """The registry of the settings (or at `path`), with the one configured lock timeout."""
+    return Registry(path or settings.registry, lock_timeout_s=settings.registry_lock_timeout_s)
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--registry",
+    "registry_path",
+    default=None,
+    help="Registry file (default: HUB_ASSETS_REGISTRY or data/registry.duckdb).",
+)
+def sql(query: str, fmt: str, registry_path: str | None) -> None:
+    """Run read-only SQL on the registry and print the result."""
+    import duckdb
+
+    from hub_assets.registry.store import RegistryError
+
+    reg = open_registry(settings_or_exit(), registry_path)
+    try:
+        with reg.read() as con:
+            df = con.execute(query).df()
+    except duckdb.Error as e:
+        click.echo(f"SQL error: {e}", err=True)
+        sys.exit(2)
+    except RegistryError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso"))
+    else:
+        click.echo(df.to_string(index=False) if len(df.columns) else "(no result)")
+
+
+@click.command("score")
+@click.argument("model_ids", nargs=-1, required=True)
+@click.option(
+    "--no-reproducibility",
+    is_flag=True,
+    help="Skip running the model (reproducibility is reported as 0).",
+)
+def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
+    """Score models now and print one NDJSON line per model.
+
+    Reads the Hub at HUB_ASSETS_HUB_ENDPOINT (metadata cache included); lineage parents and
+    the latest shadow evaluation of the revision (performance evidence) are looked up in the
+    registry when it exists. Nothing is written to the registry.
+    """
+    from huggingface_hub.utils import disable_progress_bars
+
+    from hub_assets.evaluation.shadow import pin_for
+    from hub_assets.hub.client import HubUnavailableError, InvalidModelIdError, ModelNotFoundError
+    from hub_assets.metrics.evidence import ModelEvidence
+    from hub_assets.metrics.report import score_record
+    from hub_assets.metrics.scoring import score_model
+    from hub_assets.registry import evaluations as reg_eval
+    from hub_assets.registry import metrics as reg_metrics
+    from hub_assets.registry.store import RegistryError
+    from hub_assets.resources import EvaluationResource, HubResource, TrustResource
+
+    settings = settings_or_exit()
+    disable_progress_bars()  # stdout is NDJSON
+    client = HubResource.from_settings(settings).client()
+    trust = TrustResource.from_settings(settings)
+    pins = EvaluationResource.from_settings(settings).pins()
+    registry = open_registry(settings)
+
+    def known_revision(model_id: str) -> tuple[str, str] | None:
+        try:
+            with registry.read() as con:
+                return reg_metrics.last_known_revision(con, model_id)
+        except RegistryError:
+            return None
+
+    client.known_revision = known_revision
+    failures = 0
+    for model_id in model_ids:
+        try:
+            fetched = client.model_metadata(model_id)
+            if fetched.note:
+                click.echo(f"{model_id}: {fetched.note}", err=True)
+            ev = ModelEvidence.from_metadata(model_id, fetched.data)
+            parents: dict[str, float] = {}
+            measurement = None
+            pin = pin_for(ev.info.get("pipeline_tag"), pins)
+            try:
+                with registry.read() as con:
+                    parents = reg_metrics.current_net_scores(con, ev.base_models())
+                    measurement = reg_eval.revision_measurement(con, model_id, ev.sha, pin)
+            except RegistryError:
+                pass
+            scored = score_model(
+                ev,
+                trust.scoring_context(
+                    client,
+                    parent_net_scores=parents,
+                    run_reproducibility=not no_reproducibility,
+                    measurement=measurement,
+                ),
+            )
+        except InvalidModelIdError as e:
+            click.echo(str(e), err=True)
+            sys.exit(2)
+        except (ModelNotFoundError, HubUnavailableError) as e:
+            click.echo(str(e), err=True)
+            failures += 1
+            continue
+        click.echo(json.dumps(score_record(model_id, scored)))
+    if failures:
+        sys.exit(1)
+
+
+@click.command("status")
+@click.argument("model_id")
+@click.option("--registry", "registry_path", default=None)
+def status(model_id: str, registry_path: str | None) -> None:
+    """Print a model's lifecycle history (oldest first)."""
+    from hub_assets.hub.client import InvalidModelIdError, check_model_id
+    from hub_assets.registry.models import status_history
+    from hub_assets.registry.store import RegistryError
+
+    try:
+        check_model_id(model_id)
+        reg = open_registry(settings_or_exit(), registry_path)
+        with reg.read() as con:
+            history = status_history(con, model_id)
+    except (InvalidModelIdError, RegistryError) as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    if not history:
+        click.echo(
+            f"Model {model_id!r} is not in the registry. Discovery records models "
+            'it finds; `hub-assets sql "SELECT model_id FROM models"` lists them.',
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(model_id)
+    for at, st, reason, sha, run_id in history:
+        click.echo(
+            f"  {at:%Y-%m-%d %H:%M:%S}  {st:<12} {(sha or '')[:12]:<12} "
+            f"run {(run_id or '')[:8]}  {reason or ''}"
+        )
+
+
+def leaderboard_text(settings: Settings) -> str:
+    """The leaderboard as a plain table."""
+    from hub_assets.registry.evaluations import leaderboard
+
+    registry = open_registry(settings)
+    registry.ensure_schema()
+    with registry.read() as con:
+        frame = leaderboard(con)
+    if not len(frame):
+        return "(no evaluations yet)"
+    return frame.astype(object).where(frame.notna(), "").to_string(index=False)
+
+
+def registry_summary_text(settings: Settings) -> str:
+    """Each model's status, net score and gate outcome, read-only from the registry."""
+    from hub_assets.registry.models import registry_summary
+
+    reg = open_registry(settings)
+    with reg.read() as con:
+        status, rows = registry_summary(con)
+    lines = [f"Registry {reg.path}: " + ", ".join(f"{n} {st}" for st, n in status)]
+    width = max((len(r[0]) for r in rows), default=10)
+    lines.append(f"  {'model':<{width}}  {'status':<12} {'license':<11} {'net':>5}  outcome")
+    for model_id, st, lic, net, passed, message, reason in rows:
+        net_s = f"{net:.2f}" if net is not None else "-"
+        if passed is None:
+            outcome = reason or ""
+        else:
+            outcome = (
+                "GATE PASSED"
+                if passed
+                else message.replace("Model does not meet quality requirements. ", "GATE FAILED: ")
+            )
+        lines.append(f"  {model_id:<{width}}  {st:<12} {lic or '-':<11} {net_s:>5}  {outcome}")
+    return "\n".join(lines)
