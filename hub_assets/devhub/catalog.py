@@ -16,11 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from hub_assets.hub.ids import (
     validate_repo_id,
     validate_repo_path,
 )
+from hub_assets.hub_protocol.repos import Commit, FileEntry, Repo
 
 REPO_TYPES = ("model", "dataset")
 # Files the Hub stores with Git LFS: weights and other binaries, and anything over 10 MB.
@@ -75,131 +74,6 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 def is_lfs(path: str, size: int) -> bool:
     """Whether the Hub would store this file with Git LFS."""
     return path.endswith(LFS_SUFFIXES) or size >= LFS_MIN_SIZE
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of one commit."""
-
-    path: str
-    size: int
-    sha256: str  # key of the blob in the store, and the LFS oid for LFS files
-    git_oid: str  # the git blob id (of the content, or of the LFS pointer for LFS files)
-    lfs: bool
-
-    def to_json(self) -> dict:
-        return {
-            "size": self.size,
-            "sha256": self.sha256,
-            "git_oid": self.git_oid,
-            "lfs": self.lfs,
-        }
-
-    @classmethod
-    def from_json(cls, path: str, d: Mapping) -> FileEntry:
-        return cls(
-            path=path, size=d["size"], sha256=d["sha256"], git_oid=d["git_oid"], lfs=d["lfs"]
-        )
-
-    @property
-    def etag(self) -> str:
-        """What the Hub sends as the file's ETag: LFS sha256, or the git blob sha1."""
-        return self.sha256 if self.lfs else self.git_oid
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One commit: its id, who made it, and the full file tree at that point."""
-
-    sha: str
-    parents: tuple[str, ...]
-    authors: tuple[str, ...]
-    title: str
-    message: str
-    date: str
-    files: Mapping[str, FileEntry]
-
-    def to_json(self) -> dict:
-        return {
-            "sha": self.sha,
-            "parents": list(self.parents),
-            "authors": list(self.authors),
-            "title": self.title,
-            "message": self.message,
-            "date": self.date,
-            "files": {p: e.to_json() for p, e in sorted(self.files.items())},
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping) -> Commit:
-        return cls(
-            sha=d["sha"],
-            parents=tuple(d["parents"]),
-            authors=tuple(d["authors"]),
-            title=d["title"],
-            message=d["message"],
-            date=d["date"],
-            files={p: FileEntry.from_json(p, e) for p, e in d["files"].items()},
-        )
-
-
-@dataclass
-class Repo:
-    """A repo of the catalog: metadata (downloads, likes, gated...), refs and commits."""
-
-    repo_type: str
-    repo_id: str
-    meta: dict = field(default_factory=dict)
-    refs: dict[str, str] = field(default_factory=dict)  # branch name -> commit sha
-    tags: dict[str, str] = field(default_factory=dict)  # tag name -> commit sha
-    commits: dict[str, Commit] = field(default_factory=dict)
-
-    def resolve(self, revision: str | None) -> Commit | None:
-        """The commit a revision names: a branch, a tag, a full sha or a sha prefix (≥7)."""
-        revision = revision or "main"
-        if revision.startswith("refs/heads/"):
-            revision = revision[len("refs/heads/") :]
-        sha = self.refs.get(revision) or self.tags.get(revision)
-        if sha is None and revision in self.commits:
-            sha = revision
-        if sha is None and re.fullmatch(r"[0-9a-f]{7,39}", revision):
-            matches = [s for s in self.commits if s.startswith(revision)]
-            sha = matches[0] if len(matches) == 1 else None
-        return self.commits.get(sha) if sha else None
-
-    def history(self, head: Commit) -> list[Commit]:
-        """Commits reachable from `head`, newest first (first-parent order)."""
-        out, cur = [], head
-        while cur is not None:
-            out.append(cur)
-            cur = self.commits.get(cur.parents[0]) if cur.parents else None
-        return out
-
-    @property
-    def head(self) -> Commit | None:
-        return self.resolve("main")
-
-    def to_json(self) -> dict:
-        return {
-            "repo_type": self.repo_type,
-            "repo_id": self.repo_id,
-            "meta": self.meta,
-            "refs": self.refs,
-            "tags": self.tags,
-            "commits": [c.to_json() for c in self.commits.values()],
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping) -> Repo:
-        commits = [Commit.from_json(c) for c in d["commits"]]
-        return cls(
-            repo_type=d["repo_type"],
-            repo_id=d["repo_id"],
-            meta=dict(d.get("meta", {})),
-            refs=dict(d["refs"]),
-            tags=dict(d.get("tags", {})),
-            commits={c.sha: c for c in commits},
-        )
 
 
 def _iso(dt: datetime | str | None) -> str:

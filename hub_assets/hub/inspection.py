@@ -12,6 +12,9 @@ from pathlib import Path
 
 from picklescan.scanner import scan_file_path
 
+# Files that may hold pickles (which run code on load): the one list every stage uses.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
 _MAX_HEADER = 100 * 1024 * 1024
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from hub_assets.hub.client import HubClient
+from hub_assets.hub.inspection import PICKLE_SUFFIXES
 from hub_assets.packaging.download import (
     LocalFile,
     Progress,
@@ -48,7 +49,7 @@ LOADABLE_PATTERNS = (
     "*/*.json",
     "*/*.safetensors",
 )
-PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
+PICKLE_PATTERNS = tuple(f"*{suffix}" for suffix in PICKLE_SUFFIXES)
 ALL_FILES = ("*",)
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hub_assets.hub.inspection import PICKLE_SUFFIXES
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 WEIGHT_SUFFIXES = (
@@ -24,7 +26,6 @@ WEIGHT_SUFFIXES = (
     ".onnx",
     ".gguf",
 )
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",

@@ -1,0 +1,85 @@
+"""Answering a file download as the Hub does: ranges, the headers clients check, and
+streaming with `sendfile` (or throttled, when a fault asks)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from typing import BinaryIO
+from urllib.parse import quote
+
+from hub_assets.hub_protocol.repos import Commit, FileEntry
+from hub_assets.hub_protocol.shapes import HubError
+
+SEND_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileAnswer:
+    """Status, headers and the byte span of a `resolve` answer."""
+
+    status: int
+    headers: dict[str, str]
+    start: int = 0
+    length: int = 0
+
+
+def file_answer(commit: Commit, entry: FileEntry, range_header: str | None) -> FileAnswer:
+    """The answer to GET/HEAD of a file: 200, 206 for a satisfiable range, 416 otherwise;
+    with `X-Repo-Commit`, the ETag and, for LFS files, `X-Linked-Etag` / `X-Linked-Size`."""
+    size = entry.size
+    start, end, status = 0, size - 1, 200
+    if range_header:
+        m = re.fullmatch(r"bytes=(\d*)-(\d*)", range_header.strip())
+        if not m or (not m.group(1) and not m.group(2)):
+            raise HubError(416, None, f"Invalid Range header {range_header!r}")
+        if m.group(1):
+            start = int(m.group(1))
+            end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+        else:
+            start, end = max(size - int(m.group(2)), 0), size - 1
+        if start >= size or start > end:
+            return FileAnswer(416, {"Content-Range": f"bytes */{size}", "Content-Length": "0"})
+        status = 206
+    length = end - start + 1 if size else 0
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(length),
+        "Accept-Ranges": "bytes",
+        "X-Repo-Commit": commit.sha,
+        "ETag": f'"{entry.etag}"',
+        "Content-Disposition": f'inline; filename="{quote(entry.path.rsplit("/", 1)[-1])}"',
+    }
+    if entry.lfs:
+        headers["X-Linked-Etag"] = f'"{entry.sha256}"'
+        headers["X-Linked-Size"] = str(size)
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return FileAnswer(status, headers, start, length)
+
+
+def send_bytes(
+    sock: socket.socket, wfile: BinaryIO, f: BinaryIO, offset: int, count: int, rate: int | None
+) -> None:
+    """Send `count` bytes of `f` from `offset`: zero-copy `sendfile`, or at most `rate`
+    bytes per second when throttled."""
+    if rate is None:
+        while count > 0:
+            sent = os.sendfile(sock.fileno(), f.fileno(), offset, min(count, 8 * SEND_CHUNK))
+            if sent == 0:
+                break
+            offset += sent
+            count -= sent
+        return
+    f.seek(offset)
+    chunk = max(1, min(SEND_CHUNK, rate // 10 or 1))
+    while count > 0:
+        data = f.read(min(chunk, count))
+        if not data:
+            break
+        wfile.write(data)
+        count -= len(data)
+        time.sleep(len(data) / rate)

@@ -1,0 +1,123 @@
+"""Listing `/api/models` and `/api/datasets`: filters, sort, cursor pages, and listing-only
+models merged in sort order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hub_assets.hub_protocol.shapes import (
+    HubError,
+    decode_cursor,
+    encode_cursor,
+    listing_fields,
+    repo_json,
+    truthy,
+)
+
+if TYPE_CHECKING:
+    from hub_assets.hub_protocol.routing import ProtocolState
+
+PAGE_SIZE = 1000
+SORT_KEYS = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "lastModified": "lastModified",
+    "last_modified": "lastModified",
+    "createdAt": "createdAt",
+    "created_at": "createdAt",
+    "trendingScore": "trendingScore",
+    "trending_score": "trendingScore",
+    "id": "id",
+}
+
+
+def list_page(
+    state: ProtocolState, repo_type: str, query: dict[str, list[str]]
+) -> tuple[list[dict], dict | None]:
+    """One page of `/api/{type}s`: the store's repos (and the listing extension's models)
+    filtered, sorted and cut at `limit`; with the cursor of the next page, if any."""
+    q = query
+
+    def one(name: str) -> str | None:
+        v = q.get(name)
+        return v[-1] if v else None
+
+    filters = [f for v in q.get("filter", []) for f in v.split(",") if f]
+    author = one("author")
+    search = (one("search") or "").lower()
+    pipeline = one("pipeline_tag")
+    gated = one("gated")
+    sort = SORT_KEYS.get(one("sort") or "", None)
+    direction = one("direction")
+    descending = sort is not None and direction not in ("1", "asc")
+    if sort is None:
+        sort, descending = "id", False
+    try:
+        limit = min(int(one("limit") or PAGE_SIZE), PAGE_SIZE)
+    except ValueError as e:
+        raise HubError(400, None, "limit must be an integer") from e
+    is_full = truthy(one("full"))
+    card_data = truthy(one("cardData"))
+    expand = q.get("expand", []) + q.get("expand[]", [])
+    cursor = decode_cursor(one("cursor")) if one("cursor") else {"r": 0, "s": 0}
+
+    real: list[dict] = []
+    for repo in state.store.repos(repo_type):
+        head = repo.head
+        if head is not None:
+            real.append(repo_json(state.facts, repo, head))
+    real.sort(key=lambda d: d["id"])
+    if sort != "id":
+        real.sort(key=lambda d: d.get(sort) or 0, reverse=descending)
+    synth = state.extension if repo_type == "model" else None
+    order = synth.order(sort, descending) if synth and synth.count else None
+
+    def matches(d: dict) -> bool:
+        tags = d.get("tags") or []
+        if any(f not in tags and f != d.get("library_name") for f in filters):
+            return False
+        if author and d.get("author") != author:
+            return False
+        if search and search not in d["id"].lower():
+            return False
+        if pipeline and d.get("pipeline_tag") != pipeline:
+            return False
+        if gated is not None and bool(d.get("gated")) != truthy(gated):
+            return False
+        return True
+
+    def key(d: dict) -> Any:
+        v = d.get(sort)
+        return v if v is not None else 0
+
+    out: list[dict] = []
+    r, s = int(cursor.get("r", 0)), int(cursor.get("s", 0))
+    n_synth = len(order) if order is not None else 0
+    synth_cache: dict[int, dict] = {}
+
+    def synth_at(pos: int) -> dict:
+        i = int(order[pos])
+        if i not in synth_cache:
+            synth_cache.clear()
+            synth_cache[i] = synth.info(i)
+        return synth_cache[i]
+
+    while len(out) < limit and (r < len(real) or s < n_synth):
+        take_real: bool
+        if r >= len(real):
+            take_real = False
+        elif s >= n_synth:
+            take_real = True
+        else:
+            a, b = key(real[r]), key(synth_at(s))
+            take_real = (a > b) if descending else (a < b)
+            if a == b:
+                take_real = True
+        if take_real:
+            d, r = real[r], r + 1
+        else:
+            d, s = synth_at(s), s + 1
+        if matches(d):
+            out.append(listing_fields(d, is_full=is_full, card_data=card_data, expand=expand))
+    more = r < len(real) or s < n_synth
+    return out, (encode_cursor({"r": r, "s": s}) if more else None)
