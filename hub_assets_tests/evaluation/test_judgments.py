@@ -186,9 +186,9 @@ def test_bootstrap_interval_and_chance_baselines():
 
 
 def test_the_trained_qa_model_is_deterministic(demo_catalog, tmp_path):
-    from hub_assets.devhub.demo_catalog import _Builder
+    from hub_assets.devhub.demo_weights import DemoWeights
 
-    tok = _Builder(None, tmp_path).tokenizer("wordpiece")
+    tok = DemoWeights(tmp_path).tokenizer("wordpiece")
     train = qa_splits()["train"][:120]
 
     def weights(name):

@@ -1,0 +1,237 @@
+"""Tiny models for the demo catalog: tokenizers trained here on invented text, randomly
+initialised GPT-2 / T5 / BERT weights, and the hostile files (a malicious pickle, an
+oversized sparse safetensors) the gate must catch. Deterministic: fixed seeds."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import struct
+import tempfile
+import zipfile
+from pathlib import Path
+
+from hub_assets.devhub.demo_text import tokenizer_corpus
+
+# The harmless command the malicious pickle names; nothing in this project ever loads it.
+PICKLE_MARKER_COMMAND = "echo hub-assets-demo-pickle-marker"
+
+
+class DemoWeights:
+    """Makes model folders under `tmp`, training each tokenizer once."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self._tokenizers: dict[str, Path] = {}
+
+    def tokenizer(self, kind: str) -> Path:
+        """A tokenizer trained here on invented text, saved with save_pretrained."""
+        if kind in self._tokenizers:
+            return self._tokenizers[kind]
+        from tokenizers import (
+            Tokenizer,
+            decoders,
+            models,
+            normalizers,
+            pre_tokenizers,
+            processors,
+            trainers,
+        )
+        from transformers import PreTrainedTokenizerFast
+
+        corpus = tokenizer_corpus()
+        if kind == "wordpiece":
+            # Built by counting, not by the WordPiece trainer, whose tie-breaking varies from
+            # run to run: the demo catalog must come out byte-identical every time.
+            special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+            vocab = _wordpiece_vocab(corpus, special, size=600)
+            tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+            tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+            tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+            tok.decoder = decoders.WordPiece()
+            tok.post_processor = processors.TemplateProcessing(
+                single="[CLS] $A [SEP]",
+                pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+            )
+            fast = PreTrainedTokenizerFast(
+                model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+                tokenizer_object=tok,
+                unk_token="[UNK]",
+                pad_token="[PAD]",
+                cls_token="[CLS]",
+                sep_token="[SEP]",
+                mask_token="[MASK]",
+                model_max_length=128,
+            )
+        else:
+            tok = Tokenizer(models.BPE(unk_token=None))
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            tok.decoder = decoders.ByteLevel()
+            special = ["<|endoftext|>", "<pad>"]
+            tok.train_from_iterator(
+                corpus,
+                trainers.BpeTrainer(
+                    vocab_size=600,
+                    special_tokens=special,
+                    initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                ),
+            )
+            fast = PreTrainedTokenizerFast(
+                tokenizer_object=tok,
+                bos_token="<|endoftext|>",
+                eos_token="<|endoftext|>",
+                unk_token="<|endoftext|>",
+                pad_token="<pad>",
+                model_max_length=128,
+            )
+        out = self.tmp / f"tokenizer-{kind}"
+        fast.save_pretrained(out)
+        self._tokenizers[kind] = out
+        return out
+
+    def model_folder(
+        self,
+        arch: str,
+        seed: int,
+        *,
+        tokenizer: bool = True,
+        pickle_only: bool = False,
+        name_or_path: str | None = None,
+    ) -> Path:
+        """Save a tiny randomly initialised model (and its tokenizer) to a fresh folder."""
+        import torch
+        from transformers import (
+            BertConfig,
+            BertModel,
+            GPT2Config,
+            GPT2LMHeadModel,
+            T5Config,
+            T5ForConditionalGeneration,
+        )
+
+        torch.manual_seed(seed)
+        tok_kind = "wordpiece" if arch == "bert" else "bpe"
+        tok_dir = self.tokenizer(tok_kind)
+        vocab = json.loads((tok_dir / "tokenizer.json").read_text())["model"]["vocab"]
+        vocab_size = len(vocab)
+        if arch == "gpt2":
+            eos = vocab["<|endoftext|>"]
+            config = GPT2Config(
+                vocab_size=vocab_size,
+                n_positions=128,
+                n_embd=32,
+                n_layer=2,
+                n_head=2,
+                bos_token_id=eos,
+                eos_token_id=eos,
+                pad_token_id=vocab["<pad>"],
+            )
+            model = GPT2LMHeadModel(config)
+        elif arch == "t5":
+            pad, eos = vocab["<pad>"], vocab["<|endoftext|>"]
+            config = T5Config(
+                vocab_size=vocab_size,
+                d_model=32,
+                d_kv=16,
+                d_ff=64,
+                num_layers=2,
+                num_heads=2,
+                pad_token_id=pad,
+                eos_token_id=eos,
+                decoder_start_token_id=pad,
+            )
+            model = T5ForConditionalGeneration(config)
+        elif arch == "bert":
+            config = BertConfig(
+                vocab_size=vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=128,
+                pad_token_id=vocab["[PAD]"],
+            )
+            model = BertModel(config)
+        else:
+            raise ValueError(f"Unknown demo architecture {arch!r}")
+        out = Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{arch}-"))
+        if name_or_path:
+            model.config._name_or_path = name_or_path
+        model.save_pretrained(out)
+        if name_or_path:  # transformers drops _name_or_path when saving; the Hub keeps it
+            cfg = json.loads((out / "config.json").read_text())
+            cfg["_name_or_path"] = name_or_path
+            (out / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        if pickle_only:
+            state = {k: v.contiguous() for k, v in model.state_dict().items()}
+            torch.save(state, out / "pytorch_model.bin")
+            (out / "model.safetensors").unlink()
+        if tokenizer:
+            for f in tok_dir.iterdir():
+                shutil.copy(f, out / f.name)
+        return out
+
+
+def _wordpiece_vocab(corpus: list[str], special: list[str], size: int) -> dict[str, int]:
+    """A WordPiece vocabulary: specials, every character (alone and as ##suffix), then the
+    most frequent lower-cased words (ties broken alphabetically)."""
+    import re
+    from collections import Counter
+
+    words = Counter(w for line in corpus for w in re.findall(r"\w+|[^\w\s]", line.lower()))
+    chars = sorted({c for w in words for c in w})
+    tokens = list(special) + chars + [f"##{c}" for c in chars]
+    for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(tokens) >= size:
+            break
+        if w not in tokens:
+            tokens.append(w)
+    return {t: i for i, t in enumerate(tokens)}
+
+
+def _malicious_pickle(command: str) -> bytes:
+    """Pickle bytes that would call os.system(command) if unpickled. Built, never loaded."""
+    cmd = command.encode()
+    return (
+        b"\x80\x02"  # PROTO 2
+        + b"cposix\nsystem\n"  # GLOBAL posix.system
+        + b"X"
+        + struct.pack("<I", len(cmd))
+        + cmd  # BINUNICODE command
+        + b"\x85"  # TUPLE1
+        + b"R"  # REDUCE
+        + b"."  # STOP
+    )
+
+
+def malicious_torch_zip() -> bytes:
+    """A torch-style zip whose data.pkl is the malicious pickle (deterministic bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in (
+            ("archive/data.pkl", _malicious_pickle(PICKLE_MARKER_COMMAND)),
+            ("archive/version", b"3\n"),
+        ):
+            info = zipfile.ZipInfo(name, date_time=(2026, 9, 9, 10, 0, 0))
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def sparse_safetensors(path: Path, total: int) -> None:
+    """A valid safetensors file of `total` bytes of zeros, written sparse (seek, no data)."""
+    n_params = (total - 1024) // 4
+    header = {
+        "__metadata__": {"format": "pt"},
+        "transformer.wte.weight": {
+            "dtype": "F32",
+            "shape": [n_params],
+            "data_offsets": [0, n_params * 4],
+        },
+    }
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with path.open("wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        f.truncate(8 + len(raw) + n_params * 4)
