@@ -34,25 +34,24 @@ class DiscoveryOutcome:
             "hub_requests": self.requests,
         }
 
-    def markdown(self) -> str:
-        """New and changed models as a markdown table."""
+    def changes(self) -> list[dict]:
+        """New and changed models, one row each (model, change, status, reason, license,
+        downloads), filtered-out first."""
         rows = sorted(
             (d for d in self.result.models.values() if d.change != "unchanged"),
             key=lambda d: (d.status, d.record["model_id"]),
         )
-        if not rows:
-            return "Nothing new or changed."
-        lines = [
-            "| model | change | status | reason | license | downloads |",
-            "|---|---|---|---|---|---:|",
+        return [
+            {
+                "model": d.record["model_id"],
+                "change": d.change,
+                "status": d.status,
+                "reason": "; ".join(d.reasons) or None,
+                "license": d.record.get("license"),
+                "downloads": int(d.record.get("downloads") or 0),
+            }
+            for d in rows
         ]
-        for d in rows:
-            r = d.record
-            lines.append(
-                f"| {r['model_id']} | {d.change} | {d.status} | {'; '.join(d.reasons) or '—'} "
-                f"| {r.get('license') or '—'} | {r.get('downloads', 0)} |"
-            )
-        return "\n".join(lines)
 
 
 def discover(

@@ -45,8 +45,9 @@ def test_each_demo_model_lands_where_it_should(discovered):
     assert "sentence-similarity" in row[4]
     counts = outcome.counts()
     assert counts["new"] == 17 and counts["new_candidates"] == 13 and counts["filtered_out"] == 4
-    md = outcome.markdown()
-    assert f"| {ORG}/tiny-gpt2-gpl | new | filtered_out | license gpl-3.0 not in allowlist" in md
+    gpl = next(r for r in outcome.changes() if r["model"] == f"{ORG}/tiny-gpt2-gpl")
+    assert gpl["change"] == "new" and gpl["status"] == "filtered_out"
+    assert gpl["reason"].startswith("license gpl-3.0 not in allowlist")
 
 
 def test_rescan_with_nothing_changed_costs_one_page_per_tag(discovered, hub_client, hub_server):

@@ -5,6 +5,9 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     asset,
 )
 from pydantic import Field
@@ -14,6 +17,17 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
 from hub_assets.registry.models import known_models, save_revision, upsert_models
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
+
+CHANGES_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("model", "string"),
+        TableColumn("change", "string", description="new or changed (a new revision)"),
+        TableColumn("status", "string", description="candidate or filtered_out"),
+        TableColumn("reason", "string", description="why it was filtered out"),
+        TableColumn("license", "string"),
+        TableColumn("downloads", "int"),
+    ]
+)
 
 
 class DiscoveryRunConfig(Config):
@@ -66,7 +80,9 @@ def hub_candidates(
             "source": "registry (Hub unreachable)" if outcome.offline else "hub",
             "hub_endpoint": MetadataValue.url(hub.endpoint),
             "pipeline_tags": ", ".join(discovery.pipeline_tags),
-            "new_and_changed": MetadataValue.md(outcome.markdown()),
+            "new_and_changed": MetadataValue.table(
+                records=[TableRecord(row) for row in outcome.changes()], schema=CHANGES_SCHEMA
+            ),
         }
     )
 

@@ -31,10 +31,7 @@ def eval_datasets(
     evaluation: EvaluationResource,
 ) -> dg.MaterializeResult:
     """Caches every pinned dataset and records its revision, fingerprint and row counts."""
-    rows = [
-        "| dataset | revision | task | rows | fingerprint | loaded |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     with registry.get().write() as con:
         for pin in evaluation.pins():
             data = cache_dataset(
@@ -51,11 +48,37 @@ def eval_datasets(
                 run_id=context.run_id,
             )
             rows.append(
-                f"| {pin.repo_id} | {pin.revision[:12]} | {pin.task} | "
-                f"{', '.join(f'{k}: {v}' for k, v in data.rows.items())} | "
-                f"{data.fingerprint[:12]} | {'now' if data.loaded_now else 'cached'} |"
+                dg.TableRecord(
+                    {
+                        "dataset": pin.repo_id,
+                        "revision": pin.revision[:12],
+                        "task": pin.task,
+                        "rows": sum(data.rows.values()),
+                        "splits": ", ".join(f"{k}: {v}" for k, v in data.rows.items()),
+                        "fingerprint": data.fingerprint[:12],
+                        "loaded": "now" if data.loaded_now else "cached",
+                    }
+                )
             )
-    return dg.MaterializeResult(metadata={"datasets": dg.MetadataValue.md("\n".join(rows))})
+    return dg.MaterializeResult(
+        metadata={
+            "datasets": dg.MetadataValue.table(records=rows, schema=DATASETS_SCHEMA),
+            "rows_total": sum(r.data["rows"] for r in rows),
+        }
+    )
+
+
+DATASETS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("dataset", "string"),
+        dg.TableColumn("revision", "string", description="the pinned commit"),
+        dg.TableColumn("task", "string"),
+        dg.TableColumn("rows", "int"),
+        dg.TableColumn("splits", "string", description="rows per (config, split)"),
+        dg.TableColumn("fingerprint", "string", description="sha256 of the Parquet files"),
+        dg.TableColumn("loaded", "string", description="now, or from the cache"),
+    ]
+)
 
 
 @dg.asset(
