@@ -73,7 +73,8 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     from huggingface_hub.utils import disable_progress_bars
 
     from hub_assets.evaluation.shadow import pin_for
-    from hub_assets.hub.client import HubUnavailableError, InvalidModelIdError, ModelNotFoundError
+    from hub_assets.hub.client import HubUnavailableError, ModelNotFoundError
+    from hub_assets.hub.ids import InvalidModelIdError
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.report import score_record
     from hub_assets.metrics.scoring import score_model
@@ -139,7 +140,7 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
 @click.option("--registry", "registry_path", default=None)
 def status(model_id: str, registry_path: str | None) -> None:
     """Print a model's lifecycle history (oldest first)."""
-    from hub_assets.hub.client import InvalidModelIdError, check_model_id
+    from hub_assets.hub.ids import InvalidModelIdError, check_model_id
     from hub_assets.registry.models import status_history
     from hub_assets.registry.store import RegistryError
 

@@ -29,8 +29,8 @@ from hub_assets.evaluation.shadow import (
 )
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
+from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.trust import comparable_claims
 from hub_assets.packaging.download import GatedModelError
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import require_current_revision, write_metrics

@@ -10,11 +10,7 @@ The token is held by the `HfApi` object only: never logged, printed or cached.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import random
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,17 +29,24 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import ModelInfo
-from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_ratelimit_headers
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.errors import HubAssetsError
 from hub_assets.hub.card import split_card
-from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
+from hub_assets.hub.ids import InvalidModelIdError, check_model_id
+from hub_assets.hub.listing import iso, listing_record
+from hub_assets.hub.metadata_cache import MetadataCache
+from hub_assets.hub.pacing import (
+    RETRY_STATUSES,
+    RateLimiter,
+    retry_delay,
+    storm_message,
+    transport_words,
+)
 
 T = TypeVar("T")
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 # The Hub's free API quota is 1,000 requests per 5 minutes (3.3/s): stay under it.
 DEFAULT_REQUESTS_PER_SECOND = 3.0
-CACHE_FORMAT = 1
 
 
 class HubUnavailableError(HubAssetsError, ConnectionError):
@@ -66,20 +69,6 @@ class ModelNotFoundError(HubAssetsError, LookupError):
     """The Hub has no such model (or revision)."""
 
     outcome = "not_found"
-
-
-class InvalidModelIdError(HubAssetsError, ValueError):
-    """A model id that cannot be a Hub repo id."""
-
-    outcome = "invalid"
-
-
-def check_model_id(model_id: str) -> str:
-    """Validate a model id at the edge: `name` or `org/name`, Hub characters only."""
-    try:
-        return validate_repo_id(model_id)
-    except InvalidRepoIdError as e:
-        raise InvalidModelIdError(str(e).replace("repo id", "model id")) from None
 
 
 @dataclass
@@ -120,53 +109,6 @@ class Fetched:
     note: str = ""  # what a user should be told about where this came from
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(UTC).isoformat() if dt else None
-
-
-def listing_record(m: ModelInfo) -> dict:
-    """The fields discovery keeps from a `full` listing entry (JSON-serialisable)."""
-    card = m.card_data.to_dict() if m.card_data else {}
-    tags = list(m.tags or [])
-    license_ = card.get("license") or next(
-        (t.split(":", 1)[1] for t in tags if t.startswith("license:")), None
-    )
-    siblings = [s.rfilename for s in (m.siblings or [])]
-    return {
-        "model_id": m.id,
-        "author": m.author or (m.id.split("/")[0] if "/" in m.id else None),
-        "sha": m.sha,
-        "last_modified": _iso(m.last_modified),
-        "created_at": _iso(m.created_at),
-        "pipeline_tag": m.pipeline_tag,
-        "library_name": m.library_name,
-        "license": str(license_) if license_ else None,
-        "downloads": m.downloads or 0,
-        "likes": m.likes or 0,
-        "tags": tags,
-        "gated": str(m.gated) if m.gated else None,
-        "has_safetensors": "safetensors" in tags
-        or any(s.endswith(".safetensors") for s in siblings),
-    }
-
-
-class _RateLimiter:
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            time.sleep(delay)
-
-
 @dataclass
 class HubClient:
     """The pipeline's way to the Hub (see module docstring)."""
@@ -176,12 +118,14 @@ class HubClient:
     # back to when the Hub cannot be asked
     known_revision: Callable[[str], tuple[str, str] | None] | None = None
     requests_made: int = 0
-    _limiter: _RateLimiter = field(init=False, repr=False)
+    _limiter: RateLimiter = field(init=False, repr=False)
+    _cache: MetadataCache = field(init=False, repr=False)
     api: HfApi = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.api = HfApi(endpoint=self.settings.endpoint.rstrip("/"), token=self.token)
-        self._limiter = _RateLimiter(self.settings.requests_per_second)
+        self._limiter = RateLimiter(self.settings.requests_per_second)
+        self._cache = MetadataCache(Path(self.settings.cache_dir), self.api.endpoint)
 
     @property
     def token(self) -> str | None:
@@ -222,8 +166,12 @@ class HubClient:
                     raise
                 headers = e.response.headers
                 if attempt >= self.settings.max_retries:
-                    raise RateLimitedError(_storm_message(self.settings, status, headers)) from None
-                time.sleep(self._retry_delay(status, headers, attempt))
+                    raise RateLimitedError(
+                        storm_message(
+                            self.settings.endpoint, self.settings.max_retries, status, headers
+                        )
+                    ) from None
+                time.sleep(retry_delay(status, headers, attempt, self.settings.max_wait_s))
                 attempt += 1
             except httpx2.TransportError as e:
                 raise HubUnavailableError(
@@ -231,20 +179,6 @@ class HubClient:
                     " Check HUB_ASSETS_HUB_ENDPOINT (or HF_ENDPOINT) and the network; cached "
                     "metadata is used where there is some."
                 ) from e
-
-    def _retry_delay(self, status: int, headers: Any, attempt: int) -> float:
-        """Seconds before the next try: what the Hub asks for, else backoff; with jitter."""
-        info = parse_ratelimit_headers(headers) if status == 429 else None
-        if info is not None and info.remaining == 0:
-            base = float(info.reset_in_seconds)
-        else:
-            try:
-                base = float(headers.get("Retry-After")) if headers.get("Retry-After") else None
-            except ValueError:
-                base = None
-        if base is None:  # full jitter on exponential backoff
-            return min(random.uniform(0.5, 1.0) * min(2**attempt, 30), self.settings.max_wait_s)
-        return min(base * random.uniform(1.0, 1.1), self.settings.max_wait_s)
 
     # -- listings ----------------------------------------------------------------------------
     def _get_page(self, url: str, params: dict | None) -> httpx2.Response:
@@ -281,28 +215,6 @@ class HubClient:
             url, params = (nxt, None) if nxt and items else (None, None)
 
     # -- per-model metadata, cached ----------------------------------------------------------
-    def _cache_path(self, kind: str, repo_id: str, revision: str) -> Path:
-        endpoint = hashlib.sha1(self.api.endpoint.encode()).hexdigest()[:12]
-        name = f"{repo_id.replace('/', '--')}@{revision}.{kind}.json"
-        return Path(self.settings.cache_dir) / endpoint / name
-
-    def _read_cache(self, path: Path) -> tuple[dict, float] | None:
-        try:
-            raw = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        if raw.get("format") != CACHE_FORMAT:
-            return None
-        return raw["data"], raw["fetched_at"]
-
-    def _write_cache(self, path: Path, data: dict) -> float:
-        now = time.time()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "fetched_at": now, "data": data}))
-        os.replace(tmp, path)
-        return now
-
     def model_metadata(self, model_id: str, revision: str | None = None) -> Fetched:
         """Model info with file metadata, card (YAML and text), commits and config.json.
 
@@ -319,7 +231,7 @@ class HubClient:
         )
         try:
             got = self._through_cache(
-                self._cache_path("metadata", model_id, revision or "main"),
+                self._cache.path("metadata", model_id, revision or "main"),
                 lambda: self._fetch_metadata(model_id, revision),
                 never_expires=pinned,
                 miss_message=miss,
@@ -328,7 +240,7 @@ class HubClient:
             known = self.known_revision(model_id) if self.known_revision else None
             if revision not in (None, "main") or known is None:
                 raise
-            cached = self._read_cache(self._cache_path("metadata", model_id, known[0]))
+            cached = self._cache.read(self._cache.path("metadata", model_id, known[0]))
             if cached is None:
                 raise
             return Fetched(
@@ -339,8 +251,8 @@ class HubClient:
                 note=f"offline: using cached revision {known[0][:7]} from {known[1][:10]}",
             )
         if revision is None and not got.from_cache and got.data["info"]["sha"]:
-            self._write_cache(
-                self._cache_path("metadata", model_id, got.data["info"]["sha"]), got.data
+            self._cache.write(
+                self._cache.path("metadata", model_id, got.data["info"]["sha"]), got.data
             )
         return got
 
@@ -354,7 +266,7 @@ class HubClient:
     ) -> Fetched | None:
         """The cached payload within the TTL; else fetch it (None: nothing to cache) and
         cache it; with the Hub unreachable, the cached payload whatever its age."""
-        cached = self._read_cache(path)
+        cached = self._cache.read(path)
         if cached and (never_expires or time.time() - cached[1] < self.settings.cache_ttl_s):
             return Fetched(cached[0], True, _ts(cached[1]))
         try:
@@ -369,7 +281,7 @@ class HubClient:
             raise
         if data is None:
             return None
-        return Fetched(data, False, _ts(self._write_cache(path, data)))
+        return Fetched(data, False, _ts(self._cache.write(path, data)))
 
     def _fetch_metadata(self, model_id: str, revision: str | None) -> dict:
         try:
@@ -406,7 +318,7 @@ class HubClient:
                 "id": c.commit_id,
                 "title": c.title,
                 "authors": list(c.authors),
-                "date": _iso(c.created_at),
+                "date": iso(c.created_at),
             }
             for c in self.call(self.api.list_repo_commits, model_id, revision=sha)
         ]
@@ -446,7 +358,7 @@ class HubClient:
         except InvalidModelIdError:
             return None
         return self._through_cache(
-            self._cache_path("dataset", dataset_id, "main"),
+            self._cache.path("dataset", dataset_id, "main"),
             lambda: self._fetch_dataset_summary(dataset_id),
         )
 
@@ -497,37 +409,6 @@ class HubClient:
                 return ""  # a gated repo's card needs access; its YAML is in the info
             raise
         return Path(path).read_text(encoding="utf-8", errors="replace")
-
-
-def transport_words(error: BaseException) -> str:
-    """A transport failure in words (no exception class paths)."""
-    text = str(error.__cause__ or error).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "timed out" in text or "timeout" in text:
-        return "no answer in time"
-    if "closed" in text or "incomplete" in text:
-        return "the connection closed early"
-    return "connection failed"
-
-
-def _storm_message(settings: HubSettings, status: int, headers: Any) -> str:
-    """The end of a 429/5xx storm, in words: what the Hub said and what to do."""
-    said = f"kept answering {status}"
-    info = parse_ratelimit_headers(headers) if status == 429 else None
-    if info is not None:
-        quota = f"{info.limit} requests per {info.window_seconds} s" if info.limit else "quota"
-        said += (
-            f" (rate limit '{info.resource_type}': {info.remaining} left of {quota}, "
-            f"reset in {info.reset_in_seconds} s)"
-        )
-    fix = (
-        "Lower HUB_ASSETS_HUB_RATE_LIMIT or wait for the window to reset; a token (HF_TOKEN) "
-        "has a higher quota."
-        if status == 429
-        else "The Hub is failing; retry later."
-    )
-    return f"The Hub at {settings.endpoint} {said} after {settings.max_retries} retries. {fix}"
 
 
 def _ts(epoch: float) -> str:

@@ -47,3 +47,17 @@ def validate_repo_path(path: str) -> str:
             f"Invalid file path {path!r} in repo: must be relative, without '..'."
         )
     return path
+
+
+class InvalidModelIdError(HubAssetsError, ValueError):
+    """A model id that cannot be a Hub repo id."""
+
+    outcome = "invalid"
+
+
+def check_model_id(model_id: str) -> str:
+    """Validate a model id at the edge: `name` or `org/name`, Hub characters only."""
+    try:
+        return validate_repo_id(model_id)
+    except InvalidRepoIdError as e:
+        raise InvalidModelIdError(str(e).replace("repo id", "model id")) from None

@@ -20,7 +20,7 @@ from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.inspection import pickle_scan
 from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
-from hub_assets.metrics import trust
+from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.security import security_score
@@ -165,7 +165,7 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     out["ramp_up_time"] = _timed("ramp_up_time", lambda: trust.ramp_up_time(ev), ctx)
     out["bus_factor"] = _timed("bus_factor", lambda: trust.bus_factor(ev, ctx.now), ctx)
     out["performance_claims"] = _timed(
-        "performance_claims", lambda: trust.performance_claims(ev, ctx.measurement), ctx
+        "performance_claims", lambda: claims.performance_claims(ev, ctx.measurement), ctx
     )
     out["dataset_and_code_score"] = _timed(
         "dataset_and_code_score", lambda: trust.dataset_and_code_score(ev), ctx

@@ -26,8 +26,9 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.errors import HubAssetsError
-from hub_assets.hub.client import HubClient, HubUnavailableError, transport_words
+from hub_assets.hub.client import HubClient, HubUnavailableError
 from hub_assets.hub.ids import InvalidRepoPathError, validate_repo_path
+from hub_assets.hub.pacing import transport_words
 from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024

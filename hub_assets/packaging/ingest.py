@@ -16,7 +16,8 @@ from pathlib import Path
 import duckdb
 
 from hub_assets.errors import HubAssetsError
-from hub_assets.hub.client import HubClient, check_model_id
+from hub_assets.hub.client import HubClient
+from hub_assets.hub.ids import check_model_id
 from hub_assets.hub.snapshots import SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.packaging.package import (

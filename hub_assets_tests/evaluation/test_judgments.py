@@ -18,7 +18,7 @@ from hub_assets.evaluation.measurement import Measurement, bootstrap_interval, c
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval, pin_for
 from hub_assets.gate.config import load_gate_config
 from hub_assets.hub.snapshots import download_snapshot
-from hub_assets.metrics import trust
+from hub_assets.metrics import claims
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
@@ -67,7 +67,7 @@ def test_qa_separates_the_trained_model_from_random_ones(hub_server, hub_client,
     assert 0.15 < unanswerable < 0.35 and trained.intervals["f1"][0] > unanswerable
     # the card's own claim is what we measure: same data, same backend
     card = hub_client.model_metadata(QA_MODEL).data["card_data"]
-    claimed = {r["metric"]: r["value"] for r in trust.model_index_results(card)}
+    claimed = {r["metric"]: r["value"] for r in claims.model_index_results(card)}
     assert claimed["f1"] == pytest.approx(trained.scores["f1"], abs=0.001)
 
 
@@ -148,23 +148,23 @@ def card(value=None):
 
 def test_performance_claims_rules():
     # no claims, clearly above chance: passes on evidence
-    got = trust.performance_claims(card(), measurement(0.6, (0.55, 0.65)))
+    got = claims.performance_claims(card(), measurement(0.6, (0.55, 0.65)))
     assert got.value == 1.0 and "above chance 0.25" in got.reason
     # a claim above the interval by more than the margin: contradicted, both numbers shown
-    got = trust.performance_claims(card(90.0), measurement(0.12, (0.10, 0.14)))
+    got = claims.performance_claims(card(90.0), measurement(0.12, (0.10, 0.14)))
     assert got.value == 0.0
     assert got.details["gate_explanation"] == "claimed F1 0.90, measured 0.12 [0.10, 0.14]"
     # within the margin: consistent
-    assert trust.performance_claims(card(0.68), measurement(0.6, (0.55, 0.65))).value == 1.0
+    assert claims.performance_claims(card(0.68), measurement(0.6, (0.55, 0.65))).value == 1.0
     # under-claiming is noted, not failed
-    under = trust.performance_claims(card(0.3), measurement(0.6, (0.55, 0.65)))
+    under = claims.performance_claims(card(0.3), measurement(0.6, (0.55, 0.65)))
     assert under.value == 1.0 and "under-claims" in under.reason
     # a consistent claim of a chance-level model: fails
-    chance = trust.performance_claims(card(0.26), measurement(0.25, (0.2, 0.3)))
+    chance = claims.performance_claims(card(0.26), measurement(0.25, (0.2, 0.3)))
     assert chance.value == 0.0 and "no better than chance" in chance.reason
     # no measurement, or no comparable claim: the card's own claims decide (today's rule)
-    assert trust.performance_claims(card(0.9)).value == 1.0
-    assert trust.performance_claims(card(), measurement(0.25, (0.2, 0.3))).value == 0.0
+    assert claims.performance_claims(card(0.9)).value == 1.0
+    assert claims.performance_claims(card(), measurement(0.25, (0.2, 0.3))).value == 0.0
 
 
 def test_a_model_without_an_evaluable_task_is_judged_on_its_card():
@@ -172,7 +172,7 @@ def test_a_model_without_an_evaluable_task_is_judged_on_its_card():
     assert pin_for("question-answering", DEFAULT_PINS) == QA_PIN
     assert pin_for("sentence-similarity", DEFAULT_PINS) == RETRIEVAL_PIN
     ev = card(0.9)
-    assert trust.performance_claims(ev, None) == trust.card_claims_score(ev)
+    assert claims.performance_claims(ev, None) == claims.card_claims_score(ev)
 
 
 def test_bootstrap_interval_and_chance_baselines():

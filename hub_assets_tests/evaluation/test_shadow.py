@@ -15,7 +15,7 @@ from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetLoadError, cache
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.evaluation.shadow import paired_bootstrap
 from hub_assets.hub.client import HubClient, HubSettings
-from hub_assets.metrics.trust import comparable_claims
+from hub_assets.metrics.claims import comparable_claims
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,

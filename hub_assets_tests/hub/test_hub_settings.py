@@ -13,6 +13,7 @@ from hub_assets.cli import main
 from hub_assets.devhub.demo_catalog import ORG
 from hub_assets.discovery.candidates import discover
 from hub_assets.hub.client import HubClient, HubSettings, OfflineCacheMissError, RateLimitedError
+from hub_assets.hub.pacing import retry_delay
 from hub_assets.registry.metrics import last_known_revision
 from hub_assets.resources import HubResource
 from hub_assets.settings import load_settings
@@ -144,11 +145,10 @@ def test_a_429_storm_with_ratelimit_headers_ends_in_a_clear_message(hub_server, 
 
 
 def test_retry_delays_follow_the_hub_with_jitter():
-    client = HubClient(HubSettings(endpoint="http://127.0.0.1:1", max_wait_s=60))
-    reset = [client._retry_delay(429, {"RateLimit": '"api";r=0;t=7'}, 0) for _ in range(20)]
+    reset = [retry_delay(429, {"RateLimit": '"api";r=0;t=7'}, 0, 60) for _ in range(20)]
     assert all(7 <= d <= 7.7 for d in reset) and len(set(reset)) > 1
-    after = client._retry_delay(503, {"Retry-After": "3"}, 4)
+    after = retry_delay(503, {"Retry-After": "3"}, 4, 60)
     assert 3 <= after <= 3.3
-    backoff = [client._retry_delay(503, {}, 3) for _ in range(20)]
+    backoff = [retry_delay(503, {}, 3, 60) for _ in range(20)]
     assert all(4 <= d <= 8 for d in backoff) and len(set(backoff)) > 1
-    assert client._retry_delay(429, {"Retry-After": "3600"}, 0) == 60  # capped
+    assert retry_delay(429, {"Retry-After": "3600"}, 0, 60) == 60  # capped

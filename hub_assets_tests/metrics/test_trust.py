@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
-from hub_assets.metrics import trust
+from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -78,17 +78,17 @@ def test_bus_factor(evidence):
 
 
 def test_performance_claims(evidence):
-    assert trust.performance_claims(evidence(f"{ORG}/tiny-gpt2-complete")).value == 1.0
-    minilm = trust.performance_claims(evidence(MINILM))
+    assert claims.performance_claims(evidence(f"{ORG}/tiny-gpt2-complete")).value == 1.0
+    minilm = claims.performance_claims(evidence(MINILM))
     assert minilm.value == 0.0 and minilm.reason == "the card claims no evaluation results"
     numbers = ModelEvidence(
         "a/b",
         {"sha": "0"},
         card_text=("# M\n\n## Evaluation\n\n| data | f1 |\n|---|---|\n| x | 81.2 |\n"),
     )
-    assert trust.performance_claims(numbers).value == 0.7
+    assert claims.performance_claims(numbers).value == 0.7
     mention = ModelEvidence("a/b", {"sha": "0"}, card_text="We evaluated it carefully.")
-    assert trust.performance_claims(mention).value == 0.3
+    assert claims.performance_claims(mention).value == 0.3
 
 
 def test_dataset_and_code_score(evidence):
