@@ -26,6 +26,30 @@ EXIT_CODES = {
     "download_failed": 9,
     "unsafe_repo": 10,
     "offline_cache_miss": 11,
+    "unauthorized": 12,
+    "forbidden": 13,
+    "throttled": 14,
+    "refused": 15,
+}
+
+# Outcome → HTTP status of the registry service (docs/service.md has the same table).
+HTTP_STATUSES = {
+    "ingested": 200,
+    "error": 500,
+    "invalid": 422,
+    "not_found": 404,
+    "gate_failed": 400,
+    "already_exists": 409,
+    "storage_failed": 502,
+    "gated": 403,
+    "checksum_mismatch": 502,
+    "download_failed": 502,
+    "unsafe_repo": 400,
+    "offline_cache_miss": 503,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "throttled": 429,
+    "refused": 409,
 }
 
 

@@ -4,13 +4,16 @@
 neither needs a daemon; the runs land in DAGSTER_HOME and show in the UI like any other.
 """
 
+import threading
+import time
 from dataclasses import dataclass
 
 import dagster as dg
 
 from hub_assets.definitions import defs
 from hub_assets.errors import classify_step_errors
-from hub_assets.registry.packages import REQUEST_TAG, record_failed_request
+from hub_assets.registry.packages import REQUEST_TAG, get_request, record_failed_request
+from hub_assets.registry.store import Registry
 from hub_assets.resources import RegistryResource
 
 
@@ -104,3 +107,41 @@ def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
                 storage.free_concurrency_slots_for_run(claim.run_id)
                 released.append(claim.run_id)
     return sorted(set(released))
+
+
+_IN_PROCESS = threading.Lock()  # one in-process runner at a time per process
+
+
+def daemon_running(instance: dg.DagsterInstance) -> bool:
+    """Whether a Dagster daemon has reported in during the last minute."""
+    try:
+        beats = instance.get_daemon_heartbeats()
+    except Exception:  # noqa: BLE001 - no daemon storage: no daemon
+        return False
+    return any(time.time() - hb.timestamp < 60 for hb in beats.values())
+
+
+def see_request_through(
+    instance: dg.DagsterInstance, registry: Registry, request_id: int, timeout_s: float
+) -> dict:
+    """An ingest request's row once it has ended, or as it stands at the deadline.
+
+    With a daemon serving the instance, its sensor runs the request and this only waits;
+    without one, the request runs here (one in-process runner at a time, so concurrent
+    callers never run the same request twice). The CLI's `ingest --wait` and the
+    registry service's ingestion routes both come through here.
+    """
+    deadline = time.monotonic() + timeout_s
+    if not daemon_running(instance):
+        with _IN_PROCESS:
+            with registry.read() as con:
+                request = get_request(con, request_id)
+            if request["status"] == "pending":
+                release_abandoned_runs(instance)
+                tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))
+    while True:
+        with registry.read() as con:
+            request = get_request(con, request_id)
+        if request["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return request
+        time.sleep(0.5)

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     eval_sample_limit: int | None = Field(default=None, gt=0)
     eval_batch_size: int = Field(default=16, ge=1, le=4096)
     shadow_eval_cron: str = "0 2 * * *"
+    # The registry service (hub-assets serve)
+    admin_password: SecretStr | None = Field(default=None, repr=False)
+    metrics_public: bool = True
+    api_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    api_ingest_wait_s: float = Field(default=600.0, ge=0)
+    api_max_body_kb: int = Field(default=64, ge=1, le=10_240)
     # The development Hub and Dagster's home (read by the CLI)
     hub_tokens: CsvList = Field(default=[], repr=False)
     dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
@@ -169,7 +175,8 @@ def load_settings() -> Settings:
         for err in e.errors():
             field = _field_of(err["loc"][0]) if err["loc"] else "?"
             names = env_names(field) if field in Settings.model_fields else (field,)
-            shown = "<hidden>" if field == "hf_token" else repr(err.get("input"))
+            secret = field in ("hf_token", "admin_password", "hub_tokens")
+            shown = "<hidden>" if secret else repr(err.get("input"))
             problems.append(
                 f"{' / '.join(names)}={shown}: {err['msg'].removeprefix('Value error, ')}"
             )

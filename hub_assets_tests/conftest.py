@@ -8,6 +8,7 @@ has no other way to be pointed at a Hub. Code under test still passes `endpoint=
 import os
 import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -217,3 +218,35 @@ def gated_registry(hub_client, registry):
         return registry
 
     return make
+
+
+def _reload_definitions() -> None:
+    import importlib
+
+    import hub_assets.definitions
+    import hub_assets.defs
+    import hub_assets.local_runs
+
+    importlib.reload(hub_assets.defs)  # the settings, read once per process
+    importlib.reload(hub_assets.definitions)  # the resources built from them
+    importlib.reload(hub_assets.local_runs)
+
+
+@contextmanager
+def pipeline_env(endpoint: str, registry, tmp_path: Path):
+    """The environment the pipeline, `hub-assets ingest` and the registry service read,
+    pointed at a Hub and this test's files; the Dagster definitions rebuilt from it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", endpoint)
+        mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+        mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+        mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
+        mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
+        mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
+        _reload_definitions()
+        try:
+            yield
+        finally:
+            mp.undo()
+            _reload_definitions()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
 from hub_assets.cli import settings_or_exit
-from hub_assets.cli.instance import daemon_running, ensure_dagster_home
+from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.cli.registry import open_registry
 from hub_assets.registry.store import Registry
 
@@ -87,23 +86,14 @@ def ingest(
         return
     from dagster import DagsterInstance
 
+    from hub_assets.local_runs import daemon_running, see_request_through
+
     ensure_dagster_home(settings)
     with DagsterInstance.get() as instance:
         if not daemon_running(instance):
             click.echo("No Dagster daemon is running: running the request here.", err=True)
-            from hub_assets.local_runs import release_abandoned_runs, tick_sensor
-
-            release_abandoned_runs(instance)
-            tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))
-    deadline = time.monotonic() + timeout
-    while True:
-        with registry.read() as con:
-            request = reg_packages.get_request(con, request_id)
-        if request["status"] in ("succeeded", "failed"):
-            sys.exit(_print_outcome(request, registry))
-        if time.monotonic() > deadline:
-            click.echo(
-                f"Request {request_id} still {request['status']} after {timeout}s.", err=True
-            )
-            sys.exit(1)
-        time.sleep(2)
+        request = see_request_through(instance, registry, request_id, timeout)
+    if request["status"] in ("succeeded", "failed"):
+        sys.exit(_print_outcome(request, registry))
+    click.echo(f"Request {request_id} still {request['status']} after {timeout}s.", err=True)
+    sys.exit(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 from hub_assets.cli import PROJECT_ROOT
@@ -20,12 +19,3 @@ def ensure_dagster_home(settings: Settings) -> Path:
         shutil.copy(src, home / "dagster.yaml")
     publish_to_children(DAGSTER_HOME=str(home))
     return home
-
-
-def daemon_running(instance: object) -> bool:
-    """Whether a Dagster daemon has reported in during the last minute."""
-    try:
-        beats = instance.get_daemon_heartbeats()  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - no daemon storage: no daemon
-        return False
-    return any(time.time() - hb.timestamp < 60 for hb in beats.values())

@@ -315,6 +315,47 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             GROUP BY task, dataset, dataset_revision, primary_metric;
         """,
     ),
+    (
+        7,
+        "users, API tokens, audit events, package retirement",
+        """
+        CREATE TABLE users (
+            username      VARCHAR PRIMARY KEY,
+            password_hash VARCHAR,
+            permissions   VARCHAR[] NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            created_by    VARCHAR,
+            disabled_at   TIMESTAMPTZ
+        );
+        CREATE SEQUENCE api_token_ids;
+        CREATE TABLE api_tokens (
+            token_id    BIGINT PRIMARY KEY DEFAULT nextval('api_token_ids'),
+            username    VARCHAR NOT NULL,
+            name        VARCHAR NOT NULL,
+            kind        VARCHAR NOT NULL,
+            secret_hash VARCHAR NOT NULL,
+            created_at  TIMESTAMPTZ NOT NULL,
+            expires_at  TIMESTAMPTZ,
+            revoked_at  TIMESTAMPTZ,
+            last_used   TIMESTAMPTZ
+        );
+        CREATE SEQUENCE audit_event_ids;
+        CREATE TABLE audit_events (
+            event_id   BIGINT PRIMARY KEY DEFAULT nextval('audit_event_ids'),
+            created_at TIMESTAMPTZ NOT NULL,
+            username   VARCHAR,
+            action     VARCHAR NOT NULL,
+            target     VARCHAR,
+            outcome    VARCHAR NOT NULL,
+            status     INTEGER,
+            request_id VARCHAR,
+            client     VARCHAR,
+            detail     VARCHAR
+        );
+        ALTER TABLE packages ADD COLUMN retired_at TIMESTAMPTZ;
+        ALTER TABLE packages ADD COLUMN retired_by VARCHAR;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -189,3 +189,61 @@ def record_failed_request(
             con, request_id, status="failed", outcome=outcome, message=message, run_id=run_id
         )
     return message
+
+
+PACKAGE_COLUMNS = (
+    "package_id, name, version, model_id, revision_sha, uri, size_bytes, sha256, net_score, "
+    "description, created_at, retired_at, retired_by"
+)
+
+
+def list_packages(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    name_regex: str | None = None,
+    model_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[dict]]:
+    """(total, one page of packages), newest first; every filter is a bound parameter."""
+    where = (
+        "(? IS NULL OR regexp_matches(name, ?)) AND (? IS NULL OR model_id = ?) AND "
+        "(? IS NULL OR (? = 'retired') = (retired_at IS NOT NULL))"
+    )
+    params = [name_regex, name_regex, model_id, model_id, status, status]
+    total = con.execute(f"SELECT count(*) FROM packages WHERE {where}", params).fetchone()[0]
+    cur = con.execute(
+        f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE {where} "
+        "ORDER BY created_at DESC, package_id LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    cols = [d[0] for d in cur.description]
+    return total, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def package_record(con: duckdb.DuckDBPyConnection, package_id: str) -> dict | None:
+    """One package's record (no manifest), or None."""
+    cur = con.execute(f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id = ?", [package_id])
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+
+def retire_package(con: duckdb.DuckDBPyConnection, package_id: str, by: str) -> bool:
+    """Mark a package retired (the row stays, for audit); False if it already was."""
+    return bool(
+        con.execute(
+            "UPDATE packages SET retired_at = ?, retired_by = ? "
+            "WHERE package_id = ? AND retired_at IS NULL RETURNING package_id",
+            [now(), by, package_id],
+        ).fetchall()
+    )
+
+
+def ingested_revisions(con: duckdb.DuckDBPyConnection, model_id: str) -> set[str]:
+    """Revision shas of a model with a live (not retired) package."""
+    rows = con.execute(
+        "SELECT DISTINCT revision_sha FROM packages WHERE model_id = ? AND retired_at IS NULL",
+        [model_id],
+    ).fetchall()
+    return {r[0] for r in rows}

@@ -1,7 +1,5 @@
 """Ad-hoc ingestion through Dagster: the request sensor, the asset, the `ingest` command."""
 
-from contextlib import contextmanager
-
 import dagster as dg
 import pytest
 from click.testing import CliRunner
@@ -18,6 +16,7 @@ from hub_assets.resources import (
     RegistryResource,
     TrustResource,
 )
+from hub_assets_tests.conftest import pipeline_env
 
 
 def test_request_sensor_requests_a_configured_run(registry):
@@ -85,41 +84,10 @@ def test_ingested_package_is_idempotent_per_revision(hub_server, gated_registry,
         assert con.execute("SELECT count(*) FROM packages").fetchone() == (1,)
 
 
-def _reload_definitions() -> None:
-    import importlib
-
-    import hub_assets.definitions
-    import hub_assets.defs
-    import hub_assets.local_runs
-
-    importlib.reload(hub_assets.defs)  # the settings, read once per process
-    importlib.reload(hub_assets.definitions)  # the resources built from them
-    importlib.reload(hub_assets.local_runs)
-
-
-@contextmanager
-def ingest_env(endpoint: str, registry, tmp_path):
-    """The environment `hub-assets ingest` reads, pointed at a Hub and this test's files."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-        mp.setenv("HUB_ASSETS_HUB_ENDPOINT", endpoint)
-        mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
-        mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
-        mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
-        mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
-        mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
-        _reload_definitions()
-        try:
-            yield
-        finally:
-            mp.undo()
-            _reload_definitions()
-
-
 @pytest.fixture
 def cli_env(hub_server, registry, tmp_path):
-    """`ingest_env` on the demo Hub."""
-    with ingest_env(hub_server.url, registry, tmp_path):
+    """`pipeline_env` on the demo Hub."""
+    with pipeline_env(hub_server.url, registry, tmp_path):
         yield
 
 
@@ -243,7 +211,7 @@ def test_corrupted_weights_are_never_run(corrupt_hub, registry, tmp_path, caplog
     import logging
 
     with (
-        ingest_env(corrupt_hub.url, registry, tmp_path),
+        pipeline_env(corrupt_hub.url, registry, tmp_path),
         caplog.at_level(logging.INFO, logger="hub_assets"),
     ):
         got = CliRunner().invoke(main, ["ingest", "evil/corrupt", "--wait"])

@@ -1,0 +1,154 @@
+"""`hub-assets serve | users | tokens | promote | retire | reject`: the registry service and
+who may use it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hub_assets.cli import settings_or_exit
+from hub_assets.cli.registry import open_registry
+from hub_assets.errors import HubAssetsError, exit_code
+from hub_assets.service.identity import PERMISSIONS, Identity, parse_duration
+
+
+def _fail(e: HubAssetsError) -> None:
+    click.echo(str(e), err=True)
+    sys.exit(exit_code(e.outcome))
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the registry API (Swagger UI at /docs, Prometheus at /metrics)."""
+    import uvicorn
+
+    from hub_assets.cli.instance import ensure_dagster_home
+    from hub_assets.resources import PackageStoreResource
+    from hub_assets.service.app import create_app
+
+    settings = settings_or_exit()
+    ensure_dagster_home(settings)
+    registry = open_registry(settings)
+    app = create_app(settings, registry, PackageStoreResource.from_settings(settings).get())
+    secret = settings.admin_password.get_secret_value() if settings.admin_password else None
+    generated = app.state.identity.ensure_admin(secret)
+    if generated:
+        click.echo(
+            f"First start: created user 'admin' with password {generated}\n"
+            "It is shown this once; store it now (or set HUB_ASSETS_ADMIN_PASSWORD before "
+            "the first start).",
+            err=True,
+        )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.group()
+def users() -> None:
+    """Users of the registry service."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--permission",
+    "permissions",
+    multiple=True,
+    required=True,
+    type=click.Choice(PERMISSIONS),
+    help="Repeat for several.",
+)
+@click.option("--password-stdin", is_flag=True, help="Read a password (for /authenticate).")
+def users_add(name: str, permissions: tuple[str, ...], password_stdin: bool) -> None:
+    """Add a user, or set an existing user's permissions."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    identity = Identity(open_registry(settings_or_exit()))
+    identity.registry.ensure_schema()
+    try:
+        identity.add_user(name, list(permissions), password, by="cli")
+    except HubAssetsError as e:
+        _fail(e)
+    click.echo(f"User {name}: {', '.join(permissions)}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user and their permissions."""
+    from hub_assets.registry.identity import list_users
+
+    registry = open_registry(settings_or_exit())
+    registry.ensure_schema()
+    with registry.read() as con:
+        for name, perms, created, disabled in list_users(con):
+            state = " (disabled)" if disabled else ""
+            click.echo(f"{name:<24} {','.join(perms):<28} {created:%Y-%m-%d}{state}")
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens for automation."""
+
+
+@tokens.command("create")
+@click.option("--user", required=True)
+@click.option("--name", required=True, help="What the token is for.")
+@click.option("--expires", default=None, help="e.g. 90d, 12h (default: never).")
+def tokens_create(user: str, name: str, expires: str | None) -> None:
+    """Create a token; it is printed once and only its hash is stored."""
+    identity = Identity(open_registry(settings_or_exit()))
+    identity.registry.ensure_schema()
+    try:
+        issued = identity.create_token(user, name, parse_duration(expires) if expires else None)
+    except HubAssetsError as e:
+        _fail(e)
+    click.echo(issued.token)
+    until = issued.expires_at.isoformat() if issued.expires_at else "never"
+    click.echo(f"Token {issued.token_id} for {user} ({name}), expires {until}.", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token at once."""
+    identity = Identity(open_registry(settings_or_exit()))
+    if not identity.revoke(token_id):
+        click.echo(f"No live token {token_id}.", err=True)
+        sys.exit(exit_code("not_found"))
+    click.echo(f"Token {token_id} revoked.")
+
+
+def _decision(action: str):  # noqa: ANN202 - a click command
+    @click.command(action)
+    @click.argument("model_id")
+    @click.option("--revision", required=True, help="The 40-hex sha the decision is about.")
+    @click.option("--reason", required=True)
+    @click.option("--user", default="cli", show_default=True, help="Who decides (audit).")
+    def command(model_id: str, revision: str, reason: str, user: str) -> None:
+        from hub_assets.registry.identity import record_audit
+        from hub_assets.service.approvals import decide
+
+        registry = open_registry(settings_or_exit())
+        registry.ensure_schema()
+        try:
+            event = decide(registry, model_id, action, revision, reason, user, "cli")
+        except HubAssetsError as e:
+            _fail(e)
+        with registry.write() as con:
+            record_audit(
+                con,
+                username=user,
+                action=action,
+                target=model_id,
+                outcome="ok",
+                request_id="cli",
+                detail=reason,
+            )
+        click.echo(f"{model_id}@{revision[:12]}: {event['status']} ({event['reason']})")
+
+    command.help = f"{action.capitalize()} a model revision, with a reason (audited)."
+    return command
+
+
+promote, retire, reject = _decision("promote"), _decision("retire"), _decision("reject")

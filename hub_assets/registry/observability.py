@@ -1,0 +1,41 @@
+"""What the registry service exports to Prometheus, read from the registry at scrape time
+(no second bookkeeping): one named read per series family."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Every series family as rows of (labels..., value)."""
+    return {
+        "candidates": con.execute(
+            "SELECT count(*) FROM v_model_status WHERE status NOT IN ('discovered', 'filtered_out')"
+        ).fetchall(),
+        "models_discovered": con.execute("SELECT count(*) FROM models").fetchall(),
+        "models_by_status": con.execute(
+            "SELECT status, count(*) FROM v_model_status GROUP BY status ORDER BY status"
+        ).fetchall(),
+        "gate_results": con.execute(
+            "SELECT CASE WHEN passed THEN 'passed' ELSE 'failed' END, count(*) "
+            "FROM gate_results GROUP BY 1 ORDER BY 1"
+        ).fetchall(),
+        "gate_failures_by_metric": con.execute(
+            "SELECT f->>'metric' AS metric, count(*) FROM gate_results, "
+            "unnest(CAST(failed_metrics AS JSON[])) AS t(f) GROUP BY 1 ORDER BY 1"
+        ).fetchall(),
+        "ingest_outcomes": con.execute(
+            "SELECT coalesce(outcome, status), count(*) FROM ingest_requests GROUP BY 1 ORDER BY 1"
+        ).fetchall(),
+        "packages": con.execute(
+            "SELECT CASE WHEN retired_at IS NULL THEN 'live' ELSE 'retired' END, count(*), "
+            "coalesce(sum(size_bytes), 0) FROM packages GROUP BY 1 ORDER BY 1"
+        ).fetchall(),
+        "shadow_eval_runs": con.execute(
+            "SELECT task, count(*) FROM eval_runs GROUP BY task ORDER BY task"
+        ).fetchall(),
+        "shadow_eval_scores": con.execute(
+            "SELECT model_id, task, primary_metric, score FROM v_leaderboard "
+            "WHERE score IS NOT NULL ORDER BY model_id, task"
+        ).fetchall(),
+    }

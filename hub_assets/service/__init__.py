@@ -1,0 +1,1 @@
+"""The registry service: an HTTP API over the registry and the pipeline."""

@@ -1,0 +1,78 @@
+"""Promoting, retiring and rejecting a model revision: the rules, and the event that
+records who decided and why. The API and the CLI both call `decide`."""
+
+from __future__ import annotations
+
+import re
+
+from hub_assets.errors import HubAssetsError
+from hub_assets.registry.metrics import latest_gate_result
+from hub_assets.registry.models import append_status, status_history
+from hub_assets.registry.packages import ingested_revisions
+from hub_assets.registry.store import Registry
+
+ACTIONS = {"promote": "promoted", "retire": "retired", "reject": "rejected"}
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class ApprovalRefusedError(HubAssetsError, ValueError):
+    """The decision is not allowed for this revision (e.g. promoting one that did not pass
+    the gate, or has no package)."""
+
+    outcome = "refused"
+
+
+class InvalidDecisionError(HubAssetsError, ValueError):
+    """A decision without a reason, with an unknown action, or a revision that is no sha."""
+
+    outcome = "invalid"
+
+
+def decide(
+    registry: Registry,
+    model_id: str,
+    action: str,
+    revision: str,
+    reason: str,
+    username: str,
+    request_id: str,
+) -> dict:
+    """Record a promote / retire / reject decision on one revision; return the event.
+
+    Only a revision whose latest gate result passed and that has a live package can be
+    promoted. Retiring and rejecting need a revision the registry knows.
+    """
+    if action not in ACTIONS:
+        raise InvalidDecisionError(f"Unknown action {action!r}: expected {', '.join(ACTIONS)}.")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise InvalidDecisionError("A decision needs a reason (1 to 500 characters).")
+    if not _SHA.match(revision or ""):
+        raise InvalidDecisionError(
+            f"Revision {revision!r} is not a commit sha: give the 40-hex sha the gate judged."
+        )
+    with registry.write() as con:
+        known = {sha for *_, sha, _ in status_history(con, model_id) if sha}
+        if not known:
+            raise ApprovalRefusedError(f"Model {model_id!r} is not in the registry.")
+        if revision not in known:
+            raise ApprovalRefusedError(
+                f"Revision {revision[:12]} of {model_id} is unknown to the registry."
+            )
+        if action == "promote":
+            gate = latest_gate_result(con, model_id, revision)
+            if not gate or not gate["passed"]:
+                raise ApprovalRefusedError(
+                    f"Revision {revision[:12]} of {model_id} has not passed the quality gate: "
+                    "only a gated and ingested revision can be promoted."
+                )
+            if revision not in ingested_revisions(con, model_id):
+                raise ApprovalRefusedError(
+                    f"Revision {revision[:12]} of {model_id} has no package: ingest it first."
+                )
+        status = ACTIONS[action]
+        text = f"{status} by {username}: {reason}"
+        append_status(
+            con, model_id, status, run_id=f"api:{request_id}", reason=text, revision_sha=revision
+        )
+    return {"model_id": model_id, "revision": revision, "status": status, "reason": text}

@@ -1,0 +1,278 @@
+"""Identity for the registry service: users, passwords, bearer tokens, permissions, and
+back-off after failed logins.
+
+Tokens look like `hat_<id>_<secret>`. Only an argon2 hash of the secret is stored
+(argon2-cffi, the reference binding); the id finds the row, so one verification costs one
+hash. A verified token is remembered in memory for a minute (keyed by its SHA-256, never
+the token), while expiry and revocation are read from the registry on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from hub_assets.errors import HubAssetsError
+from hub_assets.registry import identity as reg_identity
+from hub_assets.registry.store import Registry
+
+PERMISSIONS = ("read", "upload", "approve", "admin")
+ADMIN_USER = "admin"
+TOKEN_PREFIX = "hat_"
+_TOKEN = re.compile(r"^hat_(\d{1,18})_([A-Za-z0-9_-]{20,100})$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_DURATION = re.compile(r"^(\d{1,6})([mhd])$")
+_VERIFIED_TTL_S = 60.0
+
+
+class AuthenticationError(HubAssetsError, PermissionError):
+    """No valid credentials: unknown user, wrong password, or a bad, expired or revoked
+    token."""
+
+    outcome = "unauthorized"
+
+
+class PermissionDeniedError(HubAssetsError, PermissionError):
+    """Valid credentials without the permission the action needs."""
+
+    outcome = "forbidden"
+
+
+class ThrottledError(HubAssetsError, PermissionError):
+    """Too many failed logins for this user or address: wait before trying again."""
+
+    outcome = "throttled"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InvalidIdentityError(HubAssetsError, ValueError):
+    """A username, permission or duration the service cannot accept."""
+
+    outcome = "invalid"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and what they may do."""
+
+    username: str
+    permissions: frozenset[str]
+    token_id: int
+
+    def may(self, permission: str) -> bool:
+        """Admin may do anything; every permission includes `read`."""
+        return (
+            "admin" in self.permissions
+            or permission in self.permissions
+            or (permission == "read" and bool(self.permissions))
+        )
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token as handed out once: the caller must keep it, the registry cannot show it."""
+
+    token: str
+    token_id: int
+    expires_at: datetime | None
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `30m` as a timedelta."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise InvalidIdentityError(f"Invalid duration {text!r}: expected e.g. 90d, 12h or 30m.")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+    return timedelta(**{unit: int(m.group(1))})
+
+
+def check_username(username: str) -> str:
+    """A username: lower-case letters, digits, `.`, `_`, `-`; at most 64 characters."""
+    if not isinstance(username, str) or not _USERNAME.match(username):
+        raise InvalidIdentityError(
+            f"Invalid username {username!r}: use lower-case letters, digits, '.', '_' or '-' "
+            "(at most 64 characters)."
+        )
+    return username
+
+
+def check_permissions(permissions: list[str]) -> list[str]:
+    """Known permissions, deduplicated in canonical order."""
+    unknown = sorted(set(permissions) - set(PERMISSIONS))
+    if unknown or not permissions:
+        raise InvalidIdentityError(
+            f"Unknown permission(s) {unknown or permissions}: expected some of "
+            f"{', '.join(PERMISSIONS)}."
+        )
+    return [p for p in PERMISSIONS if p in permissions]
+
+
+class LoginThrottle:
+    """Back-off after failed logins per key (a username, a client address): after
+    `free_failures` in a row, the next costs 1 s, each further one doubles it, up to 5
+    minutes. Kept in memory: a restart forgets it."""
+
+    def __init__(self, free_failures: int = 2, max_wait_s: float = 300.0) -> None:
+        self.free, self.max_wait_s = free_failures, max_wait_s
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, *keys: str) -> None:
+        """Raise `ThrottledError` while any key is still waiting."""
+        now = time.monotonic()
+        with self._lock:
+            untils = [self._failures[k][1] for k in keys if k in self._failures]
+        wait = max((until - now for until in untils), default=0.0)
+        if wait > 0:
+            raise ThrottledError(
+                f"Too many failed logins; try again in {wait:.0f} s.", retry_after_s=wait
+            )
+
+    def failed(self, *keys: str) -> None:
+        """Count a failure against each key."""
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                n, _ = self._failures.get(key, (0, 0.0))
+                n += 1
+                wait = 0.0 if n <= self.free else min(2 ** (n - self.free - 1), self.max_wait_s)
+                self._failures[key] = (n, now + wait)
+
+    def succeeded(self, *keys: str) -> None:
+        """Forget the failures of each key."""
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+
+class Identity:
+    """Users and tokens in the registry, checked the same way by the API and the CLI."""
+
+    def __init__(self, registry: Registry, session_hours: float = 8.0) -> None:
+        self.registry = registry
+        self.session = timedelta(hours=session_hours)
+        self.hasher = PasswordHasher()
+        # A person mistyping is throttled after 2 failures; an address (shared by a NAT or
+        # a proxy) after 10.
+        self.user_throttle = LoginThrottle(free_failures=2)
+        self.client_throttle = LoginThrottle(free_failures=10)
+        self._verified: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    # -- users ---------------------------------------------------------------------------
+    def add_user(
+        self,
+        username: str,
+        permissions: list[str],
+        password: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Create a user or change its permissions (and password when given)."""
+        check_username(username)
+        perms = check_permissions(permissions)
+        if password is not None and len(password) < 12:
+            raise InvalidIdentityError("A password needs at least 12 characters.")
+        hashed = self.hasher.hash(password) if password is not None else None
+        with self.registry.write() as con:
+            reg_identity.upsert_user(con, username, perms, hashed, by)
+
+    def ensure_admin(self, password: str | None) -> str | None:
+        """Create user `admin` on first start: with `password` (HUB_ASSETS_ADMIN_PASSWORD),
+        else a generated one, which is returned so it can be shown once. None when the
+        admin exists already."""
+        with self.registry.read() as con:
+            if reg_identity.get_user(con, ADMIN_USER) is not None:
+                return None
+        generated = password or secrets.token_urlsafe(18)
+        self.add_user(ADMIN_USER, ["admin"], generated, by="first start")
+        return None if password else generated
+
+    # -- logging in and tokens -----------------------------------------------------------
+    def authenticate(self, username: str, password: str, client: str) -> IssuedToken:
+        """A session token for a correct password; failures back off per user and address."""
+        self.user_throttle.check(username)
+        self.client_throttle.check(client)
+        with self.registry.read() as con:
+            user = reg_identity.get_user(con, username)
+        ok = False
+        if user is not None and user.password_hash and not user.disabled:
+            try:
+                ok = self.hasher.verify(user.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                ok = False
+        else:
+            self.hasher.hash(password)  # the same cost whether or not the user exists
+        if not ok:
+            self.user_throttle.failed(username)
+            self.client_throttle.failed(client)
+            raise AuthenticationError("Unknown user or wrong password.")
+        self.user_throttle.succeeded(username)
+        self.client_throttle.succeeded(client)
+        return self.create_token(username, "session", self.session, kind="session")
+
+    def create_token(
+        self, username: str, name: str, expires: timedelta | None, kind: str = "api"
+    ) -> IssuedToken:
+        """A new token for an existing user; only its hash is stored."""
+        with self.registry.read() as con:
+            if reg_identity.get_user(con, username) is None:
+                raise InvalidIdentityError(f"No user {username!r}: add it first.")
+        secret = secrets.token_urlsafe(32)
+        expires_at = datetime.now(UTC) + expires if expires else None
+        with self.registry.write() as con:
+            token_id = reg_identity.insert_token(
+                con, username, name, kind, self.hasher.hash(secret), expires_at
+            )
+        return IssuedToken(f"{TOKEN_PREFIX}{token_id}_{secret}", token_id, expires_at)
+
+    def revoke(self, token_id: int) -> bool:
+        """Revoke a token at once (every later request with it is refused)."""
+        with self.registry.write() as con:
+            return reg_identity.revoke_token(con, token_id)
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a bearer token, or `AuthenticationError`."""
+        m = _TOKEN.match(token or "")
+        if not m:
+            raise AuthenticationError("Malformed token: expected hat_<id>_<secret>.")
+        token_id, secret = int(m.group(1)), m.group(2)
+        with self.registry.read() as con:
+            row = reg_identity.get_token(con, token_id)
+            user = reg_identity.get_user(con, row.username) if row else None
+        if row is None or user is None or user.disabled:
+            raise AuthenticationError("Unknown token.")
+        if row.revoked_at is not None:
+            raise AuthenticationError("This token was revoked.")
+        if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+            raise AuthenticationError("This token has expired; log in again or create a new one.")
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            hit = self._verified.get(key)
+        if hit is None or hit[0] < time.monotonic() or hit[1].token_id != token_id:
+            try:
+                self.hasher.verify(row.secret_hash, secret)
+            except (VerificationError, InvalidHashError):
+                raise AuthenticationError("Invalid token.") from None
+        principal = Principal(user.username, frozenset(user.permissions), token_id)
+        with self._lock:
+            self._verified[key] = (time.monotonic() + _VERIFIED_TTL_S, principal)
+        return principal
+
+    @staticmethod
+    def require(principal: Principal, permission: str) -> None:
+        """Raise `PermissionDeniedError` unless the principal holds `permission`."""
+        if not principal.may(permission):
+            raise PermissionDeniedError(
+                f"User {principal.username!r} lacks the {permission!r} permission."
+            )

@@ -1,0 +1,80 @@
+"""`GET /metrics`: Prometheus series read from the registry at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from hub_assets.registry.observability import observed_counts
+from hub_assets.registry.store import Registry
+
+
+class RegistryCollector(Collector):
+    """One scrape = one read-only registry query per series family."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """The series, from the registry as it is now."""
+        with self.registry.read() as con:
+            c = observed_counts(con)
+        yield _gauge("hub_assets_candidates", "Models that passed discovery.", [], c["candidates"])
+        yield _gauge(
+            "hub_assets_models_discovered", "Models discovery has seen.", [], c["models_discovered"]
+        )
+        yield _gauge(
+            "hub_assets_models", "Models per lifecycle status.", ["status"], c["models_by_status"]
+        )
+        yield _counter(
+            "hub_assets_gate_results", "Gate decisions by result.", ["result"], c["gate_results"]
+        )
+        yield _counter(
+            "hub_assets_gate_failures",
+            "Gate failures per failing metric.",
+            ["metric"],
+            c["gate_failures_by_metric"],
+        )
+        yield _counter(
+            "hub_assets_ingest_requests",
+            "Ingest requests by outcome (or status while open).",
+            ["outcome"],
+            c["ingest_outcomes"],
+        )
+        packages = GaugeMetricFamily("hub_assets_packages", "Packages.", labels=["state"])
+        size = GaugeMetricFamily(
+            "hub_assets_package_bytes", "Bytes of packages.", labels=["state"], unit="bytes"
+        )
+        for state, n, total in c["packages"]:
+            packages.add_metric([state], n)
+            size.add_metric([state], total)
+        yield packages
+        yield size
+        yield _counter(
+            "hub_assets_shadow_eval_runs",
+            "Shadow-evaluation runs.",
+            ["task"],
+            c["shadow_eval_runs"],
+        )
+        yield _gauge(
+            "hub_assets_shadow_eval_score",
+            "Latest shadow-evaluation score on the task's primary metric.",
+            ["model_id", "task", "metric"],
+            c["shadow_eval_scores"],
+        )
+
+
+def _gauge(name: str, doc: str, labels: list[str], rows: list[tuple]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for *values, value in rows:
+        family.add_metric([str(v) for v in values], float(value))
+    return family
+
+
+def _counter(name: str, doc: str, labels: list[str], rows: list[tuple]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for *values, value in rows:
+        family.add_metric([str(v) for v in values], float(value))
+    return family

@@ -1,0 +1,289 @@
+"""The registry service on a real uvicorn over loopback, driven with httpx: the seed's
+workflow, permissions, approvals, bad input, Prometheus and the audit log."""
+
+import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from hub_assets.cli.instance import ensure_dagster_home
+from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
+from hub_assets.registry.identity import audit_events
+from hub_assets.registry.store import Registry
+from hub_assets.resources import PackageStoreResource
+from hub_assets.service.app import create_app
+from hub_assets.service.identity import Identity
+from hub_assets.settings import load_settings
+from hub_assets_tests.conftest import free_port, pipeline_env
+
+ADMIN_PASSWORD = "correct horse battery staple"
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+def service(_hub_server_session, tmp_path_factory):
+    """The service on a free port, over a fresh registry and the demo Hub, with users
+    `uploader` (upload), `reader` (read), `approver` (approve) and the admin."""
+    tmp = tmp_path_factory.mktemp("service")
+    registry = Registry(tmp / "registry.duckdb")
+    with pipeline_env(_hub_server_session.url, registry, tmp):
+        settings = load_settings()
+        ensure_dagster_home(settings)  # as `hub-assets serve` does
+        store = PackageStoreResource.from_settings(settings).get()
+        app = create_app(settings, registry, store)
+        identity: Identity = app.state.identity
+        assert identity.ensure_admin(ADMIN_PASSWORD) is None  # a given password: not echoed
+        for name, perms in (
+            ("uploader", ["upload"]),
+            ("reader", ["read"]),
+            ("approver", ["approve"]),
+        ):
+            identity.add_user(name, perms, PASSWORD)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{port}"
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            yield url, registry, identity
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def login(url: str, user: str, password: str = PASSWORD) -> dict:
+    r = httpx.post(f"{url}/authenticate", json={"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@pytest.fixture(scope="module")
+def ingested(service):
+    """The seed's workflow: authenticate, ingest (in-process: no daemon), answer 200."""
+    url, registry, _ = service
+    up = login(url, "uploader")
+    r = httpx.post(
+        f"{url}/package/ingest-huggingface", json={"model_id": QA_MODEL}, headers=up, timeout=600
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.slow
+def test_the_seed_workflow_end_to_end(service, ingested):
+    url, registry, _ = service
+    body = ingested
+    assert body["model_id"] == QA_MODEL and body["version"] == "1.0.0"
+    assert body["s3_path"].endswith("package.zip") and body["net_score"] > 0.5
+    assert body["metrics"]["reproducibility"] == 1.0
+    read = login(url, "reader")
+    listed = httpx.get(f"{url}/packages", params={"model_id": QA_MODEL}, headers=read).json()
+    assert listed["total"] == 1 and listed["items"][0]["package_id"] == body["package_id"]
+    got = httpx.get(f"{url}/packages/{body['package_id']}/download", headers=read)
+    assert got.status_code == 200 and got.headers["etag"] == f'"{body["sha256"]}"'
+    assert hashlib.sha256(got.content).hexdigest() == body["sha256"]
+    part = httpx.get(
+        f"{url}/packages/{body['package_id']}/download", headers={**read, "Range": "bytes=100-199"}
+    )
+    assert part.status_code == 206 and part.content == got.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(got.content)}"
+    model = httpx.get(f"{url}/models/{QA_MODEL}", headers=read).json()
+    assert model["status"] == "ingested" and model["gate"]["passed"] is True
+    metrics = httpx.get(f"{url}/models/{QA_MODEL}/metrics", headers=read).json()["metrics"]
+    assert {m["metric"] for m in metrics} >= {"license", "net_score"}
+    assert all(m["fingerprint"] and m["code_version"] and m["run_id"] for m in metrics)
+
+
+@pytest.mark.slow
+def test_ingestion_outcomes_as_http_statuses(service, ingested):
+    url, _, _ = service
+    up = login(url, "uploader")
+
+    def ingest(model_id: str) -> httpx.Response:
+        return httpx.post(
+            f"{url}/package/ingest-huggingface",
+            json={"model_id": model_id},
+            headers=up,
+            timeout=600,
+        )
+
+    again = ingest(QA_MODEL)
+    assert again.status_code == 409 and again.json()["outcome"] == "already_exists"
+    missing = ingest("nobody/nothing")
+    assert missing.status_code == 404
+    assert "Model 'nobody/nothing' not found on the Hub" in missing.json()["detail"]
+    gate = ingest(f"{ORG}/tiny-gpt2-stale")
+    assert gate.status_code == 400
+    assert gate.json()["detail"].startswith("Model does not meet quality requirements.")
+
+
+@pytest.mark.slow
+def test_concurrent_duplicate_ingests_make_one_package(service):
+    url, registry, _ = service
+    up = login(url, "uploader")
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(
+                    f"{url}/package/ingest-huggingface",
+                    json={"model_id": MINILM, "version": "3.0.0"},
+                    headers=up,
+                    timeout=600,
+                ),
+                range(2),
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    with registry.read() as con:
+        assert con.execute(
+            "SELECT count(*) FROM packages WHERE model_id = ?", [MINILM]
+        ).fetchone() == (1,)
+
+
+def test_permissions(service):
+    url, _, identity = service
+    body = {"model_id": QA_MODEL}
+    assert httpx.get(f"{url}/packages").status_code == 401
+    assert (
+        httpx.get(
+            f"{url}/packages", headers={"Authorization": "Bearer hat_1_" + "x" * 43}
+        ).status_code
+        == 401
+    )  # forged
+    assert (
+        httpx.get(f"{url}/packages", headers={"Authorization": "Bearer nonsense"}).status_code
+        == 401
+    )
+    read = login(url, "reader")
+    assert httpx.get(f"{url}/packages", headers=read).status_code == 200
+    denied = httpx.post(f"{url}/package/ingest-huggingface", json=body, headers=read)
+    assert denied.status_code == 403 and "'upload'" in denied.json()["detail"]
+    up = login(url, "uploader")
+    decision = {"reason": "fine", "revision": "0" * 40}
+    assert (
+        httpx.post(f"{url}/models/{QA_MODEL}/promote", json=decision, headers=up).status_code == 403
+    )
+    assert (
+        httpx.delete(f"{url}/packages/{'0' * 8}-0000-0000-0000-{'0' * 12}", headers=up).status_code
+        == 403
+    )
+    issued = identity.create_token("reader", "ci", None)
+    token = {"Authorization": f"Bearer {issued.token}"}
+    assert httpx.get(f"{url}/packages", headers=token).status_code == 200
+    identity.revoke(issued.token_id)
+    revoked = httpx.get(f"{url}/packages", headers=token)
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    from datetime import timedelta
+
+    expired = identity.create_token("reader", "old", timedelta(seconds=-1))
+    gone = httpx.get(f"{url}/packages", headers={"Authorization": f"Bearer {expired.token}"})
+    assert gone.status_code == 401 and "expired" in gone.json()["detail"]
+
+
+def test_failed_logins_back_off(service):
+    url, _, _ = service
+    codes = [
+        httpx.post(f"{url}/authenticate", json={"username": "somebody-else", "password": "wrong"})
+        for _ in range(4)
+    ]
+    assert [c.status_code for c in codes[:2]] == [401, 401]
+    assert codes[3].status_code == 429 and int(codes[3].headers["retry-after"]) >= 1
+
+
+@pytest.mark.slow
+def test_approval_rules(service, ingested):
+    url, registry, _ = service
+    approve = login(url, "approver")
+    sha = ingested["revision"]
+    ok = httpx.post(
+        f"{url}/models/{QA_MODEL}/promote",
+        json={"reason": "measured F1 0.61, above chance", "revision": sha},
+        headers=approve,
+    )
+    assert ok.status_code == 200 and ok.json()["status"] == "promoted"
+    assert "promoted by approver: measured F1" in ok.json()["reason"]
+    with registry.read() as con:
+        stale_sha = con.execute(
+            "SELECT revision_sha FROM gate_results WHERE model_id = ? AND NOT passed",
+            [f"{ORG}/tiny-gpt2-stale"],
+        ).fetchone()[0]
+    refused = httpx.post(
+        f"{url}/models/{ORG}/tiny-gpt2-stale/promote",
+        json={"reason": "please", "revision": stale_sha},
+        headers=approve,
+    )
+    assert refused.status_code == 409 and "has not passed the quality gate" in refused.text
+    rejected = httpx.post(
+        f"{url}/models/{ORG}/tiny-gpt2-stale/reject",
+        json={"reason": "stale", "revision": stale_sha},
+        headers=approve,
+    )
+    assert rejected.status_code == 200
+    history = httpx.get(f"{url}/models/{QA_MODEL}", headers=approve).json()["history"]
+    assert history[-1]["status"] == "promoted"
+
+
+def test_bad_input_is_refused_and_writes_nothing(service):
+    url, registry, _ = service
+    up = login(url, "uploader")
+    with registry.read() as con:
+        before = con.execute("SELECT count(*) FROM ingest_requests").fetchone()
+    post = lambda body: httpx.post(  # noqa: E731
+        f"{url}/package/ingest-huggingface", json=body, headers=up
+    )
+    assert post({"model_id": "../../etc/passwd"}).status_code == 422
+    assert post({"model_id": QA_MODEL, "extra": 1}).status_code == 422
+    assert post({"model_id": QA_MODEL, "version": "one"}).status_code == 422
+    big = httpx.post(
+        f"{url}/package/ingest-huggingface", headers=up, content=b"{" + b" " * 100_000 + b"}"
+    )
+    assert big.status_code == 413
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM ingest_requests").fetchone() == before
+    read = login(url, "reader")
+    sql = httpx.get(f"{url}/packages", params={"name": "'; DROP TABLE packages; --"}, headers=read)
+    assert sql.status_code == 200 and sql.json()["total"] == 0
+    assert httpx.get(f"{url}/packages", params={"name": "("}, headers=read).status_code == 400
+    assert httpx.get(f"{url}/packages/..%2F..%2Fetc", headers=read).status_code in (404, 422)
+    assert httpx.get(f"{url}/packages/not-an-id", headers=read).status_code == 422
+    assert httpx.get(f"{url}/models/a%20b", headers=read).status_code == 422
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM packages").fetchone()[0] >= 0  # still there
+
+
+def test_metrics_are_prometheus_text_read_from_the_registry(service):
+    url, registry, _ = service
+    r = httpx.get(f"{url}/metrics")  # public by default, as scrapers expect
+    assert r.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    assert {
+        "hub_assets_models",
+        "hub_assets_gate_results",
+        "hub_assets_packages",
+        "hub_assets_shadow_eval_runs",
+        "hub_assets_ingest_requests",
+    } <= set(families)
+    with registry.read() as con:
+        live = con.execute("SELECT count(*) FROM packages WHERE retired_at IS NULL").fetchone()[0]
+    shown = {s.labels.get("state"): s.value for s in families["hub_assets_packages"].samples}
+    assert shown.get("live", 0) == live
+
+
+def test_audit_rows_name_who_and_never_a_token(service):
+    url, registry, _ = service
+    headers = login(url, "reader")
+    token = headers["Authorization"].split()[1]
+    httpx.post(f"{url}/authenticate", json={"username": "reader", "password": "nope"})
+    with registry.read() as con:
+        rows = audit_events(con, limit=500)
+    logins = [r for r in rows if r["action"] == "authenticate" and r["username"] == "reader"]
+    assert {"ok", "unauthorized"} <= {r["outcome"] for r in logins}
+    assert all(r["request_id"] and r["created_at"] for r in rows)
+    assert not any(token in str(v) for r in rows for v in r.values())
