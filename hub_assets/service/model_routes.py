@@ -1,0 +1,111 @@
+"""Models: detail, metrics with lineage, and approvals (promote, retire, reject)."""
+
+from fastapi import FastAPI, HTTPException, Request
+from pydantic import Field
+
+from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
+from hub_assets.hub.ids import check_model_id
+from hub_assets.registry.metrics import latest_gate_result, revision_metrics
+from hub_assets.registry.models import status_history
+from hub_assets.service.approvals import decide
+from hub_assets.service.context import ServiceContext, Strict
+
+
+class Decision(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+    revision: str = Field(min_length=40, max_length=40)
+
+
+def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
+    """Add the routes to `app`."""
+    Reader = ctx.reader  # noqa: N806 - a type for route annotations
+    Approver = ctx.approver  # noqa: N806 - a type for route annotations
+
+    # -- models and approvals ---------------------------------------------------------------
+    def model_or_404(model_id: str) -> list[tuple]:
+        check_model_id(model_id)
+        with ctx.registry.read() as con:
+            history = status_history(con, model_id)
+        if not history:
+            raise HTTPException(404, f"Model {model_id!r} is not in the ctx.registry.")
+        return history
+
+    @app.get("/models/{model_id:path}/metrics", tags=["models"])
+    def model_metrics(model_id: str, who: Reader) -> dict:
+        """Every current metric of the model's revisions, with its lineage."""
+        history = model_or_404(model_id)
+        revisions = list(dict.fromkeys(sha for *_, sha, _ in history if sha))
+        out = []
+        with ctx.registry.read() as con:
+            for sha in revisions:
+                for m in revision_metrics(con, model_id, sha).values():
+                    out.append(
+                        {
+                            "revision": sha,
+                            "metric": m.metric,
+                            "value": m.value,
+                            "fingerprint": m.inputs_fingerprint,
+                            "code_version": m.code_version,
+                            "run_id": m.run_id,
+                        }
+                    )
+        return {"model_id": model_id, "metrics": out}
+
+    @app.post("/models/{model_id:path}/{action}", tags=["approvals"])
+    def decide_model(
+        model_id: str, action: str, body: Decision, request: Request, who: Approver
+    ) -> dict:
+        """Promote, retire or reject one revision (the `approve` permission)."""
+        if action not in ("promote", "retire", "reject"):
+            raise HTTPException(404, f"No action {action!r}: promote, retire or reject.")
+        model_or_404(model_id)
+        try:
+            event = decide(
+                ctx.registry,
+                model_id,
+                action,
+                body.revision,
+                body.reason,
+                who.username,
+                request.state.request_id,
+            )
+        except HubAssetsError as e:
+            ctx.audit(
+                request,
+                who.username,
+                action,
+                model_id,
+                outcome_of(e),
+                HTTP_STATUSES.get(outcome_of(e), 500),
+                plain_message(e),
+            )
+            raise
+        ctx.audit(request, who.username, action, model_id, "ok", 200, body.reason)
+        return event
+
+    @app.get("/models/{model_id:path}", tags=["models"])
+    def get_model(model_id: str, who: Reader) -> dict:
+        """Status, history, current metrics and the gate result with its reasons."""
+        history = model_or_404(model_id)
+        current = history[-1]
+        sha = next((h[3] for h in reversed(history) if h[3]), None)
+        with ctx.registry.read() as con:
+            metrics = revision_metrics(con, model_id, sha) if sha else {}
+            gate = latest_gate_result(con, model_id, sha) if sha else None
+        return {
+            "model_id": model_id,
+            "status": current[1],
+            "revision": sha,
+            "history": [
+                {
+                    "at": h[0].isoformat(),
+                    "status": h[1],
+                    "reason": h[2],
+                    "revision": h[3],
+                    "run_id": h[4],
+                }
+                for h in history
+            ],
+            "metrics": {k: m.value for k, m in sorted(metrics.items())},
+            "gate": gate,
+        }

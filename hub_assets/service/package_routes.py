@@ -1,0 +1,131 @@
+"""Packages: list, get, download (Range, ETag) and retire."""
+
+import re
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from hub_assets.hub.ids import check_model_id
+from hub_assets.registry import packages as reg_packages
+from hub_assets.registry.models import append_status
+from hub_assets.service.context import ServiceContext
+
+_PACKAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
+    """Add the routes to `app`."""
+    Reader = ctx.reader  # noqa: N806 - a type for route annotations
+    Admin = ctx.admin  # noqa: N806 - a type for route annotations
+
+    # -- packages ------------------------------------------------------------------------
+    def package_or_404(package_id: str) -> dict:
+        if not _PACKAGE_ID.match(package_id):
+            raise HTTPException(422, f"Invalid package id {package_id[:80]!r}: expected a UUID.")
+        with ctx.registry.read() as con:
+            record = reg_packages.package_record(con, package_id)
+        if record is None:
+            raise HTTPException(404, f"No package {package_id}.")
+        return record
+
+    @app.get("/packages", tags=["packages"])
+    def list_packages(
+        who: Reader,
+        name: Annotated[str | None, Query(max_length=200, description="regex on the name")] = None,
+        model_id: Annotated[str | None, Query(max_length=200)] = None,
+        status: Annotated[str | None, Query(pattern="^(live|retired)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict:
+        """Packages, newest first, filtered and paginated."""
+        if name is not None:
+            try:
+                re.compile(name)
+            except re.error as e:
+                raise HTTPException(400, f"Invalid name pattern: {e}.") from None
+        if model_id is not None:
+            check_model_id(model_id)
+        with ctx.registry.read() as con:
+            total, items = reg_packages.list_packages(
+                con,
+                name_regex=name,
+                model_id=model_id,
+                status=status,
+                limit=limit,
+                offset=offset,
+            )
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    @app.get("/packages/{package_id}", tags=["packages"])
+    def get_package(package_id: str, who: Reader) -> dict:
+        """One package's record."""
+        return package_or_404(package_id)
+
+    @app.get("/packages/{package_id}/download", tags=["packages"])
+    def download_package(package_id: str, request: Request, who: Reader) -> Response:
+        """The package zip, streamed, with Range and its sha256 as ETag."""
+        record = package_or_404(package_id)
+        if record["retired_at"] is not None:
+            raise HTTPException(410, f"Package {package_id} was retired.")
+        size, etag = record["size_bytes"], f'"{record["sha256"]}"'
+        start, end, status = 0, size - 1, 200
+        rng = request.headers.get("range")
+        if rng:
+            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+            if not m or not (m.group(1) or m.group(2)):
+                raise HTTPException(416, "Invalid Range header.")
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+            else:
+                start = max(size - int(m.group(2)), 0)
+            if start > end or start >= size:
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+            status = 206
+
+        def body() -> Iterator[bytes]:
+            with ctx.store.fs.open(ctx.store.path(record["name"], record["version"]), "rb") as f:
+                f.seek(start)
+                left = end - start + 1
+                while left > 0:
+                    chunk = f.read(min(1024 * 1024, left))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    yield chunk
+
+        headers = {
+            "ETag": etag,
+            "Accept-Ranges": "bytes",
+            "Content-Length": str(end - start + 1),
+            "Content-Disposition": f'attachment; filename="{record["name"]}-'
+            f'{record["version"]}.zip"',
+        }
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return StreamingResponse(
+            body(), status_code=status, media_type="application/zip", headers=headers
+        )
+
+    @app.delete("/packages/{package_id}", tags=["packages"])
+    def retire_package(package_id: str, request: Request, who: Admin) -> dict:
+        """Retire a package: its object is removed, its row kept for audit."""
+        record = package_or_404(package_id)
+        with ctx.registry.write() as con:
+            if not reg_packages.retire_package(con, package_id, who.username):
+                raise HTTPException(409, f"Package {package_id} is already retired.")
+            append_status(
+                con,
+                record["model_id"],
+                "retired",
+                run_id=f"api:{request.state.request_id}",
+                reason=f"package {record['name']}@{record['version']} retired by {who.username}",
+                revision_sha=record["revision_sha"],
+            )
+        path = ctx.store.path(record["name"], record["version"])
+        if ctx.store.fs.exists(path):
+            ctx.store.fs.rm(path)
+        ctx.audit(request, who.username, "retire_package", package_id, "ok", 200)
+        return {"package_id": package_id, "status": "retired"}
