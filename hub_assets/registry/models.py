@@ -233,3 +233,32 @@ def registry_summary(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[
         """
     ).fetchall()
     return counts, rows
+
+
+def search_models(con: duckdb.DuckDBPyConnection, q: str, limit: int = 50) -> list[dict]:
+    """Models whose id, tags or latest card text contain `q` (case-insensitive; a plain
+    substring, bound as a parameter: no pattern syntax)."""
+    cur = con.execute(
+        """
+        WITH card AS (
+            SELECT model_id, arg_max(card_text, fetched_at) AS card_text
+            FROM model_revisions GROUP BY model_id
+        )
+        SELECT m.model_id, s.status, m.pipeline_tag, m.license, m.downloads,
+               CASE WHEN contains(lower(m.model_id), lower($q)) THEN 'id'
+                    WHEN len(list_filter(m.tags, lambda t: contains(lower(t), lower($q)))) > 0
+                         THEN 'tag'
+                    ELSE 'card' END AS matched
+        FROM models m
+        JOIN v_model_status s USING (model_id)
+        LEFT JOIN card c USING (model_id)
+        WHERE contains(lower(m.model_id), lower($q))
+           OR len(list_filter(m.tags, lambda t: contains(lower(t), lower($q)))) > 0
+           OR contains(lower(coalesce(c.card_text, '')), lower($q))
+        ORDER BY matched = 'id' DESC, matched = 'tag' DESC, m.downloads DESC, m.model_id
+        LIMIT $limit
+        """,
+        {"q": q, "limit": limit},
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

@@ -1,5 +1,8 @@
 """Ingestion: `POST /package/ingest-huggingface`, `POST /artifact/ingest` and polling."""
 
+import re
+import time
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -7,6 +10,11 @@ from pydantic import Field
 from hub_assets.errors import HTTP_STATUSES
 from hub_assets.hub.ids import check_model_id
 from hub_assets.registry import packages as reg_packages
+from hub_assets.registry.metrics import (
+    latest_gate_result,
+    require_current_revision,
+    revision_metrics,
+)
 from hub_assets.service.context import ServiceContext, Strict
 
 
@@ -14,6 +22,28 @@ class IngestBody(Strict):
     model_id: str = Field(max_length=200)
     version: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=2000)
+
+
+class ArtifactBody(Strict):
+    url: str = Field(max_length=500, description="https://huggingface.co/ORG/NAME or ORG/NAME")
+
+
+_HUB_URL = re.compile(r"^https?://[^/\s]+/(?P<path>[^?#]*)")
+
+
+def model_id_of(url: str) -> str:
+    """The model id in a Hub URL (`https://huggingface.co/org/name[/tree/...]`) or an id."""
+    m = _HUB_URL.match(url.strip())
+    path = m.group("path") if m else url.strip()
+    parts = [p for p in path.split("/") if p]
+    if parts and parts[0] in ("models", "api"):
+        parts = parts[1:] if parts[0] == "models" else parts[2:]
+    candidate = (
+        "/".join(parts[:2])
+        if len(parts) >= 2 and parts[1] not in ("tree", "blob", "resolve")
+        else (parts[0] if parts else "")
+    )
+    return check_model_id(candidate)
 
 
 def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
@@ -59,22 +89,26 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
             }
         )
 
-    @app.post("/package/ingest-huggingface", tags=["ingestion"])
-    def ingest(body: IngestBody, request: Request, who: Uploader) -> JSONResponse:
-        """Ingest a Hub model: the same ingest request as `hub-assets ingest`, waited for up
-        to HUB_ASSETS_API_INGEST_WAIT_S (then 202 and a request to poll)."""
+    def run_request(model_id: str, version: str | None, description: str | None) -> dict:
+        """Add an ingest request and see it through (or up to the configured wait)."""
         from dagster import DagsterInstance
 
         from hub_assets.local_runs import see_request_through
         from hub_assets.packaging.package import check_version
 
-        check_model_id(body.model_id)
-        if body.version is not None:
-            check_version(body.version)
+        check_model_id(model_id)
+        if version is not None:
+            check_version(version)
         with ctx.registry.write() as con:
-            rid = reg_packages.add_request(con, body.model_id, body.version or "", body.description)
+            rid = reg_packages.add_request(con, model_id, version or "", description)
         with DagsterInstance.get() as instance:
-            row = see_request_through(instance, ctx.registry, rid, ctx.settings.api_ingest_wait_s)
+            return see_request_through(instance, ctx.registry, rid, ctx.settings.api_ingest_wait_s)
+
+    @app.post("/package/ingest-huggingface", tags=["ingestion"])
+    def ingest(body: IngestBody, request: Request, who: Uploader) -> JSONResponse:
+        """Ingest a Hub model: the same ingest request as `hub-assets ingest`, waited for up
+        to HUB_ASSETS_API_INGEST_WAIT_S (then 202 and a request to poll)."""
+        row = run_request(body.model_id, body.version, body.description)
         answer = request_answer(row)
         ctx.audit(
             request,
@@ -83,7 +117,66 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
             body.model_id,
             row["outcome"] or row["status"],
             answer.status_code,
-            f"request {rid}",
+            f"request {row['request_id']}",
+        )
+        return answer
+
+    @app.post("/artifact/ingest", tags=["ingestion"])
+    def ingest_artifact(body: ArtifactBody, request: Request, who: Uploader) -> JSONResponse:
+        """Ingest by Hub URL or id: 201 with every score, or 424 with the failing metrics
+        and their gaps to the thresholds."""
+        started = time.monotonic()
+        model_id = model_id_of(body.url)
+        row = run_request(model_id, None, None)
+        latency_ms = round((time.monotonic() - started) * 1000)
+        if row["status"] == "succeeded":
+            with ctx.registry.read() as con:
+                package = reg_packages.find_package_by_id(con, row["package_id"])
+            answer = JSONResponse(
+                {
+                    "model_name": model_id,
+                    "artifact_id": package.package_id,
+                    "is_ingestible": True,
+                    "all_scores": package.manifest.get("metrics", {}),
+                    "latency_ms": latency_ms,
+                },
+                status_code=201,
+            )
+        elif row["status"] == "failed" and row["outcome"] == "gate_failed":
+            with ctx.registry.read() as con:
+                sha, _ = require_current_revision(con, model_id)
+                gate = latest_gate_result(con, model_id, sha) or {"failed_metrics": []}
+                scores = {k: m.value for k, m in revision_metrics(con, model_id, sha).items()}
+            failing = [
+                {
+                    "metric": f["metric"],
+                    "score": f["score"],
+                    "required": f["threshold"],
+                    "gap": round(f["threshold"] - f["score"], 4),
+                }
+                for f in gate["failed_metrics"]
+            ]
+            answer = JSONResponse(
+                {
+                    "model_name": model_id,
+                    "is_ingestible": False,
+                    "detail": row["message"],
+                    "failing_metrics": failing,
+                    "all_scores": scores,
+                    "latency_ms": latency_ms,
+                },
+                status_code=424,
+            )
+        else:
+            answer = request_answer(row)
+        ctx.audit(
+            request,
+            who.username,
+            "ingest_artifact",
+            model_id,
+            row["outcome"] or row["status"],
+            answer.status_code,
+            f"request {row['request_id']}",
         )
         return answer
 

@@ -1,12 +1,14 @@
 """Models: detail, metrics with lineage, and approvals (promote, retire, reject)."""
 
-from fastapi import FastAPI, HTTPException, Request
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import Field
 
 from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
 from hub_assets.hub.ids import check_model_id
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
-from hub_assets.registry.models import status_history
+from hub_assets.registry.models import search_models, status_history
 from hub_assets.service.approvals import decide
 from hub_assets.service.context import ServiceContext, Strict
 
@@ -29,6 +31,16 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
         if not history:
             raise HTTPException(404, f"Model {model_id!r} is not in the ctx.registry.")
         return history
+
+    @app.get("/search", tags=["models"])
+    def search(
+        who: Reader,
+        q: Annotated[str, Query(min_length=1, max_length=200)],
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict:
+        """Models whose id, tags or card text contain `q` (a plain substring)."""
+        with ctx.registry.read() as con:
+            return {"q": q, "items": search_models(con, q, limit)}
 
     @app.get("/models/{model_id:path}/metrics", tags=["models"])
     def model_metrics(model_id: str, who: Reader) -> dict:

@@ -287,3 +287,45 @@ def test_audit_rows_name_who_and_never_a_token(service):
     assert {"ok", "unauthorized"} <= {r["outcome"] for r in logins}
     assert all(r["request_id"] and r["created_at"] for r in rows)
     assert not any(token in str(v) for r in rows for v in r.values())
+
+
+@pytest.mark.slow
+def test_artifact_ingest_answers_201_or_424_with_gaps(service, ingested):
+    url, _, _ = service
+    up = login(url, "uploader")
+    stale = httpx.post(
+        f"{url}/artifact/ingest",
+        headers=up,
+        timeout=600,
+        json={"url": f"https://huggingface.co/{ORG}/tiny-gpt2-stale/tree/main"},
+    )
+    assert stale.status_code == 424, stale.text
+    failing = {f["metric"]: f for f in stale.json()["failing_metrics"]}
+    assert "bus_factor" in failing
+    bus = failing["bus_factor"]
+    assert bus["gap"] == pytest.approx(bus["required"] - bus["score"], abs=1e-4) and bus["gap"] > 0
+    again = httpx.post(f"{url}/artifact/ingest", json={"url": QA_MODEL}, headers=up, timeout=600)
+    assert again.status_code == 409  # already packaged at this revision
+    bad = httpx.post(f"{url}/artifact/ingest", json={"url": "https://x/../../etc"}, headers=up)
+    assert bad.status_code == 422
+
+
+@pytest.mark.slow
+def test_search_and_retire(service, ingested):
+    url, registry, _ = service
+    read = login(url, "reader")
+    found = httpx.get(f"{url}/search", params={"q": "span-prediction"}, headers=read).json()
+    assert QA_MODEL in [i["model_id"] for i in found["items"]]
+    by_tag = httpx.get(f"{url}/search", params={"q": "extractive-qa"}, headers=read).json()
+    assert {i["matched"] for i in by_tag["items"]} == {"tag"}
+    assert httpx.get(f"{url}/search", params={"q": "%'"}, headers=read).json()["items"] == []
+    admin = login(url, "admin", ADMIN_PASSWORD)
+    pid = ingested["package_id"]
+    gone = httpx.delete(f"{url}/packages/{pid}", headers=admin)
+    assert gone.status_code == 200
+    assert httpx.delete(f"{url}/packages/{pid}", headers=admin).status_code == 409
+    record = httpx.get(f"{url}/packages/{pid}", headers=read).json()
+    assert record["retired_at"] and record["retired_by"] == "admin"  # the row stays
+    assert httpx.get(f"{url}/packages/{pid}/download", headers=read).status_code == 410
+    retired = httpx.get(f"{url}/packages", params={"status": "retired"}, headers=read).json()
+    assert [i["package_id"] for i in retired["items"]] == [pid]

@@ -1,0 +1,76 @@
+"""Users, tokens and decisions from the command line; the first admin's password."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+from click.testing import CliRunner
+
+from hub_assets.cli import main
+from hub_assets.registry.identity import list_tokens
+from hub_assets.service.identity import Identity, parse_duration
+from hub_assets_tests.conftest import free_port
+
+
+def test_users_and_tokens_from_the_cli(registry, monkeypatch):
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+    runner = CliRunner()
+    added = runner.invoke(main, ["users", "add", "ci-bot", "--permission", "upload"])
+    assert added.exit_code == 0, added.output
+    bad = runner.invoke(main, ["users", "add", "Not Valid", "--permission", "read"])
+    assert bad.exit_code == 2 and "Invalid username" in bad.output
+    made = runner.invoke(
+        main, ["tokens", "create", "--user", "ci-bot", "--name", "ci", "--expires", "90d"]
+    )
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[0]
+    principal = Identity(registry).verify(token)
+    assert principal.username == "ci-bot" and principal.may("upload")
+    assert not principal.may("approve")
+    with registry.read() as con:
+        rows = list_tokens(con, "ci-bot")
+        stored = con.execute("SELECT secret_hash FROM api_tokens").fetchall()
+    assert rows[0][5] is not None  # expires
+    assert all(token.split("_", 2)[2] not in h for (h,) in stored)  # only hashes
+    assert runner.invoke(main, ["tokens", "revoke", str(rows[0][0])]).exit_code == 0
+    assert runner.invoke(main, ["tokens", "revoke", str(rows[0][0])]).exit_code == 3
+    nobody = runner.invoke(main, ["tokens", "create", "--user", "ghost", "--name", "x"])
+    assert nobody.exit_code == 2 and "No user 'ghost'" in nobody.output
+    assert parse_duration("12h").total_seconds() == 43200
+
+
+def test_the_first_admin_password_is_shown_once(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HUB_ASSETS_ADMIN_PASSWORD"}
+    env.update(HUB_ASSETS_REGISTRY=str(tmp_path / "r.duckdb"), DAGSTER_HOME=str(tmp_path / "dh"))
+
+    def start() -> tuple[str, int]:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub_assets.cli", "serve", "--port", str(port)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        return err, port
+
+    first, port = start()
+    assert "created user 'admin' with password" in first
+    password = first.split("with password ", 1)[1].split()[0]
+    second, _ = start()
+    assert "password" not in second  # never again
+    from hub_assets.registry.store import Registry
+
+    identity = Identity(Registry(tmp_path / "r.duckdb"))
+    assert identity.authenticate("admin", password, "test").token.startswith("hat_")
