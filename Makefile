@@ -25,11 +25,13 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/hub-assets demo
 
-## make dev: the Hub server plus the Dagster UI through `dg dev` (http://127.0.0.1:3000)
+## make dev: the Hub server, the registry service (http://127.0.0.1:8000/docs) and the
+## Dagster UI through `dg dev` (http://127.0.0.1:3000)
 dev: setup
 	$(BIN)/hub-assets hub build-demo
 	$(BIN)/hub-assets hub serve & server=$$!; \
-	trap "kill $$server" EXIT INT TERM; \
+	$(BIN)/hub-assets serve & api=$$!; \
+	trap "kill $$server $$api" EXIT INT TERM; \
 	$(BIN)/dg dev
 
 ## make test: the whole test suite (slow end-to-end tests included)
@@ -47,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_scorers.py
 	$(BIN)/python bench/bench_inference.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage

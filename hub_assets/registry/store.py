@@ -47,6 +47,7 @@ class Registry:
     ):
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
+        self._schema_current = False
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s
@@ -101,7 +102,9 @@ class Registry:
             )
         con = self._connect(read_only=True)
         try:
-            version = current_version(con)
+            # A schema never goes back: once current, the check costs nothing again.
+            version = LATEST if self._schema_current else current_version(con)
+            self._schema_current = version >= LATEST
             if version < LATEST:
                 raise RegistryError(
                     f"The registry {self.path} has schema version {version}, this code needs "

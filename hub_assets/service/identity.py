@@ -3,8 +3,10 @@ back-off after failed logins.
 
 Tokens look like `hat_<id>_<secret>`. Only an argon2 hash of the secret is stored
 (argon2-cffi, the reference binding); the id finds the row, so one verification costs one
-hash. A verified token is remembered in memory for a minute (keyed by its SHA-256, never
-the token), while expiry and revocation are read from the registry on every request.
+hash. A verified token is remembered in memory for 5 seconds (keyed by its SHA-256, never
+the token), so a burst of requests costs one registry read; expiry is checked on every
+request, and a revocation takes effect at once in the process that revokes, within those
+seconds in others.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ TOKEN_PREFIX = "hat_"
 _TOKEN = re.compile(r"^hat_(\d{1,18})_([A-Za-z0-9_-]{20,100})$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _DURATION = re.compile(r"^(\d{1,6})([mhd])$")
-_VERIFIED_TTL_S = 60.0
+# How long a verified token is trusted without reading the registry again. Revoking through
+# this process takes effect at once; a revocation by another process (the CLI) within this.
+_VERIFIED_TTL_S = 5.0
 
 
 class AuthenticationError(HubAssetsError, PermissionError):
@@ -167,7 +171,7 @@ class Identity:
         # a proxy) after 10.
         self.user_throttle = LoginThrottle(free_failures=2)
         self.client_throttle = LoginThrottle(free_failures=10)
-        self._verified: dict[str, tuple[float, Principal]] = {}
+        self._verified: dict[str, tuple[float, Principal, datetime | None]] = {}
         self._lock = threading.Lock()
 
     # -- users ---------------------------------------------------------------------------
@@ -237,7 +241,9 @@ class Identity:
         return IssuedToken(f"{TOKEN_PREFIX}{token_id}_{secret}", token_id, expires_at)
 
     def revoke(self, token_id: int) -> bool:
-        """Revoke a token at once (every later request with it is refused)."""
+        """Revoke a token: at once in this process, within a few seconds in others."""
+        with self._lock:
+            self._verified = {k: v for k, v in self._verified.items() if v[1].token_id != token_id}
         with self.registry.write() as con:
             return reg_identity.revoke_token(con, token_id)
 
@@ -247,6 +253,16 @@ class Identity:
         if not m:
             raise AuthenticationError("Malformed token: expected hat_<id>_<secret>.")
         token_id, secret = int(m.group(1)), m.group(2)
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            hit = self._verified.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            _, principal, expires_at = hit
+            if expires_at is not None and expires_at <= datetime.now(UTC):
+                raise AuthenticationError(
+                    "This token has expired; log in again or create a new one."
+                )
+            return principal
         with self.registry.read() as con:
             row = reg_identity.get_token(con, token_id)
             user = reg_identity.get_user(con, row.username) if row else None
@@ -256,17 +272,13 @@ class Identity:
             raise AuthenticationError("This token was revoked.")
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
             raise AuthenticationError("This token has expired; log in again or create a new one.")
-        key = hashlib.sha256(token.encode()).hexdigest()
-        with self._lock:
-            hit = self._verified.get(key)
-        if hit is None or hit[0] < time.monotonic() or hit[1].token_id != token_id:
-            try:
-                self.hasher.verify(row.secret_hash, secret)
-            except (VerificationError, InvalidHashError):
-                raise AuthenticationError("Invalid token.") from None
+        try:
+            self.hasher.verify(row.secret_hash, secret)
+        except (VerificationError, InvalidHashError):
+            raise AuthenticationError("Invalid token.") from None
         principal = Principal(user.username, frozenset(user.permissions), token_id)
         with self._lock:
-            self._verified[key] = (time.monotonic() + _VERIFIED_TTL_S, principal)
+            self._verified[key] = (time.monotonic() + _VERIFIED_TTL_S, principal, row.expires_at)
         return principal
 
     @staticmethod
