@@ -13,6 +13,24 @@ from hub_assets.errors import HubAssetsError, exit_code
 from hub_assets.service.identity import PERMISSIONS, Identity, parse_duration
 
 
+def _audit(
+    action: str, target: str, outcome: str, detail: str | None = None, user: str = "cli"
+) -> None:
+    from hub_assets.registry.identity import record_audit
+
+    registry = open_registry(settings_or_exit())
+    with registry.write() as con:
+        record_audit(
+            con,
+            username=user,
+            action=action,
+            target=target,
+            outcome=outcome,
+            request_id="cli",
+            detail=detail,
+        )
+
+
 def _fail(e: HubAssetsError) -> None:
     click.echo(str(e), err=True)
     sys.exit(exit_code(e.outcome))
@@ -70,6 +88,7 @@ def users_add(name: str, permissions: tuple[str, ...], password_stdin: bool) -> 
         identity.add_user(name, list(permissions), password, by="cli")
     except HubAssetsError as e:
         _fail(e)
+    _audit("users_add", name, "ok", ",".join(permissions))
     click.echo(f"User {name}: {', '.join(permissions)}")
 
 
@@ -103,6 +122,7 @@ def tokens_create(user: str, name: str, expires: str | None) -> None:
         issued = identity.create_token(user, name, parse_duration(expires) if expires else None)
     except HubAssetsError as e:
         _fail(e)
+    _audit("tokens_create", user, "ok", f"token {issued.token_id} ({name})")
     click.echo(issued.token)
     until = issued.expires_at.isoformat() if issued.expires_at else "never"
     click.echo(f"Token {issued.token_id} for {user} ({name}), expires {until}.", err=True)
@@ -116,6 +136,7 @@ def tokens_revoke(token_id: int) -> None:
     if not identity.revoke(token_id):
         click.echo(f"No live token {token_id}.", err=True)
         sys.exit(exit_code("not_found"))
+    _audit("tokens_revoke", str(token_id), "ok")
     click.echo(f"Token {token_id} revoked.")
 
 
@@ -126,7 +147,6 @@ def _decision(action: str):  # noqa: ANN202 - a click command
     @click.option("--reason", required=True)
     @click.option("--user", default="cli", show_default=True, help="Who decides (audit).")
     def command(model_id: str, revision: str, reason: str, user: str) -> None:
-        from hub_assets.registry.identity import record_audit
         from hub_assets.service.approvals import decide
 
         registry = open_registry(settings_or_exit())
@@ -135,16 +155,7 @@ def _decision(action: str):  # noqa: ANN202 - a click command
             event = decide(registry, model_id, action, revision, reason, user, "cli")
         except HubAssetsError as e:
             _fail(e)
-        with registry.write() as con:
-            record_audit(
-                con,
-                username=user,
-                action=action,
-                target=model_id,
-                outcome="ok",
-                request_id="cli",
-                detail=reason,
-            )
+        _audit(action, model_id, "ok", reason, user=user)
         click.echo(f"{model_id}@{revision[:12]}: {event['status']} ({event['reason']})")
 
     command.help = f"{action.capitalize()} a model revision, with a reason (audited)."

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.registry.observability import observed_counts
 from hub_assets.registry.store import Registry
 
@@ -37,6 +38,17 @@ class RegistryCollector(Collector):
             ["metric"],
             c["gate_failures_by_metric"],
         )
+        decisions = sum(n for _, n in c["gate_results"])
+        failed = dict(c["gate_failures_by_metric"])
+        per_metric = CounterMetricFamily(
+            "hub_assets_gate_metric_results",
+            "Gate decisions per gate metric: passed (at or above its threshold) or failed.",
+            labels=["metric", "result"],
+        )
+        for metric in GATE_METRICS:
+            per_metric.add_metric([metric, "failed"], failed.get(metric, 0))
+            per_metric.add_metric([metric, "passed"], decisions - failed.get(metric, 0))
+        yield per_metric
         yield _counter(
             "hub_assets_ingest_requests",
             "Ingest requests by outcome (or status while open).",

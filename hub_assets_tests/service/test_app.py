@@ -274,6 +274,11 @@ def test_metrics_are_prometheus_text_read_from_the_registry(service):
         live = con.execute("SELECT count(*) FROM packages WHERE retired_at IS NULL").fetchone()[0]
     shown = {s.labels.get("state"): s.value for s in families["hub_assets_packages"].samples}
     assert shown.get("live", 0) == live
+    per_metric = {
+        (s.labels["metric"], s.labels["result"]): s.value
+        for s in families["hub_assets_gate_metric_results"].samples
+    }
+    assert {m for m, _ in per_metric} >= {"license", "bus_factor", "performance_claims"}
 
 
 def test_audit_rows_name_who_and_never_a_token(service):

@@ -40,6 +40,14 @@ def test_users_and_tokens_from_the_cli(registry, monkeypatch):
     nobody = runner.invoke(main, ["tokens", "create", "--user", "ghost", "--name", "x"])
     assert nobody.exit_code == 2 and "No user 'ghost'" in nobody.output
     assert parse_duration("12h").total_seconds() == 43200
+    from hub_assets.registry.identity import audit_events
+
+    with registry.read() as con:
+        actions = [(e["action"], e["target"]) for e in audit_events(con)]
+    assert ("users_add", "ci-bot") in actions and ("tokens_create", "ci-bot") in actions
+    assert ("tokens_revoke", str(rows[0][0])) in actions
+    with registry.read() as con:
+        assert not any(token in str(v) for e in audit_events(con) for v in e.values())
 
 
 def test_the_first_admin_password_is_shown_once(tmp_path):
@@ -74,3 +82,31 @@ def test_the_first_admin_password_is_shown_once(tmp_path):
 
     identity = Identity(Registry(tmp_path / "r.duckdb"))
     assert identity.authenticate("admin", password, "test").token.startswith("hat_")
+
+
+def test_decisions_from_the_cli_follow_the_same_rules(discovered, monkeypatch):
+    registry, _ = discovered
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+    runner = CliRunner()
+    with registry.read() as con:
+        model_id, sha = con.execute(
+            "SELECT model_id, sha FROM models WHERE model_id LIKE '%tiny-gpt2-stale'"
+        ).fetchone()
+    refused = runner.invoke(main, ["promote", model_id, "--revision", sha, "--reason", "ok"])
+    assert refused.exit_code == 15 and "has not passed the quality gate" in refused.output
+    bad = runner.invoke(main, ["reject", model_id, "--revision", "main", "--reason", "x"])
+    assert bad.exit_code == 2 and "not a commit sha" in bad.output
+    done = runner.invoke(
+        main, ["reject", model_id, "--revision", sha, "--reason", "stale", "--user", "ops"]
+    )
+    assert done.exit_code == 0, done.output
+    with registry.read() as con:
+        last = con.execute(
+            "SELECT status, reason FROM model_status_events WHERE model_id = ? "
+            "ORDER BY event_id DESC LIMIT 1",
+            [model_id],
+        ).fetchone()
+        audit = con.execute(
+            "SELECT username, action FROM audit_events ORDER BY event_id DESC LIMIT 1"
+        ).fetchone()
+    assert last == ("rejected", "rejected by ops: stale") and audit == ("ops", "reject")
