@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from hub_assets.hub.client import HubUnavailableError, OfflineCacheMissError
+from hub_assets.hub.client import HubClient, HubUnavailableError, OfflineCacheMissError
 from hub_assets.packaging.download import DownloadFailedError
+from hub_assets.resources import HubResource, RegistryResource
 
 OWNERS = ["team:ml-platform"]
 
@@ -41,3 +42,30 @@ DAILY = dg.FreshnessPolicy.time_window(
 def tags(domain: str) -> dict[str, str]:
     """The tags of an asset of `domain` (discovery, evaluation, trust, ingest)."""
     return {"domain": domain}
+
+
+@contextmanager
+def metered_client(
+    context: dg.AssetExecutionContext, hub: HubResource, registry: RegistryResource, stage: str
+) -> Iterator[HubClient]:
+    """A Hub client whose traffic (requests, 429s, file bytes) is recorded in the registry
+    for this run and stage when the block ends, failed or not: the registry service's
+    Prometheus series read it from there."""
+    from hub_assets.registry.observability import record_hub_traffic
+
+    client = hub.client()
+    try:
+        yield client
+    finally:
+        if client.requests_made or client.bytes_downloaded:
+            reg = registry.get()
+            with reg.write() as con:
+                record_hub_traffic(
+                    con,
+                    run_id=context.run_id,
+                    stage=stage,
+                    model_id=context.partition_key if context.has_partition_key else None,
+                    requests=client.requests_made,
+                    rate_limited=client.rate_limited,
+                    bytes_downloaded=client.bytes_downloaded,
+                )

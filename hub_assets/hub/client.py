@@ -118,6 +118,8 @@ class HubClient:
     # back to when the Hub cannot be asked
     known_revision: Callable[[str], tuple[str, str] | None] | None = None
     requests_made: int = 0
+    rate_limited: int = 0  # 429 answers seen
+    bytes_downloaded: int = 0  # file bytes received (packaging.download counts them)
     _limiter: RateLimiter = field(init=False, repr=False)
     _cache: MetadataCache = field(init=False, repr=False)
     api: HfApi = field(init=False, repr=False)
@@ -165,6 +167,8 @@ class HubClient:
                 if status not in RETRY_STATUSES:
                     raise
                 headers = e.response.headers
+                if status == 429:
+                    self.rate_limited += 1
                 if attempt >= self.settings.max_retries:
                     raise RateLimitedError(
                         storm_message(

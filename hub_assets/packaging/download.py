@@ -248,6 +248,7 @@ def _fetch(
                         out.write(chunk)
                         state["digests"].update(chunk)
                         state["have"] += len(chunk)
+                        client.bytes_downloaded += len(chunk)
                         if progress:
                             progress(f.path, min(state["have"], f.size), f.size)
                         if state["have"] > f.size:  # a server that never stops: cut it off

@@ -317,7 +317,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         7,
-        "users, API tokens, audit events, package retirement",
+        "users, API tokens, audit events, Hub traffic, package retirement",
         """
         CREATE TABLE users (
             username      VARCHAR PRIMARY KEY,
@@ -351,6 +351,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             request_id VARCHAR,
             client     VARCHAR,
             detail     VARCHAR
+        );
+        CREATE TABLE hub_traffic (
+            run_id           VARCHAR NOT NULL,
+            stage            VARCHAR NOT NULL,
+            model_id         VARCHAR,
+            requests         BIGINT NOT NULL,
+            rate_limited     BIGINT NOT NULL,
+            bytes_downloaded BIGINT NOT NULL,
+            created_at       TIMESTAMPTZ NOT NULL
         );
         ALTER TABLE packages ADD COLUMN retired_at TIMESTAMPTZ;
         ALTER TABLE packages ADD COLUMN retired_by VARCHAR;

@@ -31,6 +31,10 @@ def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
             "SELECT CASE WHEN retired_at IS NULL THEN 'live' ELSE 'retired' END, count(*), "
             "coalesce(sum(size_bytes), 0) FROM packages GROUP BY 1 ORDER BY 1"
         ).fetchall(),
+        "hub_traffic": con.execute(
+            "SELECT stage, sum(requests), sum(rate_limited), sum(bytes_downloaded) "
+            "FROM hub_traffic GROUP BY stage ORDER BY stage"
+        ).fetchall(),
         "shadow_eval_runs": con.execute(
             "SELECT task, count(*) FROM eval_runs GROUP BY task ORDER BY task"
         ).fetchall(),
@@ -39,3 +43,20 @@ def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
             "WHERE score IS NOT NULL ORDER BY model_id, task"
         ).fetchall(),
     }
+
+
+def record_hub_traffic(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    stage: str,
+    model_id: str | None,
+    requests: int,
+    rate_limited: int,
+    bytes_downloaded: int,
+) -> None:
+    """What one stage of one run asked of the Hub."""
+    con.execute(
+        "INSERT INTO hub_traffic VALUES (?, ?, ?, ?, ?, ?, now())",
+        [run_id, stage, model_id, requests, rate_limited, bytes_downloaded],
+    )

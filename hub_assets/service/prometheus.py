@@ -64,6 +64,24 @@ class RegistryCollector(Collector):
             size.add_metric([state], total)
         yield packages
         yield size
+        traffic = {
+            "requests": CounterMetricFamily(
+                "hub_assets_hub_requests", "Hub API requests, per pipeline stage.", labels=["stage"]
+            ),
+            "rate_limited": CounterMetricFamily(
+                "hub_assets_hub_rate_limited", "429 answers from the Hub.", labels=["stage"]
+            ),
+            "bytes": CounterMetricFamily(
+                "hub_assets_hub_downloaded_bytes",
+                "File bytes fetched from the Hub.",
+                labels=["stage"],
+            ),
+        }
+        for stage, requests, limited, downloaded in c["hub_traffic"]:
+            traffic["requests"].add_metric([stage], requests)
+            traffic["rate_limited"].add_metric([stage], limited)
+            traffic["bytes"].add_metric([stage], downloaded)
+        yield from traffic.values()
         yield _counter(
             "hub_assets_shadow_eval_runs",
             "Shadow-evaluation runs.",

@@ -99,6 +99,15 @@ def test_the_seed_workflow_end_to_end(service, ingested):
     metrics = httpx.get(f"{url}/models/{QA_MODEL}/metrics", headers=read).json()["metrics"]
     assert {m["metric"] for m in metrics} >= {"license", "net_score"}
     assert all(m["fingerprint"] and m["code_version"] and m["run_id"] for m in metrics)
+    scrape = text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+    traffic = {
+        f.name: {s.labels["stage"]: s.value for s in f.samples}
+        for f in scrape
+        if f.name.startswith("hub_assets_hub_")
+    }
+    assert traffic["hub_assets_hub_requests"]["metadata"] >= 1
+    assert sum(traffic["hub_assets_hub_downloaded_bytes"].values()) > 400_000  # the weights
+    assert sum(traffic["hub_assets_hub_rate_limited"].values()) == 0
 
 
 @pytest.mark.slow

@@ -12,7 +12,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from hub_assets.defs.conventions import DAILY, OWNERS, retry_when_transient, tags
+from hub_assets.defs.conventions import (
+    DAILY,
+    OWNERS,
+    metered_client,
+    retry_when_transient,
+    tags,
+)
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
 from hub_assets.registry.models import known_models, save_revision, upsert_models
@@ -57,14 +63,15 @@ def hub_candidates(
     discovery: DiscoveryResource,
 ) -> MaterializeResult:
     """Runs an incremental discovery scan and reports what is new or changed."""
-    outcome = discover(
-        hub.client(),
-        registry.get(),
-        run_id=context.run_id,
-        pipeline_tags=discovery.pipeline_tags,
-        candidate_filter=discovery.candidate_filter(),
-        full=config.full_rescan,
-    )
+    with metered_client(context, hub, registry, "discovery") as client:
+        outcome = discover(
+            client,
+            registry.get(),
+            run_id=context.run_id,
+            pipeline_tags=discovery.pipeline_tags,
+            candidate_filter=discovery.candidate_filter(),
+            full=config.full_rescan,
+        )
     counts = outcome.counts()
     if outcome.offline:
         context.log.warning(
@@ -109,8 +116,8 @@ def model_metadata(
         known = known_models(con).get(model_id)
     # The revision discovery recorded (pinned: the cache can never hand back an older one);
     # a model discovery has not seen (an ad-hoc request) is read at main and recorded.
-    with retry_when_transient():
-        fetched = hub.client().model_metadata(model_id, revision=known)
+    with retry_when_transient(), metered_client(context, hub, registry, "metadata") as client:
+        fetched = client.model_metadata(model_id, revision=known)
     with reg.write() as con:
         if known is None:
             upsert_models(con, [fetched.data["info"]], context.run_id)

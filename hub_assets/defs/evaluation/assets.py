@@ -4,7 +4,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from hub_assets.defs.conventions import DAILY, OWNERS, retry_when_transient, tags
+from hub_assets.defs.conventions import (
+    DAILY,
+    OWNERS,
+    metered_client,
+    retry_when_transient,
+    tags,
+)
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.evaluation.datasets import cache_dataset
@@ -111,10 +117,13 @@ def shadow_eval_scores(
 ) -> dg.MaterializeResult:
     """Evaluates the current revision unless an identical evaluation is cached."""
     model_id = context.partition_key
-    with retry_when_transient():
+    with (
+        retry_when_transient(),
+        metered_client(context, hub, registry, "shadow_evaluation") as client,
+    ):
         outcome = run_shadow_evaluation(
             model_id,
-            client=hub.client(),
+            client=client,
             registry=registry.get(),
             snapshots=trust.snapshots(),
             pins=evaluation.pins(),

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from hub_assets.defs.conventions import OWNERS, tags
+from hub_assets.defs.conventions import OWNERS, metered_client, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
 from hub_assets.errors import outcome_of, plain_message
@@ -86,18 +86,19 @@ def ingested_package(
         with reg.write() as con:
             reg_packages.update_request(con, request_id, status="running", run_id=context.run_id)
     try:
-        result = ingest_model(
-            hub.client(),
-            reg,
-            package_store.get(),
-            model_id,
-            version=config.version,
-            description=config.description,
-            run_id=context.run_id,
-            work_dir=Path(trust.work_dir),
-            snapshots=trust.snapshots(),
-            progress=_Progress(context),
-        )
+        with metered_client(context, hub, registry, "packaging") as client:
+            result = ingest_model(
+                client,
+                reg,
+                package_store.get(),
+                model_id,
+                version=config.version,
+                description=config.description,
+                run_id=context.run_id,
+                work_dir=Path(trust.work_dir),
+                snapshots=trust.snapshots(),
+                progress=_Progress(context),
+            )
     except Exception as e:
         outcome = outcome_of(e)
         if outcome == "error":

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hub_assets.defs.conventions import OWNERS, retry_when_transient, tags
+from hub_assets.defs.conventions import OWNERS, metered_client, retry_when_transient, tags
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
@@ -69,11 +69,11 @@ def trust_metrics(
         previous = reg_metrics.revision_metrics(con, model_id, sha)
         parents = reg_metrics.current_net_scores(con, ev.base_models())
         measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
-    with retry_when_transient():
+    with retry_when_transient(), metered_client(context, hub, registry, "trust") as client:
         scored = score_model(
             ev,
             trust.scoring_context(
-                hub.client(), parent_net_scores=parents, previous=previous, measurement=measurement
+                client, parent_net_scores=parents, previous=previous, measurement=measurement
             ),
         )
     fresh = [s for s in scored.values() if not s.reused]
