@@ -124,24 +124,30 @@ def daemon_running(instance: dg.DagsterInstance) -> bool:
 def see_request_through(
     instance: dg.DagsterInstance, registry: Registry, request_id: int, timeout_s: float
 ) -> dict:
-    """An ingest request's row once it has ended, or as it stands at the deadline.
+    """An ingest request's row once it has ended, or as it stands after `timeout_s`.
 
     With a daemon serving the instance, its sensor runs the request and this only waits;
-    without one, the request runs here (one in-process runner at a time, so concurrent
-    callers never run the same request twice). The CLI's `ingest --wait` and the
-    registry service's ingestion routes both come through here.
+    without one, the request runs here, on a background thread that goes on after the
+    deadline (one in-process runner at a time, so concurrent callers never run the same
+    request twice). The CLI's `ingest --wait` and the registry service's ingestion routes
+    both come through here.
     """
     deadline = time.monotonic() + timeout_s
     if not daemon_running(instance):
-        with _IN_PROCESS:
-            with registry.read() as con:
-                request = get_request(con, request_id)
-            if request["status"] == "pending":
-                release_abandoned_runs(instance)
-                tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))
+        runner = threading.Thread(target=_run_pending, args=(registry, request_id), daemon=True)
+        runner.start()
     while True:
         with registry.read() as con:
             request = get_request(con, request_id)
-        if request["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+        if request["status"] in ("succeeded", "failed") or time.monotonic() >= deadline:
             return request
-        time.sleep(0.5)
+        time.sleep(0.2)
+
+
+def _run_pending(registry: Registry, request_id: int) -> None:
+    with _IN_PROCESS, dg.DagsterInstance.get() as instance:
+        with registry.read() as con:
+            if get_request(con, request_id)["status"] != "pending":
+                return  # another caller's tick ran it
+        release_abandoned_runs(instance)
+        tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))

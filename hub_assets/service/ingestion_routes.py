@@ -2,8 +2,9 @@
 
 import re
 import time
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
@@ -28,6 +29,9 @@ class ArtifactBody(Strict):
     url: str = Field(max_length=500, description="https://huggingface.co/ORG/NAME or ORG/NAME")
 
 
+Wait = Annotated[
+    float | None, Query(ge=0, le=86_400, description="Seconds to wait for the outcome.")
+]
 _HUB_URL = re.compile(r"^https?://[^/\s]+/(?P<path>[^?#]*)")
 
 
@@ -89,8 +93,11 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
             }
         )
 
-    def run_request(model_id: str, version: str | None, description: str | None) -> dict:
-        """Add an ingest request and see it through (or up to the configured wait)."""
+    def run_request(
+        model_id: str, version: str | None, description: str | None, wait: float | None
+    ) -> dict:
+        """Add an ingest request and see it through, or up to the wait (at most the
+        configured one)."""
         from dagster import DagsterInstance
 
         from hub_assets.local_runs import see_request_through
@@ -102,13 +109,19 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         with ctx.registry.write() as con:
             rid = reg_packages.add_request(con, model_id, version or "", description)
         with DagsterInstance.get() as instance:
-            return see_request_through(instance, ctx.registry, rid, ctx.settings.api_ingest_wait_s)
+            limit = ctx.settings.api_ingest_wait_s
+            return see_request_through(
+                instance, ctx.registry, rid, limit if wait is None else min(wait, limit)
+            )
 
     @app.post("/package/ingest-huggingface", tags=["ingestion"])
-    def ingest(body: IngestBody, request: Request, who: Uploader) -> JSONResponse:
+    def ingest(
+        body: IngestBody, request: Request, who: Uploader, wait: Wait = None
+    ) -> JSONResponse:
         """Ingest a Hub model: the same ingest request as `hub-assets ingest`, waited for up
-        to HUB_ASSETS_API_INGEST_WAIT_S (then 202 and a request to poll)."""
-        row = run_request(body.model_id, body.version, body.description)
+        to `wait` seconds (default and cap: HUB_ASSETS_API_INGEST_WAIT_S), then 202 and a
+        request to poll."""
+        row = run_request(body.model_id, body.version, body.description, wait)
         answer = request_answer(row)
         ctx.audit(
             request,
@@ -122,12 +135,14 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         return answer
 
     @app.post("/artifact/ingest", tags=["ingestion"])
-    def ingest_artifact(body: ArtifactBody, request: Request, who: Uploader) -> JSONResponse:
+    def ingest_artifact(
+        body: ArtifactBody, request: Request, who: Uploader, wait: Wait = None
+    ) -> JSONResponse:
         """Ingest by Hub URL or id: 201 with every score, or 424 with the failing metrics
         and their gaps to the thresholds."""
         started = time.monotonic()
         model_id = model_id_of(body.url)
-        row = run_request(model_id, None, None)
+        row = run_request(model_id, None, None, wait)
         latency_ms = round((time.monotonic() - started) * 1000)
         if row["status"] == "succeeded":
             with ctx.registry.read() as con:

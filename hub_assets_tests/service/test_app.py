@@ -135,25 +135,30 @@ def test_ingestion_outcomes_as_http_statuses(service, ingested):
 
 @pytest.mark.slow
 def test_concurrent_duplicate_ingests_make_one_package(service):
+    """Two /artifact/ingest calls for the same model at once (same automatic version): one
+    201 with every score, one duplicate, one package."""
     url, registry, _ = service
     up = login(url, "uploader")
     with ThreadPoolExecutor(2) as pool:
         answers = list(
             pool.map(
                 lambda _: httpx.post(
-                    f"{url}/package/ingest-huggingface",
-                    json={"model_id": MINILM, "version": "3.0.0"},
+                    f"{url}/artifact/ingest",
+                    json={"url": f"https://huggingface.co/{MINILM}"},
                     headers=up,
                     timeout=600,
                 ),
                 range(2),
             )
         )
-    assert sorted(a.status_code for a in answers) == [200, 409]
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    created = next(a.json() for a in answers if a.status_code == 201)
+    assert created["model_name"] == MINILM and created["is_ingestible"] is True
+    assert created["all_scores"]["license"] == 1.0 and created["latency_ms"] > 0
     with registry.read() as con:
         assert con.execute(
-            "SELECT count(*) FROM packages WHERE model_id = ?", [MINILM]
-        ).fetchone() == (1,)
+            "SELECT package_id FROM packages WHERE model_id = ?", [MINILM]
+        ).fetchall() == [(created["artifact_id"],)]
 
 
 def test_permissions(service):
@@ -343,3 +348,23 @@ def test_search_and_retire(service, ingested):
     assert httpx.get(f"{url}/packages/{pid}/download", headers=read).status_code == 410
     retired = httpx.get(f"{url}/packages", params={"status": "retired"}, headers=read).json()
     assert [i["package_id"] for i in retired["items"]] == [pid]
+
+
+@pytest.mark.slow
+def test_a_request_past_its_wait_answers_202_then_polls_to_the_outcome(service, ingested):
+    url, _, _ = service
+    up = login(url, "uploader")
+    first = httpx.post(
+        f"{url}/package/ingest-huggingface",
+        params={"wait": 0},
+        json={"model_id": f"{ORG}/tiny-bert-embedder"},
+        headers=up,
+    )
+    assert first.status_code == 202, first.text
+    poll = first.json()["poll"]
+    assert first.headers["location"] == poll
+    deadline = time.monotonic() + 300
+    while (answer := httpx.get(f"{url}{poll}", headers=up)).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert answer.status_code == 400 and answer.json()["outcome"] == "gate_failed"
