@@ -220,7 +220,8 @@ def gated_registry(hub_client, registry):
     return make
 
 
-def _reload_definitions() -> None:
+def reload_definitions() -> None:
+    """Rebuild the settings and the Dagster definitions from the current environment."""
     import importlib
 
     import hub_assets.definitions
@@ -244,9 +245,9 @@ def pipeline_env(endpoint: str, registry, tmp_path: Path):
         mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
         mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))
         mp.setenv("HUB_ASSETS_PACKAGE_STORE", str(tmp_path / "packages"))
-        _reload_definitions()
+        reload_definitions()
         try:
             yield
         finally:
             mp.undo()
-            _reload_definitions()
+            reload_definitions()

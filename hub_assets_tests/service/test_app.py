@@ -19,7 +19,7 @@ from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app
 from hub_assets.service.identity import Identity
 from hub_assets.settings import load_settings
-from hub_assets_tests.conftest import free_port, pipeline_env
+from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
 
 ADMIN_PASSWORD = "correct horse battery staple"
 PASSWORD = "a long enough password"
@@ -74,6 +74,29 @@ def ingested(service):
     )
     assert r.status_code == 200, r.text
     return r.json()
+
+
+@pytest.mark.slow
+def test_a_store_that_fails_answers_502_and_keeps_nothing(service, tmp_path, monkeypatch):
+    """First in the module, before anything packages MiniLM."""
+    url, registry, _ = service
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the package store's folder should be")
+    monkeypatch.setenv("HUB_ASSETS_PACKAGE_STORE", str(blocker / "packages"))
+    reload_definitions()
+    try:
+        up = login(url, "uploader")
+        r = httpx.post(
+            f"{url}/package/ingest-huggingface", json={"model_id": MINILM}, headers=up, timeout=600
+        )
+    finally:
+        monkeypatch.undo()
+        reload_definitions()
+    assert r.status_code == 502 and r.json()["outcome"] == "storage_failed", r.text
+    with registry.read() as con:
+        assert con.execute(
+            "SELECT count(*) FROM packages WHERE model_id = ?", [MINILM]
+        ).fetchone() == (0,)
 
 
 @pytest.mark.slow
@@ -368,3 +391,18 @@ def test_a_request_past_its_wait_answers_202_then_polls_to_the_outcome(service, 
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert answer.status_code == 400 and answer.json()["outcome"] == "gate_failed"
+
+
+def test_swagger_offers_bearer_authorization(service):
+    url, _, _ = service
+    assert "swagger-ui" in httpx.get(f"{url}/docs").text
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert {
+        "/authenticate",
+        "/package/ingest-huggingface",
+        "/artifact/ingest",
+        "/packages",
+        "/metrics",
+        "/search",
+    } <= set(spec["paths"])
