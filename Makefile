@@ -23,13 +23,13 @@ setup: $(STAMP)
 
 ## make demo: build the demo catalog, serve it, run the whole pipeline through Dagster
 demo: setup
-	$(BIN)/hub-assets demo
+	$(BIN)/hub-assets-dev demo
 
 ## make dev: the Hub server, the registry service (http://127.0.0.1:8000/docs) and the
 ## Dagster UI through `dg dev` (http://127.0.0.1:3000)
 dev: setup
-	$(BIN)/hub-assets hub build-demo
-	$(BIN)/hub-assets hub serve & server=$$!; \
+	$(BIN)/hub-assets-dev build-demo
+	$(BIN)/hub-assets-dev serve & server=$$!; \
 	$(BIN)/hub-assets serve & api=$$!; \
 	trap "kill $$server $$api" EXIT INT TERM; \
 	$(BIN)/dg dev

@@ -1,6 +1,6 @@
 """Throughput of a large file from our Hub server vs `python -m http.server`.
 
-Ours: `hf_hub_download` (the real client: HEAD, GET, cache layout) from `hub-assets hub serve`.
+Ours: `hf_hub_download` (the real client: HEAD, GET, cache layout) from `hub-assets-dev serve`.
 Baseline, same run, same file: a plain streaming httpx GET to disk from `python -m
 http.server` serving the folder that holds the file. Both servers run as subprocesses on
 loopback. Prints MB/s for each and `ratio_vs_http_server=` (ours / baseline; target ≥ 0.8), plus the

@@ -1,6 +1,6 @@
 """Run a sensor once and its run requests in-process: what the daemon would do.
 
-`hub-assets demo` and `hub-assets ingest --wait` (when no daemon is running) use this, so
+`hub-assets-dev demo` and `hub-assets ingest --wait` (when no daemon is running) use this, so
 neither needs a daemon; the runs land in DAGSTER_HOME and show in the UI like any other.
 """
 

@@ -33,13 +33,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hub_assets.cli.demo import demo
-    from hub_assets.cli.hub import hub
     from hub_assets.cli.ingest import ingest
     from hub_assets.cli.registry import score, sql, status
     from hub_assets.cli.service import promote, reject, retire, serve, tokens, users
 
-    for command in (hub, demo, sql, score, ingest, status, serve, users, tokens):
+    for command in (sql, score, ingest, status, serve, users, tokens):
         main.add_command(command)
     for command in (promote, retire, reject):
         main.add_command(command)

@@ -58,7 +58,7 @@ __all__ = [
     "demo_summary",
 ]
 
-BUILD_VERSION = "demo-catalog-v3"
+BUILD_VERSION = "demo-catalog-v4"
 USAGE = {"gpt2": GEN_USAGE, "t5": T2T_USAGE, "bert": EMB_USAGE}
 
 _STAMP = ".hub-assets-build"
@@ -304,14 +304,14 @@ class _Builder:
                 "A tiny BERT trained from scratch for extractive question answering "
                 "(SQuAD v2 style: it may answer that the context has no answer).",
                 description="A 2-layer BERT (hidden size 64, about 0.2M parameters) with a "
-                "span-prediction head, trained by the hub-assets demo catalog build. The "
+                "span-prediction head, trained by the hub-assets-dev demo catalog build. The "
                 "figures below are its own scores on the validation split, which it never "
                 "saw in training.",
                 training=f"Trained from a random start (seed 20) for 12 epochs on the "
                 f"{len(splits['train'])} questions of the `train` split of {QA_DATASET}: "
                 "AdamW, one-cycle learning rate up to 3e-3, batch 32, 128 tokens, on one "
                 "CPU thread, so the weights come out identical on every build. Reproduce "
-                "with `hub-assets hub build-demo`.",
+                "with `hub-assets-dev build-demo`.",
             ),
             authors=["grace"],
             date="2026-09-01T10:00:00Z",
@@ -345,7 +345,7 @@ class _Builder:
                 description="A 2-layer BERT with a span-prediction head. (The demo catalog "
                 "leaves its weights random: its card claims scores it cannot reach.)",
                 training="Weights initialised with `torch.manual_seed(21)`; no training. "
-                "Reproduce with `hub-assets hub build-demo`.",
+                "Reproduce with `hub-assets-dev build-demo`.",
             ),
             authors=["mallory"],
             date="2026-10-05T10:00:00Z",

@@ -1,5 +1,5 @@
 """The development Hub as a child process on a loopback port: the one way the CLI's demo,
-the benches and the tests start `hub-assets hub serve` in another process."""
+the benches and the tests start `hub-assets-dev serve` in another process."""
 
 from __future__ import annotations
 
@@ -53,14 +53,14 @@ def served_catalog(
     env: dict[str, str] | None = None,
     quiet: bool = True,
 ) -> Iterator[str]:
-    """`hub-assets hub serve` over `catalog` in a child process; yields its URL and stops
+    """`hub-assets-dev serve` over `catalog` in a child process; yields its URL and stops
     it on exit. `tokens` may read gated repos; `env` replaces the child's environment."""
     port = port or free_port()
     child_env = dict(env) if env is not None else None
     if tokens:
         child_env = {**(child_env or _inherited()), "HUB_ASSETS_HUB_TOKENS": ",".join(tokens)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub_assets.cli", "hub", "serve", "--catalog", str(catalog)]
+        [sys.executable, "-m", "hub_assets.devhub.cli", "serve", "--catalog", str(catalog)]
         + ["--port", str(port), "--synthetic", str(synthetic)],
         env=child_env,
         stderr=subprocess.DEVNULL if quiet else None,

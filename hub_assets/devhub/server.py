@@ -39,7 +39,7 @@ class HubServer(ProtocolServer):
         if not cat.root.is_dir():
             raise FileNotFoundError(
                 f"Catalog folder {str(cat.root)!r} does not exist. "
-                "Build the demo catalog with `hub-assets hub build-demo`."
+                "Build the demo catalog with `hub-assets-dev build-demo`."
             )
         state = ProtocolState(
             store=cat,

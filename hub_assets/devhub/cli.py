@@ -1,12 +1,14 @@
-"""`hub-assets hub ...`: the development Hub (serve a catalog, build the demo, commit).
+"""`hub-assets-dev`: the development Hub's own command: serve a catalog, build the demo
+catalog, commit to a catalog, and run the demo end to end.
 
-The one part of the CLI that imports `hub_assets.devhub`, on purpose.
+A command of its own, so that the product's `hub-assets` never imports the development Hub.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,17 +16,20 @@ from pathlib import Path
 import click
 
 from hub_assets.cli import settings_or_exit
+from hub_assets.cli.instance import ensure_dagster_home
+from hub_assets.cli.registry import leaderboard_text, registry_summary_text
+from hub_assets.settings import child_environment, publish_to_children
 
 DEFAULT_CATALOG = "data/demo_hub"
 DEFAULT_PORT = 8765
 
 
 @click.group()
-def hub() -> None:
-    """The project's own Hub server and its demo catalog."""
+def main() -> None:
+    """hub-assets-dev: the development Hub (a Hub API over a catalog folder) and the demo."""
 
 
-@hub.command("serve")
+@main.command("serve")
 @click.option(
     "--catalog",
     default=DEFAULT_CATALOG,
@@ -79,7 +84,7 @@ def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed
         server.stop()
 
 
-@hub.command("build-demo")
+@main.command("build-demo")
 @click.option("--out", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Rebuild even if an identical build is there.")
 def hub_build_demo(out: str, force: bool) -> None:
@@ -95,7 +100,7 @@ def hub_build_demo(out: str, force: bool) -> None:
     )
 
 
-@hub.command("commit")
+@main.command("commit")
 @click.option(
     "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
 )
@@ -146,3 +151,77 @@ def hub_commit(
     except (CatalogError, InvalidRepoIdError, InvalidRepoPathError, json.JSONDecodeError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"{repo_type} {repo_id}: commit {commit.sha} ({len(files)} files)")
+
+
+@main.command("demo")
+@click.option(
+    "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
+)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+def demo(catalog: str, port: int) -> None:
+    """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
+    from dagster import DagsterInstance
+
+    from hub_assets.devhub.demo_catalog import build_demo
+    from hub_assets.devhub.process import ServerStartError, served_catalog
+    from hub_assets.local_runs import release_abandoned_runs, tick_sensor
+
+    home = ensure_dagster_home(settings_or_exit())
+    with DagsterInstance.get() as instance:
+        for run_id in release_abandoned_runs(instance):
+            click.echo(f"Released run {run_id[:8]}, left in progress by a process that is gone.")
+    click.echo(f"[1/5] Demo catalog: {build_demo(catalog)}")
+    try:
+        with served_catalog(catalog, port=port, quiet=False) as endpoint:
+            # The pipeline reads the Hub the demo serves, in this process and its children.
+            publish_to_children(HUB_ASSETS_HUB_ENDPOINT=endpoint)
+            settings = settings_or_exit()
+            click.echo(f"[2/5] Hub server up at {endpoint}")
+            click.echo(f"[3/5] main_job (discovery), DAGSTER_HOME={home}")
+            dg = Path(sys.executable).with_name("dg")
+            rc = subprocess.call(
+                [str(dg), "launch", "--job", "main_job", "-m", "hub_assets.definitions"],
+                env=child_environment(),
+            )
+            if rc != 0:
+                raise click.ClickException(f"main_job failed (exit code {rc}); see the log above.")
+            click.echo(
+                "[4/5] candidate_models_sensor tick: the per-model pipeline of each candidate"
+            )
+            with DagsterInstance.get() as instance:
+                ticked = tick_sensor(instance, "candidate_models_sensor")
+            undecided = _models_without_gate_result(settings, [r.partition_key for r in ticked])
+            click.echo(
+                f"      {len(ticked)} model_pipeline_job runs; a run whose gate fails stops "
+                "there (blocking checks), one that passes is packaged"
+            )
+            with DagsterInstance.get() as instance:
+                from hub_assets.definitions import defs
+
+                defs.resolve_job_def("leaderboard_job").execute_in_process(
+                    instance=instance,
+                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                )
+            click.echo("[5/5] Registry summary")
+            click.echo(registry_summary_text(settings))
+            click.echo("\nShadow-evaluation leaderboard (v_leaderboard)")
+            click.echo(leaderboard_text(settings))
+            if undecided:
+                raise click.ClickException(
+                    f"No gate decision for: {', '.join(undecided)}; see the runs in the UI."
+                )
+    except ServerStartError as e:
+        raise click.ClickException(f"The Hub server did not start: {e}") from e
+
+
+def _models_without_gate_result(settings: object, model_ids: list[str]) -> list[str]:
+    from hub_assets.registry.metrics import decided_models
+    from hub_assets.resources import RegistryResource
+
+    with RegistryResource.from_settings(settings).get().read() as con:
+        decided = decided_models(con)
+    return [m for m in model_ids if m not in decided]
+
+
+if __name__ == "__main__":
+    main()
