@@ -304,7 +304,7 @@ class _Builder:
                 "A tiny BERT trained from scratch for extractive question answering "
                 "(SQuAD v2 style: it may answer that the context has no answer).",
                 description="A 2-layer BERT (hidden size 64, about 0.2M parameters) with a "
-                "span-prediction head, trained by the hub-assets-dev demo catalog build. The "
+                "span-prediction head, trained by the hub-assets demo catalog build. The "
                 "figures below are its own scores on the validation split, which it never "
                 "saw in training.",
                 training=f"Trained from a random start (seed 20) for 12 epochs on the "

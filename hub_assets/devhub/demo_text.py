@@ -334,7 +334,7 @@ def tokenizer_corpus(seed: int = 3) -> list[str]:
     lines += [
         "question: context: answer:",
         "The quick brown fox jumps over the lazy dog.",
-        "Hello world! This is a tiny model for the hub-assets-dev demo catalog.",
+        "Hello world! This is a tiny model for the hub-assets demo catalog.",
     ]
     return lines
 
