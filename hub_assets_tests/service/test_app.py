@@ -237,6 +237,15 @@ def test_failed_logins_back_off(service):
 @pytest.mark.slow
 def test_approval_rules(service, ingested):
     url, registry, _ = service
+    # A revision the gate refused (this test may run on a worker where no other test has
+    # asked for it).
+    judged = httpx.post(
+        f"{url}/package/ingest-huggingface",
+        headers=login(url, "uploader"),
+        json={"model_id": f"{ORG}/tiny-gpt2-stale"},
+        timeout=600,
+    )
+    assert judged.status_code == 400
     approve = login(url, "approver")
     sha = ingested["revision"]
     ok = httpx.post(
