@@ -21,7 +21,14 @@ from hub_assets.registry.migrations import LATEST, current_version, migrate
 DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
 # How long a writer waits for another (HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S).
 DEFAULT_LOCK_TIMEOUT_S = 120.0
-_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "different configuration")
+# Another connection holds the file: another process (a lock), or this process with the
+# other mode (read-only vs read-write; DuckDB keeps one attachment per file and process).
+_LOCK_MARKERS = (
+    "Could not set lock",
+    "Conflicting lock",
+    "different configuration",
+    "Unique file handle conflict",
+)
 
 
 class RegistryError(HubAssetsError, RuntimeError):
@@ -31,9 +38,7 @@ class RegistryError(HubAssetsError, RuntimeError):
 
 
 def _is_lock_error(e: Exception) -> bool:
-    return isinstance(e, duckdb.IOException | duckdb.ConnectionException) and any(
-        m in str(e) for m in _LOCK_MARKERS
-    )
+    return isinstance(e, duckdb.Error) and any(m in str(e) for m in _LOCK_MARKERS)
 
 
 class Registry:
@@ -55,7 +60,7 @@ class Registry:
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
-            except (duckdb.IOException, duckdb.ConnectionException) as e:
+            except duckdb.Error as e:  # IOException, ConnectionException, resource in use
                 if not _is_lock_error(e):
                     raise RegistryError(f"Cannot open the registry {self.path}: {e}") from e
                 if time.monotonic() >= deadline:
