@@ -27,23 +27,34 @@ class FileAnswer:
     length: int = 0
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a `Range: bytes=...` header over `size` bytes (the whole file
+    without one); None when it cannot be satisfied (416); ValueError when malformed."""
+    if not header:
+        return 0, size - 1
+    m = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    if not m or not (m.group(1) or m.group(2)):
+        raise ValueError(f"Invalid Range header {header!r}")
+    if m.group(1):
+        start = int(m.group(1))
+        end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    else:
+        start, end = max(size - int(m.group(2)), 0), size - 1
+    return None if start >= size or start > end else (start, end)
+
+
 def file_answer(commit: Commit, entry: FileEntry, range_header: str | None) -> FileAnswer:
     """The answer to GET/HEAD of a file: 200, 206 for a satisfiable range, 416 otherwise;
     with `X-Repo-Commit`, the ETag and, for LFS files, `X-Linked-Etag` / `X-Linked-Size`."""
     size = entry.size
-    start, end, status = 0, size - 1, 200
-    if range_header:
-        m = re.fullmatch(r"bytes=(\d*)-(\d*)", range_header.strip())
-        if not m or (not m.group(1) and not m.group(2)):
-            raise HubError(416, None, f"Invalid Range header {range_header!r}")
-        if m.group(1):
-            start = int(m.group(1))
-            end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-        else:
-            start, end = max(size - int(m.group(2)), 0), size - 1
-        if start >= size or start > end:
-            return FileAnswer(416, {"Content-Range": f"bytes */{size}", "Content-Length": "0"})
-        status = 206
+    try:
+        span = byte_range(range_header, size)
+    except ValueError as e:
+        raise HubError(416, None, str(e)) from None
+    if span is None:
+        return FileAnswer(416, {"Content-Range": f"bytes */{size}", "Content-Length": "0"})
+    start, end = span
+    status = 206 if range_header else 200
     length = end - start + 1 if size else 0
     headers = {
         "Content-Type": "application/octet-stream",

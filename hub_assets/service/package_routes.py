@@ -8,6 +8,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hub_assets.hub.ids import check_model_id
+from hub_assets.hub_protocol.files import byte_range
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.models import append_status
 from hub_assets.service.context import ServiceContext
@@ -70,20 +71,15 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
         if record["retired_at"] is not None:
             raise HTTPException(410, f"Package {package_id} was retired.")
         size, etag = record["size_bytes"], f'"{record["sha256"]}"'
-        start, end, status = 0, size - 1, 200
         rng = request.headers.get("range")
-        if rng:
-            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
-            if not m or not (m.group(1) or m.group(2)):
-                raise HTTPException(416, "Invalid Range header.")
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-            else:
-                start = max(size - int(m.group(2)), 0)
-            if start > end or start >= size:
-                return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-            status = 206
+        try:
+            span = byte_range(rng, size)
+        except ValueError as e:
+            raise HTTPException(416, str(e)) from None
+        if span is None:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        start, end = span
+        status = 206 if rng else 200
 
         def body() -> Iterator[bytes]:
             with ctx.store.fs.open(ctx.store.path(record["name"], record["version"]), "rb") as f:
