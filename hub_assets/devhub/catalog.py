@@ -27,7 +27,7 @@ from hub_assets.hub.ids import (
     validate_repo_id,
     validate_repo_path,
 )
-from hub_assets.hub_protocol.repos import Commit, FileEntry, Repo
+from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry, Repo
 
 REPO_TYPES = ("model", "dataset")
 # Files the Hub stores with Git LFS: weights and other binaries, and anything over 10 MB.
@@ -102,6 +102,10 @@ class Catalog:
     def blob_path(self, sha256: str) -> Path:
         """Where the content with this sha256 is stored."""
         return self.root / "blobs" / sha256[:2] / sha256
+
+    def open_blob(self, entry: FileEntry) -> BlobWindow:
+        """The whole blob file of `entry`."""
+        return BlobWindow(self.blob_path(entry.sha256).open("rb"), 0, entry.size)
 
     # -- reading -------------------------------------------------------------------------
     def repo(self, repo_type: str, repo_id: str) -> Repo | None:

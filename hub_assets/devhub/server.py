@@ -15,6 +15,7 @@ from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.faults import FaultList, FaultRule
 from hub_assets.devhub.synthetic import SyntheticModels
 from hub_assets.hub_protocol.http import ProtocolServer
+from hub_assets.hub_protocol.repos import Caller, StaticTokens
 from hub_assets.hub_protocol.routing import ProtocolState
 
 
@@ -44,7 +45,7 @@ class HubServer(ProtocolServer):
         state = ProtocolState(
             store=cat,
             extension=SyntheticModels(synthetic, synthetic_seed),
-            tokens=frozenset(tokens),
+            access=StaticTokens({t: Caller("dev-user") for t in tokens}),
         )
         self.faults = FaultList(state.requests, state.lock)
         state.faults = self.faults

@@ -7,11 +7,12 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import quote
 
-from hub_assets.hub_protocol.repos import Commit, FileEntry
+from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry
 from hub_assets.hub_protocol.shapes import HubError
 
 SEND_CHUNK = 1024 * 1024
@@ -73,24 +74,45 @@ def file_answer(commit: Commit, entry: FileEntry, range_header: str | None) -> F
 
 
 def send_bytes(
-    sock: socket.socket, wfile: BinaryIO, f: BinaryIO, offset: int, count: int, rate: int | None
+    sock: socket.socket,
+    wfile: BinaryIO,
+    blob: BlobWindow,
+    offset: int,
+    count: int,
+    rate: int | None = None,
 ) -> None:
-    """Send `count` bytes of `f` from `offset`: zero-copy `sendfile`, or at most `rate`
-    bytes per second when throttled."""
-    if rate is None:
+    """Send `count` bytes of `blob` from `offset`: zero-copy `sendfile` when its bytes are
+    in a local file, else read and written in 1 MB chunks; at most `rate` bytes per second
+    when throttled."""
+    fd = blob.local_fd()
+    if rate is None and fd is not None:
+        offset += blob.base
         while count > 0:
-            sent = os.sendfile(sock.fileno(), f.fileno(), offset, min(count, 8 * SEND_CHUNK))
+            sent = os.sendfile(sock.fileno(), fd, offset, min(count, 8 * SEND_CHUNK))
             if sent == 0:
                 break
             offset += sent
             count -= sent
         return
-    f.seek(offset)
-    chunk = max(1, min(SEND_CHUNK, rate // 10 or 1))
+    blob.seek(offset)
+    chunk = max(1, min(SEND_CHUNK, rate // 10 or 1)) if rate else SEND_CHUNK
     while count > 0:
-        data = f.read(min(chunk, count))
+        data = blob.read(min(chunk, count))
         if not data:
             break
         wfile.write(data)
         count -= len(data)
-        time.sleep(len(data) / rate)
+        if rate:
+            time.sleep(len(data) / rate)
+
+
+def iter_bytes(blob: BlobWindow, offset: int, count: int) -> Iterator[bytes]:
+    """`count` bytes of `blob` from `offset`, in 1 MB chunks (for servers without
+    `sendfile`)."""
+    blob.seek(offset)
+    while count > 0:
+        data = blob.read(min(SEND_CHUNK, count))
+        if not data:
+            break
+        count -= len(data)
+        yield data

@@ -1,14 +1,115 @@
-"""Serving the Hub protocol: a threaded HTTP server over a `ProtocolState`."""
+"""Serving the Hub protocol from a threaded HTTP server: file bodies go out with
+`sendfile` (zero-copy) when the store's bytes are local, and faults, when the state has a
+`FaultSource`, make the clients' error paths testable."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections import Counter
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
-from hub_assets.hub_protocol.routing import HubProtocolHandler, ProtocolState
+from hub_assets.hub_protocol.files import send_bytes
+from hub_assets.hub_protocol.routing import (
+    ADMIN_PREFIX,
+    HubProtocol,
+    ProtocolRequest,
+    ProtocolResponse,
+    ProtocolState,
+    error_response,
+    json_response,
+)
+from hub_assets.hub_protocol.shapes import HubError
+
+
+class HubProtocolHandler(BaseHTTPRequestHandler):
+    """Carries requests to `protocol.answer` and writes its responses; one instance per
+    connection."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
+    # the client's delayed ACK stall every keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
+    server_version = "hub-assets-hub/1"
+    protocol: HubProtocol  # set on the subclass made per server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # quiet: request counts are kept in state.requests
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        state = self.protocol.state
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            req = ProtocolRequest.parse(method, self.path, self.headers, body, f"http://{host}")
+            if req.path.startswith(ADMIN_PREFIX):
+                if state.faults is None:
+                    raise HubError(404, None, f"Not found: {req.path}")
+                status, data = state.faults.admin(method, req.path, body)
+                return self._write(method, json_response(data, status=status))
+            self.protocol.count(req)
+            fault = (
+                state.faults.take(method, unquote(req.path), req.file_path())
+                if state.faults is not None
+                else None
+            )
+            if fault and fault.kind == "slow" and fault.delay_s:
+                time.sleep(fault.delay_s)
+            if fault and fault.kind == "status":
+                headers = dict(fault.headers or {})
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(fault.retry_after)
+                raise HubError(fault.status, fault.error_code, "Injected fault", headers)
+            if fault and fault.kind == "drop" and req.file_path() is None:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._write(method, self.protocol.answer(req), fault)
+        except HubError as e:
+            self._write(method, error_response(e))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _write(self, method: str, r: ProtocolResponse, fault: Any = None) -> None:
+        try:
+            self.send_response(r.status)
+            for k, v in r.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if method == "HEAD":
+                return
+            if r.entry is None:
+                self.wfile.write(r.body)
+                return
+            if r.length == 0:
+                return
+            limit = r.length
+            if fault and fault.kind == "drop":
+                limit = min(limit, fault.after_bytes)
+            rate = fault.bytes_per_s if fault and fault.kind == "slow" else None
+            with self.protocol.state.store.open_blob(r.entry) as blob:
+                send_bytes(self.connection, self.wfile, blob, r.start, limit, rate)
+            if limit < r.length:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
 
 class ConnectionTrackingServer(ThreadingHTTPServer):
@@ -51,7 +152,7 @@ class ProtocolServer:
 
     def __init__(self, state: ProtocolState, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state
-        handler = type("Handler", (HubProtocolHandler,), {"state": state})
+        handler = type("Handler", (HubProtocolHandler,), {"protocol": HubProtocol(state)})
         self._httpd = ConnectionTrackingServer((host, port), handler)
         self._thread: threading.Thread | None = None
         self._stopped = False

@@ -6,11 +6,12 @@ over approved packages. Everything in `hub_protocol` speaks to a store only thro
 
 from __future__ import annotations
 
+import io
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class Repo:
     refs: dict[str, str] = field(default_factory=dict)  # branch name -> commit sha
     tags: dict[str, str] = field(default_factory=dict)  # tag name -> commit sha
     commits: dict[str, Commit] = field(default_factory=dict)
+    # When set, a revision that names no commit of this repo is refused with the error this
+    # returns (the mirror: 403 naming the approved revision) instead of a 404.
+    refuse_revision: Callable[[str], Exception] | None = field(default=None, compare=False)
 
     def resolve(self, revision: str | None) -> Commit | None:
         """The commit a revision names: a branch, a tag, a full sha or a sha prefix (≥7)."""
@@ -149,9 +153,96 @@ class RepoStore(Protocol):
         """One repo, or None when the store has no such repo."""
         ...
 
-    def blob_path(self, sha256: str) -> Path:
-        """The local file holding the content with this sha256."""
+    def open_blob(self, entry: FileEntry) -> BlobWindow:
+        """A readable window over the bytes of `entry` (close it when done)."""
         ...
+
+
+class BlobWindow(io.RawIOBase):
+    """A read-only, seekable view of `size` bytes starting at `offset` of a binary file:
+    a whole blob file, or one stored member inside a package zip (local or on S3).
+
+    `fileno()` answers only when the underlying file is a local one, so the server can
+    send it with `sendfile` (zero-copy, at `base + position`).
+    """
+
+    def __init__(self, file: BinaryIO, offset: int, size: int) -> None:
+        super().__init__()
+        self.file, self.base, self.size, self.pos = file, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.file.fileno()  # raises for files without one (s3fs)
+
+    def local_fd(self) -> int | None:
+        """The descriptor to `sendfile` from, or None when the bytes are remote."""
+        try:
+            fd = self.file.fileno()
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            return None
+        return fd if isinstance(fd, int) and fd >= 0 else None
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        n = min(len(b), self.size - self.pos)
+        if n <= 0:
+            return 0
+        self.file.seek(self.base + self.pos)
+        data = self.file.read(n)
+        b[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.file.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a bearer token belongs to, as `whoami-v2` reports it."""
+
+    name: str
+    role: str = "read"  # "read" or "write"
+
+
+class Access(Protocol):
+    """Who may read: anonymous callers when `public`, and the callers tokens name."""
+
+    public: bool
+    login_hint: str  # what an anonymous caller of a non-public server is told to do
+
+    def caller(self, token: str) -> Caller | None:
+        """The caller a bearer token names; None for a token this server ignores. Raise a
+        `HubError` 401 for a token it rejects."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticTokens:
+    """A fixed set of tokens, each naming one caller; everyone may read (the development
+    Hub: tokens only open gated repos). An unknown token names a caller without access
+    (role "none"), so a gated repo answers 403 to it, as the Hub does."""
+
+    tokens: Mapping[str, Caller] = field(default_factory=dict)
+    public: bool = True
+    login_hint: str = "Pass a token."
+
+    def caller(self, token: str) -> Caller | None:
+        return self.tokens.get(token) or Caller("unknown", role="none")
 
 
 class ListingExtension(Protocol):

@@ -1,26 +1,37 @@
-"""The Hub's HTTP API over a `RepoStore`: routing, files with ranges, gated access.
+"""The Hub's HTTP API over a `RepoStore`, independent of the HTTP server that carries it.
 
-What `huggingface_hub`, `datasets`, `transformers` and `hf` call: listing, repo info,
-tree, paths-info, commits, refs and `resolve` downloads (HEAD, ranges, `X-Repo-Commit`,
-`X-Linked-Etag`). Faults, when a `FaultSource` is given, make their error paths testable.
+What `huggingface_hub`, `datasets`, `transformers`, `sentence-transformers` and `hf` call:
+listing, repo info, tree, paths-info, commits, refs, `auth-check`, `whoami-v2` and `resolve`
+downloads (HEAD, ranges, `X-Repo-Commit`, `X-Linked-Etag`). `answer` turns one request into
+one `ProtocolResponse`; `http.py` (threaded, `sendfile`) and `asgi.py` (mounted in the
+registry service) write it out.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
-import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any, Protocol
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from typing import Any, Protocol, get_args
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from hub_assets.hub_protocol.files import file_answer, send_bytes
+from huggingface_hub.hf_api import ExpandDatasetProperty_T, ExpandModelProperty_T
+
+from hub_assets.hub_protocol.files import file_answer
 from hub_assets.hub_protocol.listing import list_page
-from hub_assets.hub_protocol.repos import Commit, FileEntry, ListingExtension, Repo, RepoStore
+from hub_assets.hub_protocol.repos import (
+    Access,
+    Caller,
+    Commit,
+    FileEntry,
+    ListingExtension,
+    Repo,
+    RepoStore,
+    StaticTokens,
+)
 from hub_assets.hub_protocol.shapes import (
     BlobFacts,
     HubError,
@@ -37,8 +48,14 @@ from hub_assets.hub_protocol.shapes import (
 TREE_PAGE_SIZE = 1000
 TREE_EXPAND_PAGE_SIZE = 50
 COMMITS_PAGE_SIZE = 50
-API_KEYWORDS = ("revision", "tree", "commits", "paths-info", "refs")
+API_KEYWORDS = ("revision", "tree", "commits", "paths-info", "refs", "auth-check")
 ADMIN_PREFIX = "/_hub_assets/"
+# The `expand` keys the Hub accepts, as huggingface_hub knows them; any other is a 400.
+EXPAND_KEYS = {
+    "model": frozenset(get_args(ExpandModelProperty_T)),
+    "dataset": frozenset(get_args(ExpandDatasetProperty_T)),
+}
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
 
 class Fault(Protocol):
@@ -66,13 +83,64 @@ class FaultSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """One HTTP request as the protocol sees it, whatever server carried it."""
+
+    method: str
+    path: str  # percent-encoded, relative to where the protocol is mounted
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # keys lower-cased
+    body: bytes
+    base_url: str  # scheme://host[/mount], for the Link headers of paged answers
+
+    @classmethod
+    def parse(
+        cls, method: str, target: str, headers: Mapping[str, str], body: bytes, base_url: str
+    ) -> ProtocolRequest:
+        """A request from its method, `path?query` target, headers and body."""
+        path, _, query = target.partition("?")
+        return cls(
+            method=method,
+            path=path,
+            query=parse_qs(query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in headers.items()},
+            body=body,
+            base_url=base_url.rstrip("/"),
+        )
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        """The last value of a query parameter."""
+        v = self.query.get(name)
+        return v[-1] if v else default
+
+    def file_path(self) -> str | None:
+        """The repo file a `resolve` URL names, or None for any other route."""
+        if "/resolve/" not in self.path or self.path.startswith("/api/"):
+            return None
+        _, _, rest = self.path.partition("/resolve/")
+        return unquote(rest.partition("/")[2])
+
+
+@dataclass
+class ProtocolResponse:
+    """Status, headers and a body: bytes, or a span of one file of the store."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    entry: FileEntry | None = None  # stream [start, start + length) of this file's bytes
+    start: int = 0
+    length: int = 0
+
+
 @dataclass
 class ProtocolState:
-    """What the request handlers share: the store, tokens, faults and request counts."""
+    """What every request shares: the store, who may read, faults and request counts."""
 
     store: RepoStore
     extension: ListingExtension | None = None
-    tokens: frozenset[str] = frozenset()
+    access: Access = field(default_factory=StaticTokens)
     faults: FaultSource | None = None
     requests: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,125 +150,134 @@ class ProtocolState:
         self.facts = BlobFacts(self.store)
 
 
-class HubProtocolHandler(BaseHTTPRequestHandler):
-    """Answers the Hub's HTTP API from `state.store`; one instance per connection."""
+def json_response(data: Any, status: int = 200, headers: dict | None = None) -> ProtocolResponse:
+    """A JSON answer."""
+    payload = json.dumps(data).encode()
+    h = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(payload))}
+    h.update(headers or {})
+    return ProtocolResponse(status, h, payload)
 
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
-    # the client's delayed ACK stall every keep-alive response by ~40 ms.
-    disable_nagle_algorithm = True
-    server_version = "hub-assets-hub/1"
-    state: ProtocolState  # set on the subclass made per server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # quiet: request counts are kept in state.requests
+def error_response(e: HubError) -> ProtocolResponse:
+    """The Hub's error answer: JSON `{"error"}`, `X-Error-Code` and `X-Error-Message`."""
+    headers = dict(e.headers)
+    if e.code:
+        headers["X-Error-Code"] = e.code
+    headers["X-Error-Message"] = quote(e.message, safe=" .,:;'()/-_!?@=")
+    return json_response({"error": e.message}, status=e.status, headers=headers)
 
-    # -- dispatch --------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        self._dispatch("GET")
 
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
+def route_name(path: str) -> str:
+    """The route a path belongs to, for request counts (`/api/models/{id}/tree`...)."""
+    if path.startswith("/api/"):
+        parts = path.split("/")
+        for kw in API_KEYWORDS:
+            if kw in parts[3:6]:
+                return f"/api/{parts[2]}/{{id}}/{kw}"
+        return f"/api/{parts[2]}" if len(parts) <= 3 else f"/api/{parts[2]}/{{id}}"
+    return "resolve" if "/resolve/" in path else path
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
 
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+class HubProtocol:
+    """Answers the Hub's HTTP API from `state.store`; safe to call from many threads."""
 
-    def _dispatch(self, method: str) -> None:
-        split = urlsplit(self.path)
-        raw_path, self.query = split.path, parse_qs(split.query, keep_blank_values=True)
-        self.method = method
-        try:
-            body = self._read_body()
-            if raw_path.startswith(ADMIN_PREFIX):
-                if self.state.faults is None:
-                    raise HubError(404, None, f"Not found: {raw_path}")
-                status, data = self.state.faults.admin(method, raw_path, body)
-                return self._send_json(data, status=status)
-            with self.state.lock:
-                self.state.requests[f"{method} {self._route_name(raw_path)}"] += 1
-                self.state.requests["total"] += 1
-                if self.headers.get("Range"):
-                    self.state.requests[f"{method} range"] += 1
-            file_path = self._resolve_file_path(raw_path)
+    def __init__(self, state: ProtocolState) -> None:
+        self.state = state
+
+    def count(self, req: ProtocolRequest) -> None:
+        """Count the request by route, by range, and by repo file."""
+        with self.state.lock:
+            requests = self.state.requests
+            requests[f"{req.method} {route_name(req.path)}"] += 1
+            requests["total"] += 1
+            if req.headers.get("range"):
+                requests[f"{req.method} range"] += 1
+            file_path = req.file_path()
             if file_path is not None:  # per repo file: "GET file org/name:path"
-                repo = unquote(raw_path).partition("/resolve/")[0].strip("/")
-                with self.state.lock:
-                    self.state.requests[f"{method} file {repo}:{file_path}"] += 1
-            fault = (
-                self.state.faults.take(method, unquote(raw_path), file_path)
-                if (self.state.faults is not None)
-                else None
-            )
-            self.fault = fault
-            if fault and fault.kind == "slow" and fault.delay_s:
-                time.sleep(fault.delay_s)
-            if fault and fault.kind == "status":
-                headers = dict(fault.headers or {})
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(fault.retry_after)
-                raise HubError(fault.status, fault.error_code, "Injected fault", headers)
-            if fault and fault.kind == "drop" and file_path is None:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self._route(method, raw_path, body)
+                repo = unquote(req.path).partition("/resolve/")[0].strip("/")
+                requests[f"{req.method} file {repo}:{file_path}"] += 1
+
+    def answer(self, req: ProtocolRequest) -> ProtocolResponse:
+        """The response to one request (errors answered as the Hub answers them)."""
+        try:
+            return _Exchange(self.state, req).route()
         except HubError as e:
-            self._send_error(e)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+            return error_response(e)
 
-    def _read_body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
 
-    @staticmethod
-    def _route_name(raw_path: str) -> str:
-        if raw_path.startswith("/api/"):
-            parts = raw_path.split("/")
-            for kw in API_KEYWORDS:
-                if kw in parts[3:6]:
-                    return f"/api/{parts[2]}/{{id}}/{kw}"
-            return f"/api/{parts[2]}" if len(parts) <= 3 else f"/api/{parts[2]}/{{id}}"
-        return "resolve" if "/resolve/" in raw_path else raw_path
+class _Exchange:
+    """One request being answered."""
 
-    def _resolve_file_path(self, raw_path: str) -> str | None:
-        if "/resolve/" not in raw_path or raw_path.startswith("/api/"):
-            return None
-        _, _, rest = raw_path.partition("/resolve/")
-        _, _, path = rest.partition("/")
-        return unquote(path)
+    def __init__(self, state: ProtocolState, req: ProtocolRequest) -> None:
+        self.state, self.req = state, req
+        self.method = "GET" if req.method == "HEAD" else req.method  # HEAD: GET sans body
+        auth = req.headers.get("authorization", "")
+        token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        self.caller: Caller | None = state.access.caller(token) if token else None
 
-    def _route(self, method: str, raw_path: str, body: bytes) -> None:
-        if raw_path in ("/api/models", "/api/datasets") and method == "GET":
-            return self._list(raw_path.rsplit("/", 1)[1][:-1])
-        m = re.match(r"^/api/(models|datasets)/(.+)$", raw_path)
+    def route(self) -> ProtocolResponse:
+        path, method = self.req.path, self.method
+        if path == "/api/whoami-v2" and method == "GET":
+            return self._whoami()
+        if not self.state.access.public and (self.caller is None or self.caller.role == "none"):
+            raise HubError(401, "GatedRepo", self.state.access.login_hint)
+        if path in ("/api/models", "/api/datasets") and method == "GET":
+            return self._list(path.rsplit("/", 1)[1][:-1])
+        m = re.match(r"^/api/(models|datasets)/(.+)$", path)
         if m:
-            return self._api_repo(method, m.group(1)[:-1], m.group(2), body)
-        if "/resolve/" in raw_path and method in ("GET", "HEAD"):
-            return self._resolve(method, raw_path)
-        raise HubError(404, None, f"Not found: {raw_path}")
+            return self._api_repo(m.group(1)[:-1], m.group(2))
+        if "/resolve/" in path and method == "GET":
+            return self._resolve()
+        raise HubError(404, None, f"Not found: {path}")
+
+    # -- who --------------------------------------------------------------------------------
+    def _whoami(self) -> ProtocolResponse:
+        if self.caller is None or self.caller.role == "none":
+            raise HubError(401, None, INVALID_CREDENTIALS)
+        name = self.caller.name
+        return json_response(
+            {
+                "type": "user",
+                "id": name,
+                "name": name,
+                "fullname": name,
+                "email": None,
+                "emailVerified": False,
+                "isPro": False,
+                "canPay": False,
+                "orgs": [],
+                "auth": {
+                    "type": "access_token",
+                    "accessToken": {"displayName": name, "role": self.caller.role},
+                },
+            }
+        )
 
     # -- listing -----------------------------------------------------------------------------
-    def _q(self, name: str, default: str | None = None) -> str | None:
-        v = self.query.get(name)
-        return v[-1] if v else default
+    def _list(self, repo_type: str) -> ProtocolResponse:
+        self._check_expand(repo_type)
+        out, cursor = list_page(self.state, repo_type, self.req.query)
+        headers = self._link("cursor", cursor) if cursor is not None else {}
+        return json_response(out, headers=headers)
 
-    def _list(self, repo_type: str) -> None:
-        out, cursor = list_page(self.state, repo_type, self.query)
-        headers = {}
-        if cursor is not None:
-            params = [(k, v) for k, vs in self.query.items() if k != "cursor" for v in vs]
-            params.append(("cursor", cursor))
-            host = (
-                self.headers.get("Host")
-                or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-            )
-            url = f"http://{host}/api/{repo_type}s?{urlencode(params)}"
-            headers["Link"] = f'<{url}>; rel="next"'
-        self._send_json(out, headers=headers)
+    def _link(self, key: str, value: str) -> dict:
+        params = [(k, v) for k, vs in self.req.query.items() if k != key for v in vs]
+        params.append((key, value))
+        url = f"{self.req.base_url}{self.req.path}?{urlencode(params)}"
+        return {"Link": f'<{url}>; rel="next"'}
+
+    def _expand(self) -> list[str]:
+        return list(self.req.query.get("expand", [])) + list(self.req.query.get("expand[]", []))
+
+    def _check_expand(self, repo_type: str) -> None:
+        known = EXPAND_KEYS[repo_type]
+        for i, key in enumerate(self._expand()):
+            if key not in known:
+                raise HubError(
+                    400,
+                    None,
+                    f'"expand[{i}]" must be one of [{", ".join(sorted(known))}]; got {key!r}.',
+                )
 
     # -- one repo ----------------------------------------------------------------------------
     def _find_repo(self, repo_type: str, parts: list[str]) -> tuple[Repo | dict, list[str]]:
@@ -227,20 +304,22 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
         )
 
     def _commit(self, repo: Repo, revision: str | None) -> Commit:
-        commit = repo.resolve(unquote(revision) if revision else None)
+        rev = unquote(revision) if revision else None
+        commit = repo.resolve(rev)
         if commit is None:
-            raise HubError(
-                404, "RevisionNotFound", f"Invalid rev id: {unquote(revision or 'main')}"
-            )
+            if repo.refuse_revision is not None:
+                raise repo.refuse_revision(rev or "main")
+            raise HubError(404, "RevisionNotFound", f"Invalid rev id: {rev or 'main'}")
         return commit
 
-    def _api_repo(self, method: str, repo_type: str, rest: str, body: bytes) -> None:
+    def _api_repo(self, repo_type: str, rest: str) -> ProtocolResponse:
         parts = rest.split("/")
         repo, tail = self._find_repo(repo_type, parts)
-        if isinstance(repo, dict):  # a synthetic model: metadata only
+        method = self.method
+        if isinstance(repo, dict):  # a listing-only model: metadata only
             if tail and tail[0] not in ("revision",):
                 raise HubError(404, "EntryNotFound", "Synthetic models have no files.")
-            return self._send_json(repo)
+            return json_response(repo)
         kw = tail[0] if tail else None
         if kw is None and method == "GET":
             return self._info(repo, None)
@@ -251,20 +330,24 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
         if kw == "commits" and len(tail) >= 2 and method == "GET":
             return self._commits(repo, tail[1])
         if kw == "paths-info" and len(tail) >= 2 and method == "POST":
-            return self._paths_info(repo, tail[1], body)
+            return self._paths_info(repo, tail[1])
         if kw == "refs" and method == "GET":
-            return self._refs(repo)
-        raise HubError(404, None, f"Not found: {self.path}")
+            return json_response(refs_json(repo, truthy(self.req.q("include_prs"))))
+        if kw == "auth-check" and method == "GET":
+            self._check_gated_access(repo)
+            return json_response({})
+        raise HubError(404, None, f"Not found: {self.req.path}")
 
-    def _info(self, repo: Repo, revision: str | None) -> None:
+    def _info(self, repo: Repo, revision: str | None) -> ProtocolResponse:
+        self._check_expand(repo.repo_type)
         commit = self._commit(repo, revision)
-        blobs = truthy(self._q("blobs"))
-        security = truthy(self._q("securityStatus"))
+        blobs = truthy(self.req.q("blobs"))
+        security = truthy(self.req.q("securityStatus"))
         d = repo_json(self.state.facts, repo, commit, blobs=blobs, security=security)
-        expand = self.query.get("expand", []) + self.query.get("expand[]", [])
+        expand = self._expand()
         if expand:
             d = {k: v for k, v in d.items() if k in set(expand) | {"_id", "id"}}
-        self._send_json(d)
+        return json_response(d)
 
     def _with_last_commit(self, repo: Repo, commit: Commit, entries: list[dict]) -> None:
         history = repo.history(commit)
@@ -280,68 +363,64 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
             e["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}
             e["securityFileStatus"] = file_security(self.state.facts, commit.files[e["path"]])
 
-    def _tree(self, repo: Repo, revision: str, path: str) -> None:
+    def _tree(self, repo: Repo, revision: str, path: str) -> ProtocolResponse:
         commit = self._commit(repo, revision)
-        recursive = truthy(self._q("recursive"))
-        expand = truthy(self._q("expand"))
+        recursive = truthy(self.req.q("recursive"))
+        expand = truthy(self.req.q("expand"))
         entries = tree_entries(commit, path, recursive)
-        start = int(self._q("cursor") or 0)
+        try:
+            start = int(self.req.q("cursor") or 0)
+        except ValueError:
+            raise HubError(400, None, "Invalid cursor") from None
         size = TREE_EXPAND_PAGE_SIZE if expand else TREE_PAGE_SIZE
         page = entries[start : start + size]
         if expand:
             self._with_last_commit(repo, commit, page)
-        self._send_json(page, headers=self._next_link(start + size, len(entries)))
+        nxt = start + size
+        headers = self._link("cursor", str(nxt)) if nxt < len(entries) else {}
+        return json_response(page, headers=headers)
 
-    def _next_link(self, nxt: int, total: int, key: str = "cursor") -> dict:
-        if nxt >= total:
-            return {}
-        params = [(k, v) for k, vs in self.query.items() if k != key for v in vs]
-        params.append((key, str(nxt)))
-        host = self.headers.get("Host")
-        url = f"http://{host}{urlsplit(self.path).path}?{urlencode(params)}"
-        return {"Link": f'<{url}>; rel="next"'}
-
-    def _commits(self, repo: Repo, revision: str) -> None:
+    def _commits(self, repo: Repo, revision: str) -> ProtocolResponse:
         commit = self._commit(repo, revision)
         history = repo.history(commit)
-        start = int(self._q("p") or 0) * COMMITS_PAGE_SIZE
+        try:
+            page_no = int(self.req.q("p") or 0)
+        except ValueError:
+            raise HubError(400, None, "Invalid page") from None
+        start = page_no * COMMITS_PAGE_SIZE
         page = history[start : start + COMMITS_PAGE_SIZE]
-        out = [commit_json(c) for c in page]
         headers = {}
         if start + COMMITS_PAGE_SIZE < len(history):
-            params = [(k, v) for k, vs in self.query.items() if k != "p" for v in vs]
-            params.append(("p", str(start // COMMITS_PAGE_SIZE + 1)))
-            url = f"http://{self.headers.get('Host')}{urlsplit(self.path).path}?{urlencode(params)}"
-            headers["Link"] = f'<{url}>; rel="next"'
-        self._send_json(out, headers=headers)
+            headers = self._link("p", str(page_no + 1))
+        return json_response([commit_json(c) for c in page], headers=headers)
 
-    def _paths_info(self, repo: Repo, revision: str, body: bytes) -> None:
+    def _paths_info(self, repo: Repo, revision: str) -> ProtocolResponse:
         commit = self._commit(repo, revision)
-        ctype = self.headers.get("Content-Type", "")
-        if "json" in ctype:
-            data = json.loads(body or b"{}")
+        body = self.req.body
+        if "json" in self.req.headers.get("content-type", ""):
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                raise HubError(400, None, "The body is not JSON.") from None
             paths, expand = as_list(data.get("paths")), bool(data.get("expand"))
         else:
-            form = parse_qs(body.decode(), keep_blank_values=True)
+            form = parse_qs(body.decode(errors="replace"), keep_blank_values=True)
             paths = form.get("paths", [])
             expand = truthy((form.get("expand") or ["false"])[-1])
         out = []
         for p in paths:
-            p = p.strip("/")
+            p = str(p).strip("/")
             if p in commit.files:
                 out.append(entry_json(commit.files[p]))
             elif any(f.startswith(p + "/") for f in commit.files):
                 out.append({"type": "directory", "oid": "0" * 40, "size": 0, "path": p})
         if expand:
             self._with_last_commit(repo, commit, out)
-        self._send_json(out)
-
-    def _refs(self, repo: Repo) -> None:
-        self._send_json(refs_json(repo))
+        return json_response(out)
 
     # -- files ------------------------------------------------------------------------------
-    def _resolve(self, method: str, raw_path: str) -> None:
-        left, _, rest = raw_path.partition("/resolve/")
+    def _resolve(self) -> ProtocolResponse:
+        left, _, rest = self.req.path.partition("/resolve/")
         repo_type = "model"
         if left.startswith("/datasets/"):
             repo_type, left = "dataset", left[len("/datasets") :]
@@ -354,71 +433,33 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
             raise HubError(404, "RepoNotFound", f"Repository not found: {repo_type} {repo_id!r}.")
         commit = self._commit(repo, revision)
         path = unquote(path)
-        if repo.meta.get("gated") and path not in ("README.md", ".gitattributes"):
+        if path not in ("README.md", ".gitattributes"):
             self._check_gated_access(repo)  # the card stays public, as on the Hub
         entry = commit.files.get(path)
         if entry is None:
             raise HubError(
                 404, "EntryNotFound", f"Entry not found: {path!r} at revision {commit.sha}."
             )
-        self._send_file(method, commit, entry)
+        answer = file_answer(commit, entry, self.req.headers.get("range"))
+        return ProtocolResponse(
+            answer.status, answer.headers, entry=entry, start=answer.start, length=answer.length
+        )
 
     def _check_gated_access(self, repo: Repo) -> None:
-        auth = self.headers.get("Authorization", "")
-        token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        if not repo.meta.get("gated"):
+            return
         kind = "model" if repo.repo_type == "model" else "dataset"
-        if not token:
+        if self.caller is None:
             raise HubError(
                 401,
                 "GatedRepo",
                 f"Access to {kind} {repo.repo_id} is restricted. You must have access to it "
                 "and be authenticated to access it. Please log in.",
             )
-        if token not in self.state.tokens:
+        if self.caller.role not in ("read", "write"):
             raise HubError(
                 403,
                 "GatedRepo",
                 f"Access to {kind} {repo.repo_id} is restricted and you are not in the "
                 "authorized list. Ask for access on the repo page.",
             )
-
-    def _send_file(self, method: str, commit: Commit, entry: FileEntry) -> None:
-        answer = file_answer(commit, entry, self.headers.get("Range"))
-        self._send_headers(answer.status, answer.headers)
-        if method == "HEAD" or answer.length == 0:
-            return
-        fault = self.fault
-        limit = answer.length
-        if fault and fault.kind == "drop":
-            limit = min(limit, fault.after_bytes)
-        rate = fault.bytes_per_s if fault and fault.kind == "slow" else None
-        with open(self.state.store.blob_path(entry.sha256), "rb") as f:
-            send_bytes(self.connection, self.wfile, f, answer.start, limit, rate)
-        if limit < answer.length:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    # -- responses ----------------------------------------------------------------------------
-    def _send_headers(self, status: int, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-
-    def _send_json(self, data: Any, status: int = 200, headers: dict | None = None) -> None:
-        payload = json.dumps(data).encode()
-        h = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(payload))}
-        h.update(headers or {})
-        self._send_headers(status, h)
-        if self.method != "HEAD":
-            self.wfile.write(payload)
-
-    def _send_error(self, e: HubError) -> None:
-        headers = dict(e.headers)
-        if e.code:
-            headers["X-Error-Code"] = e.code
-        headers["X-Error-Message"] = quote(e.message, safe=" .,:;'()/-_!?")
-        try:
-            self._send_json({"error": e.message}, status=e.status, headers=headers)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from hub_assets.hub.card import split_card
 from hub_assets.hub.inspection import PICKLE_SUFFIXES, pickle_scan, safetensors_parameters
-from hub_assets.hub_protocol.repos import Commit, FileEntry, Repo, RepoStore
+from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry, Repo, RepoStore
 
 
 class HubError(Exception):
@@ -29,37 +30,49 @@ class HubError(Exception):
 
 
 class BlobFacts:
-    """What the JSON shapes read from file contents (card, parameters, pickle imports),
-    computed once per blob."""
+    """What the JSON shapes read from file contents (card, config, parameters, pickle
+    imports), read through the store once per blob and kept."""
 
     def __init__(self, store: RepoStore) -> None:
         self.store = store
-        self._card_cache: dict[str, tuple[dict, str]] = {}
-        self._st_cache: dict[str, dict[str, int]] = {}
-        self._scan_cache: dict[str, list[dict]] = {}
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def _once(self, kind: str, entry: FileEntry, read: Callable[[BlobWindow], Any]) -> Any:
+        key = (kind, entry.sha256)
+        if key not in self._cache:
+            with self.store.open_blob(entry) as blob:
+                self._cache[key] = read(blob)
+        return self._cache[key]
 
     def card(self, entry: FileEntry | None) -> tuple[dict, str]:
         """The card's YAML metadata and text."""
         if entry is None:
             return {}, ""
-        if entry.sha256 not in self._card_cache:
-            text = self.store.blob_path(entry.sha256).read_text(encoding="utf-8", errors="replace")
-            self._card_cache[entry.sha256] = split_card(text)
-        return self._card_cache[entry.sha256]
+        return self._once(
+            "card", entry, lambda b: split_card(b.read().decode("utf-8", errors="replace"))
+        )
+
+    def config(self, entry: FileEntry) -> dict:
+        """`architectures` and `model_type` of a config.json ({} if it is not JSON)."""
+
+        def read(b: BlobWindow) -> dict:
+            try:
+                cfg = json.loads(b.read())
+            except ValueError:
+                return {}
+            if not isinstance(cfg, dict):
+                return {}
+            return {k: cfg[k] for k in ("architectures", "model_type") if k in cfg}
+
+        return self._once("config", entry, read)
 
     def safetensors(self, entry: FileEntry) -> dict[str, int]:
         """Parameters per dtype of a safetensors file (from its header)."""
-        if entry.sha256 not in self._st_cache:
-            self._st_cache[entry.sha256] = safetensors_parameters(
-                self.store.blob_path(entry.sha256)
-            )
-        return self._st_cache[entry.sha256]
+        return self._once("safetensors", entry, safetensors_parameters)
 
     def scan(self, entry: FileEntry) -> list[dict]:
         """The imports a pickle file would run."""
-        if entry.sha256 not in self._scan_cache:
-            self._scan_cache[entry.sha256] = pickle_scan(self.store.blob_path(entry.sha256))
-        return self._scan_cache[entry.sha256]
+        return self._once("scan", entry, lambda b: pickle_scan(b, entry.path))
 
 
 def truthy(v: str | None) -> bool:
@@ -162,11 +175,7 @@ def repo_json(
         out["spaces"] = []
         config_entry = commit.files.get("config.json")
         if config_entry is not None:
-            try:
-                cfg = json.loads(facts.store.blob_path(config_entry.sha256).read_text())
-                out["config"] = {k: cfg[k] for k in ("architectures", "model_type") if k in cfg}
-            except (ValueError, OSError):
-                pass
+            out["config"] = facts.config(config_entry)
         params: dict[str, int] = {}
         for path, e in commit.files.items():
             if path.endswith(".safetensors"):
@@ -290,9 +299,10 @@ def commit_json(c: Commit) -> dict:
     }
 
 
-def refs_json(repo: Repo) -> dict:
-    """`/api/models/{id}/refs`: branches and tags with their commits."""
-    return {
+def refs_json(repo: Repo, include_prs: bool = False) -> dict:
+    """`/api/models/{id}/refs`: branches and tags with their commits (and the empty
+    `pullRequests` when asked: no store here has pull requests)."""
+    out = {
         "branches": [
             {"name": n, "ref": f"refs/heads/{n}", "targetCommit": s}
             for n, s in sorted(repo.refs.items())
@@ -303,3 +313,6 @@ def refs_json(repo: Repo) -> dict:
             for n, s in sorted(repo.tags.items())
         ],
     }
+    if include_prs:
+        out["pullRequests"] = []
+    return out
