@@ -36,7 +36,7 @@ dev: setup
 
 ## make test: the whole test suite (slow end-to-end tests included)
 test: setup
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: setup
 	$(BIN)/ruff check .

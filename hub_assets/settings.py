@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     api_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     api_ingest_wait_s: float = Field(default=600.0, ge=0)
     api_max_body_kb: int = Field(default=64, ge=1, le=10_240)
+    # The curated mirror (hub-assets mirror serve, and /hub in the service)
+    mirror_require_promoted: bool = False
+    mirror_public: bool = True
+    mirror_refresh_s: float = Field(default=2.0, ge=0, le=3600)
     # The development Hub and Dagster's home (read by the CLI)
     hub_tokens: CsvList = Field(default=[], repr=False)
     dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")

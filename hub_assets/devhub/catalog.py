@@ -27,53 +27,22 @@ from hub_assets.hub.ids import (
     validate_repo_id,
     validate_repo_path,
 )
-from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry, Repo
+from hub_assets.hub_protocol.repos import (
+    BlobWindow,
+    Commit,
+    FileEntry,
+    Repo,
+    git_blob_sha1,
+    is_lfs,
+    lfs_pointer,
+)
 
 REPO_TYPES = ("model", "dataset")
-# Files the Hub stores with Git LFS: weights and other binaries, and anything over 10 MB.
-LFS_SUFFIXES = (
-    ".safetensors",
-    ".bin",
-    ".pt",
-    ".pth",
-    ".ckpt",
-    ".h5",
-    ".onnx",
-    ".msgpack",
-    ".parquet",
-    ".arrow",
-    ".gguf",
-    ".npz",
-    ".zip",
-    ".ot",
-)
-LFS_MIN_SIZE = 10 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
 class CatalogError(ValueError):
     """A catalog operation was given something it cannot store."""
-
-
-def git_blob_sha1(path: Path) -> str:
-    """The git blob id of a file: sha1 of `blob <size>\\0<content>`."""
-    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    """The Git LFS pointer file the Hub keeps in git for an LFS file."""
-    return (
-        f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
-    ).encode()
-
-
-def is_lfs(path: str, size: int) -> bool:
-    """Whether the Hub would store this file with Git LFS."""
-    return path.endswith(LFS_SUFFIXES) or size >= LFS_MIN_SIZE
 
 
 def _iso(dt: datetime | str | None) -> str:

@@ -3,6 +3,7 @@ models merged in sort order."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from hub_assets.hub_protocol.shapes import (
@@ -31,6 +32,31 @@ SORT_KEYS = {
 }
 
 
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def parameter_bounds(text: str | None) -> tuple[float, float] | None:
+    """`num_parameters=min:6B,max:128B` as (min, max) parameter counts; 400 when malformed."""
+    if not text:
+        return None
+    low, high = 0.0, float("inf")
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(min|max):\s*(\d+(?:\.\d+)?)\s*([KMBT]?)\s*", part, re.I)
+        if not m:
+            raise HubError(
+                400,
+                None,
+                f"Invalid num_parameters {text!r}: expected e.g. 'min:0.5B,max:7B' "
+                "(units K, M, B, T).",
+            )
+        value = float(m.group(2)) * _UNITS[m.group(3).upper()]
+        if m.group(1).lower() == "min":
+            low = value
+        else:
+            high = value
+    return low, high
+
+
 def list_page(
     state: ProtocolState, repo_type: str, query: dict[str, list[str]]
 ) -> tuple[list[dict], dict | None]:
@@ -47,6 +73,7 @@ def list_page(
     search = (one("search") or "").lower()
     pipeline = one("pipeline_tag")
     gated = one("gated")
+    bounds = parameter_bounds(one("num_parameters"))
     sort = SORT_KEYS.get(one("sort") or "", None)
     direction = one("direction")
     descending = sort is not None and direction not in ("1", "asc")
@@ -84,6 +111,10 @@ def list_page(
             return False
         if gated is not None and bool(d.get("gated")) != truthy(gated):
             return False
+        if bounds is not None:
+            total = (d.get("safetensors") or {}).get("total")
+            if total is None or not bounds[0] <= total <= bounds[1]:
+                return False
         return True
 
     def key(d: dict) -> Any:

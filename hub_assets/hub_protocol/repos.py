@@ -6,12 +6,65 @@ over approved packages. Everything in `hub_protocol` speaks to a store only thro
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Protocol
+
+# Files the Hub stores with Git LFS: weights and other binaries, and anything over 10 MB.
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+    ".parquet",
+    ".arrow",
+    ".gguf",
+    ".npz",
+    ".zip",
+    ".ot",
+)
+LFS_MIN_SIZE = 10 * 1024 * 1024
+_HASH_CHUNK = 1024 * 1024
+
+
+def git_blob_sha1(source: Path | BinaryIO, size: int | None = None) -> str:
+    """The git blob id of a file (a path, or a binary file of `size` bytes read from its
+    start): sha1 of `blob <size>\\0<content>`."""
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            return git_blob_sha1(f, source.stat().st_size)
+    h = hashlib.sha1(f"blob {size}\0".encode())
+    source.seek(0)
+    while chunk := source.read(_HASH_CHUNK):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The Git LFS pointer file the Hub keeps in git for an LFS file."""
+    return (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
+    ).encode()
+
+
+def is_lfs(path: str, size: int) -> bool:
+    """Whether the Hub would store this file with Git LFS."""
+    return path.endswith(LFS_SUFFIXES) or size >= LFS_MIN_SIZE
+
+
+def lfs_pointer_oid(sha256: str, size: int) -> str:
+    """The git blob id of an LFS file: that of its pointer file."""
+    ptr = lfs_pointer(sha256, size)
+    return hashlib.sha1(f"blob {len(ptr)}\0".encode() + ptr).hexdigest()
 
 
 @dataclass(frozen=True)

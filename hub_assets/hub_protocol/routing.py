@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -56,6 +57,8 @@ EXPAND_KEYS = {
     "dataset": frozenset(get_args(ExpandDatasetProperty_T)),
 }
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+# Printable ASCII goes into X-Error-Message as is; anything else is percent-encoded.
+HEADER_SAFE = string.punctuation + " "
 
 
 class Fault(Protocol):
@@ -163,7 +166,7 @@ def error_response(e: HubError) -> ProtocolResponse:
     headers = dict(e.headers)
     if e.code:
         headers["X-Error-Code"] = e.code
-    headers["X-Error-Message"] = quote(e.message, safe=" .,:;'()/-_!?@=")
+    headers["X-Error-Message"] = quote(e.message, safe=HEADER_SAFE)
     return json_response({"error": e.message}, status=e.status, headers=headers)
 
 

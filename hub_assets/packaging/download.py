@@ -94,6 +94,8 @@ class LocalFile:
     size: int
     sha256: str
     resumed_from: int  # bytes already on disk from an earlier, interrupted run
+    lfs: bool = False  # stored with Git LFS on the Hub
+    git_oid: str | None = None  # the Hub's git blob id (of the LFS pointer for LFS files)
 
 
 def remote_files(siblings: Iterable[dict]) -> list[RemoteFile]:
@@ -329,7 +331,7 @@ def download_revision(
         partial = target.with_name(target.name + ".partial")
         known = verified.get(f, target)
         if known is not None:
-            out.append(LocalFile(f.path, target, f.size, known, 0))
+            out.append(LocalFile(f.path, target, f.size, known, 0, bool(f.sha256), f.git_oid))
             continue
         resumed_from = 0
         for round_ in range(2):  # a corrupted file is fetched once more from scratch
@@ -358,7 +360,13 @@ def download_revision(
                 )
         out.append(
             LocalFile(
-                f.path, target, target.stat().st_size, digests.sha256.hexdigest(), resumed_from
+                f.path,
+                target,
+                target.stat().st_size,
+                digests.sha256.hexdigest(),
+                resumed_from,
+                bool(f.sha256),
+                f.git_oid,
             )
         )
     return out

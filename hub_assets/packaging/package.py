@@ -79,7 +79,16 @@ def build_manifest(spec: PackageSpec, files: list[LocalFile], created_at: dateti
         "source": spec.source,
         "license": spec.license,
         "lineage": {"base_models": spec.parents},
-        "files": [{"path": f"model/{f.path}", "size": f.size, "sha256": f.sha256} for f in files],
+        "files": [
+            {
+                "path": f"model/{f.path}",
+                "size": f.size,
+                "sha256": f.sha256,
+                "lfs": f.lfs,
+                "git_oid": f.git_oid,
+            }
+            for f in files
+        ],
         "metrics": spec.metrics,
         "gate": spec.gate,
         "created_at": created_at.astimezone(UTC).isoformat(),

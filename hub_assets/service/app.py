@@ -20,6 +20,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import Field
 
 from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
+from hub_assets.hub_protocol.asgi import ProtocolApp
+from hub_assets.hub_protocol.routing import HubProtocol
+from hub_assets.mirror import mirror_state
 from hub_assets.packaging.store import PackageStore
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.store import Registry
@@ -156,8 +159,22 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
         audit(request, body.username, "authenticate", None, "ok", 200)
         return {"token": issued.token, "expires_at": issued.expires_at.isoformat()}
 
+    # -- the curated mirror at /hub (HF_ENDPOINT=http://host:port/hub) ---------------------------
+    mirror = mirror_state(settings, registry, store, identity)
+    app.state.mirror = mirror
+    app.mount("/hub", ProtocolApp(HubProtocol(mirror)), name="mirror")
+
     ctx = ServiceContext(
-        settings, registry, store, identity, audit, Reader, Uploader, Approver, Admin
+        settings,
+        registry,
+        store,
+        identity,
+        audit,
+        Reader,
+        Uploader,
+        Approver,
+        Admin,
+        approvals_changed=mirror.store.invalidate,
     )
     add_ingestion_routes(app, ctx)
     add_package_routes(app, ctx)

@@ -32,3 +32,4 @@ class ServiceContext:
     uploader: Any
     approver: Any
     admin: Any
+    approvals_changed: Callable[[], None]  # a decision or a retirement: the mirror re-reads

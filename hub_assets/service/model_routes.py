@@ -92,6 +92,7 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
                 plain_message(e),
             )
             raise
+        ctx.approvals_changed()
         ctx.audit(request, who.username, action, model_id, "ok", 200, body.reason)
         return event
 

@@ -120,6 +120,7 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
                 reason=f"package {record['name']}@{record['version']} retired by {who.username}",
                 revision_sha=record["revision_sha"],
             )
+        ctx.approvals_changed()
         path = ctx.store.path(record["name"], record["version"])
         if ctx.store.fs.exists(path):
             ctx.store.fs.rm(path)

@@ -1,0 +1,111 @@
+"""`hub-assets mirror serve | lock | fetch`: the curated mirror, and reproducible pulls
+through it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from hub_assets.cli import settings_or_exit
+from hub_assets.cli.registry import open_registry
+from hub_assets.errors import HubAssetsError, exit_code
+
+
+def _fail(e: HubAssetsError) -> None:
+    click.echo(str(e), err=True)
+    sys.exit(exit_code(e.outcome))
+
+
+@click.group("mirror")
+def mirror() -> None:
+    """The curated mirror: approved models over the Hub protocol (HF_ENDPOINT)."""
+
+
+@mirror.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8766, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve approved models; point clients at it with HF_ENDPOINT=http://HOST:PORT."""
+    from hub_assets.hub_protocol.http import ProtocolServer
+    from hub_assets.mirror import mirror_state
+    from hub_assets.resources import PackageStoreResource
+    from hub_assets.service.identity import Identity
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = settings_or_exit()
+    registry = open_registry(settings)
+    store = PackageStoreResource.from_settings(settings).get()
+    identity = Identity(registry, session_hours=settings.api_session_hours)
+    state = mirror_state(settings, registry, store, identity)
+    try:
+        approved = state.store.repos("model")  # read and verify every package now
+    except HubAssetsError as e:
+        _fail(e)
+    server = ProtocolServer(state, host=host, port=port)
+    who = "everyone" if settings.mirror_public else "token holders"
+    which = "promoted" if settings.mirror_require_promoted else "approved"
+    click.echo(
+        f"Mirror of {len(approved)} {which} models for {who} at {server.url}\n"
+        f"Use it with: HF_ENDPOINT={server.url}"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@click.command("lock")
+@click.argument("model_ids", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default="models.lock"
+)
+def lock(model_ids: tuple[str, ...], output: Path) -> None:
+    """Write the approved revision, every file's sha256 and size, and the package of each
+    model to a lockfile."""
+    from hub_assets.mirror.lockfile import make_lock, write_lock
+
+    settings = settings_or_exit()
+    try:
+        data = make_lock(open_registry(settings), list(model_ids), settings.mirror_require_promoted)
+    except HubAssetsError as e:
+        _fail(e)
+    write_lock(data, output)
+    n = sum(len(m["files"]) for m in data["models"].values())
+    click.echo(f"Locked {len(data['models'])} models ({n} files) in {output}")
+
+
+@click.command("fetch")
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+)
+@click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--endpoint", default=None, help="The mirror's URL (default: HF_ENDPOINT).")
+def fetch(lock_path: Path, dest: Path, endpoint: str | None) -> None:
+    """Download every locked file through the mirror and verify every byte."""
+    from hub_assets.mirror.lockfile import fetch_locked, read_lock
+
+    settings = settings_or_exit()
+    try:
+        data = read_lock(lock_path)
+        fetch_locked(
+            data,
+            dest,
+            endpoint=(endpoint or settings.hub_endpoint).rstrip("/"),
+            token=settings.token,
+            echo=click.echo,
+        )
+    except HubAssetsError as e:
+        _fail(e)
+    except Exception as e:  # noqa: BLE001 - the Hub client's errors, in words
+        from hub_assets.errors import plain_message
+
+        click.echo(f"Fetch failed: {plain_message(e)}", err=True)
+        sys.exit(1)

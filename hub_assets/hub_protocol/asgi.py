@@ -1,0 +1,85 @@
+"""The Hub protocol as an ASGI app, to mount in an ASGI server (the registry service mounts
+the mirror at `/hub`). Answers are computed in a worker thread (they read the registry and
+the store); file bodies stream in 1 MB chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+
+from hub_assets.hub_protocol.files import iter_bytes
+from hub_assets.hub_protocol.routing import (
+    HubProtocol,
+    ProtocolRequest,
+    ProtocolResponse,
+    error_response,
+)
+from hub_assets.hub_protocol.shapes import HubError
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+MAX_BODY = 1024 * 1024  # paths-info bodies are small
+
+
+class ProtocolApp:
+    """An ASGI app answering the Hub protocol with `protocol`."""
+
+    def __init__(self, protocol: HubProtocol) -> None:
+        self.protocol = protocol
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body, too_large = b"", False
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                too_large = True
+                body = b""
+            if not message.get("more_body"):
+                break
+        req = _request(scope, body)
+        if too_large:
+            return await _send(send, req, error_response(HubError(413, None, "Body too large.")))
+        self.protocol.count(req)
+        response = await anyio.to_thread.run_sync(self.protocol.answer, req)
+        await _send(send, req, response, self.protocol)
+
+
+def _request(scope: Scope, body: bytes) -> ProtocolRequest:
+    root = scope.get("root_path", "")
+    raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    if root and raw.startswith(root):
+        raw = raw[len(root) :]
+    query = scope.get("query_string", b"").decode("latin-1")
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    base = f"{scope.get('scheme', 'http')}://{host}{root}"
+    target = f"{raw or '/'}?{query}" if query else (raw or "/")
+    return ProtocolRequest.parse(scope["method"], target, headers, body, base)
+
+
+async def _send(
+    send: Send, req: ProtocolRequest, r: ProtocolResponse, protocol: HubProtocol | None = None
+) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in r.headers.items()]
+    await send({"type": "http.response.start", "status": r.status, "headers": headers})
+    if req.method == "HEAD" or r.entry is None or r.length == 0 or protocol is None:
+        body = b"" if req.method == "HEAD" else r.body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
+    blob = await anyio.to_thread.run_sync(protocol.state.store.open_blob, r.entry)
+    try:
+        chunks = iter_bytes(blob, r.start, r.length)
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        blob.close()

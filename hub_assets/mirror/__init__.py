@@ -1,0 +1,25 @@
+"""The curated mirror: the Hub protocol over approved packages (see `docs/mirror.md`)."""
+
+from __future__ import annotations
+
+from hub_assets.hub_protocol.routing import ProtocolState
+from hub_assets.mirror.access import RegistryTokens
+from hub_assets.mirror.store import ApprovedStore
+from hub_assets.packaging.store import PackageStore
+from hub_assets.registry.store import Registry
+from hub_assets.service.identity import Identity
+from hub_assets.settings import Settings
+
+
+def mirror_state(
+    settings: Settings, registry: Registry, packages: PackageStore, identity: Identity
+) -> ProtocolState:
+    """What a mirror serves, as the settings say: approved (or promoted) packages, read
+    by anyone or by token holders only."""
+    store = ApprovedStore(
+        registry,
+        packages,
+        require_promoted=settings.mirror_require_promoted,
+        refresh_s=settings.mirror_refresh_s,
+    )
+    return ProtocolState(store=store, access=RegistryTokens(identity, settings.mirror_public))

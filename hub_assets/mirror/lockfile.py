@@ -1,0 +1,160 @@
+"""Lockfiles: the approved revision of each model with every file's sha256 and size, and a
+fetch through the mirror that verifies every byte against them.
+
+A lockfile is JSON, written canonically (sorted keys), so the same approvals give the same
+file and a diff shows what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from huggingface_hub import hf_hub_download
+
+from hub_assets import __version__
+from hub_assets.errors import HubAssetsError
+from hub_assets.hub.ids import check_model_id, validate_repo_path
+from hub_assets.mirror.packages import MODEL_PREFIX
+from hub_assets.registry.approved import approved_packages, hidden_reason
+from hub_assets.registry.store import Registry
+
+LOCK_FORMAT = 1
+_CHUNK = 8 * 1024 * 1024
+
+
+class NotApprovedError(HubAssetsError, LookupError):
+    """A model asked for in a lockfile has no approved revision."""
+
+    outcome = "refused"
+
+
+class InvalidLockfileError(HubAssetsError, ValueError):
+    """A lockfile that is not one `hub-assets lock` wrote."""
+
+    outcome = "invalid"
+
+
+class LockMismatchError(HubAssetsError, ValueError):
+    """A fetched file's bytes differ from the lockfile; the file was removed."""
+
+    outcome = "checksum_mismatch"
+
+
+def make_lock(registry: Registry, model_ids: Sequence[str], require_promoted: bool) -> dict:
+    """The lock of `model_ids`: approved revision, package, every file's sha256 and size.
+    Raises `NotApprovedError` naming each model that has no approved revision, and why."""
+    for model_id in model_ids:
+        check_model_id(model_id)
+    with registry.read() as con:
+        approved = {m.lower(): p for m, p in approved_packages(con, require_promoted).items()}
+        refused = []
+        for model_id in model_ids:
+            if model_id.lower() not in approved:
+                why = (
+                    hidden_reason(con, model_id, require_promoted)
+                    or "the registry does not know it."
+                )
+                refused.append(f"{model_id}: {why}")
+    if refused:
+        raise NotApprovedError("Not approved, so not locked:\n  " + "\n  ".join(refused))
+    models = {}
+    for model_id in model_ids:
+        p = approved[model_id.lower()]
+        models[p.model_id] = {
+            "revision": p.revision_sha,
+            "package": {
+                "id": p.package_id,
+                "name": p.name,
+                "version": p.version,
+                "uri": p.uri,
+                "sha256": p.sha256,
+            },
+            "files": [
+                {"path": f["path"][len(MODEL_PREFIX) :], "size": f["size"], "sha256": f["sha256"]}
+                for f in p.manifest.get("files", [])
+            ],
+        }
+    return {"format": LOCK_FORMAT, "tool": f"hub-assets {__version__}", "models": models}
+
+
+def write_lock(lock: dict, path: Path) -> None:
+    """Write a lockfile canonically (sorted keys, two-space indent)."""
+    path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+
+def read_lock(path: Path) -> dict:
+    """A lockfile, validated: format, model ids, revisions, safe file paths, hashes."""
+    try:
+        lock = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InvalidLockfileError(f"Cannot read the lockfile {path}: {e}") from e
+    if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
+        raise InvalidLockfileError(
+            f"{path} is not a hub-assets lockfile (format {LOCK_FORMAT}); make one with "
+            "`hub-assets lock MODEL_ID... -o models.lock`."
+        )
+    for model_id, entry in (lock.get("models") or {}).items():
+        check_model_id(model_id)
+        if not isinstance(entry.get("revision"), str) or len(entry["revision"]) != 40:
+            raise InvalidLockfileError(f"{path}: {model_id} has no 40-hex revision.")
+        for f in entry.get("files", []):
+            validate_repo_path(f["path"])
+            if len(str(f.get("sha256", ""))) != 64 or not isinstance(f.get("size"), int):
+                raise InvalidLockfileError(f"{path}: {model_id}/{f['path']} has no sha256/size.")
+    return lock
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_locked(
+    lock: dict,
+    dest: Path,
+    *,
+    endpoint: str,
+    token: str | None,
+    echo: Callable[[str], None] = print,
+) -> list[Path]:
+    """Download every locked file through the mirror at `endpoint` into `dest/<model id>/`,
+    at its locked revision, and verify its sha256 and size. A file already there with the
+    right bytes is kept; a wrong one is fetched again. Raises `LockMismatchError` naming the
+    first file whose fetched bytes differ (the file is removed)."""
+    done: list[Path] = []
+    for model_id, entry in sorted(lock["models"].items()):
+        folder = dest / model_id
+        for f in entry["files"]:
+            target = folder / f["path"]
+            if target.is_file() and target.stat().st_size == f["size"]:
+                if _sha256(target) == f["sha256"]:
+                    done.append(target)
+                    continue
+            path = Path(
+                hf_hub_download(
+                    model_id,
+                    f["path"],
+                    revision=entry["revision"],
+                    local_dir=folder,
+                    endpoint=endpoint,
+                    token=token or False,
+                    force_download=True,
+                )
+            )
+            size, digest = path.stat().st_size, _sha256(path)
+            if size != f["size"] or digest != f["sha256"]:
+                path.unlink(missing_ok=True)
+                raise LockMismatchError(
+                    f"{model_id}/{f['path']} does not match the lockfile: expected sha256 "
+                    f"{f['sha256']} ({f['size']} bytes), the mirror sent {digest} ({size} "
+                    "bytes). The file was removed."
+                )
+            done.append(path)
+        echo(f"{model_id}@{entry['revision'][:12]}: {len(entry['files'])} files verified")
+    return done

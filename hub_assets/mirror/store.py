@@ -1,0 +1,273 @@
+"""The curated mirror's `RepoStore`: one repo per approved model, holding exactly the
+approved revision, its files read from the package zip.
+
+What the registry approves is read at most every `refresh_s` seconds (a request that finds
+the view older refreshes it; the others keep answering from the last one). A package is
+verified (the zip's sha256 against the registry's record, every member stored and of the
+manifest's size) before its model is shown; the check runs again whenever the stored
+object changes (size, mtime and inode locally; ETag on S3, looked at every `refresh_s`).
+A package that fails is not served, and the mirror logs why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub_assets.errors import HubAssetsError
+from hub_assets.hub_protocol.repos import (
+    BlobWindow,
+    Commit,
+    FileEntry,
+    Repo,
+    git_blob_sha1,
+    is_lfs,
+    lfs_pointer_oid,
+)
+from hub_assets.hub_protocol.shapes import HubError
+from hub_assets.mirror.packages import (
+    MODEL_PREFIX,
+    Member,
+    PackageIntegrityError,
+    member_spans,
+    zip_sha256,
+)
+from hub_assets.packaging.store import PackageStore
+from hub_assets.registry.approved import ApprovedPackage, approved_packages, hidden_reason
+from hub_assets.registry.store import Registry
+
+log = logging.getLogger("hub_assets.mirror")
+
+# What a model or revision the mirror does not serve answers: 403 with the X-Error-Code
+# that huggingface_hub raises as GatedRepoError, which transformers and sentence-transformers
+# show with our message (a plain 403 reads "couldn't connect" in transformers; a 404 loses
+# the message).
+NOT_SERVED = (403, "GatedRepo")
+
+
+@dataclass
+class _Verified:
+    """A package checked against the registry, as of one stamp of the stored object."""
+
+    stamp: str
+    checked_at: float
+    repo: Repo | None  # None when the check failed
+    spans: dict[str, Member]
+    failure: str = ""
+
+
+def _iso(dt: datetime | str | None) -> str | None:
+    if dt is None or isinstance(dt, str):
+        return dt
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+class ApprovedStore:
+    """Approved packages as Hub repos (models only; datasets are not mirrored)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        packages: PackageStore,
+        *,
+        require_promoted: bool = False,
+        refresh_s: float = 2.0,
+    ) -> None:
+        self.registry, self.packages = registry, packages
+        self.require_promoted, self.refresh_s = require_promoted, refresh_s
+        self._approved: dict[str, ApprovedPackage] = {}  # lower-cased model id -> package
+        self._reasons: dict[str, str] = {}
+        self._loaded_at = float("-inf")
+        self._refreshing = threading.Lock()
+        self._verifying: dict[str, threading.Lock] = {}
+        self._verified: dict[str, _Verified] = {}  # package id -> last check
+        self._blobs: dict[str, tuple[str, Member]] = {}  # sha256 -> (zip uri, span)
+        self._lock = threading.Lock()
+
+    # -- what is approved ------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the approved packages from the registry now."""
+        with self.registry.read() as con:
+            approved = approved_packages(con, self.require_promoted)
+        with self._lock:
+            self._approved = {m.lower(): p for m, p in approved.items()}
+            self._reasons = {}
+            self._loaded_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        """Make the next request read the registry again (after a promote or retire)."""
+        with self._lock:
+            self._loaded_at = float("-inf")
+
+    def _current(self) -> dict[str, ApprovedPackage]:
+        stale = time.monotonic() - self._loaded_at >= self.refresh_s
+        first = self._loaded_at == float("-inf")
+        if stale and self._refreshing.acquire(blocking=first):
+            try:
+                if time.monotonic() - self._loaded_at >= self.refresh_s:
+                    self.refresh()
+            except HubAssetsError as e:
+                if self._loaded_at == float("-inf") and not self._approved:
+                    raise HubError(503, None, f"The mirror cannot read the registry: {e}") from e
+                log.warning("Serving the last approved view: the registry is unreadable: %s", e)
+            finally:
+                self._refreshing.release()
+        return self._approved
+
+    def _reason(self, model_id: str) -> str:
+        key = model_id.lower()
+        if key not in self._reasons:
+            with self.registry.read() as con:
+                reason = hidden_reason(con, model_id, self.require_promoted)
+            with self._lock:
+                self._reasons[key] = reason
+        return self._reasons[key]
+
+    # -- RepoStore ---------------------------------------------------------------------------
+    def repos(self, repo_type: str) -> Sequence[Repo]:
+        """Every approved model whose package verifies, by id."""
+        if repo_type != "model":
+            return []
+        out = []
+        for package in sorted(self._current().values(), key=lambda p: p.model_id):
+            check = self._verify(package)
+            if check.repo is not None:
+                out.append(check.repo)
+        return out
+
+    def repo(self, repo_type: str, repo_id: str) -> Repo | None:
+        """The approved model (any case of its id); a 403 saying why for a model the
+        registry knows but does not approve; None for one it has never seen."""
+        if repo_type != "model":
+            return None
+        package = self._current().get(repo_id.lower())
+        if package is None:
+            reason = self._reason(repo_id)
+            if not reason:
+                return None
+            raise HubError(*NOT_SERVED, f"{repo_id} is not approved on this mirror: {reason}")
+        check = self._verify(package)
+        if check.repo is None:
+            raise HubError(
+                *NOT_SERVED,
+                f"{package.model_id} is not served: its package {package.name} "
+                f"{package.version} failed verification ({check.failure}).",
+            )
+        return check.repo
+
+    def open_blob(self, entry: FileEntry) -> BlobWindow:
+        """The file's bytes inside its package zip."""
+        with self._lock:
+            uri, member = self._blobs[entry.sha256]
+        return BlobWindow(self.packages.open_recorded(uri), member.offset, member.size)
+
+    # -- verification --------------------------------------------------------------------------
+    def _verify(self, package: ApprovedPackage) -> _Verified:
+        known = self._verified.get(package.package_id)
+        now = time.monotonic()
+        if known is not None and (
+            self.packages.is_local is False and now - known.checked_at < self.refresh_s
+        ):
+            return known
+        with self._lock:
+            lock = self._verifying.setdefault(package.package_id, threading.Lock())
+        with lock:
+            try:
+                stamp = self.packages.stamp(package.uri)
+            except HubAssetsError as e:
+                return self._failed(package, "", str(e))
+            known = self._verified.get(package.package_id)
+            if known is not None and known.stamp == stamp:
+                known.checked_at = now
+                return known
+            return self._check(package, stamp)
+
+    def _failed(self, package: ApprovedPackage, stamp: str, why: str) -> _Verified:
+        log.error(
+            "Not serving %s: package %s %s (%s) failed verification: %s",
+            package.model_id,
+            package.name,
+            package.version,
+            package.uri,
+            why,
+        )
+        result = _Verified(stamp, time.monotonic(), None, {}, why)
+        self._verified[package.package_id] = result
+        return result
+
+    def _check(self, package: ApprovedPackage, stamp: str) -> _Verified:
+        files = package.manifest.get("files", [])
+        expected = {f["path"]: int(f["size"]) for f in files}
+        try:
+            with self.packages.open_recorded(package.uri) as f:
+                digest = zip_sha256(f)
+                if digest != package.sha256:
+                    raise PackageIntegrityError(
+                        f"the zip's sha256 is {digest}, the registry recorded {package.sha256}"
+                    )
+                spans = member_spans(f, expected)
+                entries = [self._entry(f, spec, spans[spec["path"]]) for spec in files]
+        except (PackageIntegrityError, HubAssetsError, OSError) as e:
+            return self._failed(package, stamp, str(e))
+        repo = self._repo(package, entries)
+        with self._lock:
+            for spec, entry in zip(files, entries, strict=True):
+                self._blobs[entry.sha256] = (package.uri, spans[spec["path"]])
+        result = _Verified(stamp, time.monotonic(), repo, spans)
+        self._verified[package.package_id] = result
+        log.info("Verified %s %s for %s", package.name, package.version, package.model_id)
+        return result
+
+    @staticmethod
+    def _entry(f: object, spec: dict, member: Member) -> FileEntry:
+        path, size, sha256 = spec["path"][len(MODEL_PREFIX) :], int(spec["size"]), spec["sha256"]
+        lfs = spec.get("lfs")
+        if lfs is None:  # packages made before the manifest recorded it
+            lfs = is_lfs(path, size)
+        git_oid = spec.get("git_oid")
+        if lfs:
+            git_oid = git_oid or lfs_pointer_oid(sha256, size)
+        elif not git_oid:
+            window = BlobWindow(f, member.offset, member.size)  # type: ignore[arg-type]
+            git_oid = git_blob_sha1(window, member.size)
+        return FileEntry(path=path, size=size, sha256=sha256, git_oid=git_oid, lfs=bool(lfs))
+
+    def _repo(self, package: ApprovedPackage, entries: list[FileEntry]) -> Repo:
+        sha = package.revision_sha
+        commit = Commit(
+            sha=sha,
+            parents=(),
+            authors=("hub-assets",),
+            title=f"{package.name} {package.version}",
+            message=f"Approved by hub-assets: package {package.name} {package.version}.",
+            date=package.last_modified or _iso(package.created_at) or "",
+            files={e.path: e for e in entries},
+        )
+        model_id = package.model_id
+
+        def refuse(revision: str) -> HubError:
+            return HubError(
+                *NOT_SERVED,
+                f"Revision {revision!r} of {model_id} is not approved on this mirror; the "
+                f"approved revision is {sha} (package {package.name} {package.version}). "
+                "Ask for revision 'main' or that sha.",
+            )
+
+        return Repo(
+            repo_type="model",
+            repo_id=model_id,
+            meta={
+                "downloads": package.downloads,
+                "likes": package.likes,
+                "pipeline_tag": package.pipeline_tag,
+                "library_name": package.library_name,
+                "createdAt": _iso(package.model_created_at),
+            },
+            refs={"main": sha},
+            commits={sha: commit},
+            refuse_revision=refuse,
+        )

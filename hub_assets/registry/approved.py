@@ -1,0 +1,158 @@
+"""Which revision of each model the curated mirror may serve, and why the others are hidden.
+
+A revision is servable when it has a live (not retired) package, its latest gate result
+passed, and its latest decision (promote / retire / reject) is not retire or reject. With
+`require_promoted`, its latest decision must be a promotion. Per model the mirror serves
+the most recently promoted servable revision when promotion is required, else the most
+recently ingested one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+_LIVE = """
+WITH decisions AS (
+    SELECT model_id, revision_sha,
+           arg_max(status, event_id) AS decision,
+           max(event_id) FILTER (WHERE status = 'promoted') AS promoted_event
+    FROM model_status_events
+    WHERE status IN ('promoted', 'retired', 'rejected') AND revision_sha IS NOT NULL
+    GROUP BY model_id, revision_sha
+)
+SELECT p.model_id, p.revision_sha, p.package_id, p.name, p.version, p.uri, p.size_bytes,
+       p.sha256, p.manifest, p.created_at, d.decision, d.promoted_event,
+       m.downloads, m.likes, m.pipeline_tag, m.library_name, m.created_at AS model_created_at,
+       r.info ->> '$.lastModified' AS last_modified
+FROM packages p
+JOIN v_gate g USING (model_id, revision_sha)
+LEFT JOIN decisions d USING (model_id, revision_sha)
+LEFT JOIN models m USING (model_id)
+LEFT JOIN model_revisions r USING (model_id, revision_sha)
+WHERE p.retired_at IS NULL AND g.passed AND (? IS NULL OR p.model_id = ?)
+  AND coalesce(d.decision, '') NOT IN ('retired', 'rejected')
+ORDER BY p.model_id, p.created_at, p.package_id
+"""
+
+
+@dataclass(frozen=True)
+class ApprovedPackage:
+    """The package the mirror serves for one model, with the listing facts it shows."""
+
+    model_id: str
+    revision_sha: str
+    package_id: str
+    name: str
+    version: str
+    uri: str
+    size_bytes: int
+    sha256: str
+    manifest: dict
+    created_at: datetime
+    promoted: bool
+    downloads: int
+    likes: int
+    pipeline_tag: str | None
+    library_name: str | None
+    model_created_at: datetime | None
+    last_modified: str | None
+
+
+def approved_packages(
+    con: duckdb.DuckDBPyConnection, require_promoted: bool
+) -> dict[str, ApprovedPackage]:
+    """The servable package of every model that has one, by model id."""
+    out: dict[str, tuple[ApprovedPackage, int]] = {}
+    for row in _live_rows(con):
+        (model_id, sha, package_id, name, version, uri, size, sha256, manifest, created) = row[:10]
+        decision, promoted_event = row[10], row[11]
+        promoted = decision == "promoted"
+        if require_promoted and not promoted:
+            continue
+        rank = promoted_event if require_promoted else 0  # rows come oldest package first
+        package = ApprovedPackage(
+            model_id=model_id,
+            revision_sha=sha,
+            package_id=package_id,
+            name=name,
+            version=version,
+            uri=uri,
+            size_bytes=size,
+            sha256=sha256,
+            manifest=json.loads(manifest),
+            created_at=created,
+            promoted=promoted,
+            downloads=int(row[12] or 0),
+            likes=int(row[13] or 0),
+            pipeline_tag=row[14],
+            library_name=row[15],
+            model_created_at=row[16],
+            last_modified=row[17],
+        )
+        if model_id not in out or rank >= out[model_id][1]:
+            out[model_id] = (package, rank)
+    return {m: p for m, (p, _) in out.items()}
+
+
+def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promoted: bool) -> str:
+    """Why the mirror does not serve a model the registry knows, the latest fact first;
+    '' when the registry does not know the model at all."""
+    status = con.execute(
+        "SELECT status FROM v_model_status WHERE model_id = ?", [model_id]
+    ).fetchone()
+    if status is None:
+        return ""
+    if require_promoted:
+        servable = _live_rows(con, model_id)
+        if servable:
+            sha = servable[-1][1]
+            return (
+                f"revision {sha[:12]} passed the quality gate and is packaged, but it is not "
+                "promoted, and this mirror serves promoted revisions only "
+                f"(hub-assets promote {model_id} --revision {sha})."
+            )
+    facts: list[tuple[datetime, str]] = []
+    decision = con.execute(
+        "SELECT status, reason, revision_sha, created_at FROM model_status_events "
+        "WHERE model_id = ? AND status IN ('retired', 'rejected') "
+        "ORDER BY event_id DESC LIMIT 1",
+        [model_id],
+    ).fetchone()
+    if decision is not None:
+        what, reason, sha, at = decision
+        facts.append((at, f"revision {(sha or '')[:12]} was {what} ({reason})."))
+    retired = con.execute(
+        "SELECT name, version, retired_by, retired_at FROM packages WHERE model_id = ? "
+        "AND retired_at IS NOT NULL ORDER BY retired_at DESC LIMIT 1",
+        [model_id],
+    ).fetchone()
+    if retired is not None:
+        name, version, by, at = retired
+        facts.append((at, f"its package {name} {version} was retired by {by}."))
+    gate = con.execute(
+        "SELECT passed, message, revision_sha, decided_at FROM v_gate WHERE model_id = ? "
+        "ORDER BY decided_at DESC LIMIT 1",
+        [model_id],
+    ).fetchone()
+    if gate is not None:
+        passed, message, sha, at = gate
+        facts.append(
+            (
+                at,
+                f"revision {sha[:12]} failed the quality gate: {message}"
+                if not passed
+                else f"revision {sha[:12]} passed the quality gate but has no live package "
+                f"(hub-assets ingest {model_id}).",
+            )
+        )
+    if not facts:
+        return f"it is not evaluated yet (registry status: {status[0]})."
+    return max(facts, key=lambda f: f[0])[1]
+
+
+def _live_rows(con: duckdb.DuckDBPyConnection, model_id: str | None = None) -> list[tuple]:
+    return con.execute(_LIVE, [model_id, model_id]).fetchall()
