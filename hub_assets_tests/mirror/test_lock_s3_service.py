@@ -1,0 +1,144 @@
+"""The mirror over an S3 package store (moto), mounted in the registry service at /hub, and
+lockfiles: written from the registry, fetched through the mirror, every byte verified."""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import s3fs
+import uvicorn
+from click.testing import CliRunner
+from huggingface_hub import HfApi, snapshot_download
+from huggingface_hub.errors import GatedRepoError
+
+from hub_assets.cli import main
+from hub_assets.devhub.demo_cases import MINILM, QA_MODEL
+from hub_assets.packaging.store import PackageStore
+from hub_assets.registry.store import Registry
+from hub_assets.service.app import create_app
+from hub_assets.settings import load_settings
+from hub_assets_tests.conftest import S3_CREDENTIALS, free_port, pipeline_env, reload_definitions
+from hub_assets_tests.mirror.conftest import FAILING, serving, sha_of
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
+
+
+@pytest.fixture
+def s3_world(upstream, s3_bucket, tmp_path, monkeypatch):
+    """A registry whose QA package the pipeline wrote to a moto S3 bucket."""
+    endpoint, bucket = s3_bucket
+    registry = Registry(tmp_path / "registry.duckdb")
+    with pipeline_env(upstream.url, registry, tmp_path):
+        monkeypatch.setenv("HUB_ASSETS_PACKAGE_STORE", f"s3://{bucket}/packages")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        reload_definitions()
+        r = CliRunner().invoke(main, ["ingest", QA_MODEL, "--wait"])
+        assert r.exit_code == 0, r.output
+        monkeypatch.undo()
+    store = PackageStore(f"s3://{bucket}/packages", {"endpoint_url": endpoint, **S3_CREDENTIALS})
+    return registry, store
+
+
+def test_the_mirror_reads_packages_in_place_on_s3(s3_world, tmp_path):
+    registry, store = s3_world
+    sha = sha_of(registry, QA_MODEL)
+    with registry.read() as con:
+        uri = con.execute("SELECT uri FROM packages").fetchone()[0]
+    assert uri.startswith("s3://")
+    with serving(registry, store) as server:
+        api = HfApi(endpoint=server.url, token=False)
+        assert api.model_info(QA_MODEL).sha == sha
+        cache = tmp_path / "cache"
+        snapshot_download(QA_MODEL, endpoint=server.url, cache_dir=cache, token=False)
+        assert not api.verify_repo_checksums(QA_MODEL, cache_dir=cache).mismatches
+        url = f"{server.url}/{QA_MODEL}/resolve/main/model.safetensors"
+        whole = httpx.get(url).content
+        part = httpx.get(url, headers={"Range": "bytes=4096-8191"})
+        assert part.status_code == 206 and part.content == whole[4096:8192]
+
+        fs = s3fs.S3FileSystem(endpoint_url=store.fs.endpoint_url, **S3_CREDENTIALS)
+        data = bytearray(fs.cat(uri))
+        data[300] ^= 0xFF
+        fs.pipe(uri, bytes(data))  # the object changes: a new ETag, checked again
+        with pytest.raises(GatedRepoError, match="failed verification"):
+            api.model_info(QA_MODEL)
+
+
+def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
+    registry, packages = world
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+    monkeypatch.setenv("HUB_ASSETS_PACKAGE_STORE", str(packages))
+    monkeypatch.setenv("HUB_ASSETS_ADMIN_PASSWORD", "correct horse battery staple")
+    settings = load_settings()
+    app = create_app(settings, registry, PackageStore(str(packages)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        hub = f"http://127.0.0.1:{port}/hub"
+        api = HfApi(endpoint=hub, token=False)
+        assert api.model_info(QA_MODEL).sha == sha_of(registry, QA_MODEL)
+        page = httpx.get(f"{hub}/api/models", params={"limit": 1})
+        assert page.headers["link"].startswith(f"<{hub}/api/models?")  # paging keeps /hub
+        folder = snapshot_download(QA_MODEL, endpoint=hub, cache_dir=tmp_path / "c", token=False)
+        assert (Path(folder) / "model.safetensors").stat().st_size > 0
+        with pytest.raises(GatedRepoError, match="quality gate"):
+            api.model_info(FAILING)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_lockfile_round_trip_and_a_tampered_file_is_caught(mirror, world, tmp_path, monkeypatch):
+    registry, packages = world
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+    monkeypatch.setenv("HUB_ASSETS_PACKAGE_STORE", str(packages))
+    runner = CliRunner()
+    lock = tmp_path / "models.lock"
+    made = runner.invoke(main, ["lock", QA_MODEL, MINILM, "-o", str(lock)])
+    assert made.exit_code == 0, made.output
+    data = json.loads(lock.read_text())
+    qa = data["models"][QA_MODEL]
+    assert qa["revision"] == sha_of(registry, QA_MODEL)
+    assert {f["path"] for f in qa["files"]} >= {"config.json", "model.safetensors"}
+    assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in qa["files"])
+    assert qa["package"]["uri"].endswith("package.zip")
+
+    refused = runner.invoke(main, ["lock", FAILING, "-o", str(tmp_path / "no.lock")])
+    assert refused.exit_code != 0 and "failed the quality gate" in refused.output
+    assert not (tmp_path / "no.lock").exists()
+
+    dest = tmp_path / "models"
+    fetch = ["fetch", "--lock", str(lock), "--dir", str(dest), "--endpoint", mirror.url]
+    ok = runner.invoke(main, fetch)
+    assert ok.exit_code == 0, ok.output
+    weights = dest / QA_MODEL / "model.safetensors"
+    assert weights.stat().st_size == next(
+        f["size"] for f in qa["files"] if f["path"] == "model.safetensors"
+    )
+    mirror.reset_requests()
+    assert runner.invoke(main, fetch).exit_code == 0
+    assert mirror.requests["total"] == 0  # verified files already there: nothing fetched
+
+    weights.write_bytes(b"tampered")  # a local file gone bad is fetched again
+    assert runner.invoke(main, fetch).exit_code == 0
+    assert weights.stat().st_size > 8
+
+    for f in qa["files"]:
+        if f["path"] == "config.json":
+            f["sha256"] = "0" * 64  # the lock and the mirror's bytes disagree
+    lock.write_text(json.dumps(data))
+    (dest / QA_MODEL / "config.json").unlink()
+    bad = runner.invoke(main, fetch)
+    assert bad.exit_code != 0
+    assert f"{QA_MODEL}/config.json does not match the lockfile" in bad.output
+    assert not (dest / QA_MODEL / "config.json").exists()
