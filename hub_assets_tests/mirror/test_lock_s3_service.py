@@ -142,3 +142,38 @@ def test_lockfile_round_trip_and_a_tampered_file_is_caught(mirror, world, tmp_pa
     assert bad.exit_code != 0
     assert f"{QA_MODEL}/config.json does not match the lockfile" in bad.output
     assert not (dest / QA_MODEL / "config.json").exists()
+
+
+def test_mirror_serve_command(world, tmp_path):
+    """`hub-assets mirror serve` as an operator starts it: settings from the environment."""
+    import os
+    import subprocess
+    import sys
+
+    from hub_assets.devhub.process import wait_up
+
+    registry, packages = world
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "HUB_ASSETS_REGISTRY": str(registry.path),
+        "HUB_ASSETS_PACKAGE_STORE": str(packages),
+        "HUB_ASSETS_MIRROR_REQUIRE_PROMOTED": "false",
+    }
+    exe = str(Path(sys.executable).parent / "hub-assets")
+    proc = subprocess.Popen(
+        [exe, "mirror", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_up(f"{url}/api/models", proc)
+        assert HfApi(endpoint=url, token=False).model_info(MINILM).id == MINILM
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert f"HF_ENDPOINT={url}" in out and "approved models for everyone" in out
