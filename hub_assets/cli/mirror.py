@@ -90,6 +90,8 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
 @click.option("--endpoint", default=None, help="The mirror's URL (default: HF_ENDPOINT).")
 def fetch(lock_path: Path, dest: Path, endpoint: str | None) -> None:
     """Download every locked file through the mirror and verify every byte."""
+    from huggingface_hub.errors import GatedRepoError
+
     from hub_assets.mirror.lockfile import fetch_locked, read_lock
 
     settings = settings_or_exit()
@@ -104,8 +106,11 @@ def fetch(lock_path: Path, dest: Path, endpoint: str | None) -> None:
         )
     except HubAssetsError as e:
         _fail(e)
-    except Exception as e:  # noqa: BLE001 - the Hub client's errors, in words
+    except GatedRepoError as e:  # the mirror no longer serves a locked revision
+        click.echo(f"Fetch refused by the mirror: {e.server_message or e}", err=True)
+        sys.exit(exit_code("refused"))
+    except Exception as e:  # noqa: BLE001 - the Hub client's other errors, in words
         from hub_assets.errors import plain_message
 
-        click.echo(f"Fetch failed: {plain_message(e)}", err=True)
+        click.echo(f"Fetch failed: {plain_message(str(e))}", err=True)
         sys.exit(1)

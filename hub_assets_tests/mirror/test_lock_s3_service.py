@@ -114,7 +114,7 @@ def test_lockfile_round_trip_and_a_tampered_file_is_caught(mirror, world, tmp_pa
     assert qa["package"]["uri"].endswith("package.zip")
 
     refused = runner.invoke(main, ["lock", FAILING, "-o", str(tmp_path / "no.lock")])
-    assert refused.exit_code != 0 and "failed the quality gate" in refused.output
+    assert refused.exit_code == 15 and "failed the quality gate" in refused.output
     assert not (tmp_path / "no.lock").exists()
 
     dest = tmp_path / "models"
@@ -139,7 +139,7 @@ def test_lockfile_round_trip_and_a_tampered_file_is_caught(mirror, world, tmp_pa
     lock.write_text(json.dumps(data))
     (dest / QA_MODEL / "config.json").unlink()
     bad = runner.invoke(main, fetch)
-    assert bad.exit_code != 0
+    assert bad.exit_code == 8
     assert f"{QA_MODEL}/config.json does not match the lockfile" in bad.output
     assert not (dest / QA_MODEL / "config.json").exists()
 
