@@ -30,6 +30,7 @@ def mirror() -> None:
 def serve(host: str, port: int) -> None:
     """Serve approved models; point clients at it with HF_ENDPOINT=http://HOST:PORT."""
     from hub_assets.hub_protocol.http import ProtocolServer
+    from hub_assets.hub_protocol.shapes import HubError
     from hub_assets.mirror import mirror_state
     from hub_assets.resources import PackageStoreResource
     from hub_assets.service.identity import Identity
@@ -42,8 +43,9 @@ def serve(host: str, port: int) -> None:
     state = mirror_state(settings, registry, store, identity)
     try:
         approved = state.store.repos("model")  # read and verify every package now
-    except HubAssetsError as e:
-        _fail(e)
+    except HubError as e:  # the registry cannot be read
+        click.echo(e.message, err=True)
+        sys.exit(exit_code("error"))
     server = ProtocolServer(state, host=host, port=port)
     who = "everyone" if settings.mirror_public else "token holders"
     which = "promoted" if settings.mirror_require_promoted else "approved"

@@ -484,3 +484,33 @@ def test_dataset_repos_through_the_file_apis(hub_server, tmp_path):
     assert check.checked_count == 4 and not check.mismatches
     with pytest.raises(RepositoryNotFoundError):
         api.dataset_info("nobody/no-data")
+
+
+def test_clients_checks_beyond_the_basics(hub_server):
+    """HEAD on API routes, refs with pull requests, auth-check, whoami-v2, the
+    `num_parameters` filter and unknown `expand` keys, as the Hub answers them."""
+    from huggingface_hub.errors import BadRequestError, HfHubHTTPError
+
+    api = api_for(hub_server)
+    head = httpx.head(f"{hub_server.url}/api/models/{MINILM}")
+    get = httpx.get(f"{hub_server.url}/api/models/{MINILM}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert httpx.head(f"{hub_server.url}/api/models/nobody/nothing").status_code == 404
+    refs = api.list_repo_refs(TWO_REVS, include_pull_requests=True)
+    assert refs.pull_requests == [] and [b.name for b in refs.branches] == ["main"]
+    api.auth_check(MINILM)
+    with pytest.raises(GatedRepoError):
+        api.auth_check(f"{ORG}/tiny-gpt2-gated")
+    api_for(hub_server, GATED_TOKEN).auth_check(f"{ORG}/tiny-gpt2-gated")
+    assert api_for(hub_server, GATED_TOKEN).whoami()["name"] == "dev-user"
+    with pytest.raises(HfHubHTTPError, match="Invalid user token"):  # a 401
+        api_for(hub_server, "hf_not_granted").whoami()
+    small = {m.id for m in api.list_models(num_parameters="max:1M")}
+    assert MINILM not in small and f"{ORG}/tiny-bert-qa" in small
+    assert MINILM in {m.id for m in api.list_models(num_parameters="min:20M,max:30M")}
+    with pytest.raises(BadRequestError, match="num_parameters"):
+        list(api.list_models(num_parameters="lots"))
+    with pytest.raises(BadRequestError, match="must be one of"):
+        api.model_info(MINILM, expand=["downloads", "bogus"])
+    assert api.model_info(MINILM, expand=["downloads"]).downloads > 0

@@ -177,3 +177,26 @@ def test_mirror_serve_command(world, tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert f"HF_ENDPOINT={url}" in out and "approved models for everyone" in out
+
+
+def test_mirror_serve_without_a_registry_says_so(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "HUB_ASSETS_REGISTRY": str(tmp_path / "none.duckdb"),
+    }
+    exe = str(Path(sys.executable).parent / "hub-assets")
+    done = subprocess.run(
+        [exe, "mirror", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "The mirror cannot read the registry: No registry at" in done.stderr
+    assert "Traceback" not in done.stderr
