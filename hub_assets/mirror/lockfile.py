@@ -7,7 +7,6 @@ file and a diff shows what changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,11 +17,11 @@ from hub_assets import __version__
 from hub_assets.errors import HubAssetsError
 from hub_assets.hub.ids import check_model_id, validate_repo_path
 from hub_assets.mirror.packages import MODEL_PREFIX
+from hub_assets.packaging.hashing import file_sha256
 from hub_assets.registry.approved import approved_packages, hidden_reason
 from hub_assets.registry.store import Registry
 
 LOCK_FORMAT = 1
-_CHUNK = 8 * 1024 * 1024
 
 
 class NotApprovedError(HubAssetsError, LookupError):
@@ -107,12 +106,9 @@ def read_lock(path: Path) -> dict:
     return lock
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def _digest(path: Path) -> str:
     with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return file_sha256(f)
 
 
 def fetch_locked(
@@ -133,7 +129,7 @@ def fetch_locked(
         for f in entry["files"]:
             target = folder / f["path"]
             if target.is_file() and target.stat().st_size == f["size"]:
-                if _sha256(target) == f["sha256"]:
+                if _digest(target) == f["sha256"]:
                     done.append(target)
                     continue
             path = Path(
@@ -147,7 +143,7 @@ def fetch_locked(
                     force_download=True,
                 )
             )
-            size, digest = path.stat().st_size, _sha256(path)
+            size, digest = path.stat().st_size, _digest(path)
             if size != f["size"] or digest != f["sha256"]:
                 path.unlink(missing_ok=True)
                 raise LockMismatchError(

@@ -8,7 +8,6 @@ file, sent with `sendfile`, or S3 ranged GETs). Nothing is unpacked.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from hub_assets.errors import HubAssetsError
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # the 30 bytes before a member's name
 _LOCAL_MAGIC = b"PK\x03\x04"
-_CHUNK = 8 * 1024 * 1024
 MODEL_PREFIX = "model/"
 
 
@@ -35,15 +33,6 @@ class Member:
 
     offset: int
     size: int
-
-
-def zip_sha256(f: BinaryIO) -> str:
-    """The sha256 of the whole zip (one sequential read)."""
-    f.seek(0)
-    h = hashlib.sha256()
-    while chunk := f.read(_CHUNK):
-        h.update(chunk)
-    return h.hexdigest()
 
 
 def member_spans(f: BinaryIO, expected: dict[str, int]) -> dict[str, Member]:

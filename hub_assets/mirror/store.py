@@ -34,8 +34,8 @@ from hub_assets.mirror.packages import (
     Member,
     PackageIntegrityError,
     member_spans,
-    zip_sha256,
 )
+from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.registry.approved import ApprovedPackage, approved_packages, hidden_reason
 from hub_assets.registry.store import Registry
@@ -204,7 +204,7 @@ class ApprovedStore:
         expected = {f["path"]: int(f["size"]) for f in files}
         try:
             with self.packages.open_recorded(package.uri) as f:
-                digest = zip_sha256(f)
+                digest = file_sha256(f)
                 if digest != package.sha256:
                     raise PackageIntegrityError(
                         f"the zip's sha256 is {digest}, the registry recorded {package.sha256}"

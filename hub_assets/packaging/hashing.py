@@ -7,9 +7,11 @@ bytes instead of two. The queue is bounded, so memory stays a few chunks whateve
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from typing import BinaryIO
 
 _DONE = object()
 
@@ -45,3 +47,12 @@ class BackgroundHash:
         if self._error is not None:
             raise self._error
         return self.hashers
+
+
+def file_sha256(f: BinaryIO, chunk: int = 8 * 1024 * 1024) -> str:
+    """The sha256 of a binary file from its start, in one sequential read."""
+    f.seek(0)
+    h = hashlib.sha256()
+    while data := f.read(chunk):
+        h.update(data)
+    return h.hexdigest()
