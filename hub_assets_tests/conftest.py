@@ -26,6 +26,7 @@ os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hub-assets-test-hf-home-")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["HF_HUB_ETAG_TIMEOUT"] = "5"
+os.environ["HF_HUB_DISABLE_XET"] = "1"  # the development Hub takes Git LFS uploads, not Xet
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_OFFLINE", None)
 

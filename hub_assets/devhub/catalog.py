@@ -16,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from hub_assets.hub.ids import (
     InvalidRepoIdError,
@@ -36,6 +38,7 @@ from hub_assets.hub_protocol.repos import (
     is_lfs,
     lfs_pointer,
 )
+from hub_assets.hub_protocol.writes import GITATTRIBUTES, UploadRejectedError
 
 REPO_TYPES = ("model", "dataset")
 _CHUNK = 1024 * 1024
@@ -58,7 +61,7 @@ class Catalog:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # create_repo commits while holding it
         self._cache: dict[Path, tuple[tuple[int, int], int, Repo]] = {}
 
     # -- paths ---------------------------------------------------------------------------
@@ -222,6 +225,83 @@ class Catalog:
                 repo.meta.update(meta)
             self._write(repo_dir, repo)
             return commit
+
+    def create_repo(self, repo_type: str, repo_id: str, *, private: bool, author: str) -> Repo:
+        """A new repo whose first commit holds the Hub's default `.gitattributes`;
+        ValueError when the repo exists."""
+        with self._lock:
+            if self._load(self._repo_dir(repo_type, repo_id) / "repo.json") is not None:
+                raise ValueError(f"{repo_type} repo {repo_id} exists")
+            self.commit(
+                repo_type,
+                repo_id,
+                {".gitattributes": GITATTRIBUTES},
+                authors=[author],
+                title="initial commit",
+                meta={"private": private},
+            )
+            return self.repo(repo_type, repo_id)  # type: ignore[return-value]
+
+    def delete_repo(self, repo_type: str, repo_id: str) -> bool:
+        """Remove a repo (its blobs stay: other repos may share them)."""
+        repo_dir = self._repo_dir(repo_type, repo_id)
+        with self._lock:
+            if not (repo_dir / "repo.json").exists():
+                return False
+            shutil.rmtree(repo_dir)
+            self._cache.pop(repo_dir / "repo.json", None)
+            return True
+
+    def blob_size(self, sha256: str) -> int | None:
+        """The size of a stored blob, or None."""
+        if len(sha256) != 64:
+            return None
+        try:
+            return self.blob_path(sha256).stat().st_size
+        except OSError:
+            return None
+
+    def receive_blob(self, stream: BinaryIO, sha256: str, size: int) -> None:
+        """Store `size` bytes from `stream` as the blob `sha256`, hashed as they arrive;
+        `UploadRejectedError` (nothing kept) when the bytes differ."""
+        tmp_dir = self.root / "blobs" / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        h, n = hashlib.sha256(), 0
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as out:
+            try:
+                while chunk := stream.read(_CHUNK):
+                    n += len(chunk)
+                    if n > size:
+                        break
+                    h.update(chunk)
+                    out.write(chunk)
+            except BaseException:
+                os.unlink(out.name)
+                raise
+        if n != size or h.hexdigest() != sha256:
+            os.unlink(out.name)
+            got = "more" if n > size else f"{n:,} bytes with sha256 {h.hexdigest()}"
+            raise UploadRejectedError(
+                f"The uploaded object does not match its announcement ({size:,} bytes with "
+                f"sha256 {sha256}): got {got}. Nothing was stored."
+            )
+        dest = self.blob_path(sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(out.name, dest)
+
+    def create_branch(self, repo_type: str, repo_id: str, branch: str, start: str) -> None:
+        """A branch at the commit `start` names; ValueError when it exists."""
+        repo_dir = self._repo_dir(repo_type, repo_id)
+        with self._lock:
+            repo = self._load(repo_dir / "repo.json")
+            commit = repo.resolve(start) if repo else None
+            if repo is None or commit is None:
+                raise ValueError(f"No revision {start!r} in {repo_type} repo {repo_id!r}.")
+            if branch in repo.refs:
+                raise ValueError(f"Branch {branch} already exists.")
+            repo = Repo.from_json(repo.to_json())
+            repo.refs[branch] = commit.sha
+            self._write(repo_dir, repo)
 
     def update_meta(self, repo_type: str, repo_id: str, **meta: object) -> Repo:
         """Change a repo's metadata (downloads, likes, gated, ...) without a commit."""

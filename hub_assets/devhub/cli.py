@@ -47,10 +47,20 @@ def main() -> None:
     help="Add N listing-only synthetic models (metadata, no files).",
 )
 @click.option("--synthetic-seed", default=0, show_default=True, type=int)
-def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed: int) -> None:
+@click.option(
+    "--max-file-mb",
+    default=50 * 1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest file a write may add (bigger ones answer 413).",
+)
+def hub_serve(
+    catalog: str, host: str, port: int, synthetic: int, synthetic_seed: int, max_file_mb: int
+) -> None:
     """Serve a catalog over the Hugging Face Hub HTTP API.
 
-    Tokens that may read gated repos come from HUB_ASSETS_HUB_TOKENS (comma-separated).
+    Tokens come from HUB_ASSETS_HUB_TOKENS, comma-separated TOKEN[:read|write[:USER]]: read
+    tokens open gated and private repos, write tokens also create repos and commit.
     """
     from hub_assets.devhub.server import HubServer
 
@@ -63,8 +73,9 @@ def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed
             synthetic=synthetic,
             synthetic_seed=synthetic_seed,
             tokens=tokens,
+            max_file_bytes=max_file_mb * 1024 * 1024,
         )
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
         raise click.ClickException(
@@ -72,7 +83,7 @@ def hub_serve(catalog: str, host: str, port: int, synthetic: int, synthetic_seed
         ) from e
     click.echo(
         f"Serving catalog {catalog} at {server.url} "
-        f"({synthetic} synthetic models, {len(tokens)} gated-access tokens)",
+        f"({synthetic} synthetic models, {len(tokens)} tokens)",
         err=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

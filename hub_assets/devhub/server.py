@@ -17,10 +17,29 @@ from hub_assets.devhub.synthetic import SyntheticModels
 from hub_assets.hub_protocol.http import ProtocolServer
 from hub_assets.hub_protocol.repos import Caller, StaticTokens
 from hub_assets.hub_protocol.routing import ProtocolState
+from hub_assets.hub_protocol.writes import WriteState
+
+ROLES = ("read", "write")
+
+
+def parse_token(spec: str) -> tuple[str, Caller]:
+    """`TOKEN[:ROLE[:USER]]` (role `read` or `write`, default `read`; user default
+    `dev-user`) as the token and the caller it names."""
+    token, _, rest = spec.partition(":")
+    role, _, user = rest.partition(":")
+    role = role or "read"
+    if not token or role not in ROLES:
+        raise ValueError(
+            f"Invalid Hub token spec {spec.split(':')[0][:4]}…: use TOKEN[:read|write[:USER]]."
+        )
+    return token, Caller(user or "dev-user", role)
 
 
 class HubServer(ProtocolServer):
     """The development Hub over a catalog folder; start it in a thread or serve forever.
+
+    `tokens` are `TOKEN[:read|write[:USER]]`: read tokens open gated and private repos,
+    write tokens also create repos and commit (as USER).
 
     >>> server = HubServer("data/demo_hub").start()
     >>> HfApi(endpoint=server.url).model_info("sentence-transformers/all-MiniLM-L6-v2")
@@ -35,6 +54,7 @@ class HubServer(ProtocolServer):
         synthetic: int = 0,
         synthetic_seed: int = 0,
         tokens: tuple[str, ...] | list[str] = (),
+        max_file_bytes: int = 50 * 1024**3,
     ) -> None:
         cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
         if not cat.root.is_dir():
@@ -45,7 +65,8 @@ class HubServer(ProtocolServer):
         state = ProtocolState(
             store=cat,
             extension=SyntheticModels(synthetic, synthetic_seed),
-            access=StaticTokens({t: Caller("dev-user") for t in tokens}),
+            access=StaticTokens(dict(parse_token(t) for t in tokens)),
+            writes=WriteState(cat, max_file_bytes=max_file_bytes),
         )
         self.faults = FaultList(state.requests, state.lock)
         state.faults = self.faults

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -23,6 +24,55 @@ from hub_assets.hub_protocol.routing import (
     json_response,
 )
 from hub_assets.hub_protocol.shapes import HubError
+from hub_assets.hub_protocol.writes import LFS_PREFIX
+
+
+class _Body(io.RawIOBase):
+    """A request body as a stream: `Content-Length` bytes, or a chunked body decoded."""
+
+    def __init__(self, rfile: Any, headers: Any) -> None:
+        super().__init__()
+        self.rfile = rfile
+        self.chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+        self.left = 0 if self.chunked else int(headers.get("Content-Length") or 0)
+        self.done = not self.chunked and self.left == 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.done:
+            return 0
+        if self.chunked and self.left == 0:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                self.left = int(size_line, 16)
+            except ValueError:
+                raise HubError(400, None, "Malformed chunked body.") from None
+            if self.left == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                self.done = True
+                return 0
+        data = self.rfile.read(min(len(b), self.left))
+        if not data:
+            raise HubError(400, None, "The body ended early.")
+        b[: len(data)] = data
+        self.left -= len(data)
+        if self.left == 0:
+            if self.chunked:
+                self.rfile.readline(16)  # the CRLF after a chunk
+            else:
+                self.done = True
+        return len(data)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            out = bytearray()
+            while chunk := super().read(1024 * 1024):
+                out += chunk
+            return bytes(out)
+        return super().read(n)
 
 
 class HubProtocolHandler(BaseHTTPRequestHandler):
@@ -51,13 +101,19 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
     def _dispatch(self, method: str) -> None:
         state = self.protocol.state
         try:
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n else b""
+            stream = _Body(self.rfile, self.headers)
+            upload = method == "PUT" and self.path.startswith(LFS_PREFIX)
+            body = b"" if upload else stream.read()
             host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-            req = ProtocolRequest.parse(method, self.path, self.headers, body, f"http://{host}")
+            req = ProtocolRequest.parse(
+                method, self.path, self.headers, body, f"http://{host}", stream if upload else None
+            )
             if req.path.startswith(ADMIN_PREFIX):
                 if state.faults is None:
                     raise HubError(404, None, f"Not found: {req.path}")
@@ -80,7 +136,10 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self._write(method, self.protocol.answer(req), fault)
+            response = self.protocol.answer(req)
+            if upload and not stream.done:
+                self.close_connection = True  # the unread rest of a refused upload
+            self._write(method, response, fault)
         except HubError as e:
             self._write(method, error_response(e))
         except (BrokenPipeError, ConnectionResetError):

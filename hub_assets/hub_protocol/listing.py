@@ -4,6 +4,7 @@ models merged in sort order."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hub_assets.hub_protocol.shapes import (
@@ -58,8 +59,11 @@ def parameter_bounds(text: str | None) -> tuple[float, float] | None:
 
 
 def list_page(
-    state: ProtocolState, repo_type: str, query: dict[str, list[str]]
-) -> tuple[list[dict], dict | None]:
+    state: ProtocolState,
+    repo_type: str,
+    query: Mapping[str, list[str]],
+    with_private: bool = False,
+) -> tuple[list[dict], str | None]:
     """One page of `/api/{type}s`: the store's repos (and the listing extension's models)
     filtered, sorted and cut at `limit`; with the cursor of the next page, if any."""
     q = query
@@ -91,6 +95,8 @@ def list_page(
     real: list[dict] = []
     for repo in state.store.repos(repo_type):
         head = repo.head
+        if repo.meta.get("private") and not with_private:
+            continue
         if head is not None:
             real.append(repo_json(state.facts, repo, head))
     real.sort(key=lambda d: d["id"])

@@ -16,9 +16,10 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, get_args
+from typing import Any, BinaryIO, Protocol, get_args
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
+import yaml
 from huggingface_hub.hf_api import ExpandDatasetProperty_T, ExpandModelProperty_T
 
 from hub_assets.hub_protocol.files import file_answer
@@ -45,6 +46,7 @@ from hub_assets.hub_protocol.shapes import (
     tree_entries,
     truthy,
 )
+from hub_assets.hub_protocol.writes import WriteRoutes, WriteState
 
 TREE_PAGE_SIZE = 1000
 TREE_EXPAND_PAGE_SIZE = 50
@@ -96,10 +98,17 @@ class ProtocolRequest:
     headers: Mapping[str, str]  # keys lower-cased
     body: bytes
     base_url: str  # scheme://host[/mount], for the Link headers of paged answers
+    stream: BinaryIO | None = None  # an upload's body, when it is not read into `body`
 
     @classmethod
     def parse(
-        cls, method: str, target: str, headers: Mapping[str, str], body: bytes, base_url: str
+        cls,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        base_url: str,
+        stream: BinaryIO | None = None,
     ) -> ProtocolRequest:
         """A request from its method, `path?query` target, headers and body."""
         path, _, query = target.partition("?")
@@ -110,6 +119,7 @@ class ProtocolRequest:
             headers={k.lower(): v for k, v in headers.items()},
             body=body,
             base_url=base_url.rstrip("/"),
+            stream=stream,
         )
 
     def q(self, name: str, default: str | None = None) -> str | None:
@@ -144,6 +154,7 @@ class ProtocolState:
     store: RepoStore
     extension: ListingExtension | None = None
     access: Access = field(default_factory=StaticTokens)
+    writes: WriteState | None = None  # the write API, for a store that accepts writes
     faults: FaultSource | None = None
     requests: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -167,7 +178,7 @@ def error_response(e: HubError) -> ProtocolResponse:
     if e.code:
         headers["X-Error-Code"] = e.code
     headers["X-Error-Message"] = quote(e.message, safe=HEADER_SAFE)
-    return json_response({"error": e.message}, status=e.status, headers=headers)
+    return json_response({"error": e.message, **e.extra}, status=e.status, headers=headers)
 
 
 def route_name(path: str) -> str:
@@ -222,8 +233,14 @@ class _Exchange:
         path, method = self.req.path, self.method
         if path == "/api/whoami-v2" and method == "GET":
             return self._whoami()
+        if path == "/api/validate-yaml" and method == "POST":
+            return self._validate_yaml()
         if not self.state.access.public and (self.caller is None or self.caller.role == "none"):
             raise HubError(401, "GatedRepo", self.state.access.login_hint)
+        if self.state.writes is not None:
+            written = WriteRoutes(self.state.writes, self.req, self.caller).answer(self._writable)
+            if written is not None:
+                return written
         if path in ("/api/models", "/api/datasets") and method == "GET":
             return self._list(path.rsplit("/", 1)[1][:-1])
         m = re.match(r"^/api/(models|datasets)/(.+)$", path)
@@ -256,10 +273,27 @@ class _Exchange:
             }
         )
 
+    def _validate_yaml(self) -> ProtocolResponse:
+        """A card's YAML header checked as `RepoCard.validate` asks: 400 with the reason."""
+        try:
+            data = json.loads(self.req.body or b"{}")
+            content = data.get("content", "")
+        except (ValueError, AttributeError):
+            raise HubError(400, None, "The body is not JSON with a `content`.") from None
+        if isinstance(content, str) and content.startswith("---"):
+            end = content.find("\n---", 3)
+            try:
+                meta = yaml.safe_load(content[3:end] if end != -1 else "")
+            except yaml.YAMLError as e:
+                raise HubError(400, None, f"Invalid YAML metadata: {e}") from None
+            if end == -1 or not isinstance(meta, dict | None):
+                raise HubError(400, None, "The YAML metadata must be a mapping between --- lines.")
+        return json_response({"errors": [], "warnings": []})
+
     # -- listing -----------------------------------------------------------------------------
     def _list(self, repo_type: str) -> ProtocolResponse:
         self._check_expand(repo_type)
-        out, cursor = list_page(self.state, repo_type, self.req.query)
+        out, cursor = list_page(self.state, repo_type, self.req.query, self._signed_in())
         headers = self._link("cursor", cursor) if cursor is not None else {}
         return json_response(out, headers=headers)
 
@@ -291,7 +325,7 @@ class _Exchange:
             candidates.append(("/".join(parts[:2]), parts[2:]))
         candidates.append((parts[0], parts[1:]))
         for repo_id, rest in candidates:
-            repo = store.repo(repo_type, unquote(repo_id))
+            repo = self._visible(store.repo(repo_type, unquote(repo_id)))
             if repo is not None:
                 return repo, rest
             extension = self.state.extension
@@ -305,6 +339,18 @@ class _Exchange:
             "RepoNotFound",
             f"Repository not found: {repo_type} {unquote(shown)!r} is not on this Hub.",
         )
+
+    def _signed_in(self) -> bool:
+        return self.caller is not None and self.caller.role != "none"
+
+    def _visible(self, repo: Repo | None) -> Repo | None:
+        """A private repo exists only for callers with a valid token."""
+        if repo is not None and repo.meta.get("private") and not self._signed_in():
+            return None
+        return repo
+
+    def _writable(self, repo_type: str, repo_id: str) -> Repo | None:
+        return self._visible(self.state.store.repo(repo_type, unquote(repo_id)))
 
     def _commit(self, repo: Repo, revision: str | None) -> Commit:
         rev = unquote(revision) if revision else None
@@ -431,7 +477,7 @@ class _Exchange:
             left = left[len("/models") :]
         repo_id = unquote(left.strip("/"))
         revision, _, path = rest.partition("/")
-        repo = self.state.store.repo(repo_type, repo_id)
+        repo = self._visible(self.state.store.repo(repo_type, repo_id))
         if repo is None:
             raise HubError(404, "RepoNotFound", f"Repository not found: {repo_type} {repo_id!r}.")
         commit = self._commit(repo, revision)

@@ -22,11 +22,17 @@ class HubError(Exception):
     """An error answered the way the Hub answers it: status, X-Error-Code, message."""
 
     def __init__(
-        self, status: int, code: str | None, message: str, headers: dict | None = None
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        headers: dict | None = None,
+        extra: dict | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
+        self.extra = extra or {}  # more keys of the JSON body (a 409's `url`)
 
 
 class BlobFacts:
@@ -157,7 +163,7 @@ def repo_json(
         "sha": commit.sha,
         "lastModified": commit.date,
         "createdAt": meta.get("createdAt") or first.date,
-        "private": False,
+        "private": bool(meta.get("private", False)),
         "disabled": False,
         "gated": meta.get("gated", False),
         "downloads": int(meta.get("downloads", 0)),

@@ -131,4 +131,4 @@ def test_serve_in_a_subprocess_with_synthetic_models(demo_catalog):
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
-    assert "2 gated-access tokens" in err and "tok-a" not in err  # tokens never printed
+    assert "2 tokens" in err and "tok-a" not in err  # tokens never printed
