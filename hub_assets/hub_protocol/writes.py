@@ -173,6 +173,13 @@ class WriteRoutes:
             return json_response(self._delete_repo())
         if path.startswith(LFS_PREFIX):
             return self._lfs_object()
+        if "/xet-write-token/" in path or "/xet-read-token/" in path:
+            raise HubError(
+                501,
+                None,
+                "This Hub stores large files with Git LFS, not Xet: set HF_HUB_DISABLE_XET=1 "
+                "on the client to upload them.",
+            )
         if req.method == "POST" and path.endswith(".git/info/lfs/objects/batch"):
             return json_response(
                 self._batch(), headers={"Content-Type": "application/vnd.git-lfs+json"}

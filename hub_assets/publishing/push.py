@@ -223,6 +223,15 @@ def push(
         raise PushFailedError(
             f"The Hub refused the push to {req.repo_id}: {e.server_message or e}"
         ) from None
+    except (OSError, RuntimeError) as e:  # transport errors, hf_xet's ConnectionError
+        hint = (
+            " This Hub takes large files by Git LFS, not Xet: set HF_HUB_DISABLE_XET=1."
+            if "xet-write-token" in str(e)
+            else ""
+        )
+        raise PushFailedError(
+            f"The push to {req.repo_id} failed; nothing was committed: {e}.{hint}"
+        ) from None
     return PushResult(str(url), commit.oid, len(operations))
 
 

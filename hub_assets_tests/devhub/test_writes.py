@@ -176,6 +176,8 @@ def test_bad_writes_answer_as_the_hub_does(hub, tmp_path):
         )
         assert r.status_code == 400 and r.headers["x-error-code"] == "InvalidPath", bad
     before = api.model_info("acme/model").sha
+    xet = httpx.get(f"{hub.url}/api/models/acme/model/xet-write-token/main", headers=auth)
+    assert xet.status_code == 501 and "HF_HUB_DISABLE_XET=1" in xet.json()["error"]
 
     # an LFS object whose bytes do not match the sha256 the client announced
     data = os.urandom(12 * 1024 * 1024)
