@@ -14,12 +14,14 @@ from hub_assets.defs.evaluation.schedules import (
 )
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest_request_sensor
+from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.resources import (
     DiscoveryResource,
     EvaluationResource,
     HubResource,
     PackageStoreResource,
+    PublishResource,
     RegistryResource,
     TrustResource,
 )
@@ -41,6 +43,8 @@ defs = Definitions(
         eval_datasets,
         shadow_eval_scores,
         leaderboard,
+        published_eval_reports,
+        published_model_cards,
     ],
     jobs=[main_job, discovery_job, model_pipeline_job, shadow_eval_job, leaderboard_job],
     sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
@@ -52,5 +56,6 @@ defs = Definitions(
         "trust": TrustResource.from_settings(SETTINGS),
         "package_store": PackageStoreResource.from_settings(SETTINGS),
         "evaluation": EvaluationResource.from_settings(SETTINGS),
+        "publish": PublishResource.from_settings(SETTINGS),
     },
 )

@@ -233,3 +233,17 @@ class EvaluationResource(ConfigurableResource):
             qa_dataset=settings.qa_dataset,
             retrieval_dataset=settings.retrieval_dataset,
         )
+
+
+class PublishResource(ConfigurableResource):
+    """Where evaluation reports and registry cards are published: a Hub organisation,
+    through the `hub` resource's endpoint and token (which must have the write role)."""
+
+    org: str | None = Field(
+        default=None, description="Hub organisation to publish to (HUB_ASSETS_PUBLISH_ORG)."
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublishResource:
+        """The organisation of HUB_ASSETS_PUBLISH_ORG (unset: nothing is published)."""
+        return cls(org=settings.publish_org)

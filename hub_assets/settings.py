@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     api_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     api_ingest_wait_s: float = Field(default=600.0, ge=0)
     api_max_body_kb: int = Field(default=64, ge=1, le=10_240)
+    # Publishing evaluation reports and registry cards to a Hub organisation
+    publish_org: str | None = None
     # The curated mirror (hub-assets mirror serve, and /hub in the service)
     mirror_require_promoted: bool = False
     mirror_public: bool = True

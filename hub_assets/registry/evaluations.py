@@ -218,3 +218,26 @@ def write_eval_run(
         con.execute("INSERT INTO eval_samples SELECT * FROM sample_batch")
     finally:
         con.unregister("sample_batch")
+
+
+def report_runs(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every shadow-evaluation run, oldest first, for the published evaluation reports."""
+    cur = con.execute(
+        "SELECT eval_run_id, model_id, revision_sha, task, dataset_repo, dataset_revision, "
+        "dataset_fingerprint, scorer_version, scores, samples, failed_samples, run_id, "
+        "CAST(created_at AS VARCHAR) AS created_at FROM eval_runs ORDER BY created_at, eval_run_id"
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def report_samples(con: duckdb.DuckDBPyConnection, eval_run_id: str) -> list[dict]:
+    """One run's per-sample rows (scores as JSON), in sample order."""
+    cur = con.execute(
+        "SELECT sample_id, prediction, scores, prompt_hash, reference_hash, "
+        "generation_config_hash, error FROM eval_samples WHERE eval_run_id = ? "
+        "ORDER BY sample_id",
+        [eval_run_id],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
