@@ -56,7 +56,13 @@ def test_every_asset_has_owners_domain_tags_and_kinds():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
     for key, spec in specs.items():
         assert spec.owners == ["team:ml-platform"], key
-        assert spec.tags.get("domain") in ("discovery", "evaluation", "trust", "ingest"), key
+        assert spec.tags.get("domain") in (
+            "discovery",
+            "evaluation",
+            "trust",
+            "ingest",
+            "publishing",
+        ), key
         assert spec.kinds, key
     assert specs["hub_candidates"].freshness_policy is not None
     assert specs["shadow_eval_scores"].freshness_policy is not None
