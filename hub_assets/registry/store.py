@@ -7,18 +7,27 @@ closes; a writer that finds the file locked waits and retries; readers open read
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from hub_assets.errors import HubAssetsError
 from hub_assets.registry.migrations import LATEST, current_version, migrate
 
+T = TypeVar("T")
 DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
+# Results `Registry.cached` keeps (least recently used dropped first), and for how long at
+# most: file times tick coarsely, so two writes within one tick could leave the same stamp.
+CACHED_RESULTS = 512
+CACHED_MAX_AGE_S = 2.0
 # How long a writer waits for another (HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S).
 DEFAULT_LOCK_TIMEOUT_S = 120.0
 # Another connection holds the file: another process (a lock), or this process with the
@@ -53,6 +62,8 @@ class Registry:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
         self._schema_current = False
+        self._results: OrderedDict[Hashable, tuple[tuple, object, float]] = OrderedDict()
+        self._results_lock = threading.Lock()
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s
@@ -118,3 +129,36 @@ class Registry:
             yield con
         finally:
             con.close()
+
+    def _stamp(self) -> tuple:
+        """What changes whenever a write commits: the database file and its WAL (size,
+        mtime, inode). DuckDB appends a commit to the WAL and checkpoints into the file."""
+        out = []
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = os.stat(p)
+                out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    def cached(self, key: Hashable, compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`compute(con)` on a read-only connection, or the result it gave for `key` while
+        the registry files have not changed since. Opening a connection costs ~16 ms, so
+        the service answers repeated reads from here; any write invalidates them all, and
+        none is older than CACHED_MAX_AGE_S. Callers must not mutate the result."""
+        stamp, now = self._stamp(), time.monotonic()
+        with self._results_lock:
+            hit = self._results.get(key)
+            if hit is not None and hit[0] == stamp and now - hit[2] < CACHED_MAX_AGE_S:
+                self._results.move_to_end(key)
+                return hit[1]  # type: ignore[return-value]
+        with self.read() as con:
+            value = compute(con)
+        if self._stamp() == stamp:  # nothing was written meanwhile
+            with self._results_lock:
+                self._results[key] = (stamp, value, now)
+                self._results.move_to_end(key)
+                while len(self._results) > CACHED_RESULTS:
+                    self._results.popitem(last=False)
+        return value

@@ -26,8 +26,9 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
     # -- models and approvals ---------------------------------------------------------------
     def model_or_404(model_id: str) -> list[tuple]:
         check_model_id(model_id)
-        with ctx.registry.read() as con:
-            history = status_history(con, model_id)
+        history = ctx.registry.cached(
+            ("history", model_id), lambda con: status_history(con, model_id)
+        )
         if not history:
             raise HTTPException(404, f"Model {model_id!r} is not in the ctx.registry.")
         return history
@@ -39,8 +40,8 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict:
         """Models whose id, tags or card text contain `q` (a plain substring)."""
-        with ctx.registry.read() as con:
-            return {"q": q, "items": search_models(con, q, limit)}
+        items = ctx.registry.cached(("search", q, limit), lambda con: search_models(con, q, limit))
+        return {"q": q, "items": items}
 
     @app.get("/models/{model_id:path}/metrics", tags=["models"])
     def model_metrics(model_id: str, who: Reader) -> dict:
@@ -102,9 +103,13 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
         history = model_or_404(model_id)
         current = history[-1]
         sha = next((h[3] for h in reversed(history) if h[3]), None)
-        with ctx.registry.read() as con:
-            metrics = revision_metrics(con, model_id, sha) if sha else {}
-            gate = latest_gate_result(con, model_id, sha) if sha else None
+        metrics, gate = ctx.registry.cached(
+            ("model", model_id, sha),
+            lambda con: (
+                revision_metrics(con, model_id, sha) if sha else {},
+                latest_gate_result(con, model_id, sha) if sha else None,
+            ),
+        )
         return {
             "model_id": model_id,
             "status": current[1],

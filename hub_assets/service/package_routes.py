@@ -25,8 +25,9 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
     def package_or_404(package_id: str) -> dict:
         if not _PACKAGE_ID.match(package_id):
             raise HTTPException(422, f"Invalid package id {package_id[:80]!r}: expected a UUID.")
-        with ctx.registry.read() as con:
-            record = reg_packages.package_record(con, package_id)
+        record = ctx.registry.cached(
+            ("package", package_id), lambda con: reg_packages.package_record(con, package_id)
+        )
         if record is None:
             raise HTTPException(404, f"No package {package_id}.")
         return record
@@ -48,15 +49,17 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
                 raise HTTPException(400, f"Invalid name pattern: {e}.") from None
         if model_id is not None:
             check_model_id(model_id)
-        with ctx.registry.read() as con:
-            total, items = reg_packages.list_packages(
+        total, items = ctx.registry.cached(
+            ("packages", name, model_id, status, limit, offset),
+            lambda con: reg_packages.list_packages(
                 con,
                 name_regex=name,
                 model_id=model_id,
                 status=status,
                 limit=limit,
                 offset=offset,
-            )
+            ),
+        )
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
     @app.get("/packages/{package_id}", tags=["packages"])

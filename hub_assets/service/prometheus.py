@@ -20,8 +20,7 @@ class RegistryCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """The series, from the registry as it is now."""
-        with self.registry.read() as con:
-            c = observed_counts(con)
+        c = self.registry.cached("prometheus", observed_counts)
         yield _gauge("hub_assets_candidates", "Models that passed discovery.", [], c["candidates"])
         yield _gauge(
             "hub_assets_models_discovered", "Models discovery has seen.", [], c["models_discovered"]

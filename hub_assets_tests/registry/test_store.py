@@ -107,3 +107,26 @@ def test_a_writer_gives_up_with_a_clear_error_when_the_lock_stays_held(registry)
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_cached_reads_are_dropped_by_any_write(tmp_path):
+    """`Registry.cached` answers from memory only while no write has committed, from this
+    process or another connection."""
+    from hub_assets.registry.models import append_status
+    from hub_assets.registry.store import Registry
+
+    registry = Registry(tmp_path / "r.duckdb")
+    registry.ensure_schema()
+    calls = []
+
+    def count(con):
+        calls.append(1)
+        return con.execute("SELECT count(*) FROM model_status_events").fetchone()[0]
+
+    assert registry.cached("n", count) == 0
+    assert registry.cached("n", count) == 0 and len(calls) == 1  # from memory
+    other = Registry(registry.path)  # another writer, as Dagster would be
+    with other.write() as con:
+        append_status(con, "org/m", "discovered", run_id="r")
+    assert registry.cached("n", count) == 1 and len(calls) == 2
+    assert registry.cached("n", count) == 1 and len(calls) == 2
