@@ -21,7 +21,7 @@ from hub_assets.registry.store import Registry
 from hub_assets.service.app import create_app
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import S3_CREDENTIALS, free_port, pipeline_env, reload_definitions
-from hub_assets_tests.mirror.conftest import FAILING, serving, sha_of
+from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving, sha_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
 
@@ -71,12 +71,13 @@ def test_the_mirror_reads_packages_in_place_on_s3(s3_world, tmp_path):
 
 
 def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
-    registry, packages = world
+    registry = copy_of(world, tmp_path)  # this test retires a package
+    packages = tmp_path / "packages"
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     monkeypatch.setenv("HUB_ASSETS_PACKAGE_STORE", str(packages))
-    monkeypatch.setenv("HUB_ASSETS_ADMIN_PASSWORD", "correct horse battery staple")
     settings = load_settings()
     app = create_app(settings, registry, PackageStore(str(packages)))
+    app.state.identity.ensure_admin("correct horse battery staple")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -84,7 +85,8 @@ def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
     while not server.started:
         time.sleep(0.05)
     try:
-        hub = f"http://127.0.0.1:{port}/hub"
+        base = f"http://127.0.0.1:{port}"
+        hub = f"{base}/hub"
         api = HfApi(endpoint=hub, token=False)
         assert api.model_info(QA_MODEL).sha == sha_of(registry, QA_MODEL)
         page = httpx.get(f"{hub}/api/models", params={"limit": 1})
@@ -93,6 +95,23 @@ def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
         assert (Path(folder) / "model.safetensors").stat().st_size > 0
         with pytest.raises(GatedRepoError, match="quality gate"):
             api.model_info(FAILING)
+
+        # retiring the package through the service: /hub stops serving it at once
+        token = httpx.post(
+            f"{base}/authenticate",
+            json={"username": "admin", "password": "correct horse battery staple"},
+        ).json()["token"]
+        with registry.read() as con:
+            package_id = con.execute(
+                "SELECT package_id FROM packages WHERE model_id = ?", [MINILM]
+            ).fetchone()[0]
+        retired = httpx.delete(
+            f"{base}/packages/{package_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert retired.status_code == 200, retired.text
+        with pytest.raises(GatedRepoError, match="was retired"):
+            api.model_info(MINILM)
+        assert [m.id for m in api.list_models()] == [QA_MODEL]
     finally:
         server.should_exit = True
         thread.join(10)
