@@ -6,7 +6,7 @@ from __future__ import annotations
 from hub_assets.hub_protocol.repos import Caller
 from hub_assets.hub_protocol.routing import INVALID_CREDENTIALS
 from hub_assets.hub_protocol.shapes import HubError
-from hub_assets.service.identity import AuthenticationError, Identity
+from hub_assets.service.identity import TOKEN_PREFIX, AuthenticationError, Identity
 
 LOGIN_HINT = (
     "This mirror serves signed-in users only: set HF_TOKEN to a hub-assets token with the "
@@ -23,7 +23,12 @@ class RegistryTokens:
         self.identity, self.public = identity, public
 
     def caller(self, token: str) -> Caller | None:
-        """The user of a valid token; a 401 as the Hub answers for any other token."""
+        """The user of a valid registry token; a 401, as the Hub answers, for a registry
+        token that is not valid. Any other token (a huggingface.co token that
+        huggingface_hub sends because `hf auth login` saved it) is not ours to judge: the
+        caller counts as anonymous."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
         try:
             principal = self.identity.verify(token)
         except AuthenticationError:

@@ -139,7 +139,7 @@ def fetch_locked(
                     revision=entry["revision"],
                     local_dir=folder,
                     endpoint=endpoint,
-                    token=token or False,
+                    token=token,  # None: huggingface_hub's own lookup
                     force_download=True,
                 )
             )

@@ -239,3 +239,8 @@ def test_tokens_of_registry_users_and_a_private_mirror(world, tmp_path):
         assert api.model_info(QA_MODEL).id == QA_MODEL
         with pytest.raises(HfHubHTTPError, match="401"):
             HfApi(endpoint=server.url, token="hat_1_" + "x" * 40).model_info(QA_MODEL)
+        with pytest.raises(GatedRepoError, match="signed-in users only"):  # not our token
+            HfApi(endpoint=server.url, token="hf_" + "x" * 34).model_info(QA_MODEL)
+    with serving(registry, PackageStore(str(tmp_path / "packages"))) as public:
+        # a huggingface.co token that `hf auth login` saved does not lock a user out
+        assert HfApi(endpoint=public.url, token="hf_" + "x" * 34).model_info(QA_MODEL)
