@@ -26,6 +26,10 @@ from hub_assets.hub_protocol.routing import (
 from hub_assets.hub_protocol.shapes import HubError
 from hub_assets.hub_protocol.writes import LFS_PREFIX
 
+# The largest body read into memory (commits carry small files inline, base64): bigger
+# ones, and chunked ones, are refused; LFS uploads stream to disk instead.
+MAX_BODY = 256 * 1024 * 1024
+
 
 class _Body(io.RawIOBase):
     """A request body as a stream: `Content-Length` bytes, or a chunked body decoded."""
@@ -67,12 +71,14 @@ class _Body(io.RawIOBase):
         return len(data)
 
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            out = bytearray()
-            while chunk := super().read(1024 * 1024):
-                out += chunk
-            return bytes(out)
-        return super().read(n)
+        """Up to `n` bytes (all when n < 0), fewer only at the end of the body."""
+        out = bytearray()
+        while n < 0 or len(out) < n:
+            chunk = super().read(1024 * 1024 if n < 0 else min(1024 * 1024, n - len(out)))
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
 
 
 class HubProtocolHandler(BaseHTTPRequestHandler):
@@ -109,7 +115,10 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
         try:
             stream = _Body(self.rfile, self.headers)
             upload = method == "PUT" and self.path.startswith(LFS_PREFIX)
-            body = b"" if upload else stream.read()
+            body = b"" if upload else stream.read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                self.close_connection = True
+                raise HubError(413, None, f"Request bodies are limited to {MAX_BODY:,} bytes.")
             host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
             req = ProtocolRequest.parse(
                 method, self.path, self.headers, body, f"http://{host}", stream if upload else None

@@ -10,6 +10,7 @@ registry service) write it out.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import string
 import threading
@@ -59,6 +60,7 @@ EXPAND_KEYS = {
     "dataset": frozenset(get_args(ExpandDatasetProperty_T)),
 }
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+log = logging.getLogger("hub_assets.hub_protocol")
 # Printable ASCII goes into X-Error-Message as is; anything else is percent-encoded.
 HEADER_SAFE = string.punctuation + " "
 
@@ -217,6 +219,9 @@ class HubProtocol:
             return _Exchange(self.state, req).route()
         except HubError as e:
             return error_response(e)
+        except Exception:  # a bug, not the caller's fault: say so, keep the connection
+            log.exception("Error answering %s %s", req.method, req.path)
+            return error_response(HubError(500, None, "Internal error; the server log says why."))
 
 
 class _Exchange:

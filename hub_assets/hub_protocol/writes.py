@@ -365,34 +365,13 @@ class WriteRoutes:
                 key, value = item["key"], item["value"]
             except (ValueError, KeyError, TypeError):
                 raise HubError(400, None, "Malformed commit line: expected {key, value}.") from None
-            if key == "header":
-                header = value
-            elif key == "file":
-                path = _path(value["path"])
-                content = base64.b64decode(value["content"])
-                self._check_size(path, len(content))
-                files[path] = content
-            elif key == "lfsFile":
-                path, oid = _path(value["path"]), value["oid"]
-                stored = self.state.writer.blob_size(oid)
-                if stored is None or ("size" in value and value["size"] != stored):
-                    raise HubError(
-                        400,
-                        "BadUpload",
-                        f"LFS object {oid} for {path} was not uploaded (or not verified): "
-                        "nothing was committed.",
-                    )
-                files[path] = FileEntry(path, stored, oid, lfs_pointer_oid(oid, stored), True)
-            elif key == "deletedFile":
-                path = _path(value["path"])
-                if head is None or path not in head.files:
-                    raise HubError(404, "EntryNotFound", f"Cannot delete {path}: no such file.")
-                delete.append(path)
-            elif key == "deletedFolder":
-                prefix = _path(str(value["path"]).rstrip("/")) + "/"
-                delete += [p for p in (head.files if head else {}) if p.startswith(prefix)]
-            else:
-                raise HubError(400, None, f"Unknown commit operation {key!r}.")
+            try:
+                if key == "header":
+                    header = dict(value)
+                else:
+                    self._operation(key, value, head, files, delete)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise HubError(400, None, f"Malformed {key!r} commit line.") from None
         parent = header.get("parentCommit")
         if parent and head is not None and parent != head.sha:
             raise HubError(
@@ -414,6 +393,42 @@ class WriteRoutes:
             "commitOid": commit.sha,
             "pullRequestUrl": None,
         }
+
+    def _operation(
+        self,
+        key: str,
+        value: dict,
+        head: Commit | None,
+        files: dict[str, bytes | FileEntry],
+        delete: list[str],
+    ) -> None:
+        """Apply one commit line (not the header) to `files` / `delete`."""
+        if key == "file":
+            path = _path(value["path"])
+            content = base64.b64decode(value["content"], validate=True)
+            self._check_size(path, len(content))
+            files[path] = content
+        elif key == "lfsFile":
+            path, oid = _path(value["path"]), str(value["oid"])
+            stored = self.state.writer.blob_size(oid)
+            if stored is None or ("size" in value and value["size"] != stored):
+                raise HubError(
+                    400,
+                    "BadUpload",
+                    f"LFS object {oid} for {path} was not uploaded (or not verified): "
+                    "nothing was committed.",
+                )
+            files[path] = FileEntry(path, stored, oid, lfs_pointer_oid(oid, stored), True)
+        elif key == "deletedFile":
+            path = _path(value["path"])
+            if head is None or path not in head.files:
+                raise HubError(404, "EntryNotFound", f"Cannot delete {path}: no such file.")
+            delete.append(path)
+        elif key == "deletedFolder":
+            prefix = _path(str(value["path"]).rstrip("/")) + "/"
+            delete += [p for p in (head.files if head else {}) if p.startswith(prefix)]
+        else:
+            raise HubError(400, None, f"Unknown commit operation {key!r}.")
 
     def _branch(self, repo: Repo, name: str) -> dict:
         from urllib.parse import unquote

@@ -175,6 +175,17 @@ def test_bad_writes_answer_as_the_hub_does(hub, tmp_path):
             content=b"\n".join(json.dumps(x).encode() for x in lines),
         )
         assert r.status_code == 400 and r.headers["x-error-code"] == "InvalidPath", bad
+    for line in (
+        {"key": "file", "value": {"path": "a.txt", "content": "not base64!"}},
+        {"key": "file", "value": {"content": "eA=="}},
+        {"key": "lfsFile", "value": ["not", "a", "mapping"]},
+        {"key": "mystery", "value": {}},
+    ):
+        body = json.dumps({"key": "header", "value": {"summary": "x"}}) + "\n" + json.dumps(line)
+        r = httpx.post(
+            f"{hub.url}/api/models/acme/model/commit/main", headers=auth, content=body.encode()
+        )
+        assert r.status_code == 400, line
     before = api.model_info("acme/model").sha
     xet = httpx.get(f"{hub.url}/api/models/acme/model/xet-write-token/main", headers=auth)
     assert xet.status_code == 501 and "HF_HUB_DISABLE_XET=1" in xet.json()["error"]
