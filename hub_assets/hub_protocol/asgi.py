@@ -66,13 +66,18 @@ def _request(scope: Scope, body: bytes) -> ProtocolRequest:
 async def _send(
     send: Send, req: ProtocolRequest, r: ProtocolResponse, protocol: HubProtocol | None = None
 ) -> None:
+    streamed = r.entry is not None and req.method != "HEAD" and r.length > 0
+    if streamed and protocol is not None:
+        try:  # before any header goes out, so a store that refuses still gets an answer
+            blob = await anyio.to_thread.run_sync(protocol.state.store.open_blob, r.entry)
+        except HubError as e:
+            return await _send(send, req, error_response(e))
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in r.headers.items()]
     await send({"type": "http.response.start", "status": r.status, "headers": headers})
-    if req.method == "HEAD" or r.entry is None or r.length == 0 or protocol is None:
-        body = b"" if req.method == "HEAD" else r.body
+    if not streamed or protocol is None:
+        body = b"" if req.method == "HEAD" or r.entry is not None else r.body
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
-    blob = await anyio.to_thread.run_sync(protocol.state.store.open_blob, r.entry)
     try:
         chunks = iter_bytes(blob, r.start, r.length)
         while True:

@@ -155,29 +155,32 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _write(self, method: str, r: ProtocolResponse, fault: Any = None) -> None:
+        streamed = r.entry is not None and method != "HEAD" and r.length > 0
+        # opened before any header goes out, so a store that refuses still gets an answer
+        blob = self.protocol.state.store.open_blob(r.entry) if streamed else None
         try:
             self.send_response(r.status)
             for k, v in r.headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            if method == "HEAD":
+            if method == "HEAD" or (r.entry is not None and blob is None):
                 return
-            if r.entry is None:
+            if blob is None:
                 self.wfile.write(r.body)
-                return
-            if r.length == 0:
                 return
             limit = r.length
             if fault and fault.kind == "drop":
                 limit = min(limit, fault.after_bytes)
             rate = fault.bytes_per_s if fault and fault.kind == "slow" else None
-            with self.protocol.state.store.open_blob(r.entry) as blob:
-                send_bytes(self.connection, self.wfile, blob, r.start, limit, rate)
+            send_bytes(self.connection, self.wfile, blob, r.start, limit, rate)
             if limit < r.length:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            if blob is not None:
+                blob.close()
 
 
 class ConnectionTrackingServer(ThreadingHTTPServer):

@@ -191,7 +191,8 @@ def route_name(path: str) -> str:
             if kw in parts[3:6]:
                 return f"/api/{parts[2]}/{{id}}/{kw}"
         return f"/api/{parts[2]}" if len(parts) <= 3 else f"/api/{parts[2]}/{{id}}"
-    return "resolve" if "/resolve/" in path else path
+    # anything else is one key: a scanner probing random paths must not grow the counts
+    return "resolve" if "/resolve/" in path else "other"
 
 
 class HubProtocol:

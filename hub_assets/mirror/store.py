@@ -85,7 +85,8 @@ class ApprovedStore:
         self._refreshing = threading.Lock()
         self._verifying: dict[str, threading.Lock] = {}
         self._verified: dict[str, _Verified] = {}  # package id -> last check
-        self._blobs: dict[str, tuple[str, Member]] = {}  # sha256 -> (zip uri, span)
+        # sha256 -> {package id: (zip uri, span)}: the same file may be in several packages
+        self._blobs: dict[str, dict[str, tuple[str, Member]]] = {}
         self._lock = threading.Lock()
 
     # -- what is approved ------------------------------------------------------------------
@@ -160,10 +161,14 @@ class ApprovedStore:
         return check.repo
 
     def open_blob(self, entry: FileEntry) -> BlobWindow:
-        """The file's bytes inside its package zip."""
+        """The file's bytes inside a package zip that passed its last verification."""
         with self._lock:
-            uri, member = self._blobs[entry.sha256]
-        return BlobWindow(self.packages.open_recorded(uri), member.offset, member.size)
+            places = dict(self._blobs.get(entry.sha256, {}))
+        for package_id, (uri, member) in places.items():
+            check = self._verified.get(package_id)
+            if check is not None and check.repo is not None:
+                return BlobWindow(self.packages.open_recorded(uri), member.offset, member.size)
+        raise HubError(*NOT_SERVED, f"{entry.path} is in no package that verifies now.")
 
     # -- verification --------------------------------------------------------------------------
     def _verify(self, package: ApprovedPackage) -> _Verified:
@@ -216,7 +221,8 @@ class ApprovedStore:
         repo = self._repo(package, entries)
         with self._lock:
             for spec, entry in zip(files, entries, strict=True):
-                self._blobs[entry.sha256] = (package.uri, spans[spec["path"]])
+                places = self._blobs.setdefault(entry.sha256, {})
+                places[package.package_id] = (package.uri, spans[spec["path"]])
         result = _Verified(stamp, time.monotonic(), repo, spans)
         self._verified[package.package_id] = result
         log.info("Verified %s %s for %s", package.name, package.version, package.model_id)

@@ -3,13 +3,13 @@ per test worker; the mirror tests run on one worker, as the `mirror` xdist group
 
 import os
 import shutil
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from hub_assets.cli import main
 from hub_assets.devhub.demo_cases import MINILM, ORG, QA_MODEL
 from hub_assets.devhub.server import HubServer
 from hub_assets.hub_protocol.http import ProtocolServer
@@ -22,6 +22,7 @@ from hub_assets.service.identity import Identity
 from hub_assets_tests.conftest import pipeline_env
 
 FAILING = f"{ORG}/tiny-gpt2-stale"
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="package")
@@ -39,10 +40,17 @@ def world(upstream, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("world")
     registry = Registry(tmp / "registry.duckdb")
     with pipeline_env(upstream.url, registry, tmp):
-        runner = CliRunner()
+        # a process of its own, as a user runs it: an in-process Dagster run in a
+        # package-scoped fixture left the worker's captured stderr closed
         for model_id, code in ((QA_MODEL, 0), (MINILM, 0), (FAILING, 4)):
-            r = runner.invoke(main, ["ingest", model_id, "--wait"])
-            assert r.exit_code == code, r.output
+            r = subprocess.run(
+                [str(BIN / "hub-assets"), "ingest", model_id, "--wait"],
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert r.returncode == code, r.stdout + r.stderr
     return registry, tmp / "packages"
 
 

@@ -4,14 +4,15 @@ token or an organisation."""
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
-from hub_assets.cli import main
 from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
 from hub_assets.devhub.demo_cases import QA_MODEL
 from hub_assets.devhub.server import HubServer
@@ -31,9 +32,15 @@ def world(demo_catalog, tmp_path_factory):
     shutil.copytree(demo_catalog, root, copy_function=os.link)
     with HubServer(root, tokens=[f"{WRITE}:write:alice", f"{READ}:read:bob"]) as hub:
         registry = Registry(tmp / "registry.duckdb")
-        with pipeline_env(hub.url, registry, tmp):
-            done = CliRunner().invoke(main, ["ingest", QA_MODEL, "--wait"])
-            assert done.exit_code == 0, done.output
+        with pipeline_env(hub.url, registry, tmp):  # a process of its own, as users run it
+            done = subprocess.run(
+                [str(Path(sys.executable).parent / "hub-assets"), "ingest", QA_MODEL, "--wait"],
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
         yield hub, registry, tmp
 
 
