@@ -20,6 +20,7 @@ from hub_assets.resources import (
     DiscoveryResource,
     EvaluationResource,
     HubResource,
+    InferenceApiResource,
     PackageStoreResource,
     PublishResource,
     RegistryResource,
@@ -57,5 +58,6 @@ defs = Definitions(
         "package_store": PackageStoreResource.from_settings(SETTINGS),
         "evaluation": EvaluationResource.from_settings(SETTINGS),
         "publish": PublishResource.from_settings(SETTINGS),
+        "inference_api": InferenceApiResource.from_settings(SETTINGS),
     },
 )

@@ -17,8 +17,10 @@ from hub_assets.discovery.filters import (
     DEFAULT_PIPELINE_TAGS,
     CandidateFilter,
 )
+from hub_assets.evaluation.api_budget import ApiBudget
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, pins_from
+from hub_assets.evaluation.inference_api import InferenceApiConfig, router_for
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
@@ -232,6 +234,70 @@ class EvaluationResource(ConfigurableResource):
             batch_size=settings.eval_batch_size,
             qa_dataset=settings.qa_dataset,
             retrieval_dataset=settings.retrieval_dataset,
+        )
+
+
+class InferenceApiResource(ConfigurableResource):
+    """The inference API that evaluates models too large to run here, and its budget.
+
+    Its token is the `hub` resource's (the usual Hub token resolution when unset).
+    """
+
+    mode: str = Field(default="auto", description="auto: models over the local limit; off.")
+    models: list[str] = Field(default=[], description="Always evaluated through the API.")
+    base_url: str | None = Field(default=None, description="Router; unset: the Hub's.")
+    provider: str = Field(default="hf-inference", description="Provider route segment.")
+    median_ms: float = Field(default=ApiBudget.median_ms, description="Median latency budget.")
+    p95_ms: float = Field(default=ApiBudget.p95_ms, description="p95 budget = request timeout.")
+    per_minute: int = Field(default=ApiBudget.per_minute, description="Requests a minute.")
+    per_hour: int = Field(default=ApiBudget.per_hour, description="Requests an hour.")
+    breaker_misses: int = Field(default=ApiBudget.breaker_misses, description="Misses to trip.")
+    cooldown_s: float = Field(default=ApiBudget.cooldown_s, description="Breaker cool-down.")
+    min_coverage: float = Field(default=ApiBudget.min_coverage, description="To be measured.")
+    run_budget_s: float = Field(default=ApiBudget.run_budget_s, description="Per evaluation.")
+    samples: int | None = Field(default=InferenceApiConfig.samples, description="First N.")
+    batch_size: int = Field(default=InferenceApiConfig.batch_size, description="Texts/request.")
+
+    def config(self, hub: HubResource) -> InferenceApiConfig:
+        """The API's configuration, at `base_url` or the router of `hub`'s endpoint."""
+        return InferenceApiConfig(
+            base_url=self.base_url or router_for(hub.endpoint),
+            provider=self.provider,
+            budget=ApiBudget(
+                median_ms=self.median_ms,
+                p95_ms=self.p95_ms,
+                per_minute=self.per_minute,
+                per_hour=self.per_hour,
+                breaker_misses=self.breaker_misses,
+                cooldown_s=self.cooldown_s,
+                min_coverage=self.min_coverage,
+                run_budget_s=self.run_budget_s,
+            ),
+            batch_size=self.batch_size,
+            samples=self.samples,
+            mode=self.mode,
+            models=tuple(self.models),
+            token=hub.token or None,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InferenceApiResource:
+        """HUB_ASSETS_INFERENCE_API_* (docs/configuration.md)."""
+        return cls(
+            mode=settings.inference_api,
+            models=list(settings.inference_api_models),
+            base_url=settings.inference_api_url,
+            provider=settings.inference_api_provider,
+            median_ms=settings.inference_api_median_ms,
+            p95_ms=settings.inference_api_p95_ms,
+            per_minute=settings.inference_api_per_minute,
+            per_hour=settings.inference_api_per_hour,
+            breaker_misses=settings.inference_api_breaker_misses,
+            cooldown_s=settings.inference_api_cooldown_s,
+            min_coverage=settings.inference_api_min_coverage,
+            run_budget_s=settings.inference_api_run_budget_s,
+            samples=settings.inference_api_samples,
+            batch_size=settings.inference_api_batch_size,
         )
 
 

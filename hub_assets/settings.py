@@ -14,13 +14,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hub_assets.discovery.filters import DEFAULT_LIBRARIES, DEFAULT_LICENSES, DEFAULT_PIPELINE_TAGS
 from hub_assets.errors import HubAssetsError
+from hub_assets.evaluation.api_budget import ApiBudget
+from hub_assets.evaluation.inference_api import InferenceApiConfig
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND
 from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
 from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH
@@ -96,6 +98,23 @@ class Settings(BaseSettings):
     eval_sample_limit: int | None = Field(default=None, gt=0)
     eval_batch_size: int = Field(default=16, ge=1, le=4096)
     shadow_eval_cron: str = "0 2 * * *"
+    # Shadow evaluation through an inference API (models over the local limit, or listed)
+    inference_api: Literal["auto", "off"] = "auto"
+    inference_api_models: CsvList = []
+    inference_api_url: str | None = Field(
+        default=None, description="Router base URL; unset: the Hub's (router.huggingface.co)."
+    )
+    inference_api_provider: str = Field(default="hf-inference", pattern=r"^[a-z0-9-]+$")
+    inference_api_median_ms: float = Field(default=ApiBudget.median_ms, gt=0)
+    inference_api_p95_ms: float = Field(default=ApiBudget.p95_ms, gt=0)
+    inference_api_per_minute: int = Field(default=ApiBudget.per_minute, ge=0)
+    inference_api_per_hour: int = Field(default=ApiBudget.per_hour, ge=0)
+    inference_api_breaker_misses: int = Field(default=ApiBudget.breaker_misses, ge=0)
+    inference_api_cooldown_s: float = Field(default=ApiBudget.cooldown_s, ge=0)
+    inference_api_min_coverage: float = Field(default=ApiBudget.min_coverage, ge=0, le=1)
+    inference_api_run_budget_s: float = Field(default=ApiBudget.run_budget_s, gt=0)
+    inference_api_samples: int | None = Field(default=InferenceApiConfig.samples, gt=0)
+    inference_api_batch_size: int = Field(default=InferenceApiConfig.batch_size, ge=1, le=256)
     # The registry service (hub-assets serve)
     admin_password: SecretStr | None = Field(default=None, repr=False)
     metrics_public: bool = True
@@ -112,7 +131,14 @@ class Settings(BaseSettings):
     hub_tokens: CsvList = Field(default=[], repr=False)
     dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
 
-    @field_validator("pipeline_tags", "licenses", "libraries", "hub_tokens", mode="before")
+    @field_validator(
+        "pipeline_tags",
+        "licenses",
+        "libraries",
+        "hub_tokens",
+        "inference_api_models",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -140,9 +166,11 @@ class Settings(BaseSettings):
             raise ValueError(str(e)) from None
         return value
 
-    @field_validator("hub_endpoint")
+    @field_validator("hub_endpoint", "inference_api_url")
     @classmethod
-    def _url(cls, value: str) -> str:
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")

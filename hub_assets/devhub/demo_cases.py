@@ -134,6 +134,9 @@ DEMO_CASES: tuple[DemoCase, ...] = (
         "gpt2-oversized", "weights far too big for the target device (sparse file)", "gpt2", 9,
         "A GPT-2 sized far beyond what edge devices can hold.", ("ada", "grace"),
         "2026-05-05T10:00:00Z", 15_000, 88, weights="oversized",
+        # too big to load on the development Hub too: its inference routes answer with
+        # this stand-in, so the demo can evaluate the model through the inference API
+        repo_meta={"inference": {"stand_in": _BASE}},
     ),
     DemoCase(
         "tiny-gpt2-no-tokenizer", "missing tokenizer: cannot be run", "gpt2", 10,

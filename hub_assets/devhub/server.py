@@ -13,6 +13,7 @@ from typing import Any
 
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.faults import FaultList, FaultRule
+from hub_assets.devhub.inference import InferenceRoutes
 from hub_assets.devhub.synthetic import SyntheticModels
 from hub_assets.hub_protocol.http import ProtocolServer
 from hub_assets.hub_protocol.repos import Caller, StaticTokens
@@ -67,6 +68,7 @@ class HubServer(ProtocolServer):
             extension=SyntheticModels(synthetic, synthetic_seed),
             access=StaticTokens(dict(parse_token(t) for t in tokens)),
             writes=WriteState(cat, max_file_bytes=max_file_bytes),
+            extra=InferenceRoutes(cat),
         )
         self.faults = FaultList(state.requests, state.lock)
         state.faults = self.faults

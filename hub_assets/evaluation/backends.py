@@ -48,10 +48,16 @@ class GenerationConfig:
 
 @dataclass
 class Outputs:
-    """Per-sample predictions (or errors), in input order."""
+    """Per-sample predictions (or errors), in input order.
+
+    `unanswered`: samples that got no answer at all (an API miss or bypass). They are left
+    out of the scores and count against coverage; a local sample that fails is answered
+    wrong instead.
+    """
 
     predictions: list = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
+    unanswered: set[int] = field(default_factory=set)
 
 
 def input_limit(model, tokenizer, config: GenerationConfig) -> int:  # noqa: ANN001
@@ -63,6 +69,18 @@ def input_limit(model, tokenizer, config: GenerationConfig) -> int:  # noqa: ANN
     if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
         limits.append(tokenizer.model_max_length)
     return min(limits)
+
+
+def qa_prompt(task: str, config: GenerationConfig, context: str, question: str) -> str:
+    """The QA prompt a generator of `task` answers: the seq2seq template for
+    text2text-generation, the causal one otherwise (the same text locally and over an API)."""
+    template = config.t2t_template if task == "text2text-generation" else config.prompt_template
+    return template.format(context=context, question=question)
+
+
+def first_line(text: str) -> str:
+    """A generated answer cut at its first line (generators run on past the answer)."""
+    return text.strip().split("\n")[0].strip()
 
 
 def _device() -> str:
@@ -107,14 +125,14 @@ class QABackend:
         torch.manual_seed(config.seed)
 
     def prompt(self, context: str, question: str) -> str:
-        template = (
-            self.config.t2t_template
-            if self.task == "text2text-generation"
-            else self.config.prompt_template
-        )
-        return template.format(context=context, question=question)
+        """The prompt this model answers (see `qa_prompt`)."""
+        return qa_prompt(self.task, self.config, context, question)
 
     def _generate(self, prompts: Sequence[str]) -> list[str]:
+        return [first_line(t) for t in self.generate(prompts)]
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """The greedy continuation of each prompt (new tokens only), in one batch."""
         import torch
 
         batch = self.tokenizer(
@@ -134,8 +152,7 @@ class QABackend:
             )
         if self.task == "text-generation":
             out = out[:, batch["input_ids"].shape[1] :]
-        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [t.strip().split("\n")[0].strip() for t in texts]
+        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
 
     def answer(self, prompts: Sequence[str]) -> Outputs:
         """Answers for every prompt; a failing batch is retried sample by sample."""
@@ -173,6 +190,22 @@ def _load(path: Path, task: str, loader):  # noqa: ANN001, ANN202
             f"cannot load {path.name} for {task}: {type(e).__name__}: {e}"
         ) from e
     return tokenizer, model.to(_device()).eval()
+
+
+@dataclass(frozen=True)
+class Span:
+    """A context's best answer span, and the score of answering nothing."""
+
+    null_score: float
+    span_score: float
+    text: str
+    start: int  # character offsets in the context
+    end: int
+
+    @property
+    def answer(self) -> str:
+        """The span, or "" when no answer scores higher (SQuAD v2 decoding)."""
+        return "" if self.null_score > self.span_score else self.text.strip()
 
 
 class ExtractiveQABackend:
@@ -221,7 +254,7 @@ class ExtractiveQABackend:
         for start in range(0, len(questions), size):
             qs, cs = questions[start : start + size], contexts[start : start + size]
             try:
-                answers = self._answer_batch(qs, cs)
+                answers = [s.answer for s in self.spans(qs, cs)]
                 errors: list[str | None] = [None] * len(qs)
             except Exception as e:  # noqa: BLE001 - one failing batch must not end the run
                 answers, errors = [""] * len(qs), [f"{type(e).__name__}: {e}"[:300]] * len(qs)
@@ -229,7 +262,8 @@ class ExtractiveQABackend:
             result.errors.extend(errors)
         return result
 
-    def _answer_batch(self, questions: Sequence[str], contexts: Sequence[str]) -> list[str]:
+    def spans(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Span]:
+        """The best span of each context and the no-answer score, in one batch."""
         import torch
 
         enc = self._features(questions, contexts)
@@ -257,20 +291,26 @@ class ExtractiveQABackend:
         spans = p_start[:, :, None] * p_end[:, None, :] * band
         spans = spans * context[:, :, None] * context[:, None, :]
         score, flat = spans.view(n, -1).max(1)
-        best: dict[int, tuple[float, float, str]] = {}  # sample → (null, span score, text)
+        best: dict[int, Span] = {}
         for f in range(n):
             s, e = divmod(int(flat[f]), length)
             offsets, sample = enc["offset_mapping"][f], owner[f]
-            text = contexts[sample][offsets[s][0] : offsets[e][1]] if score[f] > 0 else ""
+            found = score[f] > 0
+            begin, end = (offsets[s][0], offsets[e][1]) if found else (0, 0)
+            here = Span(float(null[f]), float(score[f]), contexts[sample][begin:end], begin, end)
             prev = best.get(sample)
             if prev is None:
-                best[sample] = (float(null[f]), float(score[f]), text)
+                best[sample] = here
             else:
-                keep = (float(score[f]), text) if score[f] > prev[1] else (prev[1], prev[2])
-                best[sample] = (min(float(null[f]), prev[0]), *keep)
-        return [
-            "" if best[i][0] > best[i][1] else best[i][2].strip() for i in range(len(questions))
-        ]
+                keep = here if here.span_score > prev.span_score else prev
+                best[sample] = Span(
+                    min(here.null_score, prev.null_score),
+                    keep.span_score,
+                    keep.text,
+                    keep.start,
+                    keep.end,
+                )
+        return [best[i] for i in range(len(questions))]
 
 
 class EmbeddingBackend:
@@ -325,9 +365,13 @@ class EmbeddingBackend:
         self, queries: Sequence[str], corpus_ids: Sequence[str], corpus: Sequence[str], k: int = 10
     ) -> list[list[str]]:
         """The top-k corpus ids for each query by cosine similarity."""
-        import torch
+        return top_ids(self.embed(queries), self.embed(corpus), corpus_ids, k)
 
-        docs = self.embed(corpus)
-        qs = self.embed(queries)
-        top = torch.topk(qs @ docs.T, k=min(k, len(corpus)), dim=1).indices.tolist()
-        return [[corpus_ids[i] for i in row] for row in top]
+
+def top_ids(queries, docs, ids: Sequence[str], k: int = 10) -> list[list[str]]:  # noqa: ANN001
+    """The top-k ids for each query row by cosine similarity (rows L2-normalised)."""
+    import torch
+
+    queries, docs = torch.as_tensor(queries), torch.as_tensor(docs)
+    top = torch.topk(queries @ docs.T, k=min(k, len(ids)), dim=1).indices.tolist()
+    return [[ids[i] for i in row] for row in top]

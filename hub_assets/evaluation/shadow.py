@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +23,13 @@ from hub_assets.evaluation.backends import (
     EmbeddingBackend,
     ExtractiveQABackend,
     GenerationConfig,
+    Outputs,
     QABackend,
+    qa_prompt,
+    top_ids,
 )
 from hub_assets.evaluation.datasets import CachedDataset, DatasetPin
+from hub_assets.evaluation.inference_api import BACKEND, InferenceApiBackend
 from hub_assets.evaluation.measurement import (
     PRIMARY,
     QA_TASK,
@@ -60,13 +64,17 @@ def pin_for(pipeline_tag: str | None, pins: Sequence[DatasetPin]) -> DatasetPin 
     return next((p for p in pins if p.task == task), None) if task else None
 
 
+def weight_bytes(weight_files: Mapping[str, int]) -> int:
+    """Bytes of the safetensors weights: what a local run would load."""
+    return sum(s for p, s in weight_files.items() if p.endswith(".safetensors"))
+
+
 def local_evaluation_blocker(weight_files: Mapping[str, int], max_weight_bytes: int) -> str | None:
     """Why this revision cannot be evaluated on this machine, or None: the local backends
     load safetensors only, up to the same weight limit as the reproducibility run."""
-    safetensors = {p: s for p, s in weight_files.items() if p.endswith(".safetensors")}
-    if not safetensors:
+    if not any(p.endswith(".safetensors") for p in weight_files):
         return "no safetensors weights (pickle files are never loaded)"
-    size = sum(safetensors.values())
+    size = weight_bytes(weight_files)
     if size > max_weight_bytes:
         return (
             f"weights of {size / 1e9:.1f} GB exceed the {max_weight_bytes / 1e9:.1f} GB local limit"
@@ -79,9 +87,10 @@ def cache_key(
     dataset_fingerprint: str,
     config: GenerationConfig,
     sample_limit: int | None = None,
+    backend: Mapping | None = None,
 ) -> str:
     """The evaluation cache key: what would make a rerun give a different answer (a run on
-    the first N samples is not the run on all of them)."""
+    the first N samples is not the run on all of them; an API run is not a local run)."""
     key = {
         "model": model_sha,
         "dataset": dataset_fingerprint,
@@ -90,6 +99,8 @@ def cache_key(
     }
     if sample_limit:
         key["sample_limit"] = sample_limit
+    if backend:
+        key["backend"] = dict(backend)
     return _h(key)
 
 
@@ -105,6 +116,8 @@ class ShadowResult:
     baseline: dict = field(default_factory=dict)  # {"name", "scores"}
     backend: str = "local"
     duration_s: float = 0.0
+    coverage: float = 1.0  # answered samples / samples (API misses are unanswered)
+    api: dict = field(default_factory=dict)  # the API's figures (ApiSession.summary)
 
     @property
     def failed_samples(self) -> int:
@@ -129,62 +142,119 @@ def _baseline(task: str, references: Sequence, corpus_ids: Sequence[str] | None 
     return {"name": chance["name"], "scores": chance["scores"]}
 
 
+def _result(
+    task: str,
+    ids: Sequence,
+    predictions: Sequence[str],
+    prompts: Sequence[str],
+    refs: Sequence,
+    out: Outputs,
+    scorer: Callable[[list, list], dict],
+    config: GenerationConfig,
+    started: float,
+    backend: str,
+    corpus_ids: Sequence[str] | None = None,
+) -> ShadowResult:
+    """Score the answered samples; unanswered ones (API misses) keep their reason, no
+    score, and count against coverage. The chance baseline is taken on the same samples."""
+    answered = [i for i in range(len(ids)) if i not in out.unanswered]
+    scores: dict = {}
+    per: dict[str, list[float]] = {}
+    if answered:
+        scores = scorer([predictions[i] for i in answered], [refs[i] for i in answered])
+        per = scores.pop("per_sample")
+    position = {i: n for n, i in enumerate(answered)}
+    gen_hash = config.digest()
+    samples = [
+        {
+            "sample_id": str(sid),
+            "prediction": p if isinstance(p := predictions[i], str) else json.dumps(p),
+            "scores": {k: per[k][position[i]] for k in per} if i in position else {},
+            "prompt_hash": _h(prompts[i]),
+            "reference_hash": _h(refs[i]),
+            "generation_config_hash": gen_hash,
+            "error": out.errors[i],
+            "backend": backend,
+        }
+        for i, sid in enumerate(ids)
+    ]
+    baseline = (
+        _baseline(task, [refs[i] for i in answered], corpus_ids)
+        if answered
+        else {"name": "", "scores": {}}
+    )
+    return ShadowResult(
+        task,
+        scores,
+        samples,
+        intervals=intervals_of(per),
+        baseline=baseline,
+        backend=backend,
+        duration_s=time.perf_counter() - started,
+        coverage=len(answered) / len(ids) if len(ids) else 0.0,
+    )
+
+
 def evaluate_qa(
-    model_dir: Path,
+    model_dir: Path | None,
     pipeline_tag: str,
     data: CachedDataset,
     config: GenerationConfig,
     limit: int | None = None,
+    api: InferenceApiBackend | None = None,
 ) -> ShadowResult:
     """Answer every question of the QA set and score it: extractive models pick a span of
-    the context (or no answer), generators write an answer to a prompt."""
+    the context (or no answer), generators write an answer to a prompt; locally from
+    `model_dir`, or through `api`."""
     frame = data.frame("default", "validation")
     if limit:
         frame = frame.head(limit)
     contexts, questions = list(frame["context"]), list(frame["question"])
     refs = [list(a["text"]) for a in frame["answers"]]
     if pipeline_tag in EXTRACTIVE_TASKS:
-        extractive = ExtractiveQABackend(model_dir, config)
         prompts = [f"question: {q}\ncontext: {c}" for q, c in zip(questions, contexts, strict=True)]
+    else:
+        prompts = [
+            qa_prompt(pipeline_tag, config, c, q) for c, q in zip(contexts, questions, strict=True)
+        ]
+    if api is not None:
+        started = time.perf_counter()
+        out = (
+            api.answer_extractive(questions, contexts, config)
+            if pipeline_tag in EXTRACTIVE_TASKS
+            else api.answer_generation(prompts, config)
+        )
+    elif pipeline_tag in EXTRACTIVE_TASKS:
+        extractive = ExtractiveQABackend(model_dir, config)
         started = time.perf_counter()
         out = extractive.answer(questions, contexts)
     else:
         backend = QABackend(model_dir, pipeline_tag, config)
-        prompts = [backend.prompt(c, q) for c, q in zip(contexts, questions, strict=True)]
         started = time.perf_counter()
         out = backend.answer(prompts)
-    scores = qa_scores(out.predictions, refs)
-    per = scores.pop("per_sample")
-    gen_hash = config.digest()
-    samples = [
-        {
-            "sample_id": str(sid),
-            "prediction": pred,
-            "scores": {k: per[k][i] for k in per},
-            "prompt_hash": _h(prompt),
-            "reference_hash": _h(ref),
-            "generation_config_hash": gen_hash,
-            "error": err,
-        }
-        for i, (sid, pred, prompt, ref, err) in enumerate(
-            zip(frame["id"], out.predictions, prompts, refs, out.errors, strict=True)
-        )
-    ]
-    return ShadowResult(
+    return _result(
         QA_TASK,
-        scores,
-        samples,
-        intervals=intervals_of(per),
-        baseline=_baseline(QA_TASK, refs),
-        duration_s=time.perf_counter() - started,
+        list(frame["id"]),
+        out.predictions,
+        prompts,
+        refs,
+        out,
+        qa_scores,
+        config,
+        started,
+        BACKEND if api is not None else "local",
     )
 
 
 def evaluate_retrieval(
-    model_dir: Path, data: CachedDataset, config: GenerationConfig, limit: int | None = None
+    model_dir: Path | None,
+    data: CachedDataset,
+    config: GenerationConfig,
+    limit: int | None = None,
+    api: InferenceApiBackend | None = None,
 ) -> ShadowResult:
     """Rank the corpus for every judged query of the held-out qrels split and score the
-    rankings against the qrels."""
+    rankings against the qrels; locally from `model_dir`, or through `api`."""
     corpus = data.frame("corpus", "corpus")
     queries = data.frame("queries", "queries")
     qrels: dict[str, dict[str, float]] = {}
@@ -194,36 +264,62 @@ def evaluate_retrieval(
     queries = queries[queries["_id"].isin(qrels)]
     if limit:
         queries = queries.head(limit)
-    backend = EmbeddingBackend(model_dir, config)
-    started = time.perf_counter()
+    texts, doc_ids = list(queries["text"]), list(corpus["_id"])
     docs = [f"{t}. {x}" for t, x in zip(corpus["title"], corpus["text"], strict=True)]
-    rankings = backend.rank(list(queries["text"]), list(corpus["_id"]), docs)
+    if api is None:
+        backend = EmbeddingBackend(model_dir, config)
+        started = time.perf_counter()
+        rankings = backend.rank(texts, doc_ids, docs)
+        out = Outputs(errors=[None] * len(texts))
+    else:
+        started = time.perf_counter()
+        rankings, out = _rank_through(api, texts, doc_ids, docs)
     rels = [qrels.get(q, {}) for q in queries["_id"]]
-    scores = retrieval_scores(rankings, rels)
-    per = scores.pop("per_sample")
-    gen_hash = config.digest()
-    samples = [
-        {
-            "sample_id": qid,
-            "prediction": json.dumps(ranked),
-            "scores": {k: per[k][i] for k in per},
-            "prompt_hash": _h(text),
-            "reference_hash": _h(rel),
-            "generation_config_hash": gen_hash,
-            "error": None,
-        }
-        for i, (qid, text, ranked, rel) in enumerate(
-            zip(queries["_id"], queries["text"], rankings, rels, strict=True)
-        )
-    ]
-    return ShadowResult(
+    return _result(
         RETRIEVAL_TASK,
-        scores,
-        samples,
-        intervals=intervals_of(per),
-        baseline=_baseline(RETRIEVAL_TASK, rels, list(corpus["_id"])),
-        duration_s=time.perf_counter() - started,
+        list(queries["_id"]),
+        rankings,
+        texts,
+        rels,
+        out,
+        retrieval_scores,
+        config,
+        started,
+        BACKEND if api is not None else "local",
+        doc_ids,
     )
+
+
+def _rank_through(
+    api: InferenceApiBackend, texts: list[str], doc_ids: list[str], docs: list[str]
+) -> tuple[list[list[str]], Outputs]:
+    """Rankings from embeddings the API returns. A query needs the whole corpus: passages
+    whose request failed are asked once more, and if some still have no embedding, no query
+    is answered."""
+    import numpy as np
+
+    doc_rows, missing, _ = api.embed(docs)
+    if missing:
+        order = sorted(missing)
+        again, still, _ = api.embed([docs[i] for i in order])
+        for j, i in enumerate(order):
+            doc_rows[i] = again[j]
+        missing = {order[j] for j in still}
+    q_rows, q_missing, problems = api.embed(texts)
+    out = Outputs(predictions=[[] for _ in texts], errors=list(problems))
+    if missing:
+        why = f"corpus incomplete: {len(missing)} of {len(docs)} passages got no embedding"
+        out.unanswered = set(range(len(texts)))
+        out.errors = [p or f"bypassed: {why}" for p in out.errors]
+        return [[] for _ in texts], out
+    out.unanswered = set(q_missing)
+    answered = [i for i in range(len(texts)) if i not in q_missing]
+    rankings: list[list[str]] = [[] for _ in texts]
+    if answered:
+        top = top_ids(np.stack([q_rows[i] for i in answered]), np.stack(doc_rows), doc_ids)
+        for i, ranked in zip(answered, top, strict=True):
+            rankings[i] = ranked
+    return rankings, out
 
 
 def paired_bootstrap(
@@ -258,8 +354,8 @@ def regression_findings(
     """Primary metrics that dropped significantly, each named with the size of the drop."""
     findings = []
     for metric in PRIMARY[task]:
-        old = {s["sample_id"]: s["scores"][metric] for s in old_samples}
-        new = {s["sample_id"]: s["scores"][metric] for s in new_samples}
+        old = {s["sample_id"]: s["scores"][metric] for s in old_samples if metric in s["scores"]}
+        new = {s["sample_id"]: s["scores"][metric] for s in new_samples if metric in s["scores"]}
         test = paired_bootstrap(old, new)
         if test["shared"] and test["delta"] < 0 and test["p_not_worse"] < alpha:
             findings.append(

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hub_assets.evaluation.api_budget import ApiSession, Clock
 from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
+from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
 from hub_assets.evaluation.measurement import QA_TASK, Measurement
 from hub_assets.evaluation.scorers import SCORER_VERSION
 from hub_assets.evaluation.shadow import (
@@ -26,6 +28,7 @@ from hub_assets.evaluation.shadow import (
     local_evaluation_blocker,
     pin_for,
     regression_findings,
+    weight_bytes,
 )
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
@@ -40,7 +43,8 @@ from hub_assets.registry.store import Registry
 
 @dataclass
 class ShadowOutcome:
-    """What one shadow evaluation did: `evaluated`, `cached` or `not_evaluated` (why)."""
+    """What one shadow evaluation did: `evaluated`, `cached`, `not_evaluated` (why), or
+    `not_measured` (the inference API answered too few samples: partial coverage)."""
 
     status: str
     reason: str = ""
@@ -50,6 +54,9 @@ class ShadowOutcome:
     claims: list[dict] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     compared_samples: int = 0
+    backend: str = "local"
+    coverage: float = 1.0
+    api: dict = field(default_factory=dict)  # the inference API's figures, when it was used
 
 
 def run_shadow_evaluation(
@@ -65,6 +72,8 @@ def run_shadow_evaluation(
     max_weight_bytes: int,
     run_id: str,
     offline: bool = False,
+    api: InferenceApiConfig | None = None,
+    clock: Clock | None = None,
 ) -> ShadowOutcome:
     """Evaluate the current revision of `model_id` unless an identical evaluation exists."""
     with registry.read() as con:
@@ -73,8 +82,24 @@ def run_shadow_evaluation(
     pin = pin_for(pipeline_tag, pins)
     if pin is None:
         return ShadowOutcome("not_evaluated", f"no evaluation for task {pipeline_tag!r}")
+    weights = ModelEvidence.from_metadata(model_id, metadata).weight_files()
+    blocker = local_evaluation_blocker(weights, max_weight_bytes)
+    over_limit = weight_bytes(weights) > max_weight_bytes
+    use_api = api is not None and api.chosen_for(model_id, over_limit)
+    if use_api and offline:
+        return ShadowOutcome(
+            "not_evaluated",
+            "the inference API cannot be reached offline (HF_HUB_OFFLINE=1)"
+            + (f"; locally: {blocker}" if blocker else ""),
+            pin,
+        )
+    if blocker and not use_api:
+        return ShadowOutcome("not_evaluated", blocker, pin)
+    limit = sample_limit
+    if use_api and api.samples:
+        limit = min(sample_limit or api.samples, api.samples)
     data = cache_dataset(pin, client.api.endpoint, cache_dir, client.token, offline=offline)
-    key = cache_key(sha, data.fingerprint, config, sample_limit)
+    key = cache_key(sha, data.fingerprint, config, limit, api.key() if use_api else None)
     with registry.read() as con:
         cached = reg_eval.cached_run(con, key)
         previous = reg_eval.previous_samples(con, model_id, pin.repo_id, key)
@@ -96,21 +121,38 @@ def run_shadow_evaluation(
             key,
             measurement,
             cached["claims"],
+            backend=cached["backend"],
+            coverage=cached["coverage"],
+            api=cached["api_stats"],
         )
-    weights = ModelEvidence.from_metadata(model_id, metadata).weight_files()
-    blocker = local_evaluation_blocker(weights, max_weight_bytes)
-    if blocker:
-        return ShadowOutcome("not_evaluated", blocker, pin, key)
     try:
-        siblings = metadata["info"]["siblings"]
-        with snapshots.use(client, model_id, sha, siblings, LOADABLE_PATTERNS) as snapshot:
+        if use_api:
+            session = ApiSession(api.budget, clock)
+            backend = InferenceApiBackend(model_id, pipeline_tag, api, session)
             result = (
-                evaluate_qa(snapshot.folder, pipeline_tag, data, config, sample_limit)
+                evaluate_qa(None, pipeline_tag, data, config, limit, api=backend)
                 if pin.task == QA_TASK
-                else evaluate_retrieval(snapshot.folder, data, config, sample_limit)
+                else evaluate_retrieval(None, data, config, limit, api=backend)
             )
+            result.api = {
+                **session.summary(),
+                "provider": api.provider,
+                "url": backend.url,
+                "coverage": round(result.coverage, 4),
+                "min_coverage": api.budget.min_coverage,
+            }
+        else:
+            siblings = metadata["info"]["siblings"]
+            with snapshots.use(client, model_id, sha, siblings, LOADABLE_PATTERNS) as snapshot:
+                result = (
+                    evaluate_qa(snapshot.folder, pipeline_tag, data, config, limit)
+                    if pin.task == QA_TASK
+                    else evaluate_retrieval(snapshot.folder, data, config, limit)
+                )
     except (BackendLoadError, GatedModelError) as e:
         return ShadowOutcome("not_evaluated", str(e).splitlines()[0], pin, key)
+    if use_api and result.coverage < api.budget.min_coverage:
+        return _not_measured(registry, model_id, sha, pin, key, result, api, run_id)
     eval_run_id = str(uuid.uuid4())
     measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id)
     claims = comparable_claims(metadata["card_data"], measurement)
@@ -137,6 +179,9 @@ def run_shadow_evaluation(
         claims,
         findings,
         len(previous),
+        backend=result.backend,
+        coverage=result.coverage,
+        api=result.api,
     )
 
 
@@ -182,6 +227,8 @@ def _record(
             intervals=result.intervals,
             baseline=result.baseline,
             backend=result.backend,
+            coverage=result.coverage,
+            api_stats=result.api,
         )
         write_metrics(
             con,
@@ -202,6 +249,7 @@ def _record(
                         "chance": result.baseline["scores"].get(name),
                         "baseline": result.baseline["name"],
                         "backend": result.backend,
+                        "coverage": round(result.coverage, 4),
                     },
                 }
                 for name, value in result.scores.items()
@@ -217,3 +265,51 @@ def _record(
             reason=f"shadow evaluation on {pin.repo_id}: "
             + ", ".join(f"{k}={v:.3f}" for k, v in result.scores.items()),
         )
+
+
+def _not_measured(
+    registry: Registry,
+    model_id: str,
+    sha: str,
+    pin: DatasetPin,
+    key: str,
+    result: ShadowResult,
+    api: InferenceApiConfig,
+    run_id: str,
+) -> ShadowOutcome:
+    """Too few samples answered through the API: record the attempt, measure nothing (the
+    gate falls back to the card, the regression check is skipped, and a later run tries
+    again)."""
+    answered = sum(1 for s in result.samples if s["scores"])
+    reason = (
+        f"not measured: the inference API answered {answered} of {len(result.samples)} "
+        f"samples ({result.coverage:.0%} coverage, {api.budget.min_coverage:.0%} needed)"
+    )
+    problems = sorted({s["error"].split(":")[0] for s in result.samples if s["error"]})
+    if problems:
+        reason += f"; unanswered: {', '.join(problems)}"
+    with registry.write() as con:
+        reg_eval.write_unmeasured(
+            con,
+            eval_run_id=str(uuid.uuid4()),
+            model_id=model_id,
+            sha=sha,
+            task=pin.task,
+            dataset_repo=pin.repo_id,
+            dataset_revision=pin.revision,
+            backend=result.backend,
+            samples=result.samples,
+            coverage=result.coverage,
+            api_stats=result.api,
+            reason=reason,
+            run_id=run_id,
+        )
+    return ShadowOutcome(
+        "not_measured",
+        reason,
+        pin,
+        key,
+        backend=result.backend,
+        coverage=result.coverage,
+        api=result.api,
+    )

@@ -15,7 +15,7 @@ import re
 import string
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol, get_args
 from urllib.parse import parse_qs, quote, unquote, urlencode
@@ -90,6 +90,17 @@ class FaultSource(Protocol):
         ...
 
 
+class ExtraRoutes(Protocol):
+    """Routes a server adds beside the Hub API (the development Hub's inference routes)."""
+
+    def answer(
+        self, req: ProtocolRequest, readable: Callable[[str, str], Repo]
+    ) -> ProtocolResponse | None:
+        """The answer, or None when the request is not one of these routes. `readable(type,
+        id)` is the repo as the caller may see it (raises the Hub's 404/401/403)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProtocolRequest:
     """One HTTP request as the protocol sees it, whatever server carried it."""
@@ -157,6 +168,7 @@ class ProtocolState:
     extension: ListingExtension | None = None
     access: Access = field(default_factory=StaticTokens)
     writes: WriteState | None = None  # the write API, for a store that accepts writes
+    extra: ExtraRoutes | None = None  # routes beyond the Hub API (the dev Hub's inference)
     faults: FaultSource | None = None
     requests: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -191,6 +203,8 @@ def route_name(path: str) -> str:
             if kw in parts[3:6]:
                 return f"/api/{parts[2]}/{{id}}/{kw}"
         return f"/api/{parts[2]}" if len(parts) <= 3 else f"/api/{parts[2]}/{{id}}"
+    if re.match(r"^/(?:[a-z0-9-]+/)?models/", path):
+        return "inference"
     # anything else is one key: a scanner probing random paths must not grow the counts
     return "resolve" if "/resolve/" in path else "other"
 
@@ -247,6 +261,10 @@ class _Exchange:
             written = WriteRoutes(self.state.writes, self.req, self.caller).answer(self._writable)
             if written is not None:
                 return written
+        if self.state.extra is not None and method == "POST":
+            extra = self.state.extra.answer(self.req, self._readable)
+            if extra is not None:
+                return extra
         if path in ("/api/models", "/api/datasets") and method == "GET":
             return self._list(path.rsplit("/", 1)[1][:-1])
         m = re.match(r"^/api/(models|datasets)/(.+)$", path)
@@ -353,6 +371,16 @@ class _Exchange:
         """A private repo exists only for callers with a valid token."""
         if repo is not None and repo.meta.get("private") and not self._signed_in():
             return None
+        return repo
+
+    def _readable(self, repo_type: str, repo_id: str) -> Repo:
+        """The repo, if this caller may read its files (else the Hub's 404/401/403)."""
+        repo = self._visible(self.state.store.repo(repo_type, repo_id))
+        if repo is None:
+            raise HubError(
+                404, "RepoNotFound", f"Repository not found: {repo_type} {repo_id!r} is not here."
+            )
+        self._check_gated_access(repo)
         return repo
 
     def _writable(self, repo_type: str, repo_id: str) -> Repo | None:

@@ -35,7 +35,8 @@ def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
     """The newest evaluation run with this cache key, if any."""
     cur = con.execute(
         "SELECT eval_run_id, scores, claims, samples, failed_samples, run_id, intervals, "
-        "baseline, backend FROM eval_runs WHERE cache_key = ? AND intervals IS NOT NULL "
+        "baseline, backend, coverage, api_stats FROM eval_runs "
+        "WHERE cache_key = ? AND intervals IS NOT NULL "
         "ORDER BY created_at DESC LIMIT 1",
         [key],
     )
@@ -52,6 +53,8 @@ def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
         "intervals": json.loads(row[6]),
         "baseline": json.loads(row[7]) if row[7] else {},
         "backend": row[8] or "local",
+        "coverage": row[9] if row[9] is not None else 1.0,
+        "api_stats": json.loads(row[10]) if row[10] else {},
     }
 
 
@@ -157,14 +160,16 @@ def write_eval_run(
     intervals: dict,
     baseline: dict,
     backend: str = "local",
+    coverage: float = 1.0,
+    api_stats: dict | None = None,
 ) -> None:
     """One evaluation run and all its samples (bulk insert)."""
     con.execute(
         "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
         "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
         "scorer_version, scores, claims, samples, failed_samples, duration_s, run_id, "
-        "created_at, intervals, baseline, backend) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, intervals, baseline, backend, coverage, api_stats) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             eval_run_id,
             key,
@@ -186,8 +191,56 @@ def write_eval_run(
             json.dumps(intervals),
             json.dumps(baseline),
             backend,
+            coverage,
+            json.dumps(api_stats) if api_stats else None,
         ],
     )
+    write_samples(con, eval_run_id, samples)
+
+
+def write_unmeasured(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    eval_run_id: str,
+    model_id: str,
+    sha: str,
+    task: str,
+    dataset_repo: str,
+    dataset_revision: str,
+    backend: str,
+    samples: list[dict],
+    coverage: float,
+    api_stats: dict | None,
+    reason: str,
+    run_id: str,
+) -> None:
+    """An evaluation whose coverage was too low to measure anything: kept for the record
+    (and Prometheus), never used as evidence, as a cached result or for regressions."""
+    con.execute(
+        "INSERT INTO eval_unmeasured (eval_run_id, model_id, revision_sha, task, dataset_repo, "
+        "dataset_revision, backend, samples, coverage, api_stats, reason, run_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            eval_run_id,
+            model_id,
+            sha,
+            task,
+            dataset_repo,
+            dataset_revision,
+            backend,
+            len(samples),
+            coverage,
+            json.dumps(api_stats) if api_stats else None,
+            reason,
+            run_id,
+            now(),
+        ],
+    )
+    write_samples(con, eval_run_id, samples)
+
+
+def write_samples(con: duckdb.DuckDBPyConnection, eval_run_id: str, samples: list[dict]) -> None:
+    """An evaluation's per-sample rows (bulk insert)."""
     frame = pd.DataFrame(
         [
             {
@@ -199,6 +252,7 @@ def write_eval_run(
                 "reference_hash": s["reference_hash"],
                 "generation_config_hash": s["generation_config_hash"],
                 "error": s["error"],
+                "backend": s.get("backend", "local"),
             }
             for s in samples
         ],
@@ -211,6 +265,7 @@ def write_eval_run(
             "reference_hash",
             "generation_config_hash",
             "error",
+            "backend",
         ],
     )
     con.register("sample_batch", frame)
@@ -235,8 +290,8 @@ def report_samples(con: duckdb.DuckDBPyConnection, eval_run_id: str) -> list[dic
     """One run's per-sample rows (scores as JSON), in sample order."""
     cur = con.execute(
         "SELECT sample_id, prediction, scores, prompt_hash, reference_hash, "
-        "generation_config_hash, error FROM eval_samples WHERE eval_run_id = ? "
-        "ORDER BY sample_id",
+        "generation_config_hash, error, coalesce(backend, 'local') AS backend "
+        "FROM eval_samples WHERE eval_run_id = ? ORDER BY sample_id",
         [eval_run_id],
     )
     cols = [d[0] for d in cur.description]

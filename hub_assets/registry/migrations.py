@@ -365,6 +365,30 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE packages ADD COLUMN retired_by VARCHAR;
         """,
     ),
+    (
+        8,
+        "inference-API evaluations: coverage and API figures, runs not measured, sample backend",
+        """
+        ALTER TABLE eval_runs ADD COLUMN coverage DOUBLE;
+        ALTER TABLE eval_runs ADD COLUMN api_stats JSON;
+        ALTER TABLE eval_samples ADD COLUMN backend VARCHAR;
+        CREATE TABLE eval_unmeasured (
+            eval_run_id      VARCHAR PRIMARY KEY,
+            model_id         VARCHAR NOT NULL,
+            revision_sha     VARCHAR NOT NULL,
+            task             VARCHAR NOT NULL,
+            dataset_repo     VARCHAR NOT NULL,
+            dataset_revision VARCHAR NOT NULL,
+            backend          VARCHAR NOT NULL,
+            samples          INTEGER NOT NULL,
+            coverage         DOUBLE NOT NULL,
+            api_stats        JSON,
+            reason           VARCHAR NOT NULL,
+            run_id           VARCHAR NOT NULL,
+            created_at       TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

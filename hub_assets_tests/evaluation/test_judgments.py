@@ -20,7 +20,13 @@ from hub_assets.gate.config import load_gate_config
 from hub_assets.hub.snapshots import download_snapshot
 from hub_assets.metrics import claims
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
+from hub_assets.resources import (
+    EvaluationResource,
+    HubResource,
+    InferenceApiResource,
+    RegistryResource,
+    TrustResource,
+)
 
 QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 RANDOM_ENCODERS = (f"{ORG}/tiny-bert-embedder", f"{ORG}/tiny-bert-two-revisions")
@@ -77,6 +83,7 @@ def resources(url, registry, tmp_path):
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval")),
+        "inference_api": InferenceApiResource(),
     }
 
 
@@ -223,6 +230,7 @@ def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, r
             "registry": RegistryResource(path=str(registry.path)),
             "trust": TrustResource(work_dir=str(tmp_path / "work")),
             "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
+            "inference_api": InferenceApiResource(),
         }
 
     with dg.instance_for_test() as instance:

@@ -19,6 +19,7 @@ from hub_assets.metrics.claims import comparable_claims
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,
+    InferenceApiResource,
     RegistryResource,
     TrustResource,
 )
@@ -131,6 +132,7 @@ def resources(url, registry, tmp_path, limit=None):
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
+        "inference_api": InferenceApiResource(),
     }
 
 

@@ -18,7 +18,13 @@ from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
 from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.metrics.scoring import fingerprint
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
+from hub_assets.resources import (
+    EvaluationResource,
+    HubResource,
+    InferenceApiResource,
+    RegistryResource,
+    TrustResource,
+)
 
 
 @dg.asset(
@@ -114,8 +120,10 @@ def shadow_eval_scores(
     registry: RegistryResource,
     trust: TrustResource,
     evaluation: EvaluationResource,
+    inference_api: InferenceApiResource,
 ) -> dg.MaterializeResult:
-    """Evaluates the current revision unless an identical evaluation is cached."""
+    """Evaluates the current revision unless an identical evaluation is cached: locally, or
+    through the inference API for a model over the local limit (or configured for it)."""
     model_id = context.partition_key
     with (
         retry_when_transient(),
@@ -133,9 +141,10 @@ def shadow_eval_scores(
             max_weight_bytes=trust.limits().max_weight_bytes,
             run_id=context.run_id,
             offline=hub.offline,
+            api=inference_api.config(hub),
         )
-    if outcome.status == "not_evaluated":
-        return _not_evaluated(context, outcome.reason)
+    if outcome.status in ("not_evaluated", "not_measured"):
+        return _not_evaluated(context, outcome.reason, outcome.api)
     context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")
     for f in outcome.findings:
         context.log.warning(f"{model_id}: {f}")
@@ -151,6 +160,9 @@ def shadow_eval_scores(
     return dg.MaterializeResult(
         metadata={
             "outcome": outcome.status,
+            "backend": outcome.backend,
+            "coverage": dg.MetadataValue.float(float(outcome.coverage)),
+            **_api_metadata(outcome.api),
             "eval_run_id": measurement.eval_run_id,
             "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
             "cache_key": outcome.key,
@@ -222,11 +234,39 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
 )
 
 
-def _not_evaluated(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeResult:
-    """A model this machine cannot evaluate: no measurement, so its gate judges the card."""
-    context.log.info(f"{context.partition_key}: not evaluated: {reason}")
+def _api_metadata(api: dict) -> dict:
+    """The inference API's figures as plottable numbers (empty for a local evaluation)."""
+    if not api:
+        return {}
+    out: dict = {
+        f"api_{k}": dg.MetadataValue.int(int(api[k]))
+        for k in ("requests", "answered", "misses", "rate_limited", "errors", "bypassed")
+    }
+    out["api_breaker_trips"] = dg.MetadataValue.int(int(api.get("breaker_trips", 0)))
+    for k in ("p50_ms", "p95_ms"):
+        if api.get(k) is not None:
+            out[f"api_{k}"] = dg.MetadataValue.float(float(api[k]))
+    out["api_within_budget"] = bool(api.get("within_budget"))
+    out["api_url"] = dg.MetadataValue.url(api["url"]) if api.get("url") else ""
+    return out
+
+
+def _not_evaluated(
+    context: dg.AssetExecutionContext, reason: str, api: dict | None = None
+) -> dg.MaterializeResult:
+    """A model this machine cannot evaluate, or the API answered too little of: no
+    measurement, so its gate judges the card."""
+    context.log.info(f"{context.partition_key}: {reason}")
+    metadata: dict = {
+        "outcome": reason if reason.startswith("not ") else f"not evaluated: {reason}"
+    }
+    if api:
+        metadata |= {
+            "coverage": dg.MetadataValue.float(float(api.get("coverage", 0.0))),
+            **_api_metadata(api),
+        }
     return dg.MaterializeResult(
-        metadata={"outcome": f"not evaluated: {reason}"},
+        metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
                 check_name="no_significant_regression",

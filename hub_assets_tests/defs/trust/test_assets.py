@@ -8,7 +8,13 @@ from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.discovery.candidates import discover
 from hub_assets.registry.models import status_history
-from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
+from hub_assets.resources import (
+    EvaluationResource,
+    HubResource,
+    InferenceApiResource,
+    RegistryResource,
+    TrustResource,
+)
 
 PASSING = QA_MODEL
 FAILING = f"{ORG}/tiny-gpt2-stale"
@@ -37,6 +43,7 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=60),
+        "inference_api": InferenceApiResource(),
     }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])

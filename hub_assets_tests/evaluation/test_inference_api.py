@@ -1,0 +1,208 @@
+"""Shadow evaluation through the inference API: the same scores as locally, misses within
+the latency budget, the breaker on a 429 storm, and the client-side quota under a burst.
+
+Rates and counts are measured on the server side (its request counts), never by timing the
+test.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
+from hub_assets.evaluation.api_budget import ApiBudget, ApiSession, Breaker, Clock, requested_pause
+from hub_assets.evaluation.backends import GenerationConfig
+from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
+from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
+from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval
+from hub_assets.hub.snapshots import download_snapshot
+
+QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
+GPT2 = f"{ORG}/tiny-gpt2-complete"
+ROUTE = "^/hf-inference/models/"
+# No quota and a budget no loaded CPU misses: for comparing scores, not latency.
+UNHURRIED = ApiBudget(p95_ms=60_000, median_ms=60_000, per_minute=0, per_hour=0)
+# Scores through the API equal the local ones within this (documented in docs/evaluation.md):
+# the server answers one sample per request, locally samples are batched with padding.
+TOLERANCE = 0.02
+
+
+def api_backend(url, model_id, task, budget=UNHURRIED):
+    config = InferenceApiConfig(base_url=url, budget=budget)
+    session = ApiSession(budget)
+    return InferenceApiBackend(model_id, task, config, session), session
+
+
+def local_snapshot(client, model_id, tmp_path):
+    sha = client.model_metadata(model_id).data["info"]["sha"]
+    return download_snapshot(client, model_id, sha, tmp_path / "snap")
+
+
+@pytest.mark.parametrize(
+    ("model_id", "task"),
+    [(QA_MODEL, "question-answering"), (GPT2, "text-generation")],
+)
+def test_qa_scores_through_the_api_equal_the_local_ones(
+    hub_server, hub_client, tmp_path, model_id, task
+):
+    data = cache_dataset(QA_PIN, hub_server.url, tmp_path / "eval")
+    config = GenerationConfig(batch_size=16)
+    local = evaluate_qa(local_snapshot(hub_client, model_id, tmp_path), task, data, config, 40)
+    backend, session = api_backend(hub_server.url, model_id, task)
+    remote = evaluate_qa(None, task, data, config, 40, api=backend)
+    assert remote.backend == "inference_api" and remote.coverage == 1.0
+    assert {s["backend"] for s in remote.samples} == {"inference_api"}
+    for metric in ("f1", "exact_match"):
+        assert remote.scores[metric] == pytest.approx(local.scores[metric], abs=TOLERANCE)
+    assert remote.baseline == local.baseline
+    assert hub_server.state.requests["POST inference"] == 40  # one request per question
+    figures = session.summary()
+    assert figures["answered"] == 40 and figures["misses"] == 0
+    assert figures["p50_ms"] <= figures["p95_ms"]
+
+
+def test_retrieval_scores_through_the_api_equal_the_local_ones(hub_server, hub_client, tmp_path):
+    data = cache_dataset(RETRIEVAL_PIN, hub_server.url, tmp_path / "eval")
+    config = GenerationConfig(batch_size=32)
+    local = evaluate_retrieval(local_snapshot(hub_client, MINILM, tmp_path), data, config, 30)
+    backend, _ = api_backend(hub_server.url, MINILM, "sentence-similarity")
+    remote = evaluate_retrieval(None, data, config, 30, api=backend)
+    assert remote.coverage == 1.0
+    assert remote.scores["ndcg_at_10"] == pytest.approx(local.scores["ndcg_at_10"], abs=TOLERANCE)
+    assert remote.scores["ndcg_at_10"] > 0.5  # the real encoder, served
+
+
+def test_latency_over_the_budget_is_a_miss_never_a_wrong_answer(hub_server, tmp_path):
+    data = cache_dataset(QA_PIN, hub_server.url, tmp_path / "eval")
+    budget = ApiBudget(p95_ms=1_500, median_ms=1_000, per_minute=0, per_hour=0, breaker_misses=0)
+    backend, session = api_backend(hub_server.url, QA_MODEL, "question-answering", budget)
+    # the first request is the warm-up (its own timeout); the next three come too late
+    hub_server.add_fault("slow", route=ROUTE, delay_s=2.0, times=4)
+    result = evaluate_qa(None, "question-answering", data, GenerationConfig(), 12, api=backend)
+    missed = [s for s in result.samples if s["error"]]
+    assert len(missed) == 3
+    assert all(s["error"].startswith("miss:") and s["scores"] == {} for s in missed)
+    assert result.coverage == pytest.approx(9 / 12)
+    figures = session.summary()
+    assert figures["misses"] == 3 and figures["answered"] == 9
+    assert figures["p95_ms"] is not None and figures["p95_ms"] <= 1_500
+    assert hub_server.state.requests["POST inference"] == 12  # a miss is not retried
+
+
+def test_a_429_storm_trips_the_breaker_and_the_model_is_not_measured(
+    hub_server, hub_client, registry, tmp_path
+):
+    from hub_assets.evaluation.shadow_run import run_shadow_evaluation
+    from hub_assets.hub.snapshots import SnapshotStore
+
+    _metadata(hub_server, registry, tmp_path, QA_MODEL)
+    hub_server.add_fault("status", route=ROUTE, status=429, retry_after=30, times=None)
+    budget = ApiBudget(per_minute=0, per_hour=0, cooldown_s=30, run_budget_s=5)
+    outcome = run_shadow_evaluation(
+        QA_MODEL,
+        client=hub_client,
+        registry=registry,
+        snapshots=SnapshotStore(tmp_path / "snapshots"),
+        pins=DEFAULT_PINS,
+        cache_dir=Path(tmp_path / "eval"),
+        config=GenerationConfig(),
+        sample_limit=20,
+        max_weight_bytes=10**9,
+        run_id="r",
+        api=InferenceApiConfig(base_url=hub_server.url, budget=budget, models=(QA_MODEL,)),
+    )
+    assert outcome.status == "not_measured" and outcome.coverage == 0.0
+    assert "0 of 20 samples" in outcome.reason and "bypassed" in outcome.reason
+    assert outcome.api["rate_limited"] == 1 and outcome.api["breaker_trips"] == 1
+    assert outcome.api["bypassed"] == 19
+    assert hub_server.state.requests["POST inference"] == 1  # the breaker stopped calling
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM eval_runs").fetchone()[0] == 0
+        assert (
+            con.execute(
+                "SELECT count(*) FROM metric_values WHERE metric LIKE 'shadow_%'"
+            ).fetchone()[0]
+            == 0
+        )  # nothing measured: the gate judges the card, the model is not failed
+        row = con.execute("SELECT coverage, samples, reason FROM eval_unmeasured").fetchone()
+    assert row[0] == 0.0 and row[1] == 20 and "not measured" in row[2]
+
+
+def test_the_client_side_quota_holds_under_a_burst(hub_server, tmp_path):
+    data = cache_dataset(QA_PIN, hub_server.url, tmp_path / "eval")
+    budget = ApiBudget(p95_ms=60_000, per_minute=5, per_hour=100, run_budget_s=30)
+    backend, session = api_backend(hub_server.url, QA_MODEL, "question-answering", budget)
+    result = evaluate_qa(None, "question-answering", data, GenerationConfig(), 20, api=backend)
+    assert hub_server.state.requests["POST inference"] == 5  # counted by the server
+    assert result.coverage == pytest.approx(5 / 20)
+    bypassed = [s["error"] for s in result.samples if s["error"]]
+    assert len(bypassed) == 15 and all("quota" in e for e in bypassed)
+    assert session.summary()["bypassed"] == 15
+
+
+def test_ratelimit_headers_and_retry_after_pause_the_client(hub_server):
+    budget = ApiBudget(per_minute=0, per_hour=0, cooldown_s=1, run_budget_s=5)
+    backend, session = api_backend(hub_server.url, MINILM, "feature-extraction", budget)
+    hub_server.add_fault(
+        "status",
+        route=ROUTE,
+        status=429,
+        retry_after=2,
+        headers={
+            "RateLimit": '"api";r=0;t=45',
+            "RateLimit-Policy": '"fixed window";"api";q=10;w=60',
+        },
+    )
+    rows, missing, problems = backend.embed(["a", "b"])
+    assert missing == {0, 1} and problems[0] == "bypassed: rate limited (429)"
+    # the API asked for 45 s (RateLimit); more than Retry-After and the 1 s cool-down
+    assert session.quota.paused_until - session.clock.now() > 40
+    assert session.breaker.open_until - session.clock.now() > 40
+    assert hub_server.state.requests["POST inference"] == 1
+
+
+def test_requested_pause_reads_retry_after_and_ratelimit():
+    assert requested_pause({"Retry-After": "12"}) == 12
+    assert requested_pause({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
+    assert requested_pause({"ratelimit": '"api";r=0;t=55'}) == 55
+    assert requested_pause({"ratelimit": '"api";r=3;t=55'}) is None  # quota left
+    assert requested_pause({"Retry-After": "-1"}) is None
+
+
+def test_the_breaker_opens_after_misses_in_a_row_and_a_success_resets_it():
+    now = [100.0]
+    clock = Clock(now=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    breaker = Breaker(misses=3, cooldown_s=60, clock=clock)
+    breaker.miss("budget misses")
+    breaker.miss("budget misses")
+    breaker.success()
+    breaker.miss("budget misses")
+    breaker.miss("budget misses")
+    assert breaker.trips == 0 and breaker.open_until == 0
+    breaker.miss("budget misses")
+    assert breaker.trips == 1 and breaker.open_until == 160
+    assert breaker.reason == "3 budget misses in a row"
+
+
+def _metadata(hub_server, registry, tmp_path, model_id):
+    """The model's metadata in the registry, as the pipeline's first asset records it."""
+    import dagster as dg
+
+    from hub_assets.defs.discovery.assets import model_metadata
+    from hub_assets.discovery.candidates import discover
+    from hub_assets.hub.client import HubClient, HubSettings
+    from hub_assets.resources import HubResource, RegistryResource
+
+    client = HubClient(HubSettings(endpoint=hub_server.url, cache_dir=tmp_path / "c"))
+    discover(client, registry, run_id="d")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [model_id])
+        dg.materialize(
+            [model_metadata],
+            partition_key=model_id,
+            instance=instance,
+            resources={
+                "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "c")),
+                "registry": RegistryResource(path=str(registry.path)),
+            },
+        )
