@@ -7,7 +7,9 @@ call, which is what the `question-answering` pipeline did; transformers 5 no lon
 it, so the loop runs the same decoder with batches of one), and the real all-MiniLM-L6-v2
 embedding retrieval passages (baseline: a `feature-extraction` pipeline loop).
 Prints samples per second for each and `speedup_vs_pipeline_loop=` (geometric mean of the
-three speed-ups; target ≥ 3).
+three speed-ups; target ≥ 3). Then the inference API backend against the local batched one
+on the same extractive-QA samples: `api_overhead_ratio=` (API wall time / local wall time)
+with the API's p50 and p95 latency and no faults.
 
     .venv/bin/python bench/bench_inference.py [--samples 160]
 """
@@ -92,6 +94,7 @@ def main() -> None:
         ]
         loop_ex = len(questions) / (time.perf_counter() - t)
         agree = sum(a == b for a, b in zip(batched, looped, strict=True)) / len(questions)
+        api_report = api_vs_local(items, extractive_dir, config)
 
         corpus, _, _ = retrieval_set()
         texts = [f"{d['title']}. {d['text']}" for d in corpus][: args.samples * 2]
@@ -121,6 +124,43 @@ def main() -> None:
     )
     geo = (qa_speedup * emb_speedup * ex_speedup) ** (1 / 3)
     print(f"speedup_vs_pipeline_loop={geo:.2f}")
+    print(api_report)
+
+
+def api_vs_local(items: list[dict], extractive_dir: Path, config: GenerationConfig) -> str:
+    """The inference API backend (InferenceClient against the development Hub in a process
+    of its own, one question a request, no faults) against the local batched backend on the
+    same samples: `api_overhead_ratio` = API wall time / local wall time, and the API's
+    p50 / p95 latency against the 500 / 800 ms budget."""
+    from hub_assets.devhub.process import served_catalog
+    from hub_assets.evaluation.api_budget import ApiBudget, ApiSession
+    from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
+
+    questions = [i["question"] for i in items]
+    contexts = [i["context"] for i in items]
+    local = ExtractiveQABackend(extractive_dir, config)
+    t = time.perf_counter()
+    local_answers = local.answer(questions, contexts).predictions
+    local_s = time.perf_counter() - t
+    budget = ApiBudget(per_minute=0, per_hour=0)  # the local Hub has no quota
+    with served_catalog(ROOT / "data/demo_hub") as url:
+        api_config = InferenceApiConfig(base_url=url, budget=budget)
+        session = ApiSession(budget)
+        backend = InferenceApiBackend(QA_MODEL, "question-answering", api_config, session)
+        backend.answer_extractive(questions[:1], contexts[:1], config)  # warm-up: loads the model
+        session = backend.session = ApiSession(budget)
+        t = time.perf_counter()
+        out = backend.answer_extractive(questions, contexts, config)
+        api_s = time.perf_counter() - t
+    figures = session.summary()
+    agree = sum(a == b for a, b in zip(out.predictions, local_answers, strict=True)) / len(items)
+    return (
+        f"api_samples={len(items)} api_per_s={len(items) / api_s:.1f} "
+        f"local_batched_per_s={len(items) / local_s:.1f} same_answers={agree:.3f} "
+        f"misses={figures['misses']} p50_ms={figures['p50_ms']} p95_ms={figures['p95_ms']} "
+        f"within_budget={figures['within_budget']}\n"
+        f"api_overhead_ratio={api_s / local_s:.2f}"
+    )
 
 
 if __name__ == "__main__":

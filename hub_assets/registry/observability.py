@@ -5,6 +5,17 @@ from __future__ import annotations
 
 import duckdb
 
+# Every evaluation that called the inference API, measured or not, with its figures.
+_API_RUNS = (
+    "SELECT model_id, created_at, api_stats FROM eval_runs WHERE api_stats IS NOT NULL "
+    "UNION ALL SELECT model_id, created_at, api_stats FROM eval_unmeasured "
+    "WHERE api_stats IS NOT NULL"
+)
+_API_COUNTS = ", ".join(
+    f"coalesce(CAST(api_stats->>'{k}' AS BIGINT), 0)"
+    for k in ("answered", "misses", "rate_limited", "errors", "bypassed")
+)
+
 
 def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     """Every series family as rows of (labels..., value)."""
@@ -37,6 +48,23 @@ def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
         ).fetchall(),
         "shadow_eval_runs": con.execute(
             "SELECT task, count(*) FROM eval_runs GROUP BY task ORDER BY task"
+        ).fetchall(),
+        "inference_api_requests": con.execute(
+            f"SELECT outcome, sum(n) FROM (SELECT unnest(['answered', 'miss', 'rate_limited', "
+            f"'error', 'bypassed']) AS outcome, unnest([{_API_COUNTS}]) AS n FROM ({_API_RUNS})) "
+            "GROUP BY outcome ORDER BY outcome"
+        ).fetchall(),
+        "inference_api_breaker_trips": con.execute(
+            "SELECT coalesce(sum(CAST(api_stats->>'breaker_trips' AS BIGINT)), 0) "
+            f"FROM ({_API_RUNS})"
+        ).fetchall(),
+        "inference_api_latency": con.execute(
+            "WITH latest AS (SELECT model_id, arg_max(api_stats, created_at) AS s "
+            f"FROM ({_API_RUNS}) GROUP BY model_id) "
+            "SELECT model_id, '0.5', CAST(s->>'p50_ms' AS DOUBLE) / 1000 FROM latest "
+            "WHERE s->>'p50_ms' IS NOT NULL UNION ALL "
+            "SELECT model_id, '0.95', CAST(s->>'p95_ms' AS DOUBLE) / 1000 FROM latest "
+            "WHERE s->>'p95_ms' IS NOT NULL ORDER BY 1, 2"
         ).fetchall(),
         "shadow_eval_scores": con.execute(
             "SELECT model_id, task, primary_metric, score FROM v_leaderboard "

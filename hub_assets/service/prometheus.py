@@ -87,6 +87,25 @@ class RegistryCollector(Collector):
             ["task"],
             c["shadow_eval_runs"],
         )
+        yield _counter(
+            "hub_assets_inference_api_requests",
+            "Inference-API calls of shadow evaluations, by outcome (answered, miss: over the "
+            "latency budget, rate_limited: 429, error, bypassed: breaker open or quota spent).",
+            ["outcome"],
+            c["inference_api_requests"],
+        )
+        yield _counter(
+            "hub_assets_inference_api_breaker_trips",
+            "Times the inference API's circuit breaker opened.",
+            [],
+            c["inference_api_breaker_trips"],
+        )
+        yield _gauge(
+            "hub_assets_inference_api_latency_seconds",
+            "Latency of each model's latest inference-API evaluation, by quantile.",
+            ["model_id", "quantile"],
+            c["inference_api_latency"],
+        )
         yield _gauge(
             "hub_assets_shadow_eval_score",
             "Latest shadow-evaluation score on the task's primary metric.",

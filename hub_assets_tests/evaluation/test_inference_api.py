@@ -206,3 +206,65 @@ def _metadata(hub_server, registry, tmp_path, model_id):
                 "registry": RegistryResource(path=str(registry.path)),
             },
         )
+
+
+def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
+    hub_server, hub_client, registry, tmp_path
+):
+    import dagster as dg
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from hub_assets.defs.discovery.assets import model_metadata
+    from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
+    from hub_assets.discovery.candidates import discover
+    from hub_assets.resources import (
+        EvaluationResource,
+        HubResource,
+        InferenceApiResource,
+        RegistryResource,
+        TrustResource,
+    )
+    from hub_assets.service.prometheus import RegistryCollector
+
+    discover(hub_client, registry, run_id="d")
+    big = f"{ORG}/gpt2-oversized"
+    res = {
+        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "registry": RegistryResource(path=str(registry.path)),
+        "trust": TrustResource(work_dir=str(tmp_path / "work")),
+        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval")),
+        # the router defaults to the Hub's own endpoint when it is not huggingface.co
+        "inference_api": InferenceApiResource(per_minute=0, per_hour=0, p95_ms=30_000, samples=30),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [big])
+        assert dg.materialize([eval_datasets], instance=instance, resources=res).success
+        run = dg.materialize(
+            [model_metadata, shadow_eval_scores],
+            partition_key=big,
+            instance=instance,
+            resources=res,
+        )
+        meta = run.asset_materializations_for_node("shadow_eval_scores")[0].metadata
+        assert meta["outcome"].value == "evaluated" and meta["backend"].value == "inference_api"
+        assert meta["coverage"].value == 1.0 and meta["api_requests"].value == 30
+        assert meta["api_p95_ms"].value >= meta["api_p50_ms"].value > 0
+        assert meta["api_misses"].value == 0 and meta["api_within_budget"].value is True
+        board = dg.materialize([leaderboard], instance=instance, resources=res)
+        table = board.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"]
+        rows = {r.data["model_id"]: r.data for r in table.value.records}
+        assert rows[big]["backend"] == "inference_api"
+    assert hub_server.state.requests["POST inference"] == 30
+    with registry.read() as con:
+        details = con.execute(
+            "SELECT details FROM metric_values WHERE model_id = ? AND metric = 'shadow_f1'", [big]
+        ).fetchone()[0]
+        backends = con.execute("SELECT DISTINCT backend FROM eval_samples").fetchall()
+    assert '"backend": "inference_api"' in details and '"coverage": 1.0' in details
+    assert backends == [("inference_api",)]
+    prom = CollectorRegistry()
+    prom.register(RegistryCollector(registry))
+    text = generate_latest(prom).decode()
+    assert 'hub_assets_inference_api_requests_total{outcome="answered"} 30.0' in text
+    assert f'hub_assets_inference_api_latency_seconds{{model_id="{big}",quantile="0.95"}}' in text
