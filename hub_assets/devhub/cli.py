@@ -173,6 +173,14 @@ def demo(catalog: str, port: int) -> None:
     """Build the demo catalog, serve it, run the whole pipeline through Dagster, summarise."""
     from dagster import DagsterInstance
 
+    settings = settings_or_exit()
+    # The local Hub has no quota: unless told otherwise, the inference API (which evaluates
+    # gpt2-oversized) is not held to the free tier's 10 requests a minute. Set before the
+    # Dagster definitions are imported, which read the settings once.
+    if not {"inference_api_per_minute", "inference_api_per_hour"} & settings.model_fields_set:
+        publish_to_children(
+            HUB_ASSETS_INFERENCE_API_PER_MINUTE="0", HUB_ASSETS_INFERENCE_API_PER_HOUR="0"
+        )
     from hub_assets.devhub.demo_catalog import build_demo
     from hub_assets.devhub.process import ServerStartError, served_catalog
     from hub_assets.local_runs import release_abandoned_runs, tick_sensor
@@ -187,14 +195,6 @@ def demo(catalog: str, port: int) -> None:
             # The pipeline reads the Hub the demo serves, in this process and its children.
             publish_to_children(HUB_ASSETS_HUB_ENDPOINT=endpoint)
             settings = settings_or_exit()
-            # The local Hub has no quota: unless told otherwise, the inference API (which
-            # evaluates gpt2-oversized) is not held to the free tier's 10 requests a minute.
-            unset = {"inference_api_per_minute", "inference_api_per_hour"}
-            if not unset & settings.model_fields_set:
-                publish_to_children(
-                    HUB_ASSETS_INFERENCE_API_PER_MINUTE="0", HUB_ASSETS_INFERENCE_API_PER_HOUR="0"
-                )
-                settings = settings_or_exit()
             click.echo(f"[2/5] Hub server up at {endpoint}")
             click.echo(f"[3/5] main_job (discovery), DAGSTER_HOME={home}")
             dg = Path(sys.executable).with_name("dg")

@@ -13,7 +13,11 @@ from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
 from hub_assets.evaluation.api_budget import ApiBudget, ApiSession, Breaker, Clock, requested_pause
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
-from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
+from hub_assets.evaluation.inference_api import (
+    InferenceApiBackend,
+    InferenceApiConfig,
+    router_for,
+)
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval
 from hub_assets.hub.snapshots import download_snapshot
 
@@ -268,3 +272,55 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
     text = generate_latest(prom).decode()
     assert 'hub_assets_inference_api_requests_total{outcome="answered"} 30.0' in text
     assert f'hub_assets_inference_api_latency_seconds{{model_id="{big}",quantile="0.95"}}' in text
+
+
+def test_offline_an_api_evaluation_is_not_attempted(hub_server, hub_client, registry, tmp_path):
+    from hub_assets.evaluation.shadow_run import run_shadow_evaluation
+    from hub_assets.hub.snapshots import SnapshotStore
+
+    big = f"{ORG}/gpt2-oversized"
+    _metadata(hub_server, registry, tmp_path, big)
+    hub_server.reset_requests()
+    outcome = run_shadow_evaluation(
+        big,
+        client=hub_client,
+        registry=registry,
+        snapshots=SnapshotStore(tmp_path / "snapshots"),
+        pins=DEFAULT_PINS,
+        cache_dir=Path(tmp_path / "eval"),
+        config=GenerationConfig(),
+        sample_limit=None,
+        max_weight_bytes=10**9,
+        run_id="r",
+        offline=True,
+        api=InferenceApiConfig(base_url=hub_server.url),
+    )
+    assert outcome.status == "not_evaluated"
+    assert (
+        "HF_HUB_OFFLINE=1" in outcome.reason and "exceed the 1.0 GB local limit" in outcome.reason
+    )
+    assert hub_server.state.requests["total"] == 0
+    off = InferenceApiConfig(base_url=hub_server.url, mode="off", models=(big,))
+    assert not off.chosen_for(big, True)
+    assert router_for("https://huggingface.co/") == "https://router.huggingface.co"
+    assert router_for(hub_server.url) == hub_server.url  # another Hub serves the routes
+    listed = InferenceApiConfig(models=(QA_MODEL.upper(),))
+    assert listed.chosen_for(QA_MODEL, False) and not listed.chosen_for(MINILM, False)
+
+
+def test_inference_api_settings_are_validated(monkeypatch):
+    from hub_assets.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("HUB_ASSETS_INFERENCE_API_URL", "router.example")
+    with pytest.raises(SettingsError) as e:
+        load_settings()
+    assert "HUB_ASSETS_INFERENCE_API_URL='router.example'" in str(e.value)
+    monkeypatch.setenv("HUB_ASSETS_INFERENCE_API_URL", "https://router.example/")
+    monkeypatch.setenv("HUB_ASSETS_INFERENCE_API_MODELS", "acme/a, acme/b")
+    monkeypatch.setenv("HUB_ASSETS_INFERENCE_API_MIN_COVERAGE", "0.5")
+    s = load_settings()
+    assert s.inference_api_url == "https://router.example"
+    assert s.inference_api_models == ["acme/a", "acme/b"] and s.inference_api_min_coverage == 0.5
+    monkeypatch.setenv("HUB_ASSETS_INFERENCE_API_MIN_COVERAGE", "1.5")
+    with pytest.raises(SettingsError, match="HUB_ASSETS_INFERENCE_API_MIN_COVERAGE"):
+        load_settings()
