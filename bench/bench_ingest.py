@@ -46,7 +46,6 @@ REPO = "bench/big-model"
 OURS = textwrap.dedent(
     """
     import json, resource, sys, time
-    from datetime import UTC, datetime
     from pathlib import Path
     from hub_assets.hub.client import HubClient, HubSettings
     from hub_assets.hub.snapshots import SnapshotStore
@@ -69,7 +68,7 @@ OURS = textwrap.dedent(
     if not only_download:
         spec = PackageSpec(name="bench--big-model", version="1.0.0", model_id="bench/big-model",
                            revision=sha, source=endpoint, description="bench")
-        manifest = build_manifest(spec, files, datetime.now(UTC))
+        manifest = build_manifest(spec, files)
         store = PackageStore(store_dir)
         store.upload(spec.name, spec.version,
                      lambda out: write_package(out, files, manifest, model_card(spec, manifest)))

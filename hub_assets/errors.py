@@ -30,6 +30,7 @@ EXIT_CODES = {
     "forbidden": 13,
     "throttled": 14,
     "refused": 15,
+    "unverified": 16,
 }
 
 # Outcome → HTTP status of the registry service (docs/service.md has the same table).
@@ -50,6 +51,7 @@ HTTP_STATUSES = {
     "forbidden": 403,
     "throttled": 429,
     "refused": 409,
+    "unverified": 502,
 }
 
 

@@ -28,6 +28,7 @@ from hub_assets.metrics.evidence import utc_now
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.metrics.scoring import ScoringContext
 from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
+from hub_assets.proof.signature import SigningConfig
 from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH, Registry
 from hub_assets.settings import DEFAULT_HUB_ENDPOINT, Settings
 
@@ -197,16 +198,42 @@ class PackageStoreResource(ConfigurableResource):
 
     uri: str = Field(default=DEFAULT_STORE, description="Package store (HUB_ASSETS_PACKAGE_STORE).")
     s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL.")
+    signing_key: str | None = Field(default=None, description="EC private key (PEM) to sign.")
+    signing_key_password: str | None = Field(default=None, description="Its password.")
+    signing_cert: str | None = Field(default=None, description="Certificate mode: cert.")
+    signing_cert_chain: list[str] = Field(default=[], description="Certificate chain.")
 
     def get(self) -> PackageStore:
         """The store, with the S3 endpoint when one is configured."""
         options = {"endpoint_url": self.s3_endpoint} if self.s3_endpoint else None
         return PackageStore(self.uri, options)
 
+    def signing(self) -> SigningConfig | None:
+        """How packages are signed; None when no key is configured (they are then made
+        unsigned, and say so)."""
+        if not self.signing_key:
+            return None
+        return SigningConfig(
+            Path(self.signing_key),
+            self.signing_key_password or None,
+            Path(self.signing_cert) if self.signing_cert else None,
+            tuple(Path(c) for c in self.signing_cert_chain),
+        )
+
     @classmethod
     def from_settings(cls, settings: Settings) -> PackageStoreResource:
-        """The package store URI and, for S3, the endpoint of AWS_ENDPOINT_URL(_S3)."""
-        return cls(uri=settings.package_store, s3_endpoint=settings.s3_endpoint)
+        """The package store URI, for S3 the endpoint of AWS_ENDPOINT_URL(_S3), and the
+        signing key (its password through EnvVar: never in the run's config)."""
+        return cls(
+            uri=settings.package_store,
+            s3_endpoint=settings.s3_endpoint,
+            signing_key=str(settings.signing_key) if settings.signing_key else None,
+            signing_key_password=EnvVar("HUB_ASSETS_SIGNING_KEY_PASSWORD")
+            if settings.signing_key_password
+            else None,
+            signing_cert=str(settings.signing_cert) if settings.signing_cert else None,
+            signing_cert_chain=list(settings.signing_cert_chain),
+        )
 
 
 class EvaluationResource(ConfigurableResource):

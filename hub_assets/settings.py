@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = Field(
         default=None, validation_alias=_env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
     )
+    # Proof: signing packages, verifying them (hub-assets verify, the mirror, fetch)
+    signing_key: Path | None = Field(default=None, description="EC private key (PEM).")
+    signing_key_password: SecretStr | None = Field(default=None, repr=False)
+    signing_cert: Path | None = Field(default=None, description="Certificate mode: cert.")
+    signing_cert_chain: CsvList = []
+    verify_key: Path | None = Field(default=None, description="Public key packages must match.")
     # Shadow evaluation
     qa_dataset: str | None = None
     retrieval_dataset: str | None = None
@@ -137,6 +143,7 @@ class Settings(BaseSettings):
         "libraries",
         "hub_tokens",
         "inference_api_models",
+        "signing_cert_chain",
         mode="before",
     )
     @classmethod
@@ -209,7 +216,7 @@ def load_settings() -> Settings:
         for err in e.errors():
             field = _field_of(err["loc"][0]) if err["loc"] else "?"
             names = env_names(field) if field in Settings.model_fields else (field,)
-            secret = field in ("hf_token", "admin_password", "hub_tokens")
+            secret = field in ("hf_token", "admin_password", "hub_tokens", "signing_key_password")
             shown = "<hidden>" if secret else repr(err.get("input"))
             problems.append(
                 f"{' / '.join(names)}={shown}: {err['msg'].removeprefix('Value error, ')}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -29,6 +28,12 @@ from hub_assets.packaging.package import (
     write_package,
 )
 from hub_assets.packaging.store import PackageStore, StorageError
+from hub_assets.proof.attestation import envelope, evidence_predicate, now_iso, statement
+from hub_assets.proof.bom import build_bom
+from hub_assets.proof.keys import key_id, load_private
+from hub_assets.proof.signature import SigningConfig, sign_package
+from hub_assets.proof.verify import ATTESTATION, BOM, SIGNATURE
+from hub_assets.registry.evidence import revision_evidence
 from hub_assets.registry.metrics import (
     latest_gate_result,
     require_current_revision,
@@ -87,9 +92,11 @@ def ingest_model(
     work_dir: Path,
     snapshots: SnapshotStore | None = None,
     progress: Progress | None = None,
+    signing: SigningConfig | None = None,
 ) -> IngestResult:
     """Package the gated revision of `model_id` into the store and record it, from the
-    revision's verified snapshot (the same files the scan and the evaluation read)."""
+    revision's verified snapshot (the same files the scan and the evaluation read), with
+    its proof beside it: signature (when `signing` is given), evidence attestation, BOM."""
     check_model_id(model_id)
     if version is not None:
         check_version(version)
@@ -137,6 +144,7 @@ def ingest_model(
             gate,
             run_id,
             progress,
+            signing,
         )
 
 
@@ -154,6 +162,7 @@ def _package(
     gate: dict,
     run_id: str,
     progress: Progress | None,
+    signing: SigningConfig | None = None,
 ) -> IngestResult:
     model_id = ev.model_id
     spec = PackageSpec(
@@ -168,8 +177,9 @@ def _package(
         license=ev.license,
         parents=ev.base_models(),
         package_id=str(uuid.uuid4()),
+        signing_key_id=signing_key_id(signing),
     )
-    manifest = build_manifest(spec, files, datetime.now(UTC))
+    manifest = build_manifest(spec, sorted(files, key=lambda f: f.path))
     card = model_card(spec, manifest)
     written, sha256 = store.upload(
         name,
@@ -189,6 +199,7 @@ def _package(
             f"{written} were written; the package is not recorded."
         )
     uri = store.uri_of(name, version)
+    write_proof(registry, store, spec, manifest, uri, stored, sha256, run_id, signing)
     try:
         with registry.write() as con:
             insert_package(
@@ -229,3 +240,50 @@ def _package(
         metrics.get("net_score"),
         metrics,
     )
+
+
+def signing_key_id(signing: SigningConfig | None) -> str | None:
+    """The id of the key that will sign (None: packages are made unsigned)."""
+    if signing is None:
+        return None
+    return key_id(load_private(signing.private_key, signing.password).public_key())
+
+
+def write_proof(
+    registry: Registry,
+    store: PackageStore,
+    spec: PackageSpec,
+    manifest: dict,
+    uri: str,
+    size: int,
+    zip_sha256: str,
+    run_id: str,
+    signing: SigningConfig | None,
+) -> None:
+    """The package's proof beside it in the store, before the registry records it: the
+    signature over the zip (when a key is configured), the evidence attestation and the
+    BOM."""
+    created_at = now_iso()
+    with registry.read() as con:
+        evidence = revision_evidence(con, spec.model_id, spec.revision)
+    facts = {
+        "package_id": spec.package_id,
+        "name": spec.name,
+        "version": spec.version,
+        "model_id": spec.model_id,
+        "revision": spec.revision,
+        "uri": uri,
+        "size_bytes": size,
+        "sha256": zip_sha256,
+        "created_at": created_at,
+        "run_id": run_id,
+        "signing_key_id": spec.signing_key_id,
+    }
+    predicate = evidence_predicate(facts, evidence, signed=signing is not None)
+    if signing is not None:
+        store.put_beside(spec.name, spec.version, SIGNATURE, sign_package(zip_sha256, signing))
+    store.put_beside(
+        spec.name, spec.version, ATTESTATION, envelope(statement(zip_sha256, predicate), signing)
+    )
+    bom = build_bom(manifest, evidence, zip_sha256=zip_sha256, created_at=created_at)
+    store.put_beside(spec.name, spec.version, BOM, bom.encode())

@@ -13,7 +13,6 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import BinaryIO
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -63,14 +62,19 @@ class PackageSpec:
     gate: dict = field(default_factory=dict)
     license: str | None = None
     parents: list[str] = field(default_factory=list)
-    package_id: str = ""
+    package_id: str = ""  # in the attestation, not in the zip
+    signing_key_id: str | None = None  # None: made unsigned (no key configured)
 
 
-def build_manifest(spec: PackageSpec, files: list[LocalFile], created_at: datetime) -> dict:
-    """Every file with size and sha256, the model, revision, metrics, gate and provenance."""
+def build_manifest(spec: PackageSpec, files: list[LocalFile]) -> dict:
+    """Every file with size and sha256, the model, revision, metrics, gate and provenance.
+
+    Only what the same revision, metrics and gate result determine: the package id, the
+    creation time and the run ids vary between builds, so they live in the evidence
+    attestation beside the package, not in the zip the signature covers.
+    """
     return {
         "format": MANIFEST_FORMAT,
-        "package_id": spec.package_id,
         "name": spec.name,
         "version": spec.version,
         "description": spec.description,
@@ -91,7 +95,6 @@ def build_manifest(spec: PackageSpec, files: list[LocalFile], created_at: dateti
         ],
         "metrics": spec.metrics,
         "gate": spec.gate,
-        "created_at": created_at.astimezone(UTC).isoformat(),
         "tool": {"name": "hub-assets", "version": __version__},
     }
 
@@ -122,6 +125,12 @@ Packaged by hub-assets from [{{ model_id }}]({{ source }}/{{ model_id }}) at rev
 ## Contents
 
 {{ n_files }} files, {{ total_mb }} MB; every file's size and sha256 are in `manifest.json`.
+
+## Proof
+
+{{ proof_line }} The evidence attestation (`proof/attestation.dsse.json`) and the CycloneDX
+bill of materials (`proof/bom.cdx.json`) are stored beside this package; check all of it
+offline with `hub-assets verify`.
 """
 
 
@@ -154,6 +163,12 @@ def model_card(spec: PackageSpec, manifest: dict) -> str:
         if spec.parents
         else "No base model declared.",
         n_files=len(manifest["files"]),
+        proof_line=(
+            f"Signed with OpenSSF model signing, key `{spec.signing_key_id[:16]}…` "
+            "(`proof/signature.sig`)."
+            if spec.signing_key_id
+            else "**Unsigned**: no signing key was configured when this package was made."
+        ),
         total_mb=f"{total / 1e6:,.1f}",
     )
     return str(card)
@@ -183,6 +198,12 @@ class _HashingWriter:
         pass
 
 
+def canonical_json(data: object) -> str:
+    """JSON serialised one way only (sorted keys, fixed indent, no NaN): same data, same
+    bytes."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def write_package(
     out: BinaryIO,
     files: list[LocalFile],
@@ -190,13 +211,20 @@ def write_package(
     card: str,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[int, str]:
-    """Stream the zip into `out`; return (bytes written, sha256 of the zip)."""
+    """Stream the zip into `out`; return (bytes written, sha256 of the zip).
+
+    Deterministic: members in the order given (the files sorted by path), then the manifest
+    and the card; fixed timestamps, stored entries, fixed permissions. The same files,
+    manifest and card give the same bytes.
+    """
+    files = sorted(files, key=lambda f: f.path)
     sink = _HashingWriter(out)
     stamp = (1980, 1, 1, 0, 0, 0)  # fixed: same content, same zip bytes
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         for f in files:
             info = zipfile.ZipInfo(f"model/{f.path}", date_time=stamp)
             info.file_size = f.size
+            info.external_attr = 0o644 << 16
             with f.local.open("rb") as src, zf.open(info, "w", force_zip64=f.size > 2**31) as dst:
                 done = 0
                 while chunk := src.read(CHUNK):
@@ -204,9 +232,6 @@ def write_package(
                     done += len(chunk)
                     if progress:
                         progress(f.path, done, f.size)
-        zf.writestr(
-            zipfile.ZipInfo("manifest.json", date_time=stamp),
-            json.dumps(manifest, indent=2, sort_keys=True),
-        )
+        zf.writestr(zipfile.ZipInfo("manifest.json", date_time=stamp), canonical_json(manifest))
         zf.writestr(zipfile.ZipInfo("README.md", date_time=stamp), card)
     return sink.size, sink.sha256.hexdigest()

@@ -106,6 +106,26 @@ class PackageStore:
         except Exception as e:  # noqa: BLE001
             raise StorageError(f"Cannot read {uri}: {e}") from e
 
+    def put_beside(self, name: str, version: str, relpath: str, data: bytes) -> str:
+        """Write a small file beside the package (its `proof/`); return its address."""
+        path = f"{self.root}/{name}/{version}/{relpath}"
+        try:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.pipe_file(path, data)
+        except Exception as e:  # noqa: BLE001
+            raise StorageError(f"Cannot write {relpath} of {name} {version}: {e}") from e
+        return os.path.abspath(path) if self.is_local else path
+
+    def read_beside(self, uri: str, relpath: str) -> bytes | None:
+        """A file beside a recorded package (its `proof/...`), or None when there is none."""
+        path = self._recorded_path(uri).rsplit("/", 1)[0] + "/" + relpath
+        try:
+            return self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        except Exception as e:  # noqa: BLE001
+            raise StorageError(f"Cannot read {relpath} beside {uri}: {e}") from e
+
     def upload(self, name: str, version: str, write: Callable[[BinaryIO], T]) -> T:
         """Call `write(stream)` to fill the package object; commit it only if that succeeds."""
         final = self.path(name, version)

@@ -98,6 +98,7 @@ def ingested_package(
                 work_dir=Path(trust.work_dir),
                 snapshots=trust.snapshots(),
                 progress=_Progress(context),
+                signing=package_store.signing(),
             )
     except Exception as e:
         outcome = outcome_of(e)

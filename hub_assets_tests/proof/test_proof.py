@@ -1,0 +1,232 @@
+"""Proof that travels with a package: byte-identical rebuilds, the signature and the
+evidence attestation checked offline, the CycloneDX BOM against its schema, and `verify`
+failing with the right reason on tampering."""
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub_assets.cli import main
+from hub_assets.devhub.demo_catalog import ORG
+from hub_assets.errors import exit_code
+from hub_assets.packaging.ingest import ingest_model
+from hub_assets.packaging.store import PackageStore
+from hub_assets.proof.bom import validate_bom
+from hub_assets.proof.keys import create_keys
+from hub_assets.proof.signature import SigningConfig, UnverifiedPackageError
+from hub_assets.proof.verify import ATTESTATION, BOM, SIGNATURE, verify_package
+from hub_assets_tests.conftest import S3_CREDENTIALS
+
+MODEL = f"{ORG}/tiny-gpt2-complete"
+OTHER = f"{ORG}/tiny-t5-qa"
+
+
+@pytest.fixture
+def keypair(tmp_path):
+    return create_keys(tmp_path / "keys")
+
+
+def package(hub_client, registry, store, tmp_path, signing=None, model=MODEL, run_id="r"):
+    return ingest_model(
+        hub_client,
+        registry,
+        store,
+        model,
+        run_id=run_id,
+        work_dir=tmp_path / "work",
+        signing=signing,
+    )
+
+
+def folder(result) -> Path:
+    return Path(result.uri).parent
+
+
+def test_a_rebuilt_package_is_byte_identical(hub_client, gated_registry, tmp_path, keypair):
+    registry = gated_registry(MODEL)
+    signing = SigningConfig(keypair[0])
+    first = package(hub_client, registry, PackageStore(str(tmp_path / "a")), tmp_path, signing)
+    with registry.write() as con:  # forget it, as after a lost store: build it again
+        con.execute("DELETE FROM packages")
+    again = package(
+        hub_client, registry, PackageStore(str(tmp_path / "b")), tmp_path, signing, run_id="r2"
+    )
+    assert first.sha256 == again.sha256
+    assert Path(first.uri).read_bytes() == Path(again.uri).read_bytes()
+    # what varies lives in the attestation, beside the zip
+    a = (folder(first) / ATTESTATION).read_bytes()
+    b = (folder(again) / ATTESTATION).read_bytes()
+    assert a != b
+    with zipfile.ZipFile(first.uri) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read("manifest.json"))
+        card = zf.read("README.md").decode()
+        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in zf.infolist())
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+    assert names[-2:] == ["manifest.json", "README.md"] and names[:-2] == sorted(names[:-2])
+    assert "created_at" not in manifest and "package_id" not in manifest
+    assert "Signed with OpenSSF model signing" in card
+
+
+def test_sign_and_verify_offline(hub_client, gated_registry, tmp_path, keypair):
+    private, public = keypair
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    result = package(hub_client, registry, store, tmp_path, SigningConfig(private))
+    here = folder(result)
+    assert {p.name for p in (here / "proof").iterdir()} == {
+        "signature.sig",
+        "attestation.dsse.json",
+        "bom.cdx.json",
+    }
+    out = CliRunner().invoke(main, ["verify", str(here), "--key", str(public)])
+    assert out.exit_code == 0, out.output
+    assert "files: " in out.output and "signature: valid" in out.output
+    assert "attestation: subject is this package" in out.output and "Verified." in out.output
+    # the OpenSSF tool itself accepts our signature over the zip
+    import model_signing
+
+    model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public).verify(
+        result.uri, here / SIGNATURE
+    )
+    statement = _statement(here / ATTESTATION)
+    assert statement["subject"][0]["digest"]["sha256"] == result.sha256
+    predicate = statement["predicate"]
+    assert predicate["signed"] is True and predicate["package"]["package_id"]
+    assert predicate["gate"]["passed"] and predicate["gate"]["config_version"] == "test"
+    assert len(predicate["gate"]["config_sha256"]) == 64
+    checks = {c["metric"]: c for c in predicate["gate"]["checks"]}
+    assert checks["license"]["score"] == 0.9 and checks["license"]["threshold"] > 0
+    metric = next(m for m in predicate["metrics"] if m["metric"] == "license")
+    assert metric["revision"] == result.revision and metric["inputs_fingerprint"] == "f"
+    assert {"r", "gate", "trust"} <= set(predicate["registry_run_ids"])
+
+
+def test_tampering_swapped_proof_and_a_wrong_key_each_fail_with_the_reason(
+    hub_client, gated_registry, tmp_path, keypair
+):
+    private, public = keypair
+    registry = gated_registry(MODEL)
+    gated_registry(OTHER)
+    store = PackageStore(str(tmp_path / "packages"))
+    signing = SigningConfig(private)
+    result = package(hub_client, registry, store, tmp_path, signing)
+    other = package(hub_client, registry, store, tmp_path, signing, model=OTHER)
+    here = folder(result)
+
+    def verify(**kwargs):
+        with pytest.raises(UnverifiedPackageError) as e:
+            verify_package(str(here), PackageStore("."), **kwargs)
+        return str(e.value)
+
+    # a wrong key
+    _, stranger = create_keys(tmp_path / "stranger")
+    assert verify(public_key=stranger).startswith("signature: not made by this key")
+    # the attestation of another package
+    saved = (here / ATTESTATION).read_bytes()
+    shutil.copy(folder(other) / ATTESTATION, here / ATTESTATION)
+    assert verify(public_key=public).startswith("attestation: its subject is")
+    (here / ATTESTATION).write_bytes(saved)
+    # the signature of another package
+    saved = (here / SIGNATURE).read_bytes()
+    shutil.copy(folder(other) / SIGNATURE, here / SIGNATURE)
+    assert "signature: it signs sha256" in verify(public_key=public)
+    (here / SIGNATURE).write_bytes(saved)
+    assert verify_package(str(here), PackageStore("."), public_key=public)[-1].startswith("bom:")
+    # one byte of the weights changed inside the zip
+    raw = bytearray(Path(result.uri).read_bytes())
+    with zipfile.ZipFile(result.uri) as zf:
+        info = zf.getinfo("model/model.safetensors")
+    offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 100
+    raw[offset] ^= 0xFF
+    Path(result.uri).write_bytes(bytes(raw))
+    assert verify(public_key=public).startswith("files: model/model.safetensors was altered")
+    out = CliRunner().invoke(main, ["verify", str(here), "--key", str(public)])
+    assert out.exit_code == exit_code("unverified") == 16
+    assert "FAILED  files: model/model.safetensors" in out.output
+
+
+def test_bom_is_valid_cyclonedx_built_from_registry_facts(
+    hub_client, gated_registry, tmp_path, keypair
+):
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    result = package(hub_client, registry, store, tmp_path, SigningConfig(keypair[0]))
+    text = (folder(result) / BOM).read_text()
+    validate_bom(text)  # against the CycloneDX 1.6 JSON schema
+    doc = json.loads(text)
+    assert doc["bomFormat"] == "CycloneDX" and doc["specVersion"] == "1.6"
+    model = next(c for c in doc["components"] if c["type"] == "machine-learning-model")
+    assert model["name"] == MODEL and model["version"] == result.revision
+    assert model["hashes"] == [{"alg": "SHA-256", "content": result.sha256}]
+    acks = {lic["license"]["acknowledgement"] for lic in model["licenses"]}
+    assert acks == {"declared", "concluded"}
+    files = {f["name"]: f["hashes"][0]["content"] for f in model["components"]}
+    weights = files["model/model.safetensors"]
+    with zipfile.ZipFile(result.uri) as zf:
+        assert hashlib.sha256(zf.read("model/model.safetensors")).hexdigest() == weights
+    assert (
+        "Passed the quality gate" in model["modelCard"]["considerations"]["performanceTradeoffs"][0]
+    )
+    broken = json.loads(text)
+    broken["components"][0]["type"] = "not-a-type"
+    with pytest.raises(UnverifiedPackageError, match="bom: not valid CycloneDX 1.6"):
+        validate_bom(json.dumps(broken))
+
+
+def test_unsigned_packages_say_so_and_verify_only_when_allowed(
+    hub_client, gated_registry, tmp_path, keypair
+):
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    result = package(hub_client, registry, store, tmp_path, signing=None)
+    here = folder(result)
+    assert not (here / SIGNATURE).exists()
+    assert _statement(here / ATTESTATION)["predicate"]["signed"] is False
+    with zipfile.ZipFile(result.uri) as zf:
+        assert "**Unsigned**" in zf.read("README.md").decode()
+    out = CliRunner().invoke(main, ["verify", str(here), "--key", str(keypair[1])])
+    assert out.exit_code == 16 and "the package is unsigned" in out.output
+    out = CliRunner().invoke(main, ["verify", str(result.uri), "--allow-unsigned"])
+    assert out.exit_code == 0 and "signature: none" in out.output
+
+
+def test_verify_a_package_on_s3(hub_client, gated_registry, s3_bucket, tmp_path, keypair):
+    endpoint, bucket = s3_bucket
+    registry = gated_registry(MODEL)
+    store = PackageStore(f"s3://{bucket}/packages", {"endpoint_url": endpoint, **S3_CREDENTIALS})
+    result = package(hub_client, registry, store, tmp_path, SigningConfig(keypair[0]))
+    assert result.uri.startswith("s3://")
+    env = {"AWS_ENDPOINT_URL": endpoint, **_aws_env()}
+    out = CliRunner().invoke(main, ["verify", result.uri, "--key", str(keypair[1])], env=env)
+    assert out.exit_code == 0, out.output
+
+
+def test_keys_create_writes_an_owner_only_private_key(tmp_path):
+    out = CliRunner().invoke(main, ["keys", "create", "--dir", str(tmp_path / "k")])
+    assert out.exit_code == 0, out.output
+    private = tmp_path / "k" / "signing-key.pem"
+    assert os.stat(private).st_mode & 0o777 == 0o600
+    assert "BEGIN PRIVATE KEY" not in out.output  # the key is never printed
+    again = CliRunner().invoke(main, ["keys", "create", "--dir", str(tmp_path / "k")])
+    assert again.exit_code == 2 and "never overwritten" in again.output
+
+
+def _statement(path: Path) -> dict:
+    import base64
+
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+def _aws_env() -> dict:
+    return {
+        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS.get("key", "testing"),
+        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS.get("secret", "testing"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
