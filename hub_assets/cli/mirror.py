@@ -70,10 +70,16 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
     """Write the approved revision, every file's sha256 and size, and the package of each
     model to a lockfile."""
     from hub_assets.mirror.lockfile import make_lock, write_lock
+    from hub_assets.resources import PackageStoreResource
 
     settings = settings_or_exit()
     try:
-        data = make_lock(open_registry(settings), list(model_ids), settings.mirror_require_promoted)
+        data = make_lock(
+            open_registry(settings),
+            list(model_ids),
+            settings.mirror_require_promoted,
+            PackageStoreResource.from_settings(settings).get(),
+        )
     except HubAssetsError as e:
         _fail(e)
     write_lock(data, output)
@@ -90,8 +96,15 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
 )
 @click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--endpoint", default=None, help="The mirror's URL (default: HF_ENDPOINT).")
-def fetch(lock_path: Path, dest: Path, endpoint: str | None) -> None:
-    """Download every locked file through the mirror and verify every byte."""
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Check each package's signature and attestation with this public key first "
+    "(default: HUB_ASSETS_VERIFY_KEY).",
+)
+def fetch(lock_path: Path, dest: Path, endpoint: str | None, key: Path | None) -> None:
+    """Download every locked file through the mirror and verify every byte (and, with a
+    key, the signed proof of every package before any download)."""
     from huggingface_hub.errors import GatedRepoError
 
     from hub_assets.mirror.lockfile import fetch_locked, read_lock
@@ -103,8 +116,9 @@ def fetch(lock_path: Path, dest: Path, endpoint: str | None) -> None:
             data,
             dest,
             endpoint=(endpoint or settings.hub_endpoint).rstrip("/"),
-            token=settings.token,
+            token=settings.token(),
             echo=click.echo,
+            public_key=key or settings.verify_key,
         )
     except HubAssetsError as e:
         _fail(e)

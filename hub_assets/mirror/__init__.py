@@ -21,5 +21,6 @@ def mirror_state(
         packages,
         require_promoted=settings.mirror_require_promoted,
         refresh_s=settings.mirror_refresh_s,
+        verify_key=settings.verify_key,
     )
     return ProtocolState(store=store, access=RegistryTokens(identity, settings.mirror_public))

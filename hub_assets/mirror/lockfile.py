@@ -7,6 +7,7 @@ file and a diff shows what changed.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,10 @@ from hub_assets.errors import HubAssetsError
 from hub_assets.hub.ids import check_model_id, validate_repo_path
 from hub_assets.mirror.packages import MODEL_PREFIX
 from hub_assets.packaging.hashing import file_sha256
+from hub_assets.packaging.store import PackageStore
+from hub_assets.proof.attestation import verify_envelope
+from hub_assets.proof.signature import UnverifiedPackageError, verify_signature
+from hub_assets.proof.verify import ATTESTATION, SIGNATURE
 from hub_assets.registry.approved import approved_packages, hidden_reason
 from hub_assets.registry.store import Registry
 
@@ -42,9 +47,16 @@ class LockMismatchError(HubAssetsError, ValueError):
     outcome = "checksum_mismatch"
 
 
-def make_lock(registry: Registry, model_ids: Sequence[str], require_promoted: bool) -> dict:
-    """The lock of `model_ids`: approved revision, package, every file's sha256 and size.
-    Raises `NotApprovedError` naming each model that has no approved revision, and why."""
+def make_lock(
+    registry: Registry,
+    model_ids: Sequence[str],
+    require_promoted: bool,
+    store: PackageStore | None = None,
+) -> dict:
+    """The lock of `model_ids`: approved revision, package, every file's sha256 and size,
+    and (read from `store`) the package's signature and evidence attestation, so a fetch
+    can check the files against signed facts. Raises `NotApprovedError` naming each model
+    that has no approved revision, and why."""
     for model_id in model_ids:
         check_model_id(model_id)
     with registry.read() as con:
@@ -76,7 +88,47 @@ def make_lock(registry: Registry, model_ids: Sequence[str], require_promoted: bo
                 for f in p.manifest.get("files", [])
             ],
         }
+        if store is not None:
+            models[p.model_id]["proof"] = _proof(store, p.uri)
     return {"format": LOCK_FORMAT, "tool": f"hub-assets {__version__}", "models": models}
+
+
+def _proof(store: PackageStore, uri: str) -> dict:
+    """The package's signature bundle and attestation envelope, as stored beside it."""
+    out = {}
+    for key, relpath in (("signature", SIGNATURE), ("attestation", ATTESTATION)):
+        raw = store.read_beside(uri, relpath)
+        if raw is not None:
+            out[key] = base64.b64encode(raw).decode()
+    return out
+
+
+def check_locked_proof(model_id: str, entry: dict, public_key: Path) -> None:
+    """Before any download: the lock's signature signs the locked package with this key,
+    its attestation (signed by the same key) is about that package, and every locked file
+    is in the attested list with the same size and sha256."""
+    proof = entry.get("proof") or {}
+    package_sha = entry.get("package", {}).get("sha256", "")
+    if "signature" not in proof or "attestation" not in proof:
+        raise UnverifiedPackageError(
+            f"{model_id}: the lockfile has no signature for its package (unsigned, or locked "
+            "without the package store); it cannot be checked against the key."
+        )
+    where = f"{model_id}: "
+    try:
+        verify_signature(base64.b64decode(proof["signature"]), package_sha, public_key=public_key)
+        statement = verify_envelope(base64.b64decode(proof["attestation"]), package_sha, public_key)
+    except UnverifiedPackageError as e:
+        raise UnverifiedPackageError(where + str(e)) from None
+    attested = {
+        f["path"][len(MODEL_PREFIX) :]: (f["size"], f["sha256"])
+        for f in statement["predicate"]["package"].get("files", [])
+    }
+    for f in entry["files"]:
+        if attested.get(f["path"]) != (f["size"], f["sha256"]):
+            raise UnverifiedPackageError(
+                f"{where}{f['path']} in the lockfile is not what the signed attestation says"
+            )
 
 
 def write_lock(lock: dict, path: Path) -> None:
@@ -118,11 +170,17 @@ def fetch_locked(
     endpoint: str,
     token: str | None,
     echo: Callable[[str], None] = print,
+    public_key: Path | None = None,
 ) -> list[Path]:
     """Download every locked file through the mirror at `endpoint` into `dest/<model id>/`,
     at its locked revision, and verify its sha256 and size. A file already there with the
     right bytes is kept; a wrong one is fetched again. Raises `LockMismatchError` naming the
-    first file whose fetched bytes differ (the file is removed)."""
+    first file whose fetched bytes differ (the file is removed). With `public_key`, each
+    model's signed proof is checked first (`check_locked_proof`), before any download."""
+    if public_key is not None:
+        for model_id, entry in sorted(lock["models"].items()):
+            check_locked_proof(model_id, entry, public_key)
+            echo(f"{model_id}: signature and attestation verified")
     done: list[Path] = []
     for model_id, entry in sorted(lock["models"].items()):
         folder = dest / model_id

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from hub_assets.errors import HubAssetsError
 from hub_assets.hub_protocol.repos import (
@@ -37,6 +38,8 @@ from hub_assets.mirror.packages import (
 )
 from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
+from hub_assets.proof.signature import UnverifiedPackageError, verify_signature
+from hub_assets.proof.verify import SIGNATURE
 from hub_assets.registry.approved import ApprovedPackage, approved_packages, hidden_reason
 from hub_assets.registry.store import Registry
 
@@ -76,9 +79,11 @@ class ApprovedStore:
         *,
         require_promoted: bool = False,
         refresh_s: float = 2.0,
+        verify_key: Path | None = None,
     ) -> None:
         self.registry, self.packages = registry, packages
         self.require_promoted, self.refresh_s = require_promoted, refresh_s
+        self.verify_key = verify_key  # set: serve only packages signed with this key
         self._approved: dict[str, ApprovedPackage] = {}  # lower-cased model id -> package
         self._reasons: dict[str, str] = {}
         self._loaded_at = float("-inf")
@@ -214,6 +219,8 @@ class ApprovedStore:
                     raise PackageIntegrityError(
                         f"the zip's sha256 is {digest}, the registry recorded {package.sha256}"
                     )
+                if self.verify_key is not None:
+                    self._check_signature(package, digest)
                 spans = member_spans(f, expected)
                 entries = [self._entry(f, spec, spans[spec["path"]]) for spec in files]
         except (PackageIntegrityError, HubAssetsError, OSError) as e:
@@ -227,6 +234,17 @@ class ApprovedStore:
         self._verified[package.package_id] = result
         log.info("Verified %s %s for %s", package.name, package.version, package.model_id)
         return result
+
+    def _check_signature(self, package: ApprovedPackage, digest: str) -> None:
+        """The package's signature, beside it in the store, is by the configured key and
+        over these bytes."""
+        bundle = self.packages.read_beside(package.uri, SIGNATURE)
+        if bundle is None:
+            raise UnverifiedPackageError(
+                "signature: none (the package is unsigned), and this mirror serves only "
+                "packages signed with its verify key"
+            )
+        verify_signature(bundle, digest, public_key=self.verify_key)
 
     @staticmethod
     def _entry(f: object, spec: dict, member: Member) -> FileEntry:

@@ -278,6 +278,10 @@ def write_proof(
         "created_at": created_at,
         "run_id": run_id,
         "signing_key_id": spec.signing_key_id,
+        # every file with its hash, so a lockfile can be checked against signed facts
+        "files": [
+            {"path": f["path"], "size": f["size"], "sha256": f["sha256"]} for f in manifest["files"]
+        ],
     }
     predicate = evidence_predicate(facts, evidence, signed=signing is not None)
     if signing is not None:

@@ -230,3 +230,93 @@ def _aws_env() -> dict:
         "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS.get("secret", "testing"),
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+
+
+def test_the_mirror_serves_only_packages_that_verify(hub_client, gated_registry, tmp_path):
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError
+
+    from hub_assets.hub_protocol.http import ProtocolServer
+    from hub_assets.hub_protocol.routing import ProtocolState
+    from hub_assets.mirror.store import ApprovedStore
+
+    private, public = create_keys(tmp_path / "keys")
+    _, stranger = create_keys(tmp_path / "stranger")
+    registry = gated_registry(MODEL)
+    gated_registry(OTHER)
+    store = PackageStore(str(tmp_path / "packages"))
+    package(hub_client, registry, store, tmp_path, SigningConfig(private))
+    package(hub_client, registry, store, tmp_path, signing=None, model=OTHER)
+
+    def info(key, model):
+        state = ProtocolState(store=ApprovedStore(registry, store, verify_key=key))
+        server = ProtocolServer(state).start()
+        try:
+            return HfApi(endpoint=server.url).model_info(model)
+        finally:
+            server.stop()
+
+    assert info(public, MODEL).sha  # signed with the key: served
+    with pytest.raises(GatedRepoError, match="signature: not made by this key"):
+        info(stranger, MODEL)
+    with pytest.raises(GatedRepoError, match="the package is unsigned"):
+        info(public, OTHER)
+    assert info(None, OTHER).sha  # no verify key configured: the zip's sha256 only
+
+
+def test_a_lockfile_carries_the_signed_proof_and_fetch_checks_it_first(
+    hub_client, gated_registry, tmp_path
+):
+    from hub_assets.mirror.lockfile import check_locked_proof, fetch_locked, make_lock
+
+    private, public = create_keys(tmp_path / "keys")
+    _, stranger = create_keys(tmp_path / "stranger")
+    registry = gated_registry(MODEL)
+    gated_registry(OTHER)
+    store = PackageStore(str(tmp_path / "packages"))
+    package(hub_client, registry, store, tmp_path, SigningConfig(private))
+    package(hub_client, registry, store, tmp_path, signing=None, model=OTHER)
+    lock = make_lock(registry, [MODEL, OTHER], False, store)
+    entry = lock["models"][MODEL]
+    check_locked_proof(MODEL, entry, public)  # signed facts agree with the lock
+    with pytest.raises(UnverifiedPackageError, match="not made by this key"):
+        check_locked_proof(MODEL, entry, stranger)
+    entry["files"][0]["sha256"] = "0" * 64  # a lock edited by hand
+    with pytest.raises(UnverifiedPackageError, match="is not what the signed attestation says"):
+        check_locked_proof(MODEL, entry, public)
+    # an unsigned package cannot be checked against a key: refused before any download
+    with pytest.raises(UnverifiedPackageError, match="has no signature"):
+        fetch_locked(
+            {"models": {OTHER: lock["models"][OTHER]}},
+            tmp_path / "dl",
+            endpoint="http://127.0.0.1:9",  # never reached
+            token=None,
+            public_key=public,
+        )
+    assert not (tmp_path / "dl").exists()
+
+
+def test_fetch_through_the_mirror_with_the_key(hub_client, gated_registry, tmp_path):
+    from hub_assets.hub_protocol.http import ProtocolServer
+    from hub_assets.hub_protocol.routing import ProtocolState
+    from hub_assets.mirror.lockfile import fetch_locked, make_lock
+    from hub_assets.mirror.store import ApprovedStore
+
+    private, public = create_keys(tmp_path / "keys")
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    package(hub_client, registry, store, tmp_path, SigningConfig(private))
+    lock = make_lock(registry, [MODEL], False, store)
+    lines = []
+    state = ProtocolState(store=ApprovedStore(registry, store, verify_key=public))
+    with ProtocolServer(state) as server:
+        paths = fetch_locked(
+            lock,
+            tmp_path / "dl",
+            endpoint=server.url,
+            token=None,
+            echo=lines.append,
+            public_key=public,
+        )
+    assert lines[0] == f"{MODEL}: signature and attestation verified"
+    assert len(paths) == len(lock["models"][MODEL]["files"]) and all(p.is_file() for p in paths)
