@@ -154,15 +154,17 @@ class TrustResource(ConfigurableResource):
 
     def scoring_context(self, client: HubClient, **evidence: object) -> ScoringContext:
         """What `score_model` needs from this resource (work folder, snapshots, limits, the
-        gate's target device), plus the registry's evidence: parents, previous values,
-        measurement."""
+        gate's target device and allowed uses), plus the registry's evidence: parents,
+        previous values, measurement, ancestors."""
+        gate = self.load_gate_config()
         return ScoringContext(
             client=client,
             work_dir=Path(self.work_dir),
             snapshots=self.snapshots(),
             now=utc_now(),
-            target_device=self.load_gate_config().target_device,
+            target_device=gate.target_device,
             limits=self.limits(),
+            allowed_uses=gate.allowed_uses,
             **evidence,
         )
 

@@ -141,6 +141,7 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
 def status(model_id: str, registry_path: str | None) -> None:
     """Print a model's lifecycle history (oldest first)."""
     from hub_assets.hub.ids import InvalidModelIdError, check_model_id
+    from hub_assets.registry.metrics import revision_metrics
     from hub_assets.registry.models import status_history
     from hub_assets.registry.store import RegistryError
 
@@ -149,6 +150,10 @@ def status(model_id: str, registry_path: str | None) -> None:
         reg = open_registry(settings_or_exit(), registry_path)
         with reg.read() as con:
             history = status_history(con, model_id)
+            sha = next((h[3] for h in reversed(history) if h[3]), None)
+            licence = (
+                revision_metrics(con, model_id, sha).get("licence_obligations") if sha else None
+            )
     except (InvalidModelIdError, RegistryError) as e:
         click.echo(str(e), err=True)
         sys.exit(2)
@@ -165,6 +170,15 @@ def status(model_id: str, registry_path: str | None) -> None:
             f"  {at:%Y-%m-%d %H:%M:%S}  {st:<12} {(sha or '')[:12]:<12} "
             f"run {(run_id or '')[:8]}  {reason or ''}"
         )
+    if licence is not None and licence.details:
+        d = licence.details
+        click.echo(f"Licence chain: {d.get('chain')}")
+        inherited = ", ".join(
+            f"{o} ({', '.join(src)})" for o, src in d.get("obligations", {}).items()
+        )
+        click.echo(f"  obligations: {inherited or 'none'}")
+        for line in d.get("violations", []) + d.get("findings", []):
+            click.echo(f"  ! {line}")
 
 
 def leaderboard_text(settings: Settings) -> str:

@@ -75,6 +75,8 @@ class DemoCase:
 
 _TEAM = ("ada", "grace", "linus", "margaret", "alan", "barbara", "ken")
 _BASE = f"{ORG}/tiny-gpt2-complete"
+NC_BASE = f"{ORG}/tiny-gpt2-noncommercial"
+NC_FINETUNE = f"{ORG}/tiny-gpt2-nc-finetune"
 
 # fmt: off
 DEMO_CASES: tuple[DemoCase, ...] = (
@@ -178,6 +180,22 @@ DEMO_CASES: tuple[DemoCase, ...] = (
             140, ("margaret", "alan"), "2026-10-20T10:00:00Z", "Retrain: new weights (v2)",
             "v2.0",
         ),
+    ),
+    DemoCase(
+        "tiny-gpt2-noncommercial", "a base released for non-commercial use only", "gpt2", 15,
+        "A tiny GPT-2 base released under CC-BY-NC-4.0: no commercial use.", ("nora",),
+        "2026-03-01T10:00:00Z", 1_200, 14, card="short",
+        card_meta={"license": "cc-by-nc-4.0"},
+    ),
+    DemoCase(
+        "tiny-gpt2-nc-finetune",
+        "apache-2.0 declared over a non-commercial base: fails on inherited obligations",
+        "gpt2", 16,
+        f"A fine-tune of [{NC_BASE}](https://huggingface.co/{NC_BASE}), released under "
+        "Apache-2.0.", ("mallory",), "2026-09-20T10:00:00Z", 2_500, 30,
+        card_meta={"base_model": NC_BASE, "license": "apache-2.0",
+                   "tags": ["gpt2", "tiny", "demo", "finetune"]},
+        base_model=NC_BASE,
     ),
 )
 # fmt: on

@@ -58,7 +58,7 @@ __all__ = [
     "demo_summary",
 ]
 
-BUILD_VERSION = "demo-catalog-v5"
+BUILD_VERSION = "demo-catalog-v6"
 USAGE = {"gpt2": GEN_USAGE, "t5": T2T_USAGE, "bert": EMB_USAGE}
 
 _STAMP = ".hub-assets-build"

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from hub_assets.errors import HubAssetsError
+from hub_assets.metrics.licence_chain import USES
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.trust import DEVICE_BUDGET_BYTES
 
@@ -30,6 +31,9 @@ class GateConfig:
     thresholds: dict[str, float]
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     source: str = "built-in"
+    # what the company may do with a model; an inherited licence obligation that forbids
+    # one of these fails the licence_obligations check
+    allowed_uses: tuple[str, ...] = USES
 
     def thresholds_for(self, model_id: str) -> dict[str, float]:
         """The thresholds that apply to one model (overrides win)."""
@@ -63,7 +67,7 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
         raise GateConfigError(f"Gate config {path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise GateConfigError(f"Gate config {path} must be a mapping.")
-    unknown = set(raw) - {"version", "target_device", "thresholds", "overrides"}
+    unknown = set(raw) - {"version", "target_device", "thresholds", "overrides", "allowed_uses"}
     if unknown:
         raise GateConfigError(f"Gate config {path}: unknown keys {sorted(unknown)}.")
     if not raw.get("version"):
@@ -87,4 +91,9 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
         overrides[str(model_id)] = {
             k: _threshold(f"{path} overrides of {model_id}", k, v) for k, v in values.items()
         }
-    return GateConfig(str(raw["version"]), device, thresholds, overrides, str(path))
+    uses = raw.get("allowed_uses", list(USES))
+    if not isinstance(uses, list) or any(u not in USES for u in uses):
+        raise GateConfigError(
+            f"Gate config {path}: allowed_uses must be a list of {', '.join(USES)}; got {uses!r}."
+        )
+    return GateConfig(str(raw["version"]), device, thresholds, overrides, str(path), tuple(uses))

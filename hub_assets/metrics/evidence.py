@@ -158,6 +158,28 @@ class ModelEvidence:
                 parents = [nop]
         return [p for p in parents if p != self.model_id]
 
+    def tree_edges(self) -> list[tuple[str, str, str]]:
+        """(parent, relation, evidence) per base model: the card's `base_model_relation`
+        when declared, else inferred from the files (an adapter config, GGUF weights,
+        several bases: a merge), else a fine-tune."""
+        parents = self.base_models()
+        declared = self.card_data.get("base_model_relation")
+        edges = []
+        for parent in parents:
+            if declared in TREE_RELATIONS:
+                edges.append((parent, declared, "card base_model_relation"))
+            elif "adapter_config.json" in self.files:
+                edges.append((parent, "adapter", "adapter_config.json in the repo"))
+            elif any(p.endswith(".gguf") for p in self.files):
+                edges.append((parent, "quantized", "GGUF weights in the repo"))
+            elif len(parents) > 1:
+                edges.append((parent, "merge", f"{len(parents)} base models in the card"))
+            elif self.card_data.get("base_model"):
+                edges.append((parent, "finetune", "card base_model"))
+            else:
+                edges.append((parent, "finetune", "config _name_or_path"))
+        return edges
+
     def commit_dates(self) -> list[datetime]:
         out = []
         for c in self.commits:
@@ -167,6 +189,9 @@ class ModelEvidence:
 
     def authors(self) -> set[str]:
         return {a for c in self.commits for a in c.get("authors") or []}
+
+
+TREE_RELATIONS = ("adapter", "finetune", "quantized", "merge")
 
 
 def utc_now() -> datetime:

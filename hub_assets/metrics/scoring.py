@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from hub_assets.hub.inspection import pickle_scan
 from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.licence_chain import USES, Ancestor, licence_obligations
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.security import security_score
 from hub_assets.metrics.table import (  # noqa: F401 - GATE_METRICS, ALL_METRICS re-exported
@@ -82,6 +83,8 @@ class ScoringContext:
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)
     run_reproducibility: bool = True
     measurement: Measurement | None = None  # the shadow evaluation of this revision, if any
+    ancestors: Sequence[Ancestor] = ()  # up the model tree, with their licences
+    allowed_uses: Sequence[str] = USES  # what the company may do (the gate config)
 
     def store(self) -> SnapshotStore:
         """The snapshot store every stage reads model files from."""
@@ -205,6 +208,13 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
             code_version("reproducibility"),
             "not run (metadata-only scoring)",
         )
+    out["licence_obligations"] = _timed(
+        "licence_obligations",
+        lambda: licence_obligations(
+            ev.model_id, ev.license, ev.files, ctx.ancestors, ctx.allowed_uses
+        ),
+        ctx,
+    )
     base = {m: out[m].value for m in GATE_METRICS}
     own = sum(NET_WEIGHTS[m] * base[m] for m in GATE_METRICS) / (1 - NET_WEIGHTS["tree_score"])
     out["tree_score"] = _timed(

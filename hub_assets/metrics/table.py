@@ -33,6 +33,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("reproducibility", "Reproducibility", "1", 0.10, True, 9),
     MetricSpec("security", "Security", "1", 0.10, True, 10),
     MetricSpec("tree_score", "Tree Score", "1", 0.05, False, 11),
+    # judged by the gate, not weighed in net_score (docs/metrics.md: licence obligations)
+    MetricSpec("licence_obligations", "Licence Obligations", "1", 0.0, True, 12),
     MetricSpec("net_score", "Net Score", "1", 0.0, False, 0),
 )
 BY_NAME = {m.name: m for m in METRICS}

@@ -105,7 +105,9 @@ def ingest_model(
     with registry.read() as con:
         sha, metadata = require_current_revision(con, model_id)
         gate = latest_gate_result(con, model_id, sha)
-        metrics = {m: s.value for m, s in revision_metrics(con, model_id, sha).items()}
+        stored = revision_metrics(con, model_id, sha)
+        metrics = {m: s.value for m, s in stored.items()}
+        chain = stored["licence_obligations"].details if "licence_obligations" in stored else None
         version = version or auto_version(con, name, sha)
         existing = find_package(con, name, version)
     if gate is None:
@@ -145,6 +147,7 @@ def ingest_model(
             run_id,
             progress,
             signing,
+            (chain or {}).get("chain"),
         )
 
 
@@ -163,6 +166,7 @@ def _package(
     run_id: str,
     progress: Progress | None,
     signing: SigningConfig | None = None,
+    licence_chain: str | None = None,
 ) -> IngestResult:
     model_id = ev.model_id
     spec = PackageSpec(
@@ -178,6 +182,7 @@ def _package(
         parents=ev.base_models(),
         package_id=str(uuid.uuid4()),
         signing_key_id=signing_key_id(signing),
+        licence_chain=licence_chain,
     )
     manifest = build_manifest(spec, sorted(files, key=lambda f: f.path))
     card = model_card(spec, manifest)

@@ -64,6 +64,7 @@ class PackageSpec:
     parents: list[str] = field(default_factory=list)
     package_id: str = ""  # in the attestation, not in the zip
     signing_key_id: str | None = None  # None: made unsigned (no key configured)
+    licence_chain: str | None = None  # the model and its ancestors with their licences
 
 
 def build_manifest(spec: PackageSpec, files: list[LocalFile]) -> dict:
@@ -122,6 +123,8 @@ Packaged by hub-assets from [{{ model_id }}]({{ source }}/{{ model_id }}) at rev
 
 {{ lineage }}
 
+Licence chain: {{ licence_chain }}
+
 ## Contents
 
 {{ n_files }} files, {{ total_mb }} MB; every file's size and sha256 are in `manifest.json`.
@@ -163,6 +166,7 @@ def model_card(spec: PackageSpec, manifest: dict) -> str:
         if spec.parents
         else "No base model declared.",
         n_files=len(manifest["files"]),
+        licence_chain=spec.licence_chain or "not judged (no licence-obligations check yet)",
         proof_line=(
             f"Signed with OpenSSF model signing, key `{spec.signing_key_id[:16]}…` "
             "(`proof/signature.sig`)."

@@ -90,6 +90,10 @@ def evidence_predicate(package: dict, evidence: dict, *, signed: bool) -> dict:
         ],
         "shadow_evaluations": evidence.get("evaluations", []),
         "scanners": security,
+        "licence_chain": {
+            k: (metrics.get("licence_obligations", {}).get("details") or {}).get(k)
+            for k in ("chain", "obligations", "findings", "violations")
+        },
         "overrides": gate.get("overrides") or [],
         "decisions": decisions,
         "promotion": promotion,

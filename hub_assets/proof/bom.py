@@ -74,6 +74,18 @@ def build_bom(manifest: dict, evidence: dict, *, zip_sha256: str, created_at: st
         for (repo, revision), e in sorted(datasets.items())
     ]
     ancestors = [
+        Component(
+            name=a["model_id"],
+            type=ComponentType.MACHINE_LEARNING_MODEL,
+            bom_ref=f"base:{a['model_id']}",
+            licenses=[_license(a["license"], "declared")] if a.get("license") else [],
+            properties=[
+                Property(name="hub-assets:relation", value=f"{a['relation']} of {a['parent_of']}"),
+                Property(name="hub-assets:depth", value=str(a["depth"])),
+            ],
+        )
+        for a in evidence.get("ancestry", [])
+    ] or [
         Component(name=base, type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref=f"base:{base}")
         for base in manifest.get("lineage", {}).get("base_models", [])
     ]

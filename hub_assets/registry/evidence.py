@@ -8,6 +8,8 @@ import json
 
 import duckdb
 
+from hub_assets.registry.tree import ancestry
+
 
 def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     cols = [d[0] for d in cur.description]
@@ -70,4 +72,5 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
         "metrics": metrics,
         "evaluations": evaluations,
         "decisions": decisions,
+        "ancestry": ancestry(con, model_id),
     }

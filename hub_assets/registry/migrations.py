@@ -389,6 +389,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        9,
+        "the model tree: (child, parent, relation) edges with their evidence",
+        """
+        CREATE TABLE model_tree_edges (
+            child        VARCHAR NOT NULL,
+            parent       VARCHAR NOT NULL,
+            relation     VARCHAR NOT NULL,
+            evidence     VARCHAR NOT NULL,
+            child_sha    VARCHAR NOT NULL,
+            recorded_at  TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (child, parent)
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

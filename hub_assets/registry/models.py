@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.registry.tree import record_edges
+
 LIFECYCLE = (
     "discovered",
     "candidate",
@@ -185,6 +188,7 @@ def save_revision(
             run_id,
         ],
     )
+    record_edges(con, model_id, sha, ModelEvidence.from_metadata(model_id, metadata).tree_edges())
     return sha
 
 

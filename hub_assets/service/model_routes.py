@@ -126,4 +126,15 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
             ],
             "metrics": {k: m.value for k, m in sorted(metrics.items())},
             "gate": gate,
+            "licence_chain": _licence_chain(metrics),
         }
+
+
+def _licence_chain(metrics: dict) -> dict | None:
+    """The licence chain of the current revision: the model and its ancestors with their
+    licences, the obligations it inherits (with their sources), and the findings."""
+    stored = metrics.get("licence_obligations")
+    if stored is None or not stored.details:
+        return None
+    keep = ("chain", "obligations", "findings", "violations")
+    return {k: stored.details.get(k) for k in keep} | {"passed": stored.value >= 1.0}

@@ -14,6 +14,7 @@ FILTERED = {
     f"{ORG}/tiny-gpt2-no-license": "no license declared",
     f"{ORG}/tiny-gpt2-pickle-only": "no safetensors weights",
     f"{ORG}/tiny-gpt2-malicious-pickle": "no safetensors weights",
+    f"{ORG}/tiny-gpt2-noncommercial": "license cc-by-nc-4.0 not in allowlist",
 }
 
 
@@ -36,7 +37,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
             "FROM models WHERE model_id = ?",
             [MINILM],
         ).fetchone()
-    assert len(status) == 17
+    assert len(status) == 19
     assert reasons == FILTERED
     assert {m for m, s in status.items() if s == "candidate"} == set(status) - set(FILTERED)
     assert events == [("discovered",), ("candidate",)]
@@ -44,7 +45,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
     assert row[:4] == ("apache-2.0", "sentence-transformers", 92_184_311, True)
     assert "sentence-similarity" in row[4]
     counts = outcome.counts()
-    assert counts["new"] == 17 and counts["new_candidates"] == 13 and counts["filtered_out"] == 4
+    assert counts["new"] == 19 and counts["new_candidates"] == 14 and counts["filtered_out"] == 5
     gpl = next(r for r in outcome.changes() if r["model"] == f"{ORG}/tiny-gpt2-gpl")
     assert gpl["change"] == "new" and gpl["status"] == "filtered_out"
     assert gpl["reason"].startswith("license gpl-3.0 not in allowlist")

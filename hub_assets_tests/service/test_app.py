@@ -119,6 +119,9 @@ def test_the_seed_workflow_end_to_end(service, ingested):
     assert part.headers["content-range"] == f"bytes 100-199/{len(got.content)}"
     model = httpx.get(f"{url}/models/{QA_MODEL}", headers=read).json()
     assert model["status"] == "ingested" and model["gate"]["passed"] is True
+    chain = model["licence_chain"]  # no base model: its own licence only
+    assert chain["passed"] and chain["chain"] == f"{QA_MODEL} (apache-2.0)"
+    assert chain["obligations"] == {"attribution": [QA_MODEL], "notice": [QA_MODEL]}
     metrics = httpx.get(f"{url}/models/{QA_MODEL}/metrics", headers=read).json()["metrics"]
     assert {m["metric"] for m in metrics} >= {"license", "net_score"}
     assert all(m["fingerprint"] and m["code_version"] and m["run_id"] for m in metrics)

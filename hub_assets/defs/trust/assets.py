@@ -9,11 +9,13 @@ from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.evaluation.shadow import pin_for
 from hub_assets.gate.decision import decide
 from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
 from hub_assets.metrics.scoring import score_model
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry.models import append_status
+from hub_assets.registry.tree import ancestry
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
 
@@ -70,10 +72,17 @@ def trust_metrics(
         parents = reg_metrics.current_net_scores(con, ev.base_models())
         measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
     with retry_when_transient(), metered_client(context, hub, registry, "trust") as client:
+        fetch_ancestry(client, registry.get(), model_id, context.run_id)
+        with registry.get().read() as con:
+            ancestors = ancestors_of(ancestry(con, model_id))
         scored = score_model(
             ev,
             trust.scoring_context(
-                client, parent_net_scores=parents, previous=previous, measurement=measurement
+                client,
+                parent_net_scores=parents,
+                previous=previous,
+                measurement=measurement,
+                ancestors=ancestors,
             ),
         )
     fresh = [s for s in scored.values() if not s.reused]

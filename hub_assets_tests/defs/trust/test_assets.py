@@ -52,15 +52,15 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         assert ok.success
         assert ok.asset_materializations_for_node("after_the_gate")
         meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
-        assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
+        assert meta["rescored"].value == 13 and meta["net_score"].value > 0.9
         rows = {r.data["metric"]: r.data for r in meta["metrics"].value.records}
-        assert len(rows) == 12 and rows["reproducibility"]["value"] == 1.0
+        assert len(rows) == 13 and rows["reproducibility"]["value"] == 1.0
         checks = [
             c
             for c in ok.get_asset_check_evaluations()
             if c.asset_key == dg.AssetKey("quality_gate")
         ]
-        assert len(checks) == 10 and all(c.passed for c in checks)
+        assert len(checks) == 11 and all(c.passed for c in checks)
 
         bad = materialize_chain(FAILING, instance, resources)
         assert not bad.success
@@ -98,5 +98,5 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         ).fetchone()
         history = [h[1] for h in status_history(con, FAILING)]
     assert gate_rows == {PASSING: True, FAILING: False}
-    assert lineage == (12, 1, 64, 12)
+    assert lineage == (13, 1, 64, 13)
     assert history[-2:] == ["evaluated", "gate_failed"]
