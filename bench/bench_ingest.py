@@ -123,7 +123,7 @@ def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
-    from hub_assets.metrics.scoring import scan_pickles
+    from hub_assets.metrics.scoring import scan_repo
 
     client = HubClient(
         HubSettings(endpoint=endpoint, cache_dir=work / "cache", requests_per_second=0)
@@ -133,7 +133,7 @@ def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     sizes = {s["path"]: s["size"] for s in data["info"]["siblings"]}
     before = httpx.get(f"{endpoint}/_hub_assets/requests").json()
     store = SnapshotStore(work / "snapshots")
-    scan_pickles(client, ev, store)
+    scan_repo(client, ev, store)
     reproducibility(client, ev, store, ReproducibilityLimits(max_weight_bytes=10**12))
     with store.use(client, REPO, ev.sha, data["info"]["siblings"], LOADABLE_PATTERNS):
         pass  # what shadow evaluation reads

@@ -165,6 +165,7 @@ class TrustResource(ConfigurableResource):
             target_device=gate.target_device,
             limits=self.limits(),
             allowed_uses=gate.allowed_uses,
+            scanner_allowlist=gate.scanner_allowlist,
             **evidence,
         )
 

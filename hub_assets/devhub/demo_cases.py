@@ -58,7 +58,8 @@ class DemoCase:
     card_meta: dict = field(default_factory=dict)  # overrides of the card's YAML
     repo_meta: dict = field(default_factory=dict)  # e.g. trendingScore, gated
     history: tuple[tuple[str, str, str], ...] = ()  # (author, date, title) follow-ups
-    weights: str = "safetensors"  # safetensors, pickle_only, malicious_pickle, oversized
+    # safetensors, pickle_only, malicious_pickle, oversized, scanner_bypass, remote_code
+    weights: str = "safetensors"
     tokenizer: bool = True
     base_model: str | None = None  # written as config.json's _name_or_path
     first_tag: str | None = None
@@ -196,6 +197,17 @@ DEMO_CASES: tuple[DemoCase, ...] = (
         card_meta={"base_model": NC_BASE, "license": "apache-2.0",
                    "tags": ["gpt2", "tiny", "demo", "finetune"]},
         base_model=NC_BASE,
+    ),
+    DemoCase(
+        "tiny-gpt2-scanner-bypass",
+        "a pickled training_args.bin that picklescan rates merely suspicious, fickling malicious",
+        "gpt2", 17, "A tiny GPT-2. Its training arguments are pickled.", ("eve",),
+        "2026-09-30T10:00:00Z", 1_900, 6, card="short", weights="scanner_bypass",
+    ),
+    DemoCase(
+        "tiny-gpt2-remote-code", "auto_map: loading it with trust_remote_code runs repo code",
+        "gpt2", 18, "A tiny GPT-2 with custom modeling code (`trust_remote_code=True`).",
+        ("ivan",), "2026-10-12T10:00:00Z", 2_200, 8, card="short", weights="remote_code",
     ),
 )
 # fmt: on

@@ -7,6 +7,7 @@ commit dates) and cached: a second build with the same `BUILD_VERSION` does noth
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -39,8 +40,10 @@ from hub_assets.devhub.demo_datasets import GITATTRIBUTES, commit_datasets
 from hub_assets.devhub.demo_text import qa_splits
 from hub_assets.devhub.demo_weights import (
     PICKLE_MARKER_COMMAND,
+    REMOTE_CODE,
     DemoWeights,
     malicious_torch_zip,
+    scanner_bypass_torch_zip,
     sparse_safetensors,
 )
 
@@ -58,7 +61,7 @@ __all__ = [
     "demo_summary",
 ]
 
-BUILD_VERSION = "demo-catalog-v6"
+BUILD_VERSION = "demo-catalog-v7"
 USAGE = {"gpt2": GEN_USAGE, "t5": T2T_USAGE, "bert": EMB_USAGE}
 
 _STAMP = ".hub-assets-build"
@@ -195,6 +198,13 @@ class _Builder:
         if case.weights == "malicious_pickle":
             (folder / "model.safetensors").unlink()
             (folder / "pytorch_model.bin").write_bytes(malicious_torch_zip())
+        elif case.weights == "scanner_bypass":  # safetensors, plus a pickled extra file
+            extra["training_args.bin"] = scanner_bypass_torch_zip()
+        elif case.weights == "remote_code":
+            config = json.loads((folder / "config.json").read_text())
+            config["auto_map"] = {"AutoModelForCausalLM": "modeling_tiny.TinyRemoteModel"}
+            extra["config.json"] = json.dumps(config, indent=2, sort_keys=True).encode()
+            extra["modeling_tiny.py"] = REMOTE_CODE
         elif case.weights == "oversized":
             (folder / "model.safetensors").unlink()
             sha, _, _ = self.catalog.add_sparse_blob(

@@ -206,17 +206,58 @@ def _malicious_pickle(command: str) -> bytes:
     )
 
 
-def malicious_torch_zip() -> bytes:
-    """A torch-style zip whose data.pkl is the malicious pickle (deterministic bytes)."""
+def _scanner_bypass_pickle(command: str) -> bytes:
+    """Pickle bytes whose only import is `_posixsubprocess.fork_exec` (it starts a process):
+    picklescan (1.0.5) rates that global merely suspicious, fickling overtly malicious. The
+    shape of the published picklescan bypasses: a callable that runs code, outside the
+    scanner's denylist. Built, never loaded."""
+    module, name, arg = b"_posixsubprocess", b"fork_exec", command.encode()
+    return (
+        b"\x80\x04"  # PROTO 4
+        + b"\x8c"
+        + bytes([len(module)])
+        + module
+        + b"\x94"  # SHORT_BINUNICODE, MEMOIZE
+        + b"\x8c"
+        + bytes([len(name)])
+        + name
+        + b"\x94"
+        + b"\x93\x94"  # STACK_GLOBAL
+        + b"\x8c"
+        + bytes([len(arg)])
+        + arg
+        + b"\x94"
+        + b"\x85\x94"  # TUPLE1
+        + b"R\x94."  # REDUCE, STOP
+    )
+
+
+def scanner_bypass_torch_zip() -> bytes:
+    """A torch-style zip (`training_args.bin`) holding the scanner-bypass pickle."""
+    return _torch_zip(_scanner_bypass_pickle(PICKLE_MARKER_COMMAND))
+
+
+def _torch_zip(pickled: bytes) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, data in (
-            ("archive/data.pkl", _malicious_pickle(PICKLE_MARKER_COMMAND)),
-            ("archive/version", b"3\n"),
-        ):
-            info = zipfile.ZipInfo(name, date_time=(2026, 9, 9, 10, 0, 0))
-            z.writestr(info, data)
+        for name, data in (("archive/data.pkl", pickled), ("archive/version", b"3\n")):
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 9, 9, 10, 0, 0)), data)
     return buf.getvalue()
+
+
+REMOTE_CODE = b'''"""Custom modeling code: what `trust_remote_code=True` would import and run."""
+
+from transformers import GPT2LMHeadModel
+
+
+class TinyRemoteModel(GPT2LMHeadModel):
+    """A GPT-2 under another name: loading it runs this file."""
+'''
+
+
+def malicious_torch_zip() -> bytes:
+    """A torch-style zip whose data.pkl is the malicious pickle (deterministic bytes)."""
+    return _torch_zip(_malicious_pickle(PICKLE_MARKER_COMMAND))
 
 
 def sparse_safetensors(path: Path, total: int) -> None:

@@ -18,13 +18,21 @@ from pathlib import Path
 from hub_assets import __version__
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hub.client import HubClient
-from hub_assets.hub.inspection import pickle_scan
 from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.licence_chain import USES, Ancestor, licence_obligations
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
-from hub_assets.metrics.security import security_score
+from hub_assets.metrics.security import (
+    DEFAULT_SCANNER_ALLOWLIST,
+    SCANNERS,
+    SECRET_SUFFIXES,
+    Verdict,
+    remote_code_files,
+    scan_pickle_file,
+    scan_secrets,
+    security_verdict,
+)
 from hub_assets.metrics.table import (  # noqa: F401 - GATE_METRICS, ALL_METRICS re-exported
     ALL_METRICS,
     CODE_VERSIONS,
@@ -85,6 +93,7 @@ class ScoringContext:
     measurement: Measurement | None = None  # the shadow evaluation of this revision, if any
     ancestors: Sequence[Ancestor] = ()  # up the model tree, with their licences
     allowed_uses: Sequence[str] = USES  # what the company may do (the gate config)
+    scanner_allowlist: Sequence[str] = DEFAULT_SCANNER_ALLOWLIST  # vetted pickle imports
 
     def store(self) -> SnapshotStore:
         """The snapshot store every stage reads model files from."""
@@ -129,30 +138,39 @@ def _timed(
     return ScoredMetric(metric, result.value, latency, fp, version, result.reason, result.details)
 
 
-def security_inputs(ev: ModelEvidence) -> dict:
+def security_inputs(ev: ModelEvidence, allowlist: Sequence[str] = ()) -> dict:
+    """What the security verdict depends on: the pickle and text files' contents, the
+    config's auto_map, the allowlist."""
+    scanned = ev.pickle_files() + [p for p in ev.files if p.endswith(SECRET_SUFFIXES)]
     return {
         "revision": ev.sha,
-        "pickles": {
-            p: ev.files[p].get("lfs_sha256") or ev.files[p].get("blob_id")
-            for p in ev.pickle_files()
+        "files": {
+            p: ev.files[p].get("lfs_sha256") or ev.files[p].get("blob_id") for p in sorted(scanned)
         },
+        "auto_map": (ev.config or {}).get("auto_map"),
+        "allowlist": sorted(allowlist),
+        "scanners": SCANNERS,
     }
 
 
-def scan_pickles(
+def scan_repo(
     client: HubClient, ev: ModelEvidence, store: SnapshotStore | Path
-) -> dict[str, list[dict]]:
-    """Scan each pickle-format file of the revision's verified snapshot (never unpickled):
-    bytes that fail verification are never scanned as if genuine. `store` is the snapshot
-    store, or a folder to keep one in."""
+) -> tuple[list[Verdict], list[dict]]:
+    """Both scanners over each pickle-format file of the revision's verified snapshot
+    (never unpickled), and detect-secrets over its text files: bytes that fail verification
+    are never scanned as if genuine. `store` is the snapshot store, or a folder to keep one
+    in."""
     if not isinstance(store, SnapshotStore):
         store = SnapshotStore(Path(store))
     pickles = ev.pickle_files()
-    if not pickles:
-        return {}
+    texts = [p for p in ev.files if p.endswith(SECRET_SUFFIXES)]
+    if not pickles and not texts:
+        return [], []
     siblings = ev.info.get("siblings") or []
-    with store.use(client, ev.model_id, ev.sha, siblings, PICKLE_PATTERNS) as snapshot:
-        return {p: pickle_scan(snapshot.folder / p) for p in pickles}
+    patterns = PICKLE_PATTERNS + tuple(f"*{s}" for s in SECRET_SUFFIXES)
+    with store.use(client, ev.model_id, ev.sha, siblings, patterns) as snapshot:
+        verdicts = [v for p in pickles for v in scan_pickle_file(snapshot.folder / p, p)]
+        return verdicts, scan_secrets(snapshot.folder, texts)
 
 
 def reproducibility_inputs(ev: ModelEvidence, limits: ReproducibilityLimits) -> dict:
@@ -185,13 +203,21 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     out["code_quality"] = _timed("code_quality", lambda: trust.code_quality(ev), ctx)
 
     def security() -> MetricResult:
-        if ctx.client is None and ev.pickle_files():
-            return MetricResult(
-                0.0, "pickle files present but not scanned (no Hub access)", security_inputs(ev)
-            )
-        return security_score(scan_pickles(ctx.client, ev, ctx.store()) if ctx.client else {})
+        remote = remote_code_files(ev.config)
+        if ctx.client is None:
+            if ev.pickle_files():
+                return MetricResult(
+                    0.0,
+                    "pickle files present but not scanned (no Hub access)",
+                    security_inputs(ev, ctx.scanner_allowlist),
+                )
+            return security_verdict([], ctx.scanner_allowlist, remote)
+        verdicts, secrets = scan_repo(ctx.client, ev, ctx.store())
+        return security_verdict(verdicts, ctx.scanner_allowlist, remote, secrets)
 
-    out["security"] = _timed("security", security, ctx, known_inputs=security_inputs(ev))
+    out["security"] = _timed(
+        "security", security, ctx, known_inputs=security_inputs(ev, ctx.scanner_allowlist)
+    )
     if ctx.run_reproducibility and ctx.client is not None:
         out["reproducibility"] = _timed(
             "reproducibility",

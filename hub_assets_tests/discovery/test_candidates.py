@@ -37,7 +37,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
             "FROM models WHERE model_id = ?",
             [MINILM],
         ).fetchone()
-    assert len(status) == 19
+    assert len(status) == 21
     assert reasons == FILTERED
     assert {m for m, s in status.items() if s == "candidate"} == set(status) - set(FILTERED)
     assert events == [("discovered",), ("candidate",)]
@@ -45,7 +45,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
     assert row[:4] == ("apache-2.0", "sentence-transformers", 92_184_311, True)
     assert "sentence-similarity" in row[4]
     counts = outcome.counts()
-    assert counts["new"] == 19 and counts["new_candidates"] == 14 and counts["filtered_out"] == 5
+    assert counts["new"] == 21 and counts["new_candidates"] == 16 and counts["filtered_out"] == 5
     gpl = next(r for r in outcome.changes() if r["model"] == f"{ORG}/tiny-gpt2-gpl")
     assert gpl["change"] == "new" and gpl["status"] == "filtered_out"
     assert gpl["reason"].startswith("license gpl-3.0 not in allowlist")

@@ -11,11 +11,16 @@ from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
-from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, scan_pickles, score_model
-from hub_assets.metrics.security import security_score
+from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, scan_repo, score_model
+from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST, security_verdict
 from hub_assets.registry.metrics import StoredMetric
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def security_score(scan, allowlist=DEFAULT_SCANNER_ALLOWLIST):
+    verdicts, secrets = scan
+    return security_verdict(verdicts, allowlist, (), secrets)
 
 
 def evidence(client: HubClient, model_id: str) -> ModelEvidence:
@@ -47,9 +52,12 @@ def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
     )
     client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
     ev = evidence(client, "acme/trap")
-    result = security_score(scan_pickles(client, ev, tmp_path / "w"))
+    result = security_score(scan_repo(client, ev, tmp_path / "w"))
     assert result.value == 0.0
-    assert result.reason == "pytorch_model.bin: dangerous import posix.system (picklescan)"
+    assert result.reason == (
+        "pytorch_model.bin: dangerous (picklescan: posix.system); "
+        "pytorch_model.bin: dangerous (fickling: Likely Overtly Malicious)"
+    )
     scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path / "w", now=NOW))
     assert scored["reproducibility"].value == 0.0
     assert scored["reproducibility"].reason.startswith("no safetensors weights")
@@ -58,13 +66,16 @@ def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
 
 def test_security_on_demo_cases(hub_client, tmp_path):
     bad = evidence(hub_client, f"{ORG}/tiny-gpt2-malicious-pickle")
-    assert security_score(scan_pickles(hub_client, bad, tmp_path)).value == 0.0
+    assert security_score(scan_repo(hub_client, bad, tmp_path)).value == 0.0
     safe_pickle = evidence(hub_client, f"{ORG}/tiny-gpt2-pickle-only")
-    result = security_score(scan_pickles(hub_client, safe_pickle, tmp_path))
-    assert result.value == 0.75 and "only innocuous imports" in result.reason
+    result = security_score(scan_repo(hub_client, safe_pickle, tmp_path))
+    assert result.value == 0.75 and "imports are on the allowlist" in result.reason
+    # fickling calls an ordinary torch checkpoint "likely unsafe": without the vetted
+    # imports, that fails closed
+    strict = security_score(scan_repo(hub_client, safe_pickle, tmp_path), allowlist=())
+    assert strict.value == 0.0 and "torch._utils._rebuild_tensor_v2" in strict.reason
     assert (
-        security_score(scan_pickles(hub_client, evidence(hub_client, MINILM), tmp_path)).value
-        == 1.0
+        security_score(scan_repo(hub_client, evidence(hub_client, MINILM), tmp_path)).value == 1.0
     )
 
 
@@ -150,3 +161,81 @@ def test_target_device_drives_size_score(hub_client, tmp_path, device):
         ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, target_device=device)
     )
     assert scored["size_score"].value == scored["size_score"].details[device]
+
+
+def test_a_pickle_one_scanner_misses_fails_closed(hub_client, tmp_path):
+    bypass = evidence(hub_client, f"{ORG}/tiny-gpt2-scanner-bypass")
+    verdicts, _ = scan_repo(hub_client, bypass, tmp_path)
+    by_scanner = {v.scanner: v for v in verdicts if v.path == "training_args.bin"}
+    assert by_scanner["picklescan"].verdict == "suspicious"  # picklescan alone misses it
+    assert by_scanner["fickling"].verdict == "dangerous"
+    result = security_score((verdicts, []))
+    assert result.value == 0.0
+    assert "training_args.bin: dangerous (fickling: Likely Overtly Malicious)" in result.reason
+    assert {v["scanner"] for v in result.details["verdicts"]} == {"picklescan", "fickling"}
+
+
+def test_auto_map_code_is_a_finding_with_the_file_names(hub_client, tmp_path):
+    ev = evidence(hub_client, f"{ORG}/tiny-gpt2-remote-code")
+    scored = score_model(
+        ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, run_reproducibility=False)
+    )
+    security = scored["security"]
+    assert security.value == 0.0
+    assert security.reason == "auto_map runs repo code with trust_remote_code: modeling_tiny.py"
+
+
+def test_policy_branches():
+    from hub_assets.metrics.security import Verdict
+
+    torch_imports = ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2"]
+    vetted = security_verdict(
+        [
+            Verdict("picklescan", "a.bin", "safe", torch_imports),
+            Verdict("fickling", "a.bin", "suspicious", torch_imports, "Likely Unsafe"),
+        ],
+        DEFAULT_SCANNER_ALLOWLIST,
+    )
+    assert vetted.value == 0.75
+    unvetted = security_verdict(
+        [Verdict("fickling", "a.bin", "suspicious", [*torch_imports, "mylib.Thing"])],
+        DEFAULT_SCANNER_ALLOWLIST,
+    )
+    assert unvetted.value == 0.0 and "not on the allowlist: mylib.Thing" in unvetted.reason
+    unreadable = security_verdict(
+        [Verdict("picklescan", "b.pkl", "suspicious", [], "no imports found")],
+        DEFAULT_SCANNER_ALLOWLIST,
+    )
+    assert unreadable.value == 0.0 and "(no imports)" in unreadable.reason  # inconclusive
+    crashed = security_verdict(
+        [Verdict("fickling", "c.pt", "error", [], "ValueError: truncated")],
+        DEFAULT_SCANNER_ALLOWLIST,
+    )
+    assert (
+        crashed.value == 0.0 and crashed.reason == "c.pt: fickling failed (ValueError: truncated)"
+    )
+    assert security_verdict([], DEFAULT_SCANNER_ALLOWLIST).value == 1.0
+
+
+def test_a_scanner_that_crashes_is_a_failing_verdict(tmp_path):
+    from hub_assets.metrics.security import scan_pickle_file
+
+    folder = tmp_path / "not-a-file.bin"
+    folder.mkdir()  # both scanners fail to read a directory
+    verdicts = scan_pickle_file(folder, "not-a-file.bin")
+    assert {v.verdict for v in verdicts} <= {"error", "suspicious"}
+    assert security_verdict(verdicts, DEFAULT_SCANNER_ALLOWLIST).value == 0.0
+
+
+def test_secrets_are_found_and_never_shown(tmp_path):
+    from hub_assets.metrics.security import scan_secrets
+
+    value = "Zq8WmB3xT9rLk2VvN7pYc4HsJ6gF1dQe"
+    (tmp_path / "train.sh").write_text(f'export API_KEY="{value}"\npython train.py\n')
+    (tmp_path / "README.md").write_text("# fine\n")
+    found = scan_secrets(tmp_path, ["train.sh", "README.md"])
+    assert found and found[0]["path"] == "train.sh" and found[0]["line"] == 1
+    result = security_verdict([], DEFAULT_SCANNER_ALLOWLIST, (), found)
+    assert result.value == 0.0 and "train.sh line 1" in result.reason
+    assert value not in result.reason and value not in str(result.details)
+    assert value not in str(result.inputs)
