@@ -166,6 +166,7 @@ class TrustResource(ConfigurableResource):
             limits=self.limits(),
             allowed_uses=gate.allowed_uses,
             scanner_allowlist=gate.scanner_allowlist,
+            licence_findings_fail=gate.licence_findings_fail,
             **evidence,
         )
 

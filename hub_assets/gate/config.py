@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from hub_assets.errors import HubAssetsError
-from hub_assets.metrics.licence_chain import USES
+from hub_assets.metrics.licence_chain import FAILING_FINDINGS, USES
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST
 from hub_assets.metrics.trust import DEVICE_BUDGET_BYTES
@@ -38,6 +38,8 @@ class GateConfig:
     # pickle imports (module.name) vetted by a reviewer: a "suspicious" scanner verdict on
     # a file whose flagged imports are all here does not fail the security check
     scanner_allowlist: tuple[str, ...] = DEFAULT_SCANNER_ALLOWLIST
+    # licence findings that fail the model (the others are reported)
+    licence_findings_fail: tuple[str, ...] = FAILING_FINDINGS
 
     def thresholds_for(self, model_id: str) -> dict[str, float]:
         """The thresholds that apply to one model (overrides win)."""
@@ -72,7 +74,7 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
     if not isinstance(raw, dict):
         raise GateConfigError(f"Gate config {path} must be a mapping.")
     known = {"version", "target_device", "thresholds", "overrides", "allowed_uses"}
-    unknown = set(raw) - known - {"scanner_allowlist"}
+    unknown = set(raw) - known - {"scanner_allowlist", "licence_findings_fail"}
     if unknown:
         raise GateConfigError(f"Gate config {path}: unknown keys {sorted(unknown)}.")
     if not raw.get("version"):

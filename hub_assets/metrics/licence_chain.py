@@ -13,8 +13,9 @@ own plus every ancestor's, each kept with where it comes from. Three findings:
   ancestor's metadata could not be read.
 
 The gate config says what the company may do (`allowed_uses`); an inherited obligation
-that forbids an allowed use fails the model, with the chain in the message. Findings fail
-it too. docs/metrics.md has the table.
+that forbids an allowed use fails the model, with the chain in the message. Findings whose
+kind is in `licence_findings_fail` fail it too (default: permissive-washing and a missing
+NOTICE); the others are reported and score 0.5. docs/metrics.md has the table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from hub_assets.metrics.trust import MetricResult
 
 USES = ("commercial_use", "redistribution", "modification")
+FINDINGS = ("permissive_washing", "missing_notice", "unknown_licence")
+FAILING_FINDINGS = ("permissive_washing", "missing_notice")
 # what each obligation means, and the uses it forbids
 OBLIGATIONS: dict[str, tuple[str, frozenset[str]]] = {
     "attribution": ("credit the authors", frozenset()),
@@ -144,10 +147,12 @@ def licence_obligations(
     own_files: Iterable[str],
     ancestors: Sequence[Ancestor],
     allowed_uses: Sequence[str],
+    failing: Sequence[str] = FAILING_FINDINGS,
 ) -> MetricResult:
-    """1.0 when nothing inherited conflicts with the allowed uses and no finding applies,
-    else 0.0; the chain, every obligation with its source, and the findings are in the
-    details (`gate_explanation` is the gate's message)."""
+    """1.0 when nothing inherited conflicts with the allowed uses and nothing is found;
+    0.5 when only findings outside `failing` apply (reported, not failed); else 0.0. The
+    chain, every obligation with its source, and the findings are in the details
+    (`gate_explanation` is the gate's message)."""
     own_files = frozenset(own_files)
     chain = chain_text(model_id, own_license, ancestors)
     inputs = {
@@ -158,9 +163,11 @@ def licence_obligations(
     }
     inherited: dict[str, list[str]] = {}
     findings: list[str] = []
+    kinds: list[str] = []
     own = obligations_of(own_license)
     if own is None:
         findings.append(f"unknown licence: {model_id} declares {own_license or 'none'}")
+        kinds.append("unknown_licence")
     for o in own or ():
         inherited.setdefault(o, []).append(model_id)
     for a in ancestors:
@@ -168,6 +175,7 @@ def licence_obligations(
         if terms is None:
             why = a.license or "none" if a.known else "its metadata could not be read"
             findings.append(f"unknown licence: {a.model_id} ({why})")
+            kinds.append("unknown_licence")
             continue
         for o in terms:
             inherited.setdefault(o, []).append(a.model_id)
@@ -177,26 +185,33 @@ def licence_obligations(
                 f"permissive-washing: {model_id} declares {own_license} over {a.model_id} "
                 f"({a.license}: {words})"
             )
+            kinds.append("permissive_washing")
         if "notice" in terms and _notice(a.files) and not _notice(own_files):
             findings.append(f"missing NOTICE: {a.model_id} ships one that must be kept")
+            kinds.append("missing_notice")
     broken = [
         f"{use} is allowed, but {o} ({OBLIGATIONS[o][0]}) comes from {', '.join(sources)}"
         for o, sources in sorted(inherited.items())
         for use in sorted(OBLIGATIONS[o][1] & set(allowed_uses))
     ]
-    problems = broken + findings
+    inputs["failing"] = sorted(failing)
+    problems = broken + [f for f, k in zip(findings, kinds, strict=True) if k in failing]
     details = {
         "chain": chain,
         "obligations": {o: sorted(set(s)) for o, s in sorted(inherited.items())},
         "findings": findings,
         "violations": broken,
     }
-    if not problems:
+    if problems:
+        details["gate_explanation"] = f"{'; '.join(problems)}; chain: {chain}"
+        return MetricResult(0.0, details["gate_explanation"], inputs, details)
+    if findings:
         return MetricResult(
-            1.0, f"inherited obligations fit the allowed uses: {chain}", inputs, details
+            0.5, f"{'; '.join(findings)} (reported, not failed); chain: {chain}", inputs, details
         )
-    details["gate_explanation"] = f"{'; '.join(problems)}; chain: {chain}"
-    return MetricResult(0.0, details["gate_explanation"], inputs, details)
+    return MetricResult(
+        1.0, f"inherited obligations fit the allowed uses: {chain}", inputs, details
+    )
 
 
 def fetch_ancestry(client, registry, model_id: str, run_id: str, rounds: int = 8) -> None:  # noqa: ANN001

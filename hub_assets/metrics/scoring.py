@@ -21,7 +21,12 @@ from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.licence_chain import USES, Ancestor, licence_obligations
+from hub_assets.metrics.licence_chain import (
+    FAILING_FINDINGS,
+    USES,
+    Ancestor,
+    licence_obligations,
+)
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.security import (
     DEFAULT_SCANNER_ALLOWLIST,
@@ -94,6 +99,7 @@ class ScoringContext:
     ancestors: Sequence[Ancestor] = ()  # up the model tree, with their licences
     allowed_uses: Sequence[str] = USES  # what the company may do (the gate config)
     scanner_allowlist: Sequence[str] = DEFAULT_SCANNER_ALLOWLIST  # vetted pickle imports
+    licence_findings_fail: Sequence[str] = FAILING_FINDINGS  # licence findings that fail
 
     def store(self) -> SnapshotStore:
         """The snapshot store every stage reads model files from."""
@@ -237,7 +243,12 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     out["licence_obligations"] = _timed(
         "licence_obligations",
         lambda: licence_obligations(
-            ev.model_id, ev.license, ev.files, ctx.ancestors, ctx.allowed_uses
+            ev.model_id,
+            ev.license,
+            ev.files,
+            ctx.ancestors,
+            ctx.allowed_uses,
+            ctx.licence_findings_fail,
         ),
         ctx,
     )
