@@ -121,6 +121,7 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
                     parent_net_scores=parents,
                     run_reproducibility=not no_reproducibility,
                     measurement=measurement,
+                    hub_reachable=not fetched.offline,
                 ),
             )
         except InvalidModelIdError as e:

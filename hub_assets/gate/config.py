@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from hub_assets.errors import HubAssetsError
-from hub_assets.metrics.licence_chain import FAILING_FINDINGS, USES
+from hub_assets.metrics.licence_chain import FAILING_FINDINGS, FINDINGS, USES
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST
 from hub_assets.metrics.trust import DEVICE_BUDGET_BYTES
@@ -40,6 +40,14 @@ class GateConfig:
     scanner_allowlist: tuple[str, ...] = DEFAULT_SCANNER_ALLOWLIST
     # licence findings that fail the model (the others are reported)
     licence_findings_fail: tuple[str, ...] = FAILING_FINDINGS
+    # per overridden model: the reviewer who accepted the override and the reason
+    override_notes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def override_of(self, model_id: str) -> dict | None:
+        """The override that applies to one model (thresholds, reviewer, reason), if any."""
+        if model_id not in self.overrides:
+            return None
+        return {"thresholds": self.overrides[model_id], **self.override_notes.get(model_id, {})}
 
     def thresholds_for(self, model_id: str) -> dict[str, float]:
         """The thresholds that apply to one model (overrides win)."""
@@ -91,10 +99,23 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
     given = raw.get("thresholds") or {}
     thresholds = {m: 0.5 for m in GATE_METRICS}
     thresholds.update({k: _threshold(f"{path} thresholds", k, v) for k, v in given.items()})
-    overrides = {}
+    overrides, notes = {}, {}
     for model_id, values in (raw.get("overrides") or {}).items():
         if not isinstance(values, dict):
             raise GateConfigError(f"Gate config {path}: overrides of {model_id} must be a mapping.")
+        if "thresholds" in values:  # {thresholds, reviewer, reason}: who accepted it, and why
+            note = {k: values.get(k) for k in ("reviewer", "reason")}
+            if not all(isinstance(v, str) and v.strip() for v in note.values()) or set(values) - {
+                "thresholds",
+                "reviewer",
+                "reason",
+            }:
+                raise GateConfigError(
+                    f"Gate config {path}: the override of {model_id} needs `thresholds`, "
+                    "`reviewer` and `reason` (and nothing else)."
+                )
+            notes[str(model_id)] = note
+            values = values["thresholds"] or {}
         overrides[str(model_id)] = {
             k: _threshold(f"{path} overrides of {model_id}", k, v) for k, v in values.items()
         }
@@ -103,4 +124,28 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
         raise GateConfigError(
             f"Gate config {path}: allowed_uses must be a list of {', '.join(USES)}; got {uses!r}."
         )
-    return GateConfig(str(raw["version"]), device, thresholds, overrides, str(path), tuple(uses))
+    allow = raw.get("scanner_allowlist", list(DEFAULT_SCANNER_ALLOWLIST))
+    if not isinstance(allow, list) or not all(
+        isinstance(a, str) and "." in a and " " not in a for a in allow
+    ):
+        raise GateConfigError(
+            f"Gate config {path}: scanner_allowlist must be a list of module.name imports; "
+            f"got {allow!r}."
+        )
+    failing = raw.get("licence_findings_fail", list(FAILING_FINDINGS))
+    if not isinstance(failing, list) or any(f not in FINDINGS for f in failing):
+        raise GateConfigError(
+            f"Gate config {path}: licence_findings_fail must be a list of "
+            f"{', '.join(FINDINGS)}; got {failing!r}."
+        )
+    return GateConfig(
+        version=str(raw["version"]),
+        target_device=device,
+        thresholds=thresholds,
+        overrides=overrides,
+        source=str(path),
+        allowed_uses=tuple(uses),
+        scanner_allowlist=tuple(allow),
+        licence_findings_fail=tuple(failing),
+        override_notes=notes,
+    )

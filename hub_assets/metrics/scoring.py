@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hub_assets import __version__
+from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
@@ -100,6 +101,7 @@ class ScoringContext:
     allowed_uses: Sequence[str] = USES  # what the company may do (the gate config)
     scanner_allowlist: Sequence[str] = DEFAULT_SCANNER_ALLOWLIST  # vetted pickle imports
     licence_findings_fail: Sequence[str] = FAILING_FINDINGS  # licence findings that fail
+    hub_reachable: bool = True  # False: metadata came from the cache (offline scoring)
 
     def store(self) -> SnapshotStore:
         """The snapshot store every stage reads model files from."""
@@ -218,7 +220,16 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
                     security_inputs(ev, ctx.scanner_allowlist),
                 )
             return security_verdict([], ctx.scanner_allowlist, remote)
-        verdicts, secrets = scan_repo(ctx.client, ev, ctx.store())
+        try:
+            verdicts, secrets = scan_repo(ctx.client, ev, ctx.store())
+        except HubAssetsError as e:
+            if ctx.hub_reachable:
+                raise  # the pipeline retries; a verdict is never made on missing files
+            return MetricResult(
+                0.0,
+                f"not scanned: the Hub is unreachable and the files are not cached ({e})",
+                security_inputs(ev, ctx.scanner_allowlist),
+            )
         return security_verdict(verdicts, ctx.scanner_allowlist, remote, secrets)
 
     out["security"] = _timed(

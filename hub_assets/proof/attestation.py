@@ -94,7 +94,7 @@ def evidence_predicate(package: dict, evidence: dict, *, signed: bool) -> dict:
             k: (metrics.get("licence_obligations", {}).get("details") or {}).get(k)
             for k in ("chain", "obligations", "findings", "violations")
         },
-        "overrides": gate.get("overrides") or [],
+        "overrides": [gate["override"]] if gate.get("override") else [],
         "decisions": decisions,
         "promotion": promotion,
         "registry_run_ids": run_ids,

@@ -110,7 +110,35 @@ def verify_signature(
             f"signature: it signs sha256 {', '.join(d[:16] for d in digests)}…, "
             f"the package is {zip_sha256[:16]}…: the package was altered after signing."
         )
-    return "signature: valid, made by the given key, over these bytes"
+    signer = "the given key" if public_key is not None else "a certificate under the given chain"
+    return f"signature: valid, made by {signer}, over these bytes"
+
+
+def signer_public_key(bundle: bytes) -> Path | None:
+    """The public key of the certificate in a certificate-mode signature bundle (after
+    `verify_signature` has checked it against the chain), written to a temporary PEM file;
+    None for a private-key bundle."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        material = json.loads(bundle)["verificationMaterial"]
+        raw = (material.get("certificate") or {}).get("rawBytes") or (
+            (material.get("x509CertificateChain") or {}).get("certificates") or [{}]
+        )[0].get("rawBytes")
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not raw:
+        return None
+    key = x509.load_der_x509_certificate(base64.b64decode(raw)).public_key()
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    path = Path(tempfile.mkdtemp(prefix="hub-assets-signer-")) / "signer.pub.pem"
+    path.write_bytes(pem)
+    return path
 
 
 def signed_digest(bundle: bytes) -> str | None:

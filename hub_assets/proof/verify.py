@@ -14,7 +14,12 @@ from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.attestation import verify_envelope
 from hub_assets.proof.bom import check_bom
-from hub_assets.proof.signature import PACKAGE_FILE, UnverifiedPackageError, verify_signature
+from hub_assets.proof.signature import (
+    PACKAGE_FILE,
+    UnverifiedPackageError,
+    signer_public_key,
+    verify_signature,
+)
 
 SIGNATURE, ATTESTATION, BOM = (
     "proof/signature.sig",
@@ -95,7 +100,10 @@ def verify_package(
     attestation = store.read_beside(address, ATTESTATION)
     if attestation is None:
         raise UnverifiedPackageError(f"attestation: {ATTESTATION} is missing beside the package")
-    statement = verify_envelope(attestation, digest, public_key if signature else None)
+    attestation_key = public_key
+    if signature is not None and public_key is None and chain:
+        attestation_key = signer_public_key(signature)  # the certificate's key, now trusted
+    statement = verify_envelope(attestation, digest, attestation_key if signature else None)
     signed = bool(statement.get("predicate", {}).get("signed"))
     if signature is None:
         if signed:
@@ -110,7 +118,7 @@ def verify_package(
         ok("signature: none: the package says it is unsigned")
     ok(
         "attestation: subject is this package"
-        + (", signed by the given key" if signature else " (unsigned)")
+        + (", signed by the same signer" if signature else " (unsigned)")
     )
     bom = store.read_beside(address, BOM)
     if bom is None:

@@ -25,7 +25,7 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
     gate = _rows(
         con.execute(
             "SELECT passed, message, failed_metrics, thresholds, config_version, target_device, "
-            "run_id, CAST(created_at AS VARCHAR) AS decided_at FROM gate_results "
+            "run_id, CAST(created_at AS VARCHAR) AS decided_at, override FROM gate_results "
             "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
             [model_id, sha],
         )
@@ -62,6 +62,7 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
             _json(row["failed_metrics"]),
             _json(row["thresholds"]),
         )
+        row["override"] = _json(row["override"]) if row["override"] else None
     for row in metrics:
         row["details"] = _json(row["details"])
     for row in evaluations:

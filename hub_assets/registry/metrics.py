@@ -144,12 +144,13 @@ def write_gate_result(
     config_version: str,
     target_device: str,
     run_id: str,
+    override: dict | None = None,
 ) -> None:
-    """Record one gate decision."""
+    """Record one gate decision (and the override that applied, with who accepted it)."""
     con.execute(
         "INSERT OR REPLACE INTO gate_results (model_id, revision_sha, passed, failed_metrics, "
-        "message, thresholds, config_version, target_device, run_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "message, thresholds, config_version, target_device, run_id, created_at, override) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             model_id,
             sha,
@@ -161,6 +162,7 @@ def write_gate_result(
             target_device,
             run_id,
             now(),
+            json.dumps(override) if override else None,
         ],
     )
 

@@ -404,6 +404,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        10,
+        "the gate override that applied to a decision, with its reviewer and reason",
+        "ALTER TABLE gate_results ADD COLUMN override JSON;",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -81,3 +81,48 @@ def test_missing_config_file(tmp_path, monkeypatch):
         trust.load_gate_config()
     with pytest.raises(GateConfigError, match="HUB_ASSETS_GATE_CONFIG"):
         load_gate_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_carry_their_reviewer_and_reason(tmp_path):
+    from hub_assets.gate.config import GateConfigError, load_gate_config
+
+    path = tmp_path / "gate.yaml"
+    path.write_text(
+        "version: t1\noverrides:\n  acme/solo:\n    thresholds: {bus_factor: 0.3}\n"
+        "    reviewer: alice@example.com\n    reason: vendored, we maintain it\n"
+        "  acme/legacy:\n    bus_factor: 0.2\n"
+    )
+    config = load_gate_config(path)
+    assert config.thresholds_for("acme/solo")["bus_factor"] == 0.3
+    assert config.override_of("acme/solo") == {
+        "thresholds": {"bus_factor": 0.3},
+        "reviewer": "alice@example.com",
+        "reason": "vendored, we maintain it",
+    }
+    assert config.override_of("acme/legacy") == {"thresholds": {"bus_factor": 0.2}}
+    assert config.override_of("acme/other") is None
+    path.write_text("version: t1\noverrides:\n  acme/x:\n    thresholds: {bus_factor: 0.3}\n")
+    with pytest.raises(GateConfigError, match="needs `thresholds`, `reviewer` and `reason`"):
+        load_gate_config(path)
+
+
+def test_policy_lists_are_read_and_validated(tmp_path):
+    from hub_assets.gate.config import GateConfigError, load_gate_config
+
+    path = tmp_path / "gate.yaml"
+    path.write_text(
+        "version: t2\nallowed_uses: [modification]\nscanner_allowlist: [collections.OrderedDict]\n"
+        "licence_findings_fail: [unknown_licence]\n"
+    )
+    config = load_gate_config(path)
+    assert config.allowed_uses == ("modification",)
+    assert config.scanner_allowlist == ("collections.OrderedDict",)
+    assert config.licence_findings_fail == ("unknown_licence",)
+    for bad, field in (
+        ("allowed_uses: [world_domination]", "allowed_uses"),
+        ("scanner_allowlist: [not an import]", "scanner_allowlist"),
+        ("licence_findings_fail: [vibes]", "licence_findings_fail"),
+    ):
+        path.write_text(f"version: t2\n{bad}\n")
+        with pytest.raises(GateConfigError, match=field):
+            load_gate_config(path)

@@ -106,6 +106,21 @@ def test_sign_and_verify_offline(hub_client, gated_registry, tmp_path, keypair):
     metric = next(m for m in predicate["metrics"] if m["metric"] == "license")
     assert metric["revision"] == result.revision and metric["inputs_fingerprint"] == "f"
     assert {"r", "gate", "trust"} <= set(predicate["registry_run_ids"])
+    assert predicate["overrides"] == []
+    assert predicate["licence_chain"]["chain"] is None  # the fixture scores no chain
+
+
+def test_the_attestation_names_the_override_reviewer_and_reason(
+    hub_client, gated_registry, tmp_path, keypair
+):
+    registry = gated_registry(MODEL)
+    override = {"thresholds": {"bus_factor": 0.3}, "reviewer": "alice", "reason": "vendored"}
+    with registry.write() as con:
+        con.execute("UPDATE gate_results SET override = ?", [json.dumps(override)])
+    store = PackageStore(str(tmp_path / "packages"))
+    result = package(hub_client, registry, store, tmp_path, SigningConfig(keypair[0]))
+    predicate = _statement(folder(result) / ATTESTATION)["predicate"]
+    assert predicate["overrides"] == [override]
 
 
 def test_tampering_swapped_proof_and_a_wrong_key_each_fail_with_the_reason(
@@ -320,3 +335,75 @@ def test_fetch_through_the_mirror_with_the_key(hub_client, gated_registry, tmp_p
         )
     assert lines[0] == f"{MODEL}: signature and attestation verified"
     assert len(paths) == len(lock["models"][MODEL]["files"]) and all(p.is_file() for p in paths)
+
+
+def _certificate_chain(folder: Path):
+    """A CA and a code-signing certificate under it, with the certificate's key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def usage(sign: bool, ca: bool) -> x509.KeyUsage:
+        return x509.KeyUsage(sign, False, False, False, False, ca, ca, False, False)
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage(False, True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry signer")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage(True, False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True)
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "signer.pem").write_bytes(leaf.public_bytes(pem))
+    (folder / "signer.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return folder / "signer.key", folder / "signer.pem", folder / "ca.pem"
+
+
+def test_certificate_mode_signs_and_verifies_against_the_chain(
+    hub_client, gated_registry, tmp_path
+):
+    key, cert, ca = _certificate_chain(tmp_path / "pki")
+    _, _, other_ca = _certificate_chain(tmp_path / "other")
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    signing = SigningConfig(key, certificate=cert, chain=(ca,))
+    result = package(hub_client, registry, store, tmp_path, signing)
+    here = str(folder(result))
+    out = CliRunner().invoke(main, ["verify", here, "--cert-chain", str(ca)])
+    assert out.exit_code == 0, out.output
+    assert "signature: valid, made by a certificate under the given chain" in out.output
+    bad = CliRunner().invoke(main, ["verify", here, "--cert-chain", str(other_ca)])
+    assert bad.exit_code == 16 and "signature: not made by this key" in bad.output

@@ -180,6 +180,7 @@ def quality_gate(
             config_version=config.version,
             target_device=config.target_device,
             run_id=context.run_id,
+            override=config.override_of(model_id),
         )
         append_status(
             con,
