@@ -223,6 +223,12 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
         try:
             verdicts, secrets = scan_repo(ctx.client, ev, ctx.store())
         except HubAssetsError as e:
+            if e.outcome == "gated":  # no access to the files: nothing can vouch for them
+                return MetricResult(
+                    0.0,
+                    f"not scanned: {str(e).splitlines()[0]}",
+                    security_inputs(ev, ctx.scanner_allowlist),
+                )
             if ctx.hub_reachable:
                 raise  # the pipeline retries; a verdict is never made on missing files
             return MetricResult(

@@ -239,3 +239,14 @@ def test_secrets_are_found_and_never_shown(tmp_path):
     assert result.value == 0.0 and "train.sh line 1" in result.reason
     assert value not in result.reason and value not in str(result.details)
     assert value not in str(result.inputs)
+
+
+def test_a_gated_repo_without_access_is_not_scanned_and_fails_closed(hub_client, tmp_path):
+    gated = evidence(hub_client, f"{ORG}/tiny-gpt2-gated")
+    scored = score_model(
+        gated,
+        ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, run_reproducibility=False),
+    )
+    assert scored["security"].value == 0.0
+    assert scored["security"].reason.startswith("not scanned: ")
+    assert "gated" in scored["security"].reason.lower()
