@@ -141,17 +141,5 @@ def signer_public_key(bundle: bytes) -> Path | None:
     return path
 
 
-def signed_digest(bundle: bytes) -> str | None:
-    """The sha256 a signature bundle names, without checking it (for reports)."""
-    import base64
-
-    try:
-        envelope = json.loads(bundle)["dsseEnvelope"]
-        statement = json.loads(base64.b64decode(envelope["payload"]))
-        return statement["predicate"]["resources"][0]["digest"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-
-
 def _first_line(e: BaseException) -> str:
     return (str(e).splitlines() or [""])[0][:200]
