@@ -15,6 +15,7 @@ from hub_assets.discovery.filters import (
     DEFAULT_LIBRARIES,
     DEFAULT_LICENSES,
     DEFAULT_PIPELINE_TAGS,
+    DEFAULT_WEIGHT_FORMATS,
     CandidateFilter,
 )
 from hub_assets.evaluation.api_budget import ApiBudget
@@ -22,6 +23,7 @@ from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, pins_from
 from hub_assets.evaluation.inference_api import InferenceApiConfig, router_for
 from hub_assets.gate.config import GateConfig, load_gate_config
+from hub_assets.hardware.fit import DeviceProfile, load_devices
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
 from hub_assets.metrics.evidence import utc_now
@@ -108,6 +110,7 @@ class DiscoveryResource(ConfigurableResource):
     licenses: list[str] = Field(default=list(DEFAULT_LICENSES))
     libraries: list[str] = Field(default=list(DEFAULT_LIBRARIES))
     require_safetensors: bool = True
+    weight_formats: list[str] = Field(default=list(DEFAULT_WEIGHT_FORMATS))
     min_downloads: int = 0
     min_likes: int = 0
 
@@ -116,6 +119,7 @@ class DiscoveryResource(ConfigurableResource):
             licenses=tuple(self.licenses),
             libraries=tuple(self.libraries),
             require_safetensors=self.require_safetensors,
+            weight_formats=tuple(self.weight_formats),
             min_downloads=self.min_downloads,
             min_likes=self.min_likes,
         )
@@ -128,6 +132,7 @@ class DiscoveryResource(ConfigurableResource):
             licenses=settings.licenses,
             libraries=settings.libraries,
             require_safetensors=settings.require_safetensors,
+            weight_formats=settings.weight_formats,
             min_downloads=settings.min_downloads,
             min_likes=settings.min_likes,
         )
@@ -138,6 +143,8 @@ class TrustResource(ConfigurableResource):
 
     work_dir: str = Field(default="data/work", description="Snapshots and scanned files.")
     gate_config: str | None = Field(default=None, description="Gate config file (YAML).")
+    devices_file: str | None = Field(default=None, description="Device profiles (YAML).")
+    context_length: int = Field(default=4096, description="Tokens the RAM estimate holds.")
     reproducibility_timeout_s: float = 180.0
     reproducibility_memory_mb: int = 4096
     reproducibility_max_gb: float = 1.0
@@ -163,12 +170,18 @@ class TrustResource(ConfigurableResource):
             snapshots=self.snapshots(),
             now=utc_now(),
             target_device=gate.target_device,
+            devices=self.devices(),
+            context_length=self.context_length,
             limits=self.limits(),
             allowed_uses=gate.allowed_uses,
             scanner_allowlist=gate.scanner_allowlist,
             licence_findings_fail=gate.licence_findings_fail,
             **evidence,
         )
+
+    def devices(self) -> dict[str, DeviceProfile]:
+        """The device profiles size_score and `recommend` judge fit on."""
+        return load_devices(self.devices_file)
 
     def limits(self) -> ReproducibilityLimits:
         return ReproducibilityLimits(
@@ -191,6 +204,8 @@ class TrustResource(ConfigurableResource):
             reproducibility_max_gb=settings.repro_max_gb,
             snapshot_cache_gb=settings.snapshot_cache_gb,
             max_file_gb=settings.max_file_gb,
+            devices_file=str(settings.devices) if settings.devices else None,
+            context_length=settings.context_length,
         )
 
 

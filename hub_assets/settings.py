@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     licenses: CsvList = list(DEFAULT_LICENSES)
     libraries: CsvList = list(DEFAULT_LIBRARIES)
     require_safetensors: bool = True
+    weight_formats: CsvList = ["safetensors"]  # safetensors, gguf: one of them is needed
     min_downloads: int = Field(default=0, ge=0)
     min_likes: int = Field(default=0, ge=0)
     discovery_cron: str = "0 1 * * *"
@@ -86,6 +87,10 @@ class Settings(BaseSettings):
     repro_max_gb: float = Field(default=1.0, ge=0)
     snapshot_cache_gb: float = Field(default=20.0, gt=0)
     max_file_gb: float = Field(default=50.0, gt=0)
+    # Hardware fit: device profiles (YAML; default hub_assets/hardware/devices.yaml) and the
+    # context length the RAM estimate's KV cache is sized for
+    devices: Path | None = None
+    context_length: int = Field(default=4096, gt=0, le=10_000_000)
     # Packages
     package_store: str = "data/packages"
     s3_endpoint: str | None = Field(
@@ -141,6 +146,7 @@ class Settings(BaseSettings):
         "pipeline_tags",
         "licenses",
         "libraries",
+        "weight_formats",
         "hub_tokens",
         "inference_api_models",
         "signing_cert_chain",

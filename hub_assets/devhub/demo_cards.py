@@ -108,6 +108,21 @@ from transformers import pipeline
 generator = pipeline("text-generation", model="{repo}")
 print(generator("The town of", max_new_tokens=10))
 """
+GGUF_USAGE = """
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model = AutoModelForCausalLM.from_pretrained("{repo}", gguf_file="{file}")
+tokenizer = AutoTokenizer.from_pretrained("{repo}", gguf_file="{file}")
+print(tokenizer.decode(model.generate(**tokenizer("The town of", return_tensors="pt"))[0]))
+"""
+LORA_USAGE = """
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+base = AutoModelForCausalLM.from_pretrained("{base}")
+model = PeftModel.from_pretrained(base, "{repo}")
+tokenizer = AutoTokenizer.from_pretrained("{base}")
+"""
 T2T_USAGE = """
 from transformers import pipeline
 

@@ -27,6 +27,7 @@ TASKS = {
     "gpt2": ("text-generation", GENERATION_CLAIMS),
     "t5": ("text2text-generation", GENERATION_CLAIMS),
     "bert": ("feature-extraction", EMBEDDING_CLAIMS),
+    "llama": ("text-generation", GENERATION_CLAIMS),
 }
 
 
@@ -47,7 +48,7 @@ class DemoCase:
 
     name: str  # repo name under ORG
     shows: str  # what the case exercises
-    arch: str  # gpt2, t5 or bert
+    arch: str  # gpt2, t5, bert or llama
     seed: int
     intro: str  # the card's first paragraph (the whole text of a short card)
     authors: tuple[str, ...]
@@ -209,5 +210,20 @@ DEMO_CASES: tuple[DemoCase, ...] = (
         "gpt2", 18, "A tiny GPT-2 with custom modeling code (`trust_remote_code=True`).",
         ("ivan",), "2026-10-12T10:00:00Z", 2_200, 8, card="short", weights="remote_code",
     ),
+    DemoCase(
+        "tiny-llama", "a Llama base (grouped-query attention) for the GGUF family", "llama", 22,
+        "A tiny Llama: 2 layers, 4 query heads sharing 2 key/value heads.",
+        ("ada", "ken"), "2026-06-01T10:00:00Z", 15_300, 120,
+        card_meta={"tags": ["llama", "tiny", "demo"]},
+        history=(("ken", "2026-10-01T10:00:00Z", "Add usage code"),),
+    ),
 )
 # fmt: on
+
+# The GGUF family of tiny-llama (docs/hub-server.md): a conversion, a quantisation, a LoRA
+# adapter, and a GGUF file whose header lies.
+LLAMA_BASE = f"{ORG}/tiny-llama"
+LLAMA_GGUF = f"{ORG}/tiny-llama-GGUF"  # F16; relation inferred from the GGUF file
+LLAMA_Q8 = f"{ORG}/tiny-llama-Q8_0-GGUF"  # Q8_0; base_model_relation: quantized declared
+LLAMA_LORA = f"{ORG}/tiny-llama-lora"  # PEFT LoRA; relation inferred from adapter_config
+LLAMA_MALFORMED = f"{ORG}/tiny-llama-malformed-GGUF"  # header claims 2^40 tensors

@@ -107,6 +107,8 @@ class DemoWeights:
             BertModel,
             GPT2Config,
             GPT2LMHeadModel,
+            LlamaConfig,
+            LlamaForCausalLM,
             T5Config,
             T5ForConditionalGeneration,
         )
@@ -143,6 +145,16 @@ class DemoWeights:
                 decoder_start_token_id=pad,
             )
             model = T5ForConditionalGeneration(config)
+        elif arch == "llama":
+            eos = vocab["<|endoftext|>"]
+            config = LlamaConfig(
+                **llama_shape(vocab_size),
+                bos_token_id=eos,
+                eos_token_id=eos,
+                pad_token_id=vocab["<pad>"],
+                tie_word_embeddings=False,
+            )
+            model = LlamaForCausalLM(config)
         elif arch == "bert":
             config = BertConfig(
                 vocab_size=vocab_size,
@@ -172,6 +184,116 @@ class DemoWeights:
             for f in tok_dir.iterdir():
                 shutil.copy(f, out / f.name)
         return out
+
+
+def llama_shape(vocab_size: int) -> dict:
+    """The tiny Llama's shape: 2 layers, 4 query heads sharing 2 KV heads (GQA)."""
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 128,
+    }
+
+
+def write_gguf(folder: Path, out: Path, quantization: str) -> None:
+    """The tiny Llama of `folder` as a GGUF file (F16 or Q8_0), written with the `gguf`
+    package the way llama.cpp's converter lays it out: llama tensor names, Q/K rows
+    permuted for llama.cpp's RoPE, norms in F32, the byte-level BPE vocabulary and merges
+    as tokenizer metadata (transformers loads it back with `gguf_file=`)."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    config = json.loads((folder / "config.json").read_text())
+    tok = json.loads((folder / "tokenizer.json").read_text())
+    vocab, merges = tok["model"]["vocab"], tok["model"]["merges"]
+    heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
+    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    qtypes = {
+        "F16": (gguf.LlamaFileType.MOSTLY_F16, gguf.GGMLQuantizationType.F16),
+        "Q8_0": (gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0),
+    }
+    file_type, qtype = qtypes[quantization]
+    w = gguf.GGUFWriter(str(out), "llama")
+    w.add_name("tiny-llama")
+    w.add_context_length(config["max_position_embeddings"])
+    w.add_embedding_length(hidden)
+    w.add_block_count(layers)
+    w.add_feed_forward_length(config["intermediate_size"])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_dimension_count(hidden // heads)
+    w.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    w.add_rope_freq_base(float((config.get("rope_parameters") or {}).get("rope_theta", 1e4)))
+    w.add_file_type(file_type)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    tokens = sorted(vocab, key=vocab.get)
+    specials = ("<|endoftext|>", "<pad>")
+    w.add_token_list(tokens)
+    w.add_token_types(
+        [gguf.TokenType.CONTROL if t in specials else gguf.TokenType.NORMAL for t in tokens]
+    )
+    w.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in merges])
+    w.add_bos_token_id(vocab["<|endoftext|>"])
+    w.add_eos_token_id(vocab["<|endoftext|>"])
+    w.add_pad_token_id(vocab["<pad>"])
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, layers)
+
+    def permute(x: np.ndarray, n_head: int) -> np.ndarray:
+        return (
+            x.reshape(n_head, 2, x.shape[0] // n_head // 2, *x.shape[1:])
+            .swapaxes(1, 2)
+            .reshape(x.shape)
+        )
+
+    for name, tensor in sorted(load_file(folder / "model.safetensors").items()):
+        a = tensor.astype(np.float32)
+        if name.endswith("q_proj.weight"):
+            a = permute(a, heads)
+        elif name.endswith("k_proj.weight"):
+            a = permute(a, kv_heads)
+        target = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if a.ndim == 1:
+            w.add_tensor(target, a)
+        elif qtype == gguf.GGMLQuantizationType.Q8_0:
+            w.add_tensor(target, gguf.quants.quantize(a, qtype), raw_dtype=qtype)
+        else:
+            w.add_tensor(target, a.astype(np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def malformed_gguf(valid: bytes) -> bytes:
+    """A GGUF file whose header claims 2^40 tensors: a reader that trusts it allocates
+    without bound (the security metric must report it, never crash)."""
+    return valid[:8] + (1 << 40).to_bytes(8, "little") + valid[16:]
+
+
+def lora_adapter(base_folder: Path, out: Path, base_id: str, seed: int) -> Path:
+    """A PEFT LoRA adapter (rank 4 on q_proj and v_proj) for the Llama in `base_folder`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(base_folder)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian"
+    )
+    model = get_peft_model(base, config)
+    model.save_pretrained(out)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = base_id
+    (out / "adapter_config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    (out / "README.md").unlink(missing_ok=True)
+    return out
 
 
 def _wordpiece_vocab(corpus: list[str], special: list[str], size: int) -> dict[str, int]:

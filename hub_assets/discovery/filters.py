@@ -22,6 +22,10 @@ DEFAULT_LICENSES = (
     "openrail-*",
 )
 DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
+# Weight formats a candidate must ship one of; add "gguf" (and the "gguf" library) to take
+# GGUF repos (docs/discovery.md).
+WEIGHT_FORMATS = ("safetensors", "gguf")
+DEFAULT_WEIGHT_FORMATS = ("safetensors",)
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,18 @@ class CandidateFilter:
 
     licenses: tuple[str, ...] = DEFAULT_LICENSES
     libraries: tuple[str, ...] = DEFAULT_LIBRARIES
-    require_safetensors: bool = True
+    require_safetensors: bool = True  # False: no weight-format requirement at all
+    weight_formats: tuple[str, ...] = DEFAULT_WEIGHT_FORMATS  # one of them is needed
     min_downloads: int = 0
     min_likes: int = 0
     exclude_gated: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.weight_formats if f not in WEIGHT_FORMATS]
+        if unknown or not self.weight_formats:
+            raise ValueError(
+                f"Unknown weight format(s) {unknown}: expected some of {', '.join(WEIGHT_FORMATS)}."
+            )
 
     def reasons(self, model: dict) -> list[str]:
         """Why a model (a listing record) is filtered out; empty when it is a candidate."""
@@ -51,8 +63,8 @@ class CandidateFilter:
         tags = model.get("tags") or []
         if not (lib in self.libraries or any(t in self.libraries for t in tags)):
             out.append(f"library {lib or 'unknown'} not in {', '.join(self.libraries)}")
-        if self.require_safetensors and not model.get("has_safetensors"):
-            out.append("no safetensors weights")
+        if self.require_safetensors and not any(model.get(f"has_{f}") for f in self.weight_formats):
+            out.append(f"no {' or '.join(self.weight_formats)} weights")
         if model.get("downloads", 0) < self.min_downloads:
             out.append(f"downloads {model.get('downloads', 0)} < {self.min_downloads}")
         if model.get("likes", 0) < self.min_likes:

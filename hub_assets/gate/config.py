@@ -9,10 +9,10 @@ from pathlib import Path
 import yaml
 
 from hub_assets.errors import HubAssetsError
+from hub_assets.hardware.fit import load_devices
 from hub_assets.metrics.licence_chain import FAILING_FINDINGS, FINDINGS, USES
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST
-from hub_assets.metrics.trust import DEVICE_BUDGET_BYTES
 
 DEFAULT_GATE_CONFIG = Path(__file__).with_name("quality_gate.yaml")
 
@@ -91,10 +91,11 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
             "change: gate results record it)."
         )
     device = raw.get("target_device", "jetson_nano")
-    if device not in DEVICE_BUDGET_BYTES:
+    devices = load_devices()
+    if device not in devices:
         raise GateConfigError(
-            f"Gate config {path}: target_device {device!r} is not one of "
-            f"{', '.join(DEVICE_BUDGET_BYTES)}."
+            f"Gate config {path}: target_device {device!r} is not one of the device "
+            f"profiles ({', '.join(devices)}; HUB_ASSETS_DEVICES replaces them)."
         )
     given = raw.get("thresholds") or {}
     thresholds = {m: 0.5 for m in GATE_METRICS}

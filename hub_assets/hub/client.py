@@ -19,19 +19,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
-from huggingface_hub import HfApi, get_session, get_token, hf_hub_download
+from huggingface_hub import HfApi, get_session, get_token, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    NotASafetensorsRepoError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
+    SafetensorsParsingError,
 )
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.errors import HubAssetsError
+from hub_assets.hardware.footprint import gguf_summary
+from hub_assets.hardware.gguf_header import MalformedGgufError, read_gguf_header
 from hub_assets.hub.card import split_card
 from hub_assets.hub.ids import InvalidModelIdError, check_model_id
 from hub_assets.hub.listing import iso, listing_record
@@ -47,6 +51,8 @@ from hub_assets.hub.pacing import (
 T = TypeVar("T")
 # The Hub's free API quota is 1,000 requests per 5 minutes (3.3/s): stay under it.
 DEFAULT_REQUESTS_PER_SECOND = 3.0
+MAX_GGUF_FILES = 16  # headers read per revision (a repo of quantisations has a dozen)
+MAX_SAFETENSORS_FILES = 64  # unindexed safetensors files read one by one
 
 
 class HubUnavailableError(HubAssetsError, ConnectionError):
@@ -353,6 +359,88 @@ class HubClient:
             "commits": commits,
             "config": config,
         }
+
+    def weight_headers(self, model_id: str, sha: str) -> Fetched:
+        """The headers of a revision's weight files, read with range requests (no weights
+        downloaded): safetensors parameter counts by dtype (huggingface_hub's
+        `get_safetensors_metadata`, sharded repos included) and each GGUF file's header
+        summary. A header that cannot be parsed is recorded as an `error`, not raised.
+        Cached by sha (headers of a commit never change)."""
+        check_model_id(model_id)
+        return self._through_cache(
+            self._cache.path("headers", model_id, sha),
+            lambda: self._fetch_weight_headers(model_id, sha),
+            never_expires=True,
+            miss_message=(
+                f"No cached weight headers for model {model_id!r} at {sha[:7]}, and the Hub "
+                f"at {self.settings.endpoint} cannot be asked."
+            ),
+        )
+
+    def _fetch_weight_headers(self, model_id: str, sha: str) -> dict:
+        siblings = self.model_metadata(model_id, sha).data["info"].get("siblings") or []
+        sizes = {s["path"]: s.get("size") or 0 for s in siblings}
+        out: dict[str, Any] = {"safetensors": None, "gguf": {}}
+        if any(p.endswith(".safetensors") for p in sizes):
+            try:
+                meta = self.call(
+                    self.api.get_safetensors_metadata,
+                    model_id,
+                    revision=sha,
+                    timeout=self.settings.timeout_s,
+                )
+                out["safetensors"] = {
+                    "parameter_count": dict(meta.parameter_count),
+                    "files": sorted(meta.files_metadata),
+                }
+            except NotASafetensorsRepoError:  # e.g. adapter_model.safetensors: file by file
+                out["safetensors"] = self._safetensors_files(model_id, sha, sizes)
+            except SafetensorsParsingError as e:
+                out["safetensors"] = {"error": str(e).splitlines()[0][:300]}
+        for path in sorted(p for p in sizes if p.endswith(".gguf"))[:MAX_GGUF_FILES]:
+            try:
+                header = read_gguf_header(self._range_reader(model_id, path, sha), sizes[path])
+                out["gguf"][path] = gguf_summary(header)
+            except MalformedGgufError as e:
+                out["gguf"][path] = {"error": str(e)}
+        return out
+
+    def _safetensors_files(self, model_id: str, sha: str, sizes: dict[str, int]) -> dict:
+        counts: dict[str, int] = {}
+        files = sorted(p for p in sizes if p.endswith(".safetensors"))[:MAX_SAFETENSORS_FILES]
+        try:
+            for path in files:
+                meta = self.call(
+                    self.api.parse_safetensors_file_metadata,
+                    model_id,
+                    path,
+                    revision=sha,
+                    timeout=self.settings.timeout_s,
+                )
+                for dtype, n in meta.parameter_count.items():
+                    counts[dtype] = counts.get(dtype, 0) + n
+        except SafetensorsParsingError as e:
+            return {"error": str(e).splitlines()[0][:300]}
+        return {"parameter_count": counts, "files": files}
+
+    def _range_reader(self, model_id: str, filename: str, sha: str) -> Callable[[int, int], bytes]:
+        url = hf_hub_url(model_id, filename, revision=sha, endpoint=self.api.endpoint)
+
+        def read_at(offset: int, length: int) -> bytes:
+            def get() -> bytes:
+                headers = build_hf_headers(token=self.token, library_name="hub-assets")
+                headers["Range"] = f"bytes={offset}-{offset + length - 1}"
+                r = get_session().get(
+                    url, headers=headers, timeout=self.settings.timeout_s, follow_redirects=True
+                )
+                hf_raise_for_status(r)
+                if r.status_code != 206 and offset:
+                    return r.content[offset : offset + length]  # a server that ignores ranges
+                return r.content[:length]
+
+            return self.call(get)
+
+        return read_at
 
     def dataset_summary(self, dataset_id: str) -> Fetched | None:
         """A dataset repo's license, documentation length and data files; None if the Hub has

@@ -35,4 +35,5 @@ def listing_record(m: ModelInfo) -> dict:
         "gated": str(m.gated) if m.gated else None,
         "has_safetensors": "safetensors" in tags
         or any(s.endswith(".safetensors") for s in siblings),
+        "has_gguf": "gguf" in tags or any(s.endswith(".gguf") for s in siblings),
     }

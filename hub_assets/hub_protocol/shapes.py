@@ -101,6 +101,8 @@ def _derived_tags(repo: Repo, card: dict, commit: Commit) -> list[str]:
             add("safetensors")
         if any(p.endswith((".bin", ".pt", ".pth")) for p in paths):
             add("pytorch")
+        if any(p.endswith(".gguf") for p in paths):
+            add("gguf")
         add(meta.get("model_type"))
         add(meta.get("pipeline_tag") or card.get("pipeline_tag"))
     for t in list(card.get("tags") or []) + list(meta.get("tags") or []):

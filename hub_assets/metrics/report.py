@@ -14,7 +14,7 @@ def score_record(model_id: str, scored: Mapping[str, ScoredMetric]) -> dict:
     for metric in NDJSON_ORDER:
         s = scored[metric]
         if metric == "size_score":
-            out[metric] = {k: v for k, v in (s.details or {}).items() if k != "reason"}
+            out[metric] = dict((s.details or {}).get("per_device") or {})
         else:
             out[metric] = round(s.value, 2)
         out[f"{metric}_latency"] = int(round(s.latency_ms))

@@ -1,11 +1,12 @@
 """The reproducibility metric: really run the model, in a child process with limits.
 
-The revision's loadable files (safetensors, configs and tokenizer files: pickles are never
-read) come from the verified snapshot store, so nothing unverified is ever run; then
-`reproduce_child` loads them with transformers
+The revision's loadable files (safetensors or its smallest GGUF file, configs and tokenizer
+files: pickles are never read; a PEFT adapter's base too) come from the verified snapshot
+store, so nothing unverified is ever run; then `reproduce_child` loads them with transformers
 (`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, under
 a timeout and an address-space cap. 1.0 runs as documented; 0.5 runs only with a fallback;
-0.0 fails. The reason is recorded either way.
+0.0 fails. The reason is recorded either way, with the run's measurement (peak RSS, load
+time, time to the first output) for the hardware-fit estimate's error.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import logging
 import resource
 import subprocess
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub_assets.hub.client import HubClient
+from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
+from hub_assets.hub.client import HubClient, ModelNotFoundError
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.trust import MetricResult
@@ -67,9 +70,18 @@ def reproducibility(
             if not p.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))
         },
     }
-    safetensors = {p: s for p, s in ev.weight_files().items() if p.endswith(".safetensors")}
+    weights = ev.weight_files()
+    safetensors = {p: n for p, n in weights.items() if p.endswith(".safetensors")}
+    ggufs = {p: n for p, n in ev.files.items() if p.endswith(".gguf")}
+    gguf = None
+    if not safetensors and ggufs:
+        gguf = min(ggufs, key=lambda p: (ggufs[p].get("size") or 0, p))  # as the footprint
+        safetensors = {gguf: ggufs[gguf].get("size") or 0}
+        inputs["gguf_file"] = gguf
     if not safetensors:
-        return MetricResult(0.0, "no safetensors weights (pickle files are never loaded)", inputs)
+        return MetricResult(
+            0.0, "no safetensors or GGUF weights (pickle files are never loaded)", inputs
+        )
     size = sum(safetensors.values())
     if size > limits.max_weight_bytes:
         return MetricResult(
@@ -78,17 +90,55 @@ def reproducibility(
             " GB reproducibility limit",
             inputs,
         )
+    patterns = LOADABLE_PATTERNS + ((gguf,) if gguf else ())
+    base = adapter_base(ev)
     try:
-        with store.use(
-            client, ev.model_id, ev.sha, ev.info.get("siblings") or [], LOADABLE_PATTERNS
-        ) as snapshot:
-            return _run_child(snapshot.folder, ev.model_id, task, limits, inputs)
+        with ExitStack() as stack:
+            snapshot = stack.enter_context(
+                store.use(client, ev.model_id, ev.sha, ev.info.get("siblings") or [], patterns)
+            )
+            base_folder = None
+            if base:
+                meta = client.model_metadata(base).data
+                inputs["base"] = f"{base}@{meta['info']['sha']}"
+                base_folder = stack.enter_context(
+                    store.use(
+                        client,
+                        base,
+                        meta["info"]["sha"],
+                        meta["info"]["siblings"] or [],
+                        LOADABLE_PATTERNS,
+                    )
+                ).folder
+            if gguf:  # the verified bytes' header, checked before any loader sees them
+                try:
+                    read_local_gguf_header(snapshot.folder / gguf)
+                except MalformedGgufError as e:
+                    return MetricResult(
+                        0.0, f"not run: {gguf}: malformed GGUF header ({e})", inputs
+                    )
+            return _run_child(snapshot.folder, ev.model_id, task, limits, inputs, gguf, base_folder)
     except GatedModelError:
         return MetricResult(0.0, "gated repo: the configured token has no access", inputs)
+    except ModelNotFoundError as e:
+        return MetricResult(0.0, f"the adapter's base cannot be had: {e}", inputs)
+
+
+def adapter_base(ev: ModelEvidence) -> str | None:
+    """The base model a PEFT adapter repo loads onto (its tree edge), else None."""
+    if "adapter_config.json" not in ev.files:
+        return None
+    return next((p for p, rel, _ in ev.tree_edges() if rel == "adapter"), None)
 
 
 def _run_child(
-    target: Path, model_id: str, task: str, limits: ReproducibilityLimits, inputs: dict
+    target: Path,
+    model_id: str,
+    task: str,
+    limits: ReproducibilityLimits,
+    inputs: dict,
+    gguf: str | None = None,
+    base: Path | None = None,
 ) -> MetricResult:
     env = child_environment(
         set={
@@ -103,7 +153,9 @@ def _run_child(
     log.info("reproducibility child started for %s (%s)", model_id, task)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "hub_assets.metrics.reproduce_child", str(target), task],
+            [sys.executable, "-m", "hub_assets.metrics.reproduce_child", str(target), task]
+            + (["--gguf", gguf] if gguf else [])
+            + (["--base", str(base)] if base else []),
             capture_output=True,
             text=True,
             timeout=limits.timeout_s,
@@ -121,5 +173,8 @@ def _run_child(
             0.0, f"the loader crashed (exit {proc.returncode}): {tail[0][:300]}", inputs
         )
     return MetricResult(
-        SCORES[outcome["status"]], outcome["reason"], inputs, {"output": outcome.get("output")}
+        SCORES[outcome["status"]],
+        outcome["reason"],
+        inputs,
+        {"output": outcome.get("output"), "measurement": outcome.get("measurement")},
     )

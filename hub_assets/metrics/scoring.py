@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
 from hub_assets import __version__
 from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.measurement import Measurement
+from hub_assets.hardware.fit import DEFAULT_CONTEXT, DeviceProfile, load_devices
+from hub_assets.hardware.footprint import Footprint, revision_footprint, with_base
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust
@@ -28,12 +32,17 @@ from hub_assets.metrics.licence_chain import (
     Ancestor,
     licence_obligations,
 )
-from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
+from hub_assets.metrics.reproducibility import (
+    ReproducibilityLimits,
+    adapter_base,
+    reproducibility,
+)
 from hub_assets.metrics.security import (
     DEFAULT_SCANNER_ALLOWLIST,
     SCANNERS,
     SECRET_SUFFIXES,
     Verdict,
+    gguf_header_verdicts,
     remote_code_files,
     scan_pickle_file,
     scan_secrets,
@@ -92,6 +101,8 @@ class ScoringContext:
     now: datetime
     snapshots: SnapshotStore | None = None  # default: <work_dir>/snapshots, uncapped
     target_device: str = "jetson_nano"
+    devices: Mapping[str, DeviceProfile] = field(default_factory=load_devices)
+    context_length: int = DEFAULT_CONTEXT  # tokens the RAM estimate's KV cache holds
     limits: ReproducibilityLimits = field(default_factory=ReproducibilityLimits)
     parent_net_scores: Mapping[str, float] = field(default_factory=dict)
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)
@@ -146,10 +157,21 @@ def _timed(
     return ScoredMetric(metric, result.value, latency, fp, version, result.reason, result.details)
 
 
+def gguf_verdicts(client: HubClient | None, ev: ModelEvidence) -> list[Verdict]:
+    """The header check of each GGUF file of the revision (none without GGUF files)."""
+    if client is None or not any(p.endswith(".gguf") for p in ev.files):
+        return []
+    try:
+        headers = client.weight_headers(ev.model_id, ev.sha).data
+    except (HubAssetsError, GatedRepoError, HfHubHTTPError) as e:
+        return [Verdict("gguf-header", "*.gguf", "error", detail=str(e).splitlines()[0][:200])]
+    return gguf_header_verdicts(headers.get("gguf") or {})
+
+
 def security_inputs(ev: ModelEvidence, allowlist: Sequence[str] = ()) -> dict:
     """What the security verdict depends on: the pickle and text files' contents, the
     config's auto_map, the allowlist."""
-    scanned = ev.pickle_files() + [p for p in ev.files if p.endswith(SECRET_SUFFIXES)]
+    scanned = ev.pickle_files() + [p for p in ev.files if p.endswith((*SECRET_SUFFIXES, ".gguf"))]
     return {
         "revision": ev.sha,
         "files": {
@@ -186,11 +208,40 @@ def reproducibility_inputs(ev: ModelEvidence, limits: ReproducibilityLimits) -> 
     return {"revision": ev.sha, "task": task, "limits": limits.__dict__}
 
 
+def footprint(ev: ModelEvidence, ctx: ScoringContext) -> Footprint:
+    """The revision's footprint from its weight headers (range requests, cached by sha);
+    from the weight files' sizes when the headers cannot be had (offline, gated)."""
+    fp = _footprint(ctx.client, ev)
+    base = adapter_base(ev)
+    if base and ctx.client is not None:
+        try:
+            meta = ctx.client.model_metadata(base).data
+        except (HubAssetsError, GatedRepoError, HfHubHTTPError):
+            return fp
+        fp = with_base(fp, _footprint(ctx.client, ModelEvidence.from_metadata(base, meta)), base)
+    return fp
+
+
+def _footprint(client: HubClient | None, ev: ModelEvidence) -> Footprint:
+    headers, missing = None, "no Hub access"
+    if client is not None:
+        try:
+            headers = client.weight_headers(ev.model_id, ev.sha).data
+        except (HubAssetsError, GatedRepoError, HfHubHTTPError) as e:
+            missing = f"weight headers not read: {str(e).splitlines()[0][:200]}"
+    return revision_footprint(ev.weight_files(), ev.config, headers, missing)
+
+
 def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetric]:
     """Every metric of `ALL_METRICS` for one model revision."""
     out: dict[str, ScoredMetric] = {}
     out["license"] = _timed("license", lambda: trust.license_score(ev), ctx)
-    out["size_score"] = _timed("size_score", lambda: trust.size_score(ev, ctx.target_device), ctx)
+    fp = footprint(ev, ctx)
+    out["size_score"] = _timed(
+        "size_score",
+        lambda: trust.size_score(fp, ctx.devices, ctx.target_device, ctx.context_length),
+        ctx,
+    )
     out["ramp_up_time"] = _timed("ramp_up_time", lambda: trust.ramp_up_time(ev), ctx)
     out["bus_factor"] = _timed("bus_factor", lambda: trust.bus_factor(ev, ctx.now), ctx)
     out["performance_claims"] = _timed(
@@ -236,7 +287,9 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
                 f"not scanned: the Hub is unreachable and the files are not cached ({e})",
                 security_inputs(ev, ctx.scanner_allowlist),
             )
-        return security_verdict(verdicts, ctx.scanner_allowlist, remote, secrets)
+        return security_verdict(
+            verdicts, ctx.scanner_allowlist, remote, secrets, gguf_verdicts(ctx.client, ev)
+        )
 
     out["security"] = _timed(
         "security", security, ctx, known_inputs=security_inputs(ev, ctx.scanner_allowlist)

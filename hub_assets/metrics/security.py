@@ -166,11 +166,13 @@ def security_verdict(
     allowlist: Iterable[str],
     remote_code: Sequence[str] = (),
     secrets: Sequence[dict] = (),
+    gguf: Sequence[Verdict] = (),
 ) -> MetricResult:
     """The fail-closed policy above, with every verdict in the details."""
     allowed = set(allowlist)
     details = {
         "verdicts": [asdict(v) for v in verdicts],
+        "gguf_headers": [asdict(v) for v in gguf],
         "remote_code": list(remote_code),
         "secrets": list(secrets),
     }
@@ -179,8 +181,15 @@ def security_verdict(
         "allowlist": sorted(allowed),
         "remote_code": list(remote_code),
         "secrets": [(s["path"], s["line"], s["kind"]) for s in secrets],
+        "gguf_headers": sorted((v.path, v.verdict, v.detail) for v in gguf),
     }
-    problems = []
+    problems = [
+        f"{v.path}: "
+        + ("malformed GGUF header" if v.verdict == "dangerous" else "GGUF header not read")
+        + f" ({v.detail})"
+        for v in gguf
+        if v.verdict != "safe"
+    ]
     for v in verdicts:
         if v.verdict == "dangerous":
             problems.append(f"{v.path}: dangerous ({v.scanner}: {v.detail})")
@@ -211,4 +220,17 @@ def security_verdict(
             inputs,
             details,
         )
-    return MetricResult(1.0, "no pickle files, no remote code, no secrets", inputs, details)
+    ggufs = f"; {len(gguf)} GGUF header(s) within bounds" if gguf else ""
+    return MetricResult(1.0, "no pickle files, no remote code, no secrets" + ggufs, inputs, details)
+
+
+def gguf_header_verdicts(headers: Mapping[str, dict]) -> list[Verdict]:
+    """The GGUF header check (hardware/gguf_header.py: bounded counts and sizes, tensor data
+    inside the file) of each GGUF file, from `HubClient.weight_headers`: read by range and
+    parsed with bounds, never loaded."""
+    return [
+        Verdict("gguf-header", path, "dangerous", detail=h["error"])
+        if "error" in h
+        else Verdict("gguf-header", path, "safe", detail=f"{h['tensors']} tensors")
+        for path, h in sorted(headers.items())
+    ]

@@ -23,14 +23,14 @@ class MetricSpec:
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("license", "License", "1", 0.15, True, 4),
-    MetricSpec("size_score", "Size Score", "1", 0.10, True, 5),
+    MetricSpec("size_score", "Size Score", "2", 0.10, True, 5),
     MetricSpec("ramp_up_time", "Ramp-Up Time", "1", 0.10, True, 1),
     MetricSpec("bus_factor", "Bus Factor", "1", 0.10, True, 2),
     MetricSpec("performance_claims", "Performance Claims", "2", 0.10, True, 3),
     MetricSpec("dataset_and_code_score", "Dataset/Code Score", "1", 0.10, True, 6),
     MetricSpec("dataset_quality", "Dataset Quality", "1", 0.05, True, 7),
     MetricSpec("code_quality", "Code Quality", "1", 0.05, True, 8),
-    MetricSpec("reproducibility", "Reproducibility", "1", 0.10, True, 9),
+    MetricSpec("reproducibility", "Reproducibility", "2", 0.10, True, 9),
     MetricSpec("security", "Security", "1", 0.10, True, 10),
     MetricSpec("tree_score", "Tree Score", "1", 0.05, False, 11),
     # judged by the gate, not weighed in net_score (docs/metrics.md: licence obligations)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from hub_assets.hardware.fit import DEFAULT_CONTEXT, DeviceProfile, device_fit, estimate_ram
+from hub_assets.hardware.footprint import Footprint
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.table import CODE_VERSIONS, NET_WEIGHTS  # noqa: F401 - re-exported
 
@@ -80,36 +82,45 @@ def license_score(ev: ModelEvidence) -> MetricResult:
 
 
 # -- size ---------------------------------------------------------------------------------------
-DEVICE_BUDGET_BYTES = {
-    "raspberry_pi": 1 * 1024**3,
-    "jetson_nano": 4 * 1024**3,
-    "desktop_pc": 16 * 1024**3,
-    "aws_server": 64 * 1024**3,
-}
+def size_score(
+    fp: Footprint,
+    devices: Mapping[str, DeviceProfile],
+    target_device: str = "jetson_nano",
+    context_length: int = DEFAULT_CONTEXT,
+) -> MetricResult:
+    """Fit per device: 1 − estimated RAM / the device's RAM, floored at 0 (hardware/fit.py).
 
-
-def size_score(ev: ModelEvidence, target_device: str = "jetson_nano") -> MetricResult:
-    """Per device: 1 − weight bytes / the device's memory budget for weights, floored at 0.
-
-    The value is the target device's score; `details` holds every device's.
+    The estimate is weights + KV cache at `context_length` + runtime overhead, from the
+    weights' headers (docs/metrics.md, "Hardware fit"). The value is the target device's
+    fit; `details` holds every device's, the estimate and the footprint.
     """
-    if target_device not in DEVICE_BUDGET_BYTES:
+    if target_device not in devices:
         raise ValueError(
-            f"Unknown target device {target_device!r}: expected one of "
-            f"{', '.join(DEVICE_BUDGET_BYTES)}."
+            f"Unknown target device {target_device!r}: expected one of {', '.join(devices)}."
         )
-    weights = ev.weight_files()
-    total = sum(weights.values())
-    per_device = {d: round(max(0.0, 1 - total / b), 4) for d, b in DEVICE_BUDGET_BYTES.items()}
-    inputs = {"weights": weights, "target_device": target_device}
-    if not weights:
-        return MetricResult(0.0, "no weight files", inputs, {d: 0.0 for d in per_device})
+    est = estimate_ram(fp, context_length)
+    per_device = {d: device_fit(est, p) for d, p in devices.items()}
+    inputs = {
+        "footprint": fp.as_dict(),
+        "context_length": context_length,
+        "devices": {d: p.ram_bytes for d, p in devices.items()},
+        "target_device": target_device,
+    }
+    details = {"per_device": per_device, "estimate": est.as_dict(), "footprint": fp.as_dict()}
+    if not fp.weight_files:
+        return MetricResult(
+            0.0, "no weight files", inputs, {**details, "per_device": {d: 0.0 for d in devices}}
+        )
+    params = f"{fp.parameters / 1e6:,.1f}M parameters" if fp.parameters else "parameters unknown"
     return MetricResult(
         per_device[target_device],
-        f"{total / 1e6:,.1f} MB of weights; {target_device} budget "
-        f"{DEVICE_BUDGET_BYTES[target_device] / 1024**3:.0f} GiB",
+        f"needs ~{est.total_bytes / 1024**3:.2f} GiB on {est.runtime} at {context_length} "
+        f"tokens ({params}, {fp.quantization or '?'}; weights "
+        f"{est.weights_bytes / 1024**2:,.0f} MiB, KV {est.kv_cache_bytes / 1024**2:,.0f} MiB, "
+        f"overhead {est.overhead_bytes / 1024**2:,.0f} MiB); {target_device} has "
+        f"{devices[target_device].ram_gb:g} GiB",
         inputs,
-        per_device,
+        details,
     )
 
 

@@ -409,6 +409,40 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "the gate override that applied to a decision, with its reviewer and reason",
         "ALTER TABLE gate_results ADD COLUMN override JSON;",
     ),
+    (
+        11,
+        "hardware fit: the RAM estimate beside the reproducibility run's measurement",
+        """
+        CREATE TABLE hardware_fit (
+            model_id             VARCHAR NOT NULL,
+            revision_sha         VARCHAR NOT NULL,
+            source               VARCHAR NOT NULL,
+            parameters           BIGINT,
+            parameters_by_dtype  JSON NOT NULL,
+            quantization         VARCHAR,
+            gguf_file            VARCHAR,
+            runtime              VARCHAR NOT NULL,
+            context_length       INTEGER NOT NULL,
+            weights_bytes        BIGINT NOT NULL,
+            kv_cache_bytes       BIGINT NOT NULL,
+            overhead_bytes       BIGINT NOT NULL,
+            estimate_bytes       BIGINT NOT NULL,
+            fit_per_device       JSON NOT NULL,
+            measured_runtime     VARCHAR,
+            measured_context     INTEGER,
+            estimate_at_measured_bytes BIGINT,
+            peak_rss_bytes       BIGINT,
+            load_s               DOUBLE,
+            first_output_s       DOUBLE,
+            estimate_error       DOUBLE,
+            inputs_fingerprint   VARCHAR NOT NULL,
+            code_version         VARCHAR NOT NULL,
+            run_id               VARCHAR NOT NULL,
+            recorded_at          TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (model_id, revision_sha)
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

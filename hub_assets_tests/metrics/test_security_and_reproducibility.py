@@ -60,7 +60,7 @@ def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
     )
     scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path / "w", now=NOW))
     assert scored["reproducibility"].value == 0.0
-    assert scored["reproducibility"].reason.startswith("no safetensors weights")
+    assert scored["reproducibility"].reason.startswith("no safetensors or GGUF weights")
     assert not marker.exists()  # nothing was ever unpickled
 
 
@@ -96,7 +96,7 @@ def test_reproducibility_zero_cases(hub_client, tmp_path):
             hub_client, evidence(hub_client, model_id), tmp_path, ReproducibilityLimits(**limits)
         )
 
-    assert run(f"{ORG}/tiny-gpt2-pickle-only").reason.startswith("no safetensors weights")
+    assert run(f"{ORG}/tiny-gpt2-pickle-only").reason.startswith("no safetensors or GGUF weights")
     big = run(f"{ORG}/gpt2-oversized")
     assert big.value == 0.0 and "exceed the 1.0 GB reproducibility limit" in big.reason
     gated = run(f"{ORG}/tiny-gpt2-gated")
@@ -160,7 +160,7 @@ def test_target_device_drives_size_score(hub_client, tmp_path, device):
     scored = score_model(
         ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, target_device=device)
     )
-    assert scored["size_score"].value == scored["size_score"].details[device]
+    assert scored["size_score"].value == scored["size_score"].details["per_device"][device]
 
 
 def test_a_pickle_one_scanner_misses_fails_closed(hub_client, tmp_path):

@@ -6,7 +6,9 @@ import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.metrics import claims, trust
+from hub_assets.hardware.fit import load_devices
 from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.scoring import ScoringContext, footprint
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -45,16 +47,31 @@ def test_license_classes(lic, value):
     assert trust.license_score(ev).value == value
 
 
-def test_size_score_per_device(evidence):
-    big = trust.size_score(evidence(f"{ORG}/gpt2-oversized"))
-    assert 0.4 < big.value < 0.5 and "2,400.0 MB" in big.reason
-    assert big.details["raspberry_pi"] == 0.0 and big.details["aws_server"] > 0.95
-    assert trust.size_score(evidence(f"{ORG}/gpt2-oversized"), "desktop_pc").value > 0.8
-    minilm = trust.size_score(evidence(MINILM))
-    assert set(minilm.details) == {"raspberry_pi", "jetson_nano", "desktop_pc", "aws_server"}
-    assert 0.9 < minilm.details["raspberry_pi"] < 0.93  # 90.9 MB of a 1 GiB budget
+def test_size_score_is_the_fit_of_the_ram_estimate_per_device(hub_client, evidence, tmp_path):
+    ctx = ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW)
+    devices = load_devices()
+    big = trust.size_score(footprint(evidence(f"{ORG}/gpt2-oversized"), ctx), devices)
+    # 600M float32 parameters: 2,289 MiB of weights + 10 % + 400 MiB runtime + KV cache
+    assert 0.25 < big.value < 0.32 and "600.0M parameters" in big.reason
+    per_device = big.details["per_device"]
+    assert per_device["raspberry_pi"] == 0.0 and per_device["aws_server"] > 0.95
+    assert big.details["estimate"]["runtime"] == "transformers"
+    assert (
+        trust.size_score(
+            footprint(evidence(f"{ORG}/gpt2-oversized"), ctx), devices, "desktop_pc"
+        ).value
+        > 0.8
+    )
+    minilm = trust.size_score(footprint(evidence(MINILM), ctx), devices)
+    assert (
+        set(minilm.details["per_device"])
+        == set(devices)
+        == {"raspberry_pi", "jetson_nano", "desktop_pc", "aws_server"}
+    )
+    # 22.7M float32 parameters (86.6 MiB) + 400 MiB runtime: about half of 1 GiB
+    assert 0.48 < minilm.details["per_device"]["raspberry_pi"] < 0.55
     with pytest.raises(ValueError, match="Unknown target device 'toaster'"):
-        trust.size_score(evidence(MINILM), "toaster")
+        trust.size_score(footprint(evidence(MINILM), ctx), devices, "toaster")
 
 
 def test_ramp_up_time(evidence):

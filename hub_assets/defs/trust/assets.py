@@ -8,11 +8,13 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.evaluation.shadow import pin_for
 from hub_assets.gate.decision import decide
+from hub_assets.hardware.fit import fit_record, fit_summary
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
 from hub_assets.metrics.scoring import score_model
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.registry import evaluations as reg_eval
+from hub_assets.registry import hardware as reg_hardware
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry.models import append_status
 from hub_assets.registry.tree import ancestry
@@ -41,6 +43,13 @@ FAILED_SCHEMA = dg.TableSchema(
         dg.TableColumn("why", "string", description="measured evidence, where there is some"),
     ]
 )
+
+
+def fit_markdown(row: dict) -> str:
+    """The hardware fit as a two-column Markdown table for the asset's metadata."""
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in fit_summary(row)]
+    return "\n".join(lines)
 
 
 @dg.asset(
@@ -88,6 +97,11 @@ def trust_metrics(
     fresh = [s for s in scored.values() if not s.reused]
     with registry.get().write() as con:
         reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], context.run_id)
+        size, repro = scored["size_score"], scored["reproducibility"]
+        fit = fit_record(size.details or {}, (repro.details or {}).get("measurement"))
+        reg_hardware.record_fit(
+            con, model_id, sha, fit, size.inputs_fingerprint, size.code_version, context.run_id
+        )
         if fresh:
             append_status(
                 con,
@@ -102,15 +116,13 @@ def trust_metrics(
             f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
             + (" [unchanged]" if s.reused else "")
         )
-    size = scored["size_score"].details or {}
     return dg.MaterializeResult(
         metadata={
             "revision_sha": sha,
             "rescored": len(fresh),
             "unchanged": len(scored) - len(fresh),
-            "size_score_per_device": dg.MetadataValue.json(
-                {k: v for k, v in size.items() if k != "reason"}
-            ),
+            "size_score_per_device": dg.MetadataValue.json(fit["fit_per_device"]),
+            "hardware_fit": dg.MetadataValue.md(fit_markdown(fit)),
             "metrics": dg.MetadataValue.table(
                 records=[
                     dg.TableRecord(
