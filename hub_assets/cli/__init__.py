@@ -33,6 +33,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from hub_assets.cli.browse import adapters, models, recommend, tree
     from hub_assets.cli.ingest import ingest
     from hub_assets.cli.mirror import fetch, lock, mirror
     from hub_assets.cli.proof import keys, verify
@@ -43,6 +44,8 @@ def _register() -> None:
     for command in (sql, score, ingest, status, serve, users, tokens):
         main.add_command(command)
     for command in (mirror, lock, fetch, push, promote, retire, reject, keys, verify):
+        main.add_command(command)
+    for command in (models, recommend, adapters, tree):
         main.add_command(command)
 
 

@@ -181,6 +181,13 @@ def demo(catalog: str, port: int) -> None:
         publish_to_children(
             HUB_ASSETS_INFERENCE_API_PER_MINUTE="0", HUB_ASSETS_INFERENCE_API_PER_HOUR="0"
         )
+    # The demo catalog has GGUF repos and a PEFT adapter: discovery takes them here (the
+    # product's default stays transformers and sentence-transformers with safetensors).
+    if not {"libraries", "weight_formats"} & settings.model_fields_set:
+        publish_to_children(
+            HUB_ASSETS_LIBRARIES="transformers,sentence-transformers,gguf,peft",
+            HUB_ASSETS_WEIGHT_FORMATS="safetensors,gguf",
+        )
     from hub_assets.devhub.demo_catalog import build_demo
     from hub_assets.devhub.process import ServerStartError, served_catalog
     from hub_assets.local_runs import release_abandoned_runs, tick_sensor

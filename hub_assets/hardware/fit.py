@@ -205,6 +205,7 @@ def fit_record(size_details: Mapping, measurement: Mapping | None) -> dict:
         "source": fp.source,
         "parameters": fp.parameters,
         "parameters_by_dtype": fp.parameters_by_dtype,
+        "footprint": fp.as_dict(),
         "quantization": fp.quantization,
         "gguf_file": fp.gguf_file,
         "runtime": est["runtime"],

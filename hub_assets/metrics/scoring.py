@@ -105,6 +105,7 @@ class ScoringContext:
     context_length: int = DEFAULT_CONTEXT  # tokens the RAM estimate's KV cache holds
     limits: ReproducibilityLimits = field(default_factory=ReproducibilityLimits)
     parent_net_scores: Mapping[str, float] = field(default_factory=dict)
+    tree_parents: Sequence[tuple[str, str]] = ()  # (parent, relation); default: the card's
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)
     run_reproducibility: bool = True
     measurement: Measurement | None = None  # the shadow evaluation of this revision, if any
@@ -325,7 +326,13 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     base = {m: out[m].value for m in GATE_METRICS}
     own = sum(NET_WEIGHTS[m] * base[m] for m in GATE_METRICS) / (1 - NET_WEIGHTS["tree_score"])
     out["tree_score"] = _timed(
-        "tree_score", lambda: trust.tree_score(ev, ctx.parent_net_scores, own), ctx
+        "tree_score",
+        lambda: trust.tree_score(
+            ctx.tree_parents or [(p, r) for p, r, _ in ev.tree_edges()],
+            ctx.parent_net_scores,
+            own,
+        ),
+        ctx,
     )
     started = time.perf_counter()
     net = trust.net_score({**base, "tree_score": out["tree_score"].value})

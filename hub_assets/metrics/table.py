@@ -32,7 +32,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("code_quality", "Code Quality", "1", 0.05, True, 8),
     MetricSpec("reproducibility", "Reproducibility", "2", 0.10, True, 9),
     MetricSpec("security", "Security", "1", 0.10, True, 10),
-    MetricSpec("tree_score", "Tree Score", "1", 0.05, False, 11),
+    MetricSpec("tree_score", "Tree Score", "2", 0.05, False, 11),
     # judged by the gate, not weighed in net_score (docs/metrics.md: licence obligations)
     MetricSpec("licence_obligations", "Licence Obligations", "1", 0.0, True, 12),
     MetricSpec("net_score", "Net Score", "1", 0.0, False, 0),

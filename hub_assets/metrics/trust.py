@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -314,19 +314,22 @@ def net_score(values: Mapping[str, float]) -> MetricResult:
 
 
 def tree_score(
-    ev: ModelEvidence, parent_net_scores: Mapping[str, float | None], own_net_without_tree: float
+    edges: Sequence[tuple[str, str]],
+    parent_net_scores: Mapping[str, float | None],
+    own_net_without_tree: float,
 ) -> MetricResult:
-    """Mean net score of the lineage parents found in the registry; a model with no parent in
-    the registry takes its own net score (so lineage neither helps nor hurts it)."""
-    parents = ev.base_models()
-    known = {p: s for p, s in parent_net_scores.items() if p in parents and s is not None}
-    inputs = {"parents": parents, "parent_scores": known}
+    """Mean net score of the model's parents in the model tree (its `(parent, relation)`
+    edges: adapter, finetune, quantized, merge) that the registry has scored; a model with
+    no scored parent takes its own net score (so lineage neither helps nor hurts it)."""
+    relations = {p: r for p, r in edges}
+    known = {p: s for p, s in parent_net_scores.items() if p in relations and s is not None}
+    inputs = {"parents": relations, "parent_scores": known}
     if known:
         return MetricResult(
             sum(known.values()) / len(known),
-            f"mean net score of {', '.join(sorted(known))}",
+            "mean net score of " + ", ".join(f"{p} ({relations[p]})" for p in sorted(known)),
             inputs,
         )
-    why = "no lineage parent" if not parents else f"parents not in the registry: {parents}"
+    why = "no parent in the model tree" if not edges else f"parents not scored: {sorted(relations)}"
     inputs["own"] = round(own_net_without_tree, 4)
     return MetricResult(own_net_without_tree, f"{why}; own net score", inputs)

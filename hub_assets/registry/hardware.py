@@ -13,6 +13,7 @@ COLUMNS = (
     "source",
     "parameters",
     "parameters_by_dtype",
+    "footprint",
     "quantization",
     "gguf_file",
     "runtime",
@@ -30,7 +31,7 @@ COLUMNS = (
     "first_output_s",
     "estimate_error",
 )
-_JSON = ("parameters_by_dtype", "fit_per_device")
+_JSON = ("parameters_by_dtype", "footprint", "fit_per_device")
 
 
 def record_fit(
@@ -107,6 +108,31 @@ def registry_table(con: duckdb.DuckDBPyConnection) -> list[dict]:
                 "gate": None if passed is None else ("passed" if passed else "failed"),
                 "packaged": bool(packaged),
                 "fit": fit,
+            }
+        )
+    return out
+
+
+def approved_fits(con: duckdb.DuckDBPyConnection, require_promoted: bool) -> list[dict]:
+    """Every approved model (the revision the mirror serves, `registry.approved`) with its
+    task, net score and hardware fit: what `recommend` chooses from."""
+    from hub_assets.registry.approved import approved_packages
+
+    out = []
+    for model_id, package in sorted(approved_packages(con, require_promoted).items()):
+        net = con.execute(
+            "SELECT arg_max(value, created_at) FROM metric_values WHERE model_id = ? "
+            "AND revision_sha = ? AND metric = 'net_score'",
+            [model_id, package.revision_sha],
+        ).fetchone()[0]
+        out.append(
+            {
+                "model_id": model_id,
+                "revision": package.revision_sha,
+                "task": package.pipeline_tag,
+                "package": f"{package.name}@{package.version}",
+                "net_score": net,
+                "fit": revision_fit(con, model_id, package.revision_sha),
             }
         )
     return out

@@ -419,6 +419,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             source               VARCHAR NOT NULL,
             parameters           BIGINT,
             parameters_by_dtype  JSON NOT NULL,
+            footprint            JSON NOT NULL,
             quantization         VARCHAR,
             gguf_file            VARCHAR,
             runtime              VARCHAR NOT NULL,

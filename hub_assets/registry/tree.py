@@ -1,5 +1,6 @@
 """The model tree: edges (child, parent, relation) recorded with every model's metadata,
-and the ancestry of a model through them (a recursive query)."""
+and the two views of it: the ancestry of a model and the descendants of a base (recursive
+queries)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,62 @@ def ancestry(con: duckdb.DuckDBPyConnection, model_id: str) -> list[dict]:
 def missing_ancestors(con: duckdb.DuckDBPyConnection, model_id: str) -> list[str]:
     """Ancestors the registry has no metadata for (their own edges are unknown too)."""
     return [a["model_id"] for a in ancestry(con, model_id) if not a["known"]]
+
+
+def parents(con: duckdb.DuckDBPyConnection, model_id: str) -> list[tuple[str, str]]:
+    """(parent, relation) of the model's current edges."""
+    return [
+        (p, r)
+        for p, r in con.execute(
+            "SELECT parent, relation FROM model_tree_edges WHERE lower(child) = lower(?) "
+            "ORDER BY parent",
+            [model_id],
+        ).fetchall()
+    ]
+
+
+def descendants(
+    con: duckdb.DuckDBPyConnection, base: str, relations: Sequence[str] = ()
+) -> list[dict]:
+    """Every model below `base` in the tree (nearest first): its parent, the relation, the
+    evidence for it, its depth, and its status and latest gate outcome. With `relations`,
+    only the children reached by those relations (at any depth)."""
+    rows = con.execute(
+        f"""
+        WITH RECURSIVE down(child, parent, relation, evidence, depth, path) AS (
+            SELECT child, parent, relation, evidence, 1, [parent, child]
+            FROM model_tree_edges WHERE lower(parent) = lower(?)
+            UNION ALL
+            SELECT e.child, e.parent, e.relation, e.evidence, down.depth + 1,
+                   list_append(down.path, e.child)
+            FROM down JOIN model_tree_edges e ON lower(e.parent) = lower(down.child)
+            WHERE NOT list_contains(down.path, e.child) AND down.depth < {MAX_DEPTH}
+        ), gate AS (
+            SELECT g.model_id, arg_max(g.passed, g.decided_at) AS passed
+            FROM v_gate g JOIN model_tree_edges e
+              ON e.child = g.model_id AND e.child_sha = g.revision_sha
+            GROUP BY g.model_id
+        )
+        SELECT down.child, down.parent, down.relation, down.evidence, min(down.depth) AS depth,
+               any_value(s.status), any_value(gate.passed)
+        FROM down
+        LEFT JOIN v_model_status s ON s.model_id = down.child
+        LEFT JOIN gate ON gate.model_id = down.child
+        WHERE len(?) = 0 OR list_contains(?, down.relation)
+        GROUP BY down.child, down.parent, down.relation, down.evidence
+        ORDER BY depth, down.relation, down.child
+        """,
+        [base, list(relations), list(relations)],
+    ).fetchall()
+    return [
+        {
+            "model_id": child,
+            "parent": parent,
+            "relation": relation,
+            "evidence": evidence,
+            "depth": depth,
+            "status": status,
+            "gate": None if passed is None else ("passed" if passed else "failed"),
+        }
+        for child, parent, relation, evidence, depth, status, passed in rows
+    ]

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
-from hub_assets.metrics import claims, trust
 from hub_assets.hardware.fit import load_devices
+from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.scoring import ScoringContext, footprint
 
@@ -150,10 +150,16 @@ def test_code_quality(evidence):
 def test_tree_and_net_score(evidence):
     ft = evidence(f"{ORG}/tiny-gpt2-finetuned")
     assert ft.base_models() == [f"{ORG}/tiny-gpt2-complete"]
-    inherited = trust.tree_score(ft, {f"{ORG}/tiny-gpt2-complete": 0.9}, own_net_without_tree=0.4)
-    assert inherited.value == 0.9 and "mean net score of" in inherited.reason
-    alone = trust.tree_score(ft, {}, own_net_without_tree=0.4)
-    assert alone.value == 0.4 and "parents not in the registry" in alone.reason
+    edges = [(p, r) for p, r, _ in ft.tree_edges()]
+    assert edges == [(f"{ORG}/tiny-gpt2-complete", "finetune")]
+    inherited = trust.tree_score(
+        edges, {f"{ORG}/tiny-gpt2-complete": 0.9}, own_net_without_tree=0.4
+    )
+    assert inherited.value == 0.9
+    assert inherited.reason == f"mean net score of {ORG}/tiny-gpt2-complete (finetune)"
+    alone = trust.tree_score(edges, {}, own_net_without_tree=0.4)
+    assert alone.value == 0.4 and "parents not scored" in alone.reason
+    assert trust.tree_score([], {}, 0.3).reason == "no parent in the model tree; own net score"
     assert sum(trust.NET_WEIGHTS.values()) == pytest.approx(1.0)
     all_half = trust.net_score({m: 0.5 for m in trust.NET_WEIGHTS})
     assert all_half.value == 0.5

@@ -16,6 +16,7 @@ from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import hardware as reg_hardware
 from hub_assets.registry import metrics as reg_metrics
+from hub_assets.registry import tree as reg_tree
 from hub_assets.registry.models import append_status
 from hub_assets.registry.tree import ancestry
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
@@ -78,7 +79,8 @@ def trust_metrics(
     pin = pin_for(ev.info.get("pipeline_tag"), evaluation.pins())
     with registry.get().read() as con:
         previous = reg_metrics.revision_metrics(con, model_id, sha)
-        parents = reg_metrics.current_net_scores(con, ev.base_models())
+        tree_parents = reg_tree.parents(con, model_id)
+        parents = reg_metrics.current_net_scores(con, [p for p, _ in tree_parents])
         measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
     with retry_when_transient(), metered_client(context, hub, registry, "trust") as client:
         fetch_ancestry(client, registry.get(), model_id, context.run_id)
@@ -89,6 +91,7 @@ def trust_metrics(
             trust.scoring_context(
                 client,
                 parent_net_scores=parents,
+                tree_parents=tree_parents,
                 previous=previous,
                 measurement=measurement,
                 ancestors=ancestors,
