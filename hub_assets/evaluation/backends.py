@@ -89,26 +89,58 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def load_causal_lm(
+    path: Path, gguf_file: str | None = None, base: Path | None = None
+) -> tuple[object, object]:
+    """A causal LM and its tokenizer from a verified snapshot folder: its GGUF file through
+    transformers' GGUF support, a PEFT adapter on its base's snapshot, or its safetensors
+    (never remote code, never pickles)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if gguf_file:
+        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
+        return model, AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
+    if base is not None:
+        from peft import PeftModel
+
+        model = AutoModelForCausalLM.from_pretrained(
+            base, use_safetensors=True, trust_remote_code=False
+        )
+        model = PeftModel.from_pretrained(model, path)
+        own = any((Path(path) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
+        return model, AutoTokenizer.from_pretrained(path if own else base)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, use_safetensors=True, trust_remote_code=False
+    )
+    return model, AutoTokenizer.from_pretrained(path)
+
+
 class QABackend:
     """Answers questions from their context with a causal or seq2seq model."""
 
-    def __init__(self, path: Path, task: str, config: GenerationConfig) -> None:
+    def __init__(
+        self,
+        path: Path,
+        task: str,
+        config: GenerationConfig,
+        gguf_file: str | None = None,
+        base: Path | None = None,
+    ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         self.task, self.config, self.device = task, config, _device()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            if task == "text2text-generation":
+                self.tokenizer = AutoTokenizer.from_pretrained(path)
+                model = AutoModelForSeq2SeqLM.from_pretrained(
+                    path, use_safetensors=True, trust_remote_code=False
+                )
+            else:
+                model, self.tokenizer = load_causal_lm(path, gguf_file, base)
             if len(self.tokenizer) < 10:
                 raise ValueError("no usable tokenizer in the repo")
-            cls = (
-                AutoModelForSeq2SeqLM if task == "text2text-generation" else (AutoModelForCausalLM)
-            )
-            self.model = (
-                cls.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
-                .to(self.device)
-                .eval()
-            )
+            self.model = model.to(self.device).eval()
         except Exception as e:  # noqa: BLE001 - every load failure is reported the same way
             raise BackendLoadError(
                 f"cannot load {path.name} for {task}: {type(e).__name__}: {e}"

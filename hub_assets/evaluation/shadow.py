@@ -65,15 +65,18 @@ def pin_for(pipeline_tag: str | None, pins: Sequence[DatasetPin]) -> DatasetPin 
 
 
 def weight_bytes(weight_files: Mapping[str, int]) -> int:
-    """Bytes of the safetensors weights: what a local run would load."""
-    return sum(s for p, s in weight_files.items() if p.endswith(".safetensors"))
+    """Bytes of the weights a local run would load: the safetensors, else the smallest GGUF
+    file."""
+    safetensors = sum(s for p, s in weight_files.items() if p.endswith(".safetensors"))
+    ggufs = [s for p, s in weight_files.items() if p.endswith(".gguf")]
+    return safetensors or min(ggufs, default=0)
 
 
 def local_evaluation_blocker(weight_files: Mapping[str, int], max_weight_bytes: int) -> str | None:
     """Why this revision cannot be evaluated on this machine, or None: the local backends
-    load safetensors only, up to the same weight limit as the reproducibility run."""
-    if not any(p.endswith(".safetensors") for p in weight_files):
-        return "no safetensors weights (pickle files are never loaded)"
+    load safetensors or GGUF only, up to the same weight limit as the reproducibility run."""
+    if not any(p.endswith((".safetensors", ".gguf")) for p in weight_files):
+        return "no safetensors or GGUF weights (pickle files are never loaded)"
     size = weight_bytes(weight_files)
     if size > max_weight_bytes:
         return (
@@ -202,10 +205,12 @@ def evaluate_qa(
     config: GenerationConfig,
     limit: int | None = None,
     api: InferenceApiBackend | None = None,
+    gguf_file: str | None = None,
+    base_dir: Path | None = None,
 ) -> ShadowResult:
     """Answer every question of the QA set and score it: extractive models pick a span of
     the context (or no answer), generators write an answer to a prompt; locally from
-    `model_dir`, or through `api`."""
+    `model_dir` (its `gguf_file`, or an adapter on `base_dir`), or through `api`."""
     frame = data.frame("default", "validation")
     if limit:
         frame = frame.head(limit)
@@ -229,7 +234,7 @@ def evaluate_qa(
         started = time.perf_counter()
         out = extractive.answer(questions, contexts)
     else:
-        backend = QABackend(model_dir, pipeline_tag, config)
+        backend = QABackend(model_dir, pipeline_tag, config, gguf_file, base_dir)
         started = time.perf_counter()
         out = backend.answer(prompts)
     return _result(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from hub_assets.evaluation.shadow import (
     regression_findings,
     weight_bytes,
 )
-from hub_assets.hub.client import HubClient
+from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
+from hub_assets.hub.client import HubClient, ModelNotFoundError
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
@@ -82,7 +84,8 @@ def run_shadow_evaluation(
     pin = pin_for(pipeline_tag, pins)
     if pin is None:
         return ShadowOutcome("not_evaluated", f"no evaluation for task {pipeline_tag!r}")
-    weights = ModelEvidence.from_metadata(model_id, metadata).weight_files()
+    ev = ModelEvidence.from_metadata(model_id, metadata)
+    weights = ev.weight_files()
     blocker = local_evaluation_blocker(weights, max_weight_bytes)
     over_limit = weight_bytes(weights) > max_weight_bytes
     use_api = api is not None and api.chosen_for(model_id, over_limit)
@@ -143,13 +146,37 @@ def run_shadow_evaluation(
             }
         else:
             siblings = metadata["info"]["siblings"]
-            with snapshots.use(client, model_id, sha, siblings, LOADABLE_PATTERNS) as snapshot:
+            gguf = ev.runnable_gguf()
+            base = ev.adapter_base()
+            patterns = LOADABLE_PATTERNS + ((gguf,) if gguf else ())
+            with ExitStack() as stack:
+                snapshot = stack.enter_context(
+                    snapshots.use(client, model_id, sha, siblings, patterns)
+                )
+                base_dir = None
+                if base:
+                    info = client.model_metadata(base).data["info"]
+                    base_dir = stack.enter_context(
+                        snapshots.use(
+                            client, base, info["sha"], info["siblings"] or [], LOADABLE_PATTERNS
+                        )
+                    ).folder
+                if gguf:  # the verified bytes' header, before any loader sees them
+                    read_local_gguf_header(snapshot.folder / gguf)
                 result = (
-                    evaluate_qa(snapshot.folder, pipeline_tag, data, config, limit)
+                    evaluate_qa(
+                        snapshot.folder,
+                        pipeline_tag,
+                        data,
+                        config,
+                        limit,
+                        gguf_file=gguf,
+                        base_dir=base_dir,
+                    )
                     if pin.task == QA_TASK
                     else evaluate_retrieval(snapshot.folder, data, config, limit)
                 )
-    except (BackendLoadError, GatedModelError) as e:
+    except (BackendLoadError, GatedModelError, MalformedGgufError, ModelNotFoundError) as e:
         return ShadowOutcome("not_evaluated", str(e).splitlines()[0], pin, key)
     if use_api and result.coverage < api.budget.min_coverage:
         return _not_measured(registry, model_id, sha, pin, key, result, api, run_id)

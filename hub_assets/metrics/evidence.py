@@ -103,6 +103,20 @@ class ModelEvidence:
         safetensors = {p: s for p, s in weights.items() if p.endswith(".safetensors")}
         return safetensors or weights
 
+    def runnable_gguf(self) -> str | None:
+        """The GGUF file a run loads when the repo has no safetensors: the smallest (the
+        variant most likely to fit; the footprint describes the same one)."""
+        if any(p.endswith(".safetensors") for p in self.files):
+            return None
+        ggufs = {p: f.get("size") or 0 for p, f in self.files.items() if p.endswith(".gguf")}
+        return min(ggufs, key=lambda p: (ggufs[p], p)) if ggufs else None
+
+    def adapter_base(self) -> str | None:
+        """The base model a PEFT adapter repo loads onto (its tree edge), else None."""
+        if "adapter_config.json" not in self.files:
+            return None
+        return next((p for p, rel, _ in self.tree_edges() if rel == "adapter"), None)
+
     def pickle_files(self) -> list[str]:
         return sorted(p for p in self.files if p.endswith(PICKLE_SUFFIXES))
 

@@ -21,6 +21,20 @@ FIXED_QUESTION = ("Who founded Kalo?", "Kalo lies on the Mira river. It was foun
 NEW_TOKENS = 5
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes: VmHWM of /proc/self/status, which
+    starts afresh at exec (getrusage's ru_maxrss keeps the forked parent's high-water
+    mark across exec, so a child of a large process would read the parent's size)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 class Clock:
     """When loading started and ended and the first output came, for the measurement."""
 
@@ -34,7 +48,7 @@ class Clock:
     def measurement(self, baseline_rss: int) -> dict:
         m = self.marks
         return {
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes": peak_rss(),
             "baseline_rss_bytes": baseline_rss,
             "load_s": round(m["loaded"] - m["load"], 4) if "loaded" in m else None,
             "first_output_s": round(m["output"] - m["loaded"], 4) if "output" in m else None,
@@ -56,29 +70,6 @@ def _tokens(tok: object, text: str) -> int:
         return 8
 
 
-def _causal_lm(path: str, gguf: str | None, base: str | None) -> tuple[object, object]:
-    """A causal LM and its tokenizer: from a GGUF file, a PEFT adapter on its base, or the
-    snapshot's safetensors."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if gguf:
-        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf)
-        return model, AutoTokenizer.from_pretrained(path, gguf_file=gguf)
-    if base:
-        from pathlib import Path
-
-        from peft import PeftModel
-
-        model = AutoModelForCausalLM.from_pretrained(base, use_safetensors=True)
-        model = PeftModel.from_pretrained(model, path)
-        own = any((Path(path) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
-        return model, AutoTokenizer.from_pretrained(path if own else base)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, use_safetensors=True, trust_remote_code=False
-    )
-    return model, AutoTokenizer.from_pretrained(path)
-
-
 def _documented(path: str, task: str, clock: Clock, gguf: str | None, base: str | None) -> str:
     import torch
     from transformers import AutoModel, AutoTokenizer, pipeline
@@ -87,7 +78,11 @@ def _documented(path: str, task: str, clock: Clock, gguf: str | None, base: str 
     kw = {"trust_remote_code": False, "model_kwargs": {"use_safetensors": True}}
     if task == "text-generation" or gguf or base:
         clock.mark("load")
-        model, tok = _causal_lm(path, gguf, base)
+        from pathlib import Path
+
+        from hub_assets.evaluation.backends import load_causal_lm
+
+        model, tok = load_causal_lm(Path(path), gguf, Path(base) if base else None)
         _check_tokenizer(tok)
         pipe = pipeline("text-generation", model=model, tokenizer=tok)
         clock.mark("loaded")
@@ -174,7 +169,7 @@ def main(path: str, task: str, gguf: str | None = None, base: str | None = None)
     import torch  # noqa: F401 - the runtime's own memory is the baseline
     import transformers  # noqa: F401
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = peak_rss()
     clock = Clock()
     try:
         out = _documented(path, task, clock, gguf, base)

@@ -72,11 +72,9 @@ def reproducibility(
     }
     weights = ev.weight_files()
     safetensors = {p: n for p, n in weights.items() if p.endswith(".safetensors")}
-    ggufs = {p: n for p, n in ev.files.items() if p.endswith(".gguf")}
-    gguf = None
-    if not safetensors and ggufs:
-        gguf = min(ggufs, key=lambda p: (ggufs[p].get("size") or 0, p))  # as the footprint
-        safetensors = {gguf: ggufs[gguf].get("size") or 0}
+    gguf = ev.runnable_gguf()
+    if gguf:
+        safetensors = {gguf: ev.files[gguf].get("size") or 0}
         inputs["gguf_file"] = gguf
     if not safetensors:
         return MetricResult(
@@ -91,7 +89,7 @@ def reproducibility(
             inputs,
         )
     patterns = LOADABLE_PATTERNS + ((gguf,) if gguf else ())
-    base = adapter_base(ev)
+    base = ev.adapter_base()
     try:
         with ExitStack() as stack:
             snapshot = stack.enter_context(
@@ -122,13 +120,6 @@ def reproducibility(
         return MetricResult(0.0, "gated repo: the configured token has no access", inputs)
     except ModelNotFoundError as e:
         return MetricResult(0.0, f"the adapter's base cannot be had: {e}", inputs)
-
-
-def adapter_base(ev: ModelEvidence) -> str | None:
-    """The base model a PEFT adapter repo loads onto (its tree edge), else None."""
-    if "adapter_config.json" not in ev.files:
-        return None
-    return next((p for p, rel, _ in ev.tree_edges() if rel == "adapter"), None)
 
 
 def _run_child(

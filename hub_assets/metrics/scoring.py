@@ -32,11 +32,7 @@ from hub_assets.metrics.licence_chain import (
     Ancestor,
     licence_obligations,
 )
-from hub_assets.metrics.reproducibility import (
-    ReproducibilityLimits,
-    adapter_base,
-    reproducibility,
-)
+from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.security import (
     DEFAULT_SCANNER_ALLOWLIST,
     SCANNERS,
@@ -213,7 +209,7 @@ def footprint(ev: ModelEvidence, ctx: ScoringContext) -> Footprint:
     """The revision's footprint from its weight headers (range requests, cached by sha);
     from the weight files' sizes when the headers cannot be had (offline, gated)."""
     fp = _footprint(ctx.client, ev)
-    base = adapter_base(ev)
+    base = ev.adapter_base()
     if base and ctx.client is not None:
         try:
             meta = ctx.client.model_metadata(base).data
