@@ -149,7 +149,7 @@ def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
     verify_package(meta["uri"].value, store, allow_unsigned=True)  # raises on any failure
     with zipfile.ZipFile(meta["uri"].value) as z:
         assert (
-            z.read(GGUF_FILE)
+            z.read(f"model/{GGUF_FILE}")
             == Path(hf_hub_download(LLAMA_Q8, GGUF_FILE, cache_dir=tmp_path / "up")).read_bytes()
         )
     upstream = Path(hf_hub_download(LLAMA_Q8, GGUF_FILE, cache_dir=tmp_path / "up"))
