@@ -5,7 +5,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export HF_HUB_DISABLE_TELEMETRY := 1
-export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup demo dev test lint bench clean
@@ -34,9 +33,10 @@ dev: setup
 	trap "kill $$server $$api" EXIT INT TERM; \
 	$(BIN)/dg dev
 
-## make test: the whole test suite (slow end-to-end tests included)
+## make test: the whole test suite (slow end-to-end tests included). Only tests quiet the
+## progress bars; every other target shows them on a terminal.
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: setup
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from hub_assets.hub.ids import check_model_id, validate_repo_path
 from hub_assets.mirror.packages import MODEL_PREFIX
 from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
+from hub_assets.progress import TransferBars
 from hub_assets.proof.attestation import verify_envelope
 from hub_assets.proof.signature import UnverifiedPackageError, verify_signature
 from hub_assets.proof.verify import ATTESTATION, SIGNATURE
@@ -158,9 +159,9 @@ def read_lock(path: Path) -> dict:
     return lock
 
 
-def _digest(path: Path) -> str:
+def _digest(path: Path, progress: Callable[[int], None] | None = None) -> str:
     with path.open("rb") as f:
-        return file_sha256(f)
+        return file_sha256(f, progress=progress)
 
 
 def fetch_locked(
@@ -182,33 +183,48 @@ def fetch_locked(
             check_locked_proof(model_id, entry, public_key)
             echo(f"{model_id}: signature and attestation verified")
     done: list[Path] = []
-    for model_id, entry in sorted(lock["models"].items()):
-        folder = dest / model_id
-        for f in entry["files"]:
-            target = folder / f["path"]
-            if target.is_file() and target.stat().st_size == f["size"]:
-                if _digest(target) == f["sha256"]:
-                    done.append(target)
-                    continue
-            path = Path(
-                hf_hub_download(
-                    model_id,
-                    f["path"],
-                    revision=entry["revision"],
-                    local_dir=folder,
-                    endpoint=endpoint,
-                    token=token,  # None: huggingface_hub's own lookup
-                    force_download=True,
-                )
+    total = sum(f["size"] for entry in lock["models"].values() for f in entry["files"])
+    with TransferBars({"verify": total}) as bars:
+        for model_id, entry in sorted(lock["models"].items()):
+            done += _fetch_model(model_id, entry, dest, endpoint, token, bars)
+            echo(f"{model_id}@{entry['revision'][:12]}: {len(entry['files'])} files verified")
+    return done
+
+
+def _fetch_model(
+    model_id: str, entry: dict, dest: Path, endpoint: str, token: str | None, bars: TransferBars
+) -> list[Path]:
+    done: list[Path] = []
+    folder = dest / model_id
+    for f in entry["files"]:
+        target = folder / f["path"]
+        name = f"{model_id}/{f['path']}"
+        if target.is_file() and target.stat().st_size == f["size"]:
+            if (
+                _digest(target, lambda n, name=name, f=f: bars("verify", name, n, f["size"]))
+                == (f["sha256"])
+            ):
+                done.append(target)
+                continue
+        path = Path(
+            hf_hub_download(
+                model_id,
+                f["path"],
+                revision=entry["revision"],
+                local_dir=folder,
+                endpoint=endpoint,
+                token=token,  # None: huggingface_hub's own lookup
+                force_download=True,
             )
-            size, digest = path.stat().st_size, _digest(path)
-            if size != f["size"] or digest != f["sha256"]:
-                path.unlink(missing_ok=True)
-                raise LockMismatchError(
-                    f"{model_id}/{f['path']} does not match the lockfile: expected sha256 "
-                    f"{f['sha256']} ({f['size']} bytes), the mirror sent {digest} ({size} "
-                    "bytes). The file was removed."
-                )
-            done.append(path)
-        echo(f"{model_id}@{entry['revision'][:12]}: {len(entry['files'])} files verified")
+        )
+        size = path.stat().st_size
+        digest = _digest(path, lambda n, name=name, size=size: bars("verify", name, n, size))
+        if size != f["size"] or digest != f["sha256"]:
+            path.unlink(missing_ok=True)
+            raise LockMismatchError(
+                f"{model_id}/{f['path']} does not match the lockfile: expected sha256 "
+                f"{f['sha256']} ({f['size']} bytes), the mirror sent {digest} ({size} "
+                "bytes). The file was removed."
+            )
+        done.append(path)
     return done

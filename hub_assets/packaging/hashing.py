@@ -49,10 +49,17 @@ class BackgroundHash:
         return self.hashers
 
 
-def file_sha256(f: BinaryIO, chunk: int = 8 * 1024 * 1024) -> str:
-    """The sha256 of a binary file from its start, in one sequential read."""
+def file_sha256(
+    f: BinaryIO, chunk: int = 8 * 1024 * 1024, progress: Callable[[int], None] | None = None
+) -> str:
+    """The sha256 of a binary file from its start, in one sequential read; `progress` is
+    told the bytes hashed so far after each chunk."""
     f.seek(0)
     h = hashlib.sha256()
+    done = 0
     while data := f.read(chunk):
         h.update(data)
+        done += len(data)
+        if progress:
+            progress(done)
     return h.hexdigest()

@@ -1,6 +1,5 @@
 """The ingested package of each model whose current revision passed the gate."""
 
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +10,7 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
 from hub_assets.errors import outcome_of, plain_message
 from hub_assets.packaging.ingest import PackageExistsError, ingest_model
+from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages
 from hub_assets.resources import (
     HubResource,
@@ -33,30 +33,21 @@ class IngestConfig(dg.Config):
 
 
 class _Progress:
-    """Per-file progress in the run log (every quarter), and a bar on a terminal."""
+    """Per-file progress in the run log (bounded rate) and, on a terminal, bars."""
 
     def __init__(self, context: dg.AssetExecutionContext) -> None:
-        self.context, self.marks, self.bar = context, {}, None
-        self.tty = sys.stderr.isatty()
+        self.lines = ProgressLines(context.log.info)
+        self.bars = TransferBars()
 
     def __call__(self, stage: str, path: str, done: int, total: int) -> None:
-        quarter = 4 if total == 0 else min(4, done * 4 // total)
-        key = (stage, path)
-        if self.marks.get(key, -1) < quarter:
-            self.marks[key] = quarter
-            if quarter in (0, 4) or total > 50_000_000:
-                self.context.log.info(f"{stage} {path}: {done:,}/{total:,} bytes ({quarter * 25}%)")
-        if self.tty:
-            from tqdm import tqdm
+        self.lines(stage, path, done, total)
+        self.bars(stage, path, done, total)
 
-            if self.bar is None or self.bar.desc != f"{stage} {path}":
-                if self.bar is not None:
-                    self.bar.close()
-                self.bar = tqdm(
-                    total=total, desc=f"{stage} {path}", unit="B", unit_scale=True, leave=False
-                )
-            self.bar.n = done
-            self.bar.refresh()
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.close()
 
 
 @dg.asset(
@@ -86,7 +77,10 @@ def ingested_package(
         with reg.write() as con:
             reg_packages.update_request(con, request_id, status="running", run_id=context.run_id)
     try:
-        with metered_client(context, hub, registry, "packaging") as client:
+        with (
+            metered_client(context, hub, registry, "packaging") as client,
+            _Progress(context) as progress,
+        ):
             result = ingest_model(
                 client,
                 reg,
@@ -97,7 +91,7 @@ def ingested_package(
                 run_id=context.run_id,
                 work_dir=Path(trust.work_dir),
                 snapshots=trust.snapshots(),
-                progress=_Progress(context),
+                progress=progress,
                 signing=package_store.signing(),
             )
     except Exception as e:
