@@ -191,7 +191,7 @@ class TrustResource(ConfigurableResource):
         )
 
     def load_gate_config(self) -> GateConfig:
-        return load_gate_config(self.gate_config)
+        return load_gate_config(self.gate_config, self.devices())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrustResource:

@@ -27,7 +27,7 @@ def test_sql_formats(discovered):
         "--registry",
         str(registry.path),
     )
-    assert json.loads(js.output) == [{"n": 16}]
+    assert json.loads(js.output) == [{"n": 17}]
 
 
 def test_bad_sql_is_duckdbs_message_and_exit_2(discovered):
@@ -38,7 +38,7 @@ def test_bad_sql_is_duckdbs_message_and_exit_2(discovered):
     write = run_cli("sql", "DELETE FROM models", "--registry", str(registry.path))
     assert write.exit_code == 2 and "read-only" in write.output
     with registry.read() as con:
-        assert con.execute("SELECT count(*) FROM models").fetchone() == (21,)
+        assert con.execute("SELECT count(*) FROM models").fetchone() == (26,)
     missing = run_cli("sql", "SELECT 1", "--registry", "/nonexistent/r.duckdb")
     assert missing.exit_code == 2 and "No registry at" in missing.output
 

@@ -65,7 +65,8 @@ def verify(
 ) -> None:
     """Check a package offline: files against the manifest, the signature, the evidence
     attestation and the bill of materials. PACKAGE is its folder or package.zip, local or
-    s3://. Exits non-zero naming the first failure."""
+    s3://, or a bundle (package.zip with its proof/, as the service's /bundle sends it).
+    Exits non-zero naming the first failure."""
     from hub_assets.proof.verify import verify_package
     from hub_assets.resources import PackageStoreResource
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,9 +67,12 @@ def _threshold(where: str, name: str, value: object) -> float:
     return float(value)
 
 
-def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
+def load_gate_config(
+    path: str | os.PathLike | None = None, devices: Iterable[str] | None = None
+) -> GateConfig:
     """Read and validate a gate config (default: the built-in one; the trust resource passes
-    HUB_ASSETS_GATE_CONFIG)."""
+    HUB_ASSETS_GATE_CONFIG) against the device profiles' names (default: the built-in
+    profiles; the trust resource passes those of HUB_ASSETS_DEVICES)."""
     path = Path(path or DEFAULT_GATE_CONFIG)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -91,7 +95,7 @@ def load_gate_config(path: str | os.PathLike | None = None) -> GateConfig:
             "change: gate results record it)."
         )
     device = raw.get("target_device", "jetson_nano")
-    devices = load_devices()
+    devices = list(devices) if devices is not None else list(load_devices())
     if device not in devices:
         raise GateConfigError(
             f"Gate config {path}: target_device {device!r} is not one of the device "

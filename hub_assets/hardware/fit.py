@@ -139,8 +139,9 @@ class DeviceProfile:
 
 
 def load_devices(path: str | os.PathLike | None = None) -> dict[str, DeviceProfile]:
-    """The device profiles of `path`, else of HUB_ASSETS_DEVICES, else the defaults."""
-    path = Path(path or os.environ.get("HUB_ASSETS_DEVICES") or DEFAULT_DEVICES_FILE)
+    """The device profiles of `path` (the trust resource passes HUB_ASSETS_DEVICES), else
+    the built-in ones."""
+    path = Path(path or DEFAULT_DEVICES_FILE)
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:

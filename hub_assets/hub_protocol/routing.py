@@ -226,7 +226,11 @@ class HubProtocol:
             file_path = req.file_path()
             if file_path is not None:  # per repo file: "GET file org/name:path"
                 repo = unquote(req.path).partition("/resolve/")[0].strip("/")
-                requests[f"{req.method} file {repo}:{file_path}"] += 1
+                # a closed range (bytes=a-b) reads part of a file, e.g. its header; a whole
+                # file or an open-ended resume (bytes=a-) is a file transfer
+                rng = req.headers.get("range") or ""
+                kind = "range" if re.fullmatch(r"bytes=\d+-\d+", rng.strip()) else "file"
+                requests[f"{req.method} {kind} {repo}:{file_path}"] += 1
 
     def answer(self, req: ProtocolRequest) -> ProtocolResponse:
         """The response to one request (errors answered as the Hub answers them)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.attestation import verify_envelope
 from hub_assets.proof.bom import check_bom
+from hub_assets.proof.bundle import is_bundle, unpack_bundle
 from hub_assets.proof.signature import (
     PACKAGE_FILE,
     UnverifiedPackageError,
@@ -79,8 +81,24 @@ def verify_package(
     allow_unsigned: bool = False,
     report: Callable[[str], None] = lambda line: None,
 ) -> list[str]:
-    """Verify the package at `source` (a folder or package.zip, local or s3://); the
-    report lines in order. Raises `UnverifiedPackageError` naming the first failure."""
+    """Verify the package at `source` (a folder or package.zip, local or s3://, or a local
+    bundle: `proof/bundle.py`); the report lines in order. Raises `UnverifiedPackageError`
+    naming the first failure."""
+    local = Path(source)
+    if "://" not in source and local.is_file() and is_bundle(local):
+        with tempfile.TemporaryDirectory(prefix="hub-assets-bundle-") as tmp:
+            unpack_bundle(local, Path(tmp))
+            proofs = len(list((Path(tmp) / "proof").glob("*")))
+            line = f"bundle: package.zip and {proofs} proof files"
+            report(line)
+            return [line] + verify_package(
+                tmp,
+                store,
+                public_key=public_key,
+                chain=chain,
+                allow_unsigned=allow_unsigned,
+                report=report,
+            )
     address = package_address(source)
     lines: list[str] = []
 

@@ -1,6 +1,7 @@
 """Packages: list, get, download (Range, ETag) and retire."""
 
 import re
+import tempfile
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from hub_assets.hub.ids import check_model_id
 from hub_assets.hub_protocol.files import byte_range
+from hub_assets.proof.bundle import bundle_name, write_bundle
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.models import append_status
 from hub_assets.service.context import ServiceContext
@@ -106,6 +108,33 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         return StreamingResponse(
             body(), status_code=status, media_type="application/zip", headers=headers
+        )
+
+    @app.get("/packages/{package_id}/bundle", tags=["packages"])
+    def download_bundle(package_id: str, who: Reader) -> Response:
+        """The package as it ships: one zip of package.zip and its proof/ (signature,
+        evidence attestation, BOM), for `hub-assets verify`."""
+        record = package_or_404(package_id)
+        if record["retired_at"] is not None:
+            raise HTTPException(410, f"Package {package_id} was retired.")
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response's body
+        write_bundle(ctx.store, record["uri"], spool)
+        size = spool.tell()
+        spool.seek(0)
+
+        def body() -> Iterator[bytes]:
+            with spool:
+                while chunk := spool.read(1024 * 1024):
+                    yield chunk
+
+        name = bundle_name(record["name"], record["version"])
+        return StreamingResponse(
+            body(),
+            media_type="application/zip",
+            headers={
+                "Content-Length": str(size),
+                "Content-Disposition": f'attachment; filename="{name}"',
+            },
         )
 
     @app.delete("/packages/{package_id}", tags=["packages"])

@@ -34,9 +34,9 @@ def sha256_of(path: Path) -> str:
 def test_list_models_filters(hub_server):
     api = api_for(hub_server)
     everything = list(api.list_models())
-    assert len(everything) == 21
+    assert len(everything) == 26
     ids = {m.id for m in api.list_models(author=ORG)}
-    assert len(ids) == 20 and MINILM not in ids
+    assert len(ids) == 25 and MINILM not in ids
     assert [m.id for m in api.list_models(search="MALICIOUS")] == [
         f"{ORG}/tiny-gpt2-malicious-pickle"
     ]
@@ -49,7 +49,14 @@ def test_list_models_filters(hub_server):
     no_safetensors = {m.id for m in api.list_models(author=ORG)} - {
         m.id for m in api.list_models(filter="safetensors")
     }
-    assert no_safetensors == {f"{ORG}/tiny-gpt2-pickle-only", f"{ORG}/tiny-gpt2-malicious-pickle"}
+    ggufs = {f"{ORG}/tiny-llama-GGUF", f"{ORG}/tiny-llama-Q8_0-GGUF"}
+    ggufs.add(f"{ORG}/tiny-llama-malformed-GGUF")
+    assert no_safetensors == {
+        f"{ORG}/tiny-gpt2-pickle-only",
+        f"{ORG}/tiny-gpt2-malicious-pickle",
+        *ggufs,
+    }
+    assert {m.id for m in api.list_models(filter="gguf")} == ggufs  # tagged like the Hub does
     assert [m.id for m in api.list_models(gated=True)] == [f"{ORG}/tiny-gpt2-gated"]
 
 
@@ -92,11 +99,11 @@ def test_list_models_limit_full_card_and_expand(hub_server):
 def test_list_models_paginates_with_link_header(demo_catalog):
     with HubServer(demo_catalog, synthetic=2_500) as server:
         models = list(api_for(server).list_models(sort="downloads", full=True))
-        assert len(models) == 2_521
-        assert len({m.id for m in models}) == 2_521
+        assert len(models) == 2_526
+        assert len({m.id for m in models}) == 2_526
         downloads = [m.downloads for m in models]
         assert downloads == sorted(downloads, reverse=True)
-        assert server.requests["GET /api/models"] == 3  # 1000 + 1000 + 521
+        assert server.requests["GET /api/models"] == 3  # 1000 + 1000 + 526
         r = httpx.get(f"{server.url}/api/models", params={"limit": 10})
         assert 'rel="next"' in r.headers["Link"] and len(r.json()) == 10
         tg = list(api_for(server).list_models(pipeline_tag="text-generation"))
@@ -382,7 +389,7 @@ def test_429_with_retry_after_is_retried(hub_server, tmp_path):
 
 def test_5xx_is_retried_on_api_routes(hub_server):
     hub_server.add_fault("status", status=503, route="^/api/models$", times=1)
-    assert len(list(api_for(hub_server).list_models())) == 21
+    assert len(list(api_for(hub_server).list_models())) == 26
     assert hub_server.requests["GET /api/models"] == 2
 
 

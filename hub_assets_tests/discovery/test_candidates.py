@@ -9,12 +9,18 @@ from hub_assets.discovery.filters import CandidateFilter
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.registry import models as reg
 
+GGUF_REASONS = "library gguf not in transformers, sentence-transformers; no safetensors weights"
 FILTERED = {
     f"{ORG}/tiny-gpt2-gpl": "license gpl-3.0 not in allowlist",
     f"{ORG}/tiny-gpt2-no-license": "no license declared",
     f"{ORG}/tiny-gpt2-pickle-only": "no safetensors weights",
     f"{ORG}/tiny-gpt2-malicious-pickle": "no safetensors weights",
     f"{ORG}/tiny-gpt2-noncommercial": "license cc-by-nc-4.0 not in allowlist",
+    # GGUF and PEFT repos are taken only when configured (docs/hardware.md)
+    f"{ORG}/tiny-llama-GGUF": GGUF_REASONS,
+    f"{ORG}/tiny-llama-Q8_0-GGUF": GGUF_REASONS,
+    f"{ORG}/tiny-llama-malformed-GGUF": GGUF_REASONS,
+    f"{ORG}/tiny-llama-lora": "library peft not in transformers, sentence-transformers",
 }
 
 
@@ -37,7 +43,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
             "FROM models WHERE model_id = ?",
             [MINILM],
         ).fetchone()
-    assert len(status) == 21
+    assert len(status) == 26
     assert reasons == FILTERED
     assert {m for m, s in status.items() if s == "candidate"} == set(status) - set(FILTERED)
     assert events == [("discovered",), ("candidate",)]
@@ -45,7 +51,7 @@ def test_each_demo_model_lands_where_it_should(discovered):
     assert row[:4] == ("apache-2.0", "sentence-transformers", 92_184_311, True)
     assert "sentence-similarity" in row[4]
     counts = outcome.counts()
-    assert counts["new"] == 21 and counts["new_candidates"] == 16 and counts["filtered_out"] == 5
+    assert counts["new"] == 26 and counts["new_candidates"] == 17 and counts["filtered_out"] == 9
     gpl = next(r for r in outcome.changes() if r["model"] == f"{ORG}/tiny-gpt2-gpl")
     assert gpl["change"] == "new" and gpl["status"] == "filtered_out"
     assert gpl["reason"].startswith("license gpl-3.0 not in allowlist")
@@ -70,7 +76,10 @@ def test_filters_are_configurable(hub_client, registry):
     outcome = discover(
         hub_client, registry, run_id="r", candidate_filter=strict, pipeline_tags=["text-generation"]
     )
-    assert set(outcome.candidates) == {f"{ORG}/tiny-gpt2-complete"}  # 48k downloads, 312 likes
+    assert set(outcome.candidates) == {  # 48k downloads, 312 likes; 15k, 120
+        f"{ORG}/tiny-gpt2-complete",
+        f"{ORG}/tiny-llama",
+    }
     assert outcome.result.models[f"{ORG}/gpt2-oversized"].reasons == ["likes 88 < 100"]
     low = outcome.result.models[f"{ORG}/tiny-gpt2-stale"]
     assert low.reasons == ["downloads 610 < 10000", "likes 3 < 100"]

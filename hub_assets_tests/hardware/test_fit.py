@@ -20,6 +20,7 @@ from hub_assets.devhub.demo_cases import (
     ORG,
     QA_MODEL,
 )
+from hub_assets.gate.config import GateConfigError, load_gate_config
 from hub_assets.hardware.fit import (
     ESTIMATE_TOLERANCE,
     DeviceConfigError,
@@ -34,6 +35,8 @@ from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import reproducibility
 from hub_assets.metrics.scoring import ScoringContext, footprint
+from hub_assets.resources import TrustResource
+from hub_assets.settings import load_settings
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MIB = 1024**2
@@ -92,10 +95,16 @@ def test_device_profiles_default_and_replaced(tmp_path, monkeypatch):
     mine = tmp_path / "devices.yaml"
     mine.write_text("devices:\n  m2_air: {ram_gb: 8, metal: true, neural_engine: true}\n")
     monkeypatch.setenv("HUB_ASSETS_DEVICES", str(mine))
-    [m2] = load_devices().values()
+    [m2] = TrustResource.from_settings(load_settings()).devices().values()
     assert m2.accelerators() == ["metal", "neural_engine"] and m2.ram_bytes == 8 * 1024**3
     est = estimate_ram(_fp(), 1024)
     assert device_fit(est, m2) == round(1 - est.total_bytes / (8 * 1024**3), 4)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text('version: "1"\ntarget_device: m2_air\n')
+    mine_gate = TrustResource(gate_config=str(gate), devices_file=str(mine)).load_gate_config()
+    assert mine_gate.target_device == "m2_air"
+    with pytest.raises(GateConfigError, match="not one of the device profiles"):
+        load_gate_config(gate)  # the built-in profiles have no m2_air
     for text, words in (
         ("devices: {pi: {ram: 1}}", "'pi' needs a numeric ram_gb"),
         ("devices: {pi: {ram_gb: 1, tpu: true}}", "'pi' has unknown keys ['tpu']"),

@@ -18,6 +18,7 @@ from hub_assets.errors import exit_code
 from hub_assets.packaging.ingest import ingest_model
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.bom import validate_bom
+from hub_assets.proof.bundle import bundle_name, write_bundle
 from hub_assets.proof.keys import create_keys
 from hub_assets.proof.signature import SigningConfig, UnverifiedPackageError
 from hub_assets.proof.verify import ATTESTATION, BOM, SIGNATURE, verify_package
@@ -407,3 +408,47 @@ def test_certificate_mode_signs_and_verifies_against_the_chain(
     assert "signature: valid, made by a certificate under the given chain" in out.output
     bad = CliRunner().invoke(main, ["verify", here, "--cert-chain", str(other_ca)])
     assert bad.exit_code == 16 and "signature: not made by this key" in bad.output
+
+
+def test_a_bundle_ships_the_package_with_its_proof(hub_client, gated_registry, tmp_path, keypair):
+    private, public = keypair
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    result = package(hub_client, registry, store, tmp_path, SigningConfig(private))
+    bundle = tmp_path / bundle_name("tiny", "1.0.0")
+    with bundle.open("wb") as out:
+        members = write_bundle(store, result.uri, out)
+    assert members == ["package.zip", SIGNATURE, ATTESTATION, BOM]
+    with zipfile.ZipFile(bundle) as z:
+        assert z.read("package.zip") == Path(result.uri).read_bytes()  # the signed bytes
+        assert z.read(ATTESTATION) == (folder(result) / ATTESTATION).read_bytes()
+    out = CliRunner().invoke(main, ["verify", str(bundle), "--key", str(public)])
+    assert out.exit_code == 0, out.output
+    assert "bundle: package.zip and 3 proof files" in out.output
+    assert "signature: valid" in out.output and "Verified." in out.output
+
+    swapped = tmp_path / "swapped.bundle.zip"  # another package's proof, same names
+    other = package(
+        hub_client,
+        gated_registry(OTHER),
+        PackageStore(str(tmp_path / "o")),
+        tmp_path,
+        SigningConfig(private),
+        model=OTHER,
+    )
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(swapped, "w") as dst:
+        dst.writestr("package.zip", src.read("package.zip"))
+        for rel in (SIGNATURE, ATTESTATION, BOM):
+            dst.writestr(rel, (folder(other) / rel).read_bytes())
+    bad = CliRunner().invoke(main, ["verify", str(swapped), "--key", str(public)])
+    assert bad.exit_code == exit_code("unverified") and "FAILED  signature" in bad.output
+
+    smuggled = tmp_path / "smuggled.bundle.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(smuggled, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("../../evil.sh", b"echo hi")
+    worse = CliRunner().invoke(main, ["verify", str(smuggled), "--key", str(public)])
+    assert worse.exit_code == exit_code("unverified")
+    assert "'../../evil.sh' does not belong in a package bundle" in worse.output
+    assert not (tmp_path.parent / "evil.sh").exists()

@@ -2,8 +2,10 @@
 workflow, permissions, approvals, bad input, Prometheus and the audit log."""
 
 import hashlib
+import io
 import threading
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -117,6 +119,12 @@ def test_the_seed_workflow_end_to_end(service, ingested):
     )
     assert part.status_code == 206 and part.content == got.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(got.content)}"
+    bundle = httpx.get(f"{url}/packages/{body['package_id']}/bundle", headers=read)
+    assert bundle.status_code == 200 and "bundle.zip" in bundle.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as z:
+        assert z.namelist() == ["package.zip", "proof/attestation.dsse.json", "proof/bom.cdx.json"]
+        assert z.read("package.zip") == got.content  # unsigned: no signing key configured
+    assert httpx.get(f"{url}/packages/{body['package_id']}/bundle").status_code == 401
     model = httpx.get(f"{url}/models/{QA_MODEL}", headers=read).json()
     assert model["status"] == "ingested" and model["gate"]["passed"] is True
     chain = model["licence_chain"]  # no base model: its own licence only
@@ -381,6 +389,7 @@ def test_search_and_retire(service, ingested):
     record = httpx.get(f"{url}/packages/{pid}", headers=read).json()
     assert record["retired_at"] and record["retired_by"] == "admin"  # the row stays
     assert httpx.get(f"{url}/packages/{pid}/download", headers=read).status_code == 410
+    assert httpx.get(f"{url}/packages/{pid}/bundle", headers=read).status_code == 410
     retired = httpx.get(f"{url}/packages", params={"status": "retired"}, headers=read).json()
     assert [i["package_id"] for i in retired["items"]] == [pid]
 

@@ -21,11 +21,11 @@ def test_candidates_then_metadata_partition(hub_server, registry, tmp_path):
         result = dg.materialize([hub_candidates], resources=res, instance=instance)
         assert result.success
         meta = result.asset_materializations_for_node("hub_candidates")[0].metadata
-        assert meta["new"].value == 21 and meta["candidates_total"].value == 16
+        assert meta["new"].value == 26 and meta["candidates_total"].value == 17
         assert meta["offline"].value is False
         changes = meta["new_and_changed"]
         assert {c.name for c in changes.schema.columns} >= {"model", "status", "downloads"}
-        assert sum(r.data["status"] == "filtered_out" for r in changes.records) == 5
+        assert sum(r.data["status"] == "filtered_out" for r in changes.records) == 9
 
         instance.add_dynamic_partitions("hf_models", [MINILM])
         run = dg.materialize(

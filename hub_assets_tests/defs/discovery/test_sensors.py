@@ -27,7 +27,7 @@ def test_new_candidates_get_partitions_and_runs_then_nothing(discovered):
         first = tick(instance, registry)
         keys = sorted(r.partition_key for r in first.run_requests)
         assert keys == sorted(outcome.candidates)
-        assert len(keys) == 16
+        assert len(keys) == 17
         [add] = first.dynamic_partitions_requests
         assert add.partitions_def_name == "hf_models" and sorted(add.partition_keys) == keys
         by_key = {r.partition_key: r for r in first.run_requests}

@@ -178,6 +178,8 @@ def test_each_file_is_fetched_once_across_every_stage(cli_env, hub_server):
     # the card and config are also read once for metadata (hf_hub_download's own cache);
     # every weight and tokenizer file crosses the wire once for the whole pipeline
     assert all(n == 1 for p, n in fetched.items() if p not in ("README.md", "config.json")), fetched
+    # the weights' header is read once by range (hardware fit), cached by sha thereafter
+    assert hub_server.requests[f"GET range {QA_MODEL}:model.safetensors"] == 1
 
 
 @pytest.fixture
