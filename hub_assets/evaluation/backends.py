@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,7 +107,9 @@ def load_causal_lm(
         model = AutoModelForCausalLM.from_pretrained(
             base, use_safetensors=True, trust_remote_code=False
         )
-        model = PeftModel.from_pretrained(model, path)
+        with warnings.catch_warnings():  # peft 0.21 calls an attribute transformers 5 renamed
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            model = PeftModel.from_pretrained(model, path)
         own = any((Path(path) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
         return model, AutoTokenizer.from_pretrained(path if own else base)
     model = AutoModelForCausalLM.from_pretrained(
