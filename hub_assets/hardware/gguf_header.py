@@ -28,9 +28,10 @@ MAX_TENSORS = 100_000  # the largest mixture-of-experts files hold a few thousan
 MAX_KEYS = 10_000
 MAX_ARRAY_ITEMS = 8_000_000  # vocabularies reach ~260k tokens; merges a few hundred k
 MAX_STRING_BYTES = 4 * 1024**2  # chat templates are tens of kB
-MAX_HEADER_BYTES = 512 * 1024**2
+MAX_HEADER_BYTES = 64 * 1024**2  # the largest vocabularies' headers take ~10 MB
 MAX_DIMS = 4  # GGML_MAX_DIMS
-READ_BLOCK = 1024**2  # bytes per range request
+READ_BLOCK = 1024**2  # bytes of the first range request; each next one twice as many
+MAX_READ_BLOCK = 16 * 1024**2
 
 _SCALARS = {
     GGUFValueType.UINT8: "<B",
@@ -127,6 +128,7 @@ class _Cursor:
         self.pos = 0
         self._block_start = 0
         self._block = b""
+        self._next_block = READ_BLOCK
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > self.size:
@@ -144,7 +146,8 @@ class _Cursor:
             at = self.pos + len(out)
             end = self._block_start + len(self._block)
             if not self._block_start <= at < end:
-                length = min(max(READ_BLOCK, n - len(out)), self.size - at)
+                length = min(max(self._next_block, n - len(out)), self.size - at)
+                self._next_block = min(self._next_block * 2, MAX_READ_BLOCK)
                 self._block = self.read_at(at, length)
                 self._block_start = at
                 if not self._block:

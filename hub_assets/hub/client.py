@@ -424,23 +424,36 @@ class HubClient:
         return {"parameter_count": counts, "files": files}
 
     def _range_reader(self, model_id: str, filename: str, sha: str) -> Callable[[int, int], bytes]:
+        return lambda offset, length: self.read_range(model_id, filename, sha, offset, length)
+
+    def read_range(self, model_id: str, filename: str, sha: str, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset + length) of a file at `sha`, by one HTTP range request
+        (rate-limited, retried). A server that ignores the range is read only as far as
+        needed and the connection dropped: a file is never fetched whole this way."""
         url = hf_hub_url(model_id, filename, revision=sha, endpoint=self.api.endpoint)
 
-        def read_at(offset: int, length: int) -> bytes:
-            def get() -> bytes:
-                headers = build_hf_headers(token=self.token, library_name="hub-assets")
-                headers["Range"] = f"bytes={offset}-{offset + length - 1}"
-                r = get_session().get(
-                    url, headers=headers, timeout=self.settings.timeout_s, follow_redirects=True
-                )
-                hf_raise_for_status(r)
-                if r.status_code != 206 and offset:
-                    return r.content[offset : offset + length]  # a server that ignores ranges
-                return r.content[:length]
+        def get() -> bytes:
+            headers = build_hf_headers(token=self.token, library_name="hub-assets")
+            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
+            with get_session().stream(
+                "GET", url, headers=headers, timeout=self.settings.timeout_s, follow_redirects=True
+            ) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    hf_raise_for_status(r)
+                skip = offset if r.status_code == 200 else 0  # the range was ignored
+                out = bytearray()
+                for chunk in r.iter_bytes(1024 * 1024):
+                    if skip >= len(chunk):
+                        skip -= len(chunk)
+                        continue
+                    out += chunk[skip : skip + length - len(out)]
+                    skip = 0
+                    if len(out) >= length:
+                        break
+                return bytes(out)
 
-            return self.call(get)
-
-        return read_at
+        return self.call(get)
 
     def dataset_summary(self, dataset_id: str) -> Fetched | None:
         """A dataset repo's license, documentation length and data files; None if the Hub has

@@ -88,3 +88,50 @@ def test_gated_metadata_with_a_token_that_never_leaks(hub_server, tmp_path):
             assert GATED_TOKEN.encode() not in f.read_bytes(), f
     no_token = HubClient(HubSettings(endpoint=hub_server.url, cache_dir=tmp_path / "b"))
     assert no_token.model_metadata(f"{ORG}/tiny-gpt2-gated").data["config"] is None
+
+
+def test_a_range_read_from_a_server_that_ignores_ranges_stops_early(tmp_path):
+    """A hostile server answers a header read with 200 and an endless body: the client
+    takes the bytes it asked for and drops the connection, never buffering the file."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from hub_assets.hub.client import HubClient, HubSettings
+
+    sent = []
+
+    class Endless(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)  # ignores Range
+            self.send_header("Content-Length", str(10 * 1024**3))
+            self.end_headers()
+            block, total = bytes(range(256)) * 4096, 0
+            try:
+                while total < 10 * 1024**3:
+                    self.wfile.write(block)
+                    total += len(block)
+            except OSError:
+                pass
+            sent.append(total)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = HubClient(
+            HubSettings(
+                endpoint=f"http://127.0.0.1:{server.server_port}",
+                cache_dir=tmp_path,
+                requests_per_second=0,
+                max_retries=0,
+            )
+        )
+        got = client.read_range("acme/big", "model.gguf", "a" * 40, 1000, 5000)
+        assert got == (bytes(range(256)) * 100)[1000:6000]
+    finally:
+        server.shutdown()
+    assert sent and sent[0] < 256 * 1024**2  # the client hung up long before 10 GiB
