@@ -6,6 +6,7 @@ values into resources. docs/configuration.md lists every setting for users.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
@@ -155,11 +156,19 @@ class TrustResource(ConfigurableResource):
         default=50.0, description="A repo advertising a bigger file is rejected (unsafe_repo)."
     )
 
-    def snapshots(self) -> SnapshotStore:
-        """The one verified snapshot store every stage reads model files from."""
-        return store_from(Path(self.work_dir), self.snapshot_cache_gb, self.max_file_gb)
+    def snapshots(
+        self, progress: Callable[[str, str, int, int], None] | None = None
+    ) -> SnapshotStore:
+        """The one verified snapshot store every stage reads model files from; downloads
+        reported to `progress` (stage, file, done, size), e.g. a run log's lines."""
+        return store_from(Path(self.work_dir), self.snapshot_cache_gb, self.max_file_gb, progress)
 
-    def scoring_context(self, client: HubClient, **evidence: object) -> ScoringContext:
+    def scoring_context(
+        self,
+        client: HubClient,
+        progress: Callable[[str, str, int, int], None] | None = None,
+        **evidence: object,
+    ) -> ScoringContext:
         """What `score_model` needs from this resource (work folder, snapshots, limits, the
         gate's target device and allowed uses), plus the registry's evidence: parents,
         previous values, measurement, ancestors."""
@@ -167,7 +176,7 @@ class TrustResource(ConfigurableResource):
         return ScoringContext(
             client=client,
             work_dir=Path(self.work_dir),
-            snapshots=self.snapshots(),
+            snapshots=self.snapshots(progress),
             now=utc_now(),
             target_device=gate.target_device,
             devices=self.devices(),

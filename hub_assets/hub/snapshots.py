@@ -18,7 +18,7 @@ import fcntl
 import fnmatch
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,11 +77,18 @@ class SnapshotStore:
     """Verified snapshots under `root`, at most `cap_bytes` in all (see module docstring)."""
 
     def __init__(
-        self, root: Path, cap_bytes: int | None = None, max_file_bytes: int | None = None
+        self,
+        root: Path,
+        cap_bytes: int | None = None,
+        max_file_bytes: int | None = None,
+        progress: Callable[[str, str, int, int], None] | None = None,
     ) -> None:
         self.root = Path(root)
         self.cap_bytes = cap_bytes
         self.max_file_bytes = max_file_bytes
+        # (stage, "model@sha7/path", done, size) of every download that `use` is not given
+        # a progress callback for: the run log's per-file lines
+        self.progress = progress
         self.downloads: list[str] = []  # "model@sha:path" of every file fetched (for tests)
 
     def folder(self, model_id: str, sha: str) -> Path:
@@ -113,6 +120,12 @@ class SnapshotStore:
                 folder.mkdir(parents=True, exist_ok=True)
                 with FileLock(str(self._lease(folder)) + ".download"):
                     before = {f.path for f in wanted if (folder / f.path).is_file()}
+                    if progress is None and self.progress is not None:
+                        report, name = self.progress, f"{model_id}@{sha[:7]}"
+
+                        def progress(path: str, done: int, size: int) -> None:
+                            report("download", f"{name}/{path}", done, size)
+
                     local = download_revision(client, model_id, sha, wanted, folder, progress)
                     self.downloads += [
                         f"{model_id}@{sha}:{f.path}" for f in wanted if f.path not in before
@@ -163,13 +176,16 @@ def _tree_size(folder: Path) -> int:
 
 
 def store_from(
-    work_dir: Path, cap_gb: float | None, max_file_gb: float | None = None
+    work_dir: Path,
+    cap_gb: float | None,
+    max_file_gb: float | None = None,
+    progress: Callable[[str, str, int, int], None] | None = None,
 ) -> SnapshotStore:
     """The snapshot store of a work folder (`<work_dir>/snapshots`), capped at `cap_gb`,
-    refusing files over `max_file_gb`."""
+    refusing files over `max_file_gb`, reporting downloads to `progress`."""
     cap = int(cap_gb * 1024**3) if cap_gb is not None else None
     max_file = int(max_file_gb * 1e9) if max_file_gb is not None else None
-    return SnapshotStore(Path(work_dir) / "snapshots", cap, max_file)
+    return SnapshotStore(Path(work_dir) / "snapshots", cap, max_file, progress)
 
 
 def download_snapshot(

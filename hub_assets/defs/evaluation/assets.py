@@ -17,6 +17,7 @@ from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
 from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.metrics.scoring import fingerprint
+from hub_assets.progress import ProgressLines
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.resources import (
     EvaluationResource,
@@ -133,7 +134,7 @@ def shadow_eval_scores(
             model_id,
             client=client,
             registry=registry.get(),
-            snapshots=trust.snapshots(),
+            snapshots=trust.snapshots(progress=ProgressLines(context.log.info)),
             pins=evaluation.pins(),
             cache_dir=Path(evaluation.cache_dir),
             config=evaluation.generation_config(),

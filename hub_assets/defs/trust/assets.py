@@ -13,6 +13,7 @@ from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
 from hub_assets.metrics.scoring import score_model
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
+from hub_assets.progress import ProgressLines
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import hardware as reg_hardware
 from hub_assets.registry import metrics as reg_metrics
@@ -90,6 +91,7 @@ def trust_metrics(
             ev,
             trust.scoring_context(
                 client,
+                progress=ProgressLines(context.log.info),
                 parent_net_scores=parents,
                 tree_parents=tree_parents,
                 previous=previous,

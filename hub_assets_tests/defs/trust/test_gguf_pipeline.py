@@ -99,6 +99,9 @@ def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
         assert "Q8_0" in trust["hardware_fit"].value and "llama.cpp" in trust["hardware_fit"].value
         gate = q8.asset_materializations_for_node("quality_gate")[0].metadata
         assert gate["passed"].value is True, gate["message"].value
+        logs = [e.user_message for e in instance.all_logs(q8.run_id)]
+        lines = [m for m in logs if m.startswith(f"download {LLAMA_Q8}@")]
+        assert any(m.endswith(f"/{GGUF_FILE}: 76,864/76,864 bytes (100%)") for m in lines), lines
 
         lora = runs[LLAMA_LORA]
         assert (
