@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from hub_assets.errors import HubAssetsError
-from hub_assets.hardware.footprint import Footprint
+from hub_assets.hardware.footprint import Footprint, footprint_from_dict
 
 GIB = 1024**3
 DEFAULT_DEVICES_FILE = Path(__file__).with_name("devices.yaml")
@@ -185,10 +185,6 @@ def estimate_error(estimate_bytes: int, measured_bytes: int) -> float:
     return round((estimate_bytes - measured_bytes) / measured_bytes, 4)
 
 
-def fits(estimate: RamEstimate, ram_bytes: int) -> bool:
-    return estimate.total_bytes <= ram_bytes
-
-
 def measured_context(measurement: Mapping) -> int:
     """The tokens the reproducibility run held in its cache (prompt + generated)."""
     return int(measurement.get("context_tokens") or 16)
@@ -198,8 +194,6 @@ def fit_record(size_details: Mapping, measurement: Mapping | None) -> dict:
     """A `hardware_fit` row from size_score's details (footprint, estimate, per-device fit)
     and the reproducibility run's measurement: the estimate at the measured context on the
     measured runtime (transformers), and its error against the measured peak RSS."""
-    from hub_assets.hardware.footprint import footprint_from_dict
-
     fp = footprint_from_dict(size_details["footprint"])
     est = size_details["estimate"]
     row = {
