@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/bench_scorers.py
 	$(BIN)/python bench/bench_inference.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_sensor.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage
