@@ -82,3 +82,16 @@ def test_only_transient_failures_are_retried():
     for final in (ChecksumMismatchError("bad"), OfflineCacheMissError("miss"), KeyError("x")):
         with pytest.raises(type(final)), retry_when_transient():
             raise final
+
+
+def test_no_asset_holds_the_registry_slot_while_it_talks_to_the_hub():
+    """The `registry` pool is for short registry writes; an asset that fetches from the Hub
+    writes in one short transaction (retried on the file lock) and holds no slot meanwhile."""
+    pools = {}
+    for key in defs.resolve_all_asset_keys():
+        asset = defs.resolve_assets_def(key)
+        pools[key.to_user_string()] = (asset.op.pool, set(asset.specs_by_key[key].kinds))
+    hub_facing = {name for name, (_, kinds) in pools.items() if "huggingface" in kinds}
+    assert {"hub_candidates", "model_metadata", "eval_datasets"} <= hub_facing
+    assert all(pools[name][0] != "registry" for name in hub_facing)
+    assert pools["quality_gate"][0] == "registry"  # a registry-only step keeps its slot

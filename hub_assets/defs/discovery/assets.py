@@ -51,7 +51,6 @@ class DiscoveryRunConfig(Config):
     freshness_policy=DAILY,
     group_name="discovery",
     kinds={"huggingface", "duckdb"},
-    pool="registry",
     description="Models on the Hub worth a look: scanned per pipeline tag, filtered, recorded "
     "in the registry tables `models` and `model_status_events`.",
 )
@@ -101,7 +100,6 @@ def hub_candidates(
     deps=[hub_candidates],
     group_name="discovery",
     kinds={"huggingface", "duckdb"},
-    pool="registry",
     description="One model's Hub metadata at its current revision: info with file metadata, "
     "card YAML and text, commits with authors, config.json (registry: model_revisions).",
 )

@@ -33,7 +33,6 @@ from hub_assets.resources import (
     tags=tags("evaluation"),
     group_name="evaluation",
     kinds={"huggingface", "parquet"},
-    pool="registry",
     description="The QA and retrieval dataset repos at their pinned revisions, loaded with "
     "datasets.load_dataset through the Hub once and kept as Parquet (then offline).",
 )
@@ -44,12 +43,18 @@ def eval_datasets(
     evaluation: EvaluationResource,
 ) -> dg.MaterializeResult:
     """Caches every pinned dataset and records its revision, fingerprint and row counts."""
-    rows = []
-    with registry.get().write() as con:
-        for pin in evaluation.pins():
-            data = cache_dataset(
+    # the Hub first, then one short write: no registry lock is held during a download
+    cached = [
+        (
+            pin,
+            cache_dataset(
                 pin, hub.endpoint, Path(evaluation.cache_dir), hub.token, offline=hub.offline
-            )
+            ),
+        )
+        for pin in evaluation.pins()
+    ]
+    with registry.get().write() as con:
+        for pin, data in cached:
             reg_eval.record_dataset(
                 con,
                 repo_id=pin.repo_id,
@@ -60,19 +65,20 @@ def eval_datasets(
                 folder=str(data.folder),
                 run_id=context.run_id,
             )
-            rows.append(
-                dg.TableRecord(
-                    {
-                        "dataset": pin.repo_id,
-                        "revision": pin.revision[:12],
-                        "task": pin.task,
-                        "rows": sum(data.rows.values()),
-                        "splits": ", ".join(f"{k}: {v}" for k, v in data.rows.items()),
-                        "fingerprint": data.fingerprint[:12],
-                        "loaded": "now" if data.loaded_now else "cached",
-                    }
-                )
-            )
+    rows = [
+        dg.TableRecord(
+            {
+                "dataset": pin.repo_id,
+                "revision": pin.revision[:12],
+                "task": pin.task,
+                "rows": sum(data.rows.values()),
+                "splits": ", ".join(f"{k}: {v}" for k, v in data.rows.items()),
+                "fingerprint": data.fingerprint[:12],
+                "loaded": "now" if data.loaded_now else "cached",
+            }
+        )
+        for pin, data in cached
+    ]
     return dg.MaterializeResult(
         metadata={
             "datasets": dg.MetadataValue.table(records=rows, schema=DATASETS_SCHEMA),
