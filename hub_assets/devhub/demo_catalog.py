@@ -72,7 +72,7 @@ __all__ = [
     "demo_summary",
 ]
 
-BUILD_VERSION = "demo-catalog-v8"
+BUILD_VERSION = "demo-catalog-v9"
 USAGE = {"gpt2": GEN_USAGE, "t5": T2T_USAGE, "bert": EMB_USAGE, "llama": GEN_USAGE}
 
 _STAMP = ".hub-assets-build"

@@ -291,6 +291,8 @@ def lora_adapter(base_folder: Path, out: Path, base_id: str, seed: int) -> Path:
     model.save_pretrained(out)
     cfg = json.loads((out / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = base_id
+    # peft keeps target_modules as a set: its order follows the process's hash seed
+    cfg["target_modules"] = sorted(cfg["target_modules"])
     (out / "adapter_config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     (out / "README.md").unlink(missing_ok=True)
     return out
