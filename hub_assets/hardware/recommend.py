@@ -15,8 +15,11 @@ from hub_assets.hardware.fit import RamEstimate, estimate_ram
 from hub_assets.hardware.footprint import footprint_from_dict
 
 # Size classes by parameter count (docs/metrics.md): [low, high).
-SIZE_CLASSES = {"small": (0, 1_000_000_000), "medium": (1_000_000_000, 10_000_000_000)}
-SIZE_CLASSES["large"] = (10_000_000_000, 1 << 62)
+SIZE_CLASSES = {
+    "small": (0, 1_000_000_000),
+    "medium": (1_000_000_000, 10_000_000_000),
+    "large": (10_000_000_000, 1 << 62),
+}
 RUNNERS_UP = 3
 
 

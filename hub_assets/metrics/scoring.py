@@ -154,14 +154,30 @@ def _timed(
     return ScoredMetric(metric, result.value, latency, fp, version, result.reason, result.details)
 
 
-def gguf_verdicts(client: HubClient | None, ev: ModelEvidence) -> list[Verdict]:
+WeightHeaders = tuple[dict | None, str]  # (HubClient.weight_headers data, why it is missing)
+
+
+def read_weight_headers(client: HubClient | None, ev: ModelEvidence) -> WeightHeaders:
+    """The revision's weight headers (range requests, cached by sha), or None with why:
+    read once per scoring, for the footprint and the GGUF header check alike."""
+    if client is None:
+        return None, "no Hub access"
+    try:
+        return client.weight_headers(ev.model_id, ev.sha).data, "no readable weight headers"
+    except (HubAssetsError, GatedRepoError, HfHubHTTPError) as e:
+        return None, f"weight headers not read: {str(e).splitlines()[0][:200]}"
+
+
+def gguf_verdicts(
+    client: HubClient | None, ev: ModelEvidence, read: WeightHeaders | None = None
+) -> list[Verdict]:
     """The header check of each GGUF file of the revision (none without GGUF files)."""
     if client is None or not any(p.endswith(".gguf") for p in ev.files):
         return []
-    try:
-        headers = client.weight_headers(ev.model_id, ev.sha).data
-    except (HubAssetsError, GatedRepoError, HfHubHTTPError) as e:
-        return [Verdict("gguf-header", "*.gguf", "error", detail=str(e).splitlines()[0][:200])]
+    headers, missing = read or read_weight_headers(client, ev)
+    if headers is None:
+        detail = missing.removeprefix("weight headers not read: ")
+        return [Verdict("gguf-header", "*.gguf", "error", detail=detail)]
     return gguf_header_verdicts(headers.get("gguf") or {})
 
 
@@ -205,35 +221,34 @@ def reproducibility_inputs(ev: ModelEvidence, limits: ReproducibilityLimits) -> 
     return {"revision": ev.sha, "task": task, "limits": limits.__dict__}
 
 
-def footprint(ev: ModelEvidence, ctx: ScoringContext) -> Footprint:
-    """The revision's footprint from its weight headers (range requests, cached by sha);
-    from the weight files' sizes when the headers cannot be had (offline, gated)."""
-    fp = _footprint(ctx.client, ev)
+def footprint(
+    ev: ModelEvidence, ctx: ScoringContext, read: WeightHeaders | None = None
+) -> Footprint:
+    """The revision's footprint from its weight headers (`read`, else read now); from the
+    weight files' sizes when the headers cannot be had (offline, gated)."""
+    headers, missing = read or read_weight_headers(ctx.client, ev)
+    fp = revision_footprint(ev.weight_files(), ev.config, headers, missing)
     base = ev.adapter_base()
     if base and ctx.client is not None:
         try:
             meta = ctx.client.model_metadata(base).data
         except (HubAssetsError, GatedRepoError, HfHubHTTPError):
             return fp
-        fp = with_base(fp, _footprint(ctx.client, ModelEvidence.from_metadata(base, meta)), base)
+        base_ev = ModelEvidence.from_metadata(base, meta)
+        base_headers, base_missing = read_weight_headers(ctx.client, base_ev)
+        base_fp = revision_footprint(
+            base_ev.weight_files(), base_ev.config, base_headers, base_missing
+        )
+        fp = with_base(fp, base_fp, base)
     return fp
-
-
-def _footprint(client: HubClient | None, ev: ModelEvidence) -> Footprint:
-    headers, missing = None, "no Hub access"
-    if client is not None:
-        try:
-            headers = client.weight_headers(ev.model_id, ev.sha).data
-        except (HubAssetsError, GatedRepoError, HfHubHTTPError) as e:
-            missing = f"weight headers not read: {str(e).splitlines()[0][:200]}"
-    return revision_footprint(ev.weight_files(), ev.config, headers, missing)
 
 
 def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetric]:
     """Every metric of `ALL_METRICS` for one model revision."""
     out: dict[str, ScoredMetric] = {}
     out["license"] = _timed("license", lambda: trust.license_score(ev), ctx)
-    fp = footprint(ev, ctx)
+    headers = read_weight_headers(ctx.client, ev)
+    fp = footprint(ev, ctx, headers)
     out["size_score"] = _timed(
         "size_score",
         lambda: trust.size_score(fp, ctx.devices, ctx.target_device, ctx.context_length),
@@ -285,7 +300,11 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
                 security_inputs(ev, ctx.scanner_allowlist),
             )
         return security_verdict(
-            verdicts, ctx.scanner_allowlist, remote, secrets, gguf_verdicts(ctx.client, ev)
+            verdicts,
+            ctx.scanner_allowlist,
+            remote,
+            secrets,
+            gguf_verdicts(ctx.client, ev, headers),
         )
 
     out["security"] = _timed(
