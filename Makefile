@@ -7,7 +7,22 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo dev test lint bench clean
+.PHONY: setup servers demo dev test test-scale lint bench clean
+
+# Real servers for the tests of the shared registry and the cluster path: Debian's
+# PostgreSQL and Redis, installed once (as root, or through sudo), started by the tests
+# themselves in temporary folders on loopback ports.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SERVERS := $(VENV)/.servers
+
+$(SERVERS):
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v redis-server >/dev/null; \
+	then echo "PostgreSQL and Redis servers: installed"; \
+	else $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null; fi
+	mkdir -p $(VENV) && touch $@
+
+servers: $(SERVERS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +50,14 @@ dev: setup
 
 ## make test: the whole test suite (slow end-to-end tests included). Only tests quiet the
 ## progress bars; every other target shows them on a terminal.
-test: setup
+test: setup servers
 	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+## make test-scale: the cluster deployment on this machine (docs/deployment.md): Dagster on
+## PostgreSQL, two Celery workers on Redis, the shared registry, 30+ models. Not part of
+## `make test` (it takes longer than the whole suite; see the README).
+test-scale: setup servers
+	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/python -m pytest -m scale -p no:xdist -q -s
 
 lint: setup
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from hub_assets.defs import SETTINGS
+from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
 from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedule
 from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_pipeline_job
@@ -12,6 +13,7 @@ from hub_assets.defs.evaluation.schedules import (
     nightly_shadow_eval_schedule,
     shadow_eval_job,
 )
+from hub_assets.defs.executors import executor_for
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest_request_sensor
 from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
@@ -32,6 +34,7 @@ main_job = define_asset_job(
     selection=AssetSelection.assets(hub_candidates, eval_datasets),
     description="The pipeline's entry: discovery and the pinned evaluation datasets. The "
     "candidate sensor fans out from it to the per-model partitions (what `make demo` runs).",
+    tags=lane("discovery"),
 )
 
 defs = Definitions(
@@ -50,6 +53,7 @@ defs = Definitions(
     jobs=[main_job, discovery_job, model_pipeline_job, shadow_eval_job, leaderboard_job],
     sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule],
+    executor=executor_for(SETTINGS),
     resources={
         "hub": HubResource.from_settings(SETTINGS),
         "registry": RegistryResource.from_settings(SETTINGS),

@@ -32,7 +32,12 @@ from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.metrics.scoring import ScoringContext
 from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
 from hub_assets.proof.signature import SigningConfig
-from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH, Registry
+from hub_assets.registry.store import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_REGISTRY_PATH,
+    Registry,
+    registry_at,
+)
 from hub_assets.settings import DEFAULT_HUB_ENDPOINT, Settings
 
 
@@ -88,15 +93,19 @@ class HubResource(ConfigurableResource):
 
 
 class RegistryResource(ConfigurableResource):
-    """The DuckDB registry file (writers serialised by the `registry` pool, retried on lock)."""
+    """The registry: a DuckDB file (writers take turns, retried on lock), or the shared
+    registry at a postgresql:// URL (many machines; docs/deployment.md)."""
 
-    path: str = Field(default=DEFAULT_REGISTRY_PATH, description="DuckDB registry file.")
+    path: str = Field(
+        default=DEFAULT_REGISTRY_PATH,
+        description="DuckDB registry file, or postgresql://USER@HOST:PORT/DB (no password).",
+    )
     lock_timeout_s: float = Field(
         default=DEFAULT_LOCK_TIMEOUT_S, description="How long a writer waits."
     )
 
     def get(self) -> Registry:
-        return Registry(self.path, lock_timeout_s=self.lock_timeout_s)
+        return registry_at(self.path, lock_timeout_s=self.lock_timeout_s)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryResource:

@@ -16,7 +16,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hub_assets.discovery.filters import DEFAULT_LIBRARIES, DEFAULT_LICENSES, DEFAULT_PIPELINE_TAGS
@@ -25,7 +32,11 @@ from hub_assets.evaluation.api_budget import ApiBudget
 from hub_assets.evaluation.inference_api import InferenceApiConfig
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND
 from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
-from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH
+from hub_assets.registry.store import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_REGISTRY_PATH,
+    POSTGRES_SCHEMES,
+)
 
 PREFIX = "HUB_ASSETS_"
 DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
@@ -68,7 +79,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Path("data/cache/hub")
     cache_ttl_hours: float = Field(default=24.0, ge=0)
     # The registry
-    registry: Path = Path(DEFAULT_REGISTRY_PATH)
+    # a DuckDB file, or postgresql://USER@HOST:PORT/DB for the shared registry
+    registry: str = DEFAULT_REGISTRY_PATH
     registry_lock_timeout_s: float = Field(default=DEFAULT_LOCK_TIMEOUT_S, gt=0)
     # Discovery
     pipeline_tags: CsvList = list(DEFAULT_PIPELINE_TAGS)
@@ -138,6 +150,13 @@ class Settings(BaseSettings):
     mirror_require_promoted: bool = False
     mirror_public: bool = True
     mirror_refresh_s: float = Field(default=2.0, ge=0, le=3600)
+    # Where a run's steps execute (docs/deployment.md): this machine's processes, Celery
+    # workers (broker and result backend from HUB_ASSETS_CELERY_BROKER / _BACKEND, read by
+    # the executor and the workers from the environment only), or Kubernetes jobs
+    executor: Literal["multiprocess", "in_process", "celery", "k8s"] = "multiprocess"
+    max_concurrent_steps: int | None = Field(default=None, ge=1, le=1024)  # None: CPUs
+    celery_broker: SecretStr | None = Field(default=None, repr=False)
+    celery_backend: SecretStr | None = Field(default=None, repr=False)
     # The development Hub and Dagster's home (read by the CLI)
     hub_tokens: CsvList = Field(default=[], repr=False)
     dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
@@ -188,9 +207,43 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if value.startswith(POSTGRES_SCHEMES):
+            from hub_assets.registry.postgres import check_url
+            from hub_assets.registry.store import RegistryError
+
+            try:
+                check_url(value)
+            except RegistryError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _celery_needs_a_broker(self) -> Settings:
+        if self.executor == "celery" and self.celery_broker is None:
+            raise ValueError(
+                "HUB_ASSETS_EXECUTOR=celery needs HUB_ASSETS_CELERY_BROKER (e.g. "
+                "redis://HOST:6379/0), the broker its workers read"
+            )
+        return self
+
     def token(self) -> str | None:
         """The configured Hub token in clear, for the one call that needs it."""
         return self.hf_token.get_secret_value() if self.hf_token else None
+
+
+# Fields whose values no message shows (a registry URL may carry a password by mistake).
+SECRET_FIELDS = (
+    "hf_token",
+    "admin_password",
+    "hub_tokens",
+    "signing_key_password",
+    "celery_broker",
+    "celery_backend",
+    "registry",
+)
 
 
 def env_names(field: str) -> tuple[str, ...]:
@@ -220,13 +273,15 @@ def load_settings() -> Settings:
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            field = _field_of(err["loc"][0]) if err["loc"] else "?"
+            message = err["msg"].removeprefix("Value error, ").rstrip(".")
+            if not err["loc"]:  # a rule across settings: its message names them
+                problems.append(message)
+                continue
+            field = _field_of(err["loc"][0])
             names = env_names(field) if field in Settings.model_fields else (field,)
-            secret = field in ("hf_token", "admin_password", "hub_tokens", "signing_key_password")
+            secret = field in SECRET_FIELDS
             shown = "<hidden>" if secret else repr(err.get("input"))
-            problems.append(
-                f"{' / '.join(names)}={shown}: {err['msg'].removeprefix('Value error, ')}"
-            )
+            problems.append(f"{' / '.join(names)}={shown}: {message}")
         raise SettingsError(
             "Invalid setting: "
             + "; ".join(problems)

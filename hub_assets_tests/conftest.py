@@ -90,6 +90,26 @@ def registry(tmp_path: Path):
     return Registry(tmp_path / "registry.duckdb")
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL (Debian's server) in a temporary folder on a free loopback port."""
+    from hub_assets_tests.local_servers import LocalPostgres
+
+    server = LocalPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shared_registry(postgres_server):
+    """An empty shared registry: a database of the test's own on the PostgreSQL server."""
+    import uuid
+
+    from hub_assets.registry.store import registry_at
+
+    return registry_at(postgres_server.create_database(f"registry_{uuid.uuid4().hex[:12]}"))
+
+
 @pytest.fixture
 def hub_client(hub_server, tmp_path: Path):
     """A HubClient on the demo Hub server with a fresh metadata cache."""
@@ -241,7 +261,7 @@ def pipeline_env(endpoint: str, registry, tmp_path: Path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
         mp.setenv("HUB_ASSETS_HUB_ENDPOINT", endpoint)
-        mp.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+        mp.setenv("HUB_ASSETS_REGISTRY", registry.location)
         mp.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
         mp.setenv("HUB_ASSETS_WORK_DIR", str(tmp_path / "work"))
         mp.setenv("HUB_ASSETS_EVAL_CACHE_DIR", str(tmp_path / "eval"))

@@ -38,10 +38,10 @@ def _register() -> None:
     from hub_assets.cli.mirror import fetch, lock, mirror
     from hub_assets.cli.proof import keys, verify
     from hub_assets.cli.publish import push
-    from hub_assets.cli.registry import score, sql, status
+    from hub_assets.cli.registry import migrate, score, sql, status
     from hub_assets.cli.service import promote, reject, retire, serve, tokens, users
 
-    for command in (sql, score, ingest, status, serve, users, tokens):
+    for command in (sql, score, ingest, status, migrate, serve, users, tokens):
         main.add_command(command)
     for command in (mirror, lock, fetch, push, promote, retire, reject, keys, verify):
         main.add_command(command)

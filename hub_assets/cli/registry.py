@@ -8,13 +8,54 @@ import sys
 import click
 
 from hub_assets.cli import settings_or_exit
-from hub_assets.registry.store import Registry
+from hub_assets.registry.store import Registry, registry_at
 from hub_assets.settings import Settings
 
 
 def open_registry(settings: Settings, path: str | None = None) -> Registry:
     """The registry of the settings (or at `path`), with the one configured lock timeout."""
-    return Registry(path or settings.registry, lock_timeout_s=settings.registry_lock_timeout_s)
+    return registry_at(path or settings.registry, lock_timeout_s=settings.registry_lock_timeout_s)
+
+
+@click.command("migrate")
+@click.option(
+    "--from",
+    "source",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A registry file to copy into the configured shared registry (which must be empty).",
+)
+def migrate(source: str | None) -> None:
+    """Create or upgrade the registry's tables (HUB_ASSETS_REGISTRY: the file or the shared
+    registry); with --from, move a registry file's rows into an empty shared registry."""
+    from hub_assets.registry.store import Registry, RegistryError
+
+    settings = settings_or_exit()
+    reg = open_registry(settings)
+    try:
+        if source is None:
+            applied = reg.ensure_schema()
+            click.echo(
+                f"Registry {reg.location}: "
+                + (f"applied migrations {applied}." if applied else "schema already current.")
+            )
+            return
+        if not reg.shared:
+            raise RegistryError(
+                "--from copies into the shared registry: set HUB_ASSETS_REGISTRY to a "
+                "postgresql:// URL first (docs/deployment.md)."
+            )
+        from hub_assets.registry.postgres import copy_file_registry
+
+        copied = copy_file_registry(Registry(source), reg)
+    except RegistryError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    total = sum(copied.values())
+    click.echo(f"Copied {total:,} rows from {source} into {reg.location}:")
+    for table, rows in copied.items():
+        if rows:
+            click.echo(f"  {table:<22} {rows:>8,}")
 
 
 @click.command("sql")
@@ -202,7 +243,7 @@ def registry_summary_text(settings: Settings) -> str:
     reg = open_registry(settings)
     with reg.read() as con:
         status, rows = registry_summary(con)
-    lines = [f"Registry {reg.path}: " + ", ".join(f"{n} {st}" for st, n in status)]
+    lines = [f"Registry {reg.location}: " + ", ".join(f"{n} {st}" for st, n in status)]
     width = max((len(r[0]) for r in rows), default=10)
     lines.append(f"  {'model':<{width}}  {'status':<12} {'license':<11} {'net':>5}  outcome")
     for model_id, st, lic, net, passed, message, reason in rows:

@@ -39,6 +39,16 @@ DAILY = dg.FreshnessPolicy.time_window(
 )
 
 
+# The run tag the queued run coordinator limits by (deploy/dagster.yaml): discovery,
+# per_model (the candidate pipeline), evaluation (nightly shadow evaluation, leaderboard).
+LANE_TAG = "hub_assets/lane"
+
+
+def lane(name: str) -> dict[str, str]:
+    """The run tags of a job in lane `name` (discovery, per_model, evaluation)."""
+    return {LANE_TAG: name}
+
+
 def tags(domain: str) -> dict[str, str]:
     """The tags of an asset of `domain` (discovery, evaluation, trust, ingest)."""
     return {"domain": domain}

@@ -242,7 +242,7 @@ def registry_entry(registry: Registry | None, model_id: str) -> str:
     from hub_assets.registry.store import RegistryError
 
     where = f"`hub-assets status {model_id}`, or `GET /models/{model_id}` on the registry service"
-    if registry is None or not registry.path.exists():
+    if registry is None or not registry.exists():
         return f"{model_id} is not in this registry. Look it up with {where}."
     try:
         with registry.read() as con:

@@ -9,6 +9,7 @@ from datetime import datetime
 import duckdb
 
 from hub_assets.registry.models import now
+from hub_assets.registry.store import next_id
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,13 @@ def insert_token(
     expires_at: datetime | None,
 ) -> int:
     """Store a token's hash; return its id (the public part of the token)."""
-    return con.execute(
-        "INSERT INTO api_tokens (username, name, kind, secret_hash, created_at, expires_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING token_id",
-        [username, name, kind, secret_hash, now(), expires_at],
-    ).fetchone()[0]
+    token_id = next_id(con, "api_tokens", "token_id")
+    con.execute(
+        "INSERT INTO api_tokens (token_id, username, name, kind, secret_hash, created_at, "
+        "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [token_id, username, name, kind, secret_hash, now(), expires_at],
+    )
+    return token_id
 
 
 def get_token(con: duckdb.DuckDBPyConnection, token_id: int) -> TokenRow | None:
@@ -97,13 +100,12 @@ def get_token(con: duckdb.DuckDBPyConnection, token_id: int) -> TokenRow | None:
 
 def revoke_token(con: duckdb.DuckDBPyConnection, token_id: int) -> bool:
     """Revoke a token; False when there is no such live token."""
-    return bool(
-        con.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL "
-            "RETURNING token_id",
-            [now(), token_id],
-        ).fetchall()
-    )
+    live = con.execute(
+        "SELECT count(*) FROM api_tokens WHERE token_id = ? AND revoked_at IS NULL", [token_id]
+    ).fetchone()[0]
+    if live:
+        con.execute("UPDATE api_tokens SET revoked_at = ? WHERE token_id = ?", [now(), token_id])
+    return bool(live)
 
 
 def list_tokens(con: duckdb.DuckDBPyConnection, username: str | None = None) -> list[tuple]:

@@ -6,6 +6,8 @@ transaction with the `schema_migrations` row that records it.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -481,3 +483,52 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
             raise
         applied.append(version)
     return applied
+
+
+# --- The same schema on PostgreSQL (the shared registry, `registry/postgres.py`) ------------
+# Tables live in PostgreSQL; views use DuckDB functions (arg_max, json paths), so they live
+# in each process's DuckDB, over the attached tables. Both come from the migrations above.
+_VIEW_STATEMENT = re.compile(
+    r"^(?:CREATE(?:\s+OR\s+REPLACE)?\s+VIEW|DROP\s+VIEW(?:\s+IF\s+EXISTS)?)\s+(\w+)", re.I
+)
+# DuckDB type names PostgreSQL spells otherwise
+_POSTGRES_TYPES = ((re.compile(r"\bDOUBLE\b(?!\s+PRECISION)"), "DOUBLE PRECISION"),)
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of a migration (none has a `;` inside a literal)."""
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def latest_views(target: int = LATEST) -> dict[str, str]:
+    """Each view's last `CREATE … VIEW` statement up to `target`, in an order that creates
+    every view after the views it reads."""
+    views: dict[str, str] = {}
+    for version, _, sql in MIGRATIONS:
+        if version > target:
+            break
+        for stmt in statements(sql):
+            m = _VIEW_STATEMENT.match(stmt)
+            if not m:
+                continue
+            name = m.group(1)
+            if stmt.upper().startswith("DROP"):
+                views.pop(name, None)
+            elif name in views:
+                views[name] = stmt  # CREATE OR REPLACE keeps its place
+            else:
+                views[name] = stmt
+    return views
+
+
+def postgres_tables_sql(version: int) -> str:
+    """Migration `version` without its views, in PostgreSQL's spelling."""
+    sql = next(s for v, _, s in MIGRATIONS if v == version)
+    out = []
+    for stmt in statements(sql):
+        if _VIEW_STATEMENT.match(stmt):
+            continue
+        for pattern, spelling in _POSTGRES_TYPES:
+            stmt = pattern.sub(spelling, stmt)
+        out.append(stmt + ";")
+    return "\n".join(out)

@@ -10,7 +10,7 @@ import duckdb
 from hub_assets.errors import EXIT_CODES
 from hub_assets.registry.metrics import current_revision, latest_gate_result
 from hub_assets.registry.models import now
-from hub_assets.registry.store import Registry
+from hub_assets.registry.store import Registry, next_id
 
 REQUEST_STATUSES = ("pending", "running", "succeeded", "failed")
 # The Dagster run tag that links a run to its `ingest_requests` row.
@@ -97,11 +97,13 @@ def add_request(
 ) -> int:
     """Record an ad-hoc ingest request (pending); return its id."""
     ts = now()
-    return con.execute(
-        "INSERT INTO ingest_requests (model_id, version, description, status, requested_at, "
-        "updated_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING request_id",
-        [model_id, version, description, ts, ts],
-    ).fetchone()[0]
+    request_id = next_id(con, "ingest_requests", "request_id")
+    con.execute(
+        "INSERT INTO ingest_requests (request_id, model_id, version, description, status, "
+        "requested_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        [request_id, model_id, version, description, ts, ts],
+    )
+    return request_id
 
 
 def update_request(
@@ -231,13 +233,15 @@ def package_record(con: duckdb.DuckDBPyConnection, package_id: str) -> dict | No
 
 def retire_package(con: duckdb.DuckDBPyConnection, package_id: str, by: str) -> bool:
     """Mark a package retired (the row stays, for audit); False if it already was."""
-    return bool(
+    live = con.execute(
+        "SELECT count(*) FROM packages WHERE package_id = ? AND retired_at IS NULL", [package_id]
+    ).fetchone()[0]
+    if live:
         con.execute(
-            "UPDATE packages SET retired_at = ?, retired_by = ? "
-            "WHERE package_id = ? AND retired_at IS NULL RETURNING package_id",
+            "UPDATE packages SET retired_at = ?, retired_by = ? WHERE package_id = ?",
             [now(), by, package_id],
-        ).fetchall()
-    )
+        )
+    return bool(live)
 
 
 def ingested_revisions(con: duckdb.DuckDBPyConnection, model_id: str) -> set[str]:

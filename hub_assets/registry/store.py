@@ -3,6 +3,9 @@
 DuckDB lets one process write a file at a time (and, within a process, forbids mixing
 read-only and read-write connections). So every write opens, writes in one transaction and
 closes; a writer that finds the file locked waits and retries; readers open read-only.
+
+`registry_at` also opens the shared registry (`postgresql://…`, `registry/postgres.py`):
+the same tables in PostgreSQL, read and written through the same DuckDB SQL.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from hub_assets.registry.migrations import LATEST, current_version, migrate
 
 T = TypeVar("T")
 DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
+# HUB_ASSETS_REGISTRY values that name the shared registry rather than a file
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # Results `Registry.cached` keeps (least recently used dropped first), and for how long at
 # most: file times tick coarsely, so two writes within one tick could leave the same stamp.
 CACHED_RESULTS = 512
@@ -50,8 +55,28 @@ def _is_lock_error(e: Exception) -> bool:
     return isinstance(e, duckdb.Error) and any(m in str(e) for m in _LOCK_MARKERS)
 
 
+def registry_at(
+    location: str | Path, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Registry:
+    """The registry at `location`: a DuckDB file path, or a `postgresql://` URL for the
+    registry many machines share. Which one is configuration (HUB_ASSETS_REGISTRY), not code."""
+    if str(location).startswith(POSTGRES_SCHEMES):
+        from hub_assets.registry.postgres import PostgresRegistry
+
+        return PostgresRegistry(str(location), lock_timeout_s=lock_timeout_s)
+    return Registry(location, lock_timeout_s=lock_timeout_s)
+
+
+def next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    """The next integer id of `table` inside a write transaction (writers are serialised in
+    both registries, so max + 1 is unique); for inserts that must know their new id."""
+    return con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
+
+
 class Registry:
     """The DuckDB registry file at `path`, its schema kept current by `migrations`."""
+
+    shared = False
 
     def __init__(
         self,
@@ -82,6 +107,15 @@ class Registry:
                     ) from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
+
+    @property
+    def location(self) -> str:
+        """Where the registry is, for messages (a path, or a URL without secrets)."""
+        return str(self.path)
+
+    def exists(self) -> bool:
+        """Whether there is a registry to read yet."""
+        return self.path.exists()
 
     def ensure_schema(self) -> list[int]:
         """Create or upgrade the schema; return the migrations applied."""

@@ -3,11 +3,13 @@
 import dagster as dg
 
 from hub_assets.defs import SETTINGS
+from hub_assets.defs.conventions import lane
 
 discovery_job = dg.define_asset_job(
     "discovery_job",
     selection=dg.AssetSelection.keys("hub_candidates"),
     description="Scan the Hub for new and changed candidate models.",
+    tags=lane("discovery"),
 )
 
 discovery_schedule = dg.ScheduleDefinition(

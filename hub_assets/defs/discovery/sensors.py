@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.registry.models import candidate_events_after
 from hub_assets.registry.store import RegistryError
@@ -14,6 +15,7 @@ model_pipeline_job = dg.define_asset_job(
     partitions_def=hf_models,
     description="One candidate end to end: metadata, trust metrics, quality gate, package, "
     "shadow evaluation (every per-model stage).",
+    tags=lane("per_model"),
 )
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from hub_assets.defs import SETTINGS
+from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.registry.models import candidates
 from hub_assets.registry.store import RegistryError
@@ -13,12 +14,14 @@ shadow_eval_job = dg.define_asset_job(
     selection=dg.AssetSelection.keys("shadow_eval_scores"),
     partitions_def=hf_models,
     description="Shadow-evaluate one model (cached: unchanged inputs run nothing).",
+    tags=lane("evaluation"),
 )
 
 leaderboard_job = dg.define_asset_job(
     "leaderboard_job",
     selection=dg.AssetSelection.keys("leaderboard"),
     description="Refresh the leaderboard from the registry.",
+    tags=lane("evaluation"),
 )
 
 

@@ -1,0 +1,69 @@
+"""Where a run's steps execute, chosen by HUB_ASSETS_EXECUTOR (docs/deployment.md).
+
+- `multiprocess` (default): a process per step on the run's machine.
+- `in_process`: every step in the run's process (debugging, tiny machines).
+- `celery`: each step is a task on a Celery broker; workers on any machine run it
+  (`celery -A hub_assets.defs.celery_worker worker`).
+- `k8s`: each step is a Kubernetes job (the Helm chart's `K8sRunLauncher` starts the run).
+
+Broker and result-backend URLs are read from the environment by name, in the run and in
+the workers: Dagster's run config and the workers' files never hold them.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hub_assets.settings import Settings, SettingsError, load_settings
+
+BROKER_ENV = "HUB_ASSETS_CELERY_BROKER"
+BACKEND_ENV = "HUB_ASSETS_CELERY_BACKEND"
+
+
+def _celery_urls(settings: Settings) -> dict:
+    backend = BACKEND_ENV if settings.celery_backend is not None else BROKER_ENV
+    return {"broker": {"env": BROKER_ENV}, "backend": {"env": backend}}
+
+
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor every job of the project uses."""
+    if settings.executor == "in_process":
+        return dg.in_process_executor
+    if settings.executor == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(_celery_urls(settings), name="celery")
+    limit = (
+        {}
+        if settings.max_concurrent_steps is None
+        else {"max_concurrent": settings.max_concurrent_steps}
+    )
+    if settings.executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor.configured(limit, name="k8s") if limit else k8s_job_executor
+    if limit:
+        return dg.multiprocess_executor.configured(limit, name="multiprocess")
+    return dg.multiprocess_executor
+
+
+def worker_app():  # noqa: ANN201 - a celery.Celery
+    """The Celery app of the workers: dagster-celery's step tasks, on the broker and result
+    backend named by the environment (dagster-celery's own worker command would write
+    them to a file under DAGSTER_HOME)."""
+    from dagster_celery.executor import CeleryExecutor
+    from dagster_celery.make_app import make_app
+    from dagster_celery.tasks import create_execute_job_task, create_resume_job_task, create_task
+
+    settings = load_settings()
+    if settings.celery_broker is None:
+        raise SettingsError(
+            f"Set {BROKER_ENV} (e.g. redis://HOST:6379/0): the broker the workers listen on."
+        )
+    broker = settings.celery_broker.get_secret_value()
+    backend = settings.celery_backend.get_secret_value() if settings.celery_backend else broker
+    app = make_app(CeleryExecutor.for_cli(broker=broker, backend=backend).app_args())
+    create_task(app)
+    create_execute_job_task(app)
+    create_resume_job_task(app)
+    return app
