@@ -95,3 +95,32 @@ def test_no_asset_holds_the_registry_slot_while_it_talks_to_the_hub():
     assert {"hub_candidates", "model_metadata", "eval_datasets"} <= hub_facing
     assert all(pools[name][0] != "registry" for name in hub_facing)
     assert pools["quality_gate"][0] == "registry"  # a registry-only step keeps its slot
+
+
+def test_the_executor_is_configuration_and_keeps_the_broker_out_of_run_config(monkeypatch):
+    """HUB_ASSETS_EXECUTOR picks every job's executor; the Celery broker comes from the
+    environment, and no message or repr shows it (test_scale checks stored run config)."""
+    import pytest
+
+    from hub_assets.defs.executors import BROKER_ENV, executor_for
+    from hub_assets.settings import SettingsError, load_settings
+
+    for name in ("multiprocess", "in_process", "k8s"):
+        monkeypatch.setenv("HUB_ASSETS_EXECUTOR", name)
+        assert executor_for(load_settings()).name == name
+    monkeypatch.setenv("HUB_ASSETS_EXECUTOR", "celery")
+    with pytest.raises(SettingsError, match="needs HUB_ASSETS_CELERY_BROKER"):
+        load_settings()
+    monkeypatch.setenv(BROKER_ENV, "redis://:s3cret@broker.internal:6379/0")
+    celery = executor_for(load_settings())
+    assert celery.name == "celery"
+    # resolved from the environment when a run starts (and by the workers)
+    resolved = celery.config_schema.resolve_config({}).value["config"]
+    assert resolved["broker"] == resolved["backend"] == "redis://:s3cret@broker.internal:6379/0"
+    assert "s3cret" not in repr(load_settings())
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", "postgresql://hub:pw@db:5432/registry")
+    with pytest.raises(SettingsError, match="must not carry a password") as err:
+        load_settings()
+    assert "pw@" not in str(err.value)
+    # every job of the project runs on the configured executor
+    assert {j.executor_def.name for j in defs.resolve_all_job_defs()} == {"multiprocess"}

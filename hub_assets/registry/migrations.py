@@ -491,8 +491,13 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
 _VIEW_STATEMENT = re.compile(
     r"^(?:CREATE(?:\s+OR\s+REPLACE)?\s+VIEW|DROP\s+VIEW(?:\s+IF\s+EXISTS)?)\s+(\w+)", re.I
 )
-# DuckDB type names PostgreSQL spells otherwise
-_POSTGRES_TYPES = ((re.compile(r"\bDOUBLE\b(?!\s+PRECISION)"), "DOUBLE PRECISION"),)
+# DuckDB type names PostgreSQL spells otherwise. JSON is kept as text: DuckDB writes an
+# upsert's new values through a VARCHAR staging table, which PostgreSQL will not assign to
+# a json column; DuckDB's JSON functions read the text the same way.
+_POSTGRES_TYPES = (
+    (re.compile(r"\bDOUBLE\b(?!\s+PRECISION)"), "DOUBLE PRECISION"),
+    (re.compile(r"\bJSON\b"), "TEXT"),
+)
 
 
 def statements(sql: str) -> list[str]:

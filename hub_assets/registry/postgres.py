@@ -45,6 +45,9 @@ CATALOG = "registry"
 WRITE_SLOT_KEY = 0x6875625F7772  # "hub_wr"
 MIGRATION_KEY = 0x6875625F6D67  # "hub_mg"
 _VIEW_BODY = re.compile(r"^CREATE(?:\s+OR\s+REPLACE)?\s+VIEW\s+(\w+)\s+AS\s+(.*)$", re.I | re.S)
+# What a NUL character in text (a model's output, a hostile card) becomes in PostgreSQL,
+# which cannot store it: U+FFFD, the replacement character.
+NUL_REPLACEMENT = "\ufffd"
 # PostgreSQL's words for a unique or primary key violation, as DuckDB relays them.
 _DUPLICATE_KEY = "duplicate key value violates unique constraint"
 
@@ -144,6 +147,8 @@ class PostgresRegistry(Registry):
                     },
                 )
                 db.execute(f"LOAD '{postgres_extension_file()}'")
+                # PostgreSQL text cannot hold NUL; a model's output or a hostile card can
+                db.execute(f"SET GLOBAL pg_null_byte_replacement = '{NUL_REPLACEMENT}'")
                 mode = ", READ_ONLY" if read_only else ""
                 try:
                     db.execute(f"ATTACH '{self.url}' AS {CATALOG} (TYPE postgres{mode})")

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SYNTHETIC_COPIES = 12  # with the demo catalog's candidates: over 30 models
 COPIED = "hub-assets-demo/tiny-bert-qa"
+POOLS = ("model_runs", "packaging", "registry")  # the op pools of hub_assets/defs
 TERMINAL = {
     dg.DagsterRunStatus.SUCCESS,
     dg.DagsterRunStatus.FAILURE,
@@ -85,6 +86,19 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _dagster(env: dict, *args: str) -> None:
+    """The `dagster` command, as an operator types it; it must succeed."""
+    done = subprocess.run(
+        [str(BIN / "dagster"), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _wait_for_runs(instance: dg.DagsterInstance, at_least: int, timeout_s: float) -> list:
@@ -149,6 +163,10 @@ def test_the_pipeline_on_postgres_with_celery_workers(
     with served_catalog(tmp_path / "hub") as endpoint:
         env["HUB_ASSETS_HUB_ENDPOINT"] = endpoint
         try:
+            # the instance's tables first, once (as docs/deployment.md says), then everyone
+            _dagster(env, "instance", "migrate")
+            for pool in POOLS:  # each pool's limit set once, before runs race to create it
+                _dagster(env, "instance", "concurrency", "set", pool, "8")
             for name in ("w1", "w2"):  # two workers, four processes each
                 procs.append(
                     _spawn(
@@ -179,23 +197,7 @@ def test_the_pipeline_on_postgres_with_celery_workers(
                     tmp_path / "daemon.log",
                 )
             )
-            launch = subprocess.run(
-                [
-                    str(BIN / "dagster"),
-                    "job",
-                    "launch",
-                    "-j",
-                    "main_job",
-                    "-w",
-                    str(REPO / "workspace.yaml"),
-                ],  # fmt: skip
-                env=env,
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert launch.returncode == 0, launch.stderr[-3000:]
+            _dagster(env, "job", "launch", "-j", "main_job", "-w", str(REPO / "workspace.yaml"))
             for key in ("DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER",
                         "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):  # fmt: skip
                 monkeypatch.setenv(key, env[key])
@@ -210,26 +212,11 @@ def test_the_pipeline_on_postgres_with_celery_workers(
                 # meanwhile, repeat some of the same models: two runs of each at once
                 repeated = [m for m in models if m.startswith("synthetic-scale/")][:6]
                 repeated += ["sentence-transformers/all-MiniLM-L6-v2", COPIED]
-                backfill = subprocess.run(
-                    [
-                        str(BIN / "dagster"),
-                        "job",
-                        "backfill",
-                        "-j",
-                        "model_pipeline_job",
-                        "-w",
-                        str(REPO / "workspace.yaml"),
-                        "--partitions",
-                        ",".join(repeated),
-                        "--noprompt",
-                    ],  # fmt: skip
-                    env=env,
-                    cwd=REPO,
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                )
-                assert backfill.returncode == 0, backfill.stderr[-3000:]
+                _dagster(
+                    env, "job", "backfill", "-j", "model_pipeline_job",
+                    "-w", str(REPO / "workspace.yaml"), "--partitions", ",".join(repeated),
+                    "--noprompt",
+                )  # fmt: skip
                 runs = _wait_for_runs(instance, len(models) + len(repeated), timeout_s=2400)
             tasks = _tasks_per_worker(env["HUB_ASSETS_CELERY_BROKER"])
         finally:
@@ -237,6 +224,8 @@ def test_the_pipeline_on_postgres_with_celery_workers(
                 _stop(proc)
     logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("*.log"))
 
+    # the broker's URL is in no stored run config: the executor names its variable
+    assert not [r.run_id for r in runs if "redis://" in json.dumps(r.run_config)]
     # both workers executed steps: every run's steps went through the broker
     assert set(tasks) == {"w1", "w2"} and min(tasks.values()) > 0, (tasks, logs)
     assert sum(tasks.values()) >= len(runs), (tasks, logs)

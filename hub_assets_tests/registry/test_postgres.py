@@ -263,3 +263,44 @@ def test_migrate_moves_a_registry_file_into_the_shared_registry(discovered, shar
     assert again.exit_code == 2 and "already has rows" in again.output
     current = CliRunner().invoke(main, ["migrate"], env=env)
     assert current.exit_code == 0 and "schema already current" in current.output
+
+
+def test_upserts_replace_json_and_list_columns(shared_registry):
+    """DuckDB writes an upsert's update through a staging table: every column type of the
+    registry must survive it (JSON, lists, timestamps)."""
+    from hub_assets.registry import evaluations as reg_eval
+
+    shared_registry.ensure_schema()
+    for fingerprint in ("f1", "f2"):
+        with shared_registry.write() as con:
+            reg_eval.record_dataset(
+                con,
+                repo_id="d/qa",
+                revision="r1",
+                task="qa",
+                fingerprint=fingerprint,
+                rows={"validation": 3},
+                folder="/tmp/d",
+                run_id="run",
+            )
+            reg.upsert_models(
+                con, [{"model_id": "a/b", "sha": fingerprint * 20, "tags": ["x", fingerprint]}], "r"
+            )
+    with shared_registry.read() as con:
+        assert con.execute(
+            "SELECT fingerprint, row_counts->>'validation' FROM eval_datasets"
+        ).fetchall() == [("f2", "3")]
+        assert con.execute("SELECT tags FROM models").fetchall() == [(["x", "f2"],)]
+
+
+def test_text_with_nul_characters_is_stored_with_replacement_characters(shared_registry):
+    """PostgreSQL text cannot hold NUL, which a model's output or a hostile card may carry:
+    it is stored as U+FFFD, and the write succeeds."""
+    from hub_assets.registry.postgres import NUL_REPLACEMENT
+
+    shared_registry.ensure_schema()
+    with shared_registry.write() as con:
+        reg.append_status(con, "a/b", "discovered", run_id="r", reason="bad\x00card")
+    with shared_registry.read() as con:
+        reason = con.execute("SELECT reason FROM model_status_events").fetchone()[0]
+    assert reason == f"bad{NUL_REPLACEMENT}card"
