@@ -63,7 +63,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: setup
+bench: setup servers
 	$(BIN)/python bench/bench_hub_server.py
 	$(BIN)/python bench/bench_discovery.py
 	$(BIN)/python bench/bench_metrics.py
@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/bench_inference.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_sensor.py
+	$(BIN)/python bench/bench_registry.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage
