@@ -89,6 +89,8 @@ def check_url(url: str) -> str:
             "HUB_ASSETS_REGISTRY must not carry a password (Dagster and the logs show it). "
             "Put it in PGPASSWORD or ~/.pgpass, which PostgreSQL's client library reads."
         )
+    if "'" in url or any(c.isspace() for c in url):
+        raise RegistryError(f"HUB_ASSETS_REGISTRY={url!r} is not a PostgreSQL URL.")
     if not parts.path.strip("/"):
         raise RegistryError(
             f"HUB_ASSETS_REGISTRY={url} names no database: use "
@@ -127,9 +129,8 @@ class PostgresRegistry(Registry):
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as e:
             raise RegistryError(
-                f"Cannot reach the shared registry {self.url}: {str(e).splitlines()[0]}. "
-                "Check that "
-                "PostgreSQL runs there and that PGPASSWORD or ~/.pgpass holds the password."
+                f"Cannot reach the shared registry {self.url}: {str(e).splitlines()[0]}. Check "
+                "that PostgreSQL runs there and that PGPASSWORD or ~/.pgpass holds the password."
             ) from None
 
     def _duckdb(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -176,9 +177,8 @@ class PostgresRegistry(Registry):
             exists = pg.execute("SELECT to_regclass('public.schema_migrations')").fetchone()[0]
             if exists is None:
                 return 0
-            return pg.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[
-                0
-            ]
+            row = pg.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            return row.fetchone()[0]
 
     def ensure_schema(self) -> list[int]:
         """Create or upgrade the tables (under an advisory lock: many processes may start

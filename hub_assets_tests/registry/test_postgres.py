@@ -34,6 +34,8 @@ def test_the_url_picks_the_shared_registry_and_a_password_in_it_is_refused(postg
         registry_at("postgresql://hub:s3cret@127.0.0.1:5432/registry")
     with pytest.raises(RegistryError, match="names no database"):
         registry_at("postgresql://hub@127.0.0.1:5432")
+    with pytest.raises(RegistryError, match="not a PostgreSQL URL"):
+        registry_at("postgresql://hub@h/db' AS x (TYPE duckdb)")
 
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path):
