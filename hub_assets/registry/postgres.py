@@ -36,7 +36,12 @@ import duckdb
 import psycopg
 
 from hub_assets.registry.migrations import LATEST, MIGRATIONS, latest_views, postgres_tables_sql
-from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, Registry, RegistryError
+from hub_assets.registry.store import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    Registry,
+    RegistryError,
+    transaction,
+)
 
 T = TypeVar("T")
 # The catalog name of the attached database inside DuckDB.
@@ -243,18 +248,12 @@ class PostgresRegistry(Registry):
         with self._write_slot():
             cur = self._session(db)
             try:
-                cur.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(cur):
                     yield cur
-                except duckdb.Error as e:
-                    cur.execute("ROLLBACK")
-                    if _DUPLICATE_KEY in str(e):  # the same error as the file's
-                        raise duckdb.ConstraintException(str(e)) from e
-                    raise
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
+            except duckdb.Error as e:
+                if _DUPLICATE_KEY in str(e):  # the same error as the file's
+                    raise duckdb.ConstraintException(str(e)) from e
+                raise
             finally:
                 cur.close()
 
@@ -315,25 +314,24 @@ def copy_file_registry(source: Registry, target: PostgresRegistry) -> dict[str, 
             con.execute(f"LOAD '{postgres_extension_file()}'")
             con.execute(f"ATTACH '{source.path}' AS source (READ_ONLY)")
             con.execute(f"ATTACH '{target.url}' AS target (TYPE postgres)")
-            con.execute("BEGIN TRANSACTION")
-            for table in tables:
-                columns = ", ".join(
-                    c[0]
-                    for c in con.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_catalog = 'target' AND table_name = ? "
-                        "ORDER BY ordinal_position",
-                        [table],
-                    ).fetchall()
-                )
-                con.execute(
-                    f"INSERT INTO target.public.{table} ({columns}) "
-                    f"SELECT {columns} FROM source.main.{table}"
-                )
-                copied[table] = con.execute(f"SELECT count(*) FROM source.main.{table}").fetchone()[
-                    0
-                ]
-            con.execute("COMMIT")
+            with transaction(con):
+                for table in tables:
+                    columns = ", ".join(
+                        c[0]
+                        for c in con.execute(
+                            "SELECT column_name FROM information_schema.columns "
+                            "WHERE table_catalog = 'target' AND table_name = ? "
+                            "ORDER BY ordinal_position",
+                            [table],
+                        ).fetchall()
+                    )
+                    con.execute(
+                        f"INSERT INTO target.public.{table} ({columns}) "
+                        f"SELECT {columns} FROM source.main.{table}"
+                    )
+                    copied[table] = con.execute(
+                        f"SELECT count(*) FROM source.main.{table}"
+                    ).fetchone()[0]
         finally:
             con.close()
     with psycopg.connect(target.url, autocommit=True) as pg:

@@ -73,6 +73,18 @@ def next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
     return con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`con` inside one transaction: committed if the block succeeds, rolled back if not."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 class Registry:
     """The DuckDB registry file at `path`, its schema kept current by `migrations`."""
 
@@ -132,13 +144,8 @@ class Registry:
         self.ensure_schema()
         con = self._connect(read_only=False)
         try:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
         finally:
             con.close()
 
