@@ -265,6 +265,15 @@ def test_migrate_moves_a_registry_file_into_the_shared_registry(discovered, shar
     assert again.exit_code == 2 and "already has rows" in again.output
     current = CliRunner().invoke(main, ["migrate"], env=env)
     assert current.exit_code == 0 and "schema already current" in current.output
+    # the operator's read-only SQL, as on the file
+    query = "SELECT count(*) AS n FROM v_candidates"
+    shared = CliRunner().invoke(main, ["sql", query, "--format", "json"], env=env)
+    local = CliRunner().invoke(
+        main, ["sql", query, "--format", "json", "--registry", str(registry.path)]
+    )
+    assert shared.exit_code == 0 and shared.output == local.output != "[]\n"
+    refused = CliRunner().invoke(main, ["sql", "DELETE FROM models"], env=env)
+    assert refused.exit_code == 2 and "read-only" in refused.output
 
 
 def test_upserts_replace_json_and_list_columns(shared_registry):
