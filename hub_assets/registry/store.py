@@ -26,6 +26,11 @@ from hub_assets.errors import HubAssetsError
 from hub_assets.registry.migrations import LATEST, current_version, migrate
 
 T = TypeVar("T")
+# Threads of one process share a DuckDB file and its optimistic transactions, so two of
+# them writing at once would both see the same max(id). Each file has one in-process writer
+# slot (another process cannot open the file for writing at all while one holds it).
+_FILE_WRITE_SLOTS: dict[str, threading.RLock] = {}
+_FILE_WRITE_SLOTS_LOCK = threading.Lock()
 DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
 # HUB_ASSETS_REGISTRY values that name the shared registry rather than a file
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -132,22 +137,30 @@ class Registry:
     def ensure_schema(self) -> list[int]:
         """Create or upgrade the schema; return the migrations applied."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = self._connect(read_only=False)
-        try:
-            return migrate(con)
-        finally:
-            con.close()
+        with self._write_slot():
+            con = self._connect(read_only=False)
+            try:
+                return migrate(con)
+            finally:
+                con.close()
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: committed if the block succeeds, rolled back if it raises."""
-        self.ensure_schema()
-        con = self._connect(read_only=False)
-        try:
-            with transaction(con):
-                yield con
-        finally:
-            con.close()
+        with self._write_slot():
+            self.ensure_schema()
+            con = self._connect(read_only=False)
+            try:
+                with transaction(con):
+                    yield con
+            finally:
+                con.close()
+
+    def _write_slot(self) -> threading.RLock:
+        """The in-process writer slot of this file, shared by every Registry on it."""
+        key = os.path.realpath(self.path)
+        with _FILE_WRITE_SLOTS_LOCK:
+            return _FILE_WRITE_SLOTS.setdefault(key, threading.RLock())
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -54,6 +54,24 @@ def test_unknown_status_is_rejected(registry):
             reg.append_status(con, "a/b", "approved", run_id="r")
 
 
+def test_threads_of_one_process_writing_at_once_get_distinct_ids(registry):
+    """Threads share the file's optimistic transactions: without the in-process writer slot
+    two new ingest requests read the same max(id) and one commit fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub_assets.registry import packages as reg_packages
+
+    def add(i: int) -> int:
+        with Registry(registry.path).write() as con:  # a Registry per thread, as the service
+            return reg_packages.add_request(con, f"org/m{i}", "", None)
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(add, range(40)))
+    assert sorted(ids) == list(range(1, 41))
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM ingest_requests").fetchone() == (40,)
+
+
 WRITER = textwrap.dedent(
     """
     import sys
