@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     # the executor and the workers from the environment only), or Kubernetes jobs
     executor: Literal["multiprocess", "in_process", "celery", "k8s"] = "multiprocess"
     max_concurrent_steps: int | None = Field(default=None, ge=1, le=1024)  # None: CPUs
+    # model partitions per run of the nightly evaluation and of backfills
+    models_per_run: int = Field(default=25, ge=1, le=1000)
     celery_broker: SecretStr | None = Field(default=None, repr=False)
     celery_backend: SecretStr | None = Field(default=None, repr=False)
     # The development Hub and Dagster's home (read by the CLI)

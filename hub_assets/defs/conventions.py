@@ -1,12 +1,14 @@
 """What every asset of the project carries: owners, tags, freshness policies, and retries of
 transient failures."""
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
 
+from hub_assets.defs import SETTINGS
 from hub_assets.hub.client import HubClient, HubUnavailableError, OfflineCacheMissError
 from hub_assets.packaging.download import DownloadFailedError
 from hub_assets.resources import HubResource, RegistryResource
@@ -54,9 +56,74 @@ def tags(domain: str) -> dict[str, str]:
     return {"domain": domain}
 
 
+# How many model partitions one run of a batched job covers (the nightly evaluation, a
+# backfill; HUB_ASSETS_MODELS_PER_RUN): a run process costs seconds to start and ~650 MB,
+# so a thousand models must not mean a thousand runs.
+BATCHED = dg.BackfillPolicy.multi_run(max_partitions_per_run=SETTINGS.models_per_run)
+# model_pipeline_job mixes them with packaging's one model per run and so runs one model per
+# run, as intended; Dagster would warn about that on every load, and about the parameter.
+warnings.filterwarnings("ignore", "Asset job model_pipeline_job materializes assets with varying")
+warnings.filterwarnings("ignore", "Parameter `backfill_policy` of function `asset` is currently")
+
+
+def for_each_model(
+    context: dg.AssetExecutionContext, body: Callable[[str], dg.MaterializeResult]
+) -> dg.MaterializeResult:
+    """`body(model_id)` for each model partition of the run: one (the per-model sensors), or
+    a range (the nightly schedule, a backfill). In a range, each model's metadata goes on its
+    own partition's materialization, each check passes only if it passed for every model
+    (its metadata names the ones that did not), and a model that raises is reported at the
+    end after the others ran; a transient failure retries the whole range (every write is
+    idempotent and unchanged inputs are reused)."""
+    if context.has_partition_key:
+        return body(context.partition_key)
+    keys = context.partition_keys
+    checks: dict[str, list[tuple[str, dg.AssetCheckResult]]] = {}
+    failures: dict[str, str] = {}
+    for model_id in keys:
+        try:
+            result = body(model_id)
+        except dg.RetryRequested:
+            raise
+        except Exception as e:  # one model's failure is its own; the batch goes on
+            context.log.error(f"{model_id}: {e}")
+            failures[model_id] = str(e).splitlines()[0] if str(e) else type(e).__name__
+            continue
+        context.add_asset_metadata(dict(result.metadata or {}), partition_key=model_id)
+        for c in result.check_results or []:
+            checks.setdefault(c.check_name, []).append((model_id, c))
+    if failures:
+        raise dg.Failure(
+            description=f"{len(failures)} of {len(keys)} models failed; the others are "
+            "recorded in the registry and a retry of the range reuses them.",
+            metadata={"failed": dg.MetadataValue.json(failures)},
+        )
+    return dg.MaterializeResult(
+        metadata={"models_in_run": len(keys)},
+        check_results=[_combined_check(name, results) for name, results in checks.items()],
+    )
+
+
+def _combined_check(
+    name: str, results: list[tuple[str, dg.AssetCheckResult]]
+) -> dg.AssetCheckResult:
+    """One check's results over a range of models: passed only if every model passed."""
+    failed = [m for m, c in results if not c.passed]
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=not failed,
+        severity=results[0][1].severity,
+        metadata={"models": len(results), "failed_models": ", ".join(failed) or "none"},
+    )
+
+
 @contextmanager
 def metered_client(
-    context: dg.AssetExecutionContext, hub: HubResource, registry: RegistryResource, stage: str
+    context: dg.AssetExecutionContext,
+    hub: HubResource,
+    registry: RegistryResource,
+    stage: str,
+    model_id: str | None = None,
 ) -> Iterator[HubClient]:
     """A Hub client whose traffic (requests, 429s, file bytes) is recorded in the registry
     for this run and stage when the block ends, failed or not: the registry service's
@@ -74,7 +141,7 @@ def metered_client(
                     con,
                     run_id=context.run_id,
                     stage=stage,
-                    model_id=context.partition_key if context.has_partition_key else None,
+                    model_id=model_id,
                     requests=client.requests_made,
                     rate_limited=client.rate_limited,
                     bytes_downloaded=client.bytes_downloaded,

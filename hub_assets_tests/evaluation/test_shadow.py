@@ -249,10 +249,14 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
         assert worse.success  # a warning, not a stop
 
 
-def test_nightly_schedule_requests_each_candidate(discovered):
+def test_nightly_schedule_requests_each_candidate_in_bounded_range_runs(discovered):
     registry, outcome = discovered
+    models = sorted(outcome.candidates)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("hf_models", list(outcome.candidates))
+        # a partition that is no longer a candidate sits between two that are
+        half = len(models) // 2
+        partitions = [*models[:half], "gone/retired-model", *models[half:]]
+        instance.add_dynamic_partitions("hf_models", partitions)
         from hub_assets.definitions import defs
 
         context = dg.build_schedule_context(
@@ -262,9 +266,25 @@ def test_nightly_schedule_requests_each_candidate(discovered):
             resources={"registry": RegistryResource(path=str(registry.path))},
         )
         requests = nightly_shadow_eval_schedule.evaluate_tick(context).run_requests
-    assert sorted(r.partition_key for r in requests) == sorted(outcome.candidates)
-    assert {r.run_key for r in requests} >= {f"nightly-2026-11-24-{MINILM}"}
+    ranges = [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in requests
+    ]
+    assert ranges == [(models[0], models[half - 1]), (models[half], models[-1])]
+    assert all(r.partition_key is None for r in requests)
+    assert requests[0].run_key == f"nightly-2026-11-24-{models[0]}..{models[half - 1]}"
     assert nightly_shadow_eval_schedule.cron_schedule == "0 2 * * *"
+
+
+def test_model_ranges_are_contiguous_and_bounded():
+    from hub_assets.defs.evaluation.schedules import model_ranges
+
+    keys = ["a", "b", "c", "x", "d", "e", "f", "g", "h"]
+    wanted = {"a", "b", "c", "d", "e", "f", "g", "h"}
+    assert model_ranges(keys, wanted, 3) == [("a", "c"), ("d", "f"), ("g", "h")]
+    assert model_ranges(keys, wanted, 25) == [("a", "c"), ("d", "h")]
+    assert model_ranges(keys, {"x"}, 1) == [("x", "x")]
+    assert model_ranges(keys, set(), 5) == []
 
 
 def test_embeddings_come_back_in_input_order(hub_client, tmp_path):

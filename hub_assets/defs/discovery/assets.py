@@ -13,8 +13,10 @@ from dagster import (
 from pydantic import Field
 
 from hub_assets.defs.conventions import (
+    BATCHED,
     DAILY,
     OWNERS,
+    for_each_model,
     metered_client,
     retry_when_transient,
     tags,
@@ -99,6 +101,7 @@ def hub_candidates(
     partitions_def=hf_models,
     deps=[hub_candidates],
     group_name="discovery",
+    backfill_policy=BATCHED,
     kinds={"huggingface", "duckdb"},
     description="One model's Hub metadata at its current revision: info with file metadata, "
     "card YAML and text, commits with authors, config.json (registry: model_revisions).",
@@ -107,45 +110,51 @@ def model_metadata(
     context: AssetExecutionContext, hub: HubResource, registry: RegistryResource
 ) -> MaterializeResult:
     """Fetches (or reads from the cache) and stores a model's metadata by revision sha."""
-    model_id = context.partition_key
-    reg = registry.get()
-    reg.ensure_schema()
-    with reg.read() as con:
-        known = known_models(con).get(model_id)
-    # The revision discovery recorded (pinned: the cache can never hand back an older one);
-    # a model discovery has not seen (an ad-hoc request) is read at main and recorded.
-    with retry_when_transient(), metered_client(context, hub, registry, "metadata") as client:
-        fetched = client.model_metadata(model_id, revision=known)
-    with reg.write() as con:
-        if known is None:
-            upsert_models(con, [fetched.data["info"]], context.run_id)
-        sha = save_revision(
-            con,
-            model_id,
-            fetched.data,
-            from_cache=fetched.from_cache,
-            fetched_at=fetched.fetched_at,
-            run_id=context.run_id,
+
+    def one(model_id: str) -> MaterializeResult:
+        reg = registry.get()
+        reg.ensure_schema()
+        with reg.read() as con:
+            known = known_models(con).get(model_id)
+        # The revision discovery recorded (pinned: the cache can never hand back an older one);
+        # a model discovery has not seen (an ad-hoc request) is read at main and recorded.
+        with (
+            retry_when_transient(),
+            metered_client(context, hub, registry, "metadata", model_id) as client,
+        ):
+            fetched = client.model_metadata(model_id, revision=known)
+        with reg.write() as con:
+            if known is None:
+                upsert_models(con, [fetched.data["info"]], context.run_id)
+            sha = save_revision(
+                con,
+                model_id,
+                fetched.data,
+                from_cache=fetched.from_cache,
+                fetched_at=fetched.fetched_at,
+                run_id=context.run_id,
+            )
+        info = fetched.data["info"]
+        if fetched.offline:
+            context.log.warning(
+                f"{model_id}: Hub unreachable, used metadata cached at {fetched.fetched_at}"
+            )
+        authors = sorted({a for c in fetched.data["commits"] for a in c["authors"]})
+        return MaterializeResult(
+            metadata={
+                "revision_sha": sha,
+                "source": "cache (Hub unreachable)"
+                if fetched.offline
+                else "cache"
+                if fetched.from_cache
+                else "hub",
+                "fetched_at": fetched.fetched_at,
+                "license": info.get("license") or "none",
+                "files": len(info["siblings"]),
+                "total_bytes": sum(s["size"] or 0 for s in info["siblings"]),
+                "commits": len(fetched.data["commits"]),
+                "authors": ", ".join(authors),
+            }
         )
-    info = fetched.data["info"]
-    if fetched.offline:
-        context.log.warning(
-            f"{model_id}: Hub unreachable, used metadata cached at {fetched.fetched_at}"
-        )
-    authors = sorted({a for c in fetched.data["commits"] for a in c["authors"]})
-    return MaterializeResult(
-        metadata={
-            "revision_sha": sha,
-            "source": "cache (Hub unreachable)"
-            if fetched.offline
-            else "cache"
-            if fetched.from_cache
-            else "hub",
-            "fetched_at": fetched.fetched_at,
-            "license": info.get("license") or "none",
-            "files": len(info["siblings"]),
-            "total_bytes": sum(s["size"] or 0 for s in info["siblings"]),
-            "commits": len(fetched.data["commits"]),
-            "authors": ", ".join(authors),
-        }
-    )
+
+    return for_each_model(context, one)

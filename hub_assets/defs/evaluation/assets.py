@@ -5,8 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from hub_assets.defs.conventions import (
+    BATCHED,
     DAILY,
     OWNERS,
+    for_each_model,
     metered_client,
     retry_when_transient,
     tags,
@@ -109,6 +111,7 @@ DATASETS_SCHEMA = dg.TableSchema(
     group_name="evaluation",
     kinds={"pytorch", "duckdb"},
     pool="model_runs",
+    backfill_policy=BATCHED,
     check_specs=[
         dg.AssetCheckSpec(
             name="no_significant_regression",
@@ -131,85 +134,88 @@ def shadow_eval_scores(
 ) -> dg.MaterializeResult:
     """Evaluates the current revision unless an identical evaluation is cached: locally, or
     through the inference API for a model over the local limit (or configured for it)."""
-    model_id = context.partition_key
-    with (
-        retry_when_transient(),
-        metered_client(context, hub, registry, "shadow_evaluation") as client,
-    ):
-        outcome = run_shadow_evaluation(
-            model_id,
-            client=client,
-            registry=registry.get(),
-            snapshots=trust.snapshots(progress=ProgressLines(context.log.info)),
-            pins=evaluation.pins(),
-            cache_dir=Path(evaluation.cache_dir),
-            config=evaluation.generation_config(),
-            sample_limit=evaluation.sample_limit,
-            max_weight_bytes=trust.limits().max_weight_bytes,
-            run_id=context.run_id,
-            offline=hub.offline,
-            api=inference_api.config(hub),
-        )
-    if outcome.status in ("not_evaluated", "not_measured"):
-        return _not_evaluated(context, outcome.reason, outcome.api)
-    context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")
-    for f in outcome.findings:
-        context.log.warning(f"{model_id}: {f}")
-    measurement, pin, claims, findings = (
-        outcome.measurement,
-        outcome.pin,
-        outcome.claims,
-        outcome.findings,
-    )
-    primary = PRIMARY[measurement.task][0]
-    interval = measurement.interval(primary) or (0.0, 0.0)
-    chance = measurement.chance(primary)
-    return dg.MaterializeResult(
-        metadata={
-            "outcome": outcome.status,
-            "backend": outcome.backend,
-            "coverage": dg.MetadataValue.float(float(outcome.coverage)),
-            **_api_metadata(outcome.api),
-            "eval_run_id": measurement.eval_run_id,
-            "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
-            "cache_key": outcome.key,
-            # plottable across runs in the UI: the primary metric under its own name
-            **{k: dg.MetadataValue.float(float(v)) for k, v in measurement.scores.items()},
-            "primary_metric": primary,
-            "ci_low": float(interval[0]),
-            "ci_high": float(interval[1]),
-            "chance": float(chance) if chance is not None else -1.0,
-            "above_chance": measurement.above_chance(),
-            "measured": measurement.describe(primary),
-            "claimed_vs_measured": dg.MetadataValue.table(
-                records=[
-                    dg.TableRecord(
-                        {
-                            "metric": METRIC_LABELS.get(c["metric"], c["metric"]),
-                            "claimed": c["claimed"],
-                            "measured": c["measured"],
-                            "ci_low": c["interval"][0],
-                            "ci_high": c["interval"][1],
-                            "verdict": "contradicted" if c["contradicted"] else "consistent",
-                        }
-                    )
-                    for c in claims
-                ],
-                schema=CLAIMS_SCHEMA,
-            ),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_significant_regression",
-                passed=not findings,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "findings": "; ".join(findings) or "no significant drop",
-                    "compared_samples": outcome.compared_samples,
-                },
+
+    def one(model_id: str) -> dg.MaterializeResult:
+        with (
+            retry_when_transient(),
+            metered_client(context, hub, registry, "shadow_evaluation", model_id) as client,
+        ):
+            outcome = run_shadow_evaluation(
+                model_id,
+                client=client,
+                registry=registry.get(),
+                snapshots=trust.snapshots(progress=ProgressLines(context.log.info)),
+                pins=evaluation.pins(),
+                cache_dir=Path(evaluation.cache_dir),
+                config=evaluation.generation_config(),
+                sample_limit=evaluation.sample_limit,
+                max_weight_bytes=trust.limits().max_weight_bytes,
+                run_id=context.run_id,
+                offline=hub.offline,
+                api=inference_api.config(hub),
             )
-        ],
-    )
+        if outcome.status in ("not_evaluated", "not_measured"):
+            return _not_evaluated(context, model_id, outcome.reason, outcome.api)
+        context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")
+        for f in outcome.findings:
+            context.log.warning(f"{model_id}: {f}")
+        measurement, pin, claims, findings = (
+            outcome.measurement,
+            outcome.pin,
+            outcome.claims,
+            outcome.findings,
+        )
+        primary = PRIMARY[measurement.task][0]
+        interval = measurement.interval(primary) or (0.0, 0.0)
+        chance = measurement.chance(primary)
+        return dg.MaterializeResult(
+            metadata={
+                "outcome": outcome.status,
+                "backend": outcome.backend,
+                "coverage": dg.MetadataValue.float(float(outcome.coverage)),
+                **_api_metadata(outcome.api),
+                "eval_run_id": measurement.eval_run_id,
+                "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
+                "cache_key": outcome.key,
+                # plottable across runs in the UI: the primary metric under its own name
+                **{k: dg.MetadataValue.float(float(v)) for k, v in measurement.scores.items()},
+                "primary_metric": primary,
+                "ci_low": float(interval[0]),
+                "ci_high": float(interval[1]),
+                "chance": float(chance) if chance is not None else -1.0,
+                "above_chance": measurement.above_chance(),
+                "measured": measurement.describe(primary),
+                "claimed_vs_measured": dg.MetadataValue.table(
+                    records=[
+                        dg.TableRecord(
+                            {
+                                "metric": METRIC_LABELS.get(c["metric"], c["metric"]),
+                                "claimed": c["claimed"],
+                                "measured": c["measured"],
+                                "ci_low": c["interval"][0],
+                                "ci_high": c["interval"][1],
+                                "verdict": "contradicted" if c["contradicted"] else "consistent",
+                            }
+                        )
+                        for c in claims
+                    ],
+                    schema=CLAIMS_SCHEMA,
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="no_significant_regression",
+                    passed=not findings,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "findings": "; ".join(findings) or "no significant drop",
+                        "compared_samples": outcome.compared_samples,
+                    },
+                )
+            ],
+        )
+
+    return for_each_model(context, one)
 
 
 CLAIMS_SCHEMA = dg.TableSchema(
@@ -259,11 +265,11 @@ def _api_metadata(api: dict) -> dict:
 
 
 def _not_evaluated(
-    context: dg.AssetExecutionContext, reason: str, api: dict | None = None
+    context: dg.AssetExecutionContext, model_id: str, reason: str, api: dict | None = None
 ) -> dg.MaterializeResult:
     """A model this machine cannot evaluate, or the API answered too little of: no
     measurement, so its gate judges the card."""
-    context.log.info(f"{context.partition_key}: {reason}")
+    context.log.info(f"{model_id}: {reason}")
     metadata: dict = {
         "outcome": reason if reason.startswith("not ") else f"not evaluated: {reason}"
     }

@@ -1,4 +1,5 @@
-"""The nightly shadow evaluation of every current candidate (default 02:00 UTC)."""
+"""The nightly shadow evaluation and rescoring of every current candidate (default 02:00
+UTC), in runs of up to HUB_ASSETS_MODELS_PER_RUN models each."""
 
 import dagster as dg
 
@@ -11,9 +12,10 @@ from hub_assets.resources import RegistryResource
 
 shadow_eval_job = dg.define_asset_job(
     "shadow_eval_job",
-    selection=dg.AssetSelection.keys("shadow_eval_scores"),
+    selection=dg.AssetSelection.keys("shadow_eval_scores", "trust_metrics"),
     partitions_def=hf_models,
-    description="Shadow-evaluate one model (cached: unchanged inputs run nothing).",
+    description="Shadow-evaluate and rescore one model or a range of models (cached: "
+    "unchanged inputs run nothing).",
     tags=lane("evaluation"),
 )
 
@@ -25,18 +27,37 @@ leaderboard_job = dg.define_asset_job(
 )
 
 
+def model_ranges(partitions: list[str], wanted: set[str], size: int) -> list[tuple[str, str]]:
+    """The wanted partitions as (first, last) ranges of at most `size` partitions, each
+    contiguous in the partitions' own order (a range run covers every partition between its
+    ends, so an unwanted one ends a range)."""
+    ranges: list[tuple[str, str]] = []
+    run: list[str] = []
+    for key in partitions:
+        if key in wanted:
+            run.append(key)
+            if len(run) < size:
+                continue
+        if run:
+            ranges.append((run[0], run[-1]))
+            run = []
+    if run:
+        ranges.append((run[0], run[-1]))
+    return ranges
+
+
 @dg.schedule(
     job=shadow_eval_job,
     cron_schedule=SETTINGS.shadow_eval_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every night, a shadow evaluation run per current candidate; the model_runs "
-    "pool bounds how many run at once.",
+    description="Every night, the current candidates shadow-evaluated and rescored in runs of "
+    "up to HUB_ASSETS_MODELS_PER_RUN models; the model_runs pool bounds how many run at once.",
 )
 def nightly_shadow_eval_schedule(
     context: dg.ScheduleEvaluationContext, registry: RegistryResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
-    """One run request per candidate partition, keyed by the night it belongs to."""
+    """One run request per range of candidate partitions, keyed by the night it belongs to."""
     try:
         with registry.get().read() as con:
             current = candidates(con)
@@ -45,13 +66,14 @@ def nightly_shadow_eval_schedule(
     if not current:
         return dg.SkipReason("No candidates in the registry yet.")
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    known = set(context.instance.get_dynamic_partitions(hf_models.name))
+    partitions = context.instance.get_dynamic_partitions(hf_models.name)
     return [
         dg.RunRequest(
-            partition_key=model_id,
-            run_key=f"nightly-{night}-{model_id}",
-            tags={"hub_assets/revision": sha or ""},
+            run_key=f"nightly-{night}-{first}..{last}",
+            tags={
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+            },
         )
-        for model_id, sha in current.items()
-        if model_id in known
+        for first, last in model_ranges(partitions, set(current), SETTINGS.models_per_run)
     ]

@@ -58,6 +58,9 @@ class _Progress:
     group_name="ingest",
     kinds={"s3", "duckdb"},
     pool="packaging",
+    # one model per run: the gate's blocking checks stop a run's packaging, so a run over a
+    # range would leave the range's passing models unpackaged behind one failing model
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     description="The gated revision downloaded and verified, zipped with manifest.json and a "
     "model card straight into the package store, then recorded in `packages`.",
 )
@@ -78,7 +81,7 @@ def ingested_package(
             reg_packages.update_request(con, request_id, status="running", run_id=context.run_id)
     try:
         with (
-            metered_client(context, hub, registry, "packaging") as client,
+            metered_client(context, hub, registry, "packaging", model_id) as client,
             _Progress(context) as progress,
         ):
             result = ingest_model(

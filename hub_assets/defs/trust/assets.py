@@ -2,7 +2,14 @@
 
 import dagster as dg
 
-from hub_assets.defs.conventions import OWNERS, metered_client, retry_when_transient, tags
+from hub_assets.defs.conventions import (
+    BATCHED,
+    OWNERS,
+    for_each_model,
+    metered_client,
+    retry_when_transient,
+    tags,
+)
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
@@ -62,6 +69,7 @@ def fit_markdown(row: dict) -> str:
     group_name="trust",
     kinds={"python", "duckdb"},
     pool="model_runs",
+    backfill_policy=BATCHED,
     description="Trust metrics of the model's current revision, each in [0, 1] with its "
     "latency, written to metric_values with lineage (docs/metrics.md). Performance is "
     "judged on the shadow evaluation's measurement where the task has one.",
@@ -74,78 +82,84 @@ def trust_metrics(
     evaluation: EvaluationResource,
 ) -> dg.MaterializeResult:
     """Scores the revision; unchanged inputs are not rescored (nothing is re-run)."""
-    model_id = context.partition_key
-    sha, metadata = _current(registry, model_id)
-    ev = ModelEvidence.from_metadata(model_id, metadata)
-    pin = pin_for(ev.info.get("pipeline_tag"), evaluation.pins())
-    with registry.get().read() as con:
-        previous = reg_metrics.revision_metrics(con, model_id, sha)
-        tree_parents = reg_tree.parents(con, model_id)
-        parents = reg_metrics.current_net_scores(con, [p for p, _ in tree_parents])
-        measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
-    with retry_when_transient(), metered_client(context, hub, registry, "trust") as client:
-        fetch_ancestry(client, registry.get(), model_id, context.run_id)
+
+    def one(model_id: str) -> dg.MaterializeResult:
+        sha, metadata = _current(registry, model_id)
+        ev = ModelEvidence.from_metadata(model_id, metadata)
+        pin = pin_for(ev.info.get("pipeline_tag"), evaluation.pins())
         with registry.get().read() as con:
-            ancestors = ancestors_of(ancestry(con, model_id))
-        scored = score_model(
-            ev,
-            trust.scoring_context(
-                client,
-                progress=ProgressLines(context.log.info),
-                parent_net_scores=parents,
-                tree_parents=tree_parents,
-                previous=previous,
-                measurement=measurement,
-                ancestors=ancestors,
-            ),
-        )
-    fresh = [s for s in scored.values() if not s.reused]
-    with registry.get().write() as con:
-        reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], context.run_id)
-        size, repro = scored["size_score"], scored["reproducibility"]
-        fit = fit_record(size.details or {}, (repro.details or {}).get("measurement"))
-        reg_hardware.record_fit(
-            con, model_id, sha, fit, size.inputs_fingerprint, size.code_version, context.run_id
-        )
-        if fresh:
-            append_status(
-                con,
-                model_id,
-                "evaluated",
-                run_id=context.run_id,
-                revision_sha=sha,
-                reason=f"trust metrics scored ({len(fresh)} new value(s))",
+            previous = reg_metrics.revision_metrics(con, model_id, sha)
+            tree_parents = reg_tree.parents(con, model_id)
+            parents = reg_metrics.current_net_scores(con, [p for p, _ in tree_parents])
+            measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
+        with (
+            retry_when_transient(),
+            metered_client(context, hub, registry, "trust", model_id) as client,
+        ):
+            fetch_ancestry(client, registry.get(), model_id, context.run_id)
+            with registry.get().read() as con:
+                ancestors = ancestors_of(ancestry(con, model_id))
+            scored = score_model(
+                ev,
+                trust.scoring_context(
+                    client,
+                    progress=ProgressLines(context.log.info),
+                    parent_net_scores=parents,
+                    tree_parents=tree_parents,
+                    previous=previous,
+                    measurement=measurement,
+                    ancestors=ancestors,
+                ),
             )
-    for s in scored.values():
-        context.log.info(
-            f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
-            + (" [unchanged]" if s.reused else "")
+        fresh = [s for s in scored.values() if not s.reused]
+        with registry.get().write() as con:
+            reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], context.run_id)
+            size, repro = scored["size_score"], scored["reproducibility"]
+            fit = fit_record(size.details or {}, (repro.details or {}).get("measurement"))
+            reg_hardware.record_fit(
+                con, model_id, sha, fit, size.inputs_fingerprint, size.code_version, context.run_id
+            )
+            if fresh:
+                append_status(
+                    con,
+                    model_id,
+                    "evaluated",
+                    run_id=context.run_id,
+                    revision_sha=sha,
+                    reason=f"trust metrics scored ({len(fresh)} new value(s))",
+                )
+        for s in scored.values():
+            context.log.info(
+                f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
+                + (" [unchanged]" if s.reused else "")
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "revision_sha": sha,
+                "rescored": len(fresh),
+                "unchanged": len(scored) - len(fresh),
+                "size_score_per_device": dg.MetadataValue.json(fit["fit_per_device"]),
+                "hardware_fit": dg.MetadataValue.md(fit_markdown(fit)),
+                "metrics": dg.MetadataValue.table(
+                    records=[
+                        dg.TableRecord(
+                            {
+                                "metric": s.metric,
+                                "value": float(s.value),
+                                "latency_ms": float(s.latency_ms),
+                                "reason": s.reason,
+                                "rescored": not s.reused,
+                            }
+                        )
+                        for s in scored.values()
+                    ],
+                    schema=METRICS_SCHEMA,
+                ),
+                **{m: dg.MetadataValue.float(float(s.value)) for m, s in scored.items()},
+            }
         )
-    return dg.MaterializeResult(
-        metadata={
-            "revision_sha": sha,
-            "rescored": len(fresh),
-            "unchanged": len(scored) - len(fresh),
-            "size_score_per_device": dg.MetadataValue.json(fit["fit_per_device"]),
-            "hardware_fit": dg.MetadataValue.md(fit_markdown(fit)),
-            "metrics": dg.MetadataValue.table(
-                records=[
-                    dg.TableRecord(
-                        {
-                            "metric": s.metric,
-                            "value": float(s.value),
-                            "latency_ms": float(s.latency_ms),
-                            "reason": s.reason,
-                            "rescored": not s.reused,
-                        }
-                    )
-                    for s in scored.values()
-                ],
-                schema=METRICS_SCHEMA,
-            ),
-            **{m: dg.MetadataValue.float(float(s.value)) for m, s in scored.items()},
-        }
-    )
+
+    return for_each_model(context, one)
 
 
 @dg.asset(
@@ -156,6 +170,7 @@ def trust_metrics(
     group_name="trust",
     kinds={"duckdb"},
     pool="registry",
+    backfill_policy=BATCHED,
     check_specs=[
         dg.AssetCheckSpec(
             name=f"{metric}_meets_threshold",
@@ -173,83 +188,88 @@ def quality_gate(
     context: dg.AssetExecutionContext, registry: RegistryResource, trust: TrustResource
 ) -> dg.MaterializeResult:
     """Decides pass or fail for the current revision and explains it."""
-    model_id = context.partition_key
-    sha, _ = _current(registry, model_id)
-    config = trust.load_gate_config()
-    with registry.get().read() as con:
-        stored = reg_metrics.revision_metrics(con, model_id, sha)
-    scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
-    explanations = {
-        m: stored[m].details["gate_explanation"]
-        for m in scores
-        if (stored[m].details or {}).get("gate_explanation")
-    }
-    decision = decide(model_id, scores, config, explanations)
-    with registry.get().write() as con:
-        reg_metrics.write_gate_result(
-            con,
-            model_id=model_id,
-            sha=sha,
-            passed=decision.passed,
-            failed=decision.failed,
-            message=decision.message,
-            thresholds=decision.thresholds,
-            config_version=config.version,
-            target_device=config.target_device,
-            run_id=context.run_id,
-            override=config.override_of(model_id),
-        )
-        append_status(
-            con,
-            model_id,
-            "gate_passed" if decision.passed else "gate_failed",
-            run_id=context.run_id,
-            revision_sha=sha,
-            reason=decision.message,
-        )
-    (context.log.info if decision.passed else context.log.warning)(
-        f"{model_id}: {decision.message}"
-    )
-    checks = []
-    for metric in GATE_METRICS:
-        score, threshold = scores.get(metric), decision.thresholds[metric]
-        reason = (
-            (stored[metric].details or {}).get("reason", "") if metric in stored else "not scored"
-        )
-        checks.append(
-            dg.AssetCheckResult(
-                check_name=f"{metric}_meets_threshold",
-                passed=score is not None and round(score, 4) >= threshold,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={
-                    "score": score if score is not None else -1.0,
-                    "threshold": threshold,
-                    "reason": reason,
-                },
+
+    def one(model_id: str) -> dg.MaterializeResult:
+        sha, _ = _current(registry, model_id)
+        config = trust.load_gate_config()
+        with registry.get().read() as con:
+            stored = reg_metrics.revision_metrics(con, model_id, sha)
+        scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
+        explanations = {
+            m: stored[m].details["gate_explanation"]
+            for m in scores
+            if (stored[m].details or {}).get("gate_explanation")
+        }
+        decision = decide(model_id, scores, config, explanations)
+        with registry.get().write() as con:
+            reg_metrics.write_gate_result(
+                con,
+                model_id=model_id,
+                sha=sha,
+                passed=decision.passed,
+                failed=decision.failed,
+                message=decision.message,
+                thresholds=decision.thresholds,
+                config_version=config.version,
+                target_device=config.target_device,
+                run_id=context.run_id,
+                override=config.override_of(model_id),
             )
+            append_status(
+                con,
+                model_id,
+                "gate_passed" if decision.passed else "gate_failed",
+                run_id=context.run_id,
+                revision_sha=sha,
+                reason=decision.message,
+            )
+        (context.log.info if decision.passed else context.log.warning)(
+            f"{model_id}: {decision.message}"
         )
-    return dg.MaterializeResult(
-        metadata={
-            "passed": decision.passed,
-            "message": decision.message,
-            "revision_sha": sha,
-            "config_version": config.version,
-            "config_source": config.source,
-            "target_device": config.target_device,
-            "failed_metrics": dg.MetadataValue.table(
-                records=[
-                    dg.TableRecord(
-                        {
-                            "metric": DISPLAY_NAMES[f["metric"]],
-                            "score": float(f["score"]) if f["score"] is not None else None,
-                            "threshold": float(f["threshold"]),
-                            "why": explanations.get(f["metric"], ""),
-                        }
-                    )
-                    for f in decision.failed
-                ],
-                schema=FAILED_SCHEMA,
-            ),
-        },
-        check_results=checks,
-    )
+        checks = []
+        for metric in GATE_METRICS:
+            score, threshold = scores.get(metric), decision.thresholds[metric]
+            reason = (
+                (stored[metric].details or {}).get("reason", "")
+                if metric in stored
+                else "not scored"
+            )
+            checks.append(
+                dg.AssetCheckResult(
+                    check_name=f"{metric}_meets_threshold",
+                    passed=score is not None and round(score, 4) >= threshold,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "score": score if score is not None else -1.0,
+                        "threshold": threshold,
+                        "reason": reason,
+                    },
+                )
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "passed": decision.passed,
+                "message": decision.message,
+                "revision_sha": sha,
+                "config_version": config.version,
+                "config_source": config.source,
+                "target_device": config.target_device,
+                "failed_metrics": dg.MetadataValue.table(
+                    records=[
+                        dg.TableRecord(
+                            {
+                                "metric": DISPLAY_NAMES[f["metric"]],
+                                "score": float(f["score"]) if f["score"] is not None else None,
+                                "threshold": float(f["threshold"]),
+                                "why": explanations.get(f["metric"], ""),
+                            }
+                        )
+                        for f in decision.failed
+                    ],
+                    schema=FAILED_SCHEMA,
+                ),
+            },
+            check_results=checks,
+        )
+
+    return for_each_model(context, one)

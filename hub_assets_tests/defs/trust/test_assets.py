@@ -88,6 +88,49 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
             == 0
         )
 
+        # One run over a range of models (the nightly schedule's and a backfill's shape):
+        # each model gets its own materialization and metadata, a check passes only if it
+        # passed for every model, and a model that fails does not stop the others.
+        instance.add_dynamic_partitions("hf_models", ["ghost/not-in-registry"])
+        ranged = dg.materialize(
+            [trust_metrics, quality_gate],
+            instance=instance,
+            resources=resources,
+            tags={
+                "dagster/asset_partition_range_start": PASSING,
+                "dagster/asset_partition_range_end": FAILING,
+            },
+            raise_on_error=False,
+        )
+        assert not ranged.success  # FAILING's blocking checks
+        gates = {
+            m.partition: m.metadata for m in ranged.asset_materializations_for_node("quality_gate")
+        }
+        assert {k: v["passed"].value for k, v in gates.items()} == {PASSING: True, FAILING: False}
+        scored = ranged.asset_materializations_for_node("trust_metrics")
+        assert sorted(m.partition for m in scored) == sorted([PASSING, FAILING])
+        assert all(m.metadata["rescored"].value == 0 for m in scored)
+        combined = {c.check_name: c for c in ranged.get_asset_check_evaluations()}
+        bus = combined["bus_factor_meets_threshold"]
+        assert not bus.passed and bus.metadata["failed_models"].value == FAILING
+        assert bus.metadata["models"].value == 2
+        with_ghost = dg.materialize(
+            [trust_metrics],
+            instance=instance,
+            resources=resources,
+            tags={
+                "dagster/asset_partition_range_start": PASSING,
+                "dagster/asset_partition_range_end": "ghost/not-in-registry",
+            },
+            raise_on_error=False,
+        )
+        assert not with_ghost.success
+        logged = " ".join(e.user_message for e in instance.all_logs(with_ghost.run_id))
+        assert f"{FAILING} bus_factor=" in logged  # the model after PASSING still ran
+        failure = with_ghost.failure_data_for_node("trust_metrics").user_failure_data
+        assert failure.description.startswith("1 of 3 models failed")
+        assert list(failure.metadata["failed"].value) == ["ghost/not-in-registry"]
+
     with registry.read() as con:
         gate_rows = dict(con.execute("SELECT model_id, passed FROM gate_results").fetchall())
         lineage = con.execute(
@@ -99,4 +142,4 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         history = [h[1] for h in status_history(con, FAILING)]
     assert gate_rows == {PASSING: True, FAILING: False}
     assert lineage == (13, 1, 64, 13)
-    assert history[-2:] == ["evaluated", "gate_failed"]
+    assert history[-3:] == ["evaluated", "gate_failed", "gate_failed"]  # single, then ranged
