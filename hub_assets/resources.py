@@ -155,6 +155,9 @@ class TrustResource(ConfigurableResource):
     gate_config: str | None = Field(default=None, description="Gate config file (YAML).")
     devices_file: str | None = Field(default=None, description="Device profiles (YAML).")
     context_length: int = Field(default=4096, description="Tokens the RAM estimate holds.")
+    run_reproducibility: bool = Field(
+        default=True, description="Run each model once; false: metadata-only scoring."
+    )
     reproducibility_timeout_s: float = 180.0
     reproducibility_memory_mb: int = 4096
     reproducibility_max_gb: float = 1.0
@@ -194,7 +197,7 @@ class TrustResource(ConfigurableResource):
             allowed_uses=gate.allowed_uses,
             scanner_allowlist=gate.scanner_allowlist,
             licence_findings_fail=gate.licence_findings_fail,
-            **evidence,
+            **{"run_reproducibility": self.run_reproducibility, **evidence},
         )
 
     def devices(self) -> dict[str, DeviceProfile]:
@@ -217,6 +220,7 @@ class TrustResource(ConfigurableResource):
         return cls(
             work_dir=str(settings.work_dir),
             gate_config=str(settings.gate_config) if settings.gate_config else None,
+            run_reproducibility=settings.repro,
             reproducibility_timeout_s=settings.repro_timeout_s,
             reproducibility_memory_mb=settings.repro_memory_mb,
             reproducibility_max_gb=settings.repro_max_gb,

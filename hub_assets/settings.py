@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     # Trust metrics, snapshots and the gate
     work_dir: Path = Path("data/work")
     gate_config: Path | None = None
+    repro: bool = True  # false: metadata-only scoring, the model is never run (reported 0)
     repro_timeout_s: float = Field(default=180.0, gt=0)
     repro_memory_mb: int = Field(default=4096, ge=256)
     repro_max_gb: float = Field(default=1.0, ge=0)

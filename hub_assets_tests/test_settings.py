@@ -39,6 +39,23 @@ def test_ours_win_over_the_hubs_own_and_lists_are_comma_separated(clean_env):
     assert s.licenses == ["mit", "apache-2.0"] and s.hf_hub_offline and s.min_downloads == 0
 
 
+def test_metadata_only_scoring_and_models_per_run_are_settings(clean_env, tmp_path):
+    from hub_assets.resources import TrustResource
+
+    assert TrustResource.from_settings(load_settings()).run_reproducibility is True
+    clean_env.setenv("HUB_ASSETS_REPRO", "false")
+    clean_env.setenv("HUB_ASSETS_MODELS_PER_RUN", "100")
+    s = load_settings()
+    assert s.models_per_run == 100
+    trust = TrustResource.from_settings(s)
+    assert trust.run_reproducibility is False
+    assert trust.scoring_context(None).run_reproducibility is False
+    assert trust.scoring_context(None, run_reproducibility=True).run_reproducibility is True
+    clean_env.setenv("HUB_ASSETS_MODELS_PER_RUN", "0")
+    with pytest.raises(SettingsError, match="HUB_ASSETS_MODELS_PER_RUN"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     ("name", "value", "words"),
     [

@@ -23,7 +23,7 @@ from hub_assets.defs.conventions import (
 )
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
-from hub_assets.registry.models import known_models, save_revision, upsert_models
+from hub_assets.discovery.metadata import record_metadata
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
 
 CHANGES_SCHEMA = TableSchema(
@@ -112,28 +112,12 @@ def model_metadata(
     """Fetches (or reads from the cache) and stores a model's metadata by revision sha."""
 
     def one(model_id: str) -> MaterializeResult:
-        reg = registry.get()
-        reg.ensure_schema()
-        with reg.read() as con:
-            known = known_models(con).get(model_id)
-        # The revision discovery recorded (pinned: the cache can never hand back an older one);
-        # a model discovery has not seen (an ad-hoc request) is read at main and recorded.
         with (
             retry_when_transient(),
             metered_client(context, hub, registry, "metadata", model_id) as client,
         ):
-            fetched = client.model_metadata(model_id, revision=known)
-        with reg.write() as con:
-            if known is None:
-                upsert_models(con, [fetched.data["info"]], context.run_id)
-            sha = save_revision(
-                con,
-                model_id,
-                fetched.data,
-                from_cache=fetched.from_cache,
-                fetched_at=fetched.fetched_at,
-                run_id=context.run_id,
-            )
+            recorded = record_metadata(client, registry.get(), model_id, context.run_id)
+        sha, fetched = recorded.sha, recorded.fetched
         info = fetched.data["info"]
         if fetched.offline:
             context.log.warning(

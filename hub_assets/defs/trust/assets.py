@@ -1,5 +1,7 @@
 """Trust metrics and the quality gate, per model partition."""
 
+from functools import partial
+
 import dagster as dg
 
 from hub_assets.defs.conventions import (
@@ -13,27 +15,12 @@ from hub_assets.defs.conventions import (
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
-from hub_assets.evaluation.shadow import pin_for
-from hub_assets.gate.decision import decide
-from hub_assets.hardware.fit import fit_record, fit_summary
-from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
-from hub_assets.metrics.scoring import score_model
+from hub_assets.gate.revision import gate_revision
+from hub_assets.hardware.fit import fit_summary
+from hub_assets.metrics.revision import score_revision
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.progress import ProgressLines
-from hub_assets.registry import evaluations as reg_eval
-from hub_assets.registry import hardware as reg_hardware
-from hub_assets.registry import metrics as reg_metrics
-from hub_assets.registry import tree as reg_tree
-from hub_assets.registry.models import append_status
-from hub_assets.registry.tree import ancestry
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
-
-
-def _current(registry: RegistryResource, model_id: str) -> tuple[str, dict]:
-    with registry.get().read() as con:
-        return reg_metrics.require_current_revision(con, model_id)
-
 
 METRICS_SCHEMA = dg.TableSchema(
     columns=[
@@ -84,50 +71,21 @@ def trust_metrics(
     """Scores the revision; unchanged inputs are not rescored (nothing is re-run)."""
 
     def one(model_id: str) -> dg.MaterializeResult:
-        sha, metadata = _current(registry, model_id)
-        ev = ModelEvidence.from_metadata(model_id, metadata)
-        pin = pin_for(ev.info.get("pipeline_tag"), evaluation.pins())
-        with registry.get().read() as con:
-            previous = reg_metrics.revision_metrics(con, model_id, sha)
-            tree_parents = reg_tree.parents(con, model_id)
-            parents = reg_metrics.current_net_scores(con, [p for p, _ in tree_parents])
-            measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
         with (
             retry_when_transient(),
             metered_client(context, hub, registry, "trust", model_id) as client,
         ):
-            fetch_ancestry(client, registry.get(), model_id, context.run_id)
-            with registry.get().read() as con:
-                ancestors = ancestors_of(ancestry(con, model_id))
-            scored = score_model(
-                ev,
-                trust.scoring_context(
-                    client,
-                    progress=ProgressLines(context.log.info),
-                    parent_net_scores=parents,
-                    tree_parents=tree_parents,
-                    previous=previous,
-                    measurement=measurement,
-                    ancestors=ancestors,
+            revision = score_revision(
+                client,
+                registry.get(),
+                model_id,
+                context.run_id,
+                pins=evaluation.pins(),
+                scoring_context=partial(
+                    trust.scoring_context, progress=ProgressLines(context.log.info)
                 ),
             )
-        fresh = [s for s in scored.values() if not s.reused]
-        with registry.get().write() as con:
-            reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], context.run_id)
-            size, repro = scored["size_score"], scored["reproducibility"]
-            fit = fit_record(size.details or {}, (repro.details or {}).get("measurement"))
-            reg_hardware.record_fit(
-                con, model_id, sha, fit, size.inputs_fingerprint, size.code_version, context.run_id
-            )
-            if fresh:
-                append_status(
-                    con,
-                    model_id,
-                    "evaluated",
-                    run_id=context.run_id,
-                    revision_sha=sha,
-                    reason=f"trust metrics scored ({len(fresh)} new value(s))",
-                )
+        sha, scored, fresh, fit = revision.sha, revision.scored, revision.fresh, revision.fit
         for s in scored.values():
             context.log.info(
                 f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
@@ -190,50 +148,16 @@ def quality_gate(
     """Decides pass or fail for the current revision and explains it."""
 
     def one(model_id: str) -> dg.MaterializeResult:
-        sha, _ = _current(registry, model_id)
         config = trust.load_gate_config()
-        with registry.get().read() as con:
-            stored = reg_metrics.revision_metrics(con, model_id, sha)
-        scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
-        explanations = {
-            m: stored[m].details["gate_explanation"]
-            for m in scores
-            if (stored[m].details or {}).get("gate_explanation")
-        }
-        decision = decide(model_id, scores, config, explanations)
-        with registry.get().write() as con:
-            reg_metrics.write_gate_result(
-                con,
-                model_id=model_id,
-                sha=sha,
-                passed=decision.passed,
-                failed=decision.failed,
-                message=decision.message,
-                thresholds=decision.thresholds,
-                config_version=config.version,
-                target_device=config.target_device,
-                run_id=context.run_id,
-                override=config.override_of(model_id),
-            )
-            append_status(
-                con,
-                model_id,
-                "gate_passed" if decision.passed else "gate_failed",
-                run_id=context.run_id,
-                revision_sha=sha,
-                reason=decision.message,
-            )
+        gated = gate_revision(registry.get(), model_id, config, context.run_id)
+        sha, decision, scores = gated.sha, gated.decision, gated.scores
         (context.log.info if decision.passed else context.log.warning)(
             f"{model_id}: {decision.message}"
         )
         checks = []
         for metric in GATE_METRICS:
             score, threshold = scores.get(metric), decision.thresholds[metric]
-            reason = (
-                (stored[metric].details or {}).get("reason", "")
-                if metric in stored
-                else "not scored"
-            )
+            reason = gated.reasons[metric]
             checks.append(
                 dg.AssetCheckResult(
                     check_name=f"{metric}_meets_threshold",
@@ -261,7 +185,7 @@ def quality_gate(
                                 "metric": DISPLAY_NAMES[f["metric"]],
                                 "score": float(f["score"]) if f["score"] is not None else None,
                                 "threshold": float(f["threshold"]),
-                                "why": explanations.get(f["metric"], ""),
+                                "why": gated.explanations.get(f["metric"], ""),
                             }
                         )
                         for f in decision.failed

@@ -1,0 +1,43 @@
+"""One model's Hub metadata recorded by revision: the first stage of the per-model pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub_assets.hub.client import Fetched, HubClient
+from hub_assets.registry.models import known_models, save_revision, upsert_models
+from hub_assets.registry.store import Registry
+
+
+@dataclass
+class RecordedMetadata:
+    """The revision recorded and the metadata it came from (Hub, cache, or offline cache)."""
+
+    sha: str
+    fetched: Fetched
+
+
+def record_metadata(
+    client: HubClient, registry: Registry, model_id: str, run_id: str
+) -> RecordedMetadata:
+    """Fetch (or read from the cache) the model's metadata and store it by revision sha.
+
+    The revision is the one discovery recorded (pinned: the cache can never hand back an
+    older one); a model discovery has not seen (an ad-hoc request) is read at main and
+    recorded. The Hub is read before the write slot is taken."""
+    registry.ensure_schema()
+    with registry.read() as con:
+        known = known_models(con).get(model_id)
+    fetched = client.model_metadata(model_id, revision=known)
+    with registry.write() as con:
+        if known is None:
+            upsert_models(con, [fetched.data["info"]], run_id)
+        sha = save_revision(
+            con,
+            model_id,
+            fetched.data,
+            from_cache=fetched.from_cache,
+            fetched_at=fetched.fetched_at,
+            run_id=run_id,
+        )
+    return RecordedMetadata(sha, fetched)

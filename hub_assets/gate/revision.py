@@ -1,0 +1,68 @@
+"""The gate applied to a model's current revision and recorded: the per-model pipeline's
+last judgment before packaging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub_assets.gate.config import GateConfig
+from hub_assets.gate.decision import GateDecision, decide
+from hub_assets.metrics.table import GATE_METRICS
+from hub_assets.registry import metrics as reg_metrics
+from hub_assets.registry.models import append_status
+from hub_assets.registry.store import Registry
+
+
+@dataclass
+class GatedRevision:
+    """The decision on one revision, with the stored scores and explanations it judged."""
+
+    sha: str
+    decision: GateDecision
+    scores: dict[str, float]
+    reasons: dict[str, str]  # each gate metric's stored reason ("not scored" if none)
+    explanations: dict[str, str]  # measured evidence behind a metric, where there is some
+
+
+def gate_revision(
+    registry: Registry, model_id: str, config: GateConfig, run_id: str
+) -> GatedRevision:
+    """Judge the current revision's stored gate metrics against `config` and record the
+    result (gate_results, and gate_passed / gate_failed in the lifecycle) in one write."""
+    with registry.read() as con:
+        sha, _ = reg_metrics.require_current_revision(con, model_id)
+        stored = reg_metrics.revision_metrics(con, model_id, sha)
+    scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
+    explanations = {
+        m: stored[m].details["gate_explanation"]
+        for m in scores
+        if (stored[m].details or {}).get("gate_explanation")
+    }
+    decision = decide(model_id, scores, config, explanations)
+    with registry.write() as con:
+        reg_metrics.write_gate_result(
+            con,
+            model_id=model_id,
+            sha=sha,
+            passed=decision.passed,
+            failed=decision.failed,
+            message=decision.message,
+            thresholds=decision.thresholds,
+            config_version=config.version,
+            target_device=config.target_device,
+            run_id=run_id,
+            override=config.override_of(model_id),
+        )
+        append_status(
+            con,
+            model_id,
+            "gate_passed" if decision.passed else "gate_failed",
+            run_id=run_id,
+            revision_sha=sha,
+            reason=decision.message,
+        )
+    reasons = {
+        m: (stored[m].details or {}).get("reason", "") if m in stored else "not scored"
+        for m in GATE_METRICS
+    }
+    return GatedRevision(sha, decision, scores, reasons, explanations)

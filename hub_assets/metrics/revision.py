@@ -1,0 +1,89 @@
+"""Trust metrics of a model's current revision, scored with the registry's evidence and
+recorded with lineage: the per-model pipeline's scoring stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hub_assets.evaluation.datasets import DatasetPin
+from hub_assets.evaluation.shadow import pin_for
+from hub_assets.hardware.fit import fit_record
+from hub_assets.hub.client import HubClient
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
+from hub_assets.metrics.scoring import ScoredMetric, ScoringContext, score_model
+from hub_assets.registry import evaluations as reg_eval
+from hub_assets.registry import hardware as reg_hardware
+from hub_assets.registry import metrics as reg_metrics
+from hub_assets.registry import tree as reg_tree
+from hub_assets.registry.models import append_status
+from hub_assets.registry.store import Registry
+from hub_assets.registry.tree import ancestry
+
+
+@dataclass
+class ScoredRevision:
+    """Every metric of the revision (new values and unchanged ones reused) and its fit."""
+
+    sha: str
+    scored: dict[str, ScoredMetric]
+    fresh: list[ScoredMetric]  # the values computed now (the others' inputs were unchanged)
+    fit: dict
+
+
+def score_revision(
+    client: HubClient,
+    registry: Registry,
+    model_id: str,
+    run_id: str,
+    *,
+    pins: Sequence[DatasetPin],
+    scoring_context: Callable[..., ScoringContext],
+) -> ScoredRevision:
+    """Score the current revision and record the new values, the hardware fit and the
+    `evaluated` status in one write. The evidence comes from the registry: previous values
+    (unchanged inputs are reused, nothing re-run), model-tree parents and ancestors, and the
+    revision's shadow-evaluation measurement. `scoring_context(client, **evidence)` adds
+    the deployment's settings (the trust resource's)."""
+    with registry.read() as con:
+        sha, metadata = reg_metrics.require_current_revision(con, model_id)
+    ev = ModelEvidence.from_metadata(model_id, metadata)
+    pin = pin_for(ev.info.get("pipeline_tag"), pins)
+    with registry.read() as con:
+        previous = reg_metrics.revision_metrics(con, model_id, sha)
+        tree_parents = reg_tree.parents(con, model_id)
+        parents = reg_metrics.current_net_scores(con, [p for p, _ in tree_parents])
+        measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
+    fetch_ancestry(client, registry, model_id, run_id)
+    with registry.read() as con:
+        ancestors = ancestors_of(ancestry(con, model_id))
+    scored = score_model(
+        ev,
+        scoring_context(
+            client,
+            parent_net_scores=parents,
+            tree_parents=tree_parents,
+            previous=previous,
+            measurement=measurement,
+            ancestors=ancestors,
+        ),
+    )
+    fresh = [s for s in scored.values() if not s.reused]
+    size, repro = scored["size_score"], scored["reproducibility"]
+    fit = fit_record(size.details or {}, (repro.details or {}).get("measurement"))
+    with registry.write() as con:
+        reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], run_id)
+        reg_hardware.record_fit(
+            con, model_id, sha, fit, size.inputs_fingerprint, size.code_version, run_id
+        )
+        if fresh:
+            append_status(
+                con,
+                model_id,
+                "evaluated",
+                run_id=run_id,
+                revision_sha=sha,
+                reason=f"trust metrics scored ({len(fresh)} new value(s))",
+            )
+    return ScoredRevision(sha, scored, fresh, fit)
