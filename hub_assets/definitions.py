@@ -18,6 +18,7 @@ from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest_request_sensor
 from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.defs.trust.jobs import rescoring_job
 from hub_assets.resources import (
     DiscoveryResource,
     EvaluationResource,
@@ -50,7 +51,14 @@ defs = Definitions(
         published_eval_reports,
         published_model_cards,
     ],
-    jobs=[main_job, discovery_job, model_pipeline_job, shadow_eval_job, leaderboard_job],
+    jobs=[
+        main_job,
+        discovery_job,
+        model_pipeline_job,
+        shadow_eval_job,
+        leaderboard_job,
+        rescoring_job,
+    ],
     sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule],
     executor=executor_for(SETTINGS),

@@ -207,18 +207,31 @@ def status_history(con: duckdb.DuckDBPyConnection, model_id: str) -> list[tuple]
 
 
 def candidate_events_after(
-    con: duckdb.DuckDBPyConnection, after: int
+    con: duckdb.DuckDBPyConnection, after: int, limit: int | None = None
 ) -> tuple[list[tuple[str, str, int]], int]:
     """(model, newest candidate revision, newest event id) for each model with a candidate
-    event after `after`, and the newest event id of all."""
+    event after `after`, and the event id to resume after: the newest of all, or, when more
+    than `limit` candidate events wait, the `limit`-th (the rest come next time)."""
+    upper = None
+    if limit is not None:
+        cut = con.execute(
+            "SELECT event_id FROM model_status_events WHERE event_id > ? "
+            "AND status = 'candidate' ORDER BY event_id LIMIT 1 OFFSET ?",
+            [after, limit],
+        ).fetchone()
+        if cut is not None:  # more than `limit` wait: stop just before the next one
+            upper = cut[0] - 1
+    if upper is None:
+        upper = con.execute(
+            "SELECT coalesce(max(event_id), 0) FROM model_status_events"
+        ).fetchone()[0]
     rows = con.execute(
         "SELECT model_id, arg_max(revision_sha, event_id), max(event_id) "
-        "FROM model_status_events WHERE event_id > ? AND status = 'candidate' "
-        "GROUP BY model_id ORDER BY model_id",
-        [after],
+        "FROM model_status_events WHERE event_id > ? AND event_id <= ? "
+        "AND status = 'candidate' GROUP BY model_id ORDER BY model_id",
+        [after, upper],
     ).fetchall()
-    last = con.execute("SELECT coalesce(max(event_id), 0) FROM model_status_events").fetchone()
-    return rows, last[0]
+    return rows, upper
 
 
 def registry_summary(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:

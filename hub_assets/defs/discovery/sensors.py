@@ -8,6 +8,11 @@ from hub_assets.registry.models import candidate_events_after
 from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
 
+# Dagster checks each run request's partition with one query, so a tick asking for 10,000
+# runs takes ~30 s; at most this many per tick keeps each under a few seconds (and the
+# queue cannot start more at once anyway). The cursor resumes at the next event.
+MAX_RUN_REQUESTS_PER_TICK = 1000
+
 model_pipeline_job = dg.define_asset_job(
     "model_pipeline_job",
     selection=dg.AssetSelection.keys("model_metadata").downstream()
@@ -33,7 +38,7 @@ def candidate_models_sensor(
     after = int(context.cursor or 0)
     try:
         with registry.get().read() as con:
-            rows, last = candidate_events_after(con, after)
+            rows, last = candidate_events_after(con, after, MAX_RUN_REQUESTS_PER_TICK)
     except RegistryError as e:
         return dg.SkipReason(str(e))
     if not rows:

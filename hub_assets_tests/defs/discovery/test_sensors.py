@@ -67,3 +67,31 @@ def test_no_registry_yet_is_a_skip(tmp_path):
     with dg.instance_for_test() as instance:
         result = tick(instance, Registry(tmp_path / "missing.duckdb"))
     assert not result.run_requests and "No registry" in result.skip_message
+
+
+def test_a_flood_of_candidates_is_requested_a_bounded_batch_per_tick(tmp_path):
+    from datetime import UTC, datetime
+
+    from hub_assets.defs.discovery.sensors import MAX_RUN_REQUESTS_PER_TICK
+
+    extra = 150
+    models = [f"flood-org/model-{i:05d}" for i in range(MAX_RUN_REQUESTS_PER_TICK + extra)]
+    registry = Registry(tmp_path / "registry.duckdb")
+    registry.ensure_schema()
+    with registry.write() as con:
+        con.executemany(
+            "INSERT INTO model_status_events (model_id, status, reason, revision_sha, run_id, "
+            "created_at) VALUES (?, 'candidate', 'flood', ?, 'r', ?)",
+            [(m, f"{i:040x}", datetime.now(UTC)) for i, m in enumerate(models)],
+        )
+    with dg.instance_for_test() as instance:
+        first = tick(instance, registry)
+        assert len(first.run_requests) == MAX_RUN_REQUESTS_PER_TICK
+        [add] = first.dynamic_partitions_requests
+        assert len(add.partition_keys) == MAX_RUN_REQUESTS_PER_TICK
+        instance.add_dynamic_partitions("hf_models", list(add.partition_keys))
+        second = tick(instance, registry, cursor=first.cursor)
+        requested = [r.partition_key for r in first.run_requests + second.run_requests]
+        assert sorted(requested) == models  # every model once, none twice
+        third = tick(instance, registry, cursor=second.cursor)
+        assert not third.run_requests
