@@ -73,6 +73,7 @@ bench: setup servers
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_sensor.py
 	$(BIN)/python bench/bench_registry.py
+	$(BIN)/python bench/bench_pipeline.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage

@@ -6,6 +6,8 @@ values into resources. docs/configuration.md lists every setting for users.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,6 +94,10 @@ class HubResource(ConfigurableResource):
         )
 
 
+_OPEN_REGISTRIES: dict[tuple[int, str, float], Registry] = {}
+_OPEN_REGISTRIES_LOCK = threading.Lock()
+
+
 class RegistryResource(ConfigurableResource):
     """The registry: a DuckDB file (writers take turns, retried on lock), or the shared
     registry at a postgresql:// URL (many machines; docs/deployment.md)."""
@@ -105,7 +111,14 @@ class RegistryResource(ConfigurableResource):
     )
 
     def get(self) -> Registry:
-        return registry_at(self.path, lock_timeout_s=self.lock_timeout_s)
+        """This process's registry at `path`: one object per process, shared by every step
+        and thread, since opening the shared registry costs ~250 ms (attaching PostgreSQL
+        and building the views) and a stage asks for it several times per model."""
+        key = (os.getpid(), self.path, self.lock_timeout_s)
+        with _OPEN_REGISTRIES_LOCK:
+            if key not in _OPEN_REGISTRIES:
+                _OPEN_REGISTRIES[key] = registry_at(self.path, lock_timeout_s=self.lock_timeout_s)
+            return _OPEN_REGISTRIES[key]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryResource:

@@ -86,11 +86,14 @@ def trust_metrics(
                 ),
             )
         sha, scored, fresh, fit = revision.sha, revision.scored, revision.fresh, revision.fit
-        for s in scored.values():
-            context.log.info(
-                f"{model_id} {s.metric}={s.value:.3f} ({s.reason})"
-                + (" [unchanged]" if s.reused else "")
+        # one line per model: each log line is an event the instance stores
+        context.log.info(
+            f"{model_id}: "
+            + "; ".join(
+                f"{s.metric}={s.value:.3f} ({s.reason})" + (" [unchanged]" if s.reused else "")
+                for s in scored.values()
             )
+        )
         return dg.MaterializeResult(
             metadata={
                 "revision_sha": sha,
