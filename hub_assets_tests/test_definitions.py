@@ -118,6 +118,18 @@ def test_the_executor_is_configuration_and_keeps_the_broker_out_of_run_config(mo
     resolved = celery.config_schema.resolve_config({}).value["config"]
     assert resolved["broker"] == resolved["backend"] == "redis://:s3cret@broker.internal:6379/0"
     assert "s3cret" not in repr(load_settings())
+    # the workers' app: the same broker, and the backend defaults to it in both places
+    from hub_assets.defs.executors import BACKEND_ENV, worker_app
+
+    app = worker_app()
+    assert app.conf.broker_url == app.conf.result_backend == resolved["broker"]
+    monkeypatch.setenv(BACKEND_ENV, "redis://broker.internal:6379/1")
+    app = worker_app()
+    assert app.conf.result_backend == "redis://broker.internal:6379/1"
+    assert app.conf.broker_url == resolved["broker"]
+    assert celery.config_schema.resolve_config({}).value["config"]["backend"] == resolved["broker"]
+    resolved = executor_for(load_settings()).config_schema.resolve_config({}).value["config"]
+    assert resolved["backend"] == "redis://broker.internal:6379/1"
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", "postgresql://hub:pw@db:5432/registry")
     with pytest.raises(SettingsError, match="must not carry a password") as err:
         load_settings()

@@ -20,9 +20,13 @@ BROKER_ENV = "HUB_ASSETS_CELERY_BROKER"
 BACKEND_ENV = "HUB_ASSETS_CELERY_BACKEND"
 
 
+def _backend_env(settings: Settings) -> str:
+    """The variable that holds the result backend: its own if set, else the broker's."""
+    return BACKEND_ENV if settings.celery_backend is not None else BROKER_ENV
+
+
 def _celery_urls(settings: Settings) -> dict:
-    backend = BACKEND_ENV if settings.celery_backend is not None else BROKER_ENV
-    return {"broker": {"env": BROKER_ENV}, "backend": {"env": backend}}
+    return {"broker": {"env": BROKER_ENV}, "backend": {"env": _backend_env(settings)}}
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
@@ -60,8 +64,10 @@ def worker_app():  # noqa: ANN201 - a celery.Celery
         raise SettingsError(
             f"Set {BROKER_ENV} (e.g. redis://HOST:6379/0): the broker the workers listen on."
         )
-    broker = settings.celery_broker.get_secret_value()
-    backend = settings.celery_backend.get_secret_value() if settings.celery_backend else broker
+    urls = {BROKER_ENV: settings.celery_broker, BACKEND_ENV: settings.celery_backend}
+    broker, backend = (
+        urls[name].get_secret_value() for name in (BROKER_ENV, _backend_env(settings))
+    )
     app = make_app(CeleryExecutor.for_cli(broker=broker, backend=backend).app_args())
     create_task(app)
     create_execute_job_task(app)
