@@ -1,12 +1,17 @@
 """Ingestion of a gated model: download, verify, package, store, record — in that order.
 
 The `packages` row is written only after the upload completed and its size was read back
-from the store, so the registry never claims a package that is not there. Every step can be
-retried: downloads resume, the upload either completes or is aborted.
+from the store, so the registry never claims a package that is not there. Before any byte
+is written, the run claims the package's name and version in the registry (one write,
+under the registry's write slot), so two runs packaging the same model at once never write
+the same object: the second is told the first is at it. Every step can be retried:
+downloads resume, the upload either completes or is aborted, and a claim whose run died
+goes stale and is taken over.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,10 +45,23 @@ from hub_assets.registry.metrics import (
     revision_metrics,
 )
 from hub_assets.registry.models import append_status
-from hub_assets.registry.packages import PackageRow, auto_version, find_package, insert_package
+from hub_assets.registry.packages import (
+    PackageRow,
+    auto_version,
+    claim_package,
+    find_package,
+    insert_package,
+    release_package_claim,
+    renew_package_claim,
+)
 from hub_assets.registry.store import Registry
 
 Progress = Callable[[str, str, int, int], None]  # (stage, path, done, total)
+
+# A run renews its claim while bytes flow (at most once a minute); a claim not renewed for
+# ten minutes belongs to a run that died, and the next run takes it over.
+CLAIM_RENEW_S = 60.0
+CLAIM_STALE_AFTER_S = 600.0
 
 
 class GateNotPassedError(HubAssetsError, RuntimeError):
@@ -114,6 +132,25 @@ def ingest_model(
         raise GateNotPassedError(f"{model_id}@{sha[:12]} has no quality-gate decision yet.")
     if not gate["passed"]:
         raise GateNotPassedError(gate["message"])
+    if existing is None:
+        with registry.write() as con:  # found nothing when reading: claim it, or see who has
+            existing = find_package(con, name, version)
+            holder = existing is None and claim_package(
+                con,
+                name=name,
+                version=version,
+                model_id=model_id,
+                revision_sha=sha,
+                run_id=run_id,
+                stale_after_s=CLAIM_STALE_AFTER_S,
+            )
+        if holder:
+            raise PackageExistsError(
+                f"Package {name} {version} is being written by run {holder[0]} (claimed "
+                f"{holder[1]}); nothing was uploaded. It is recorded when that run finishes; "
+                f"a claim not renewed for {CLAIM_STALE_AFTER_S / 60:.0f} minutes is taken "
+                "over by the next attempt."
+            )
     if existing is not None:
         same = existing.revision_sha == sha
         raise PackageExistsError(
@@ -125,13 +162,90 @@ def ingest_model(
         )
     ev = ModelEvidence.from_metadata(model_id, metadata)
     snapshots = snapshots or SnapshotStore(work_dir / "snapshots")
+    progress = _ClaimRenewal(registry, name, version, model_id, sha, run_id, progress)
+    try:
+        return _claimed_ingest(
+            client, registry, store, snapshots, metadata, ev, sha, name, version, description,
+            metrics, gate, run_id, progress, signing, chain,
+        )  # fmt: skip
+    except BaseException:
+        try:
+            with registry.write() as con:
+                release_package_claim(con, name, version, run_id)
+        except Exception:  # noqa: BLE001, S110 - the first error is the one to report
+            pass
+        raise
+
+
+class ClaimLostError(PackageExistsError):
+    """This run's claim on the package went stale and another run took it over."""
+
+
+class _ClaimRenewal:
+    """The caller's progress, plus a renewal of the run's claim at most every minute while
+    bytes flow, so a long download or upload is never taken for a dead run's."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        name: str,
+        version: str,
+        model_id: str,
+        sha: str,
+        run_id: str,
+        progress: Progress | None,
+    ) -> None:
+        self.registry, self.name, self.version = registry, name, version
+        self.model_id, self.sha, self.run_id, self.progress = model_id, sha, run_id, progress
+        self.renewed = time.monotonic()
+
+    def __call__(self, stage: str, path: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, path, done, total)
+        if time.monotonic() - self.renewed >= CLAIM_RENEW_S:
+            self.renew()
+
+    def renew(self) -> None:
+        """Renew the claim now; ClaimLostError if another run holds it."""
+        self.renewed = time.monotonic()
+        with self.registry.write() as con:
+            if not renew_package_claim(con, self.name, self.version, self.run_id):
+                raise ClaimLostError(
+                    f"Package {self.name} {self.version}: this run's claim went stale (no "
+                    f"progress for {CLAIM_STALE_AFTER_S / 60:.0f} minutes) and another run "
+                    "took it over; nothing of this run was recorded."
+                )
+
+
+def _claimed_ingest(
+    client: HubClient,
+    registry: Registry,
+    store: PackageStore,
+    snapshots: SnapshotStore,
+    metadata: dict,
+    ev: ModelEvidence,
+    sha: str,
+    name: str,
+    version: str,
+    description: str | None,
+    metrics: dict[str, float],
+    gate: dict,
+    run_id: str,
+    progress: _ClaimRenewal,
+    signing: SigningConfig | None,
+    chain: dict | None,
+) -> IngestResult:
+    model_id = ev.model_id
+    caller_progress = progress.progress
     with snapshots.use(
         client,
         model_id,
         sha,
         metadata["info"]["siblings"],
-        progress=(lambda p, d, t: progress("download", p, d, t)) if progress else None,
+        # without a progress of the caller's, the store reports downloads its own way
+        progress=(lambda p, d, t: progress("download", p, d, t)) if caller_progress else None,
     ) as snapshot:
+        progress.renew()  # the download may have been long: still ours before any upload
         return _package(
             client,
             registry,
@@ -194,7 +308,7 @@ def _package(
             files,
             manifest,
             card,
-            (lambda p, d, t: progress("package", p, d, t)) if progress else None,
+            lambda p, d, t: progress("package", p, d, t),
         ),
     )
     stored = store.size(name, version)
@@ -231,6 +345,12 @@ def _package(
                 revision_sha=sha,
                 reason=f"{name} {version} → {uri}",
             )
+            if not renew_package_claim(con, name, version, run_id):
+                raise ClaimLostError(
+                    f"Package {name} {version}: another run took this run's stale claim over "
+                    "while it uploaded; nothing of this run was recorded."
+                )
+            release_package_claim(con, name, version, run_id)
     except duckdb.ConstraintException as e:
         raise PackageExistsError(f"Package {name} {version} was recorded meanwhile: {e}") from e
     return IngestResult(

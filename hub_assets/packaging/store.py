@@ -10,6 +10,7 @@ AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from typing import BinaryIO, TypeVar
 
@@ -129,7 +130,8 @@ class PackageStore:
     def upload(self, name: str, version: str, write: Callable[[BinaryIO], T]) -> T:
         """Call `write(stream)` to fill the package object; commit it only if that succeeds."""
         final = self.path(name, version)
-        target = final + ".partial" if self.is_local else final
+        # a writer's own partial file: two writers never interleave bytes in one file
+        target = f"{final}.{uuid.uuid4().hex[:12]}.partial" if self.is_local else final
         try:
             self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
             stream = self.fs.open(target, "wb")

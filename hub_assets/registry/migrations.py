@@ -446,6 +446,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        12,
+        "a package name and version claimed before its bytes are written, so two runs never "
+        "write the same package object",
+        """
+        CREATE TABLE package_claims (
+            name          VARCHAR NOT NULL,
+            version       VARCHAR NOT NULL,
+            model_id      VARCHAR NOT NULL,
+            revision_sha  VARCHAR NOT NULL,
+            run_id        VARCHAR NOT NULL,
+            claimed_at    TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (name, version)
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -51,6 +51,65 @@ def find_package(con: duckdb.DuckDBPyConnection, name: str, version: str) -> Pac
     return PackageRow(*row[:9], json.loads(row[9])) if row else None
 
 
+def claim_package(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    name: str,
+    version: str,
+    model_id: str,
+    revision_sha: str,
+    run_id: str,
+    stale_after_s: float,
+) -> tuple[str, str] | None:
+    """Claim (name, version) for `run_id` before its bytes are written, inside the write
+    transaction that found no such package. None: claimed (or already this run's, or taken
+    over from a claim older than `stale_after_s`, whose writer died). Otherwise the other
+    run's (run_id, claimed_at) that holds it."""
+    held = con.execute(
+        "SELECT run_id, claimed_at FROM package_claims WHERE name = ? AND version = ?",
+        [name, version],
+    ).fetchone()
+    ts = now()
+    if held is not None and held[0] != run_id:
+        age = (ts - held[1]).total_seconds()
+        if age < stale_after_s:
+            return held[0], held[1].isoformat(timespec="seconds")
+    con.execute("DELETE FROM package_claims WHERE name = ? AND version = ?", [name, version])
+    con.execute(
+        "INSERT INTO package_claims (name, version, model_id, revision_sha, run_id, claimed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [name, version, model_id, revision_sha, run_id, ts],
+    )
+    return None
+
+
+def renew_package_claim(
+    con: duckdb.DuckDBPyConnection, name: str, version: str, run_id: str
+) -> bool:
+    """Renew `run_id`'s claim on (name, version); False if it is no longer this run's (it
+    went stale and another run took it over)."""
+    held = con.execute(
+        "SELECT run_id FROM package_claims WHERE name = ? AND version = ?", [name, version]
+    ).fetchone()
+    if held is None or held[0] != run_id:
+        return False
+    con.execute(
+        "UPDATE package_claims SET claimed_at = ? WHERE name = ? AND version = ?",
+        [now(), name, version],
+    )
+    return True
+
+
+def release_package_claim(
+    con: duckdb.DuckDBPyConnection, name: str, version: str, run_id: str
+) -> None:
+    """Drop `run_id`'s claim on (name, version): its package is recorded, or it failed."""
+    con.execute(
+        "DELETE FROM package_claims WHERE name = ? AND version = ? AND run_id = ?",
+        [name, version, run_id],
+    )
+
+
 def insert_package(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -135,6 +135,7 @@ def test_storage_failing_mid_upload_leaves_nothing_and_a_retry_succeeds(
     assert not store.exists("sentence-transformers--all-MiniLM-L6-v2", "1.0.0")
     with registry.read() as con:
         assert con.execute("SELECT count(*) FROM packages").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM package_claims").fetchone() == (0,)  # released
     fault_proxy.heal()
     hub_server.reset_requests()
     result = ingest_model(hub_client, registry, store, model, run_id="r2", work_dir=tmp_path)
@@ -154,3 +155,57 @@ def test_local_store_failure_leaves_no_partial(tmp_path):
     with pytest.raises(StorageError, match="disk full"):
         store.upload("n", "1.0.0", broken)
     assert not list((tmp_path / "p").rglob("*.zip*"))
+
+
+def test_a_package_being_written_by_another_run_is_not_written_twice(
+    hub_client, gated_registry, tmp_path
+):
+    """Runs claim (name, version) before writing a byte: a second run is told who holds it,
+    a claim whose run died goes stale and is taken over, two runs at once make one package
+    whose stored bytes are the ones the registry names."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from hub_assets.packaging import ingest as ingest_module
+
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    name = "hub-assets-demo--tiny-gpt2-complete"
+    with registry.write() as con:
+        con.execute(
+            "INSERT INTO package_claims VALUES (?, '1.0.0', ?, 'abc', 'other-run', ?)",
+            [name, MODEL, datetime.now(UTC)],
+        )
+    with pytest.raises(PackageExistsError, match="being written by run other-run") as held:
+        ingest_model(hub_client, registry, store, MODEL, run_id="r1", work_dir=tmp_path)
+    assert not held.value.same_revision and held.value.existing is None
+    assert not store.exists(name, "1.0.0")
+    # the other run died: its claim is not renewed, and after the stale time it is taken over
+    stale = datetime.now(UTC) - timedelta(seconds=ingest_module.CLAIM_STALE_AFTER_S + 1)
+    with registry.write() as con:
+        con.execute("UPDATE package_claims SET claimed_at = ?", [stale])
+    first = ingest_model(hub_client, registry, store, MODEL, run_id="r1", work_dir=tmp_path)
+    assert first.version == "1.0.0"
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM package_claims").fetchone() == (0,)
+
+    def ingest(run_id: str):
+        try:
+            return ingest_model(
+                hub_client, registry, store, MODEL, version="2.0.0", run_id=run_id,
+                work_dir=tmp_path / run_id,
+            )  # fmt: skip
+        except PackageExistsError as e:
+            return e
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(ingest, ["a", "b", "c", "d"]))
+    made = [o for o in outcomes if not isinstance(o, PackageExistsError)]
+    assert len(made) == 1 and made[0].version == "2.0.0"
+    with registry.read() as con:
+        rows = con.execute("SELECT uri, sha256 FROM packages WHERE version = '2.0.0'").fetchall()
+        assert con.execute("SELECT count(*) FROM package_claims").fetchone() == (0,)
+    [(uri, sha256)] = rows
+    assert hashlib.sha256(open(uri, "rb").read()).hexdigest() == sha256
+    assert not list((tmp_path / "packages").rglob("*.partial"))
