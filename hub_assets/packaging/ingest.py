@@ -62,6 +62,9 @@ Progress = Callable[[str, str, int, int], None]  # (stage, path, done, total)
 # ten minutes belongs to a run that died, and the next run takes it over.
 CLAIM_RENEW_S = 60.0
 CLAIM_STALE_AFTER_S = 600.0
+CLAIM_POLL_S = 2.0  # how often a run waiting for another run's claim looks again
+# Long enough for the other run to finish, or for its claim to go stale if it died.
+CLAIM_WAIT_S = CLAIM_STALE_AFTER_S + CLAIM_RENEW_S
 
 
 class GateNotPassedError(HubAssetsError, RuntimeError):
@@ -111,10 +114,15 @@ def ingest_model(
     snapshots: SnapshotStore | None = None,
     progress: Progress | None = None,
     signing: SigningConfig | None = None,
+    wait_for_claim_s: float = 0.0,
 ) -> IngestResult:
     """Package the gated revision of `model_id` into the store and record it, from the
     revision's verified snapshot (the same files the scan and the evaluation read), with
-    its proof beside it: signature (when `signing` is given), evidence attestation, BOM."""
+    its proof beside it: signature (when `signing` is given), evidence attestation, BOM.
+
+    If another run holds the claim on the same name and version, wait up to
+    `wait_for_claim_s` for it to finish (then this run finds its package, or takes the
+    claim over if that run failed) before refusing with PackageExistsError."""
     check_model_id(model_id)
     if version is not None:
         check_version(version)
@@ -132,7 +140,8 @@ def ingest_model(
         raise GateNotPassedError(f"{model_id}@{sha[:12]} has no quality-gate decision yet.")
     if not gate["passed"]:
         raise GateNotPassedError(gate["message"])
-    if existing is None:
+    waited_until = time.monotonic() + wait_for_claim_s
+    while existing is None:
         with registry.write() as con:  # found nothing when reading: claim it, or see who has
             existing = find_package(con, name, version)
             holder = existing is None and claim_package(
@@ -144,13 +153,17 @@ def ingest_model(
                 run_id=run_id,
                 stale_after_s=CLAIM_STALE_AFTER_S,
             )
-        if holder:
-            raise PackageExistsError(
-                f"Package {name} {version} is being written by run {holder[0]} (claimed "
-                f"{holder[1]}); nothing was uploaded. It is recorded when that run finishes; "
-                f"a claim not renewed for {CLAIM_STALE_AFTER_S / 60:.0f} minutes is taken "
-                "over by the next attempt."
-            )
+        if not holder:
+            break
+        if time.monotonic() < waited_until:  # the other run is at it: see how it ends
+            time.sleep(min(CLAIM_POLL_S, max(0.0, waited_until - time.monotonic())))
+            continue
+        raise PackageExistsError(
+            f"Package {name} {version} is being written by run {holder[0]} (claimed "
+            f"{holder[1]}); nothing was uploaded. It is recorded when that run finishes; "
+            f"a claim not renewed for {CLAIM_STALE_AFTER_S / 60:.0f} minutes is taken "
+            "over by the next attempt."
+        )
     if existing is not None:
         same = existing.revision_sha == sha
         raise PackageExistsError(
@@ -310,6 +323,7 @@ def _package(
             card,
             lambda p, d, t: progress("package", p, d, t),
         ),
+        writer=run_id,
     )
     stored = store.size(name, version)
     if stored != written:

@@ -10,6 +10,7 @@ AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
 from typing import BinaryIO, TypeVar
@@ -23,6 +24,7 @@ T = TypeVar("T")
 DEFAULT_STORE = "data/packages"
 S3_BLOCK_SIZE = 16 * 1024 * 1024  # one multipart part: the upload's memory bound
 READ_BLOCK_SIZE = 4 * 1024 * 1024  # one ranged GET when reading a package from S3
+_WRITER_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # what a writer tag may not put in a file name
 
 
 class StorageError(HubAssetsError, RuntimeError):
@@ -127,11 +129,17 @@ class PackageStore:
         except Exception as e:  # noqa: BLE001
             raise StorageError(f"Cannot read {relpath} beside {uri}: {e}") from e
 
-    def upload(self, name: str, version: str, write: Callable[[BinaryIO], T]) -> T:
-        """Call `write(stream)` to fill the package object; commit it only if that succeeds."""
+    def upload(
+        self, name: str, version: str, write: Callable[[BinaryIO], T], writer: str | None = None
+    ) -> T:
+        """Call `write(stream)` to fill the package object; commit it only if that succeeds.
+
+        `writer` names the local partial file (the Dagster run id): two writers never
+        interleave bytes in one file, and a writer killed mid-write (SIGKILL leaves its
+        partial file behind) has it overwritten and renamed by its own retry."""
         final = self.path(name, version)
-        # a writer's own partial file: two writers never interleave bytes in one file
-        target = f"{final}.{uuid.uuid4().hex[:12]}.partial" if self.is_local else final
+        tag = _WRITER_UNSAFE.sub("_", writer)[:64] if writer else uuid.uuid4().hex[:12]
+        target = f"{final}.{tag}.partial" if self.is_local else final
         try:
             self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
             stream = self.fs.open(target, "wb")

@@ -209,3 +209,58 @@ def test_a_package_being_written_by_another_run_is_not_written_twice(
     [(uri, sha256)] = rows
     assert hashlib.sha256(open(uri, "rb").read()).hexdigest() == sha256
     assert not list((tmp_path / "packages").rglob("*.partial"))
+
+
+def test_a_run_that_waits_for_another_runs_claim_reports_its_package_or_takes_over(
+    hub_client, gated_registry, tmp_path
+):
+    """With `wait_for_claim_s` (what the Dagster asset passes), a second run of the same
+    revision waits: when the holder records its package, the waiter reports it (same
+    revision, nothing uploaded twice); when the holder releases its claim without a package
+    (it failed), the waiter packages the model itself."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    name = "hub-assets-demo--tiny-gpt2-complete"
+
+    def ingest(run_id: str, version: str):
+        try:
+            return ingest_model(
+                hub_client, registry, store, MODEL, version=version, run_id=run_id,
+                work_dir=tmp_path / run_id, wait_for_claim_s=120,
+            )  # fmt: skip
+        except PackageExistsError as e:
+            return e
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(ingest, ["a", "b", "c"], ["1.0.0"] * 3))
+    made = [o for o in outcomes if not isinstance(o, PackageExistsError)]
+    waited = [o for o in outcomes if isinstance(o, PackageExistsError)]
+    assert len(made) == 1 and len(waited) == 2
+    assert all(w.same_revision and w.existing.package_id == made[0].package_id for w in waited)
+
+    # the holder fails: its claim is released without a package, and the waiter takes over
+    with registry.write() as con:
+        con.execute(
+            "INSERT INTO package_claims VALUES (?, '2.0.0', ?, 'abc', 'failing-run', ?)",
+            [name, MODEL, datetime.now(UTC)],
+        )
+
+    def release_later() -> None:
+        time.sleep(3)
+        with registry.write() as con:
+            con.execute("DELETE FROM package_claims WHERE run_id = 'failing-run'")
+
+    releaser = threading.Thread(target=release_later)
+    started = time.monotonic()
+    releaser.start()
+    result = ingest("d", "2.0.0")
+    releaser.join()
+    assert not isinstance(result, PackageExistsError), result
+    assert result.version == "2.0.0" and time.monotonic() - started >= 3
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM package_claims").fetchone() == (0,)

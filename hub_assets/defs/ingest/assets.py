@@ -9,7 +9,7 @@ from hub_assets.defs.conventions import OWNERS, metered_client, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
 from hub_assets.errors import outcome_of, plain_message
-from hub_assets.packaging.ingest import PackageExistsError, ingest_model
+from hub_assets.packaging.ingest import CLAIM_WAIT_S, PackageExistsError, ingest_model
 from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages
 from hub_assets.resources import (
@@ -96,6 +96,9 @@ def ingested_package(
                 snapshots=trust.snapshots(),
                 progress=progress,
                 signing=package_store.signing(),
+                # a second run of the same model (a backfill beside the sensor's run) waits
+                # for the first to finish packaging, then reports its package
+                wait_for_claim_s=CLAIM_WAIT_S,
             )
     except Exception as e:
         outcome = outcome_of(e)
