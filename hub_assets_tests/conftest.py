@@ -101,6 +101,16 @@ def postgres_server():
 
 
 @pytest.fixture
+def redis_server():
+    """A real Redis (Debian's server) on a free loopback port: a Celery broker."""
+    from hub_assets_tests.local_servers import LocalRedis
+
+    server = LocalRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def shared_registry(postgres_server):
     """An empty shared registry: a database of the test's own on the PostgreSQL server."""
     import uuid

@@ -29,6 +29,28 @@ def _celery_urls(settings: Settings) -> dict:
     return {"broker": {"env": BROKER_ENV}, "backend": {"env": _backend_env(settings)}}
 
 
+# A step's task is acknowledged when it ends, not when it starts, and a worker process that
+# dies mid-step (SIGKILL, the OOM killer) has its task put back on the queue: another
+# process runs the step again in the same run (every step is idempotent: claims, cache
+# keys, fingerprints). A task unacknowledged for the visibility timeout is handed out
+# again, so it is longer than any step (Redis's default is one hour).
+VISIBILITY_TIMEOUT_S = 12 * 3600
+
+
+def celery_config() -> dict:
+    """Celery settings shared by the executor (the run's side) and the workers."""
+    from dagster_celery.defaults import broker_transport_options
+
+    return {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "broker_transport_options": {
+            **broker_transport_options,
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        },
+    }
+
+
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     """The executor every job of the project uses."""
     if settings.executor == "in_process":
@@ -36,7 +58,9 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     if settings.executor == "celery":
         from dagster_celery import celery_executor
 
-        return celery_executor.configured(_celery_urls(settings), name="celery")
+        return celery_executor.configured(
+            {**_celery_urls(settings), "config_source": celery_config()}, name="celery"
+        )
     limit = (
         {}
         if settings.max_concurrent_steps is None
@@ -68,7 +92,11 @@ def worker_app():  # noqa: ANN201 - a celery.Celery
     broker, backend = (
         urls[name].get_secret_value() for name in (BROKER_ENV, _backend_env(settings))
     )
-    app = make_app(CeleryExecutor.for_cli(broker=broker, backend=backend).app_args())
+    app = make_app(
+        CeleryExecutor.for_cli(
+            broker=broker, backend=backend, config_source=celery_config()
+        ).app_args()
+    )
     create_task(app)
     create_execute_job_task(app)
     create_resume_job_task(app)

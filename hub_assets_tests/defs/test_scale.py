@@ -26,7 +26,6 @@ import pytest
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.process import served_catalog
 from hub_assets.registry.store import registry_at
-from hub_assets_tests.local_servers import LocalRedis
 
 pytestmark = [pytest.mark.scale, pytest.mark.slow]
 
@@ -64,13 +63,6 @@ def scale_catalog(demo: Path, out: Path, copies: int) -> list[str]:
         )
         names.append(name)
     return names
-
-
-@pytest.fixture
-def redis_server():
-    server = LocalRedis().start()
-    yield server
-    server.stop()
 
 
 def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -142,6 +134,30 @@ def _tasks_per_worker(broker: str) -> dict[str, int]:
     app = make_app(CeleryExecutor.for_cli(broker=broker, backend=broker).app_args())
     stats = app.control.inspect(timeout=5).stats() or {}
     return {name.split("@")[0]: sum(s.get("total", {}).values()) for name, s in stats.items()}
+
+
+def _kill_a_packaging_step(broker: str, registry_url: str, timeout_s: float) -> str:
+    """SIGKILL the worker process of a packaging step while it holds its package claim
+    (between claiming the name and recording the package: mid-write); the run id."""
+    from dagster_celery.executor import CeleryExecutor
+    from dagster_celery.make_app import make_app
+
+    app = make_app(CeleryExecutor.for_cli(broker=broker, backend=broker).app_args())
+    registry = registry_at(registry_url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with registry.read() as con:
+            claims = {r[0] for r in con.execute("SELECT run_id FROM package_claims").fetchall()}
+        if claims:
+            for tasks in (app.control.inspect(timeout=2).active() or {}).values():
+                for task in tasks:
+                    args = json.dumps([task.get("args"), task.get("kwargs")])
+                    run = next((c for c in claims if c in args), None)
+                    if run is not None and "ingested_package" in args:
+                        os.kill(task["worker_pid"], signal.SIGKILL)
+                        return run
+        time.sleep(0.2)
+    raise AssertionError("no packaging step was seen holding its claim")
 
 
 def test_the_pipeline_on_postgres_with_celery_workers(
@@ -244,7 +260,16 @@ def test_the_pipeline_on_postgres_with_celery_workers(
                     "-w", str(REPO / "workspace.yaml"), "--partitions", ",".join(repeated),
                     "--noprompt",
                 )  # fmt: skip
+                # a worker process dies mid-write: its step runs again, the run completes
+                killed = _kill_a_packaging_step(
+                    env["HUB_ASSETS_CELERY_BROKER"], registry_url, timeout_s=1200
+                )
                 runs = _wait_for_runs(instance, len(models) + len(repeated), timeout_s=2400)
+                killed_starts = [
+                    e
+                    for e in instance.all_logs(killed, of_type=dg.DagsterEventType.STEP_START)
+                    if e.step_key == "ingested_package"
+                ]
             tasks = _tasks_per_worker(env["HUB_ASSETS_CELERY_BROKER"])
         finally:
             for proc in procs:
@@ -286,6 +311,13 @@ def test_the_pipeline_on_postgres_with_celery_workers(
         metric_runs = {r[0] for r in one("SELECT DISTINCT run_id FROM metric_values").fetchall()}
     run_ids = {r.run_id for r in runs}
     assert metric_runs <= run_ids
+    # the run whose packaging step was killed mid-write ran that step again and succeeded,
+    # leaving no claim and no partial file behind
+    assert len(killed_starts) == 2, killed_starts
+    assert next(r for r in runs if r.run_id == killed).status == dg.DagsterRunStatus.SUCCESS
+    assert not list(store.rglob("*.partial")), list(store.rglob("*.partial"))
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM package_claims").fetchone() == (0,)
     # every package in the store is the bytes the registry names
     for model_id, _name, _version, uri, sha256, size in packages:
         path = Path(uri.removeprefix("file://"))
@@ -297,5 +329,6 @@ def test_the_pipeline_on_postgres_with_celery_workers(
         assert run.tags.get("dagster/partition") not in passed, json.dumps(run.tags)
     print(
         f"\nscale: {len(models)} models, {len(runs)} per-model runs ({len(failed)} stopped by "
-        f"the gate), {len(packages)} packages, steps per worker {tasks}"
+        f"the gate), {len(packages)} packages, steps per worker {tasks}; run {killed[:8]}'s "
+        "packaging step was killed mid-write and ran again"
     )
