@@ -173,14 +173,24 @@ def ingest_model(
             existing,
             same,
         )
-    ev = ModelEvidence.from_metadata(model_id, metadata)
-    snapshots = snapshots or SnapshotStore(work_dir / "snapshots")
-    progress = _ClaimRenewal(registry, name, version, model_id, sha, run_id, progress)
+    job = _Packaging(
+        client=client,
+        registry=registry,
+        store=store,
+        ev=ModelEvidence.from_metadata(model_id, metadata),
+        sha=sha,
+        name=name,
+        version=version,
+        description=description,
+        metrics=metrics,
+        gate=gate,
+        run_id=run_id,
+        signing=signing,
+        licence_chain=(chain or {}).get("chain"),
+    )
+    renewal = _ClaimRenewal(registry, name, version, model_id, sha, run_id, progress)
     try:
-        return _claimed_ingest(
-            client, registry, store, snapshots, metadata, ev, sha, name, version, description,
-            metrics, gate, run_id, progress, signing, chain,
-        )  # fmt: skip
+        return _package(job, snapshots or SnapshotStore(work_dir / "snapshots"), metadata, renewal)
     except BaseException:
         try:
             with registry.write() as con:
@@ -230,71 +240,47 @@ class _ClaimRenewal:
                 )
 
 
-def _claimed_ingest(
-    client: HubClient,
-    registry: Registry,
-    store: PackageStore,
-    snapshots: SnapshotStore,
-    metadata: dict,
-    ev: ModelEvidence,
-    sha: str,
-    name: str,
-    version: str,
-    description: str | None,
-    metrics: dict[str, float],
-    gate: dict,
-    run_id: str,
-    progress: _ClaimRenewal,
-    signing: SigningConfig | None,
-    chain: dict | None,
-) -> IngestResult:
-    model_id = ev.model_id
-    caller_progress = progress.progress
-    with snapshots.use(
-        client,
-        model_id,
-        sha,
-        metadata["info"]["siblings"],
-        # without a progress of the caller's, the store reports downloads its own way
-        progress=(lambda p, d, t: progress("download", p, d, t)) if caller_progress else None,
-    ) as snapshot:
-        progress.renew()  # the download may have been long: still ours before any upload
-        return _package(
-            client,
-            registry,
-            store,
-            snapshot.files,
-            ev,
-            sha,
-            name,
-            version,
-            description,
-            metrics,
-            gate,
-            run_id,
-            progress,
-            signing,
-            (chain or {}).get("chain"),
-        )
+@dataclass(frozen=True)
+class _Packaging:
+    """What one claimed packaging of a revision works with."""
+
+    client: HubClient
+    registry: Registry
+    store: PackageStore
+    ev: ModelEvidence
+    sha: str
+    name: str
+    version: str
+    description: str | None
+    metrics: dict[str, float]
+    gate: dict
+    run_id: str
+    signing: SigningConfig | None
+    licence_chain: str | None
 
 
 def _package(
-    client: HubClient,
-    registry: Registry,
-    store: PackageStore,
-    files: list,
-    ev: ModelEvidence,
-    sha: str,
-    name: str,
-    version: str,
-    description: str | None,
-    metrics: dict[str, float],
-    gate: dict,
-    run_id: str,
-    progress: Progress | None,
-    signing: SigningConfig | None = None,
-    licence_chain: str | None = None,
+    job: _Packaging, snapshots: SnapshotStore, metadata: dict, progress: _ClaimRenewal
 ) -> IngestResult:
+    """Under the run's claim: the verified snapshot, then the zip into the store, its proof
+    beside it, then the registry row."""
+    with snapshots.use(
+        job.client,
+        job.ev.model_id,
+        job.sha,
+        metadata["info"]["siblings"],
+        # without a progress of the caller's, the store reports downloads its own way
+        progress=(lambda p, d, t: progress("download", p, d, t)) if progress.progress else None,
+    ) as snapshot:
+        progress.renew()  # the download may have been long: still ours before any upload
+        return _write_and_record(job, snapshot.files, progress)
+
+
+def _write_and_record(job: _Packaging, files: list, progress: _ClaimRenewal) -> IngestResult:
+    client, registry, store, ev, sha = job.client, job.registry, job.store, job.ev, job.sha
+    name, version, metrics, run_id, signing = (
+        job.name, job.version, job.metrics, job.run_id, job.signing,
+    )  # fmt: skip
     model_id = ev.model_id
     spec = PackageSpec(
         name=name,
@@ -302,14 +288,15 @@ def _package(
         model_id=model_id,
         revision=sha,
         source=client.api.endpoint,
-        description=description or f"{model_id} at revision {sha[:12]}, packaged by hub-assets.",
+        description=job.description
+        or f"{model_id} at revision {sha[:12]}, packaged by hub-assets.",
         metrics=metrics,
-        gate=gate,
+        gate=job.gate,
         license=ev.license,
         parents=ev.base_models(),
         package_id=str(uuid.uuid4()),
         signing_key_id=signing_key_id(signing),
-        licence_chain=licence_chain,
+        licence_chain=job.licence_chain,
     )
     manifest = build_manifest(spec, sorted(files, key=lambda f: f.path))
     card = model_card(spec, manifest)
