@@ -1,9 +1,5 @@
 """The mirror tests' world: a Hub of their own and a registry the demo pipeline built (once
-per test worker; the mirror tests run on one worker, as the `mirror` xdist group).
-
-Session-scoped, not package-scoped: xdist hands a worker the group's tests among other
-packages' tests, and a package fixture is torn down whenever the next test is elsewhere, so
-the two-minute world was built twice a run."""
+per test worker; the mirror tests run on one worker, as the `mirror` xdist group)."""
 
 import os
 import shutil
@@ -29,23 +25,23 @@ FAILING = f"{ORG}/tiny-gpt2-stale"
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def upstream(demo_catalog, tmp_path_factory):
-    """A Hub of the mirror tests' own (a hard-linked copy of the demo catalog) it may commit to."""
+    """A Hub of the module's own (a hard-linked copy of the demo catalog) it may commit to."""
     root = tmp_path_factory.mktemp("upstream") / "catalog"
     shutil.copytree(demo_catalog, root, copy_function=os.link)
     with HubServer(root) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(upstream, tmp_path_factory):
     """(registry, package store folder) after the pipeline ingested the three models."""
     tmp = tmp_path_factory.mktemp("world")
     registry = Registry(tmp / "registry.duckdb")
     with pipeline_env(upstream.url, registry, tmp):
         # a process of its own, as a user runs it: an in-process Dagster run in a
-        # session-scoped fixture left the worker's captured stderr closed
+        # package-scoped fixture left the worker's captured stderr closed
         for model_id, code in ((QA_MODEL, 0), (MINILM, 0), (FAILING, 4)):
             r = subprocess.run(
                 [str(BIN / "hub-assets"), "ingest", model_id, "--wait"],
@@ -66,7 +62,7 @@ def serving(registry: Registry, store: PackageStore, *, promoted=False, public=T
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mirror(world):
     registry, packages = world
     with serving(registry, PackageStore(str(packages))) as server:
