@@ -19,6 +19,7 @@ from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest
 from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.jobs import rescoring_job
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.resources import (
     DiscoveryResource,
     EvaluationResource,
@@ -42,6 +43,7 @@ defs = Definitions(
     assets=[
         hub_candidates,
         model_metadata,
+        security_scan,
         trust_metrics,
         quality_gate,
         ingested_package,

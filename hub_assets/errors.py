@@ -31,6 +31,8 @@ EXIT_CODES = {
     "throttled": 14,
     "refused": 15,
     "unverified": 16,
+    "oversized_repo": 17,
+    "malformed_weights": 18,
 }
 
 # Outcome → HTTP status of the registry service (docs/service.md has the same table).
@@ -52,6 +54,8 @@ HTTP_STATUSES = {
     "throttled": 429,
     "refused": 409,
     "unverified": 502,
+    "oversized_repo": 400,
+    "malformed_weights": 400,
 }
 
 
@@ -87,8 +91,13 @@ def outcomes_by_class_name() -> dict[str, str]:
     import hub_assets.evaluation.backends
     import hub_assets.evaluation.datasets
     import hub_assets.gate.config
+    import hub_assets.hub.clearance
     import hub_assets.hub.client
     import hub_assets.hub.ids
+    import hub_assets.hub.inspection
+    import hub_assets.hub.transport
+    import hub_assets.hub.untrusted
+    import hub_assets.hub.verified
     import hub_assets.packaging.download
     import hub_assets.packaging.ingest
     import hub_assets.packaging.package

@@ -29,6 +29,7 @@ from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hardware.fit import DeviceProfile, load_devices
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
+from hub_assets.hub.untrusted import RepoLimits
 from hub_assets.metrics.evidence import utc_now
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.metrics.scoring import ScoringContext
@@ -63,6 +64,12 @@ class HubResource(ConfigurableResource):
     max_retries: int = Field(default=5, description="Retries of 429/5xx answers.")
     cache_dir: str = Field(default="data/cache/hub", description="Persistent metadata cache.")
     cache_ttl_hours: float = Field(default=24.0, description="Metadata cache time-to-live.")
+    max_files: int = Field(default=10_000, description="Files a repo may list.")
+    max_file_gb: float = Field(default=50.0, description="Largest file a repo may list.")
+    max_repo_gb: float = Field(default=200.0, description="Bytes a repo may list in all.")
+    redirect_hosts: list[str] = Field(
+        default=[], description="Hosts file requests may be redirected to, too."
+    )
 
     def client(self) -> HubClient:
         """A `HubClient` over the real `HfApi`, bound to this endpoint."""
@@ -75,6 +82,12 @@ class HubResource(ConfigurableResource):
                 cache_dir=Path(self.cache_dir),
                 cache_ttl_s=self.cache_ttl_hours * 3600,
                 offline=self.offline,
+                limits=RepoLimits(
+                    max_files=self.max_files,
+                    max_file_bytes=int(self.max_file_gb * 1e9),
+                    max_repo_bytes=int(self.max_repo_gb * 1e9),
+                ),
+                redirect_hosts=tuple(self.redirect_hosts),
             )
         )
 
@@ -91,6 +104,10 @@ class HubResource(ConfigurableResource):
             max_retries=settings.hub_max_retries,
             cache_dir=str(settings.cache_dir),
             cache_ttl_hours=settings.cache_ttl_hours,
+            max_files=settings.max_files,
+            max_file_gb=settings.max_file_gb,
+            max_repo_gb=settings.max_repo_gb,
+            redirect_hosts=list(settings.hub_redirect_hosts),
         )
 
 

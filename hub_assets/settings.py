@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     repro_max_gb: float = Field(default=1.0, ge=0)
     snapshot_cache_gb: float = Field(default=20.0, gt=0)
     max_file_gb: float = Field(default=50.0, gt=0)
+    # A repo over these is refused from its listing, before any byte is fetched
+    max_repo_gb: float = Field(default=200.0, gt=0)
+    max_files: int = Field(default=10_000, ge=1, le=1_000_000)
+    # hosts (".example.com": its subdomains) a Hub file request may be redirected to,
+    # beyond the Hub's own (and huggingface.co's CDN for huggingface.co)
+    hub_redirect_hosts: CsvList = []
     # Hardware fit: device profiles (YAML; default hub_assets/hardware/devices.yaml) and the
     # context length the RAM estimate's KV cache is sized for
     devices: Path | None = None
@@ -172,6 +178,7 @@ class Settings(BaseSettings):
         "hub_tokens",
         "inference_api_models",
         "signing_cert_chain",
+        "hub_redirect_hosts",
         mode="before",
     )
     @classmethod

@@ -40,6 +40,7 @@ from hub_assets.evaluation.backends import (
     GenerationConfig,
     QABackend,
 )
+from hub_assets.hub.clearance import mark_cleared
 from hub_assets.hub_protocol.repos import Commit, Repo
 from hub_assets.hub_protocol.routing import ProtocolRequest, ProtocolResponse, json_response
 from hub_assets.hub_protocol.shapes import HubError
@@ -195,6 +196,8 @@ class InferenceRoutes:
                 target = folder / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.symlink_to(Path(self.store.blob_path(entry.sha256)).resolve())
+            # the development Hub's own catalog, served by its own inference API
+            mark_cleared(folder, commit.sha, "the development Hub's own catalog", "")
         return folder
 
 

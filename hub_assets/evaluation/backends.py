@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hub_assets.errors import HubAssetsError
+from hub_assets.evaluation.loader import from_pretrained, load_failure_words
 
 GENERATION_TASKS = ("text-generation", "text2text-generation")
 EXTRACTIVE_TASKS = ("question-answering",)
@@ -99,23 +100,19 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if gguf_file:
-        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
-        return model, AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
+        model = from_pretrained(AutoModelForCausalLM, path, gguf_file=gguf_file)
+        return model, from_pretrained(AutoTokenizer, path, gguf_file=gguf_file)
     if base is not None:
         from peft import PeftModel
 
-        model = AutoModelForCausalLM.from_pretrained(
-            base, use_safetensors=True, trust_remote_code=False
-        )
+        model = from_pretrained(AutoModelForCausalLM, base, use_safetensors=True)
         with warnings.catch_warnings():  # peft 0.21 calls an attribute transformers 5 renamed
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-            model = PeftModel.from_pretrained(model, path)
+            model = from_pretrained(PeftModel, path, model)
         own = any((Path(path) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
-        return model, AutoTokenizer.from_pretrained(path if own else base)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, use_safetensors=True, trust_remote_code=False
-    )
-    return model, AutoTokenizer.from_pretrained(path)
+        return model, from_pretrained(AutoTokenizer, path if own else base)
+    model = from_pretrained(AutoModelForCausalLM, path, use_safetensors=True)
+    return model, from_pretrained(AutoTokenizer, path)
 
 
 class QABackend:
@@ -135,10 +132,8 @@ class QABackend:
         self.task, self.config, self.device = task, config, _device()
         try:
             if task == "text2text-generation":
-                self.tokenizer = AutoTokenizer.from_pretrained(path)
-                model = AutoModelForSeq2SeqLM.from_pretrained(
-                    path, use_safetensors=True, trust_remote_code=False
-                )
+                self.tokenizer = from_pretrained(AutoTokenizer, path)
+                model = from_pretrained(AutoModelForSeq2SeqLM, path, use_safetensors=True)
             else:
                 model, self.tokenizer = load_causal_lm(path, gguf_file, base)
             if len(self.tokenizer) < 10:
@@ -146,7 +141,7 @@ class QABackend:
             self.model = model.to(self.device).eval()
         except Exception as e:  # noqa: BLE001 - every load failure is reported the same way
             raise BackendLoadError(
-                f"cannot load {path.name} for {task}: {type(e).__name__}: {e}"
+                f"cannot load {path.name} for {task}: {load_failure_words(e)}"
             ) from e
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -216,13 +211,13 @@ def _load(path: Path, task: str, loader):  # noqa: ANN001, ANN202
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = from_pretrained(AutoTokenizer, path)
         if len(tokenizer) < 10:
             raise ValueError("no usable tokenizer in the repo")
-        model = loader.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+        model = from_pretrained(loader, path, use_safetensors=True)
     except Exception as e:  # noqa: BLE001 - every load failure is reported the same way
         raise BackendLoadError(
-            f"cannot load {path.name} for {task}: {type(e).__name__}: {e}"
+            f"cannot load {path.name} for {task}: {load_failure_words(e)}"
         ) from e
     return tokenizer, model.to(_device()).eval()
 
@@ -356,17 +351,15 @@ class EmbeddingBackend:
 
         self.config, self.device = config, _device()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.tokenizer = from_pretrained(AutoTokenizer, path)
             if len(self.tokenizer) < 10:
                 raise ValueError("no usable tokenizer in the repo")
             self.model = (
-                AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
-                .to(self.device)
-                .eval()
+                from_pretrained(AutoModel, path, use_safetensors=True).to(self.device).eval()
             )
         except Exception as e:  # noqa: BLE001
             raise BackendLoadError(
-                f"cannot load {path.name} for embeddings: {type(e).__name__}: {e}"
+                f"cannot load {path.name} for embeddings: {load_failure_words(e)}"
             ) from e
         self.max_length = input_limit(self.model, self.tokenizer, config)
 

@@ -32,13 +32,14 @@ from hub_assets.evaluation.shadow import (
     weight_bytes,
 )
 from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
+from hub_assets.hub.clearance import NotClearedError, require_cleared
 from hub_assets.hub.client import HubClient, ModelNotFoundError
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.packaging.download import GatedModelError
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.registry.metrics import require_current_revision, write_metrics
+from hub_assets.registry.metrics import require_current_revision, revision_metrics, write_metrics
 from hub_assets.registry.models import append_status
 from hub_assets.registry.store import Registry
 
@@ -84,6 +85,9 @@ def run_shadow_evaluation(
     pin = pin_for(pipeline_tag, pins)
     if pin is None:
         return ShadowOutcome("not_evaluated", f"no evaluation for task {pipeline_tag!r}")
+    refused = security_refusal(registry, model_id, sha)
+    if refused:
+        return ShadowOutcome("not_evaluated", refused, pin)
     ev = ModelEvidence.from_metadata(model_id, metadata)
     weights = ev.weight_files()
     blocker = local_evaluation_blocker(weights, max_weight_bytes)
@@ -153,6 +157,7 @@ def run_shadow_evaluation(
                 snapshot = stack.enter_context(
                     snapshots.use(client, model_id, sha, siblings, patterns)
                 )
+                require_cleared(snapshot.folder)  # the same bytes the verdict judged
                 base_dir = None
                 if base:
                     info = client.model_metadata(base).data["info"]
@@ -161,6 +166,7 @@ def run_shadow_evaluation(
                             client, base, info["sha"], info["siblings"] or [], LOADABLE_PATTERNS
                         )
                     ).folder
+                    require_cleared(base_dir)
                 if gguf:  # the verified bytes' header, before any loader sees them
                     read_local_gguf_header(snapshot.folder / gguf)
                 result = (
@@ -176,7 +182,13 @@ def run_shadow_evaluation(
                     if pin.task == QA_TASK
                     else evaluate_retrieval(snapshot.folder, data, config, limit)
                 )
-    except (BackendLoadError, GatedModelError, MalformedGgufError, ModelNotFoundError) as e:
+    except (
+        BackendLoadError,
+        GatedModelError,
+        MalformedGgufError,
+        ModelNotFoundError,
+        NotClearedError,
+    ) as e:
         return ShadowOutcome("not_evaluated", str(e).splitlines()[0], pin, key)
     if use_api and result.coverage < api.budget.min_coverage:
         return _not_measured(registry, model_id, sha, pin, key, result, api, run_id)
@@ -210,6 +222,22 @@ def run_shadow_evaluation(
         coverage=result.coverage,
         api=result.api,
     )
+
+
+def security_refusal(registry: Registry, model_id: str, sha: str) -> str | None:
+    """Why the revision may not be evaluated (no security verdict yet, or a failing one),
+    or None: a flagged model is never loaded, run locally or sent to an inference API."""
+    with registry.read() as con:
+        verdict = revision_metrics(con, model_id, sha).get("security")
+    if verdict is None:
+        return (
+            f"not evaluated: revision {sha[:12]} has no security verdict yet "
+            "(security_scan runs first)"
+        )
+    if verdict.value <= 0.0:
+        reason = (verdict.details or {}).get("reason", "")
+        return f"not evaluated: the security verdict on {sha[:12]} failed ({reason[:300]})"
+    return None
 
 
 def _record(

@@ -19,16 +19,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
-from huggingface_hub import HfApi, get_session, get_token, hf_hub_download, hf_hub_url
+from huggingface_hub import HfApi, get_session, get_token, hf_hub_url
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
-    NotASafetensorsRepoError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
-    SafetensorsParsingError,
 )
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
@@ -46,6 +44,15 @@ from hub_assets.hub.pacing import (
     retry_delay,
     storm_message,
     transport_words,
+)
+from hub_assets.hub.transport import Deadline, allowed_hosts, deadline_for, open_get
+from hub_assets.hub.untrusted import (
+    RepoLimits,
+    UnsafeRepoError,
+    check_sha,
+    check_siblings,
+    check_text,
+    shown,
 )
 
 T = TypeVar("T")
@@ -90,6 +97,8 @@ class HubSettings:
     cache_dir: Path = Path("data/cache/hub")
     cache_ttl_s: float = 24 * 3600
     timeout_s: float = 30.0
+    limits: RepoLimits = field(default_factory=RepoLimits)  # refused unfetched beyond these
+    redirect_hosts: tuple[str, ...] = ()  # hosts a file request may be redirected to, too
 
     def resolved_token(self) -> str | None:
         """The token, resolved exactly as huggingface_hub does when none is configured:
@@ -126,6 +135,7 @@ class HubClient:
     requests_made: int = 0
     rate_limited: int = 0  # 429 answers seen
     bytes_downloaded: int = 0  # file bytes received (packaging.download counts them)
+    refused_listing_entries: list[str] = field(default_factory=list)  # invalid id or sha
     _limiter: RateLimiter = field(init=False, repr=False)
     _cache: MetadataCache = field(init=False, repr=False)
     api: HfApi = field(init=False, repr=False)
@@ -220,9 +230,31 @@ class HubClient:
         while url:
             r = self._get_page(url, params)
             items = r.json()
-            yield [listing_record(ModelInfo(**{"siblings": None, **item})) for item in items]
+            if not isinstance(items, list):
+                raise UnsafeRepoError(
+                    f"The Hub at {self.settings.endpoint} answered a model listing with "
+                    f"{type(items).__name__}, not a list.",
+                    field="listing",
+                )
+            yield [rec for item in items if (rec := self._listing_entry(item)) is not None]
             nxt = r.links.get("next", {}).get("url")
             url, params = (nxt, None) if nxt and items else (None, None)
+
+    def _listing_entry(self, item: object) -> dict | None:
+        """A listing entry as discovery keeps it, or None (and counted in
+        `refused_listing_entries`) when its id or sha cannot be trusted: one hostile entry
+        does not stop the scan, and never becomes a partition or a path."""
+        try:
+            if not isinstance(item, dict):
+                raise UnsafeRepoError("not an object", field="listing entry")
+            check_model_id(item.get("id") or item.get("modelId"))
+            rec = listing_record(ModelInfo(**{"siblings": None, **item}))
+            if rec["sha"] is not None:
+                check_sha(rec["sha"], "revision sha")
+            return rec
+        except (UnsafeRepoError, InvalidModelIdError, TypeError, ValueError, KeyError):
+            self.refused_listing_entries.append(shown(item, 200))
+            return None
 
     # -- per-model metadata, cached ----------------------------------------------------------
     def model_metadata(self, model_id: str, revision: str | None = None) -> Fetched:
@@ -312,40 +344,52 @@ class HubClient:
             raise ModelNotFoundError(
                 f"Model {model_id!r} has no revision {revision!r} on the Hub."
             ) from None
-        sha = info.sha
-        files = {s.rfilename: s for s in info.siblings or []}
+        sha = check_sha(info.sha, "revision sha")
+        if revision is not None and len(revision) == 40 and sha != revision:
+            raise UnsafeRepoError(
+                f"Asked for {model_id} at {revision[:12]}, the Hub answered with revision "
+                f"{sha[:12]}; the repo is refused.",
+                field="revision sha",
+            )
+        siblings = check_siblings(
+            (
+                {
+                    "path": s.rfilename,
+                    "size": s.size,
+                    "blob_id": s.blob_id,
+                    "lfs_sha256": s.lfs.sha256 if s.lfs else None,
+                }
+                for s in info.siblings or []
+            ),
+            self.settings.limits,
+            f"{model_id}@{sha[:12]}",
+        )
+        files = {s["path"]: s for s in siblings}
         card_data, card_text = {}, ""
         if "README.md" in files:
-            card_data, card_text = split_card(self._read_file(model_id, "README.md", sha))
+            card_data, card_text = split_card(self._read_text(model_id, files["README.md"], sha))
         config = None
         if "config.json" in files:
             try:
-                config = json.loads(self._read_file(model_id, "config.json", sha))
-            except (ValueError, GatedRepoError):
+                config = json.loads(self._read_text(model_id, files["config.json"], sha))
+            except (ValueError, RecursionError, GatedRepoError):
                 config = None
+            config = config if isinstance(config, dict) else None
         commits = [
             {
-                "id": c.commit_id,
-                "title": c.title,
-                "authors": list(c.authors),
+                "id": check_sha(c.commit_id, "commit id"),
+                "title": check_text(c.title, "commit title", 300),
+                "authors": [check_text(a, "commit author", 100) for a in list(c.authors)[:50]],
                 "date": iso(c.created_at),
             }
-            for c in self.call(self.api.list_repo_commits, model_id, revision=sha)
+            for c in self.call(self.api.list_repo_commits, model_id, revision=sha)[:1000]
         ]
         record = listing_record(info)
         record["license"] = record["license"] or (card_data.get("license") if card_data else None)
         return {
             "info": {
                 **record,
-                "siblings": [
-                    {
-                        "path": s.rfilename,
-                        "size": s.size,
-                        "blob_id": s.blob_id,
-                        "lfs_sha256": s.lfs.sha256 if s.lfs else None,
-                    }
-                    for s in info.siblings or []
-                ],
+                "siblings": siblings,
                 "safetensors": (
                     {"total": info.safetensors.total, "parameters": info.safetensors.parameters}
                     if info.safetensors
@@ -360,13 +404,95 @@ class HubClient:
             "config": config,
         }
 
+    def _read_text(self, model_id: str, sibling: dict, sha: str, repo_type: str = "model") -> str:
+        try:
+            raw = self.read_verified(model_id, sibling, sha, repo_type=repo_type)
+        except GatedRepoError:
+            if sibling["path"] == "README.md":
+                return ""  # a gated repo's card needs access; its YAML is in the info
+            raise
+        return raw.decode("utf-8", errors="replace")
+
+    def file_url(self, repo_id: str, path: str, sha: str, repo_type: str = "model") -> str:
+        """The resolve URL of a file of a revision (`path` already validated)."""
+        return hf_hub_url(
+            repo_id, path, revision=sha, repo_type=repo_type, endpoint=self.api.endpoint
+        )
+
+    def read_verified(
+        self, repo_id: str, sibling: dict, sha: str, *, repo_type: str = "model"
+    ) -> bytes:
+        """The whole of a small repo file (a card, a config, an index), read into memory
+        through the project's own downloader: at most its advertised size (and never more
+        than the metadata-file limit), within a deadline, redirects to allowed hosts only,
+        and verified against the listing's blob id or LFS sha256 before anyone reads it.
+        Nothing is written to disk and no Hub-chosen string becomes a path."""
+        from hub_assets.hub.verified import ChecksumMismatchError, expected_digest, hasher_for
+
+        path, size = sibling["path"], int(sibling.get("size") or 0)
+        cap = self.settings.limits.max_metadata_file_bytes
+        if size > cap:
+            raise OversizedMetadataFileError(
+                f"{repo_id}@{sha[:12]} advertises {shown(path)} at {size:,} bytes, over the "
+                f"{cap:,}-byte limit for files read whole (cards, configs); the repo is refused.",
+                field=f"size of {path}",
+            )
+        expected = expected_digest(sibling)
+        if expected is None:
+            raise UnsafeRepoError(
+                f"{repo_id}@{sha[:12]}: the Hub gave no blob id or LFS sha256 for "
+                f"{shown(path)}, so it cannot be verified; the repo is refused.",
+                field=f"blob id of {path}",
+            )
+        url = self.file_url(repo_id, path, sha, repo_type)
+
+        def get() -> bytes:
+            headers = build_hf_headers(token=self.token, library_name="hub-assets")
+            deadline = Deadline(deadline_for(size, self.settings.timeout_s), f"Reading {path}")
+            with open_get(
+                url,
+                headers,
+                timeout_s=self.settings.timeout_s,
+                allowed=self.allowed_redirect_hosts(),
+            ) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    hf_raise_for_status(r)
+                out = bytearray()
+                for chunk in r.iter_bytes(64 * 1024):
+                    out += chunk[: size + 1 - len(out)]
+                    deadline.check()
+                    if len(out) > size:
+                        break
+                return bytes(out)
+
+        data = self.call(get)
+        self.bytes_downloaded += len(data)
+        h = hasher_for(sibling)
+        h.update(data)
+        if len(data) != size or h.hexdigest() != expected:
+            raise ChecksumMismatchError(
+                f"{shown(path)} of {repo_id}@{sha[:12]} does not match the Hub's listing "
+                f"({len(data):,} bytes{'+' if len(data) > size else ''} for {size:,} "
+                "advertised, or another hash); nothing was read from it.",
+                path=path,
+                expected=expected,
+                actual=h.hexdigest(),
+            )
+        return data
+
+    def allowed_redirect_hosts(self) -> tuple[str, ...]:
+        """The hosts a file request may be redirected to (see `hub.transport`)."""
+        return allowed_hosts(self.settings.endpoint, self.settings.redirect_hosts)
+
     def weight_headers(self, model_id: str, sha: str) -> Fetched:
-        """The headers of a revision's weight files, read with range requests (no weights
-        downloaded): safetensors parameter counts by dtype (huggingface_hub's
-        `get_safetensors_metadata`, sharded repos included) and each GGUF file's header
-        summary. A header that cannot be parsed is recorded as an `error`, not raised.
-        Cached by sha (headers of a commit never change)."""
+        """The headers of a revision's weight files, read with bounded range requests (no
+        weights downloaded): safetensors parameter counts by dtype (sharded repos through
+        their index, read verified) and each GGUF file's header summary. A header that
+        cannot be parsed is recorded as an `error`, not raised. Cached by sha (headers of a
+        commit never change)."""
         check_model_id(model_id)
+        check_sha(sha, "revision sha")
         return self._through_cache(
             self._cache.path("headers", model_id, sha),
             lambda: self._fetch_weight_headers(model_id, sha),
@@ -379,24 +505,11 @@ class HubClient:
 
     def _fetch_weight_headers(self, model_id: str, sha: str) -> dict:
         siblings = self.model_metadata(model_id, sha).data["info"].get("siblings") or []
-        sizes = {s["path"]: s.get("size") or 0 for s in siblings}
+        by_path = {s["path"]: s for s in siblings}
+        sizes = {p: s.get("size") or 0 for p, s in by_path.items()}
         out: dict[str, Any] = {"safetensors": None, "gguf": {}}
         if any(p.endswith(".safetensors") for p in sizes):
-            try:
-                meta = self.call(
-                    self.api.get_safetensors_metadata,
-                    model_id,
-                    revision=sha,
-                    timeout=self.settings.timeout_s,
-                )
-                out["safetensors"] = {
-                    "parameter_count": dict(meta.parameter_count),
-                    "files": sorted(meta.files_metadata),
-                }
-            except NotASafetensorsRepoError:  # e.g. adapter_model.safetensors: file by file
-                out["safetensors"] = self._safetensors_files(model_id, sha, sizes)
-            except SafetensorsParsingError as e:
-                out["safetensors"] = {"error": str(e).splitlines()[0][:300]}
+            out["safetensors"] = self._safetensors_headers(model_id, sha, by_path)
         for path in sorted(p for p in sizes if p.endswith(".gguf"))[:MAX_GGUF_FILES]:
             try:
                 header = read_gguf_header(self._range_reader(model_id, path, sha), sizes[path])
@@ -405,45 +518,67 @@ class HubClient:
                 out["gguf"][path] = {"error": str(e)}
         return out
 
-    def _safetensors_files(self, model_id: str, sha: str, sizes: dict[str, int]) -> dict:
+    def _safetensors_headers(self, model_id: str, sha: str, by_path: dict[str, dict]) -> dict:
+        """Parameter counts of the revision's safetensors files, each header read by two
+        bounded range requests and parsed with bounds (`safetensors_header`)."""
+        from hub_assets.hub.inspection import MalformedWeightsError, safetensors_header
+
+        files = sorted(p for p in by_path if p.endswith(".safetensors"))
+        index = next((p for p in by_path if p.endswith(".safetensors.index.json")), None)
+        if index is not None:
+            try:
+                weight_map = json.loads(self.read_verified(model_id, by_path[index], sha))
+                shards = sorted(set((weight_map.get("weight_map") or {}).values()))
+            except (ValueError, AttributeError, TypeError):
+                return {"error": f"{index}: not a safetensors index"}
+            if shards and all(isinstance(s, str) and s in by_path for s in shards):
+                files = shards
         counts: dict[str, int] = {}
-        files = sorted(p for p in sizes if p.endswith(".safetensors"))[:MAX_SAFETENSORS_FILES]
-        try:
-            for path in files:
-                meta = self.call(
-                    self.api.parse_safetensors_file_metadata,
-                    model_id,
-                    path,
-                    revision=sha,
-                    timeout=self.settings.timeout_s,
+        for path in files[:MAX_SAFETENSORS_FILES]:
+            size = int(by_path[path].get("size") or 0)
+            try:
+                header = safetensors_header(
+                    lambda offset, length, p=path: self.read_range(
+                        model_id, p, sha, offset, length
+                    ),
+                    size,
                 )
-                for dtype, n in meta.parameter_count.items():
-                    counts[dtype] = counts.get(dtype, 0) + n
-        except SafetensorsParsingError as e:
-            return {"error": str(e).splitlines()[0][:300]}
-        return {"parameter_count": counts, "files": files}
+            except MalformedWeightsError as e:
+                return {"error": f"{path}: {e}"}
+            for dtype, n in header.parameter_count.items():
+                counts[dtype] = counts.get(dtype, 0) + n
+        return {"parameter_count": counts, "files": files[:MAX_SAFETENSORS_FILES]}
 
     def _range_reader(self, model_id: str, filename: str, sha: str) -> Callable[[int, int], bytes]:
         return lambda offset, length: self.read_range(model_id, filename, sha, offset, length)
 
     def read_range(self, model_id: str, filename: str, sha: str, offset: int, length: int) -> bytes:
         """Bytes [offset, offset + length) of a file at `sha`, by one HTTP range request
-        (rate-limited, retried). A server that ignores the range is read only as far as
-        needed and the connection dropped: a file is never fetched whole this way."""
-        url = hf_hub_url(model_id, filename, revision=sha, endpoint=self.api.endpoint)
+        (rate-limited, retried, within a deadline, redirects to allowed hosts only). A
+        server that ignores the range is read only as far as needed and the connection
+        dropped: a file is never fetched whole this way."""
+        url = self.file_url(model_id, filename, sha)
 
         def get() -> bytes:
             headers = build_hf_headers(token=self.token, library_name="hub-assets")
             headers["Range"] = f"bytes={offset}-{offset + length - 1}"
-            with get_session().stream(
-                "GET", url, headers=headers, timeout=self.settings.timeout_s, follow_redirects=True
+            skip_total = offset
+            deadline = Deadline(
+                deadline_for(length + offset, self.settings.timeout_s), f"Reading {filename}"
+            )
+            with open_get(
+                url,
+                headers,
+                timeout_s=self.settings.timeout_s,
+                allowed=self.allowed_redirect_hosts(),
             ) as r:
                 if r.status_code >= 400:
                     r.read()
                     hf_raise_for_status(r)
-                skip = offset if r.status_code == 200 else 0  # the range was ignored
+                skip = skip_total if r.status_code == 200 else 0  # the range was ignored
                 out = bytearray()
                 for chunk in r.iter_bytes(1024 * 1024):
+                    deadline.check()
                     if skip >= len(chunk):
                         skip -= len(chunk)
                         continue
@@ -469,51 +604,52 @@ class HubClient:
 
     def _fetch_dataset_summary(self, dataset_id: str) -> dict | None:
         try:
-            info = self.call(self.api.dataset_info, dataset_id, timeout=self.settings.timeout_s)
+            info = self.call(
+                self.api.dataset_info,
+                dataset_id,
+                files_metadata=True,
+                timeout=self.settings.timeout_s,
+            )
         except RepositoryNotFoundError:
             return None
+        sha = check_sha(info.sha, "dataset revision sha")
+        siblings = check_siblings(
+            (
+                {
+                    "path": s.rfilename,
+                    "size": s.size,
+                    "blob_id": s.blob_id,
+                    "lfs_sha256": s.lfs.sha256 if s.lfs else None,
+                }
+                for s in info.siblings or []
+            ),
+            self.settings.limits,
+            f"dataset {dataset_id}@{sha[:12]}",
+        )
         card_data, text = {}, ""
-        if any(s.rfilename == "README.md" for s in info.siblings or []):
-            raw = self.call(
-                hf_hub_download,
-                dataset_id,
-                "README.md",
-                repo_type="dataset",
-                revision=info.sha,
-                endpoint=self.api.endpoint,
-                token=self.token,
-                cache_dir=Path(self.settings.cache_dir) / "files",
+        readme = next((s for s in siblings if s["path"] == "README.md"), None)
+        if readme is not None:
+            card_data, text = split_card(
+                self._read_text(dataset_id, readme, sha, repo_type="dataset")
             )
-            card_data, text = split_card(Path(raw).read_text(encoding="utf-8", errors="replace"))
         return {
             "dataset_id": dataset_id,
-            "sha": info.sha,
+            "sha": sha,
             "license": card_data.get("license"),
             "prose_length": len(text.strip()),
             "data_files": sum(
                 1
-                for s in info.siblings or []
-                if s.rfilename.endswith((".parquet", ".csv", ".json", ".jsonl", ".arrow", ".txt"))
+                for s in siblings
+                if s["path"].endswith((".parquet", ".csv", ".json", ".jsonl", ".arrow", ".txt"))
             ),
             "downloads": info.downloads or 0,
         }
 
-    def _read_file(self, model_id: str, filename: str, sha: str) -> str:
-        try:
-            path = self.call(
-                hf_hub_download,
-                model_id,
-                filename,
-                revision=sha,
-                endpoint=self.api.endpoint,
-                token=self.token,
-                cache_dir=Path(self.settings.cache_dir) / "files",
-            )
-        except GatedRepoError:
-            if filename == "README.md":
-                return ""  # a gated repo's card needs access; its YAML is in the info
-            raise
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+
+class OversizedMetadataFileError(UnsafeRepoError):
+    """A card or config the Hub advertises over the limit for files read whole."""
+
+    outcome = "oversized_repo"
 
 
 def _ts(epoch: float) -> str:

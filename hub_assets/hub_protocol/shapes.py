@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub_assets.hub.card import split_card
-from hub_assets.hub.inspection import PICKLE_SUFFIXES, pickle_scan, safetensors_parameters
+from hub_assets.hub.inspection import is_pickle_name, pickle_scan, safetensors_parameters
 from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry, Repo, RepoStore
 
 
@@ -194,7 +194,7 @@ def repo_json(
         if security:
             issues = []
             for path, e in sorted(commit.files.items()):
-                if path.endswith(PICKLE_SUFFIXES):
+                if is_pickle_name(path):
                     found = facts.scan(e)
                     if any(f["safety"] == "dangerous" for f in found):
                         issues.append({"path": path, "level": "danger", "pickleImports": found})
@@ -280,7 +280,7 @@ def file_security(facts: BlobFacts, entry: FileEntry) -> dict:
     """A file's `securityFileStatus`: pickle imports scanned, no virus scanner here."""
     pickle_scan = None
     status = "safe"
-    if entry.path.endswith(PICKLE_SUFFIXES):
+    if is_pickle_name(entry.path):
         found = facts.scan(entry)
         levels = [f["safety"] for f in found]
         highest = next(

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hub_assets.hub.inspection import PICKLE_SUFFIXES
+from hub_assets.hub.inspection import is_pickle_name
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
@@ -118,7 +118,8 @@ class ModelEvidence:
         return next((p for p, rel, _ in self.tree_edges() if rel == "adapter"), None)
 
     def pickle_files(self) -> list[str]:
-        return sorted(p for p in self.files if p.endswith(PICKLE_SUFFIXES))
+        """Files whose name says pickle, in any case (content is checked in the scan)."""
+        return sorted(p for p in self.files if is_pickle_name(p))
 
     def has_tokenizer(self) -> bool:
         names = {p.rsplit("/", 1)[-1] for p in self.files}

@@ -4,8 +4,10 @@ Run as `python -m hub_assets.metrics.reproduce_child SNAPSHOT_DIR TASK [--gguf F
 [--base BASE_DIR]`; prints one JSON line: {"status": "documented" | "fallback" | "failed",
 "reason": ..., "output": ..., "measurement": {peak_rss_bytes, baseline_rss_bytes, load_s,
 first_output_s, context_tokens}}. Loads with `trust_remote_code=False` and safetensors only
-(a GGUF file through transformers' GGUF support; a PEFT adapter on its base's snapshot);
-the parent sets the memory cap, the timeout and HF_HUB_OFFLINE=1.
+(a GGUF file through transformers' GGUF support; a PEFT adapter on its base's snapshot),
+through `evaluation.loader` only, and nothing at all unless the snapshot bears its passing
+security verdict; the parent closes stdin (no prompt can be answered) and sets the memory
+cap, the timeout, the scratch folder as HOME and cwd, and HF_HUB_OFFLINE=1.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import json
 import resource
 import time
 import traceback
+from pathlib import Path
+
+from hub_assets.evaluation.loader import from_pretrained, load_failure_words
+from hub_assets.hub.clearance import NotClearedError, require_cleared
 
 FIXED_TEXT = "The town of Kalo was founded by"
 FIXED_QUESTION = ("Who founded Kalo?", "Kalo lies on the Mira river. It was founded by Ada Lo.")
@@ -75,11 +81,8 @@ def _documented(path: str, task: str, clock: Clock, gguf: str | None, base: str 
     from transformers import AutoModel, AutoTokenizer, pipeline
 
     torch.manual_seed(0)
-    kw = {"trust_remote_code": False, "model_kwargs": {"use_safetensors": True}}
     if task == "text-generation" or gguf or base:
         clock.mark("load")
-        from pathlib import Path
-
         from hub_assets.evaluation.backends import load_causal_lm
 
         model, tok = load_causal_lm(Path(path), gguf, Path(base) if base else None)
@@ -91,8 +94,12 @@ def _documented(path: str, task: str, clock: Clock, gguf: str | None, base: str 
         clock.context_tokens = _tokens(tok, FIXED_TEXT) + NEW_TOKENS
         return repr(out[0]["generated_text"])[:200]
     if task == "text2text-generation":
+        from transformers import AutoModelForSeq2SeqLM
+
         clock.mark("load")
-        pipe = pipeline("text2text-generation", model=path, **kw)
+        tok = from_pretrained(AutoTokenizer, path)
+        model = from_pretrained(AutoModelForSeq2SeqLM, path, use_safetensors=True)
+        pipe = pipeline("text2text-generation", model=model, tokenizer=tok)
         clock.mark("loaded")
         out = pipe(FIXED_TEXT, max_new_tokens=NEW_TOKENS)
         clock.mark("output")
@@ -100,9 +107,9 @@ def _documented(path: str, task: str, clock: Clock, gguf: str | None, base: str 
         return repr(out)[:200]
     if task in ("feature-extraction", "sentence-similarity"):
         clock.mark("load")
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = from_pretrained(AutoTokenizer, path)
         _check_tokenizer(tok)
-        model = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+        model = from_pretrained(AutoModel, path, use_safetensors=True)
         clock.mark("loaded")
         batch = tok([FIXED_TEXT], return_tensors="pt", padding=True)
         with torch.no_grad():
@@ -113,8 +120,6 @@ def _documented(path: str, task: str, clock: Clock, gguf: str | None, base: str 
         clock.context_tokens = int(batch["input_ids"].shape[1])
         return f"embedding dim {emb.shape[-1]}"
     if task == "question-answering":
-        from pathlib import Path
-
         from hub_assets.evaluation.backends import ExtractiveQABackend, GenerationConfig
 
         clock.mark("load")
@@ -135,24 +140,24 @@ def _fallback(path: str, task: str, clock: Clock) -> str:
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    cfg = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    cfg = from_pretrained(AutoConfig, path)
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     clock.context_tokens = 5 + 3
     with torch.no_grad():
         clock.mark("load")
         if task == "text-generation":
-            model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
+            model = from_pretrained(AutoModelForCausalLM, path, use_safetensors=True)
             clock.mark("loaded")
             out = model.generate(ids, max_new_tokens=3, do_sample=False)
             clock.mark("output")
             return f"generated {out.shape[1] - ids.shape[1]} tokens from fixed ids"
         if task == "text2text-generation" or cfg.is_encoder_decoder:
-            model = AutoModelForSeq2SeqLM.from_pretrained(path, use_safetensors=True)
+            model = from_pretrained(AutoModelForSeq2SeqLM, path, use_safetensors=True)
             clock.mark("loaded")
             out = model.generate(ids, max_new_tokens=3, do_sample=False)
             clock.mark("output")
             return f"generated {out.shape[1]} tokens from fixed ids"
-        model = AutoModel.from_pretrained(path, use_safetensors=True)
+        model = from_pretrained(AutoModel, path, use_safetensors=True)
         clock.mark("loaded")
         out = model(input_ids=ids)
         clock.mark("output")
@@ -161,7 +166,7 @@ def _fallback(path: str, task: str, clock: Clock) -> str:
 
 
 def _error_words(e: BaseException) -> str:
-    return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+    return load_failure_words(e)
 
 
 def main(path: str, task: str, gguf: str | None = None, base: str | None = None) -> dict:
@@ -169,6 +174,12 @@ def main(path: str, task: str, gguf: str | None = None, base: str | None = None)
     import torch  # noqa: F401 - the runtime's own memory is the baseline
     import transformers  # noqa: F401
 
+    try:  # the security verdict's mark, before a single byte is loaded
+        require_cleared(Path(path))
+        if base:
+            require_cleared(Path(base))
+    except NotClearedError as e:
+        return {"status": "failed", "reason": f"not run: {e}"}
     baseline = peak_rss()
     clock = Clock()
     try:

@@ -3,8 +3,10 @@
 The revision's loadable files (safetensors or its smallest GGUF file, configs and tokenizer
 files: pickles are never read; a PEFT adapter's base too) come from the verified snapshot
 store, so nothing unverified is ever run; then `reproduce_child` loads them with transformers
-(`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, under
-a timeout and an address-space cap. 1.0 runs as documented; 0.5 runs only with a fallback;
+(`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, in
+the box of `metrics.sandbox` (stdin closed, scratch folder, no writes elsewhere, no TCP,
+a timeout and an address-space cap), and only once the snapshot bears its passing
+security verdict. 1.0 runs as documented; 0.5 runs only with a fallback;
 0.0 fails. The reason is recorded either way, with the run's measurement (peak RSS, load
 time, time to the first output) for the hardware-fit estimate's error.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -21,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
+from hub_assets.hub.clearance import NotClearedError, require_cleared
 from hub_assets.hub.client import HubClient, ModelNotFoundError
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.sandbox import run_boxed
 from hub_assets.metrics.trust import MetricResult
 from hub_assets.packaging.download import GatedModelError
 from hub_assets.settings import child_environment
@@ -39,14 +42,6 @@ class ReproducibilityLimits:
     timeout_s: float = 180.0
     memory_mb: int = 4096
     max_weight_bytes: int = 1_000_000_000
-
-
-def _limit_memory(mb: int):  # noqa: ANN202 - a preexec_fn
-    def apply() -> None:
-        limit = mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
 
 
 def reproducibility(
@@ -95,6 +90,7 @@ def reproducibility(
             snapshot = stack.enter_context(
                 store.use(client, ev.model_id, ev.sha, ev.info.get("siblings") or [], patterns)
             )
+            require_cleared(snapshot.folder)  # the security verdict first, always
             base_folder = None
             if base:
                 meta = client.model_metadata(base).data
@@ -118,6 +114,8 @@ def reproducibility(
             return _run_child(snapshot.folder, ev.model_id, task, limits, inputs, gguf, base_folder)
     except GatedModelError:
         return MetricResult(0.0, "gated repo: the configured token has no access", inputs)
+    except NotClearedError as e:
+        return MetricResult(0.0, f"not run: {e}", inputs)
     except ModelNotFoundError as e:
         return MetricResult(0.0, f"the adapter's base cannot be had: {e}", inputs)
 
@@ -143,15 +141,13 @@ def _run_child(
     )
     log.info("reproducibility child started for %s (%s)", model_id, task)
     try:
-        proc = subprocess.run(
+        proc = run_boxed(
             [sys.executable, "-m", "hub_assets.metrics.reproduce_child", str(target), task]
             + (["--gguf", gguf] if gguf else [])
             + (["--base", str(base)] if base else []),
-            capture_output=True,
-            text=True,
-            timeout=limits.timeout_s,
             env=env,
-            preexec_fn=_limit_memory(limits.memory_mb),
+            timeout_s=limits.timeout_s,
+            memory_mb=limits.memory_mb,
         )
     except subprocess.TimeoutExpired:
         return MetricResult(0.0, f"did not finish within {limits.timeout_s:.0f} s", inputs)

@@ -12,7 +12,7 @@ from hub_assets.hardware.fit import fit_record
 from hub_assets.hub.client import HubClient
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
-from hub_assets.metrics.scoring import ScoredMetric, ScoringContext, score_model
+from hub_assets.metrics.scoring import ScoredMetric, ScoringContext, judge_security, score_model
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import hardware as reg_hardware
 from hub_assets.registry import metrics as reg_metrics
@@ -87,3 +87,38 @@ def score_revision(
                 reason=f"trust metrics scored ({len(fresh)} new value(s))",
             )
     return ScoredRevision(sha, scored, fresh, fit)
+
+
+@dataclass
+class SecurityVerdict:
+    """The revision judged and its security verdict (reused when its inputs are unchanged)."""
+
+    sha: str
+    verdict: ScoredMetric
+
+    @property
+    def cleared(self) -> bool:
+        """Whether the revision may be loaded (the verdict passed)."""
+        return self.verdict.value > 0
+
+
+def judge_revision_security(
+    client: HubClient,
+    registry: Registry,
+    model_id: str,
+    run_id: str,
+    *,
+    scoring_context: Callable[..., ScoringContext],
+) -> SecurityVerdict:
+    """Judge the current revision's security on its verified snapshot before any stage
+    loads it, and record the verdict (a `security` metric value with its evidence) in one
+    short write: the stage every loading stage waits for."""
+    with registry.read() as con:
+        sha, metadata = reg_metrics.require_current_revision(con, model_id)
+        previous = reg_metrics.revision_metrics(con, model_id, sha)
+    ev = ModelEvidence.from_metadata(model_id, metadata)
+    verdict = judge_security(ev, scoring_context(client, previous=previous))
+    if not verdict.reused:
+        with registry.write() as con:
+            reg_metrics.write_metrics(con, model_id, sha, [verdict.row()], run_id)
+    return SecurityVerdict(sha, verdict)

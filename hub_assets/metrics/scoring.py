@@ -22,8 +22,9 @@ from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hardware.fit import DEFAULT_CONTEXT, DeviceProfile, load_devices
 from hub_assets.hardware.footprint import Footprint, revision_footprint, with_base
+from hub_assets.hub.clearance import clear_mark, clearance, mark_cleared
 from hub_assets.hub.client import HubClient
-from hub_assets.hub.snapshots import PICKLE_PATTERNS, SnapshotStore
+from hub_assets.hub.snapshots import ALL_FILES, SnapshotStore
 from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.licence_chain import (
@@ -36,12 +37,8 @@ from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducib
 from hub_assets.metrics.security import (
     DEFAULT_SCANNER_ALLOWLIST,
     SCANNERS,
-    SECRET_SUFFIXES,
-    Verdict,
-    gguf_header_verdicts,
-    remote_code_files,
-    scan_pickle_file,
-    scan_secrets,
+    RepoScan,
+    scan_snapshot,
     security_verdict,
 )
 from hub_assets.metrics.table import (  # noqa: F401 - GATE_METRICS, ALL_METRICS re-exported
@@ -168,52 +165,128 @@ def read_weight_headers(client: HubClient | None, ev: ModelEvidence) -> WeightHe
         return None, f"weight headers not read: {str(e).splitlines()[0][:200]}"
 
 
-def gguf_verdicts(
-    client: HubClient | None, ev: ModelEvidence, read: WeightHeaders | None = None
-) -> list[Verdict]:
-    """The header check of each GGUF file of the revision (none without GGUF files)."""
-    if client is None or not any(p.endswith(".gguf") for p in ev.files):
-        return []
-    headers, missing = read or read_weight_headers(client, ev)
-    if headers is None:
-        detail = missing.removeprefix("weight headers not read: ")
-        return [Verdict("gguf-header", "*.gguf", "error", detail=detail)]
-    return gguf_header_verdicts(headers.get("gguf") or {})
+def engine_versions() -> dict[str, str]:
+    """The version of every security engine: a new release re-makes the verdicts (it is
+    part of the security metric's inputs)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in (*SCANNERS, "detect-secrets", "jinja2"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
 
 
 def security_inputs(ev: ModelEvidence, allowlist: Sequence[str] = ()) -> dict:
-    """What the security verdict depends on: the pickle and text files' contents, the
-    config's auto_map, the allowlist."""
-    scanned = ev.pickle_files() + [p for p in ev.files if p.endswith((*SECRET_SUFFIXES, ".gguf"))]
+    """What the security verdict depends on: every file's content (by the listing's
+    digest), the allowlist and the engines' versions."""
     return {
         "revision": ev.sha,
         "files": {
-            p: ev.files[p].get("lfs_sha256") or ev.files[p].get("blob_id") for p in sorted(scanned)
+            p: ev.files[p].get("lfs_sha256") or ev.files[p].get("blob_id") for p in sorted(ev.files)
         },
-        "auto_map": (ev.config or {}).get("auto_map"),
         "allowlist": sorted(allowlist),
-        "scanners": SCANNERS,
+        "engines": engine_versions(),
     }
 
 
-def scan_repo(
-    client: HubClient, ev: ModelEvidence, store: SnapshotStore | Path
-) -> tuple[list[Verdict], list[dict]]:
-    """Both scanners over each pickle-format file of the revision's verified snapshot
-    (never unpickled), and detect-secrets over its text files: bytes that fail verification
-    are never scanned as if genuine. `store` is the snapshot store, or a folder to keep one
-    in."""
+def scan_repo(client: HubClient, ev: ModelEvidence, store: SnapshotStore | Path) -> RepoScan:
+    """The security scan (`security.scan_snapshot`) of the revision's whole verified
+    snapshot: bytes that fail verification are never scanned as if genuine, and what is
+    scanned is what the loaders and the package read. `store` is the snapshot store, or a
+    folder to keep one in."""
     if not isinstance(store, SnapshotStore):
         store = SnapshotStore(Path(store))
-    pickles = ev.pickle_files()
-    texts = [p for p in ev.files if p.endswith(SECRET_SUFFIXES)]
-    if not pickles and not texts:
-        return [], []
     siblings = ev.info.get("siblings") or []
-    patterns = PICKLE_PATTERNS + tuple(f"*{s}" for s in SECRET_SUFFIXES)
-    with store.use(client, ev.model_id, ev.sha, siblings, patterns) as snapshot:
-        verdicts = [v for p in pickles for v in scan_pickle_file(snapshot.folder / p, p)]
-        return verdicts, scan_secrets(snapshot.folder, texts)
+    with store.use(client, ev.model_id, ev.sha, siblings, ALL_FILES) as snapshot:
+        return scan_snapshot(snapshot.folder, [f.path for f in snapshot.files])
+
+
+def _adapter_base(ev: ModelEvidence, ctx: ScoringContext) -> ModelEvidence | None:
+    """The evidence of the base model an adapter loads onto (its files are loaded with it,
+    so the adapter's verdict covers them); None for other repos or without Hub access."""
+    base = ev.adapter_base()
+    if base is None or ctx.client is None:
+        return None
+    return ModelEvidence.from_metadata(base, ctx.client.model_metadata(base).data)
+
+
+def judge_security(ev: ModelEvidence, ctx: ScoringContext) -> ScoredMetric:
+    """The security verdict of the revision, made before any stage loads it: the stored
+    one when its inputs are unchanged and (if it passed) the snapshot still bears its mark;
+    else a scan of the verified snapshot (and of an adapter's base, which is loaded with
+    it). A passing verdict marks the snapshots (`hub.clearance`), which every loader
+    requires; a failing one removes the marks."""
+    base = _adapter_base(ev, ctx)
+    known = security_inputs(ev, ctx.scanner_allowlist)
+    if base is not None:
+        known["base"] = {"model": base.model_id, **security_inputs(base)}
+    store = ctx.store()
+    folders = [store.folder(e.model_id, e.sha) for e in (ev, base) if e is not None]
+    prev = ctx.previous.get("security")
+    if (
+        prev is not None
+        and prev.inputs_fingerprint == fingerprint(known)
+        and prev.code_version == code_version("security")
+        and (
+            prev.value == 0.0
+            or ctx.client is None
+            or all(clearance(f) is not None for f in folders)
+        )
+    ):
+        return _stored(prev)
+
+    def security() -> MetricResult:
+        if ctx.client is None:
+            return MetricResult(0.0, "not scanned: no Hub access to fetch the files", known)
+        try:
+            found = scan_repo(ctx.client, ev, store)
+            if base is not None:
+                found = found.merged(scan_repo(ctx.client, base, store), f"base {base.model_id}")
+        except HubAssetsError as e:
+            if e.outcome == "gated":  # no access to the files: nothing can vouch for them
+                return MetricResult(0.0, f"not scanned: {str(e).splitlines()[0]}", known)
+            if ctx.hub_reachable or e.outcome in ("unsafe_repo", "oversized_repo"):
+                raise  # the pipeline retries; a verdict is never made on missing files
+            return MetricResult(
+                0.0,
+                f"not scanned: the Hub is unreachable and the files are not cached ({e})",
+                known,
+            )
+        return security_verdict(
+            found.verdicts,
+            ctx.scanner_allowlist,
+            found.remote_code,
+            found.secrets,
+            found.formats,
+            found.templates,
+        )
+
+    started = time.perf_counter()
+    result = security()
+    scored = ScoredMetric(
+        "security",
+        result.value,
+        round((time.perf_counter() - started) * 1000, 2),
+        fingerprint(known),
+        code_version("security"),
+        result.reason,
+        result.details,
+    )
+    if prev is not None and (prev.inputs_fingerprint, prev.code_version, prev.value) == (
+        scored.inputs_fingerprint,
+        scored.code_version,
+        scored.value,
+    ):
+        scored.reused = True  # the same verdict again (the snapshot was fetched anew)
+    for folder, e in zip(folders, [x for x in (ev, base) if x is not None], strict=True):
+        if scored.value > 0 and ctx.client is not None:
+            mark_cleared(folder, e.sha, scored.reason, scored.inputs_fingerprint)
+        else:
+            clear_mark(folder)
+    return scored
 
 
 def reproducibility_inputs(ev: ModelEvidence, limits: ReproducibilityLimits) -> dict:
@@ -273,44 +346,17 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     out["dataset_quality"] = _timed("dataset_quality", datasets, ctx)
     out["code_quality"] = _timed("code_quality", lambda: trust.code_quality(ev), ctx)
 
-    def security() -> MetricResult:
-        remote = remote_code_files(ev.config)
-        if ctx.client is None:
-            if ev.pickle_files():
-                return MetricResult(
-                    0.0,
-                    "pickle files present but not scanned (no Hub access)",
-                    security_inputs(ev, ctx.scanner_allowlist),
-                )
-            return security_verdict([], ctx.scanner_allowlist, remote)
-        try:
-            verdicts, secrets = scan_repo(ctx.client, ev, ctx.store())
-        except HubAssetsError as e:
-            if e.outcome == "gated":  # no access to the files: nothing can vouch for them
-                return MetricResult(
-                    0.0,
-                    f"not scanned: {str(e).splitlines()[0]}",
-                    security_inputs(ev, ctx.scanner_allowlist),
-                )
-            if ctx.hub_reachable:
-                raise  # the pipeline retries; a verdict is never made on missing files
-            return MetricResult(
-                0.0,
-                f"not scanned: the Hub is unreachable and the files are not cached ({e})",
-                security_inputs(ev, ctx.scanner_allowlist),
-            )
-        return security_verdict(
-            verdicts,
-            ctx.scanner_allowlist,
-            remote,
-            secrets,
-            gguf_verdicts(ctx.client, ev, headers),
+    out["security"] = judge_security(ev, ctx)
+    if out["security"].value == 0.0:
+        out["reproducibility"] = ScoredMetric(
+            "reproducibility",
+            0.0,
+            0.0,
+            fingerprint({"not run": ev.sha, "security": out["security"].inputs_fingerprint}),
+            code_version("reproducibility"),
+            "not run: the security verdict failed (a flagged model is never loaded)",
         )
-
-    out["security"] = _timed(
-        "security", security, ctx, known_inputs=security_inputs(ev, ctx.scanner_allowlist)
-    )
-    if ctx.run_reproducibility and ctx.client is not None:
+    elif ctx.run_reproducibility and ctx.client is not None:
         out["reproducibility"] = _timed(
             "reproducibility",
             lambda: reproducibility(ctx.client, ev, ctx.store(), ctx.limits),

@@ -30,8 +30,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("dataset_and_code_score", "Dataset/Code Score", "1", 0.10, True, 6),
     MetricSpec("dataset_quality", "Dataset Quality", "1", 0.05, True, 7),
     MetricSpec("code_quality", "Code Quality", "1", 0.05, True, 8),
-    MetricSpec("reproducibility", "Reproducibility", "2", 0.10, True, 9),
-    MetricSpec("security", "Security", "1", 0.10, True, 10),
+    MetricSpec("reproducibility", "Reproducibility", "3", 0.10, True, 9),
+    MetricSpec("security", "Security", "2", 0.10, True, 10),
     MetricSpec("tree_score", "Tree Score", "2", 0.05, False, 11),
     # judged by the gate, not weighed in net_score (docs/metrics.md: licence obligations)
     MetricSpec("licence_obligations", "Licence Obligations", "1", 0.0, True, 12),

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from huggingface_hub import get_session
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.errors import HubAssetsError
 from hub_assets.hub.client import HubClient, HubUnavailableError
-from hub_assets.hub.ids import InvalidRepoPathError, validate_repo_path
 from hub_assets.hub.pacing import transport_words
+from hub_assets.hub.transport import Deadline, deadline_for, open_get
+from hub_assets.hub.untrusted import UnsafeRepoError, check_file_name
+from hub_assets.hub.verified import ChecksumMismatchError
 from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
@@ -37,10 +38,8 @@ EXCLUDED_PREFIXES = (".cache/",)
 Progress = Callable[[str, int, int], None]  # (path, bytes done, file size)
 
 
-class UnsafePathError(HubAssetsError, ValueError):
+class UnsafePathError(UnsafeRepoError):
     """The Hub listed a file path that could escape the download folder."""
-
-    outcome = "unsafe_repo"
 
 
 class OversizedFileError(UnsafePathError):
@@ -57,16 +56,6 @@ class GatedModelError(HubAssetsError, PermissionError):
     """The model's files need a token with access."""
 
     outcome = "gated"
-
-
-class ChecksumMismatchError(HubAssetsError, ValueError):
-    """A file's content did not match the Hub's hash, even after a fresh download."""
-
-    outcome = "checksum_mismatch"
-
-    def __init__(self, message: str, *, path: str = "", expected: str = "", actual: str = ""):
-        super().__init__(message)
-        self.path, self.expected, self.actual = path, expected, actual
 
 
 class DownloadFailedError(HubAssetsError, ConnectionError):
@@ -102,14 +91,10 @@ def remote_files(siblings: Iterable[dict]) -> list[RemoteFile]:
     """The revision's files from stored metadata, paths validated, bookkeeping excluded."""
     out = []
     for s in siblings:
-        path = s["path"]
         try:
-            validate_repo_path(path)
-        except InvalidRepoPathError:
-            raise UnsafePathError(
-                f"The Hub lists an unsafe file path {path!r} (absolute, '..' or '\\'); "
-                "the model is rejected."
-            ) from None
+            path = check_file_name(s["path"])
+        except UnsafeRepoError as e:
+            raise UnsafePathError(str(e), field=e.field) from None
         if path.startswith(EXCLUDED_PREFIXES):
             continue
         out.append(RemoteFile(path, int(s.get("size") or 0), s.get("lfs_sha256"), s.get("blob_id")))
@@ -225,6 +210,7 @@ def _fetch(
                 digests.update(chunk)
     url = f"{client.api.endpoint}/{model_id}/resolve/{sha}/{quote(f.path)}"
     headers = build_hf_headers(token=client.token, library_name="hub-assets")
+    allowed = client.allowed_redirect_hosts()
     state = {"have": resumed_from, "digests": digests}
     for attempt in range(attempts):
         have = state["have"]
@@ -233,8 +219,11 @@ def _fetch(
         req_headers = dict(headers, **({"Range": f"bytes={have}-"} if have else {}))
 
         def stream(req_headers: dict = req_headers, have: int = have) -> None:
-            with get_session().stream(
-                "GET", url, headers=req_headers, timeout=client.settings.timeout_s
+            deadline = Deadline(
+                deadline_for(f.size - have, client.settings.timeout_s), f"Downloading {f.path}"
+            )
+            with open_get(
+                url, req_headers, timeout_s=client.settings.timeout_s, allowed=allowed
             ) as r:
                 if r.status_code >= 400:
                     r.read()
@@ -253,6 +242,7 @@ def _fetch(
                         client.bytes_downloaded += len(chunk)
                         if progress:
                             progress(f.path, min(state["have"], f.size), f.size)
+                        deadline.check()
                         if state["have"] > f.size:  # a server that never stops: cut it off
                             break
 

@@ -68,7 +68,7 @@ def test_a_file_that_never_matches_is_an_error(hub_client, tmp_path):
 
 @pytest.mark.parametrize("bad", ["../escape.txt", "/etc/passwd", "a/../../b", "dir\\file"])
 def test_unsafe_paths_reject_the_model(bad):
-    with pytest.raises(UnsafePathError, match="unsafe file path"):
+    with pytest.raises(UnsafePathError, match="unsafe file name"):
         remote_files([{"path": bad, "size": 1}])
 
 

@@ -15,6 +15,7 @@ from hub_assets.defs.conventions import (
 )
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
 from hub_assets.evaluation.shadow_run import run_shadow_evaluation
@@ -107,7 +108,7 @@ DATASETS_SCHEMA = dg.TableSchema(
     tags=tags("evaluation"),
     freshness_policy=DAILY,
     partitions_def=hf_models,
-    deps=[model_metadata, eval_datasets],
+    deps=[model_metadata, security_scan, eval_datasets],
     group_name="evaluation",
     kinds={"pytorch", "duckdb"},
     pool="model_runs",

@@ -12,7 +12,7 @@ from hub_assets.resources import RegistryResource
 
 shadow_eval_job = dg.define_asset_job(
     "shadow_eval_job",
-    selection=dg.AssetSelection.keys("shadow_eval_scores", "trust_metrics"),
+    selection=dg.AssetSelection.keys("security_scan", "shadow_eval_scores", "trust_metrics"),
     partitions_def=hf_models,
     description="Shadow-evaluate and rescore one model or a range of models (cached: "
     "unchanged inputs run nothing).",

@@ -8,7 +8,9 @@ from hub_assets.defs.discovery.partitions import hf_models
 
 rescoring_job = dg.define_asset_job(
     "rescoring_job",
-    selection=dg.AssetSelection.keys("model_metadata", "trust_metrics", "quality_gate"),
+    selection=dg.AssetSelection.keys(
+        "model_metadata", "security_scan", "trust_metrics", "quality_gate"
+    ),
     partitions_def=hf_models,
     description="Re-read metadata, rescore and re-judge models (after a gate config change, "
     "or with HUB_ASSETS_REPRO=false for metadata-only scoring); no evaluation, no package.",

@@ -1,0 +1,101 @@
+"""The security verdict per model partition: the first judgment, before anything loads."""
+
+from functools import partial
+
+import dagster as dg
+
+from hub_assets.defs.conventions import (
+    BATCHED,
+    OWNERS,
+    for_each_model,
+    metered_client,
+    retry_when_transient,
+    tags,
+)
+from hub_assets.defs.discovery.assets import model_metadata
+from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.metrics.revision import judge_revision_security
+from hub_assets.progress import ProgressLines
+from hub_assets.resources import HubResource, RegistryResource, TrustResource
+
+VERDICTS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("file", "string"),
+        dg.TableColumn(
+            "engine",
+            "string",
+            description="picklescan, fickling, modelscan, or a header/format check",
+        ),
+        dg.TableColumn("verdict", "string", description="safe, suspicious, dangerous, error"),
+        dg.TableColumn("detail", "string"),
+    ]
+)
+
+
+@dg.asset(
+    owners=OWNERS,
+    tags=tags("trust"),
+    partitions_def=hf_models,
+    deps=[model_metadata],
+    group_name="trust",
+    kinds={"python", "duckdb"},
+    pool="model_runs",
+    backfill_policy=BATCHED,
+    description="The security verdict of the model's current revision, made on its whole "
+    "verified snapshot before any stage loads it: every file classified by content, every "
+    "pickle read by three engines, weight headers, remote code in any config, chat "
+    "templates, secrets (docs/security.md). A flagged model is never loaded, evaluated or "
+    "run; a failing verdict is a verdict, not a failed run.",
+)
+def security_scan(
+    context: dg.AssetExecutionContext,
+    hub: HubResource,
+    registry: RegistryResource,
+    trust: TrustResource,
+) -> dg.MaterializeResult:
+    """Judges the revision's security; unchanged inputs are not scanned again."""
+
+    def one(model_id: str) -> dg.MaterializeResult:
+        with (
+            retry_when_transient(),
+            metered_client(context, hub, registry, "security", model_id) as client,
+        ):
+            judged = judge_revision_security(
+                client,
+                registry.get(),
+                model_id,
+                context.run_id,
+                scoring_context=partial(
+                    trust.scoring_context, progress=ProgressLines(context.log.info)
+                ),
+            )
+        verdict = judged.verdict
+        (context.log.info if judged.cleared else context.log.warning)(
+            f"{model_id}@{judged.sha[:12]}: security {verdict.value:.2f} ({verdict.reason})"
+            + (" [unchanged]" if verdict.reused else "")
+        )
+        details = verdict.details or {}
+        rows = [
+            dg.TableRecord(
+                {
+                    "file": v["path"],
+                    "engine": v["scanner"],
+                    "verdict": v["verdict"],
+                    "detail": v["detail"][:200],
+                }
+            )
+            for v in [*details.get("verdicts", []), *details.get("format_checks", [])]
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                "revision_sha": judged.sha,
+                "cleared": judged.cleared,
+                "security": dg.MetadataValue.float(float(verdict.value)),
+                "verdict": verdict.reason,
+                "rescanned": not verdict.reused,
+                "remote_code": dg.MetadataValue.json(details.get("remote_code", [])),
+                "engines": dg.MetadataValue.table(records=rows, schema=VERDICTS_SCHEMA),
+            }
+        )
+
+    return for_each_model(context, one)

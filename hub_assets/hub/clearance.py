@@ -1,0 +1,58 @@
+"""The security verdict's mark on a verified snapshot: nothing loads a folder without it.
+
+The security stage writes `.hub-assets/clearance.json` into a snapshot folder once the
+scan of exactly those verified bytes has passed (a repo file can never be named so:
+`hub.untrusted` refuses the bookkeeping names). Every loader (`evaluation.loader`, the
+reproducibility child) calls `require_cleared` first, so a model is never loaded, run or
+evaluated before its security verdict, or after a failing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from hub_assets.errors import HubAssetsError
+
+CLEARANCE = Path(".hub-assets") / "clearance.json"
+
+
+class NotClearedError(HubAssetsError, PermissionError):
+    """A loader was asked to load files that have no passing security verdict."""
+
+    outcome = "unsafe_repo"
+
+
+def mark_cleared(folder: Path, sha: str, verdict: str, fingerprint: str) -> None:
+    """Record that the scan of this snapshot passed (written atomically)."""
+    path = Path(folder) / CLEARANCE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"sha": sha, "verdict": verdict, "fingerprint": fingerprint}))
+    os.replace(tmp, path)
+
+
+def clear_mark(folder: Path) -> None:
+    """Remove the mark (a failing verdict, or bytes about to change)."""
+    (Path(folder) / CLEARANCE).unlink(missing_ok=True)
+
+
+def clearance(folder: Path) -> dict | None:
+    """The mark of a snapshot folder, or None."""
+    try:
+        mark = json.loads((Path(folder) / CLEARANCE).read_text())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    return mark if isinstance(mark, dict) else None
+
+
+def require_cleared(folder: Path) -> dict:
+    """The mark of `folder`, or `NotClearedError`: call before loading anything from it."""
+    mark = clearance(folder)
+    if mark is None:
+        raise NotClearedError(
+            f"Refusing to load {Path(folder).name}: its files have no passing security "
+            "verdict (the security scan runs first, on the same verified bytes)."
+        )
+    return mark
