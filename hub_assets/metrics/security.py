@@ -109,6 +109,7 @@ def _fickling(data: bytes, rel: str) -> Verdict:
 
 
 def _modelscan_settings() -> dict:
+    import modelscan.scanners  # noqa: F401 - first: its tools import the scanners back
     from modelscan.settings import DEFAULT_SETTINGS
 
     return DEFAULT_SETTINGS
@@ -134,11 +135,12 @@ def _modelscan_verdict(results: object, rel: str) -> Verdict:
 
 
 def _modelscan(data: bytes, rel: str) -> Verdict:
+    settings = _modelscan_settings()
     from modelscan.model import Model
     from modelscan.tools.picklescanner import scan_pickle_bytes
 
     with Model(rel or "stream.pkl", io.BytesIO(data)) as model:
-        return _modelscan_verdict(scan_pickle_bytes(model, _modelscan_settings()), rel)
+        return _modelscan_verdict(scan_pickle_bytes(model, settings), rel)
 
 
 PICKLE_ENGINES = (("picklescan", _picklescan), ("fickling", _fickling), ("modelscan", _modelscan))

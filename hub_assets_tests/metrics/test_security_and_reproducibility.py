@@ -11,7 +11,13 @@ from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
-from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, scan_repo, score_model
+from hub_assets.metrics.scoring import (
+    ALL_METRICS,
+    ScoringContext,
+    judge_security,
+    scan_repo,
+    score_model,
+)
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST, security_verdict
 from hub_assets.registry.metrics import StoredMetric
 
@@ -19,8 +25,17 @@ NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def security_score(scan, allowlist=DEFAULT_SCANNER_ALLOWLIST):
-    verdicts, secrets = scan
-    return security_verdict(verdicts, allowlist, (), secrets)
+    return security_verdict(
+        scan.verdicts, allowlist, scan.remote_code, scan.secrets, scan.formats, scan.templates
+    )
+
+
+def judged(client: HubClient, ev: ModelEvidence, work_dir):
+    """The security verdict first (it marks the snapshot every loader requires); the
+    snapshot store the loaders then read, at `work_dir/snapshots`."""
+    verdict = judge_security(ev, ScoringContext(client=client, work_dir=work_dir, now=NOW))
+    assert verdict.value > 0, verdict.reason
+    return work_dir / "snapshots"
 
 
 def evidence(client: HubClient, model_id: str) -> ModelEvidence:
@@ -55,12 +70,13 @@ def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
     result = security_score(scan_repo(client, ev, tmp_path / "w"))
     assert result.value == 0.0
     assert result.reason == (
-        "pytorch_model.bin: dangerous (picklescan: posix.system); "
-        "pytorch_model.bin: dangerous (fickling: Likely Overtly Malicious)"
+        "pytorch_model.bin:archive/data.pkl: dangerous (picklescan: posix.system); "
+        "pytorch_model.bin:archive/data.pkl: dangerous (fickling: Likely Overtly Malicious); "
+        "pytorch_model.bin:archive/data.pkl: dangerous (modelscan: posix.system)"
     )
     scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path / "w", now=NOW))
     assert scored["reproducibility"].value == 0.0
-    assert scored["reproducibility"].reason.startswith("no safetensors or GGUF weights")
+    assert scored["reproducibility"].reason.startswith("not run: the security verdict failed")
     assert not marker.exists()  # nothing was ever unpickled
 
 
@@ -80,21 +96,23 @@ def test_security_on_demo_cases(hub_client, tmp_path):
 
 
 def test_reproducibility_runs_the_model(hub_client, tmp_path):
-    ok = reproducibility(hub_client, evidence(hub_client, f"{ORG}/tiny-gpt2-complete"), tmp_path)
+    def run(model_id):
+        ev = evidence(hub_client, model_id)
+        return reproducibility(hub_client, ev, judged(hub_client, ev, tmp_path))
+
+    ok = run(f"{ORG}/tiny-gpt2-complete")
     assert ok.value == 1.0 and ok.reason == "text-generation runs as documented"
-    emb = reproducibility(hub_client, evidence(hub_client, MINILM), tmp_path)
+    emb = run(MINILM)
     assert emb.value == 1.0 and emb.details["output"] == "embedding dim 384"
-    fallback = reproducibility(
-        hub_client, evidence(hub_client, f"{ORG}/tiny-gpt2-no-tokenizer"), tmp_path
-    )
+    fallback = run(f"{ORG}/tiny-gpt2-no-tokenizer")
     assert fallback.value == 0.5 and "no usable tokenizer" in fallback.reason
 
 
 def test_reproducibility_zero_cases(hub_client, tmp_path):
     def run(model_id, **limits):
-        return reproducibility(
-            hub_client, evidence(hub_client, model_id), tmp_path, ReproducibilityLimits(**limits)
-        )
+        ev = evidence(hub_client, model_id)
+        store = judged(hub_client, ev, tmp_path) if limits else tmp_path / "snapshots"
+        return reproducibility(hub_client, ev, store, ReproducibilityLimits(**limits))
 
     assert run(f"{ORG}/tiny-gpt2-pickle-only").reason.startswith("no safetensors or GGUF weights")
     big = run(f"{ORG}/gpt2-oversized")
@@ -119,8 +137,15 @@ def test_a_model_that_cannot_load_scores_zero(mutable_hub, tmp_path):
         meta={"pipeline_tag": "text-generation"},
     )
     client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
-    result = reproducibility(client, evidence(client, "acme/broken"), tmp_path)
-    assert result.value == 0.0 and result.reason.startswith("cannot run:")
+    ev = evidence(client, "acme/broken")
+    scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path, now=NOW))
+    # the security scan reads the header first: malformed weights are never handed to a loader
+    assert scored["security"].value == 0.0
+    assert scored["security"].reason.startswith("malformed weights: model.safetensors")
+    assert scored["reproducibility"].reason.startswith("not run: the security verdict failed")
+    # and a loader asked anyway refuses bytes without a passing verdict
+    result = reproducibility(client, ev, tmp_path / "snapshots")
+    assert result.value == 0.0 and result.reason.startswith("not run: Refusing to load")
 
 
 def test_unchanged_inputs_are_not_rescored(hub_client, hub_server, tmp_path):
@@ -165,14 +190,18 @@ def test_target_device_drives_size_score(hub_client, tmp_path, device):
 
 def test_a_pickle_one_scanner_misses_fails_closed(hub_client, tmp_path):
     bypass = evidence(hub_client, f"{ORG}/tiny-gpt2-scanner-bypass")
-    verdicts, _ = scan_repo(hub_client, bypass, tmp_path)
-    by_scanner = {v.scanner: v for v in verdicts if v.path == "training_args.bin"}
+    found = scan_repo(hub_client, bypass, tmp_path)
+    by_scanner = {v.scanner: v for v in found.verdicts if v.path.startswith("training_args.bin")}
     assert by_scanner["picklescan"].verdict == "suspicious"  # picklescan alone misses it
     assert by_scanner["fickling"].verdict == "dangerous"
-    result = security_score((verdicts, []))
+    result = security_score(found)
     assert result.value == 0.0
-    assert "training_args.bin: dangerous (fickling: Likely Overtly Malicious)" in result.reason
-    assert {v["scanner"] for v in result.details["verdicts"]} == {"picklescan", "fickling"}
+    assert "dangerous (fickling: Likely Overtly Malicious)" in result.reason
+    assert {v["scanner"] for v in result.details["verdicts"]} == {
+        "picklescan",
+        "fickling",
+        "modelscan",
+    }
 
 
 def test_auto_map_code_is_a_finding_with_the_file_names(hub_client, tmp_path):
@@ -182,7 +211,9 @@ def test_auto_map_code_is_a_finding_with_the_file_names(hub_client, tmp_path):
     )
     security = scored["security"]
     assert security.value == 0.0
-    assert security.reason == "auto_map runs repo code with trust_remote_code: modeling_tiny.py"
+    assert security.reason == (
+        "repo code that trust_remote_code would run: config.json: modeling_tiny.py"
+    )
 
 
 def test_policy_branches():
@@ -212,7 +243,8 @@ def test_policy_branches():
         DEFAULT_SCANNER_ALLOWLIST,
     )
     assert (
-        crashed.value == 0.0 and crashed.reason == "c.pt: fickling failed (ValueError: truncated)"
+        crashed.value == 0.0
+        and crashed.reason == "c.pt: fickling could not read it (ValueError: truncated)"
     )
     assert security_verdict([], DEFAULT_SCANNER_ALLOWLIST).value == 1.0
 
