@@ -35,7 +35,7 @@ from hub_assets.evaluation.backends import (  # noqa: E402
     QABackend,
 )
 from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
-from hub_assets.hub.snapshots import download_snapshot  # noqa: E402
+from hub_assets.metrics.scoring import cleared_snapshot  # noqa: E402
 
 
 def main() -> None:
@@ -54,8 +54,7 @@ def main() -> None:
         client = HubClient(HubSettings(endpoint=s.url, cache_dir=Path(tmp) / "cache"))
 
         def snapshot(model_id: str) -> Path:
-            sha = client.model_metadata(model_id).data["info"]["sha"]
-            return download_snapshot(client, model_id, sha, Path(tmp))
+            return cleared_snapshot(client, model_id, Path(tmp))
 
         gpt2, minilm = snapshot(f"{ORG}/tiny-gpt2-complete"), snapshot(MINILM)
         extractive_dir = snapshot(QA_MODEL)

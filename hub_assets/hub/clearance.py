@@ -47,12 +47,44 @@ def clearance(folder: Path) -> dict | None:
     return mark if isinstance(mark, dict) else None
 
 
+_HEADERS_CHECKED: dict[tuple[str, int, int], str] = {}
+
+
+def _header_problem(path: Path) -> str:
+    """'' when the weight file's header is within its format's rules, else why not (cached
+    per path, size and modification time)."""
+    from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
+    from hub_assets.hub.inspection import MalformedWeightsError, local_safetensors_header
+
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HEADERS_CHECKED:
+        try:
+            if path.name.lower().endswith(".gguf"):
+                read_local_gguf_header(path)
+            else:
+                local_safetensors_header(path)
+            _HEADERS_CHECKED[key] = ""
+        except (MalformedWeightsError, MalformedGgufError) as e:
+            _HEADERS_CHECKED[key] = str(e)
+    return _HEADERS_CHECKED[key]
+
+
 def require_cleared(folder: Path) -> dict:
-    """The mark of `folder`, or `NotClearedError`: call before loading anything from it."""
+    """The mark of `folder`, or `NotClearedError`: call before loading anything from it.
+    The headers of the weight files now in the folder (safetensors, GGUF: verified bytes,
+    fetched after the scan) are checked here too, with bounds."""
+    folder = Path(folder)
     mark = clearance(folder)
     if mark is None:
         raise NotClearedError(
-            f"Refusing to load {Path(folder).name}: its files have no passing security "
+            f"Refusing to load {folder.name}: its files have no passing security "
             "verdict (the security scan runs first, on the same verified bytes)."
         )
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name.lower().endswith((".safetensors", ".gguf")):
+            problem = _header_problem(path)
+            if problem:
+                rel = path.relative_to(folder)
+                raise NotClearedError(f"Refusing to load {rel}: malformed weights ({problem}).")
     return mark

@@ -504,26 +504,43 @@ class HubClient:
         )
 
     def _fetch_weight_headers(self, model_id: str, sha: str) -> dict:
+        from hub_assets.hub.inspection import MalformedWeightsError, safetensors_header
+
         siblings = self.model_metadata(model_id, sha).data["info"].get("siblings") or []
         by_path = {s["path"]: s for s in siblings}
-        sizes = {p: s.get("size") or 0 for p, s in by_path.items()}
-        out: dict[str, Any] = {"safetensors": None, "gguf": {}}
-        if any(p.endswith(".safetensors") for p in sizes):
-            out["safetensors"] = self._safetensors_headers(model_id, sha, by_path)
-        for path in sorted(p for p in sizes if p.endswith(".gguf"))[:MAX_GGUF_FILES]:
+        sizes = {p: int(s.get("size") or 0) for p, s in by_path.items()}
+        # every weight file's header, checked with bounds: "ok", or why it is malformed
+        out: dict[str, Any] = {"safetensors": None, "gguf": {}, "checks": {}}
+        tensors = sorted(p for p in sizes if p.lower().endswith(".safetensors"))
+        ggufs = sorted(p for p in sizes if p.lower().endswith(".gguf"))
+        for path in tensors[MAX_SAFETENSORS_FILES:] + ggufs[MAX_GGUF_FILES:]:
+            out["checks"][path] = "not checked: too many weight files in one repo"
+        counts: dict[str, dict[str, int]] = {}
+        for path in tensors[:MAX_SAFETENSORS_FILES]:
+            try:
+                header = safetensors_header(self._range_reader(model_id, path, sha), sizes[path])
+                counts[path] = header.parameter_count
+                out["checks"][path] = "ok"
+            except MalformedWeightsError as e:
+                out["checks"][path] = str(e)
+        if tensors:
+            out["safetensors"] = self._footprint_files(model_id, sha, by_path, counts)
+        for path in ggufs[:MAX_GGUF_FILES]:
             try:
                 header = read_gguf_header(self._range_reader(model_id, path, sha), sizes[path])
                 out["gguf"][path] = gguf_summary(header)
+                out["checks"][path] = "ok"
             except MalformedGgufError as e:
                 out["gguf"][path] = {"error": str(e)}
+                out["checks"][path] = str(e)
         return out
 
-    def _safetensors_headers(self, model_id: str, sha: str, by_path: dict[str, dict]) -> dict:
-        """Parameter counts of the revision's safetensors files, each header read by two
-        bounded range requests and parsed with bounds (`safetensors_header`)."""
-        from hub_assets.hub.inspection import MalformedWeightsError, safetensors_header
-
-        files = sorted(p for p in by_path if p.endswith(".safetensors"))
+    def _footprint_files(
+        self, model_id: str, sha: str, by_path: dict[str, dict], counts: dict[str, dict]
+    ) -> dict:
+        """Parameter counts of the files a loader reads: a sharded repo's index names its
+        shards (read verified); else every safetensors file."""
+        files = sorted(counts)
         index = next((p for p in by_path if p.endswith(".safetensors.index.json")), None)
         if index is not None:
             try:
@@ -533,21 +550,14 @@ class HubClient:
                 return {"error": f"{index}: not a safetensors index"}
             if shards and all(isinstance(s, str) and s in by_path for s in shards):
                 files = shards
-        counts: dict[str, int] = {}
-        for path in files[:MAX_SAFETENSORS_FILES]:
-            size = int(by_path[path].get("size") or 0)
-            try:
-                header = safetensors_header(
-                    lambda offset, length, p=path: self.read_range(
-                        model_id, p, sha, offset, length
-                    ),
-                    size,
-                )
-            except MalformedWeightsError as e:
-                return {"error": f"{path}: {e}"}
-            for dtype, n in header.parameter_count.items():
-                counts[dtype] = counts.get(dtype, 0) + n
-        return {"parameter_count": counts, "files": files[:MAX_SAFETENSORS_FILES]}
+        bad = next((p for p in files if p not in counts), None)
+        if bad is not None:
+            return {"error": f"{bad}: header not readable"}
+        total: dict[str, int] = {}
+        for path in files:
+            for dtype, n in counts[path].items():
+                total[dtype] = total.get(dtype, 0) + n
+        return {"parameter_count": total, "files": files}
 
     def _range_reader(self, model_id: str, filename: str, sha: str) -> Callable[[int, int], bytes]:
         return lambda offset, length: self.read_range(model_id, filename, sha, offset, length)

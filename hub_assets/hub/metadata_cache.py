@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-CACHE_FORMAT = 1  # bump when the cached shape changes: older entries are then ignored
+CACHE_FORMAT = 2  # bump when the cached shape changes: older entries are then ignored
 
 
 class MetadataCache:

@@ -51,6 +51,9 @@ LOADABLE_PATTERNS = (
 )
 PICKLE_PATTERNS = tuple(f"*{suffix}" for suffix in PICKLE_SUFFIXES)
 ALL_FILES = ("*",)
+# Weight formats that cannot run code: the security scan checks their headers by bounded
+# range reads, and every loader checks them again on the verified bytes (`hub.clearance`).
+DATA_WEIGHT_PATTERNS = ("*.safetensors", "*.SAFETENSORS", "*.gguf", "*.GGUF")
 
 
 def select(files: Sequence[RemoteFile], patterns: Sequence[str]) -> list[RemoteFile]:
@@ -108,11 +111,15 @@ class SnapshotStore:
         siblings: Sequence[dict],
         patterns: Sequence[str] = ALL_FILES,
         progress: Progress | None = None,
+        exclude: Sequence[str] = (),
     ) -> Iterator[Snapshot]:
-        """The verified files of `model_id@sha` matching `patterns`, downloaded if missing;
-        the snapshot cannot be evicted until the block ends."""
+        """The verified files of `model_id@sha` matching `patterns` and not `exclude`,
+        downloaded if missing; the snapshot cannot be evicted until the block ends."""
         folder = self.folder(model_id, sha)
         wanted = select(remote_files(siblings), patterns)
+        if exclude:
+            skipped = {f.path for f in select(wanted, exclude)}
+            wanted = [f for f in wanted if f.path not in skipped]
         check_file_sizes(model_id, wanted, self.max_file_bytes)
         with self._lease(folder).open("a+") as lease:
             fcntl.flock(lease, fcntl.LOCK_SH)

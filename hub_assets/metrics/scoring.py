@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
@@ -22,9 +22,9 @@ from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hardware.fit import DEFAULT_CONTEXT, DeviceProfile, load_devices
 from hub_assets.hardware.footprint import Footprint, revision_footprint, with_base
-from hub_assets.hub.clearance import clear_mark, clearance, mark_cleared
+from hub_assets.hub.clearance import NotClearedError, clear_mark, clearance, mark_cleared
 from hub_assets.hub.client import HubClient
-from hub_assets.hub.snapshots import ALL_FILES, SnapshotStore
+from hub_assets.hub.snapshots import ALL_FILES, DATA_WEIGHT_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.licence_chain import (
@@ -38,6 +38,7 @@ from hub_assets.metrics.security import (
     DEFAULT_SCANNER_ALLOWLIST,
     SCANNERS,
     RepoScan,
+    Verdict,
     scan_snapshot,
     security_verdict,
 )
@@ -193,15 +194,30 @@ def security_inputs(ev: ModelEvidence, allowlist: Sequence[str] = ()) -> dict:
 
 
 def scan_repo(client: HubClient, ev: ModelEvidence, store: SnapshotStore | Path) -> RepoScan:
-    """The security scan (`security.scan_snapshot`) of the revision's whole verified
-    snapshot: bytes that fail verification are never scanned as if genuine, and what is
-    scanned is what the loaders and the package read. `store` is the snapshot store, or a
-    folder to keep one in."""
+    """The security scan of the revision: every file but its safetensors and GGUF weights
+    from the verified snapshot (`security.scan_snapshot`: bytes that fail verification are
+    never scanned as if genuine, and what is scanned is what loaders and the package read),
+    and every weight file's header checked with bounds by range reads (those formats run no
+    code; loaders check the headers again on the verified bytes). `store` is the snapshot
+    store, or a folder to keep one in."""
     if not isinstance(store, SnapshotStore):
         store = SnapshotStore(Path(store))
     siblings = ev.info.get("siblings") or []
-    with store.use(client, ev.model_id, ev.sha, siblings, ALL_FILES) as snapshot:
-        return scan_snapshot(snapshot.folder, [f.path for f in snapshot.files])
+    with store.use(
+        client, ev.model_id, ev.sha, siblings, ALL_FILES, exclude=DATA_WEIGHT_PATTERNS
+    ) as snapshot:
+        found = scan_snapshot(snapshot.folder, [f.path for f in snapshot.files])
+    weights = [p for p in ev.files if p.lower().endswith((".safetensors", ".gguf"))]
+    if weights:
+        checks = client.weight_headers(ev.model_id, ev.sha).data.get("checks") or {}
+        for path in sorted(weights):
+            check = checks.get(path, "not checked")
+            engine = "gguf-header" if path.lower().endswith(".gguf") else "safetensors-header"
+            verdict = "safe" if check == "ok" else "dangerous"
+            if check.startswith("not checked"):
+                verdict = "error"
+            found.formats.append(Verdict(engine, path, verdict, detail=check))
+    return found
 
 
 def _adapter_base(ev: ModelEvidence, ctx: ScoringContext) -> ModelEvidence | None:
@@ -413,3 +429,23 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     ):
         out["net_score"] = _stored(prev)
     return out
+
+
+def cleared_snapshot(
+    client: HubClient,
+    model_id: str,
+    work_dir: Path,
+    revision: str | None = None,
+    allowlist: Sequence[str] = DEFAULT_SCANNER_ALLOWLIST,
+) -> Path:
+    """The verified snapshot folder of a revision once its security verdict has passed
+    (judged now, or reused), ready for a loader; `NotClearedError` with the verdict's
+    reason otherwise. For tools and benchmarks that load one model outside the pipeline."""
+    ev = ModelEvidence.from_metadata(model_id, client.model_metadata(model_id, revision).data)
+    ctx = ScoringContext(
+        client=client, work_dir=Path(work_dir), now=datetime.now(UTC), scanner_allowlist=allowlist
+    )
+    verdict = judge_security(ev, ctx)
+    if verdict.value <= 0:
+        raise NotClearedError(f"{model_id}@{ev.sha[:12]} is not loaded: {verdict.reason}")
+    return ctx.store().folder(model_id, ev.sha)

@@ -505,10 +505,10 @@ def security_verdict(
     }
     problems = [
         f"malformed weights: {v.path}: "
-        + ("malformed GGUF header" if v.scanner.startswith("gguf") else "malformed safetensors")
+        + ("GGUF header" if v.scanner.startswith("gguf") else "safetensors header")
         + f" ({v.detail})"
         if v.verdict == "dangerous"
-        else f"{v.path}: weight header not read ({v.detail})"
+        else f"{v.path}: weight header {v.detail}"
         for v in formats
         if v.verdict != "safe"
     ]

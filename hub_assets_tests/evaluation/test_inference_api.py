@@ -19,7 +19,7 @@ from hub_assets.evaluation.inference_api import (
     router_for,
 )
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval
-from hub_assets.hub.snapshots import download_snapshot
+from hub_assets.metrics.scoring import cleared_snapshot
 
 QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 GPT2 = f"{ORG}/tiny-gpt2-complete"
@@ -38,8 +38,7 @@ def api_backend(url, model_id, task, budget=UNHURRIED):
 
 
 def local_snapshot(client, model_id, tmp_path):
-    sha = client.model_metadata(model_id).data["info"]["sha"]
-    return download_snapshot(client, model_id, sha, tmp_path / "snap")
+    return cleared_snapshot(client, model_id, tmp_path / "snap")
 
 
 @pytest.mark.parametrize(
@@ -221,6 +220,7 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
 
     from hub_assets.defs.discovery.assets import model_metadata
     from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
+    from hub_assets.defs.trust.security import security_scan
     from hub_assets.discovery.candidates import discover
     from hub_assets.resources import (
         EvaluationResource,
@@ -245,7 +245,7 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
         instance.add_dynamic_partitions("hf_models", [big])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success
         run = dg.materialize(
-            [model_metadata, shadow_eval_scores],
+            [model_metadata, security_scan, shadow_eval_scores],
             partition_key=big,
             instance=instance,
             resources=res,

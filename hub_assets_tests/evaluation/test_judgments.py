@@ -8,6 +8,7 @@ import pytest
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import MINILM, ORG, OVERCLAIMER, QA_MODEL
 from hub_assets.devhub.demo_qa_model import train_extractive_qa
 from hub_assets.devhub.demo_text import qa_splits
@@ -17,9 +18,9 @@ from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
 from hub_assets.evaluation.measurement import Measurement, bootstrap_interval, chance_baseline
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval, pin_for
 from hub_assets.gate.config import load_gate_config
-from hub_assets.hub.snapshots import download_snapshot
 from hub_assets.metrics import claims
 from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.scoring import cleared_snapshot
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,
@@ -34,8 +35,7 @@ RANDOM_QA = (OVERCLAIMER, f"{ORG}/tiny-gpt2-complete", f"{ORG}/tiny-t5-qa")
 
 
 def snapshot(client, model_id, tmp_path):
-    sha = client.model_metadata(model_id).data["info"]["sha"]
-    return download_snapshot(client, model_id, sha, tmp_path / "snap")
+    return cleared_snapshot(client, model_id, tmp_path / "snap")
 
 
 @pytest.mark.slow
@@ -94,7 +94,7 @@ def test_gate_passes_minilm_on_evidence_and_catches_the_overclaimer(
     assert not load_gate_config().overrides  # the shipped config has no per-model override
     discover(hub_client, registry, run_id="d")
     res = resources(hub_server.url, registry, tmp_path)
-    chain = [model_metadata, shadow_eval_scores, trust_metrics, quality_gate]
+    chain = [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [MINILM, OVERCLAIMER])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success
@@ -220,7 +220,7 @@ def test_a_sample_limit_is_part_of_the_evaluation_key():
 def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, registry, tmp_path):
     """HF_HUB_OFFLINE: metadata, dataset and snapshot from their caches; no request at all."""
     discover(hub_client, registry, run_id="d")
-    chain = [model_metadata, shadow_eval_scores, trust_metrics, quality_gate]
+    chain = [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate]
 
     def res(offline, limit):
         return {

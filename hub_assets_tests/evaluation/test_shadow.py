@@ -8,6 +8,7 @@ from safetensors.torch import load_file, save_file
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
 from hub_assets.defs.evaluation.schedules import nightly_shadow_eval_schedule
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig, QABackend
@@ -79,14 +80,12 @@ def test_a_new_upstream_revision_is_ignored_until_the_pin_changes(mutable_hub, t
 
 
 def test_backend_load_failure_and_per_sample_failures(hub_client, tmp_path):
-    from hub_assets.hub.snapshots import download_snapshot
+    from hub_assets.metrics.scoring import cleared_snapshot
 
-    sha = hub_client.model_metadata(f"{ORG}/tiny-gpt2-no-tokenizer").data["info"]["sha"]
-    no_tok = download_snapshot(hub_client, f"{ORG}/tiny-gpt2-no-tokenizer", sha, tmp_path)
+    no_tok = cleared_snapshot(hub_client, f"{ORG}/tiny-gpt2-no-tokenizer", tmp_path)
     with pytest.raises(BackendLoadError, match="no usable tokenizer"):
         QABackend(no_tok, "text-generation", GenerationConfig())
-    sha = hub_client.model_metadata(f"{ORG}/tiny-gpt2-complete").data["info"]["sha"]
-    path = download_snapshot(hub_client, f"{ORG}/tiny-gpt2-complete", sha, tmp_path)
+    path = cleared_snapshot(hub_client, f"{ORG}/tiny-gpt2-complete", tmp_path)
     backend = QABackend(path, "text-generation", GenerationConfig(batch_size=4))
     # the model has 128 positions: a 2,000-token prompt cannot run, the others can
     long_prompt = "word " * 2000
@@ -146,7 +145,7 @@ def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
         instance.add_dynamic_partitions("hf_models", [model])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success
         first = dg.materialize(
-            [model_metadata, shadow_eval_scores],
+            [model_metadata, security_scan, shadow_eval_scores],
             partition_key=model,
             instance=instance,
             resources=res,
@@ -224,7 +223,7 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
     def evaluate_current(instance):
         discover(client, registry, run_id="d", pipeline_tags=["sentence-similarity"])
         return dg.materialize(
-            [model_metadata, shadow_eval_scores],
+            [model_metadata, security_scan, shadow_eval_scores],
             partition_key="acme/embedder",
             instance=instance,
             resources=res,
@@ -289,11 +288,10 @@ def test_model_ranges_are_contiguous_and_bounded():
 
 def test_embeddings_come_back_in_input_order(hub_client, tmp_path):
     from hub_assets.evaluation.backends import EmbeddingBackend
-    from hub_assets.hub.snapshots import download_snapshot
+    from hub_assets.metrics.scoring import cleared_snapshot
 
-    sha = hub_client.model_metadata(MINILM).data["info"]["sha"]
     backend = EmbeddingBackend(
-        download_snapshot(hub_client, MINILM, sha, tmp_path), GenerationConfig(batch_size=1)
+        cleared_snapshot(hub_client, MINILM, tmp_path), GenerationConfig(batch_size=1)
     )
     texts = ["a much longer sentence about a town on a river", "short", "medium length one"]
     together = backend.embed(texts)

@@ -5,13 +5,15 @@ from pathlib import Path
 import dagster as dg
 
 from hub_assets.defs.discovery.assets import model_metadata
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DEFAULT_PINS
 from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.hub.snapshots import SnapshotStore
-from hub_assets.resources import HubResource, RegistryResource
+from hub_assets.registry.metrics import write_metrics
+from hub_assets.resources import HubResource, RegistryResource, TrustResource
 
 
 def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, registry, tmp_path):
@@ -21,12 +23,13 @@ def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, regist
         instance.add_dynamic_partitions("hf_models", [QA_MODEL, oversized])
         for model in (QA_MODEL, oversized):
             dg.materialize(
-                [model_metadata],
+                [model_metadata, security_scan],
                 partition_key=model,
                 instance=instance,
                 resources={
                     "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "c")),
                     "registry": RegistryResource(path=str(registry.path)),
+                    "trust": TrustResource(work_dir=str(tmp_path)),
                 },
             )
 
@@ -55,3 +58,29 @@ def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, regist
     with registry.read() as con:
         runs = con.execute("SELECT count(*) FROM eval_runs").fetchone()[0]
     assert runs == 1
+    # a failing security verdict: never evaluated, locally or through an inference API
+    with registry.write() as con:
+        sha = con.execute(
+            "SELECT revision_sha FROM metric_values WHERE model_id = ? AND metric = 'security'",
+            [QA_MODEL],
+        ).fetchone()[0]
+        write_metrics(
+            con,
+            QA_MODEL,
+            sha,
+            [
+                {
+                    "metric": "security",
+                    "value": 0.0,
+                    "latency_ms": 1.0,
+                    "inputs_fingerprint": "rescanned",
+                    "code_version": "security/test",
+                    "details": {"reason": "model.pkl: dangerous (picklescan: posix.system)"},
+                }
+            ],
+            "r2",
+        )
+    refused = run(QA_MODEL)
+    assert refused.status == "not_evaluated" and refused.measurement is None
+    assert refused.reason.startswith(f"not evaluated: the security verdict on {sha[:12]} failed")
+    assert "posix.system" in refused.reason

@@ -12,6 +12,7 @@ from hub_assets.cli import main
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_cases import NC_BASE, NC_FINETUNE
 from hub_assets.discovery.candidates import discover
 from hub_assets.metrics.licence_chain import Ancestor, licence_obligations, obligations_of
@@ -128,7 +129,7 @@ def test_the_demo_fine_tune_of_a_non_commercial_base_fails_on_inherited_obligati
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [NC_FINETUNE])
         result = dg.materialize(
-            [model_metadata, shadow_eval_scores, trust_metrics, quality_gate],
+            [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate],
             partition_key=NC_FINETUNE,
             instance=instance,
             resources=resources,

@@ -5,6 +5,7 @@ import dagster as dg
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.discovery.candidates import discover
 from hub_assets.registry.models import status_history
@@ -28,7 +29,14 @@ def after_the_gate(context: dg.AssetExecutionContext) -> None:
 
 def materialize_chain(model_id, instance, resources):
     return dg.materialize(
-        [model_metadata, shadow_eval_scores, trust_metrics, quality_gate, after_the_gate],
+        [
+            model_metadata,
+            security_scan,
+            shadow_eval_scores,
+            trust_metrics,
+            quality_gate,
+            after_the_gate,
+        ],
         partition_key=model_id,
         instance=instance,
         resources=resources,

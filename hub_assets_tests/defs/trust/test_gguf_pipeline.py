@@ -15,6 +15,7 @@ from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_cases import LLAMA_BASE, LLAMA_LORA, LLAMA_MALFORMED, LLAMA_Q8
 from hub_assets.discovery.candidates import discover
 from hub_assets.discovery.filters import CandidateFilter
@@ -78,7 +79,7 @@ def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
         "no safetensors weights",
     ]
     res = _resources(hub_server.url, registry, tmp_path, _gate_config(tmp_path))
-    chain = [model_metadata, shadow_eval_scores, trust_metrics, quality_gate]
+    chain = [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(
             "hf_models", [LLAMA_BASE, LLAMA_Q8, LLAMA_LORA, LLAMA_MALFORMED]
