@@ -39,6 +39,7 @@ PICKLE_SUFFIXES = (
 _MAX_HEADER = 100 * 1024 * 1024
 # The safetensors format's own bound on its JSON header (the Rust crate refuses more).
 SAFETENSORS_MAX_HEADER = 100_000_000
+FIRST_READ = 100_000  # bytes asked for first: the length and, mostly, the whole header
 SAFETENSORS_DTYPES = {
     "BOOL": 1,
     "U8": 1,
@@ -89,15 +90,15 @@ def safetensors_header(read: Callable[[int, int], bytes], size: int) -> Safetens
     inside the file and match each tensor's byte size. Raises `MalformedWeightsError`."""
     if size < 8:
         raise MalformedWeightsError(f"{size} bytes: too short for a safetensors file")
-    raw = read(0, 8)
-    if len(raw) != 8:
+    first = read(0, min(size, FIRST_READ))  # most headers fit: one request
+    if len(first) < 8:
         raise MalformedWeightsError("the 8-byte header length could not be read")
-    (n,) = struct.unpack("<Q", raw)
+    (n,) = struct.unpack("<Q", first[:8])
     if n < 2 or n > SAFETENSORS_MAX_HEADER or n > size - 8:
         raise MalformedWeightsError(
             f"header length {n:,} outside the file ({size:,} bytes) or the format's bound"
         )
-    data = read(8, n)
+    data = first[8 : 8 + n] if len(first) >= 8 + n else read(8, n)
     if len(data) != n:
         raise MalformedWeightsError(f"header cut short ({len(data):,} of {n:,} bytes)")
     try:

@@ -438,8 +438,8 @@ def cleared_snapshot(
     revision: str | None = None,
     allowlist: Sequence[str] = DEFAULT_SCANNER_ALLOWLIST,
 ) -> Path:
-    """The verified snapshot folder of a revision once its security verdict has passed
-    (judged now, or reused), ready for a loader; `NotClearedError` with the verdict's
+    """The verified snapshot folder of a revision (every file) once its security verdict
+    has passed (judged now, or reused), ready for a loader; `NotClearedError` with the verdict's
     reason otherwise. For tools and benchmarks that load one model outside the pipeline."""
     ev = ModelEvidence.from_metadata(model_id, client.model_metadata(model_id, revision).data)
     ctx = ScoringContext(
@@ -448,4 +448,6 @@ def cleared_snapshot(
     verdict = judge_security(ev, ctx)
     if verdict.value <= 0:
         raise NotClearedError(f"{model_id}@{ev.sha[:12]} is not loaded: {verdict.reason}")
-    return ctx.store().folder(model_id, ev.sha)
+    siblings = ev.info.get("siblings") or []
+    with ctx.store().use(client, model_id, ev.sha, siblings, ALL_FILES) as snapshot:
+        return snapshot.folder

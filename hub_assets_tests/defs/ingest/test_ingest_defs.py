@@ -175,7 +175,7 @@ def test_each_file_is_fetched_once_across_every_stage(cli_env, hub_server):
         if k.startswith(f"GET file {QA_MODEL}:")
     }
     assert fetched["model.safetensors"] == 1 and fetched["tokenizer.json"] >= 1
-    # the card and config are also read once for metadata (hf_hub_download's own cache);
+    # the card and config are also read once for metadata (verified, in memory);
     # every weight and tokenizer file crosses the wire once for the whole pipeline
     assert all(n == 1 for p, n in fetched.items() if p not in ("README.md", "config.json")), fetched
     # the weights' header is read once by range (hardware fit), cached by sha thereafter
