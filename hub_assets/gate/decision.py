@@ -27,7 +27,7 @@ def decide(
 ) -> GateDecision:
     """Check every gate metric (score ≥ threshold passes; a missing score fails).
 
-    The message lists failures worst first, e.g. `Model does not meet quality requirements.
+    The message lists a failing security verdict first, then failures worst first, e.g. `Model does not meet quality requirements.
     Failed metrics: Bus Factor (0.30 < 0.50), Ramp-Up Time (0.40 < 0.50)`. A metric judged
     on measured evidence says so in `explanations`, and that replaces the bare numbers:
     `Performance Claims (claimed F1 0.95, measured 0.02 [0.01, 0.03])`.
@@ -41,8 +41,11 @@ def decide(
             failed.append({"metric": metric, "score": score, "threshold": thresholds[metric]})
     if not failed:
         return GateDecision(True, [], thresholds, "Model meets all quality requirements.")
-    # worst first: unscored, then lowest score (metric order breaks ties)
-    failed.sort(key=lambda f: (f["score"] is not None, f["score"] or 0.0))
+    # security first (a flagged model is refused whatever else it scores), then worst
+    # first: unscored, then lowest score (metric order breaks ties)
+    failed.sort(
+        key=lambda f: (f["metric"] != "security", f["score"] is not None, f["score"] or 0.0)
+    )
 
     def why(f: dict) -> str:
         if f["metric"] in explanations:

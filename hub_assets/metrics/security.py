@@ -504,7 +504,7 @@ def security_verdict(
         "chat_templates": list(templates),
     }
     problems = [
-        f"malformed weights: {v.path}: "
+        f"malformed weights: {v.path}: malformed "
         + ("GGUF header" if v.scanner.startswith("gguf") else "safetensors header")
         + f" ({v.detail})"
         if v.verdict == "dangerous"

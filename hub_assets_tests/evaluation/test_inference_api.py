@@ -188,25 +188,28 @@ def test_the_breaker_opens_after_misses_in_a_row_and_a_success_resets_it():
 
 
 def _metadata(hub_server, registry, tmp_path, model_id):
-    """The model's metadata in the registry, as the pipeline's first asset records it."""
+    """The model's metadata and security verdict in the registry, as the pipeline's first
+    assets record them."""
     import dagster as dg
 
     from hub_assets.defs.discovery.assets import model_metadata
+    from hub_assets.defs.trust.security import security_scan
     from hub_assets.discovery.candidates import discover
     from hub_assets.hub.client import HubClient, HubSettings
-    from hub_assets.resources import HubResource, RegistryResource
+    from hub_assets.resources import HubResource, RegistryResource, TrustResource
 
     client = HubClient(HubSettings(endpoint=hub_server.url, cache_dir=tmp_path / "c"))
     discover(client, registry, run_id="d")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [model_id])
         dg.materialize(
-            [model_metadata],
+            [model_metadata, security_scan],
             partition_key=model_id,
             instance=instance,
             resources={
                 "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "c")),
                 "registry": RegistryResource(path=str(registry.path)),
+                "trust": TrustResource(work_dir=str(tmp_path)),
             },
         )
 

@@ -203,6 +203,9 @@ def test_the_trained_qa_model_is_deterministic(demo_catalog, tmp_path):
         return hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
 
     assert weights("a") == weights("b")
+    from hub_assets.hub.clearance import mark_cleared
+
+    mark_cleared(tmp_path / "a", "local", "trained by this test, not from a Hub", "")
     backend = ExtractiveQABackend(tmp_path / "a", GenerationConfig(batch_size=8))
     long_context = "Filler words here. " * 80 + "Kalo was founded by Ada Lo."
     out = backend.answer(["Who founded Kalo?"], [long_context])  # several windows

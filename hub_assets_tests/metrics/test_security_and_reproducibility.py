@@ -141,7 +141,7 @@ def test_a_model_that_cannot_load_scores_zero(mutable_hub, tmp_path):
     scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path, now=NOW))
     # the security scan reads the header first: malformed weights are never handed to a loader
     assert scored["security"].value == 0.0
-    assert scored["security"].reason.startswith("malformed weights: model.safetensors")
+    assert scored["security"].reason.startswith("malformed weights: model.safetensors: malformed")
     assert scored["reproducibility"].reason.startswith("not run: the security verdict failed")
     # and a loader asked anyway refuses bytes without a passing verdict
     result = reproducibility(client, ev, tmp_path / "snapshots")

@@ -60,9 +60,13 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         assert ok.success
         assert ok.asset_materializations_for_node("after_the_gate")
         meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
-        assert meta["rescored"].value == 13 and meta["net_score"].value > 0.9
+        # security was judged by security_scan before anything loaded the model: reused here
+        assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
         rows = {r.data["metric"]: r.data for r in meta["metrics"].value.records}
         assert len(rows) == 13 and rows["reproducibility"]["value"] == 1.0
+        assert rows["security"]["rescored"] is False and rows["security"]["value"] == 1.0
+        scan = ok.asset_materializations_for_node("security_scan")[0].metadata
+        assert scan["cleared"].value is True and scan["rescanned"].value is True
         checks = [
             c
             for c in ok.get_asset_check_evaluations()
