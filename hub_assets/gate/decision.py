@@ -27,9 +27,10 @@ def decide(
 ) -> GateDecision:
     """Check every gate metric (score ≥ threshold passes; a missing score fails).
 
-    The message lists a failing security verdict first, then failures worst first, e.g. `Model does not meet quality requirements.
-    Failed metrics: Bus Factor (0.30 < 0.50), Ramp-Up Time (0.40 < 0.50)`. A metric judged
-    on measured evidence says so in `explanations`, and that replaces the bare numbers:
+    The message lists a failing security verdict first, then failures worst first, e.g.
+    `Model does not meet quality requirements. Failed metrics: Bus Factor (0.30 < 0.50),
+    Ramp-Up Time (0.40 < 0.50)`. A metric judged on measured evidence says so in
+    `explanations`, and that replaces the bare numbers:
     `Performance Claims (claimed F1 0.95, measured 0.02 [0.01, 0.03])`.
     """
     explanations = explanations or {}
