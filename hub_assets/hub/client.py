@@ -459,7 +459,7 @@ class HubClient:
                     r.read()
                     hf_raise_for_status(r)
                 out = bytearray()
-                for chunk in r.iter_bytes(64 * 1024):
+                for chunk in r.iter_bytes():
                     out += chunk[: size + 1 - len(out)]
                     deadline.check()
                     if len(out) > size:
@@ -587,7 +587,7 @@ class HubClient:
                     hf_raise_for_status(r)
                 skip = skip_total if r.status_code == 200 else 0  # the range was ignored
                 out = bytearray()
-                for chunk in r.iter_bytes(1024 * 1024):
+                for chunk in r.iter_bytes():
                     deadline.check()
                     if skip >= len(chunk):
                         skip -= len(chunk)

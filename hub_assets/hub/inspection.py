@@ -34,6 +34,8 @@ PICKLE_SUFFIXES = (
     ".dill",
     ".mar",
     ".pdparams",
+    ".dat",
+    ".data",
 )
 
 _MAX_HEADER = 100 * 1024 * 1024

@@ -38,12 +38,22 @@ class DeadlineExceededError(HubAssetsError, TimeoutError):
     outcome = "download_failed"
 
 
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = -1
+    return (parts.hostname or "").lower(), port
+
+
 def allowed_hosts(endpoint: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
-    """The hosts a request to `endpoint` may be redirected to: its own; for huggingface.co
-    (or hf.co) every subdomain of both (its CDN); and `extra`, as configured. A name that
-    starts with a dot allows its subdomains."""
-    host = (urlsplit(endpoint).hostname or "").lower()
-    out = [host]
+    """The places a request to `endpoint` may be redirected to: its own host and port; for
+    huggingface.co (or hf.co) every subdomain of both (its CDN) on the default ports; and
+    `extra`, as configured (`host`, `host:port`, or `.domain` for its subdomains)."""
+    host, port = _host_port(endpoint)
+    out = [f"{host}:{port}"]
     if host in _HF_HOSTS or host.endswith(tuple(f".{h}" for h in _HF_HOSTS)):
         out += [*_HF_HOSTS, *(f".{h}" for h in _HF_HOSTS)]
     out += [h.strip().lower() for h in extra if h.strip()]
@@ -51,12 +61,20 @@ def allowed_hosts(endpoint: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
 
 
 def host_allowed(url: str, allowed: Sequence[str]) -> bool:
-    """Whether `url` is http(s) to one of `allowed` (see `allowed_hosts`)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
+    """Whether `url` is http(s) to one of `allowed` (see `allowed_hosts`): an entry with a
+    port matches that host and port only; one without, the default ports only."""
+    if urlsplit(url).scheme not in ("http", "https"):
         return False
-    return any(host == a or (a.startswith(".") and host.endswith(a)) for a in allowed)
+    host, port = _host_port(url)
+    if not host or port < 0:
+        return False
+    for a in allowed:
+        if ":" in a:
+            if f"{host}:{port}" == a:
+                return True
+        elif port in (80, 443) and (host == a or (a.startswith(".") and host.endswith(a))):
+            return True
+    return False
 
 
 def deadline_for(size: int, timeout_s: float) -> float:
