@@ -117,13 +117,15 @@ def single_pass(endpoint: str, dest: Path) -> float:
 def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     """Hub bytes served for the model's files over the whole per-model pipeline's reads
     (scan, reproducibility run, evaluation snapshot, packaging), per byte of the model."""
+    from datetime import UTC, datetime
+
     import httpx
 
     from hub_assets.hub.client import HubClient, HubSettings
     from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
-    from hub_assets.metrics.scoring import scan_repo
+    from hub_assets.metrics.scoring import ScoringContext, judge_security
 
     client = HubClient(
         HubSettings(endpoint=endpoint, cache_dir=work / "cache", requests_per_second=0)
@@ -133,7 +135,8 @@ def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     sizes = {s["path"]: s["size"] for s in data["info"]["siblings"]}
     before = httpx.get(f"{endpoint}/_hub_assets/requests").json()
     store = SnapshotStore(work / "snapshots")
-    scan_repo(client, ev, store)
+    # the security verdict first (it marks the snapshot the loaders require)
+    judge_security(ev, ScoringContext(client, work, datetime.now(UTC), snapshots=store))
     reproducibility(client, ev, store, ReproducibilityLimits(max_weight_bytes=10**12))
     with store.use(client, REPO, ev.sha, data["info"]["siblings"], LOADABLE_PATTERNS):
         pass  # what shadow evaluation reads

@@ -34,7 +34,7 @@ from hub_assets.hardware.gguf_header import read_local_gguf_header
 from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import reproducibility
-from hub_assets.metrics.scoring import ScoringContext, footprint
+from hub_assets.metrics.scoring import ScoringContext, footprint, judge_security
 from hub_assets.resources import TrustResource
 from hub_assets.settings import load_settings
 
@@ -183,6 +183,7 @@ def test_the_estimate_lands_within_tolerance_of_the_measurement(hub_client, tmp_
     ctx = ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW)
     ev = _ev(hub_client, model_id)
     size = trust.size_score(footprint(ev, ctx), ctx.devices, "jetson_nano", 4096)
+    assert judge_security(ev, ctx).value > 0  # the verdict first: it marks the snapshot
     run = reproducibility(hub_client, ev, ctx.store())
     assert run.value == 1.0, run.reason
     measured = run.details["measurement"]

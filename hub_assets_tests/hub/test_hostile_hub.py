@@ -501,3 +501,30 @@ def test_every_load_goes_through_the_one_loader():
         and not str(p.relative_to(root)).startswith(("devhub/", "publishing/"))
     )
     assert callers == ["evaluation/loader.py"], callers
+
+
+def test_hub_assets_ingest_against_the_hostile_hub(hostile, tmp_path):
+    """The whole per-model job through Dagster, as `hub-assets ingest MODEL --wait` runs it:
+    a hostile Hub string ends as `unsafe_repo` (exit 10), a hostile repo as a gate verdict
+    that names security first (exit 4); nothing is written outside the configured folders."""
+    from click.testing import CliRunner
+
+    from hub_assets.cli import main
+    from hub_assets_tests.conftest import pipeline_env
+
+    box = tmp_path / "box"
+    box.mkdir()
+    hostile.add(repo("cli-sha", sha="../../../../../../escaped"))
+    hostile.add(repo("cli-pickle", {"model.joblib": TRAP}))
+    before = outside(tmp_path, box)
+    LOADS.clear()
+    with pipeline_env(hostile.url, Registry(box / "registry.duckdb"), box):
+        runner = CliRunner()
+        sha = runner.invoke(main, ["ingest", "evil/cli-sha", "--wait"])
+        assert sha.exit_code == 10, sha.output
+        assert "failed (unsafe_repo): The Hub sent an invalid revision sha" in sha.output
+        pickled = runner.invoke(main, ["ingest", "evil/cli-pickle", "--wait"])
+        assert pickled.exit_code == 4, pickled.output
+        assert "Failed metrics: Security (model.joblib: dangerous" in pickled.output
+    assert outside(tmp_path, box) == before
+    assert not LOADS and not Path("/tmp/hub-assets-pwned").exists()

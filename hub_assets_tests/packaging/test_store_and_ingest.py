@@ -88,7 +88,9 @@ def test_duplicate_gate_failure_and_auto_versions(hub_client, gated_registry, tm
         hub_client, registry, store, MODEL, version="2.0.0", run_id="r", work_dir=tmp_path
     )
     assert second.version == "2.0.0"
-    with pytest.raises(GateNotPassedError, match="Failed metrics: License \\(0.20 < 0.50\\)"):
+    with pytest.raises(
+        GateNotPassedError, match="Failed metrics: Security \\(0.20 < 0.50\\), License \\(0.20"
+    ):
         ingest_model(
             hub_client, registry, store, f"{ORG}/tiny-gpt2-stale", run_id="r", work_dir=tmp_path
         )

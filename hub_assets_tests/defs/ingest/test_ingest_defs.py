@@ -229,4 +229,6 @@ def test_corrupted_weights_are_never_run(corrupt_hub, registry, tmp_path, caplog
         scored = con.execute(
             "SELECT metric FROM metric_values WHERE model_id = 'evil/corrupt'"
         ).fetchall()
-    assert not [m for (m,) in scored if m in ("security", "reproducibility")]
+    # the security verdict was made on the files it read (the weights' headers by range);
+    # the weights themselves failed verification, so nothing ran
+    assert "reproducibility" not in {m for (m,) in scored}
