@@ -47,6 +47,8 @@ class HostileRepo:
     #   redirect: {path: url}         answer the file with a 302 to `url`
     #   etag: {path: str}             the ETag header sent for a file
     #   commits: list[dict]           commits sent instead of the honest one
+    #   info: "endless"               the repo's info answer never ends
+    #   commit_pages: "forever"       every commits page links to a next one
     faults: dict[str, Any] = field(default_factory=dict)
     reads: Counter = field(default_factory=Counter)
 
@@ -177,6 +179,10 @@ class HostileHub:
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
             if m and m.group(1) in self.repos:
                 self.requests[f"GET info {m.group(1)}"] += 1
+                if self.repos[m.group(1)].faults.get("info") == "endless":
+                    return self._stream_forever(
+                        h, {}, b'{"id": "x", "padding": "' + b"a" * 4096, False
+                    )
                 return self._json(h, self.repos[m.group(1)].info())
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commits/([^/]+)", path)
             if m and m.group(1) in self.repos:
@@ -190,6 +196,13 @@ class HostileHub:
                         "date": "2026-11-01T00:00:00.000Z",
                     }
                 ]
+                self.requests[f"GET commits {repo.repo_id}"] += 1
+                if repo.faults.get("commit_pages") == "forever":
+                    page = self.requests[f"GET commits {repo.repo_id}"]
+                    nxt = f"{self.url}{urlsplit(h.path).path}?p={page}"
+                    body = json.dumps(commits).encode()
+                    headers = {"Content-Type": "application/json", "Link": f'<{nxt}>; rel="next"'}
+                    return self._send(h, 200, body, headers)
                 return self._json(h, commits)
             m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if m and m.group(1) in self.repos and m.group(3) in self.repos[m.group(1)].files:

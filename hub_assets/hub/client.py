@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx2
-from huggingface_hub import HfApi, get_session, get_token, hf_hub_url
+from huggingface_hub import HfApi, get_token, hf_hub_url
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -28,7 +29,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.hf_api import ModelInfo
+from huggingface_hub.hf_api import DatasetInfo, ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.errors import HubAssetsError
@@ -60,6 +61,11 @@ T = TypeVar("T")
 DEFAULT_REQUESTS_PER_SECOND = 3.0
 MAX_GGUF_FILES = 16  # headers read per revision (a repo of quantisations has a dozen)
 MAX_SAFETENSORS_FILES = 64  # unindexed safetensors files read one by one
+MAX_JSON_BYTES = 64 * 1024**2  # one API answer (a listing page, a repo's info)
+MAX_ERROR_BYTES = 64 * 1024  # an error answer's body
+JSON_DEADLINE_S = 120.0  # beyond the read timeout, for a whole API answer
+MAX_COMMITS = 1000  # of a revision's history, newest first
+MAX_COMMIT_PAGES = 20
 
 
 class HubUnavailableError(HubAssetsError, ConnectionError):
@@ -201,14 +207,50 @@ class HubClient:
                 ) from e
 
     # -- listings ----------------------------------------------------------------------------
-    def _get_page(self, url: str, params: dict | None) -> httpx2.Response:
-        def get() -> httpx2.Response:
+    def get_json(self, url: str, params: dict | None = None) -> tuple[Any, dict]:
+        """A JSON answer of the Hub's API and its `Link` header's targets (rel → URL):
+        rate-limited, retried, within a deadline, redirects to allowed hosts only, and at
+        most `MAX_JSON_BYTES` read (an endless or huge answer is refused, never buffered)."""
+        if params:
+            url = f"{url}?{urlencode(params, doseq=True)}"
+
+        def get() -> tuple[Any, dict]:
             headers = build_hf_headers(token=self.token, library_name="hub-assets")
-            r = get_session().get(
-                url, params=params, headers=headers, timeout=self.settings.timeout_s
-            )
-            hf_raise_for_status(r)
-            return r
+            deadline = Deadline(self.settings.timeout_s + JSON_DEADLINE_S, "A Hub API answer")
+            with open_get(
+                url,
+                headers,
+                timeout_s=self.settings.timeout_s,
+                allowed=self.allowed_redirect_hosts(),
+            ) as r:
+                cap = MAX_ERROR_BYTES if r.status_code >= 400 else MAX_JSON_BYTES
+                body = bytearray()
+                for chunk in r.iter_bytes():
+                    body += chunk[: cap + 1 - len(body)]
+                    deadline.check()
+                    if len(body) > cap:
+                        break
+                if r.status_code >= 400:
+                    hf_raise_for_status(
+                        httpx2.Response(
+                            r.status_code, headers=r.headers, content=bytes(body), request=r.request
+                        )
+                    )
+                if len(body) > cap:
+                    raise UnsafeRepoError(
+                        f"The Hub at {self.settings.endpoint} answered {urlsplit(url).path[:200]!r}"
+                        f" with more than {cap // 1024**2} MiB of JSON; refused.",
+                        field="answer size",
+                    )
+                links = {k: v.get("url") for k, v in r.links.items()}
+            try:
+                return json.loads(body), links
+            except (ValueError, RecursionError):
+                raise UnsafeRepoError(
+                    f"The Hub at {self.settings.endpoint} answered {urlsplit(url).path[:200]!r} "
+                    "with something that is not JSON.",
+                    field="answer",
+                ) from None
 
         return self.call(get)
 
@@ -228,8 +270,7 @@ class HubClient:
             "limit": page_size,
         }
         while url:
-            r = self._get_page(url, params)
-            items = r.json()
+            items, links = self.get_json(url, params)
             if not isinstance(items, list):
                 raise UnsafeRepoError(
                     f"The Hub at {self.settings.endpoint} answered a model listing with "
@@ -237,7 +278,7 @@ class HubClient:
                     field="listing",
                 )
             yield [rec for item in items if (rec := self._listing_entry(item)) is not None]
-            nxt = r.links.get("next", {}).get("url")
+            nxt = links.get("next")
             url, params = (nxt, None) if nxt and items else (None, None)
 
     def _listing_entry(self, item: object) -> dict | None:
@@ -326,15 +367,12 @@ class HubClient:
         return Fetched(data, False, _ts(self._cache.write(path, data)))
 
     def _fetch_metadata(self, model_id: str, revision: str | None) -> dict:
+        url = f"{self.api.endpoint}/api/models/{model_id}" + (
+            f"/revision/{quote(revision, safe='')}" if revision else ""
+        )
         try:
-            info = self.call(
-                self.api.model_info,
-                model_id,
-                revision=revision,
-                files_metadata=True,
-                securityStatus=True,
-                timeout=self.settings.timeout_s,
-            )
+            data, _ = self.get_json(url, {"blobs": "true", "securityStatus": "true"})
+            info = self._parsed(ModelInfo, data, "model info")
         except RepositoryNotFoundError:
             raise ModelNotFoundError(
                 f"Model {model_id!r} not found on the Hub at {self.settings.endpoint}. "
@@ -375,15 +413,7 @@ class HubClient:
             except (ValueError, RecursionError, GatedRepoError):
                 config = None
             config = config if isinstance(config, dict) else None
-        commits = [
-            {
-                "id": check_sha(c.commit_id, "commit id"),
-                "title": check_text(c.title, "commit title", 300),
-                "authors": [check_text(a, "commit author", 100) for a in list(c.authors)[:50]],
-                "date": iso(c.created_at),
-            }
-            for c in self.call(self.api.list_repo_commits, model_id, revision=sha)[:1000]
-        ]
+        commits = self._commits(f"{self.api.endpoint}/api/models/{model_id}/commits/{sha}")
         record = listing_record(info)
         record["license"] = record["license"] or (card_data.get("license") if card_data else None)
         return {
@@ -403,6 +433,51 @@ class HubClient:
             "commits": commits,
             "config": config,
         }
+
+    def _parsed(self, cls: type[T], data: object, what: str) -> T:
+        """`cls(**data)` of a Hub answer, or `UnsafeRepoError` when its shape is wrong."""
+        try:
+            if not isinstance(data, dict):
+                raise TypeError(type(data).__name__)
+            return cls(**data)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise UnsafeRepoError(
+                f"The Hub at {self.settings.endpoint} sent a {what} of the wrong shape "
+                f"({str(e)[:100]}); refused.",
+                field=what,
+            ) from None
+
+    def _commits(self, url: str) -> list[dict]:
+        """A revision's commits, newest first: at most `MAX_COMMIT_PAGES` pages and
+        `MAX_COMMITS` commits (a Hub that paginates forever is cut off), each id checked,
+        titles and authors made safe to show."""
+        out: list[dict] = []
+        pages = 0
+        next_url: str | None = url
+        while next_url and pages < MAX_COMMIT_PAGES and len(out) < MAX_COMMITS:
+            items, links = self.get_json(next_url)
+            pages += 1
+            if not isinstance(items, list):
+                raise UnsafeRepoError("The Hub sent commits that are not a list.", field="commits")
+            for c in items[: MAX_COMMITS - len(out)]:
+                if not isinstance(c, dict):
+                    raise UnsafeRepoError(
+                        "The Hub sent a commit that is not an object.", field="commit"
+                    )
+                authors = c.get("authors") if isinstance(c.get("authors"), list) else []
+                out.append(
+                    {
+                        "id": check_sha(c.get("id"), "commit id"),
+                        "title": check_text(c.get("title"), "commit title", 300),
+                        "authors": [
+                            check_text(a.get("user") if isinstance(a, dict) else a, "author", 100)
+                            for a in authors[:50]
+                        ],
+                        "date": _commit_date(c.get("date")),
+                    }
+                )
+            next_url = links.get("next") if items else None
+        return out
 
     def _read_text(self, model_id: str, sibling: dict, sha: str, repo_type: str = "model") -> str:
         try:
@@ -614,12 +689,10 @@ class HubClient:
 
     def _fetch_dataset_summary(self, dataset_id: str) -> dict | None:
         try:
-            info = self.call(
-                self.api.dataset_info,
-                dataset_id,
-                files_metadata=True,
-                timeout=self.settings.timeout_s,
+            data, _ = self.get_json(
+                f"{self.api.endpoint}/api/datasets/{dataset_id}", {"blobs": "true"}
             )
+            info = self._parsed(DatasetInfo, data, "dataset info")
         except RepositoryNotFoundError:
             return None
         sha = check_sha(info.sha, "dataset revision sha")
@@ -660,6 +733,16 @@ class OversizedMetadataFileError(UnsafeRepoError):
     """A card or config the Hub advertises over the limit for files read whole."""
 
     outcome = "oversized_repo"
+
+
+def _commit_date(value: object) -> str | None:
+    """A commit's date as UTC ISO text, or None when the Hub sent none that parses."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return iso(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
 
 
 def _ts(epoch: float) -> str:

@@ -189,6 +189,8 @@ CASES = [
         "",
     ),
     ("swapped-config", repo("s8", bodies={"config.json": "swap"}), "checksum_mismatch", ""),
+    ("endless-info", repo("s10", info="endless"), "unsafe_repo", "more than 64 MiB of JSON"),
+    ("commits-forever", repo("s11", commit_pages="forever"), "cleared", ""),
     (
         "lying-card-size",
         repo("s9", sibling_fields={"README.md": {"size": 3}}),
@@ -387,6 +389,7 @@ def test_every_hostile_case_is_refused_before_any_load(
     assert not Path("/tmp/hub-assets-pwned").exists()
     assert "\n" not in message.replace("\\n", "")  # no forged log line in the message
     assert not psutil.Process().children(recursive=True)
+    assert hostile.requests[f"GET commits {hostile_repo.repo_id}"] <= 20  # pages are bounded
     if expected == "oversized_repo":  # refused from the listing: no file was fetched
         assert not [k for k, n in hostile.requests.items() if k.startswith("GET file") and n]
     # the fault removed upstream (the revision re-resolved), the retry completes
