@@ -52,6 +52,9 @@ DEFAULT_SCANNER_ALLOWLIST = (
 # Text files read for secrets (a token committed by mistake), at most this size each.
 SECRET_SUFFIXES = (".py", ".json", ".md", ".txt", ".yaml", ".yml", ".cfg", ".ini", ".sh", ".env")
 SECRET_MAX_BYTES = 1_000_000
+# Tokenizer vocabularies: tens of thousands of lines of tokens, data that only a tokenizer
+# reads; the high-entropy detectors flag noise there and take seconds per repo.
+SECRET_SKIPPED_NAMES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt")
 
 
 @dataclass
@@ -461,6 +464,7 @@ def scan_secrets(folder: Path, paths: Sequence[str]) -> list[dict]:
             full = folder / rel
             if (
                 rel.endswith(SECRET_SUFFIXES)
+                and rel.rsplit("/", 1)[-1].lower() not in SECRET_SKIPPED_NAMES
                 and full.is_file()
                 and full.stat().st_size <= SECRET_MAX_BYTES
             ):
