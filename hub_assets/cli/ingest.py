@@ -15,12 +15,16 @@ from hub_assets.registry.store import Registry
 def _print_outcome(request: dict, registry: Registry) -> int:
     """Print an ingest request's outcome; return the exit code (0 only on success)."""
     from hub_assets.errors import exit_code
+    from hub_assets.registry.models import current_sha
     from hub_assets.registry.packages import find_package_by_id
 
     if request["status"] != "succeeded":
         outcome = request["outcome"] or "error"
+        with registry.read() as con:
+            sha = current_sha(con, request["model_id"])
+        judged = f" at revision {sha[:12]}" if sha else ""  # none recorded: refused before
         click.echo(
-            f"Ingest of {request['model_id']} failed ({outcome}): {request['message']}",
+            f"Ingest of {request['model_id']}{judged} failed ({outcome}): {request['message']}",
             err=True,
         )
         return exit_code(outcome)

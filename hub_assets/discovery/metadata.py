@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub_assets.hub.client import Fetched, HubClient
+from hub_assets.hub.client import Fetched, HubClient, HubUnavailableError
 from hub_assets.registry.models import known_models, save_revision, upsert_models
 from hub_assets.registry.store import Registry
 
@@ -18,19 +18,34 @@ class RecordedMetadata:
 
 
 def record_metadata(
-    client: HubClient, registry: Registry, model_id: str, run_id: str
+    client: HubClient,
+    registry: Registry,
+    model_id: str,
+    run_id: str,
+    *,
+    resolve_latest: bool = False,
 ) -> RecordedMetadata:
     """Fetch (or read from the cache) the model's metadata and store it by revision sha.
 
     The revision is the one discovery recorded (pinned: the cache can never hand back an
-    older one); a model discovery has not seen (an ad-hoc request) is read at main and
-    recorded. The Hub is read before the write slot is taken."""
+    older one); a model discovery has not seen is read at main and recorded. With
+    `resolve_latest` (an ad-hoc request, or its retry) `main` is asked again now, so a
+    retry after an upstream fix judges the new revision; with the Hub unreachable the
+    recorded one stands. The Hub is read before the write slot is taken."""
     registry.ensure_schema()
     with registry.read() as con:
         known = known_models(con).get(model_id)
-    fetched = client.model_metadata(model_id, revision=known)
+    fetched = None
+    if resolve_latest and known is not None:
+        try:
+            latest = client.model_metadata(model_id, fresh=True)
+            fetched = None if latest.offline else latest
+        except HubUnavailableError:
+            fetched = None
+    if fetched is None:
+        fetched = client.model_metadata(model_id, revision=known)
     with registry.write() as con:
-        if known is None:
+        if known != fetched.data["info"]["sha"]:  # new, or a newer revision than recorded
             upsert_models(con, [fetched.data["info"]], run_id)
         sha = save_revision(
             con,

@@ -298,11 +298,14 @@ class HubClient:
             return None
 
     # -- per-model metadata, cached ----------------------------------------------------------
-    def model_metadata(self, model_id: str, revision: str | None = None) -> Fetched:
+    def model_metadata(
+        self, model_id: str, revision: str | None = None, *, fresh: bool = False
+    ) -> Fetched:
         """Model info with file metadata, card (YAML and text), commits and config.json.
 
-        Served from the cache within the TTL (a pinned sha never expires); refetched past it;
-        from the cache whatever its age when the Hub is unreachable.
+        Served from the cache within the TTL (a pinned sha never expires); refetched past it
+        (or now, with `fresh`: `main` re-resolved); from the cache whatever its age when the
+        Hub is unreachable.
         """
         check_model_id(model_id)
         pinned = revision is not None and len(revision) == 40
@@ -318,6 +321,7 @@ class HubClient:
                 lambda: self._fetch_metadata(model_id, revision),
                 never_expires=pinned,
                 miss_message=miss,
+                fresh=fresh and not pinned,
             )
         except OfflineCacheMissError:
             known = self.known_revision(model_id) if self.known_revision else None
@@ -346,11 +350,14 @@ class HubClient:
         *,
         never_expires: bool = False,
         miss_message: str | None = None,
+        fresh: bool = False,
     ) -> Fetched | None:
-        """The cached payload within the TTL; else fetch it (None: nothing to cache) and
-        cache it; with the Hub unreachable, the cached payload whatever its age."""
+        """The cached payload within the TTL (unless `fresh`); else fetch it (None: nothing
+        to cache) and cache it; with the Hub unreachable, the cached payload whatever its
+        age."""
         cached = self._cache.read(path)
-        if cached and (never_expires or time.time() - cached[1] < self.settings.cache_ttl_s):
+        within_ttl = cached and time.time() - cached[1] < self.settings.cache_ttl_s
+        if cached and (never_expires or (within_ttl and not fresh)):
             return Fetched(cached[0], True, _ts(cached[1]))
         try:
             data = fetch()

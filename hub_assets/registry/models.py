@@ -192,6 +192,12 @@ def save_revision(
     return sha
 
 
+def current_sha(con: duckdb.DuckDBPyConnection, model_id: str) -> str | None:
+    """The revision the registry judges a model at (None if it never recorded one)."""
+    row = con.execute("SELECT sha FROM models WHERE model_id = ?", [model_id]).fetchone()
+    return row[0] if row else None
+
+
 def candidates(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     """Current candidates: model id → revision sha."""
     return dict(con.execute("SELECT model_id, sha FROM v_candidates ORDER BY model_id").fetchall())

@@ -33,6 +33,7 @@ from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.untrusted import RepoLimits
 from hub_assets.metrics.revision import judge_revision_security
 from hub_assets.metrics.scoring import ScoringContext
+from hub_assets.registry.models import current_sha
 from hub_assets.registry.store import Registry
 from hub_assets_tests.hostile_hub import HostileHub, HostileRepo
 
@@ -355,7 +356,8 @@ def run_case(hub: HostileHub, model_id: str, box: Path):
     registry = Registry(box / "registry.duckdb")
     context = partial(ScoringContext, work_dir=box / "work", now=NOW)
     try:
-        record_metadata(client, registry, model_id, "run-1")
+        # as an ad-hoc request (or its retry) runs it: main is re-resolved each time
+        record_metadata(client, registry, model_id, "run-1", resolve_latest=True)
         judged = judge_revision_security(
             client,
             registry,
@@ -394,16 +396,18 @@ def test_every_hostile_case_is_refused_before_any_load(
         assert not [k for k, n in hostile.requests.items() if k.startswith("GET file") and n]
     # the fault removed upstream (the revision re-resolved), the retry completes
     hostile.fix(hostile_repo.repo_id)
-    if expected in ("verdict",):  # the repo itself is hostile: a retry judges it again
+    if expected == "verdict":  # the repo itself is hostile: a retry judges it again
         again, _ = run_case(hostile, hostile_repo.repo_id, box)
         assert again == "verdict"
-    else:
-        honest = HostileRepo(hostile_repo.repo_id, dict(HONEST))
-        hostile.add(honest)
-        again, message = run_case(hostile, honest.repo_id, box)
-        assert again == "cleared", message
-        names = [p.name for p in (box / "work" / "snapshots").iterdir()]
-        assert any(n.endswith(f"@{honest.sha}") for n in names), names
+    # upstream publishes a clean revision: the retry re-resolves main and judges it
+    honest = HostileRepo(hostile_repo.repo_id, {**HONEST, "NOTES.md": b"fixed\n"})
+    hostile.add(honest)
+    again, message = run_case(hostile, honest.repo_id, box)
+    assert again == "cleared", message
+    names = [p.name for p in (box / "work" / "snapshots").iterdir()]
+    assert any(n.endswith(f"@{honest.sha}") for n in names), names
+    with Registry(box / "registry.duckdb").read() as con:
+        assert current_sha(con, honest.repo_id) == honest.sha
     assert not LOADS
 
 
@@ -518,7 +522,7 @@ def test_hub_assets_ingest_against_the_hostile_hub(hostile, tmp_path):
     box = tmp_path / "box"
     box.mkdir()
     hostile.add(repo("cli-sha", sha="../../../../../../escaped"))
-    hostile.add(repo("cli-pickle", {"model.joblib": TRAP}))
+    pickled_repo = hostile.add(repo("cli-pickle", {"model.joblib": TRAP}))
     before = outside(tmp_path, box)
     LOADS.clear()
     with pipeline_env(hostile.url, Registry(box / "registry.duckdb"), box):
@@ -529,5 +533,11 @@ def test_hub_assets_ingest_against_the_hostile_hub(hostile, tmp_path):
         pickled = runner.invoke(main, ["ingest", "evil/cli-pickle", "--wait"])
         assert pickled.exit_code == 4, pickled.output
         assert "Failed metrics: Security (model.joblib: dangerous" in pickled.output
+        assert f"evil/cli-pickle at revision {pickled_repo.sha[:12]} failed" in pickled.output
+        # upstream removes the pickle: the retry re-resolves main and names what it judged
+        fixed = hostile.add(HostileRepo("evil/cli-pickle", dict(HONEST)))
+        retry = runner.invoke(main, ["ingest", "evil/cli-pickle", "--wait"])
+        assert f"at revision {fixed.sha[:12]}" in retry.output or retry.exit_code == 0
+        assert "Security (" not in retry.output, retry.output
     assert outside(tmp_path, box) == before
     assert not LOADS and not Path("/tmp/hub-assets-pwned").exists()

@@ -24,6 +24,7 @@ from hub_assets.defs.conventions import (
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.discovery.candidates import discover
 from hub_assets.discovery.metadata import record_metadata
+from hub_assets.registry.packages import REQUEST_TAG
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
 
 CHANGES_SCHEMA = TableSchema(
@@ -116,7 +117,14 @@ def model_metadata(
             retry_when_transient(),
             metered_client(context, hub, registry, "metadata", model_id) as client,
         ):
-            recorded = record_metadata(client, registry.get(), model_id, context.run_id)
+            recorded = record_metadata(
+                client,
+                registry.get(),
+                model_id,
+                context.run_id,
+                # an ad-hoc request (or its retry) judges what the Hub has now
+                resolve_latest=REQUEST_TAG in context.run.tags,
+            )
         sha, fetched = recorded.sha, recorded.fetched
         info = fetched.data["info"]
         if fetched.offline:
