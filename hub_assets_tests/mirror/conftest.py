@@ -1,5 +1,5 @@
 """The mirror tests' world: a Hub of their own and a registry the demo pipeline built (once
-per test worker; the mirror tests run on one worker, as the `mirror` xdist group)."""
+per test session, copied for each worker)."""
 
 import os
 import shutil
@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from hub_assets.devhub.demo_cases import MINILM, ORG, QA_MODEL
 from hub_assets.devhub.server import HubServer
@@ -34,12 +35,9 @@ def upstream(demo_catalog, tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="package")
-def world(upstream, tmp_path_factory):
-    """(registry, package store folder) after the pipeline ingested the three models."""
-    tmp = tmp_path_factory.mktemp("world")
-    registry = Registry(tmp / "registry.duckdb")
-    with pipeline_env(upstream.url, registry, tmp):
+def _build_world(url: str, folder: Path) -> None:
+    registry = Registry(folder / "registry.duckdb")
+    with pipeline_env(url, registry, folder):
         # a process of its own, as a user runs it: an in-process Dagster run in a
         # package-scoped fixture left the worker's captured stderr closed
         for model_id, code in ((QA_MODEL, 0), (MINILM, 0), (FAILING, 4)):
@@ -51,7 +49,27 @@ def world(upstream, tmp_path_factory):
                 timeout=600,
             )
             assert r.returncode == code, r.stdout + r.stderr
-    return registry, tmp / "packages"
+
+
+@pytest.fixture(scope="package")
+def world(upstream, tmp_path_factory, worker_id):
+    """(registry, package store folder) after the pipeline ingested the three models.
+
+    Built once per test session (its two minutes are the suite's longest set-up): the first
+    worker to need it builds it under a lock in the session's shared folder, and every
+    worker gets its own copy (registry and packages), so no two processes share a file."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if worker_id != "master" else base) / "mirror-world"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir(parents=True)
+            _build_world(upstream.url, shared)
+            (shared / "built").touch()
+    mine = tmp_path_factory.mktemp("world")
+    return copy_of((Registry(shared / "registry.duckdb"), shared / "packages"), mine), (
+        mine / "packages"
+    )
 
 
 @contextmanager
