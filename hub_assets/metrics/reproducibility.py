@@ -142,9 +142,11 @@ def _run_child(
     log.info("reproducibility child started for %s (%s)", model_id, task)
     try:
         proc = run_boxed(
-            [sys.executable, "-m", "hub_assets.metrics.reproduce_child", str(target), task]
+            # absolute paths: the child runs in a scratch folder of its own
+            [sys.executable, "-m", "hub_assets.metrics.reproduce_child"]
+            + [str(Path(target).resolve()), task]
             + (["--gguf", gguf] if gguf else [])
-            + (["--base", str(base)] if base else []),
+            + (["--base", str(Path(base).resolve())] if base else []),
             env=env,
             timeout_s=limits.timeout_s,
             memory_mb=limits.memory_mb,

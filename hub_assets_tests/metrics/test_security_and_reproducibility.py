@@ -108,6 +108,19 @@ def test_reproducibility_runs_the_model(hub_client, tmp_path):
     assert fallback.value == 0.5 and "no usable tokenizer" in fallback.reason
 
 
+def test_reproducibility_runs_from_a_relative_work_folder(hub_client, tmp_path, monkeypatch):
+    """The default work folder is relative (data/work); the child runs in a scratch folder
+    of its own, so it must be handed absolute paths."""
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    ev = evidence(hub_client, MINILM)
+    store = judged(hub_client, ev, Path("data/work"))
+    assert not store.is_absolute()
+    run = reproducibility(hub_client, ev, store)
+    assert run.value == 1.0, run.reason
+
+
 def test_reproducibility_zero_cases(hub_client, tmp_path):
     def run(model_id, **limits):
         ev = evidence(hub_client, model_id)
