@@ -396,19 +396,7 @@ class HubClient:
                 f"{sha[:12]}; the repo is refused.",
                 field="revision sha",
             )
-        siblings = check_siblings(
-            (
-                {
-                    "path": s.rfilename,
-                    "size": s.size,
-                    "blob_id": s.blob_id,
-                    "lfs_sha256": s.lfs.sha256 if s.lfs else None,
-                }
-                for s in info.siblings or []
-            ),
-            self.settings.limits,
-            f"{model_id}@{sha[:12]}",
-        )
+        siblings = self._siblings(info, f"{model_id}@{sha[:12]}")
         files = {s["path"]: s for s in siblings}
         card_data, card_text = {}, ""
         if "README.md" in files:
@@ -440,6 +428,23 @@ class HubClient:
             "commits": commits,
             "config": config,
         }
+
+    def _siblings(self, info: ModelInfo | DatasetInfo, repo: str) -> list[dict]:
+        """A revision's file list as the pipeline keeps it, every entry checked and the
+        repo held to the configured limits (`untrusted.check_siblings`)."""
+        return check_siblings(
+            (
+                {
+                    "path": s.rfilename,
+                    "size": s.size,
+                    "blob_id": s.blob_id,
+                    "lfs_sha256": s.lfs.sha256 if s.lfs else None,
+                }
+                for s in info.siblings or []
+            ),
+            self.settings.limits,
+            repo,
+        )
 
     def _parsed(self, cls: type[T], data: object, what: str) -> T:
         """`cls(**data)` of a Hub answer, or `UnsafeRepoError` when its shape is wrong."""
@@ -703,19 +708,7 @@ class HubClient:
         except RepositoryNotFoundError:
             return None
         sha = check_sha(info.sha, "dataset revision sha")
-        siblings = check_siblings(
-            (
-                {
-                    "path": s.rfilename,
-                    "size": s.size,
-                    "blob_id": s.blob_id,
-                    "lfs_sha256": s.lfs.sha256 if s.lfs else None,
-                }
-                for s in info.siblings or []
-            ),
-            self.settings.limits,
-            f"dataset {dataset_id}@{sha[:12]}",
-        )
+        siblings = self._siblings(info, f"dataset {dataset_id}@{sha[:12]}")
         card_data, text = {}, ""
         readme = next((s for s in siblings if s["path"] == "README.md"), None)
         if readme is not None:
