@@ -70,6 +70,9 @@ class HubResource(ConfigurableResource):
     redirect_hosts: list[str] = Field(
         default=[], description="Hosts file requests may be redirected to, too."
     )
+    stage_deadline_s: float = Field(
+        default=3600.0, description="Wall-clock limit of one stage's Hub work for a model."
+    )
 
     def client(self) -> HubClient:
         """A `HubClient` over the real `HfApi`, bound to this endpoint."""
@@ -88,6 +91,7 @@ class HubResource(ConfigurableResource):
                     max_repo_bytes=int(self.max_repo_gb * 1e9),
                 ),
                 redirect_hosts=tuple(self.redirect_hosts),
+                stage_deadline_s=self.stage_deadline_s,
             )
         )
 
@@ -108,6 +112,7 @@ class HubResource(ConfigurableResource):
             max_file_gb=settings.max_file_gb,
             max_repo_gb=settings.max_repo_gb,
             redirect_hosts=list(settings.hub_redirect_hosts),
+            stage_deadline_s=settings.stage_deadline_s,
         )
 
 

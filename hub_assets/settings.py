@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # A repo over these is refused from its listing, before any byte is fetched
     max_repo_gb: float = Field(default=200.0, gt=0)
     max_files: int = Field(default=10_000, ge=1, le=1_000_000)
+    # wall-clock limit of one stage's Hub work for one model (each request has its own)
+    stage_deadline_s: float = Field(default=3600.0, gt=0)
     # hosts (".example.com": its subdomains) a Hub file request may be redirected to,
     # beyond the Hub's own (and huggingface.co's CDN for huggingface.co)
     hub_redirect_hosts: CsvList = []

@@ -150,6 +150,8 @@ def metered_client(
     from hub_assets.registry.observability import record_hub_traffic
 
     client = hub.client()
+    if model_id is not None:
+        client.begin_stage()  # one model's stage: its Hub work has a wall-clock limit
     try:
         yield client
     finally:

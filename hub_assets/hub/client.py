@@ -46,7 +46,13 @@ from hub_assets.hub.pacing import (
     storm_message,
     transport_words,
 )
-from hub_assets.hub.transport import Deadline, allowed_hosts, deadline_for, open_get
+from hub_assets.hub.transport import (
+    Deadline,
+    DeadlineExceededError,
+    allowed_hosts,
+    deadline_for,
+    open_get,
+)
 from hub_assets.hub.untrusted import (
     RepoLimits,
     UnsafeRepoError,
@@ -103,6 +109,8 @@ class HubSettings:
     cache_dir: Path = Path("data/cache/hub")
     cache_ttl_s: float = 24 * 3600
     timeout_s: float = 30.0
+    # wall-clock limit of one pipeline stage's Hub work (None: none); each request has its own
+    stage_deadline_s: float | None = None
     limits: RepoLimits = field(default_factory=RepoLimits)  # refused unfetched beyond these
     redirect_hosts: tuple[str, ...] = ()  # hosts a file request may be redirected to, too
 
@@ -147,9 +155,16 @@ class HubClient:
     api: HfApi = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._stage_ends: float | None = None
         self.api = HfApi(endpoint=self.settings.endpoint.rstrip("/"), token=self.token)
         self._limiter = RateLimiter(self.settings.requests_per_second)
         self._cache = MetadataCache(Path(self.settings.cache_dir), self.api.endpoint)
+
+    def begin_stage(self) -> None:
+        """Start the per-model stage's deadline (`stage_deadline_s`): no request is made
+        past it. Discovery and other whole-Hub work do not call this."""
+        if self.settings.stage_deadline_s:
+            self._stage_ends = time.monotonic() + self.settings.stage_deadline_s
 
     @property
     def token(self) -> str | None:
@@ -168,6 +183,12 @@ class HubClient:
             )
         attempt = 0
         while True:
+            if self._stage_ends is not None and time.monotonic() > self._stage_ends:
+                limit = self.settings.stage_deadline_s or 0
+                raise DeadlineExceededError(
+                    f"This stage's Hub work took longer than its {limit:.0f} s deadline "
+                    "(HUB_ASSETS_STAGE_DEADLINE_S); nothing more is fetched."
+                )
             self._limiter.wait()
             self.requests_made += 1
             try:

@@ -547,3 +547,23 @@ def test_hub_assets_ingest_against_the_hostile_hub(hostile, tmp_path):
         assert "Security (" not in retry.output, retry.output
     assert outside(tmp_path, box) == before
     assert not LOADS and not Path("/tmp/hub-assets-pwned").exists()
+
+
+def test_a_stage_past_its_deadline_makes_no_more_requests(hostile, tmp_path):
+    """Each request has its own deadline; a per-model stage has one for all its requests."""
+    hostile.add(repo("slow", bodies={"config.json": "trickle"}))
+    client = HubClient(
+        HubSettings(
+            endpoint=hostile.url,
+            cache_dir=tmp_path / "c",
+            requests_per_second=0,
+            timeout_s=0.5,
+            stage_deadline_s=0.2,
+        )
+    )
+    client.begin_stage()
+    time.sleep(0.3)
+    with pytest.raises(HubAssetsError, match="HUB_ASSETS_STAGE_DEADLINE_S") as caught:
+        client.model_metadata("evil/slow")
+    assert caught.value.outcome == "download_failed"
+    assert hostile.requests["GET info evil/slow"] == 0  # nothing asked past the deadline
