@@ -142,6 +142,7 @@ def cache_dataset(
                     str(work / name),
                     str(cache_root / ".hf"),
                 ],
+                stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
                 capture_output=True,
                 text=True,
                 env=env,
