@@ -11,15 +11,17 @@ export PYTHONUNBUFFERED := 1
 
 # Real servers for the tests of the shared registry and the cluster path: Debian's
 # PostgreSQL and Redis, installed once (as root, or through sudo), started by the tests
-# themselves in temporary folders on loopback ports.
+# themselves in temporary folders on loopback ports; and Debian's chromium, the headless
+# browser the API page's test renders Swagger in.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SERVERS := $(VENV)/.servers
 
 $(SERVERS):
-	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v redis-server >/dev/null; \
-	then echo "PostgreSQL and Redis servers: installed"; \
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v redis-server >/dev/null \
+	  && command -v chromium >/dev/null; \
+	then echo "PostgreSQL, Redis and chromium: installed"; \
 	else $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null; fi
+	  apt-get install -y -qq --no-install-recommends postgresql redis-server chromium >/dev/null; fi
 	mkdir -p $(VENV) && touch $@
 
 servers: $(SERVERS)

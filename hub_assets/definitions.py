@@ -9,6 +9,7 @@ from hub_assets.defs.discovery.schedules import discovery_job, discovery_schedul
 from hub_assets.defs.discovery.sensors import candidate_models_sensor, model_pipeline_job
 from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
 from hub_assets.defs.evaluation.schedules import (
+    automation_sensor,
     leaderboard_job,
     nightly_shadow_eval_schedule,
     shadow_eval_job,
@@ -61,7 +62,12 @@ defs = Definitions(
         leaderboard_job,
         rescoring_job,
     ],
-    sensors=[candidate_models_sensor, ingest_request_sensor, ingest_request_failure_sensor],
+    sensors=[
+        candidate_models_sensor,
+        ingest_request_sensor,
+        ingest_request_failure_sensor,
+        automation_sensor,
+    ],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule],
     executor=executor_for(SETTINGS),
     resources={

@@ -33,6 +33,7 @@ EXIT_CODES = {
     "unverified": 16,
     "oversized_repo": 17,
     "malformed_weights": 18,
+    "already_packaged": 0,  # asked again for a packaged revision: its package is the answer
 }
 
 # Outcome → HTTP status of the registry service (docs/service.md has the same table).
@@ -56,6 +57,7 @@ HTTP_STATUSES = {
     "unverified": 502,
     "oversized_repo": 400,
     "malformed_weights": 400,
+    "already_packaged": 200,
 }
 
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from hub_assets.definitions import defs
 from hub_assets.errors import classify_step_errors
@@ -68,7 +69,13 @@ def tick_sensor(
             partition_key=rr.partition_key,
             instance=instance,
             run_config=run_config,
-            tags={**rr.tags, "dagster/sensor_name": sensor.name},
+            # the sensor's name and the request's run key, as the daemon tags its runs: a
+            # daemon started later (make dev) finds these runs done and starts them no more
+            tags={
+                **rr.tags,
+                SENSOR_NAME_TAG: sensor.name,
+                **({RUN_KEY_TAG: rr.run_key} if rr.run_key else {}),
+            },
             raise_on_error=False,
         )
         if not result.success and REQUEST_TAG in rr.tags:

@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     api_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     api_ingest_wait_s: float = Field(default=600.0, ge=0)
     api_max_body_kb: int = Field(default=64, ge=1, le=10_240)
+    # the service's address as its users reach it: the Dagster UI's evidence links point here
+    service_url: str = "http://127.0.0.1:8000"
     # Publishing evaluation reports and registry cards to a Hub organisation
     publish_org: str | None = None
     # The curated mirror (hub-assets mirror serve, and /hub in the service)
@@ -210,7 +212,7 @@ class Settings(BaseSettings):
             raise ValueError(str(e)) from None
         return value
 
-    @field_validator("hub_endpoint", "inference_api_url")
+    @field_validator("hub_endpoint", "inference_api_url", "service_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is None:

@@ -33,7 +33,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hub_assets.cli.browse import adapters, models, recommend, tree
+    from hub_assets.cli.browse import adapters, models, recommend, samples, tree
     from hub_assets.cli.ingest import ingest
     from hub_assets.cli.mirror import fetch, lock, mirror
     from hub_assets.cli.proof import keys, verify
@@ -45,7 +45,7 @@ def _register() -> None:
         main.add_command(command)
     for command in (mirror, lock, fetch, push, promote, retire, reject, keys, verify):
         main.add_command(command)
-    for command in (models, recommend, adapters, tree):
+    for command in (models, recommend, adapters, tree, samples):
         main.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""Browsing the registry: `models`, `recommend`, `adapters` and `tree`, as tables or JSON."""
+"""Browsing the registry: `models`, `recommend`, `adapters`, `tree` and `samples`, as tables
+or JSON."""
 
 from __future__ import annotations
 
@@ -274,3 +275,78 @@ def tree(model_id: str, fmt: str, registry_path: str | None) -> None:
             f"  {'  ' * (d['depth'] - 1)}{d['model_id']}: {d['relation']} of {d['parent']}"
             f" [{d['status'] or '?'}, gate {d['gate'] or '-'}]"
         )
+
+
+@click.command("samples")
+@click.argument("model_id")
+@click.option(
+    "--worst",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many samples, lowest score first (0: all).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, CSV for spreadsheets, JSON for scripts.",
+)
+@REGISTRY
+def samples(model_id: str, worst: int, fmt: str, registry_path: str | None) -> None:
+    """A model's evaluation, sample by sample, worst first: each question (or query) and
+    its reference from the pinned dataset, the model's answer (or ranking) and its score.
+    Reads the registry and the evaluation cache only."""
+    import csv
+
+    from hub_assets.errors import HubAssetsError, exit_code
+    from hub_assets.evaluation.samples import worst_samples
+
+    settings = settings_or_exit()
+    try:
+        out = worst_samples(
+            open_registry(settings, registry_path),
+            model_id,
+            settings.eval_cache_dir,
+            worst or None,
+        )
+    except HubAssetsError as e:
+        click.echo(str(e), err=True)
+        sys.exit(exit_code(e.outcome))
+    if fmt == "json":
+        click.echo(json.dumps(out.as_dict(), indent=2))
+        return
+    fields = ["sample_id", "score", "input", "reference", "prediction", "error"]
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for r in out.rows:
+            writer.writerow(r.__dict__)
+        return
+    click.echo(
+        f"{out.model_id}@{out.revision_sha[:12]}: {out.task} on {out.dataset}, "
+        f"{len(out.rows)} of {out.total} samples, lowest {out.metric} first "
+        f"(evaluation {out.eval_run_id})"
+    )
+
+    def short(text: str, n: int = 60) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= n else text[: n - 1] + "…"
+
+    click.echo(
+        table(
+            ["sample", out.metric, "input", "reference", "prediction"],
+            [
+                [
+                    r.sample_id,
+                    "unanswered" if r.score is None else f"{r.score:.3f}",
+                    short(r.input),
+                    short(r.reference, 40),
+                    short(r.prediction or r.error or "", 50),
+                ]
+                for r in out.rows
+            ],
+        )
+    )

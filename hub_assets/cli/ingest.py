@@ -30,6 +30,8 @@ def _print_outcome(request: dict, registry: Registry) -> int:
         return exit_code(outcome)
     with registry.read() as con:
         package = find_package_by_id(con, request["package_id"])
+    if request["outcome"] == "already_packaged":
+        click.echo(f"{request['message']} Nothing new was made.", err=True)
     metrics = {k: v for k, v in package.manifest["metrics"].items()}
     click.echo(f"package_id: {package.package_id}")
     click.echo(f"name:       {package.name}")

@@ -51,6 +51,10 @@ def lane(name: str) -> dict[str, str]:
     return {LANE_TAG: name}
 
 
+# A one-model run's verdict: `not_evaluated` until its gate decides `passed` or `failed`.
+VERDICT_TAG = "hub_assets/verdict"
+
+
 def tags(domain: str) -> dict[str, str]:
     """The tags of an asset of `domain` (discovery, evaluation, trust, ingest)."""
     return {"domain": domain}
@@ -64,21 +68,33 @@ BATCHED = dg.BackfillPolicy.multi_run(max_partitions_per_run=SETTINGS.models_per
 # run, as intended; Dagster would warn about that on every load, and about the parameter.
 warnings.filterwarnings("ignore", "Asset job model_pipeline_job materializes assets with varying")
 warnings.filterwarnings("ignore", "Parameter `backfill_policy` of function `asset` is currently")
+# each gate check is judged per model partition (a preview feature of Dagster 1.13)
+warnings.filterwarnings("ignore", "Specifying a partitions_def on an AssetCheckSpec")
+
+
+# What a per-model asset yields: materializations, its checks' per-partition evaluations.
+ModelEvents = Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]
 
 
 def for_each_model(
     context: dg.AssetExecutionContext, body: Callable[[str], dg.MaterializeResult]
-) -> dg.MaterializeResult:
-    """`body(model_id)` for each model partition of the run: one (the per-model sensors), or
-    a range (the nightly schedule, a backfill). In a range, each model's metadata goes on its
-    own partition's materialization, each check passes only if it passed for every model
-    (its metadata names the ones that did not), and a model that raises is reported at the
-    end after the others ran; a transient failure retries the whole range (every write is
-    idempotent and unchanged inputs are reused)."""
+) -> ModelEvents:
+    """The events of `body(model_id)` for each model partition of the run: one (the
+    per-model sensors), or a range (the nightly schedule, a backfill). Each model's metadata
+    goes on its own partition's materialization and each check result on its own partition's
+    check evaluation, so the UI shows every model red or green as the registry decided. In a
+    range, a model that raises is reported at the end after the others ran; a transient
+    failure retries the whole range (every write is idempotent and unchanged inputs are
+    reused). A check `body` gives no result for (nothing to judge) is left unevaluated."""
+    check_outputs = dict(context.assets_def.node_check_specs_by_output_name)
     if context.has_partition_key:
-        return body(context.partition_key)
+        result = body(context.partition_key)
+        yield result
+        done = {c.check_name for c in result.check_results or []}
+        yield from _unjudged_check_outputs(check_outputs, done)
+        return
     keys = context.partition_keys
-    checks: dict[str, list[tuple[str, dg.AssetCheckResult]]] = {}
+    evaluations: list[dg.AssetCheckEvaluation] = []
     failures: dict[str, str] = {}
     for model_id in keys:
         try:
@@ -90,18 +106,44 @@ def for_each_model(
             failures[model_id] = str(e).splitlines()[0] if str(e) else type(e).__name__
             continue
         add_partition_metadata(context, model_id, dict(result.metadata or {}))
-        for c in result.check_results or []:
-            checks.setdefault(c.check_name, []).append((model_id, c))
+        evaluations += [
+            _partition_evaluation(context, model_id, c) for c in result.check_results or []
+        ]
     if failures:
         raise dg.Failure(
             description=f"{len(failures)} of {len(keys)} models failed; the others are "
             "recorded in the registry and a retry of the range reuses them.",
             metadata={"failed": dg.MetadataValue.json(failures)},
         )
-    return dg.MaterializeResult(
-        metadata={"models_in_run": len(keys)},
-        check_results=[_combined_check(name, results) for name, results in checks.items()],
+    yield dg.MaterializeResult(metadata={"models_in_run": len(keys)})
+    yield from evaluations
+    yield from _unjudged_check_outputs(check_outputs, set())
+
+
+def _partition_evaluation(
+    context: dg.AssetExecutionContext, model_id: str, result: dg.AssetCheckResult
+) -> dg.AssetCheckEvaluation:
+    """One model's check result as the evaluation of its own partition (Dagster gives a
+    result yielded in a ranged step no partition)."""
+    return dg.AssetCheckEvaluation(
+        asset_key=context.asset_key,
+        check_name=str(result.check_name),
+        passed=result.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+        partition=model_id,
     )
+
+
+def _unjudged_check_outputs(
+    check_outputs: dict[str, dg.AssetCheckSpec], done: set[str]
+) -> Iterator[dg.Output]:
+    """The step outputs of the checks no result was yielded for (Dagster requires one per
+    check; the evaluation itself stays unrecorded: "not evaluated" in the UI)."""
+    for output_name, spec in check_outputs.items():
+        if spec.name not in done:
+            yield dg.Output(None, output_name=output_name)
 
 
 def add_partition_metadata(
@@ -120,19 +162,6 @@ def add_partition_metadata(
         return
     step._metadata_accumulator = accumulator.with_additional_asset_metadata(  # type: ignore[union-attr]
         asset_key=context.asset_key, metadata=metadata, partition_key=partition_key
-    )
-
-
-def _combined_check(
-    name: str, results: list[tuple[str, dg.AssetCheckResult]]
-) -> dg.AssetCheckResult:
-    """One check's results over a range of models: passed only if every model passed."""
-    failed = [m for m, c in results if not c.passed]
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=not failed,
-        severity=results[0][1].severity,
-        metadata={"models": len(results), "failed_models": ", ".join(failed) or "none"},
     )
 
 

@@ -218,8 +218,8 @@ def demo(catalog: str, port: int) -> None:
                 ticked = tick_sensor(instance, "candidate_models_sensor")
             undecided = _models_without_gate_result(settings, [r.partition_key for r in ticked])
             click.echo(
-                f"      {len(ticked)} model_pipeline_job runs; a run whose gate fails stops "
-                "there (blocking checks), one that passes is packaged"
+                f"      {len(ticked)} model_pipeline_job runs; a model the gate rejects is "
+                "a verdict (its packaging is skipped), one that passes is packaged"
             )
             with DagsterInstance.get() as instance:
                 from hub_assets.definitions import defs

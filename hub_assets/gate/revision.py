@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from hub_assets.gate.config import GateConfig
 from hub_assets.gate.decision import GateDecision, decide
+from hub_assets.gate.evidence import GateEvidence, gate_evidence
 from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.registry import metrics as reg_metrics
-from hub_assets.registry.models import append_status
+from hub_assets.registry.models import append_status, current_status
 from hub_assets.registry.store import Registry
 
 
@@ -22,6 +23,12 @@ class GatedRevision:
     scores: dict[str, float]
     reasons: dict[str, str]  # each gate metric's stored reason ("not scored" if none)
     explanations: dict[str, str]  # measured evidence behind a metric, where there is some
+    details: dict[str, dict]  # each scored metric's stored details (the evidence page)
+
+    @property
+    def evidence(self) -> GateEvidence:
+        """The decision with its evidence, as a reviewer reads it."""
+        return gate_evidence(self.decision, self.scores, self.details)
 
 
 def gate_revision(
@@ -53,16 +60,20 @@ def gate_revision(
             run_id=run_id,
             override=config.override_of(model_id),
         )
-        append_status(
-            con,
-            model_id,
-            "gate_passed" if decision.passed else "gate_failed",
-            run_id=run_id,
-            revision_sha=sha,
-            reason=decision.message,
-        )
+        # a packaged revision that passes again stays `ingested` (re-judging changes no
+        # status unless the verdict does)
+        if not (decision.passed and current_status(con, model_id) == ("ingested", sha)):
+            append_status(
+                con,
+                model_id,
+                "gate_passed" if decision.passed else "gate_failed",
+                run_id=run_id,
+                revision_sha=sha,
+                reason=decision.message,
+            )
     reasons = {
         m: (stored[m].details or {}).get("reason", "") if m in stored else "not scored"
         for m in GATE_METRICS
     }
-    return GatedRevision(sha, decision, scores, reasons, explanations)
+    details = {m: dict(stored[m].details or {}) for m in scores}
+    return GatedRevision(sha, decision, scores, reasons, explanations, details)

@@ -53,6 +53,7 @@ from hub_assets.registry.packages import (
     insert_package,
     release_package_claim,
     renew_package_claim,
+    revision_package,
 )
 from hub_assets.registry.store import Registry
 
@@ -134,12 +135,20 @@ def ingest_model(
         stored = revision_metrics(con, model_id, sha)
         metrics = {m: s.value for m, s in stored.items()}
         chain = stored["licence_obligations"].details if "licence_obligations" in stored else None
+        packaged = revision_package(con, model_id, sha)
         version = version or auto_version(con, name, sha)
         existing = find_package(con, name, version)
     if gate is None:
         raise GateNotPassedError(f"{model_id}@{sha[:12]} has no quality-gate decision yet.")
     if not gate["passed"]:
         raise GateNotPassedError(gate["message"])
+    if packaged is not None:  # a revision is packaged once, whatever version is asked for
+        raise PackageExistsError(
+            f"Revision {sha[:12]} of {model_id} is already packaged as {packaged.name} "
+            f"{packaged.version}; nothing was uploaded (a revision is packaged once).",
+            packaged,
+            True,
+        )
     waited_until = time.monotonic() + wait_for_claim_s
     while existing is None:
         with registry.write() as con:  # found nothing when reading: claim it, or see who has
@@ -167,9 +176,9 @@ def ingest_model(
     if existing is not None:
         same = existing.revision_sha == sha
         raise PackageExistsError(
-            f"Package {name} {version} already exists ({existing.uri}"
-            + (", same revision" if same else f", revision {existing.revision_sha[:12]}")
-            + "); nothing was uploaded. Ingest with another --version to package a new one.",
+            f"Package {name} {version} already exists ("
+            + ("same revision" if same else f"revision {existing.revision_sha[:12]}")
+            + "); nothing was uploaded. Ask for another version to package a new one.",
             existing,
             same,
         )

@@ -120,6 +120,32 @@ def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+def latest_evaluation(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> dict | None:
+    """The newest evaluation of a revision: eval_run_id, task, dataset_repo,
+    dataset_revision, scores (None: never evaluated)."""
+    cur = con.execute(
+        "SELECT eval_run_id, task, dataset_repo, dataset_revision, scores FROM eval_runs "
+        "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
+        [model_id, sha],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    out = dict(zip([d[0] for d in cur.description], row, strict=True))
+    out["scores"] = json.loads(out["scores"])
+    return out
+
+
+def evaluation_dagster_run(con: duckdb.DuckDBPyConnection, eval_run_id: str | None) -> str | None:
+    """The Dagster run that made an evaluation (None if unknown)."""
+    if not eval_run_id:
+        return None
+    row = con.execute(
+        "SELECT run_id FROM eval_runs WHERE eval_run_id = ?", [eval_run_id]
+    ).fetchone()
+    return row[0] if row else None
+
+
 def previous_samples(
     con: duckdb.DuckDBPyConnection, model_id: str, dataset_repo: str, before_key: str
 ) -> list[dict]:

@@ -198,6 +198,14 @@ def current_sha(con: duckdb.DuckDBPyConnection, model_id: str) -> str | None:
     return row[0] if row else None
 
 
+def current_status(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, str | None] | None:
+    """A model's latest lifecycle status and the revision it is about (None: never seen)."""
+    row = con.execute(
+        "SELECT status, revision_sha FROM v_model_status WHERE model_id = ?", [model_id]
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def candidates(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     """Current candidates: model id → revision sha."""
     return dict(con.execute("SELECT model_id, sha FROM v_candidates ORDER BY model_id").fetchall())

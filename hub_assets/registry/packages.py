@@ -51,6 +51,19 @@ def find_package(con: duckdb.DuckDBPyConnection, name: str, version: str) -> Pac
     return PackageRow(*row[:9], json.loads(row[9])) if row else None
 
 
+def revision_package(
+    con: duckdb.DuckDBPyConnection, model_id: str, revision_sha: str
+) -> PackageRow | None:
+    """The newest live package of this revision (None: never packaged, or all retired)."""
+    row = con.execute(
+        "SELECT name, version FROM packages WHERE model_id = ? AND revision_sha = ? "
+        "AND retired_at IS NULL "
+        "ORDER BY created_at DESC LIMIT 1",
+        [model_id, revision_sha],
+    ).fetchone()
+    return find_package(con, row[0], row[1]) if row else None
+
+
 def claim_package(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -13,8 +13,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import Field
@@ -32,6 +33,7 @@ from hub_assets.service.ingestion_routes import add_ingestion_routes
 from hub_assets.service.model_routes import add_model_routes
 from hub_assets.service.package_routes import add_package_routes
 from hub_assets.service.prometheus import RegistryCollector
+from hub_assets.service.schemas import Token, errors, json_errors
 from hub_assets.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,8 @@ class Credentials(Strict):
 def create_app(settings: Settings, registry: Registry, store: PackageStore) -> FastAPI:
     """The service over one registry and package store (`hub-assets serve` builds them
     from the settings)."""
-    app = FastAPI(
+    # Swagger UI and ReDoc from the installed package, never a CDN (works offline)
+    app = FastAPIOffline(
         title="hub-assets registry",
         version="1",
         description="Curated, evaluated, auditable models from the Hugging Face Hub.",
@@ -140,7 +143,9 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     Approver = Annotated[Principal, Depends(needs("approve"))]
     Admin = Annotated[Principal, Depends(needs("admin"))]
 
-    @app.post("/authenticate", tags=["identity"])
+    @app.post(
+        "/authenticate", tags=["identity"], response_model=Token, responses=errors(401, 422, 429)
+    )
     def authenticate(body: Credentials, request: Request) -> dict:
         """A session bearer token for a username and password."""
         client = request.client.host if request.client else "?"
@@ -187,7 +192,19 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
         if not settings.metrics_public:
             identity.require(principal(creds), "read")
 
-    @app.get("/metrics", tags=["observability"], dependencies=[Depends(metrics_access)])
+    @app.get(
+        "/metrics",
+        tags=["observability"],
+        dependencies=[Depends(metrics_access)],
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format.",
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            },
+            **json_errors(401, 403),
+        },
+    )
     def metrics() -> Response:
         """Prometheus text format, read from the registry at scrape time."""
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -17,6 +17,16 @@ from hub_assets.registry.metrics import (
     revision_metrics,
 )
 from hub_assets.service.context import ServiceContext, Strict
+from hub_assets.service.schemas import (
+    AUTHENTICATED,
+    Artifact,
+    ArtifactRefused,
+    IngestedPackage,
+    PendingRequest,
+    errors,
+)
+
+_WHY_424 = "The quality gate refused the model: the failing metrics and their gaps."
 
 
 class IngestBody(Strict):
@@ -88,6 +98,7 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
                 "size_bytes": package.size_bytes,
                 "sha256": package.sha256,
                 "message": request_row["message"] or "Ingested.",
+                "outcome": request_row["outcome"] or "ingested",
                 "metrics": package.manifest.get("metrics", {}),
                 "request_id": rid,
             }
@@ -114,7 +125,15 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
                 instance, ctx.registry, rid, limit if wait is None else min(wait, limit)
             )
 
-    @app.post("/package/ingest-huggingface", tags=["ingestion"])
+    @app.post(
+        "/package/ingest-huggingface",
+        tags=["ingestion"],
+        response_model=IngestedPackage,
+        responses={
+            202: {"model": PendingRequest, "description": "Still running: poll the request."},
+            **errors(*AUTHENTICATED, 400, 404, 409, 413, 502, 503),
+        },
+    )
     def ingest(
         body: IngestBody, request: Request, who: Uploader, wait: Wait = None
     ) -> JSONResponse:
@@ -134,7 +153,18 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         )
         return answer
 
-    @app.post("/artifact/ingest", tags=["ingestion"])
+    @app.post(
+        "/artifact/ingest",
+        tags=["ingestion"],
+        status_code=201,
+        response_model=Artifact,
+        responses={
+            200: {"model": Artifact, "description": "The revision was already packaged."},
+            202: {"model": PendingRequest, "description": "Still running: poll the request."},
+            424: {"model": ArtifactRefused, "description": _WHY_424},
+            **errors(*AUTHENTICATED, 400, 404, 409, 413, 502, 503),
+        },
+    )
     def ingest_artifact(
         body: ArtifactBody, request: Request, who: Uploader, wait: Wait = None
     ) -> JSONResponse:
@@ -155,7 +185,8 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
                     "all_scores": package.manifest.get("metrics", {}),
                     "latency_ms": latency_ms,
                 },
-                status_code=201,
+                # asked again for a packaged revision: its package, nothing created
+                status_code=200 if row["outcome"] == "already_packaged" else 201,
             )
         elif row["status"] == "failed" and row["outcome"] == "gate_failed":
             with ctx.registry.read() as con:
@@ -195,7 +226,15 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         )
         return answer
 
-    @app.get("/ingest-requests/{request_id}", tags=["ingestion"])
+    @app.get(
+        "/ingest-requests/{request_id}",
+        tags=["ingestion"],
+        response_model=IngestedPackage,
+        responses={
+            202: {"model": PendingRequest, "description": "Still running."},
+            **errors(*AUTHENTICATED, 400, 404, 409, 502, 503),
+        },
+    )
     def ingest_request(request_id: int, who: Reader) -> JSONResponse:
         """An ingest request's outcome (200 / 4xx / 5xx as the ingestion answered), or 202
         while it runs."""

@@ -6,11 +6,21 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import Field
 
 from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
+from hub_assets.evaluation.samples import worst_samples
 from hub_assets.hub.ids import check_model_id
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
 from hub_assets.registry.models import search_models, status_history
 from hub_assets.service.approvals import decide
 from hub_assets.service.context import ServiceContext, Strict
+from hub_assets.service.schemas import (
+    AUTHENTICATED,
+    DecisionEvent,
+    Model,
+    ModelMetrics,
+    Samples,
+    SearchResults,
+    errors,
+)
 
 
 class Decision(Strict):
@@ -30,10 +40,12 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
             ("history", model_id), lambda con: status_history(con, model_id)
         )
         if not history:
-            raise HTTPException(404, f"Model {model_id!r} is not in the ctx.registry.")
+            raise HTTPException(404, f"Model {model_id!r} is not in the registry.")
         return history
 
-    @app.get("/search", tags=["models"])
+    @app.get(
+        "/search", tags=["models"], response_model=SearchResults, responses=errors(*AUTHENTICATED)
+    )
     def search(
         who: Reader,
         q: Annotated[str, Query(min_length=1, max_length=200)],
@@ -43,7 +55,12 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
         items = ctx.registry.cached(("search", q, limit), lambda con: search_models(con, q, limit))
         return {"q": q, "items": items}
 
-    @app.get("/models/{model_id:path}/metrics", tags=["models"])
+    @app.get(
+        "/models/{model_id:path}/metrics",
+        tags=["models"],
+        response_model=ModelMetrics,
+        responses=errors(*AUTHENTICATED, 404),
+    )
     def model_metrics(model_id: str, who: Reader) -> dict:
         """Every current metric of the model's revisions, with its lineage."""
         history = model_or_404(model_id)
@@ -64,7 +81,31 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
                     )
         return {"model_id": model_id, "metrics": out}
 
-    @app.post("/models/{model_id:path}/{action}", tags=["approvals"])
+    @app.get(
+        "/models/{model_id:path}/samples",
+        tags=["models"],
+        response_model=Samples,
+        responses=errors(*AUTHENTICATED, 404),
+    )
+    def model_samples(
+        model_id: str,
+        who: Reader,
+        worst: Annotated[int, Query(ge=0, le=10_000, description="0: every sample")] = 10,
+    ) -> dict:
+        """The newest evaluation of the model's current revision, sample by sample, lowest
+        score first: each input and reference from the pinned dataset, the model's answer
+        (or ranking) and its score."""
+        model_or_404(model_id)
+        return worst_samples(
+            ctx.registry, model_id, ctx.settings.eval_cache_dir, worst or None
+        ).as_dict()
+
+    @app.post(
+        "/models/{model_id:path}/{action}",
+        tags=["approvals"],
+        response_model=DecisionEvent,
+        responses=errors(*AUTHENTICATED, 404, 409),
+    )
     def decide_model(
         model_id: str, action: str, body: Decision, request: Request, who: Approver
     ) -> dict:
@@ -97,7 +138,12 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
         ctx.audit(request, who.username, action, model_id, "ok", 200, body.reason)
         return event
 
-    @app.get("/models/{model_id:path}", tags=["models"])
+    @app.get(
+        "/models/{model_id:path}",
+        tags=["models"],
+        response_model=Model,
+        responses=errors(*AUTHENTICATED, 404),
+    )
     def get_model(model_id: str, who: Reader) -> dict:
         """Status, history, current metrics and the gate result with its reasons."""
         history = model_or_404(model_id)

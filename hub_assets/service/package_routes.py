@@ -14,6 +14,14 @@ from hub_assets.proof.bundle import bundle_name, write_bundle
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.models import append_status
 from hub_assets.service.context import ServiceContext
+from hub_assets.service.schemas import (
+    AUTHENTICATED,
+    PackagePage,
+    PackageRecord,
+    Retired,
+    binary,
+    errors,
+)
 
 _PACKAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -34,7 +42,12 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
             raise HTTPException(404, f"No package {package_id}.")
         return record
 
-    @app.get("/packages", tags=["packages"])
+    @app.get(
+        "/packages",
+        tags=["packages"],
+        response_model=PackagePage,
+        responses=errors(*AUTHENTICATED, 400),
+    )
     def list_packages(
         who: Reader,
         name: Annotated[str | None, Query(max_length=200, description="regex on the name")] = None,
@@ -64,12 +77,29 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
         )
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
-    @app.get("/packages/{package_id}", tags=["packages"])
+    @app.get(
+        "/packages/{package_id}",
+        tags=["packages"],
+        response_model=PackageRecord,
+        responses=errors(*AUTHENTICATED, 404),
+    )
     def get_package(package_id: str, who: Reader) -> dict:
         """One package's record."""
         return package_or_404(package_id)
 
-    @app.get("/packages/{package_id}/download", tags=["packages"])
+    @app.get(
+        "/packages/{package_id}/download",
+        tags=["packages"],
+        response_class=StreamingResponse,
+        responses={
+            **binary("The package zip (206 with a Range)."),
+            206: {
+                "description": "The requested byte range of the zip.",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **errors(*AUTHENTICATED, 404, 410, 416),
+        },
+    )
     def download_package(package_id: str, request: Request, who: Reader) -> Response:
         """The package zip, streamed, with Range and its sha256 as ETag."""
         record = package_or_404(package_id)
@@ -110,7 +140,15 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
             body(), status_code=status, media_type="application/zip", headers=headers
         )
 
-    @app.get("/packages/{package_id}/bundle", tags=["packages"])
+    @app.get(
+        "/packages/{package_id}/bundle",
+        tags=["packages"],
+        response_class=StreamingResponse,
+        responses={
+            **binary("package.zip and its proof/, in one zip."),
+            **errors(*AUTHENTICATED, 404, 410),
+        },
+    )
     def download_bundle(package_id: str, who: Reader) -> Response:
         """The package as it ships: one zip of package.zip and its proof/ (signature,
         evidence attestation, BOM), for `hub-assets verify`."""
@@ -137,7 +175,12 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
             },
         )
 
-    @app.delete("/packages/{package_id}", tags=["packages"])
+    @app.delete(
+        "/packages/{package_id}",
+        tags=["packages"],
+        response_model=Retired,
+        responses=errors(*AUTHENTICATED, 404, 409),
+    )
     def retire_package(package_id: str, request: Request, who: Admin) -> dict:
         """Retire a package: its object is removed, its row kept for audit."""
         record = package_or_404(package_id)

@@ -3,6 +3,9 @@ workflow, permissions, approvals, bad input, Prometheus and the audit log."""
 
 import hashlib
 import io
+import re
+import shutil
+import subprocess
 import threading
 import time
 import zipfile
@@ -16,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
 from hub_assets.registry.identity import audit_events
+from hub_assets.registry.models import status_history
 from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app
@@ -144,9 +148,30 @@ def test_the_seed_workflow_end_to_end(service, ingested):
     assert sum(traffic["hub_assets_hub_rate_limited"].values()) == 0
 
 
+def test_samples_without_sql(service, ingested):
+    url, _, _ = service
+    read = login(url, "reader")
+    r = httpx.get(f"{url}/models/{QA_MODEL}/samples", params={"worst": 4}, headers=read)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_id"] == QA_MODEL and body["revision_sha"] == ingested["revision"]
+    assert len(body["rows"]) == 4 and body["total"] > 4
+    scores = [row["score"] for row in body["rows"]]
+    assert scores == sorted(scores)
+    assert all(row["input"] and row["reference"] for row in body["rows"])
+    missing = httpx.get(f"{url}/models/nobody/nothing/samples", headers=read)
+    assert missing.status_code == 404 and missing.json()["detail"] == (
+        "Model 'nobody/nothing' is not in the registry."
+    )
+    assert httpx.get(f"{url}/models/{QA_MODEL}/samples").status_code == 401
+    assert (
+        httpx.get(f"{url}/models/{QA_MODEL}/samples", params={"worst": -1}, headers=read)
+    ).status_code == 422
+
+
 @pytest.mark.slow
 def test_ingestion_outcomes_as_http_statuses(service, ingested):
-    url, _, _ = service
+    url, registry, _ = service
     up = login(url, "uploader")
 
     def ingest(model_id: str) -> httpx.Response:
@@ -157,8 +182,25 @@ def test_ingestion_outcomes_as_http_statuses(service, ingested):
             timeout=600,
         )
 
-    again = ingest(QA_MODEL)
-    assert again.status_code == 409 and again.json()["outcome"] == "already_exists"
+    with registry.read() as con:
+        before = status_history(con, QA_MODEL)
+    again = ingest(QA_MODEL)  # the docs' own example, posted again: idempotent
+    assert again.status_code == 200 and again.json()["outcome"] == "already_packaged"
+    assert again.json()["package_id"] == ingested["package_id"]
+    with registry.read() as con:
+        after = status_history(con, QA_MODEL)
+        assert con.execute(
+            "SELECT count(*) FROM packages WHERE model_id = ?", [QA_MODEL]
+        ).fetchone() == (1,)
+    assert [h[1] for h in after] == [h[1] for h in before]  # still `ingested`
+    other = httpx.post(
+        f"{url}/package/ingest-huggingface",
+        json={"model_id": QA_MODEL, "version": "9.9.9"},
+        headers=up,
+        timeout=600,
+    )
+    assert other.status_code == 409 and other.json()["outcome"] == "already_exists"
+    assert "already packaged" in other.json()["detail"] and "/" not in other.json()["detail"][:8]
     missing = ingest("nobody/nothing")
     assert missing.status_code == 404
     assert "Model 'nobody/nothing' not found on the Hub" in missing.json()["detail"]
@@ -185,7 +227,9 @@ def test_concurrent_duplicate_ingests_make_one_package(service):
                 range(2),
             )
         )
-    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    # one made it, the other answers with the same package
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.text for a in answers]
+    assert len({a.json()["artifact_id"] for a in answers}) == 1
     created = next(a.json() for a in answers if a.status_code == 201)
     assert created["model_name"] == MINILM and created["is_ingestible"] is True
     assert created["all_scores"]["license"] == 1.0 and created["latency_ms"] > 0
@@ -367,7 +411,8 @@ def test_artifact_ingest_answers_201_or_424_with_gaps(service, ingested):
     bus = failing["bus_factor"]
     assert bus["gap"] == pytest.approx(bus["required"] - bus["score"], abs=1e-4) and bus["gap"] > 0
     again = httpx.post(f"{url}/artifact/ingest", json={"url": QA_MODEL}, headers=up, timeout=600)
-    assert again.status_code == 409  # already packaged at this revision
+    # already packaged at this revision: its package, nothing created
+    assert again.status_code == 200 and again.json()["artifact_id"] == ingested["package_id"]
     bad = httpx.post(f"{url}/artifact/ingest", json={"url": "https://x/../../etc"}, headers=up)
     assert bad.status_code == 422
 
@@ -427,3 +472,58 @@ def test_swagger_offers_bearer_authorization(service):
         "/metrics",
         "/search",
     } <= set(spec["paths"])
+
+
+def test_every_route_declares_what_it_answers(service):
+    """Each operation in /openapi.json has a schema for its success body and declares the
+    error statuses it can give, each with the Problem body."""
+    url, _, _ = service
+    spec = httpx.get(f"{url}/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            answers = op["responses"]
+            ok = [c for c in answers if c.startswith("2")]
+            assert ok, (method, path)
+            for code in ok:
+                content = answers[code]["content"]
+                assert all(media["schema"] for media in content.values()), (method, path, code)
+            assert "401" in answers or path == "/authenticate", (method, path)
+            for code, answer in answers.items():
+                if code[0] in "45" and code not in ("422", "424"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Problem"}, (path, code)
+    samples = spec["paths"]["/models/{model_id}/samples"]["get"]["responses"]
+    assert samples["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Samples"
+    }
+    ingest = spec["paths"]["/package/ingest-huggingface"]["post"]["responses"]
+    assert {"200", "202", "400", "401", "403", "404", "409", "422", "502"} <= set(ingest)
+
+
+def test_the_api_page_renders_offline_in_a_browser(service, tmp_path):
+    """Debian's chromium, headless, with every host but loopback unresolvable, renders the
+    Swagger page's operations: its files come from the service itself, not a CDN."""
+    url, _, _ = service
+    page = httpx.get(f"{url}/docs").text
+    assert "cdn" not in page.lower() and "https://" not in page
+    dom = subprocess.run(
+        [
+            shutil.which("chromium") or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{url}/docs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    ).stdout
+    shown = set(re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom))
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert shown == set(spec["paths"]), dom[-2000:]

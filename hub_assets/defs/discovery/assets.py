@@ -16,6 +16,8 @@ from hub_assets.defs.conventions import (
     BATCHED,
     DAILY,
     OWNERS,
+    VERDICT_TAG,
+    ModelEvents,
     for_each_model,
     metered_client,
     retry_when_transient,
@@ -109,7 +111,7 @@ def hub_candidates(
 )
 def model_metadata(
     context: AssetExecutionContext, hub: HubResource, registry: RegistryResource
-) -> MaterializeResult:
+) -> ModelEvents:
     """Fetches (or reads from the cache) and stores a model's metadata by revision sha."""
 
     def one(model_id: str) -> MaterializeResult:
@@ -149,4 +151,7 @@ def model_metadata(
             }
         )
 
-    return for_each_model(context, one)
+    if context.has_partition_key and VERDICT_TAG not in context.run.tags:
+        # the gate replaces it; a run that ends before the gate keeps it
+        context.instance.add_run_tags(context.run_id, {VERDICT_TAG: "not_evaluated"})
+    yield from for_each_model(context, one)

@@ -8,6 +8,7 @@ from hub_assets.defs.conventions import (
     BATCHED,
     DAILY,
     OWNERS,
+    ModelEvents,
     for_each_model,
     metered_client,
     retry_when_transient,
@@ -18,6 +19,7 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
+from hub_assets.evaluation.samples import worst_samples
 from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.metrics.scoring import fingerprint
 from hub_assets.progress import ProgressLines
@@ -117,6 +119,7 @@ DATASETS_SCHEMA = dg.TableSchema(
         dg.AssetCheckSpec(
             name="no_significant_regression",
             asset="shadow_eval_scores",
+            partitions_def=hf_models,
             blocking=False,
             description="Paired bootstrap against the model's previous evaluation on the same "
             "samples: warns when a primary metric dropped significantly.",
@@ -132,7 +135,7 @@ def shadow_eval_scores(
     trust: TrustResource,
     evaluation: EvaluationResource,
     inference_api: InferenceApiResource,
-) -> dg.MaterializeResult:
+) -> ModelEvents:
     """Evaluates the current revision unless an identical evaluation is cached: locally, or
     through the inference API for a model over the local limit (or configured for it)."""
 
@@ -167,32 +170,51 @@ def shadow_eval_scores(
             outcome.findings,
         )
         primary = PRIMARY[measurement.task][0]
+        worst = worst_samples(registry.get(), model_id, Path(evaluation.cache_dir), WORST_SHOWN)
         interval = measurement.interval(primary) or (0.0, 0.0)
         chance = measurement.chance(primary)
         return dg.MaterializeResult(
             metadata={
                 "outcome": outcome.status,
                 "backend": outcome.backend,
-                "coverage": dg.MetadataValue.float(float(outcome.coverage)),
+                "coverage": dg.MetadataValue.float(round(float(outcome.coverage), 3)),
                 **_api_metadata(outcome.api),
                 "eval_run_id": measurement.eval_run_id,
                 "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
                 "cache_key": outcome.key,
                 # plottable across runs in the UI: the primary metric under its own name
-                **{k: dg.MetadataValue.float(float(v)) for k, v in measurement.scores.items()},
+                **{
+                    k: dg.MetadataValue.float(round(float(v), 3))
+                    for k, v in measurement.scores.items()
+                },
                 "primary_metric": primary,
-                "ci_low": float(interval[0]),
-                "ci_high": float(interval[1]),
-                "chance": float(chance) if chance is not None else -1.0,
+                "ci_low": round(float(interval[0]), 3),
+                "ci_high": round(float(interval[1]), 3),
+                "chance": round(float(chance), 3) if chance is not None else -1.0,
                 "above_chance": measurement.above_chance(),
                 "measured": measurement.describe(primary),
+                "worst_samples": dg.MetadataValue.table(
+                    records=[
+                        dg.TableRecord(
+                            {
+                                "sample": r.sample_id,
+                                "input": r.input,
+                                "reference": r.reference,
+                                "prediction": r.prediction,
+                                "score": r.score,
+                            }
+                        )
+                        for r in worst.rows
+                    ],
+                    schema=SAMPLES_SCHEMA,
+                ),
                 "claimed_vs_measured": dg.MetadataValue.table(
                     records=[
                         dg.TableRecord(
                             {
                                 "metric": METRIC_LABELS.get(c["metric"], c["metric"]),
-                                "claimed": c["claimed"],
-                                "measured": c["measured"],
+                                "claimed": round(c["claimed"], 3),
+                                "measured": round(c["measured"], 3),
                                 "ci_low": c["interval"][0],
                                 "ci_high": c["interval"][1],
                                 "verdict": "contradicted" if c["contradicted"] else "consistent",
@@ -203,22 +225,37 @@ def shadow_eval_scores(
                     schema=CLAIMS_SCHEMA,
                 ),
             },
+            # nothing compared (no earlier evaluation on the same samples): no verdict
             check_results=[
                 dg.AssetCheckResult(
                     check_name="no_significant_regression",
                     passed=not findings,
                     severity=dg.AssetCheckSeverity.WARN,
+                    description="; ".join(findings)
+                    or f"no significant drop over {outcome.compared_samples} paired samples",
                     metadata={
                         "findings": "; ".join(findings) or "no significant drop",
                         "compared_samples": outcome.compared_samples,
                     },
                 )
-            ],
+            ]
+            if outcome.compared_samples
+            else [],
         )
 
-    return for_each_model(context, one)
+    yield from for_each_model(context, one)
 
 
+WORST_SHOWN = 10  # samples in the evaluation's table; `hub-assets samples` shows any number
+SAMPLES_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("sample", "string"),
+        dg.TableColumn("input", "string", description="from the pinned dataset"),
+        dg.TableColumn("reference", "string", description="from the pinned dataset"),
+        dg.TableColumn("prediction", "string", description="the model's answer or ranking"),
+        dg.TableColumn("score", "float", description="the primary metric; empty: unanswered"),
+    ]
+)
 CLAIMS_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("metric", "string"),
@@ -279,16 +316,8 @@ def _not_evaluated(
             "coverage": dg.MetadataValue.float(float(api.get("coverage", 0.0))),
             **_api_metadata(api),
         }
-    return dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_significant_regression",
-                passed=True,
-                metadata={"note": "not evaluated"},
-            )
-        ],
-    )
+    # nothing measured, nothing compared: the regression check gives no verdict
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(

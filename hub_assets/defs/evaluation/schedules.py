@@ -1,5 +1,6 @@
-"""The nightly shadow evaluation and rescoring of every current candidate (default 02:00
-UTC), in runs of up to HUB_ASSETS_MODELS_PER_RUN models each."""
+"""The nightly shadow evaluation, rescoring and gate of every current candidate (default
+02:00 UTC), in runs of up to HUB_ASSETS_MODELS_PER_RUN models each; the leaderboard follows by
+itself (its eager automation condition, evaluated by `automation_sensor`)."""
 
 import dagster as dg
 
@@ -12,11 +13,23 @@ from hub_assets.resources import RegistryResource
 
 shadow_eval_job = dg.define_asset_job(
     "shadow_eval_job",
-    selection=dg.AssetSelection.keys("security_scan", "shadow_eval_scores", "trust_metrics"),
+    selection=dg.AssetSelection.keys(
+        "security_scan", "shadow_eval_scores", "trust_metrics", "quality_gate"
+    ),
     partitions_def=hf_models,
-    description="Shadow-evaluate and rescore one model or a range of models (cached: "
-    "unchanged inputs run nothing).",
+    description="Shadow-evaluate, rescore and re-judge one model or a range of models "
+    "(cached: unchanged inputs run nothing); each re-evaluated model's gate is decided again.",
     tags=lane("evaluation"),
+)
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.keys("leaderboard", "published_eval_reports"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Refreshes the leaderboard (and the published evaluation reports, when "
+    "publishing is configured) after any model's evaluation changes: their eager automation "
+    "conditions.",
 )
 
 leaderboard_job = dg.define_asset_job(

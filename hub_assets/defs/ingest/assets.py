@@ -1,17 +1,26 @@
 """The ingested package of each model whose current revision passed the gate."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from hub_assets.defs import SETTINGS
 from hub_assets.defs.conventions import OWNERS, metered_client, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
 from hub_assets.errors import outcome_of, plain_message
-from hub_assets.packaging.ingest import CLAIM_WAIT_S, PackageExistsError, ingest_model
+from hub_assets.packaging.ingest import (
+    CLAIM_WAIT_S,
+    GateNotPassedError,
+    IngestResult,
+    PackageExistsError,
+    ingest_model,
+)
 from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages
+from hub_assets.registry.packages import PackageRow
 from hub_assets.resources import (
     HubResource,
     PackageStoreResource,
@@ -50,6 +59,30 @@ class _Progress:
         self.bars.close()
 
 
+def _package_metadata(row: PackageRow | IngestResult, outcome: str) -> dict:
+    """What the package page shows: its identity, where it is (a URI, never a machine path),
+    and its proof on the registry service."""
+    service = SETTINGS.service_url.rstrip("/")
+    return {
+        "outcome": outcome,
+        "package_id": row.package_id,
+        "name": row.name,
+        "version": row.version,
+        "revision_sha": row.revision_sha if isinstance(row, PackageRow) else row.revision,
+        "uri": dg.MetadataValue.url(store_uri(row.uri)),
+        "size_bytes": row.size_bytes,
+        "sha256": row.sha256,
+        "net_score": round(row.net_score, 2) if row.net_score is not None else -1.0,
+        "package": dg.MetadataValue.url(f"{service}/packages/{row.package_id}"),
+        "proof": dg.MetadataValue.url(f"{service}/packages/{row.package_id}/bundle"),
+    }
+
+
+def store_uri(uri: str) -> str:
+    """A package's location as a URI: s3://... as it is, a local file as file://."""
+    return uri if "://" in uri else Path(uri).resolve().as_uri()
+
+
 @dg.asset(
     owners=OWNERS,
     tags=tags("ingest"),
@@ -58,11 +91,13 @@ class _Progress:
     group_name="ingest",
     kinds={"s3", "duckdb"},
     pool="packaging",
-    # one model per run: the gate's blocking checks stop a run's packaging, so a run over a
-    # range would leave the range's passing models unpackaged behind one failing model
+    # a model that the gate rejected is skipped: no materialization, and nothing after it
+    output_required=False,
+    # one model per run: a package is large, and its progress belongs to one model
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     description="The gated revision downloaded and verified, zipped with manifest.json and a "
-    "model card straight into the package store, then recorded in `packages`.",
+    "model card straight into the package store, then recorded in `packages`. A model the "
+    "gate rejected is skipped (the run log says why), not failed.",
 )
 def ingested_package(
     context: dg.AssetExecutionContext,
@@ -71,14 +106,18 @@ def ingested_package(
     registry: RegistryResource,
     trust: TrustResource,
     package_store: PackageStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """Packages the model if its current revision passed the gate (idempotent per revision)."""
     model_id = context.partition_key
     reg = registry.get()
     request_id = config.request_id
-    if request_id is not None:
-        with reg.write() as con:
-            reg_packages.update_request(con, request_id, status="running", run_id=context.run_id)
+
+    def record(**fields: object) -> None:
+        if request_id is not None:
+            with reg.write() as con:
+                reg_packages.update_request(con, request_id, run_id=context.run_id, **fields)
+
+    record(status="running")
     try:
         with (
             metered_client(context, hub, registry, "packaging", model_id) as client,
@@ -100,60 +139,39 @@ def ingested_package(
                 # for the first to finish packaging, then reports its package
                 wait_for_claim_s=CLAIM_WAIT_S,
             )
+    except GateNotPassedError as e:
+        # a verdict, not a failure: nothing to package, and the run log says why
+        context.log.info(f"{model_id}: skipped packaging, {e}")
+        record(status="failed", outcome=e.outcome, message=plain_message(str(e)))
+        return
+    except PackageExistsError as e:
+        existing = e.existing
+        if not (e.same_revision and config.version in (None, existing.version)):
+            record(status="failed", outcome=e.outcome, message=plain_message(str(e)))
+            raise dg.Failure(description=plain_message(str(e))) from e
+        # asked again for a revision already packaged: its package is the answer
+        context.log.info(
+            f"{model_id}: this revision is already packaged as {existing.name} {existing.version}"
+        )
+        record(
+            status="succeeded",
+            outcome="already_packaged",
+            package_id=existing.package_id,
+            message=f"Already packaged as {existing.name} {existing.version}.",
+        )
+        yield dg.MaterializeResult(metadata=_package_metadata(existing, "already packaged"))
+        return
     except Exception as e:
         outcome = outcome_of(e)
         if outcome == "error":
             raise
-        if isinstance(e, PackageExistsError) and e.same_revision and request_id is None:
-            existing = e.existing
-            context.log.info(
-                f"{model_id}: this revision is already packaged as "
-                f"{existing.name} {existing.version}"
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    "outcome": "already packaged",
-                    "package_id": existing.package_id,
-                    "name": existing.name,
-                    "version": existing.version,
-                    "uri": dg.MetadataValue.path(existing.uri),
-                    "size_bytes": existing.size_bytes,
-                    "sha256": existing.sha256,
-                }
-            )
-        if request_id is not None:
-            with reg.write() as con:
-                reg_packages.update_request(
-                    con,
-                    request_id,
-                    status="failed",
-                    outcome=outcome,
-                    message=plain_message(str(e)),
-                    run_id=context.run_id,
-                )
+        record(status="failed", outcome=outcome, message=plain_message(str(e)))
         raise dg.Failure(description=plain_message(str(e))) from e
-    if request_id is not None:
-        with reg.write() as con:
-            reg_packages.update_request(
-                con,
-                request_id,
-                status="succeeded",
-                outcome="ingested",
-                package_id=result.package_id,
-                message=f"{result.name} {result.version} → {result.uri}",
-                run_id=context.run_id,
-            )
-    context.log.info(f"{model_id}: packaged {result.name} {result.version} at {result.uri}")
-    return dg.MaterializeResult(
-        metadata={
-            "outcome": "ingested",
-            "package_id": result.package_id,
-            "name": result.name,
-            "version": result.version,
-            "revision_sha": result.revision,
-            "uri": dg.MetadataValue.path(result.uri),
-            "size_bytes": result.size_bytes,
-            "sha256": result.sha256,
-            "net_score": result.net_score if result.net_score is not None else -1.0,
-        }
+    record(
+        status="succeeded",
+        outcome="ingested",
+        package_id=result.package_id,
+        message=f"{result.name} {result.version}",
     )
+    context.log.info(f"{model_id}: packaged {result.name} {result.version}")
+    yield dg.MaterializeResult(metadata=_package_metadata(result, "ingested"))

@@ -4,9 +4,12 @@ from functools import partial
 
 import dagster as dg
 
+from hub_assets.defs import SETTINGS
 from hub_assets.defs.conventions import (
     BATCHED,
     OWNERS,
+    VERDICT_TAG,
+    ModelEvents,
     for_each_model,
     metered_client,
     retry_when_transient,
@@ -15,13 +18,22 @@ from hub_assets.defs.conventions import (
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
+from hub_assets.gate.evidence import GateEvidence
 from hub_assets.gate.revision import gate_revision
 from hub_assets.hardware.fit import fit_summary
 from hub_assets.metrics.revision import score_revision
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
 from hub_assets.progress import ProgressLines
+from hub_assets.registry.evaluations import evaluation_dagster_run
+from hub_assets.registry.packages import revision_package
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
 
+DEVICE_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("device", "string", description="a profile of hardware/devices.yaml"),
+        dg.TableColumn("size_score", "float", description="1: fits easily, 0: does not fit"),
+    ]
+)
 METRICS_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("metric", "string"),
@@ -29,14 +41,6 @@ METRICS_SCHEMA = dg.TableSchema(
         dg.TableColumn("latency_ms", "float"),
         dg.TableColumn("reason", "string"),
         dg.TableColumn("rescored", "bool", description="false: inputs unchanged, value kept"),
-    ]
-)
-FAILED_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("metric", "string"),
-        dg.TableColumn("score", "float"),
-        dg.TableColumn("threshold", "float"),
-        dg.TableColumn("why", "string", description="measured evidence, where there is some"),
     ]
 )
 
@@ -67,7 +71,7 @@ def trust_metrics(
     registry: RegistryResource,
     trust: TrustResource,
     evaluation: EvaluationResource,
-) -> dg.MaterializeResult:
+) -> ModelEvents:
     """Scores the revision; unchanged inputs are not rescored (nothing is re-run)."""
 
     def one(model_id: str) -> dg.MaterializeResult:
@@ -99,15 +103,21 @@ def trust_metrics(
                 "revision_sha": sha,
                 "rescored": len(fresh),
                 "unchanged": len(scored) - len(fresh),
-                "size_score_per_device": dg.MetadataValue.json(fit["fit_per_device"]),
+                "size_score_per_device": dg.MetadataValue.table(
+                    records=[
+                        dg.TableRecord({"device": d, "size_score": round(float(v), 2)})
+                        for d, v in fit["fit_per_device"].items()
+                    ],
+                    schema=DEVICE_SCHEMA,
+                ),
                 "hardware_fit": dg.MetadataValue.md(fit_markdown(fit)),
                 "metrics": dg.MetadataValue.table(
                     records=[
                         dg.TableRecord(
                             {
                                 "metric": s.metric,
-                                "value": float(s.value),
-                                "latency_ms": float(s.latency_ms),
+                                "value": round(float(s.value), 3),
+                                "latency_ms": round(float(s.latency_ms), 1),
                                 "reason": s.reason,
                                 "rescored": not s.reused,
                             }
@@ -116,11 +126,99 @@ def trust_metrics(
                     ],
                     schema=METRICS_SCHEMA,
                 ),
-                **{m: dg.MetadataValue.float(float(s.value)) for m, s in scored.items()},
+                **{m: dg.MetadataValue.float(round(float(s.value), 3)) for m, s in scored.items()},
             }
         )
 
-    return for_each_model(context, one)
+    yield from for_each_model(context, one)
+
+
+EVIDENCE_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("score", "float", description="0-1, two decimals; empty: not scored"),
+        dg.TableColumn("threshold", "float"),
+        dg.TableColumn("verdict", "string", description="pass or fail"),
+        dg.TableColumn("why", "string", description="the measured evidence or the reason"),
+    ]
+)
+SCANNED_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("file", "string", description="path in the repo"),
+        dg.TableColumn("scanner", "string"),
+        dg.TableColumn("verdict", "string", description="safe, suspicious, dangerous, error"),
+        dg.TableColumn("detail", "string"),
+    ]
+)
+MEASURED_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("claimed", "float", description="the card's model-index; empty: none"),
+        dg.TableColumn("measured", "float", description="shadow evaluation, pinned dataset"),
+        dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
+        dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),
+        dg.TableColumn("verdict", "string"),
+    ]
+)
+
+
+def evidence_metadata(model_id: str, evidence: GateEvidence, links: dict[str, str]) -> dict:
+    """The gate's evidence page for one model: the verdict, every metric judged, claimed vs
+    measured with the interval, the licence chain, each scanned file, links to the rest."""
+    measured = []
+    if evidence.measurement:
+        m = evidence.measurement
+        measured.append(
+            {
+                "metric": f"{m['metric']} (on {m['dataset']}, {m['samples']} samples)",
+                "claimed": None,
+                "measured": m["measured"],
+                "ci_low": m["ci_low"],
+                "ci_high": m["ci_high"],
+                "verdict": f"chance {m['chance']}",
+            }
+        )
+    measured += [{**c, "metric": f"{c['metric']} (claimed in the card)"} for c in evidence.claims]
+    return {
+        "verdict": evidence.verdict,
+        "passed": evidence.passed,
+        "evidence": dg.MetadataValue.table(
+            records=[
+                dg.TableRecord(
+                    {
+                        "metric": r.display,
+                        "score": r.score,
+                        "threshold": r.threshold,
+                        "verdict": "pass" if r.passed else "fail",
+                        "why": r.why[:300],
+                    }
+                )
+                for r in evidence.metrics
+            ],
+            schema=EVIDENCE_SCHEMA,
+        ),
+        "claimed_vs_measured": dg.MetadataValue.table(
+            records=[dg.TableRecord(row) for row in measured], schema=MEASURED_SCHEMA
+        ),
+        "licence_chain": evidence.licence_chain or "not scored",
+        "scanned_files": dg.MetadataValue.table(
+            records=[dg.TableRecord(f) for f in evidence.scanned_files], schema=SCANNED_SCHEMA
+        ),
+        **{name: dg.MetadataValue.url(url) for name, url in links.items()},
+    }
+
+
+def evidence_links(model_id: str, eval_run: str | None, package_id: str | None) -> dict:
+    """Where the rest of the evidence is: the evaluation's Dagster run (a link within the
+    UI), the worst samples, the package and its proof on the registry service."""
+    service = SETTINGS.service_url.rstrip("/")
+    links = {"worst_samples": f"{service}/models/{model_id}/samples"}
+    if eval_run:
+        links["evaluation_run"] = f"/runs/{eval_run}"
+    if package_id:
+        links["package"] = f"{service}/packages/{package_id}"
+        links["proof"] = f"{service}/packages/{package_id}/bundle"
+    return links
 
 
 @dg.asset(
@@ -136,67 +234,66 @@ def trust_metrics(
         dg.AssetCheckSpec(
             name=f"{metric}_meets_threshold",
             asset="quality_gate",
-            blocking=True,
-            description=f"{DISPLAY_NAMES[metric]} of the current revision meets its gate "
-            "threshold; a failure stops everything downstream of the gate.",
+            partitions_def=hf_models,
+            description=f"{DISPLAY_NAMES[metric]} of the model's current revision meets its "
+            "gate threshold (judged per model; a model failing any check is not packaged).",
         )
         for metric in GATE_METRICS
     ],
     description="The quality gate: every gate metric against its threshold (versioned config, "
-    "per-model overrides). Records gate_results and gate_passed / gate_failed.",
+    "per-model overrides). Records gate_results and gate_passed / gate_failed; each model's "
+    "page shows its verdict and the evidence. A rejection is a verdict, not a failed run.",
 )
 def quality_gate(
     context: dg.AssetExecutionContext, registry: RegistryResource, trust: TrustResource
-) -> dg.MaterializeResult:
-    """Decides pass or fail for the current revision and explains it."""
+) -> ModelEvents:
+    """Decides pass or fail for the current revision and shows why."""
+    verdicts: dict[str, int] = {}
 
     def one(model_id: str) -> dg.MaterializeResult:
         config = trust.load_gate_config()
-        gated = gate_revision(registry.get(), model_id, config, context.run_id)
-        sha, decision, scores = gated.sha, gated.decision, gated.scores
+        reg = registry.get()
+        gated = gate_revision(reg, model_id, config, context.run_id)
+        sha, decision, evidence = gated.sha, gated.decision, gated.evidence
+        verdicts[evidence.verdict] = verdicts.get(evidence.verdict, 0) + 1
         (context.log.info if decision.passed else context.log.warning)(
-            f"{model_id}: {decision.message}"
+            f"{model_id}: {evidence.verdict}. {decision.message}"
         )
-        checks = []
-        for metric in GATE_METRICS:
-            score, threshold = scores.get(metric), decision.thresholds[metric]
-            reason = gated.reasons[metric]
-            checks.append(
-                dg.AssetCheckResult(
-                    check_name=f"{metric}_meets_threshold",
-                    passed=score is not None and round(score, 4) >= threshold,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={
-                        "score": score if score is not None else -1.0,
-                        "threshold": threshold,
-                        "reason": reason,
-                    },
-                )
+        with reg.read() as con:
+            eval_run = evaluation_dagster_run(con, evidence.eval_run_id)
+            package = revision_package(con, model_id, sha)
+        checks = [
+            dg.AssetCheckResult(
+                check_name=f"{row.metric}_meets_threshold",
+                passed=row.passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=f"{row.display}: "
+                + ("not scored" if row.score is None else f"{row.score:.2f}")
+                + f" {'≥' if row.passed else '<'} {row.threshold:.2f}. {row.why[:300]}",
+                metadata={
+                    "score": row.score if row.score is not None else -1.0,
+                    "threshold": row.threshold,
+                    "why": row.why[:1000],
+                },
             )
+            for row in evidence.metrics
+        ]
         return dg.MaterializeResult(
             metadata={
-                "passed": decision.passed,
+                **evidence_metadata(
+                    model_id,
+                    evidence,
+                    evidence_links(model_id, eval_run, package.package_id if package else None),
+                ),
                 "message": decision.message,
                 "revision_sha": sha,
                 "config_version": config.version,
-                "config_source": config.source,
                 "target_device": config.target_device,
-                "failed_metrics": dg.MetadataValue.table(
-                    records=[
-                        dg.TableRecord(
-                            {
-                                "metric": DISPLAY_NAMES[f["metric"]],
-                                "score": float(f["score"]) if f["score"] is not None else None,
-                                "threshold": float(f["threshold"]),
-                                "why": gated.explanations.get(f["metric"], ""),
-                            }
-                        )
-                        for f in decision.failed
-                    ],
-                    schema=FAILED_SCHEMA,
-                ),
             },
             check_results=checks,
         )
 
-    return for_each_model(context, one)
+    yield from for_each_model(context, one)
+    if context.has_partition_key:
+        verdict = "passed" if verdicts.get("passed") else "failed"
+        context.instance.add_run_tags(context.run_id, {VERDICT_TAG: verdict})

@@ -7,6 +7,7 @@ import dagster as dg
 from hub_assets.defs.conventions import (
     BATCHED,
     OWNERS,
+    ModelEvents,
     for_each_model,
     metered_client,
     retry_when_transient,
@@ -52,7 +53,7 @@ def security_scan(
     hub: HubResource,
     registry: RegistryResource,
     trust: TrustResource,
-) -> dg.MaterializeResult:
+) -> ModelEvents:
     """Judges the revision's security; unchanged inputs are not scanned again."""
 
     def one(model_id: str) -> dg.MaterializeResult:
@@ -98,4 +99,4 @@ def security_scan(
             }
         )
 
-    return for_each_model(context, one)
+    yield from for_each_model(context, one)

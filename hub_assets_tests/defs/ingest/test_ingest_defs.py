@@ -1,5 +1,9 @@
 """Ad-hoc ingestion through Dagster: the request sensor, the asset, the `ingest` command."""
 
+import csv
+import io
+import json
+
 import dagster as dg
 import pytest
 from click.testing import CliRunner
@@ -97,8 +101,26 @@ def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
     assert ok.exit_code == 0, ok.output
     assert "version:    1.0.0" in ok.stdout and "uri:" in ok.stdout and "net_score:" in ok.stdout
     assert "reproducibility=1.00" in ok.stdout
-    again = runner.invoke(main, ["ingest", QA_MODEL, "--wait"])
-    assert again.exit_code == 5 and "failed (already_exists)" in again.output
+    again = runner.invoke(main, ["ingest", QA_MODEL, "--wait"])  # idempotent
+    assert again.exit_code == 0 and "Already packaged as" in again.output
+    assert "version:    1.0.0" in again.stdout
+    # its evaluation, sample by sample, without SQL
+    listed = runner.invoke(main, ["samples", QA_MODEL, "--worst", "3", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    shown = json.loads(listed.stdout)
+    assert shown["task"] == "qa" and shown["metric"] == "f1" and shown["total"] >= 3
+    scores = [r["score"] for r in shown["rows"]]
+    assert len(scores) == 3 and scores == sorted(scores)
+    assert all("[context: " in r["input"] and r["reference"] for r in shown["rows"])
+    as_csv = runner.invoke(main, ["samples", QA_MODEL, "--worst", "0", "--format", "csv"])
+    assert as_csv.stdout.splitlines()[0] == "sample_id,score,input,reference,prediction,error"
+    assert len(list(csv.DictReader(io.StringIO(as_csv.stdout)))) == shown["total"]
+    as_table = runner.invoke(main, ["samples", QA_MODEL])
+    assert as_table.exit_code == 0 and "lowest f1 first" in as_table.stdout
+    unknown = runner.invoke(main, ["samples", "nobody/nothing"])
+    assert unknown.exit_code == 3 and "nobody/nothing" in unknown.output
+    other = runner.invoke(main, ["ingest", QA_MODEL, "--version", "2.0.0", "--wait"])
+    assert other.exit_code == 5 and "is already packaged as" in other.output
     missing = runner.invoke(main, ["ingest", "nobody/nothing", "--wait"])
     assert missing.exit_code == 3
     assert "failed (not_found): Model 'nobody/nothing' not found on the Hub" in missing.output
@@ -117,7 +139,13 @@ def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
                 "SELECT outcome FROM ingest_requests ORDER BY request_id"
             ).fetchall()
         ]
-    assert outcomes == ["ingested", "already_exists", "not_found", "gate_failed"]
+    assert outcomes == [
+        "ingested",
+        "already_packaged",
+        "already_exists",
+        "not_found",
+        "gate_failed",
+    ]
 
 
 def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_path):

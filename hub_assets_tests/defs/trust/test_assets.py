@@ -1,18 +1,23 @@
-"""trust_metrics and quality_gate through Dagster: blocking checks stop what follows a gate."""
+"""trust_metrics and quality_gate through Dagster: each model's checks are its own partition's,
+a rejection is a verdict (the run succeeds, packaging is skipped), not a failed run."""
 
 import dagster as dg
 
+from hub_assets.defs.conventions import VERDICT_TAG
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
+from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.discovery.candidates import discover
+from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.registry.models import status_history
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,
     InferenceApiResource,
+    PackageStoreResource,
     RegistryResource,
     TrustResource,
 )
@@ -21,10 +26,15 @@ PASSING = QA_MODEL
 FAILING = f"{ORG}/tiny-gpt2-stale"
 
 
-@dg.asset(partitions_def=quality_gate.partitions_def, deps=[quality_gate])
-def after_the_gate(context: dg.AssetExecutionContext) -> None:
-    """Stands for what follows the gate (packaging): it must not run after a failed gate."""
-    context.log.info("ran")
+def gate_check_status(instance: dg.DagsterInstance) -> dict[tuple[str, str], str]:
+    """(check, model) → the latest evaluation's status, as the UI's partition view reads it."""
+    keys = [
+        dg.AssetCheckKey(dg.AssetKey("quality_gate"), f"{m}_meets_threshold") for m in GATE_METRICS
+    ]
+    return {
+        (info.check_key.name, info.partition_key): info.latest_execution_status.value
+        for info in instance.event_log_storage.get_asset_check_partition_info(keys)
+    }
 
 
 def materialize_chain(model_id, instance, resources):
@@ -35,7 +45,7 @@ def materialize_chain(model_id, instance, resources):
             shadow_eval_scores,
             trust_metrics,
             quality_gate,
-            after_the_gate,
+            ingested_package,
         ],
         partition_key=model_id,
         instance=instance,
@@ -52,13 +62,15 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=60),
         "inference_api": InferenceApiResource(),
+        "package_store": PackageStoreResource(uri=str(tmp_path / "packages")),
     }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])
         assert dg.materialize([eval_datasets], instance=instance, resources=resources).success
         ok = materialize_chain(PASSING, instance, resources)
         assert ok.success
-        assert ok.asset_materializations_for_node("after_the_gate")
+        assert ok.asset_materializations_for_node("ingested_package")
+        assert instance.get_run_by_id(ok.run_id).tags[VERDICT_TAG] == "passed"
         meta = ok.asset_materializations_for_node("trust_metrics")[0].metadata
         # security was judged by security_scan before anything loaded the model: reused here
         assert meta["rescored"].value == 12 and meta["net_score"].value > 0.9
@@ -73,24 +85,50 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
             if c.asset_key == dg.AssetKey("quality_gate")
         ]
         assert len(checks) == 11 and all(c.passed for c in checks)
+        assert {c.partition for c in checks} == {PASSING}
+        # the passing model's page says why it passed: every metric, the measurement
+        gate = ok.asset_materializations_for_node("quality_gate")[0].metadata
+        assert gate["verdict"].value == "passed"
+        evidence = {r.data["metric"]: r.data for r in gate["evidence"].value.records}
+        assert len(evidence) == 11 and all(r["verdict"] == "pass" for r in evidence.values())
+        perf = evidence["Performance Claims"]
+        assert perf["why"].startswith("measured F1") and perf["score"] == round(perf["score"], 2)
+        measured = gate["claimed_vs_measured"].value.records[0].data
+        assert measured["ci_low"] <= measured["measured"] <= measured["ci_high"]
+        assert gate["licence_chain"].value.startswith(PASSING)
+        assert gate["worst_samples"].value.endswith(f"/models/{PASSING}/samples")
+        assert gate["evaluation_run"].value == f"/runs/{ok.run_id}"
+        evaluated = ok.asset_materializations_for_node("shadow_eval_scores")[0].metadata
+        worst = [r.data for r in evaluated["worst_samples"].value.records]
+        assert len(worst) == 10 and worst[0]["score"] <= worst[-1]["score"]
+        assert all(w["input"] and w["reference"] for w in worst)
+        assert evaluated["f1"].value == round(evaluated["f1"].value, 3)
+        package = ok.asset_materializations_for_node("ingested_package")[0].metadata
+        assert package["uri"].value.startswith("file:///")
+        assert "/packages/" in package["proof"].value
 
         bad = materialize_chain(FAILING, instance, resources)
-        assert not bad.success
+        # a rejection is a verdict: the run succeeds, packaging is skipped, the tag says so
+        assert bad.success
+        assert instance.get_run_by_id(bad.run_id).tags[VERDICT_TAG] == "failed"
         gate = bad.asset_materializations_for_node("quality_gate")[0].metadata
         assert gate["passed"].value is False
-        failed = {r.data["metric"]: r.data for r in gate["failed_metrics"].value.records}
-        assert failed["Bus Factor"]["score"] < failed["Bus Factor"]["threshold"] == 0.5
+        assert gate["verdict"].value.startswith("rejected: Performance Claims")
+        evidence = {r.data["metric"]: r.data for r in gate["evidence"].value.records}
+        bus = evidence["Bus Factor"]
+        assert bus["verdict"] == "fail" and bus["score"] < bus["threshold"] == 0.5
+        assert bus["why"]  # the stored reason, not an empty column
         assert gate["message"].value.startswith(
             "Model does not meet quality requirements. Failed metrics: Performance Claims"
         )
         failed_checks = {c.check_name for c in bad.get_asset_check_evaluations() if not c.passed}
         assert "bus_factor_meets_threshold" in failed_checks
-        assert not bad.asset_materializations_for_node("after_the_gate")
-        assert not [
-            e
-            for e in bad.all_events
-            if e.step_key == "after_the_gate" and e.event_type_value == "STEP_START"
-        ]
+        assert not bad.asset_materializations_for_node("ingested_package")
+        logged = [e.user_message for e in instance.all_logs(bad.run_id)]
+        assert [m for m in logged if "skipped packaging" in m and "Bus Factor" in m]
+        status = gate_check_status(instance)
+        assert status[("bus_factor_meets_threshold", PASSING)] == "SUCCEEDED"
+        assert status[("bus_factor_meets_threshold", FAILING)] == "FAILED"
 
         again = dg.materialize(
             [trust_metrics], partition_key=PASSING, instance=instance, resources=resources
@@ -114,7 +152,7 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
             },
             raise_on_error=False,
         )
-        assert not ranged.success  # FAILING's blocking checks
+        assert ranged.success  # a rejection is a verdict
         gates = {
             m.partition: m.metadata for m in ranged.asset_materializations_for_node("quality_gate")
         }
@@ -122,10 +160,16 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
         scored = ranged.asset_materializations_for_node("trust_metrics")
         assert sorted(m.partition for m in scored) == sorted([PASSING, FAILING])
         assert all(m.metadata["rescored"].value == 0 for m in scored)
-        combined = {c.check_name: c for c in ranged.get_asset_check_evaluations()}
-        bus = combined["bus_factor_meets_threshold"]
-        assert not bus.passed and bus.metadata["failed_models"].value == FAILING
-        assert bus.metadata["models"].value == 2
+        # each model's check evaluation is its own partition's, in a ranged run too
+        bus = {
+            c.partition: c.passed
+            for c in ranged.get_asset_check_evaluations()
+            if c.check_name == "bus_factor_meets_threshold"
+        }
+        assert bus == {PASSING: True, FAILING: False}
+        status = gate_check_status(instance)
+        assert status[("bus_factor_meets_threshold", FAILING)] == "FAILED"
+        assert status[("license_meets_threshold", PASSING)] == "SUCCEEDED"
         with_ghost = dg.materialize(
             [trust_metrics],
             instance=instance,

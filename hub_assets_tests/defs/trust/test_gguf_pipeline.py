@@ -6,6 +6,8 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import dagster as dg
 import yaml
@@ -127,6 +129,8 @@ def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
         )
         meta = packaged.asset_materializations_for_node("ingested_package")[0].metadata
         assert meta["outcome"].value == "ingested"
+        assert meta["uri"].value.startswith("file:///")  # a URI, as the UI links it
+        zip_path = url2pathname(urlparse(meta["uri"].value).path)
 
     with registry.read() as con:
         sha = con.execute("SELECT sha FROM models WHERE model_id = ?", [LLAMA_Q8]).fetchone()[0]
@@ -150,8 +154,8 @@ def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
     assert claims["eval_run_id"]  # the adapter's claims were judged on a measurement
 
     store = PackageStore(str(tmp_path / "packages"))
-    verify_package(meta["uri"].value, store, allow_unsigned=True)  # raises on any failure
-    with zipfile.ZipFile(meta["uri"].value) as z:
+    verify_package(zip_path, store, allow_unsigned=True)  # raises on any failure
+    with zipfile.ZipFile(zip_path) as z:
         assert (
             z.read(f"model/{GGUF_FILE}")
             == Path(hf_hub_download(LLAMA_Q8, GGUF_FILE, cache_dir=tmp_path / "up")).read_bytes()
