@@ -12,6 +12,7 @@ import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from hub_assets.definitions import defs
+from hub_assets.defs.ingest.sensors import UNKNOWN_MODEL_OUTCOMES, forget_unknown_model
 from hub_assets.errors import classify_step_errors
 from hub_assets.registry.packages import REQUEST_TAG, get_request, record_failed_request
 from hub_assets.registry.store import Registry
@@ -85,6 +86,8 @@ def tick_sensor(
             record_failed_request(
                 registry.get(), int(rr.tags[REQUEST_TAG]), result.run_id, message, outcome
             )
+            if rr.partition_key and outcome in UNKNOWN_MODEL_OUTCOMES:
+                forget_unknown_model(instance, registry.get(), rr.partition_key)
         runs.append(TickedRun(rr.partition_key, result.run_id, result.success, dict(rr.tags)))
     return runs
 

@@ -2,9 +2,12 @@
 
 import json
 
+import dagster as dg
 from click.testing import CliRunner
 
 from hub_assets.cli import main
+from hub_assets.devhub.server import HubServer
+from hub_assets.settings import load_settings
 
 
 # -- sql and status over a discovered registry ---------------------------------------------------
@@ -107,3 +110,66 @@ def test_score_errors(hub_server, tmp_path, monkeypatch):
     assert missing.exit_code == 1 and "not found on the Hub" in missing.output
     invalid = CliRunner().invoke(main, ["score", "a/b/c"])
     assert invalid.exit_code == 2 and "Invalid model id" in invalid.output
+
+
+def test_score_offline_gives_the_pipelines_values(demo_catalog, registry, tmp_path):
+    """`hub-assets score` is the pipeline's scoring stage: after the pipeline has seen a
+    model, it prints the pipeline's values with the Hub stopped, with and without
+    HF_HUB_OFFLINE=1, from the cache, the registry and the verified snapshots alone."""
+    from hub_assets.defs.discovery.assets import model_metadata
+    from hub_assets.defs.evaluation.assets import eval_datasets, shadow_eval_scores
+    from hub_assets.defs.trust.assets import trust_metrics
+    from hub_assets.defs.trust.security import security_scan
+    from hub_assets.devhub.demo_catalog import QA_MODEL
+    from hub_assets.discovery.candidates import discover
+    from hub_assets.registry.metrics import current_revision, revision_metrics
+    from hub_assets.resources import (
+        EvaluationResource,
+        HubResource,
+        InferenceApiResource,
+        RegistryResource,
+        TrustResource,
+    )
+    from hub_assets_tests.conftest import pipeline_env
+
+    server = HubServer(demo_catalog).start()
+    try:
+        with pipeline_env(server.url, registry, tmp_path):
+            settings = load_settings()
+            resources = {
+                "hub": HubResource.from_settings(settings),
+                "registry": RegistryResource.from_settings(settings),
+                "trust": TrustResource.from_settings(settings),
+                "evaluation": EvaluationResource(
+                    cache_dir=str(settings.eval_cache_dir), sample_limit=40
+                ),
+                "inference_api": InferenceApiResource(),
+            }
+            discover(resources["hub"].client(), registry, run_id="d1")
+            with dg.instance_for_test() as instance:
+                instance.add_dynamic_partitions("hf_models", [QA_MODEL])
+                assert dg.materialize([eval_datasets], instance=instance, resources=resources)
+                ran = dg.materialize(
+                    [model_metadata, security_scan, shadow_eval_scores, trust_metrics],
+                    partition_key=QA_MODEL,
+                    instance=instance,
+                    resources=resources,
+                )
+                assert ran.success
+            with registry.read() as con:
+                sha, _ = current_revision(con, QA_MODEL)
+                stored = {
+                    m: round(v.value, 2) for m, v in revision_metrics(con, QA_MODEL, sha).items()
+                }
+            server.stop()
+            for offline in ("0", "1"):
+                result = CliRunner().invoke(
+                    main, ["score", QA_MODEL], env={"HF_HUB_OFFLINE": offline}
+                )
+                assert result.exit_code == 0, (offline, result.output)
+                line = json.loads(result.stdout.strip().splitlines()[-1])
+                printed = {m: line[m] for m in stored if m in line and m != "size_score"}
+                assert printed == {m: stored[m] for m in printed}, offline
+                assert len(printed) >= 11 and printed["performance_claims"] > 0.5
+    finally:
+        server.stop()

@@ -105,21 +105,25 @@ def sql(query: str, fmt: str, registry_path: str | None) -> None:
     help="Skip running the model (reproducibility is reported as 0).",
 )
 def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
-    """Score models now and print one NDJSON line per model.
+    """Score models now and print one NDJSON line per model: the pipeline's own scoring
+    stage (the same function the trust_metrics asset calls), so the values are the
+    pipeline's for the same revision.
 
-    Reads the Hub at HUB_ASSETS_HUB_ENDPOINT (metadata cache included); lineage parents and
-    the latest shadow evaluation of the revision (performance evidence) are looked up in the
-    registry when it exists. Nothing is written to the registry.
+    Reads the Hub at HUB_ASSETS_HUB_ENDPOINT through the metadata cache; with the Hub down or
+    HF_HUB_OFFLINE=1, a model the pipeline has seen scores from the cache, the registry and
+    the verified snapshots alone. Previous values with unchanged inputs are reused, lineage
+    parents, ancestors and the revision's shadow evaluation come from the registry. No
+    score is written (ancestors read on the way are kept in the model tree).
     """
+    from functools import partial
+
     from huggingface_hub.utils import disable_progress_bars
 
-    from hub_assets.evaluation.shadow import pin_for
-    from hub_assets.hub.client import HubUnavailableError, ModelNotFoundError
-    from hub_assets.hub.ids import InvalidModelIdError
+    from hub_assets.errors import HubAssetsError
+    from hub_assets.hub.ids import InvalidModelIdError, check_model_id
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.report import score_record
-    from hub_assets.metrics.scoring import score_model
-    from hub_assets.registry import evaluations as reg_eval
+    from hub_assets.metrics.revision import score_revision
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.registry.store import RegistryError
     from hub_assets.resources import EvaluationResource, HubResource, TrustResource
@@ -129,47 +133,45 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     client = HubResource.from_settings(settings).client()
     trust = TrustResource.from_settings(settings)
     pins = EvaluationResource.from_settings(settings).pins()
-    registry = open_registry(settings)
+    try:
+        registry = open_registry(settings)
+        registry.ensure_schema()
+    except RegistryError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
 
     def known_revision(model_id: str) -> tuple[str, str] | None:
-        try:
-            with registry.read() as con:
-                return reg_metrics.last_known_revision(con, model_id)
-        except RegistryError:
-            return None
+        with registry.read() as con:
+            return reg_metrics.last_known_revision(con, model_id)
 
     client.known_revision = known_revision
     failures = 0
     for model_id in model_ids:
         try:
+            check_model_id(model_id)
             fetched = client.model_metadata(model_id)
             if fetched.note:
                 click.echo(f"{model_id}: {fetched.note}", err=True)
-            ev = ModelEvidence.from_metadata(model_id, fetched.data)
-            parents: dict[str, float] = {}
-            measurement = None
-            pin = pin_for(ev.info.get("pipeline_tag"), pins)
-            try:
-                with registry.read() as con:
-                    parents = reg_metrics.current_net_scores(con, ev.base_models())
-                    measurement = reg_eval.revision_measurement(con, model_id, ev.sha, pin)
-            except RegistryError:
-                pass
-            scored = score_model(
-                ev,
-                trust.scoring_context(
-                    client,
-                    parent_net_scores=parents,
-                    run_reproducibility=not no_reproducibility,
-                    measurement=measurement,
+            sha = ModelEvidence.from_metadata(model_id, fetched.data).sha
+            scored = score_revision(
+                client,
+                registry,
+                model_id,
+                "cli-score",
+                pins=pins,
+                scoring_context=partial(
+                    trust.scoring_context,
+                    run_reproducibility=not no_reproducibility and trust.run_reproducibility,
                     hub_reachable=not fetched.offline,
                 ),
-            )
+                revision=(sha, fetched.data),
+                record=False,
+            ).scored
         except InvalidModelIdError as e:
             click.echo(str(e), err=True)
             sys.exit(2)
-        except (ModelNotFoundError, HubUnavailableError) as e:
-            click.echo(str(e), err=True)
+        except HubAssetsError as e:
+            click.echo(f"{model_id}: {e}", err=True)
             failures += 1
             continue
         click.echo(json.dumps(score_record(model_id, scored)))

@@ -15,7 +15,7 @@ from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetPin
 from hub_assets.evaluation.measurement import PRIMARY, QA_TASK
 from hub_assets.registry.evaluations import latest_evaluation, report_samples
-from hub_assets.registry.metrics import require_current_revision
+from hub_assets.registry.metrics import current_revision
 from hub_assets.registry.store import Registry
 
 # A cell is cut to this many characters: a table row stays readable, a passage stays whole
@@ -121,7 +121,12 @@ def worst_samples(
     samples first (unanswered ones before all; None: every sample), with their input and
     reference read from the pinned dataset in `cache_dir`. Reads no network."""
     with registry.read() as con:
-        sha, _ = require_current_revision(con, model_id)
+        current = current_revision(con, model_id)
+        if current is None:
+            raise SamplesUnavailableError(
+                f"Model {model_id!r} is not in the registry (or has no stored revision yet)."
+            )
+        sha = current[0]
         run = latest_evaluation(con, model_id, sha)
         samples = report_samples(con, run["eval_run_id"]) if run else []
     if run is None:

@@ -40,14 +40,22 @@ def score_revision(
     *,
     pins: Sequence[DatasetPin],
     scoring_context: Callable[..., ScoringContext],
+    revision: tuple[str, dict] | None = None,
+    record: bool = True,
 ) -> ScoredRevision:
     """Score the current revision and record the new values, the hardware fit and the
     `evaluated` status in one write. The evidence comes from the registry: previous values
     (unchanged inputs are reused, nothing re-run), model-tree parents and ancestors, and the
     revision's shadow-evaluation measurement. `scoring_context(client, **evidence)` adds
-    the deployment's settings (the trust resource's)."""
-    with registry.read() as con:
-        sha, metadata = reg_metrics.require_current_revision(con, model_id)
+    the deployment's settings (the trust resource's).
+
+    `hub-assets score` calls this too, so it gives the pipeline's values: with `revision`
+    (sha, metadata) for a revision the Hub has now, and `record=False` (no metric, fit or
+    status is written; the ancestors read on the way are kept, as the pipeline keeps them)."""
+    if revision is None:
+        with registry.read() as con:
+            revision = reg_metrics.require_current_revision(con, model_id)
+    sha, metadata = revision
     ev = ModelEvidence.from_metadata(model_id, metadata)
     pin = pin_for(ev.info.get("pipeline_tag"), pins)
     with registry.read() as con:
@@ -72,6 +80,8 @@ def score_revision(
     fresh = [s for s in scored.values() if not s.reused]
     size, repro = scored["size_score"], scored["reproducibility"]
     fit = fit_record(size.details or {}, (repro.details or {}).get("measurement"))
+    if not record:
+        return ScoredRevision(sha, scored, fresh, fit)
     with registry.write() as con:
         reg_metrics.write_metrics(con, model_id, sha, [s.row() for s in fresh], run_id)
         reg_hardware.record_fit(

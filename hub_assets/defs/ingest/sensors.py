@@ -6,8 +6,9 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.discovery.sensors import model_pipeline_job
 from hub_assets.errors import classify_step_errors
 from hub_assets.registry import packages as reg_packages
+from hub_assets.registry.models import current_sha, status_history
 from hub_assets.registry.packages import REQUEST_TAG, record_failed_request
-from hub_assets.registry.store import RegistryError
+from hub_assets.registry.store import Registry, RegistryError
 from hub_assets.resources import RegistryResource
 
 
@@ -78,3 +79,23 @@ def ingest_request_failure_sensor(
     record_failed_request(
         registry.get(), int(request), context.dagster_run.run_id, message, outcome
     )
+    partition = context.dagster_run.tags.get("dagster/partition")
+    if partition and outcome in UNKNOWN_MODEL_OUTCOMES:
+        forget_unknown_model(context.instance, registry.get(), partition)
+
+
+# A request for an id the Hub does not know (or refuses as invalid) judged nothing: its
+# partition, added for the request, is removed again unless the registry knows the model.
+UNKNOWN_MODEL_OUTCOMES = ("not_found", "invalid")
+
+
+def forget_unknown_model(instance: dg.DagsterInstance, registry: Registry, model_id: str) -> bool:
+    """Delete the hf_models partition of a model the registry has no record of (a request
+    for an id the Hub does not know), so no red partition is left behind; True if deleted."""
+    with registry.read() as con:
+        if status_history(con, model_id) or current_sha(con, model_id):
+            return False
+    if not instance.has_dynamic_partition(hf_models.name, model_id):
+        return False
+    instance.delete_dynamic_partition(hf_models.name, model_id)
+    return True

@@ -124,6 +124,13 @@ def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
     missing = runner.invoke(main, ["ingest", "nobody/nothing", "--wait"])
     assert missing.exit_code == 3
     assert "failed (not_found): Model 'nobody/nothing' not found on the Hub" in missing.output
+    with dg.DagsterInstance.get() as instance:  # the in-process run cleans up as the daemon's
+        partitions = instance.get_dynamic_partitions("hf_models")
+        assert QA_MODEL in partitions and "nobody/nothing" not in partitions
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": QA_MODEL}))
+        # tagged as the daemon tags a sensor's runs: `make dev` later starts none of them again
+        assert all(r.tags.get("dagster/run_key", "").startswith("ingest-request-") for r in runs)
+        assert all(r.tags["dagster/sensor_name"] == "ingest_request_sensor" for r in runs)
     gate = runner.invoke(main, ["ingest", f"{ORG}/tiny-gpt2-stale", "--wait"])
     assert (
         gate.exit_code == 4
@@ -184,6 +191,8 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
             resources={"registry": RegistryResource(path=str(registry.path))},
         ).for_run_failure()
         ingest_request_failure_sensor(context)
+        # an id the Hub does not know leaves no (red) partition behind
+        assert "nobody/nothing" not in instance.get_dynamic_partitions("hf_models")
     with registry.read() as con:
         row = reg_packages.get_request(con, request_id)
     assert (row["status"], row["outcome"]) == ("failed", "not_found")
