@@ -18,6 +18,7 @@ import click
 from hub_assets.cli import settings_or_exit
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.cli.registry import leaderboard_text, registry_summary_text
+from hub_assets.proof.keys import PRIVATE_NAME, PUBLIC_NAME
 from hub_assets.settings import child_environment, publish_to_children
 
 DEFAULT_CATALOG = "data/demo_hub"
@@ -164,6 +165,19 @@ def hub_commit(
     click.echo(f"{repo_type} {repo_id}: commit {commit.sha} ({len(files)} files)")
 
 
+DEMO_KEY_FOLDER = Path("data") / "signing"
+
+
+def demo_signing_key() -> Path:
+    """The demo's signing key (data/signing/signing-key.pem), made on first use."""
+    from hub_assets.proof.keys import create_keys
+
+    private = DEMO_KEY_FOLDER / PRIVATE_NAME
+    if not private.exists():
+        create_keys(DEMO_KEY_FOLDER)
+    return private.resolve()
+
+
 @main.command("demo")
 @click.option(
     "--catalog", default=DEFAULT_CATALOG, show_default=True, type=click.Path(file_okay=False)
@@ -188,6 +202,10 @@ def demo(catalog: str, port: int) -> None:
             HUB_ASSETS_LIBRARIES="transformers,sentence-transformers,gguf,peft",
             HUB_ASSETS_WEIGHT_FORMATS="safetensors,gguf",
         )
+    # The demo's packages are signed: with the configured key, else a key pair the demo
+    # makes once under data/signing (the private key 0600, never printed).
+    if settings.signing_key is None:
+        publish_to_children(HUB_ASSETS_SIGNING_KEY=str(demo_signing_key()))
     from hub_assets.devhub.demo_catalog import build_demo
     from hub_assets.devhub.process import ServerStartError, served_catalog
     from hub_assets.local_runs import release_abandoned_runs, tick_sensor
@@ -227,6 +245,11 @@ def demo(catalog: str, port: int) -> None:
                 defs.resolve_job_def("leaderboard_job").execute_in_process(
                     instance=instance,
                     run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                )
+            if not {"signing_key", "verify_key"} & settings.model_fields_set:
+                click.echo(
+                    f"      packages signed with {DEMO_KEY_FOLDER / PRIVATE_NAME}; check one "
+                    f"offline: hub-assets verify PACKAGE --key {DEMO_KEY_FOLDER / PUBLIC_NAME}"
                 )
             click.echo("[5/5] Registry summary")
             click.echo(registry_summary_text(settings))
