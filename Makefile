@@ -78,4 +78,5 @@ bench: setup servers
 	$(BIN)/python bench/bench_pipeline.py
 
 clean:
-	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage
+	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage \
+	  .dagster_home/history .dagster_home/schedules

@@ -136,3 +136,33 @@ def test_the_executor_is_configuration_and_keeps_the_broker_out_of_run_config(mo
     assert "pw@" not in str(err.value)
     # every job of the project runs on the configured executor
     assert {j.executor_def.name for j in defs.resolve_all_job_defs()} == {"multiprocess"}
+
+
+def test_automation_runs_as_documented():
+    """The nightly evaluation re-judges the gate; the leaderboard refreshes by itself after
+    an evaluation (its eager condition, evaluated by a sensor that is on by default); a run
+    whose step failed is not retried by the daemon (a rejection is no failure anyway)."""
+    from pathlib import Path
+
+    import dagster as dg
+    import yaml
+
+    nightly = defs.resolve_job_def("shadow_eval_job")
+    selected = {k.to_user_string() for k in nightly.asset_layer.selected_asset_keys}
+    assert selected == {"security_scan", "shadow_eval_scores", "trust_metrics", "quality_gate"}
+    sensor = defs.resolve_sensor_def("automation_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", ["acme/model"])
+        instance.report_runless_asset_event(dg.AssetMaterialization("leaderboard"))
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.get_num_requested(dg.AssetKey("leaderboard")) == 0  # nothing new
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("shadow_eval_scores", partition="acme/model")
+        )
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert after.get_num_requested(dg.AssetKey("leaderboard")) == 1
+    root = Path(__file__).resolve().parent.parent
+    for config in (root / "dagster.yaml", root / "deploy" / "dagster.yaml"):
+        retries = yaml.safe_load(config.read_text())["run_retries"]
+        assert retries["enabled"] and retries["retry_on_asset_or_op_failure"] is False, config

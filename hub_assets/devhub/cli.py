@@ -204,7 +204,8 @@ def demo(catalog: str, port: int) -> None:
         )
     # The demo's packages are signed: with the configured key, else a key pair the demo
     # makes once under data/signing (the private key 0600, never printed).
-    if settings.signing_key is None:
+    demo_key = settings.signing_key is None
+    if demo_key:
         publish_to_children(HUB_ASSETS_SIGNING_KEY=str(demo_signing_key()))
     from hub_assets.devhub.demo_catalog import build_demo
     from hub_assets.devhub.process import ServerStartError, served_catalog
@@ -246,7 +247,7 @@ def demo(catalog: str, port: int) -> None:
                     instance=instance,
                     run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
                 )
-            if not {"signing_key", "verify_key"} & settings.model_fields_set:
+            if demo_key:
                 click.echo(
                     f"      packages signed with {DEMO_KEY_FOLDER / PRIVATE_NAME}; check one "
                     f"offline: hub-assets verify PACKAGE --key {DEMO_KEY_FOLDER / PUBLIC_NAME}"
@@ -274,3 +275,61 @@ def _models_without_gate_result(settings: object, model_ids: list[str]) -> list[
 
 if __name__ == "__main__":
     main()
+
+
+# The reviewer's pages of docs/reviewing.md: (file name, path on the Dagster UI).
+SCREENSHOTS = (
+    ("gate-evidence.jpg", "/assets/quality_gate?view=partitions&partition={model}"),
+    ("gate-checks.jpg", "/assets/quality_gate?view=checks&checkDetail={check}"),
+    ("runs.jpg", "/runs"),
+)
+
+
+@main.command("screenshots")
+@click.option("--ui", default="http://127.0.0.1:3000", show_default=True, help="Dagster UI.")
+@click.option("--out", default="docs/images", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--model",
+    default="hub-assets-demo/tiny-bert-qa-overclaimed",
+    show_default=True,
+    help="The model whose evidence page is shown.",
+)
+def screenshots(ui: str, out: str, model: str) -> None:
+    """The pictures of docs/reviewing.md, taken with Debian's headless chromium from a
+    running `make dev` (after `make demo`)."""
+    import shutil
+
+    browser = shutil.which("chromium")
+    if browser is None:
+        raise click.ClickException("chromium is not installed (make servers installs it).")
+    import httpx
+
+    # Dagster greets a new local instance with a newsletter dialog over every page: mark it
+    # seen, as its "Skip" button does
+    httpx.post(
+        ui.rstrip("/") + "/graphql", json={"query": "mutation SetNuxSeen { setNuxSeen }"}
+    ).raise_for_status()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, path in SCREENSHOTS:
+        target = folder / name
+        url = ui.rstrip("/") + path.format(model=model, check="performance_claims_meets_threshold")
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
+                "--virtual-time-budget=20000",
+                f"--screenshot={target.resolve()}",
+                url,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        click.echo(f"{target}: {url}")

@@ -101,18 +101,18 @@ def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     task: primary metric, its 95% interval, the chance score, the claimed value, the gate."""
     return con.execute(
         """
-        SELECT task, model_id, primary_metric AS metric, round(score, 3) AS score,
-               round(ci_low, 3) AS ci_low, round(ci_high, 3) AS ci_high,
-               round(chance, 3) AS chance, ci_low > chance AS above_chance,
-               round(claimed, 3) AS claimed,
+        SELECT task, model_id, gate_passed, ci_low > chance AS above_chance,
                CASE WHEN claimed IS NULL THEN NULL
                     WHEN claimed > ci_high + ? THEN 'contradicted'
                     ELSE 'consistent' END AS claim,
-               backend, round(net_score, 2) AS net_score, gate_passed
+               primary_metric AS metric, round(score, 3) AS score,
+               round(ci_low, 3) AS ci_low, round(ci_high, 3) AS ci_high,
+               round(chance, 3) AS chance, round(claimed, 3) AS claimed,
+               round(net_score, 2) AS net_score, backend
         FROM v_leaderboard
         UNION ALL
-        SELECT task, '(chance: ' || baseline || ')', primary_metric, round(chance, 3),
-               NULL, NULL, round(chance, 3), NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT task, '(chance: ' || baseline || ')', NULL, NULL, NULL, primary_metric,
+               round(chance, 3), NULL, NULL, round(chance, 3), NULL, NULL, NULL
         FROM v_chance_baselines
         ORDER BY task, score DESC, model_id
         """,

@@ -270,17 +270,18 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("task", "string"),
         dg.TableColumn("model_id", "string", description="(chance: ...) rows: trivial system"),
+        # the verdicts first: a wide table shows them without scrolling
+        dg.TableColumn("gate_passed", "bool"),
+        dg.TableColumn("above_chance", "bool", description="ci_low > chance"),
+        dg.TableColumn("claim", "string", description="consistent or contradicted"),
         dg.TableColumn("metric", "string", description="the task's primary metric"),
         dg.TableColumn("score", "float"),
         dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
         dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),
         dg.TableColumn("chance", "float", description="the chance baseline on the same samples"),
-        dg.TableColumn("above_chance", "bool", description="ci_low > chance"),
         dg.TableColumn("claimed", "float", description="the card's claim, same metric"),
-        dg.TableColumn("claim", "string", description="consistent or contradicted"),
-        dg.TableColumn("backend", "string"),
         dg.TableColumn("net_score", "float"),
-        dg.TableColumn("gate_passed", "bool"),
+        dg.TableColumn("backend", "string"),
     ]
 )
 
