@@ -12,11 +12,8 @@ import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from hub_assets.definitions import defs
-from hub_assets.defs.ingest.sensors import UNKNOWN_MODEL_OUTCOMES, forget_unknown_model
-from hub_assets.errors import classify_step_errors
-from hub_assets.registry.packages import REQUEST_TAG, get_request, record_failed_request
+from hub_assets.registry.packages import REQUEST_TAG, get_request
 from hub_assets.registry.store import Registry
-from hub_assets.resources import RegistryResource
 
 
 @dataclass(frozen=True)
@@ -27,19 +24,6 @@ class TickedRun:
     run_id: str
     success: bool
     tags: dict
-
-
-def _errors(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
-    """(outcome, message) of a failed in-process run."""
-    return classify_step_errors(
-        [
-            e.event_specific_data.error
-            for e in result.all_events
-            if e.event_type_value == "STEP_FAILURE"
-            and e.event_specific_data
-            and e.event_specific_data.error
-        ]
-    )
 
 
 def tick_sensor(
@@ -80,16 +64,28 @@ def tick_sensor(
             raise_on_error=False,
         )
         if not result.success and REQUEST_TAG in rr.tags:
-            registry = resources.get("registry")
-            assert isinstance(registry, RegistryResource)
-            outcome, message = _errors(result)
-            record_failed_request(
-                registry.get(), int(rr.tags[REQUEST_TAG]), result.run_id, message, outcome
-            )
-            if rr.partition_key and outcome in UNKNOWN_MODEL_OUTCOMES:
-                forget_unknown_model(instance, registry.get(), rr.partition_key)
+            _as_the_failure_sensor(instance, result.run_id)
         runs.append(TickedRun(rr.partition_key, result.run_id, result.success, dict(rr.tags)))
     return runs
+
+
+def _as_the_failure_sensor(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Evaluate `ingest_request_failure_sensor` on a failed run, as the daemon would: the
+    request gets its outcome, an unknown model's partition is removed."""
+    sensor = defs.resolve_sensor_def("ingest_request_failure_sensor")
+    failure = next(
+        entry.dagster_event
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run_id),
+        resources={"registry": (defs.resources or {})["registry"]},
+    ).for_run_failure()
+    sensor(context)
 
 
 def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -3,7 +3,13 @@
 import pytest
 from huggingface_hub.errors import OfflineModeIsEnabled
 
-from hub_assets.errors import EXIT_CODES, outcome_of, outcome_of_error_info, plain_message
+from hub_assets.errors import (
+    EXIT_CODES,
+    HTTP_STATUSES,
+    outcome_of,
+    outcome_of_error_info,
+    plain_message,
+)
 from hub_assets.hub.client import (
     HubUnavailableError,
     InvalidModelIdError,
@@ -50,8 +56,13 @@ def test_each_error_has_one_outcome_and_exit_code(error, outcome):
 
 
 def test_exit_codes_are_distinct_and_success_is_zero():
-    assert EXIT_CODES["ingested"] == 0
-    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
+    """Each failure has its own exit code; the two successes (a new package, the existing
+    package of a revision asked for again) exit 0 and answer 200."""
+    successes = {"ingested", "already_packaged"}
+    assert {EXIT_CODES[o] for o in successes} == {0}
+    failures = [code for outcome, code in EXIT_CODES.items() if outcome not in successes]
+    assert 0 not in failures and len(set(failures)) == len(failures)
+    assert {HTTP_STATUSES[o] for o in successes} == {200}
 
 
 def test_a_wrapped_error_is_classified_by_its_cause():

@@ -232,8 +232,8 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", ["acme/embedder"])
         good = evaluate_current(instance)
-        [check] = good.get_asset_check_evaluations()
-        assert check.passed
+        # a first evaluation has nothing to compare with: no verdict, rather than a pass
+        assert good.get_asset_check_evaluations() == []
         weights = load_file(src / "model.safetensors")
         weights = {k: torch.zeros_like(v) if "embeddings" in k else v for k, v in weights.items()}
         broken = tmp_path / "model.safetensors"
@@ -244,6 +244,8 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
         worse = evaluate_current(instance)
         [check] = worse.get_asset_check_evaluations()
         assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert check.partition == "acme/embedder"  # judged on the model's own partition
+        assert check.metadata["compared_samples"].value > 0
         assert "ndcg_at_10 dropped by" in check.metadata["findings"].value
         assert worse.success  # a warning, not a stop
 

@@ -12,6 +12,7 @@ from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError, 
 from hub_assets.packaging.package import InvalidVersionError, check_version
 from hub_assets.packaging.store import PackageStore, StorageError
 from hub_assets.registry.models import status_history
+from hub_assets.registry.packages import retire_package
 from hub_assets_tests.conftest import S3_CREDENTIALS
 
 MODEL = f"{ORG}/tiny-gpt2-complete"
@@ -77,13 +78,17 @@ def test_duplicate_gate_failure_and_auto_versions(hub_client, gated_registry, tm
     gated_registry(f"{ORG}/tiny-gpt2-stale", passed=False)
     store = PackageStore(str(tmp_path / "packages"))
     ingest_model(hub_client, registry, store, MODEL, run_id="r", work_dir=tmp_path)
-    with pytest.raises(PackageExistsError, match="already exists .*same revision") as dup:
+    with pytest.raises(PackageExistsError, match="is already packaged as .* 1.0.0") as dup:
         ingest_model(hub_client, registry, store, MODEL, run_id="r", work_dir=tmp_path)
-    assert dup.value.same_revision
-    with pytest.raises(PackageExistsError):
-        ingest_model(
-            hub_client, registry, store, MODEL, version="1.0.0", run_id="r", work_dir=tmp_path
-        )
+    assert dup.value.same_revision and dup.value.existing.version == "1.0.0"
+    assert "/" not in str(dup.value).split(" of ")[0]  # no file path in the words
+    for version in ("1.0.0", "2.0.0"):  # a revision is packaged once, whatever the version
+        with pytest.raises(PackageExistsError, match="a revision is packaged once"):
+            ingest_model(
+                hub_client, registry, store, MODEL, version=version, run_id="r", work_dir=tmp_path
+            )
+    with registry.write() as con:  # once its package is retired, a new version may be made
+        retire_package(con, dup.value.existing.package_id, "admin")
     second = ingest_model(
         hub_client, registry, store, MODEL, version="2.0.0", run_id="r", work_dir=tmp_path
     )
@@ -191,6 +196,8 @@ def test_a_package_being_written_by_another_run_is_not_written_twice(
     assert first.version == "1.0.0"
     with registry.read() as con:
         assert con.execute("SELECT count(*) FROM package_claims").fetchone() == (0,)
+    with registry.write() as con:  # retired: the revision may be packaged again, once
+        retire_package(con, first.package_id, "admin")
 
     def ingest(run_id: str):
         try:
@@ -246,7 +253,9 @@ def test_a_run_that_waits_for_another_runs_claim_reports_its_package_or_takes_ov
     assert all(w.same_revision and w.existing.package_id == made[0].package_id for w in waited)
 
     # the holder fails: its claim is released without a package, and the waiter takes over
+    # (the first package retired, so the revision may be packaged again)
     with registry.write() as con:
+        retire_package(con, made[0].package_id, "admin")
         con.execute(
             "INSERT INTO package_claims VALUES (?, '2.0.0', ?, 'abc', 'failing-run', ?)",
             [name, MODEL, datetime.now(UTC)],
