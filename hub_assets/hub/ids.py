@@ -7,7 +7,9 @@ from pathlib import PurePosixPath
 
 from hub_assets.errors import HubAssetsError
 
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_REPO_ID = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}", re.ASCII
+)
 
 
 class InvalidRepoIdError(HubAssetsError, ValueError):
@@ -24,7 +26,7 @@ class InvalidRepoPathError(HubAssetsError, ValueError):
 
 def validate_repo_id(repo_id: str) -> str:
     """Return `repo_id` if it is a valid Hub repo id (`name` or `org/name`), else raise."""
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id:
+    if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
         raise InvalidRepoIdError(
             f"Invalid repo id {repo_id!r}: expected 'name' or 'org/name' made of letters, "
             "digits, '-', '_' and '.' (at most 96 characters each)."

@@ -24,7 +24,13 @@ from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
 MANIFEST_FORMAT = 1
-_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+# Semantic versions, strictly: ASCII digits, no leading zeros, dot-separated identifiers in a
+# -pre-release and +build; matched whole (no final newline slips through `$`).
+_NUMBER = r"(?:0|[1-9][0-9]{0,8})"
+_IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
+_VERSION = re.compile(
+    rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?", re.ASCII
+)
 
 
 class InvalidVersionError(HubAssetsError, ValueError):
@@ -35,10 +41,10 @@ class InvalidVersionError(HubAssetsError, ValueError):
 
 def check_version(version: str) -> str:
     """Validate a package version at the edge."""
-    if not _VERSION.match(version or ""):
+    if not isinstance(version, str) or len(version) > 64 or not _VERSION.fullmatch(version):
         raise InvalidVersionError(
             f"Invalid package version {version!r}: use MAJOR.MINOR.PATCH, e.g. 1.0.0 "
-            "(a -suffix or +build is allowed)."
+            "(ASCII digits without leading zeros; a -suffix or +build is allowed)."
         )
     return version
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from hub_assets.errors import EXIT_CODES
+from hub_assets.errors import EXIT_CODES, HubAssetsError
 from hub_assets.registry.metrics import current_revision, latest_gate_result
 from hub_assets.registry.models import now
 from hub_assets.registry.store import Registry, next_id
@@ -271,6 +271,26 @@ PACKAGE_COLUMNS = (
 )
 
 
+class InvalidFilterError(HubAssetsError, ValueError):
+    """A name filter the registry's engine cannot run."""
+
+    outcome = "invalid"
+
+
+def check_name_pattern(con: duckdb.DuckDBPyConnection, pattern: str) -> str:
+    """Validate a name filter with the engine that runs it (DuckDB's RE2: no look-around,
+    no back-references), so a pattern is refused at the edge rather than failing the query."""
+    try:
+        con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchone()
+    except duckdb.Error as e:
+        why = str(e).splitlines()[0].split(": ", 1)[-1]
+        raise InvalidFilterError(
+            f"Invalid name pattern {pattern[:80]!r}: {why[:200]} (patterns use RE2 syntax: "
+            "no look-around, no back-references)."
+        ) from None
+    return pattern
+
+
 def list_packages(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -281,6 +301,8 @@ def list_packages(
     offset: int = 0,
 ) -> tuple[int, list[dict]]:
     """(total, one page of packages), newest first; every filter is a bound parameter."""
+    if name_regex is not None:
+        check_name_pattern(con, name_regex)
     where = (
         "(? IS NULL OR regexp_matches(name, ?)) AND (? IS NULL OR model_id = ?) AND "
         "(? IS NULL OR (? = 'retired') = (retired_at IS NOT NULL))"

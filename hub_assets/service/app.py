@@ -10,7 +10,7 @@ comes from `hub_assets.errors.HTTP_STATUSES`; every change writes an audit row.
 
 import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -42,6 +42,32 @@ _bearer = HTTPBearer(
 )
 
 
+class BodyLimit:
+    """Cap a request body on the bytes actually read, whatever its framing: a chunked body
+    (no Content-Length) that grows past the cap is refused with 413 as it arrives, never
+    read whole. (The declared Content-Length is checked before any byte is read.)"""
+
+    def __init__(self, app: Any, max_bytes: int, max_kb: int) -> None:
+        self.app, self.max_bytes, self.max_kb = app, max_bytes, max_kb
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def capped() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413, f"Request body over {self.max_kb} KiB.")
+            return message
+
+        await self.app(scope, capped, send)
+
+
 class Credentials(Strict):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
@@ -62,6 +88,7 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     metrics_registry = CollectorRegistry(auto_describe=False)
     metrics_registry.register(RegistryCollector(registry))
     max_body = settings.api_max_body_kb * 1024
+    app.add_middleware(BodyLimit, max_bytes=max_body, max_kb=settings.api_max_body_kb)
 
     @app.middleware("http")
     async def request_id_and_body_cap(request: Request, call_next):  # noqa: ANN202
@@ -93,10 +120,12 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, e: Exception) -> JSONResponse:
         log.exception("request %s failed", request.state.request_id)
+        # this answer leaves outside the middleware that stamps the others: stamp it here
         return JSONResponse(
-            {
-                "detail": f"Internal error ({type(e).__name__}); request id "
-                f"{request.state.request_id} in the service log.",
+            headers={"X-Request-ID": request.state.request_id},
+            content={
+                "detail": f"Internal error; request id {request.state.request_id} is in "
+                "the service log.",
                 "outcome": "error",
             },
             status_code=500,

@@ -12,7 +12,7 @@ from hub_assets.registry.packages import ingested_revisions
 from hub_assets.registry.store import Registry
 
 ACTIONS = {"promote": "promoted", "retire": "retired", "reject": "rejected"}
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class ApprovalRefusedError(HubAssetsError, ValueError):
@@ -47,7 +47,7 @@ def decide(
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise InvalidDecisionError("A decision needs a reason (1 to 500 characters).")
-    if not _SHA.match(revision or ""):
+    if not _SHA.fullmatch(revision or ""):
         raise InvalidDecisionError(
             f"Revision {revision!r} is not a commit sha: give the 40-hex sha the gate judged."
         )

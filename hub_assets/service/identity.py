@@ -29,9 +29,10 @@ from hub_assets.registry.store import Registry
 PERMISSIONS = ("read", "upload", "approve", "admin")
 ADMIN_USER = "admin"
 TOKEN_PREFIX = "hat_"
-_TOKEN = re.compile(r"^hat_(\d{1,18})_([A-Za-z0-9_-]{20,100})$")
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_DURATION = re.compile(r"^(\d{1,6})([mhd])$")
+# Matched whole (`fullmatch`) and ASCII only: no final newline, no other script's digits.
+_TOKEN = re.compile(r"hat_([0-9]{1,18})_([A-Za-z0-9_-]{20,100})", re.ASCII)
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.ASCII)
+_DURATION = re.compile(r"([0-9]{1,6})([mhd])", re.ASCII)
 # How long a verified token is trusted without reading the registry again. Revoking through
 # this process takes effect at once; a revocation by another process (the CLI) within this.
 _VERIFIED_TTL_S = 5.0
@@ -94,16 +95,20 @@ class IssuedToken:
 
 def parse_duration(text: str) -> timedelta:
     """`90d`, `12h`, `30m` as a timedelta."""
-    m = _DURATION.match(text.strip())
+    m = _DURATION.fullmatch(text.strip())
     if not m:
         raise InvalidIdentityError(f"Invalid duration {text!r}: expected e.g. 90d, 12h or 30m.")
     unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+    if int(m.group(1)) == 0:
+        raise InvalidIdentityError(
+            f"Invalid duration {text!r}: a token must expire after a positive time."
+        )
     return timedelta(**{unit: int(m.group(1))})
 
 
 def check_username(username: str) -> str:
     """A username: lower-case letters, digits, `.`, `_`, `-`; at most 64 characters."""
-    if not isinstance(username, str) or not _USERNAME.match(username):
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise InvalidIdentityError(
             f"Invalid username {username!r}: use lower-case letters, digits, '.', '_' or '-' "
             "(at most 64 characters)."
@@ -125,33 +130,32 @@ def check_permissions(permissions: list[str]) -> list[str]:
 class LoginThrottle:
     """Back-off after failed logins per key (a username, a client address): after
     `free_failures` in a row, the next costs 1 s, each further one doubles it, up to 5
-    minutes. Kept in memory: a restart forgets it."""
+    minutes. An attempt is counted as a failure *before* its password is checked, in the
+    same locked step as the wait check (`begin`), so parallel attempts cannot all slip in
+    between a check and a count; a success then clears it. Kept in memory: a restart
+    forgets it."""
 
     def __init__(self, free_failures: int = 2, max_wait_s: float = 300.0) -> None:
         self.free, self.max_wait_s = free_failures, max_wait_s
         self._failures: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, *keys: str) -> None:
-        """Raise `ThrottledError` while any key is still waiting."""
+    def begin(self, *keys: str) -> None:
+        """Raise `ThrottledError` while any key is still waiting; else count this attempt
+        as a failure of each key (atomically) until `succeeded` says otherwise."""
         now = time.monotonic()
         with self._lock:
             untils = [self._failures[k][1] for k in keys if k in self._failures]
-        wait = max((until - now for until in untils), default=0.0)
-        if wait > 0:
-            raise ThrottledError(
-                f"Too many failed logins; try again in {wait:.0f} s.", retry_after_s=wait
-            )
-
-    def failed(self, *keys: str) -> None:
-        """Count a failure against each key."""
-        now = time.monotonic()
-        with self._lock:
+            wait = max((until - now for until in untils), default=0.0)
+            if wait > 0:
+                raise ThrottledError(
+                    f"Too many failed logins; try again in {wait:.0f} s.", retry_after_s=wait
+                )
             for key in keys:
                 n, _ = self._failures.get(key, (0, 0.0))
                 n += 1
-                wait = 0.0 if n <= self.free else min(2 ** (n - self.free - 1), self.max_wait_s)
-                self._failures[key] = (n, now + wait)
+                delay = 0.0 if n <= self.free else min(2 ** (n - self.free - 1), self.max_wait_s)
+                self._failures[key] = (n, now + delay)
 
     def succeeded(self, *keys: str) -> None:
         """Forget the failures of each key."""
@@ -205,8 +209,9 @@ class Identity:
     # -- logging in and tokens -----------------------------------------------------------
     def authenticate(self, username: str, password: str, client: str) -> IssuedToken:
         """A session token for a correct password; failures back off per user and address."""
-        self.user_throttle.check(username)
-        self.client_throttle.check(client)
+        # each attempt takes its failure slot before the (slow) password check
+        self.user_throttle.begin(username)
+        self.client_throttle.begin(client)
         with self.registry.read() as con:
             user = reg_identity.get_user(con, username)
         ok = False
@@ -217,9 +222,7 @@ class Identity:
                 ok = False
         else:
             self.hasher.hash(password)  # the same cost whether or not the user exists
-        if not ok:
-            self.user_throttle.failed(username)
-            self.client_throttle.failed(client)
+        if not ok:  # already counted by `begin`
             raise AuthenticationError("Unknown user or wrong password.")
         self.user_throttle.succeeded(username)
         self.client_throttle.succeeded(client)
@@ -233,7 +236,9 @@ class Identity:
             if reg_identity.get_user(con, username) is None:
                 raise InvalidIdentityError(f"No user {username!r}: add it first.")
         secret = secrets.token_urlsafe(32)
-        expires_at = datetime.now(UTC) + expires if expires else None
+        if expires is not None and expires <= timedelta(0):
+            raise InvalidIdentityError("A token must expire after a positive time.")
+        expires_at = datetime.now(UTC) + expires if expires is not None else None
         with self.registry.write() as con:
             token_id = reg_identity.insert_token(
                 con, username, name, kind, self.hasher.hash(secret), expires_at
@@ -249,7 +254,7 @@ class Identity:
 
     def verify(self, token: str) -> Principal:
         """The principal of a bearer token, or `AuthenticationError`."""
-        m = _TOKEN.match(token or "")
+        m = _TOKEN.fullmatch(token or "")
         if not m:
             raise AuthenticationError("Malformed token: expected hat_<id>_<secret>.")
         token_id, secret = int(m.group(1)), m.group(2)

@@ -23,7 +23,7 @@ from hub_assets.service.schemas import (
     errors,
 )
 
-_PACKAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_PACKAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
@@ -33,7 +33,7 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
 
     # -- packages ------------------------------------------------------------------------
     def package_or_404(package_id: str) -> dict:
-        if not _PACKAGE_ID.match(package_id):
+        if not _PACKAGE_ID.fullmatch(package_id):
             raise HTTPException(422, f"Invalid package id {package_id[:80]!r}: expected a UUID.")
         record = ctx.registry.cached(
             ("package", package_id), lambda con: reg_packages.package_record(con, package_id)
@@ -46,7 +46,7 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
         "/packages",
         tags=["packages"],
         response_model=PackagePage,
-        responses=errors(*AUTHENTICATED, 400),
+        responses=errors(*AUTHENTICATED),
     )
     def list_packages(
         who: Reader,
@@ -57,11 +57,6 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict:
         """Packages, newest first, filtered and paginated."""
-        if name is not None:
-            try:
-                re.compile(name)
-            except re.error as e:
-                raise HTTPException(400, f"Invalid name pattern: {e}.") from None
         if model_id is not None:
             check_model_id(model_id)
         total, items = ctx.registry.cached(

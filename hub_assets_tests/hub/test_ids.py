@@ -10,7 +10,10 @@ from hub_assets.hub.ids import (
 )
 
 
-@pytest.mark.parametrize("bad", ["", "a/b/c", "../x", "a/..", "-x", "a b", "x" * 97])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "a/b/c", "../x", "a/..", "-x", "a b", "x" * 97, "org/name\n", "org/náme", "org/name\x00"],
+)
 def test_invalid_repo_ids_are_rejected(bad):
     with pytest.raises(InvalidRepoIdError, match="Invalid repo id"):
         validate_repo_id(bad)

@@ -103,10 +103,31 @@ def test_duplicate_gate_failure_and_auto_versions(hub_client, gated_registry, tm
         assert con.execute("SELECT count(*) FROM packages").fetchone() == (2,)
 
 
-@pytest.mark.parametrize("bad", ["1", "v1.0.0", "1.0", "latest", ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "1",
+        "v1.0.0",
+        "1.0",
+        "latest",
+        "",
+        "1.0.0\n",  # `$` matches before a final newline; a header then breaks
+        "١.٠.٠",  # Arabic-Indic digits are digits to `\\d`
+        "01.0.0",  # leading zeros
+        "1.0.0-",
+        "1.0.0+a..b",
+        "1.0.0 ",
+        "9" * 10 + ".0.0",
+    ],
+)
 def test_versions_are_validated(bad):
     with pytest.raises(InvalidVersionError, match="MAJOR.MINOR.PATCH"):
         check_version(bad)
+
+
+def test_strict_versions_pass():
+    for good in ("0.0.0", "1.0.0", "10.20.30", "1.0.0-rc.1", "1.0.0+build.5", "1.0.0-a-b+c"):
+        assert check_version(good) == good
 
 
 def test_s3_package_round_trip(hub_client, gated_registry, s3_bucket, tmp_path):

@@ -10,6 +10,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from hub_assets.registry.models import status_history
 from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app
-from hub_assets.service.identity import Identity
+from hub_assets.service.identity import Identity, InvalidIdentityError
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
 
@@ -274,7 +275,10 @@ def test_permissions(service):
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
     from datetime import timedelta
 
-    expired = identity.create_token("reader", "old", timedelta(seconds=-1))
+    with pytest.raises(InvalidIdentityError, match="positive"):  # no token born expired
+        identity.create_token("reader", "old", timedelta(seconds=-1))
+    expired = identity.create_token("reader", "old", timedelta(milliseconds=1))
+    time.sleep(0.01)
     gone = httpx.get(f"{url}/packages", headers={"Authorization": f"Bearer {expired.token}"})
     assert gone.status_code == 401 and "expired" in gone.json()["detail"]
 
@@ -346,12 +350,38 @@ def test_bad_input_is_refused_and_writes_nothing(service):
         f"{url}/package/ingest-huggingface", headers=up, content=b"{" + b" " * 100_000 + b"}"
     )
     assert big.status_code == 413
+
+    def chunks():  # no Content-Length: 1 MiB in chunks, refused on the bytes read
+        for _ in range(64):
+            yield b" " * 16384
+
+    chunked = httpx.post(f"{url}/package/ingest-huggingface", headers=up, content=chunks())
+    assert chunked.status_code == 413 and chunked.headers["X-Request-ID"]
+    for bad in ("org/name\n", "org/name\r\nX: y"):
+        assert (
+            httpx.post(
+                f"{url}/package/ingest-huggingface", headers=up, json={"model_id": bad}
+            ).status_code
+            == 422
+        ), bad
+    for bad in ("1.0.0\n", "١.٠.٠", "01.0.0"):
+        answer = httpx.post(
+            f"{url}/package/ingest-huggingface",
+            headers=up,
+            json={"model_id": QA_MODEL, "version": bad},
+        )
+        assert answer.status_code == 422 and "Invalid package version" in answer.text, bad
     with registry.read() as con:
         assert con.execute("SELECT count(*) FROM ingest_requests").fetchone() == before
     read = login(url, "reader")
     sql = httpx.get(f"{url}/packages", params={"name": "'; DROP TABLE packages; --"}, headers=read)
     assert sql.status_code == 200 and sql.json()["total"] == 0
-    assert httpx.get(f"{url}/packages", params={"name": "("}, headers=read).status_code == 400
+    # a pattern is checked by the engine that runs it: what Python accepts and RE2 refuses
+    # (look-around, back-references, a bad class) is a 422 in words, never a 500
+    for pattern in ("(", "(?=a)", "(a)\\1", "[[:alpha:]"):
+        refused = httpx.get(f"{url}/packages", params={"name": pattern}, headers=read)
+        assert refused.status_code == 422, (pattern, refused.text)
+        assert refused.json()["detail"].startswith("Invalid name pattern")
     assert httpx.get(f"{url}/packages/..%2F..%2Fetc", headers=read).status_code in (404, 422)
     assert httpx.get(f"{url}/packages/not-an-id", headers=read).status_code == 422
     assert httpx.get(f"{url}/models/a%20b", headers=read).status_code == 422
@@ -527,3 +557,70 @@ def test_the_api_page_renders_offline_in_a_browser(service, tmp_path):
     shown = set(re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom))
     spec = httpx.get(f"{url}/openapi.json").json()
     assert shown == set(spec["paths"]), dom[-2000:]
+
+
+@contextmanager
+def own_service(registry, tmp_path, extend=None):
+    """A service of the test's own (its own throttles and registry) on a free port; `extend`
+    may add to the app first. Yields (url, identity)."""
+    with pipeline_env("http://127.0.0.1:9", registry, tmp_path):
+        settings = load_settings()
+        app = create_app(settings, registry, PackageStoreResource.from_settings(settings).get())
+        if extend is not None:
+            extend(app)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}", app.state.identity
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def test_parallel_logins_cannot_get_around_the_back_off(registry, tmp_path):
+    """32 logins for one user at once (31 wrong, 1 right): each takes its failure slot
+    before its password is checked, so at most the free attempts and one more are checked;
+    every other answer is 429 with Retry-After."""
+    with own_service(registry, tmp_path) as (url, identity):
+        identity.add_user("target", ["read"], PASSWORD)
+        passwords = ["wrong password " + str(i) for i in range(31)] + [PASSWORD]
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(
+                pool.map(
+                    lambda pw: httpx.post(
+                        f"{url}/authenticate",
+                        json={"username": "target", "password": pw},
+                        timeout=60,
+                    ),
+                    passwords,
+                )
+            )
+    checked = [a for a in answers if a.status_code != 429]
+    assert len(checked) <= 3, [a.status_code for a in answers]
+    assert all(a.status_code in (200, 401) for a in checked)
+    throttled = [a for a in answers if a.status_code == 429]
+    assert len(throttled) >= 29 and all(int(a.headers["retry-after"]) >= 1 for a in throttled)
+
+
+def test_an_unexpected_failure_answers_500_in_words_with_its_request_id(registry, tmp_path):
+    """A route that breaks (here one added for the test) answers 500 without class names or
+    paths, and with the X-Request-ID every other answer carries."""
+
+    def broken() -> dict:
+        raise OSError("/secret/path/of/the/machine is gone")
+
+    with own_service(registry, tmp_path, lambda app: app.add_api_route("/broken", broken)) as (
+        url,
+        _,
+    ):
+        answer = httpx.get(f"{url}/broken")
+    assert answer.status_code == 500
+    request_id = answer.headers["X-Request-ID"]
+    assert answer.json() == {
+        "detail": f"Internal error; request id {request_id} is in the service log.",
+        "outcome": "error",
+    }

@@ -40,6 +40,12 @@ def test_users_and_tokens_from_the_cli(registry, monkeypatch):
     nobody = runner.invoke(main, ["tokens", "create", "--user", "ghost", "--name", "x"])
     assert nobody.exit_code == 2 and "No user 'ghost'" in nobody.output
     assert parse_duration("12h").total_seconds() == 43200
+    # a token that never expires is asked for by giving no --expires, never by a zero
+    for never in ("0m", "0d", "00h", "١٢h", "12 h", "-5m"):
+        refused = runner.invoke(
+            main, ["tokens", "create", "--user", "ci-bot", "--name", "x", "--expires", never]
+        )
+        assert refused.exit_code == 2 and "Invalid duration" in refused.output, never
     from hub_assets.registry.identity import audit_events
 
     with registry.read() as con:
