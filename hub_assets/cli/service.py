@@ -45,7 +45,7 @@ def serve(host: str, port: int) -> None:
 
     from hub_assets.cli.instance import ensure_dagster_home
     from hub_assets.resources import PackageStoreResource
-    from hub_assets.service.app import create_app
+    from hub_assets.service.app import create_app, server_config
 
     settings = settings_or_exit()
     ensure_dagster_home(settings)
@@ -60,7 +60,7 @@ def serve(host: str, port: int) -> None:
             "the first start).",
             err=True,
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
 @click.group()

@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
+import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -71,6 +72,21 @@ class BodyLimit:
 class Credentials(Strict):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
+
+
+def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How `hub-assets serve` runs the app: `X-Forwarded-For` is believed only from the
+    proxies HUB_ASSETS_TRUSTED_PROXIES names (none by default: a client cannot pick the
+    address its failed logins count against)."""
+    trusted = ",".join(settings.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 def create_app(settings: Settings, registry: Registry, store: PackageStore) -> FastAPI:

@@ -23,7 +23,7 @@ from hub_assets.registry.identity import audit_events
 from hub_assets.registry.models import status_history
 from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
-from hub_assets.service.app import create_app
+from hub_assets.service.app import create_app, server_config
 from hub_assets.service.identity import Identity, InvalidIdentityError
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
@@ -569,7 +569,7 @@ def own_service(registry, tmp_path, extend=None):
         if extend is not None:
             extend(app)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
+        server = uvicorn.Server(server_config(app, settings, "127.0.0.1", port))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         try:
@@ -604,6 +604,29 @@ def test_parallel_logins_cannot_get_around_the_back_off(registry, tmp_path):
     assert all(a.status_code in (200, 401) for a in checked)
     throttled = [a for a in answers if a.status_code == 429]
     assert len(throttled) >= 29 and all(int(a.headers["retry-after"]) >= 1 for a in throttled)
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies(
+    registry, tmp_path, monkeypatch, trusted
+):
+    """Failed logins count against the client's address (10 free): a local client that
+    names a new address in X-Forwarded-For each time does not get a fresh count, unless
+    the service is told that this address is a proxy it trusts."""
+    monkeypatch.setenv("HUB_ASSETS_TRUSTED_PROXIES", trusted)
+    with own_service(registry, tmp_path) as (url, _):
+        codes = [
+            httpx.post(
+                f"{url}/authenticate",
+                json={"username": f"guess{i}", "password": "not it"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            ).status_code
+            for i in range(14)
+        ]
+    if trusted:  # each forwarded address is its own client: only 401s
+        assert set(codes) == {401}, codes
+    else:  # one client, whatever it claims: throttled after its 10 free failures
+        assert codes[:10] == [401] * 10 and 429 in codes[10:], codes
 
 
 def test_an_unexpected_failure_answers_500_in_words_with_its_request_id(registry, tmp_path):

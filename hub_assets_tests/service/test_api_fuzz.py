@@ -1,0 +1,84 @@
+"""The whole API under generated input (schemathesis over the service's own /openapi.json, on
+a real uvicorn over loopback): no answer is a 5xx, every answer carries X-Request-ID, and
+no answer shows a file path or a Python class name. Bounded: a few examples per route."""
+
+import re
+import threading
+import time
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+
+from hub_assets.registry.store import Registry
+from hub_assets.resources import PackageStoreResource
+from hub_assets.service.app import create_app
+from hub_assets.settings import load_settings
+from hub_assets_tests.conftest import free_port, pipeline_env
+
+PASSWORD = "a long enough password"
+# Ingestion starts pipeline runs: its malformed inputs are tested one by one in test_app.py
+# (each valid-looking id would run the pipeline against an unreachable Hub here).
+INGESTION = r"^/(package/ingest-huggingface|artifact/ingest)$"
+INTERNALS = re.compile(r"(/work/|/tmp/|/home/|\.py\b|Traceback|[A-Z][a-z]+Error\b)")
+
+
+@pytest.fixture(scope="module")
+def running_service(tmp_path_factory):
+    """A service over an empty registry, its users: `fuzz` with every permission."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    registry = Registry(tmp / "registry.duckdb")
+    with pipeline_env("http://127.0.0.1:9", registry, tmp):
+        config = load_settings()
+        app = create_app(config, registry, PackageStoreResource.from_settings(config).get())
+        app.state.identity.add_user("fuzz", ["read", "upload", "approve", "admin"], PASSWORD)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        token = httpx.post(
+            f"{url}/authenticate", json={"username": "fuzz", "password": PASSWORD}
+        ).json()["token"]
+        try:
+            yield url, {"Authorization": f"Bearer {token}"}
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def test_no_input_gets_a_5xx(running_service):
+    """Every operation (ingestion excepted, see above), 25 generated cases each, called with
+    the token and anonymously."""
+    url, auth = running_service
+    api = schemathesis.openapi.from_url(f"{url}/openapi.json").exclude(path_regex=INGESTION)
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert len(operations) >= 12
+    seen: list[str] = []
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def one(case):
+            for headers in (auth, {}):  # with the token, and as an anonymous caller
+                response = case.call(base_url=url, headers=headers, timeout=30)
+                where = f"{case.method} {case.formatted_path} -> {response.status_code}"
+                seen.append(where)
+                assert response.status_code < 500, f"{where}: {response.text[:300]}"
+                assert response.headers.get("x-request-id"), where
+                if "application/json" in str(response.headers.get("content-type")):
+                    assert not INTERNALS.search(response.text), f"{where}: {response.text[:300]}"
+
+        one()
+    assert len(seen) >= 12 * 2 * 10  # the run covered every route many times
