@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     api_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     api_ingest_wait_s: float = Field(default=600.0, ge=0)
     api_max_body_kb: int = Field(default=64, ge=1, le=10_240)
+    # the approver of a revision may not be whoever asked for its ingestion (promote)
+    two_person_rule: bool = True
     # proxies (IPs or CIDRs) whose X-Forwarded-For the service believes; none by default
     trusted_proxies: CsvList = []
     # the service's address as its users reach it: the Dagster UI's evidence links point here

@@ -105,6 +105,32 @@ def users_list() -> None:
             click.echo(f"{name:<24} {','.join(perms):<28} {created:%Y-%m-%d}{state}")
 
 
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable a user: every token of theirs stops working at once (nothing is deleted)."""
+    _set_disabled(name, True)
+
+
+@users.command("enable")
+@click.argument("name")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again (their unexpired, unrevoked tokens work again)."""
+    _set_disabled(name, False)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    identity = Identity(open_registry(settings_or_exit()))
+    identity.registry.ensure_schema()
+    try:
+        identity.set_disabled(name, disabled)
+    except HubAssetsError as e:
+        _fail(e)
+    action = "users_disable" if disabled else "users_enable"
+    _audit(action, name, "ok")
+    click.echo(f"User {name} {'disabled' if disabled else 'enabled'}.")
+
+
 @click.group()
 def tokens() -> None:
     """API tokens for automation."""
@@ -129,15 +155,47 @@ def tokens_create(user: str, name: str, expires: str | None) -> None:
 
 
 @tokens.command("revoke")
-@click.argument("token_id", type=int)
-def tokens_revoke(token_id: int) -> None:
-    """Revoke a token at once."""
+@click.argument("token_id", type=int, required=False)
+@click.option("--user", default=None, help="Revoke every live token of this user instead.")
+def tokens_revoke(token_id: int | None, user: str | None) -> None:
+    """Revoke a token at once, or with --user every live token of a user (sessions too)."""
     identity = Identity(open_registry(settings_or_exit()))
+    identity.registry.ensure_schema()
+    if (token_id is None) == (user is None):
+        click.echo("Give a token id, or --user NAME (not both).", err=True)
+        sys.exit(exit_code("invalid"))
+    if user is not None:
+        try:
+            ids = identity.revoke_all(user)
+        except HubAssetsError as e:
+            _fail(e)
+        _audit("tokens_revoke", user, "ok", f"{len(ids)} token(s): {ids}")
+        click.echo(f"Revoked {len(ids)} token(s) of {user}.")
+        return
     if not identity.revoke(token_id):
         click.echo(f"No live token {token_id}.", err=True)
         sys.exit(exit_code("not_found"))
     _audit("tokens_revoke", str(token_id), "ok")
     click.echo(f"Token {token_id} revoked.")
+
+
+@tokens.command("list")
+@click.option("--user", default=None, help="Only this user's tokens.")
+def tokens_list(user: str | None) -> None:
+    """Every token (never its secret): id, user, name, kind, created, expires, revoked."""
+    from hub_assets.registry.identity import list_tokens
+
+    registry = open_registry(settings_or_exit())
+    registry.ensure_schema()
+    with registry.read() as con:
+        rows = list_tokens(con, user)
+    for token_id, name_of, label, kind, created, expires, revoked in rows:
+        state = f"revoked {revoked:%Y-%m-%d}" if revoked else "live"
+        until = f"{expires:%Y-%m-%d %H:%M}" if expires else "never"
+        click.echo(
+            f"{token_id:>6}  {name_of:<20} {label:<20} {kind:<8} {created:%Y-%m-%d}  "
+            f"expires {until:<16}  {state}"
+        )
 
 
 def _decision(action: str):  # noqa: ANN202 - a click command
@@ -152,7 +210,16 @@ def _decision(action: str):  # noqa: ANN202 - a click command
         registry = open_registry(settings_or_exit())
         registry.ensure_schema()
         try:
-            event = decide(registry, model_id, action, revision, reason, user, "cli")
+            event = decide(
+                registry,
+                model_id,
+                action,
+                revision,
+                reason,
+                user,
+                "cli",
+                two_person_rule=settings_or_exit().two_person_rule,
+            )
         except HubAssetsError as e:
             _fail(e)
         _audit(action, model_id, "ok", reason, user=user)

@@ -62,6 +62,39 @@ def upsert_user(
     )
 
 
+def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool) -> bool:
+    """Disable (or enable again) a user; False when there is no such user."""
+    if get_user(con, username) is None:
+        return False
+    con.execute(
+        "UPDATE users SET disabled_at = ? WHERE username = ?",
+        [now() if disabled else None, username],
+    )
+    return True
+
+
+def revoke_user_tokens(
+    con: duckdb.DuckDBPyConnection, username: str, kind: str | None = None
+) -> list[int]:
+    """Revoke every live token of a user (only its `kind` ones when given: `session` for
+    the tokens logins made); the ids revoked."""
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT token_id FROM api_tokens WHERE username = ? AND revoked_at IS NULL "
+            "AND (? IS NULL OR kind = ?)",
+            [username, kind, kind],
+        ).fetchall()
+    ]
+    if ids:
+        con.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE token_id IN "
+            f"({', '.join('?' for _ in ids)})",
+            [now(), *ids],
+        )
+    return ids
+
+
 def list_users(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """(username, permissions, created_at, disabled) of every user."""
     return con.execute(

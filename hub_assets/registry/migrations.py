@@ -462,6 +462,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        13,
+        "who asked for an ingestion: the two-person rule keeps them from promoting it",
+        "ALTER TABLE ingest_requests ADD COLUMN requested_by VARCHAR;",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

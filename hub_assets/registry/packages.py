@@ -165,17 +165,32 @@ def insert_package(
 
 
 def add_request(
-    con: duckdb.DuckDBPyConnection, model_id: str, version: str, description: str | None
+    con: duckdb.DuckDBPyConnection,
+    model_id: str,
+    version: str,
+    description: str | None,
+    requested_by: str | None = None,
 ) -> int:
-    """Record an ad-hoc ingest request (pending); return its id."""
+    """Record an ad-hoc ingest request (pending) and who asked; return its id."""
     ts = now()
     request_id = next_id(con, "ingest_requests", "request_id")
     con.execute(
         "INSERT INTO ingest_requests (request_id, model_id, version, description, status, "
-        "requested_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-        [request_id, model_id, version, description, ts, ts],
+        "requested_at, updated_at, requested_by) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+        [request_id, model_id, version, description, ts, ts, requested_by],
     )
     return request_id
+
+
+def requesters_of(con: duckdb.DuckDBPyConnection, model_id: str, revision_sha: str) -> set[str]:
+    """Who asked for the ingestion that packaged this revision (any of its packages)."""
+    rows = con.execute(
+        "SELECT DISTINCT r.requested_by FROM ingest_requests r "
+        "JOIN packages p ON p.package_id = r.package_id "
+        "WHERE r.model_id = ? AND p.revision_sha = ? AND r.requested_by IS NOT NULL",
+        [model_id, revision_sha],
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def update_request(

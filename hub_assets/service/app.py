@@ -14,12 +14,14 @@ from typing import Annotated, Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
 from hub_assets.hub_protocol.asgi import ProtocolApp
@@ -119,9 +121,32 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
         response.headers["X-Request-ID"] = request.state.request_id
         return response
 
+    def audit_refused_write(request: Request, outcome: str, status: int, why: str) -> None:
+        """A write refused for who asked (401, 403, 429) is audited: who, what, why."""
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.url.path == "/authenticate":
+            return
+        audit(
+            request,
+            getattr(request.state, "username", None),
+            f"{request.method} {request.url.path}"[:200],
+            None,
+            outcome,
+            status,
+            why[:300],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> Response:
+        if e.status_code in (401, 403):
+            outcome = "unauthorized" if e.status_code == 401 else "forbidden"
+            audit_refused_write(request, outcome, e.status_code, str(e.detail))
+        return await http_exception_handler(request, e)
+
     @app.exception_handler(HubAssetsError)
     async def hub_assets_error(request: Request, e: HubAssetsError) -> JSONResponse:
         outcome = outcome_of(e)
+        if outcome in ("unauthorized", "forbidden", "throttled"):
+            audit_refused_write(request, outcome, HTTP_STATUSES.get(outcome, 500), plain_message(e))
         headers = {}
         if outcome == "unauthorized":
             headers["WWW-Authenticate"] = "Bearer"
@@ -177,7 +202,8 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
         return identity.verify(creds.credentials)
 
     def needs(permission: str):  # noqa: ANN202 - a FastAPI dependency
-        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        def check(who: Annotated[Principal, Depends(principal)], request: Request) -> Principal:
+            request.state.username = who.username  # a refusal's audit row names them
             identity.require(who, permission)
             return who
 
@@ -197,13 +223,16 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
         try:
             issued = identity.authenticate(body.username, body.password, client)
         except HubAssetsError as e:
+            # a failed login's username is kept only if it names a user: what a person
+            # types there may be their password
             audit(
                 request,
-                body.username,
+                body.username if identity.user_exists(body.username) else None,
                 "authenticate",
                 None,
                 outcome_of(e),
                 HTTP_STATUSES.get(outcome_of(e), 500),
+                None if identity.user_exists(body.username) else "an unknown username",
             )
             raise
         audit(request, body.username, "authenticate", None, "ok", 200)

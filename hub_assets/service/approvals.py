@@ -8,7 +8,7 @@ import re
 from hub_assets.errors import HubAssetsError
 from hub_assets.registry.metrics import latest_gate_result
 from hub_assets.registry.models import append_status, status_history
-from hub_assets.registry.packages import ingested_revisions
+from hub_assets.registry.packages import ingested_revisions, requesters_of
 from hub_assets.registry.store import Registry
 
 ACTIONS = {"promote": "promoted", "retire": "retired", "reject": "rejected"}
@@ -36,11 +36,13 @@ def decide(
     reason: str,
     username: str,
     request_id: str,
+    two_person_rule: bool = True,
 ) -> dict:
     """Record a promote / retire / reject decision on one revision; return the event.
 
     Only a revision whose latest gate result passed and that has a live package can be
-    promoted. Retiring and rejecting need a revision the registry knows.
+    promoted, and (`two_person_rule`, HUB_ASSETS_TWO_PERSON_RULE) not by whoever asked for
+    its ingestion. Retiring and rejecting need a revision the registry knows.
     """
     if action not in ACTIONS:
         raise InvalidDecisionError(f"Unknown action {action!r}: expected {', '.join(ACTIONS)}.")
@@ -69,6 +71,11 @@ def decide(
             if revision not in ingested_revisions(con, model_id):
                 raise ApprovalRefusedError(
                     f"Revision {revision[:12]} of {model_id} has no package: ingest it first."
+                )
+            if two_person_rule and username in requesters_of(con, model_id, revision):
+                raise ApprovalRefusedError(
+                    f"Two-person rule: {username} asked for the ingestion of revision "
+                    f"{revision[:12]} of {model_id}; another approver must promote it."
                 )
         status = ACTIONS[action]
         text = f"{status} by {username}: {reason}"

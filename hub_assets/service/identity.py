@@ -36,6 +36,8 @@ _DURATION = re.compile(r"([0-9]{1,6})([mhd])", re.ASCII)
 # How long a verified token is trusted without reading the registry again. Revoking through
 # this process takes effect at once; a revocation by another process (the CLI) within this.
 _VERIFIED_TTL_S = 5.0
+# One answer for an unknown, revoked, expired or wrong token: it tells nobody which ids exist.
+INVALID_TOKEN = "Invalid or expired token: log in again, or ask an admin for a new token."
 
 
 class AuthenticationError(HubAssetsError, PermissionError):
@@ -175,6 +177,10 @@ class Identity:
         # a proxy) after 10.
         self.user_throttle = LoginThrottle(free_failures=2)
         self.client_throttle = LoginThrottle(free_failures=10)
+        # Forged tokens naming a real id: each costs an argon2 check, so they back off too.
+        self.token_throttle = LoginThrottle(free_failures=3)
+        # Checked against when a token's id is unknown or dead: every answer costs the same.
+        self._decoy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         self._verified: dict[str, tuple[float, Principal, datetime | None]] = {}
         self._lock = threading.Lock()
 
@@ -193,7 +199,41 @@ class Identity:
             raise InvalidIdentityError("A password needs at least 12 characters.")
         hashed = self.hasher.hash(password) if password is not None else None
         with self.registry.write() as con:
+            existed = reg_identity.get_user(con, username) is not None
             reg_identity.upsert_user(con, username, perms, hashed, by)
+            # a new password ends the sessions the old one opened (API tokens stay)
+            if existed and hashed is not None:
+                reg_identity.revoke_user_tokens(con, username, kind="session")
+        self._forget(username)
+
+    def user_exists(self, username: str) -> bool:
+        """Whether a user of this name exists (for the audit of a failed login)."""
+        if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+            return False
+        with self.registry.read() as con:
+            return reg_identity.get_user(con, username) is not None
+
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        """Disable a user (every token of theirs stops working at once, none is deleted) or
+        enable them again."""
+        with self.registry.write() as con:
+            if not reg_identity.set_disabled(con, username, disabled):
+                raise InvalidIdentityError(f"No user {username!r}.")
+        self._forget(username)
+
+    def revoke_all(self, username: str) -> list[int]:
+        """Revoke every live token of a user (sessions and API tokens); the ids revoked."""
+        with self.registry.write() as con:
+            if reg_identity.get_user(con, username) is None:
+                raise InvalidIdentityError(f"No user {username!r}.")
+            ids = reg_identity.revoke_user_tokens(con, username)
+        self._forget(username)
+        return ids
+
+    def _forget(self, username: str) -> None:
+        """Drop this process's cached verifications of a user's tokens."""
+        with self._lock:
+            self._verified = {k: v for k, v in self._verified.items() if v[1].username != username}
 
     def ensure_admin(self, password: str | None) -> str | None:
         """Create user `admin` on first start: with `password` (HUB_ASSETS_ADMIN_PASSWORD),
@@ -264,23 +304,28 @@ class Identity:
         if hit is not None and hit[0] > time.monotonic():
             _, principal, expires_at = hit
             if expires_at is not None and expires_at <= datetime.now(UTC):
-                raise AuthenticationError(
-                    "This token has expired; log in again or create a new one."
-                )
+                raise AuthenticationError(INVALID_TOKEN)
             return principal
+        # the attempt takes its failure slot first: forged tokens naming an id back off
+        self.token_throttle.begin(str(token_id))
         with self.registry.read() as con:
             row = reg_identity.get_token(con, token_id)
             user = reg_identity.get_user(con, row.username) if row else None
-        if row is None or user is None or user.disabled:
-            raise AuthenticationError("Unknown token.")
-        if row.revoked_at is not None:
-            raise AuthenticationError("This token was revoked.")
-        if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
-            raise AuthenticationError("This token has expired; log in again or create a new one.")
-        try:
-            self.hasher.verify(row.secret_hash, secret)
+        live = (
+            row is not None
+            and user is not None
+            and not user.disabled
+            and row.revoked_at is None
+            and (row.expires_at is None or row.expires_at > datetime.now(UTC))
+        )
+        try:  # the same argon2 cost whether the id is live, dead or unknown
+            self.hasher.verify(row.secret_hash if live else self._decoy_hash, secret)
+            ok = live
         except (VerificationError, InvalidHashError):
-            raise AuthenticationError("Invalid token.") from None
+            ok = False
+        if not ok:
+            raise AuthenticationError(INVALID_TOKEN)
+        self.token_throttle.succeeded(str(token_id))
         principal = Principal(user.username, frozenset(user.permissions), token_id)
         with self._lock:
             self._verified[key] = (time.monotonic() + _VERIFIED_TTL_S, principal, row.expires_at)

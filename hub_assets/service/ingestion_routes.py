@@ -105,7 +105,11 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         )
 
     def run_request(
-        model_id: str, version: str | None, description: str | None, wait: float | None
+        model_id: str,
+        version: str | None,
+        description: str | None,
+        wait: float | None,
+        who: str,
     ) -> dict:
         """Add an ingest request and see it through, or up to the wait (at most the
         configured one)."""
@@ -118,7 +122,9 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         if version is not None:
             check_version(version)
         with ctx.registry.write() as con:
-            rid = reg_packages.add_request(con, model_id, version or "", description)
+            rid = reg_packages.add_request(
+                con, model_id, version or "", description, requested_by=who
+            )
         with DagsterInstance.get() as instance:
             limit = ctx.settings.api_ingest_wait_s
             return see_request_through(
@@ -140,7 +146,7 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         """Ingest a Hub model: the same ingest request as `hub-assets ingest`, waited for up
         to `wait` seconds (default and cap: HUB_ASSETS_API_INGEST_WAIT_S), then 202 and a
         request to poll."""
-        row = run_request(body.model_id, body.version, body.description, wait)
+        row = run_request(body.model_id, body.version, body.description, wait, who.username)
         answer = request_answer(row)
         ctx.audit(
             request,
@@ -172,7 +178,7 @@ def add_ingestion_routes(app: FastAPI, ctx: ServiceContext) -> None:
         and their gaps to the thresholds."""
         started = time.monotonic()
         model_id = model_id_of(body.url)
-        row = run_request(model_id, None, None, wait)
+        row = run_request(model_id, None, None, wait, who.username)
         latency_ms = round((time.monotonic() - started) * 1000)
         if row["status"] == "succeeded":
             with ctx.registry.read() as con:

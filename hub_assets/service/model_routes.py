@@ -122,6 +122,7 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
                 body.reason,
                 who.username,
                 request.state.request_id,
+                two_person_rule=ctx.settings.two_person_rule,
             )
         except HubAssetsError as e:
             ctx.audit(

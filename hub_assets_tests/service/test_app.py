@@ -11,6 +11,7 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from hub_assets.registry.models import status_history
 from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app, server_config
-from hub_assets.service.identity import Identity, InvalidIdentityError
+from hub_assets.service.identity import INVALID_TOKEN, Identity, InvalidIdentityError
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
 
@@ -272,7 +273,7 @@ def test_permissions(service):
     assert httpx.get(f"{url}/packages", headers=token).status_code == 200
     identity.revoke(issued.token_id)
     revoked = httpx.get(f"{url}/packages", headers=token)
-    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    assert revoked.status_code == 401 and revoked.json()["detail"] == INVALID_TOKEN
     from datetime import timedelta
 
     with pytest.raises(InvalidIdentityError, match="positive"):  # no token born expired
@@ -280,7 +281,7 @@ def test_permissions(service):
     expired = identity.create_token("reader", "old", timedelta(milliseconds=1))
     time.sleep(0.01)
     gone = httpx.get(f"{url}/packages", headers={"Authorization": f"Bearer {expired.token}"})
-    assert gone.status_code == 401 and "expired" in gone.json()["detail"]
+    assert gone.status_code == 401 and gone.json()["detail"] == INVALID_TOKEN
 
 
 def test_failed_logins_back_off(service):
@@ -647,3 +648,115 @@ def test_an_unexpected_failure_answers_500_in_words_with_its_request_id(registry
         "detail": f"Internal error; request id {request_id} is in the service log.",
         "outcome": "error",
     }
+
+
+def test_identity_an_auditor_accepts(registry, tmp_path):
+    """Disabled users and revoked users' tokens stop at once; a new password ends the old
+    sessions; forged tokens naming a real id back off; unknown, revoked and wrong tokens
+    get one answer; refused writes are audited with who and why, and a failed login's
+    unknown username (perhaps a password typed in the wrong field) is not stored."""
+    with own_service(registry, tmp_path) as (url, identity):
+        identity.add_user("alice", ["read", "upload"], PASSWORD)
+        session = login(url, "alice")
+        api = identity.create_token("alice", "ci", timedelta(days=1))
+        api_headers = {"Authorization": f"Bearer {api.token}"}
+        assert httpx.get(f"{url}/packages", headers=session).status_code == 200
+
+        identity.set_disabled("alice", True)
+        for headers in (session, api_headers):
+            gone = httpx.get(f"{url}/packages", headers=headers)
+            assert gone.status_code == 401 and gone.json()["detail"] == INVALID_TOKEN
+        identity.set_disabled("alice", False)
+        assert httpx.get(f"{url}/packages", headers=api_headers).status_code == 200
+
+        identity.add_user("alice", ["read", "upload"], "a brand new password!")  # new password
+        assert httpx.get(f"{url}/packages", headers=session).status_code == 401  # session over
+        assert httpx.get(f"{url}/packages", headers=api_headers).status_code == 200  # API token
+
+        assert sorted(identity.revoke_all("alice")) == [api.token_id]
+        assert httpx.get(f"{url}/packages", headers=api_headers).status_code == 401
+
+        # forged secrets for a real id: a few are checked, then 429 (no argon2 per guess)
+        bob = identity.create_token("alice", "bob", timedelta(days=1))
+        forged = [
+            httpx.get(
+                f"{url}/packages",
+                headers={"Authorization": f"Bearer hat_{bob.token_id}_{'x' * 30}{i:02d}"},
+            )
+            for i in range(8)
+        ]
+        codes = [f.status_code for f in forged]
+        assert codes[:3] == [401, 401, 401] and 429 in codes[3:], codes
+        assert {f.json()["detail"] for f in forged if f.status_code == 401} == {INVALID_TOKEN}
+        unknown = httpx.get(
+            f"{url}/packages", headers={"Authorization": f"Bearer hat_99999_{'y' * 32}"}
+        )
+        assert unknown.status_code == 401 and unknown.json()["detail"] == INVALID_TOKEN
+
+        # refused writes are audited; the failed login of an unknown name stores no name
+        anonymous = httpx.delete(f"{url}/packages/{'0' * 8}-0000-0000-0000-{'0' * 12}")
+        assert anonymous.status_code == 401
+        identity.add_user("reader2", ["read"], PASSWORD)
+        reader = login(url, "reader2")
+        assert (
+            httpx.post(
+                f"{url}/models/a/b/promote",
+                json={"reason": "x", "revision": "0" * 40},
+                headers=reader,
+            ).status_code
+            == 403
+        )
+        typed = "my-secret-password-123"
+        httpx.post(f"{url}/authenticate", json={"username": typed, "password": "whatever"})
+    with registry.read() as con:
+        rows = audit_events(con, limit=500)
+    refused = {(r["action"], r["username"], r["status"]) for r in rows if r["status"] in (401, 403)}
+    assert ("DELETE /packages/00000000-0000-0000-0000-000000000000", None, 401) in refused
+    assert ("POST /models/a/b/promote", "reader2", 403) in refused
+    assert not any(typed in str(v) for r in rows for v in r.values())
+    assert any(r["action"] == "authenticate" and r["detail"] == "an unknown username" for r in rows)
+
+
+def test_the_two_person_rule(registry, tmp_path, hub_server):
+    """Whoever asked for a revision's ingestion may not promote it; another approver may,
+    and the rule can be turned off."""
+    from hub_assets.registry import packages as reg_packages
+    from hub_assets.registry.metrics import write_gate_result
+    from hub_assets.registry.models import append_status
+    from hub_assets.service.approvals import ApprovalRefusedError, decide
+
+    registry.ensure_schema()
+    sha = "a" * 40
+    with registry.write() as con:
+        append_status(con, "acme/model", "gate_passed", run_id="r", revision_sha=sha)
+        write_gate_result(
+            con,
+            model_id="acme/model",
+            sha=sha,
+            passed=True,
+            failed=[],
+            message="ok",
+            thresholds={},
+            config_version="1",
+            target_device="x",
+            run_id="r",
+        )
+        con.execute(
+            "INSERT INTO packages (package_id, name, version, model_id, revision_sha, uri, "
+            "size_bytes, sha256, manifest, model_card, net_score, run_id, created_at) VALUES "
+            "('p1', 'acme--model', '1.0.0', 'acme/model', ?, 'x', 1, 's', '{}', '', 0.9, 'r', "
+            "now())",
+            [sha],
+        )
+        request = reg_packages.add_request(con, "acme/model", "", None, requested_by="carol")
+        reg_packages.update_request(
+            con, request, status="succeeded", outcome="ingested", package_id="p1"
+        )
+    with pytest.raises(ApprovalRefusedError, match="Two-person rule: carol asked"):
+        decide(registry, "acme/model", "promote", sha, "looks good", "carol", "r1")
+    decided = decide(registry, "acme/model", "promote", sha, "reviewed", "dave", "r2")
+    assert decided["status"] == "promoted"
+    off = decide(
+        registry, "acme/model", "promote", sha, "alone", "carol", "r3", two_person_rule=False
+    )
+    assert off["status"] == "promoted"

@@ -7,11 +7,12 @@ import sys
 import time
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from hub_assets.cli import main
 from hub_assets.registry.identity import list_tokens
-from hub_assets.service.identity import Identity, parse_duration
+from hub_assets.service.identity import AuthenticationError, Identity, parse_duration
 from hub_assets_tests.conftest import free_port
 
 
@@ -39,6 +40,23 @@ def test_users_and_tokens_from_the_cli(registry, monkeypatch):
     assert runner.invoke(main, ["tokens", "revoke", str(rows[0][0])]).exit_code == 3
     nobody = runner.invoke(main, ["tokens", "create", "--user", "ghost", "--name", "x"])
     assert nobody.exit_code == 2 and "No user 'ghost'" in nobody.output
+    # an admin lists a user's tokens (never a secret), disables and enables the user, and
+    # revokes every token of theirs at once
+    second = runner.invoke(main, ["tokens", "create", "--user", "ci-bot", "--name", "two"])
+    listed = runner.invoke(main, ["tokens", "list", "--user", "ci-bot"])
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 2
+    assert "revoked" in listed.stdout.splitlines()[0] and "live" in listed.stdout.splitlines()[1]
+    assert second.stdout.strip().split("_", 2)[2] not in listed.stdout
+    assert runner.invoke(main, ["users", "disable", "ci-bot"]).exit_code == 0
+    assert "(disabled)" in runner.invoke(main, ["users", "list"]).stdout
+    with pytest.raises(AuthenticationError):
+        Identity(registry).verify(second.stdout.strip())
+    assert runner.invoke(main, ["users", "enable", "ci-bot"]).exit_code == 0
+    assert Identity(registry).verify(second.stdout.strip()).username == "ci-bot"
+    assert runner.invoke(main, ["users", "disable", "ghost"]).exit_code == 2
+    everything = runner.invoke(main, ["tokens", "revoke", "--user", "ci-bot"])
+    assert everything.exit_code == 0 and "Revoked 1 token(s) of ci-bot" in everything.stdout
+    assert runner.invoke(main, ["tokens", "revoke"]).exit_code == 2  # an id or --user
     assert parse_duration("12h").total_seconds() == 43200
     # a token that never expires is asked for by giving no --expires, never by a zero
     for never in ("0m", "0d", "00h", "١٢h", "12 h", "-5m"):
