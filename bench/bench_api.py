@@ -122,7 +122,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     registry = Registry(work / "registry.duckdb")
     fill(registry, args.packages)
-    settings = Settings(registry=work / "registry.duckdb", package_store=str(work / "packages"))
+    settings = Settings(
+        registry=str(work / "registry.duckdb"), package_store=str(work / "packages")
+    )
     app = create_app(settings, registry, PackageStore(str(work / "packages")))
     app.state.identity.add_user("bench", ["read"], "bench password 123")
     token = app.state.identity.create_token("bench", "bench", None).token

@@ -3,7 +3,7 @@
 import re
 import tempfile
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -55,22 +55,24 @@ def add_package_routes(app: FastAPI, ctx: ServiceContext) -> None:
         status: Annotated[str | None, Query(pattern="^(live|retired)$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict:
+    ) -> Response:
         """Packages, newest first, filtered and paginated."""
         if model_id is not None:
             check_model_id(model_id)
-        total, items = ctx.registry.cached(
-            ("packages", name, model_id, status, limit, offset),
-            lambda con: reg_packages.list_packages(
-                con,
-                name_regex=name,
-                model_id=model_id,
-                status=status,
-                limit=limit,
-                offset=offset,
-            ),
-        )
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+        def page(con: Any) -> bytes:
+            total, items = reg_packages.list_packages(
+                con, name_regex=name, model_id=model_id, status=status, limit=limit, offset=offset
+            )
+            # validated and encoded once per registry state: a repeated read costs neither
+            return (
+                PackagePage(total=total, limit=limit, offset=offset, items=items)
+                .model_dump_json()
+                .encode()
+            )
+
+        body = ctx.registry.cached(("packages", name, model_id, status, limit, offset), page)
+        return Response(body, media_type="application/json")
 
     @app.get(
         "/packages/{package_id}",

@@ -26,6 +26,7 @@ from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app, server_config
 from hub_assets.service.identity import INVALID_TOKEN, Identity, InvalidIdentityError
+from hub_assets.service.schemas import PackagePage
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
 
@@ -468,6 +469,7 @@ def test_search_and_retire(service, ingested):
     assert httpx.get(f"{url}/packages/{pid}/bundle", headers=read).status_code == 410
     retired = httpx.get(f"{url}/packages", params={"status": "retired"}, headers=read).json()
     assert [i["package_id"] for i in retired["items"]] == [pid]
+    assert PackagePage.model_validate(retired).items[0].retired_by == "admin"  # as declared
 
 
 @pytest.mark.slow
