@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 
 from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
@@ -19,8 +20,9 @@ from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env
 
 PASSWORD = "a long enough password"
-# Ingestion starts pipeline runs: its malformed inputs are tested one by one in test_app.py
-# (each valid-looking id would run the pipeline against an unreachable Hub here).
+# Ingestion starts pipeline runs: it gets generated *invalid* input only (every case breaks
+# the schema somewhere, so none starts a run); its valid-looking hostile inputs are tested
+# one by one in test_app.py.
 INGESTION = r"^/(package/ingest-huggingface|artifact/ingest)$"
 INTERNALS = re.compile(r"(/work/|/tmp/|/home/|\.py\b|Traceback|[A-Z][a-z]+Error\b)")
 
@@ -52,8 +54,8 @@ def running_service(tmp_path_factory):
 
 
 def test_no_input_gets_a_5xx(running_service):
-    """Every operation (ingestion excepted, see above), 25 generated cases each, called with
-    the token and anonymously."""
+    """Every operation, 25 generated cases each, called with the token and anonymously
+    (ingestion: invalid cases only, see above)."""
     url, auth = running_service
     api = schemathesis.openapi.from_url(f"{url}/openapi.json").exclude(path_regex=INGESTION)
     operations = [result.ok() for result in api.get_all_operations()]
@@ -82,3 +84,23 @@ def test_no_input_gets_a_5xx(running_service):
 
         one()
     assert len(seen) >= 12 * 2 * 10  # the run covered every route many times
+
+    ingestion = schemathesis.openapi.from_url(f"{url}/openapi.json").include(path_regex=INGESTION)
+    for operation in [result.ok() for result in ingestion.get_all_operations()]:
+
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def refused(case):
+            response = case.call(base_url=url, headers=auth, timeout=30)
+            where = f"{case.method} {case.formatted_path} -> {response.status_code}"
+            assert 400 <= response.status_code < 500, f"{where}: {response.text[:300]}"
+            assert response.headers.get("x-request-id"), where
+            assert not INTERNALS.search(response.text), f"{where}: {response.text[:300]}"
+
+        refused()
