@@ -259,7 +259,7 @@ SAMPLES_SCHEMA = dg.TableSchema(
 CLAIMS_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("metric", "string"),
-        dg.TableColumn("claimed", "float", description="value in the card's model-index"),
+        dg.TableColumn("claimed", "float", description="the card's model-index; empty: none"),
         dg.TableColumn("measured", "float", description="shadow evaluation, pinned dataset"),
         dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
         dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),

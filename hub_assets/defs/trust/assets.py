@@ -17,7 +17,8 @@ from hub_assets.defs.conventions import (
 )
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.defs.evaluation.assets import shadow_eval_scores
+from hub_assets.defs.evaluation.assets import CLAIMS_SCHEMA, shadow_eval_scores
+from hub_assets.defs.trust.security import VERDICTS_SCHEMA
 from hub_assets.gate.evidence import GateEvidence
 from hub_assets.gate.revision import gate_revision
 from hub_assets.hardware.fit import fit_summary
@@ -142,24 +143,6 @@ EVIDENCE_SCHEMA = dg.TableSchema(
         dg.TableColumn("why", "string", description="the measured evidence or the reason"),
     ]
 )
-SCANNED_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("file", "string", description="path in the repo"),
-        dg.TableColumn("scanner", "string"),
-        dg.TableColumn("verdict", "string", description="safe, suspicious, dangerous, error"),
-        dg.TableColumn("detail", "string"),
-    ]
-)
-MEASURED_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("metric", "string"),
-        dg.TableColumn("claimed", "float", description="the card's model-index; empty: none"),
-        dg.TableColumn("measured", "float", description="shadow evaluation, pinned dataset"),
-        dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
-        dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),
-        dg.TableColumn("verdict", "string"),
-    ]
-)
 
 
 def evidence_metadata(model_id: str, evidence: GateEvidence, links: dict[str, str]) -> dict:
@@ -198,11 +181,22 @@ def evidence_metadata(model_id: str, evidence: GateEvidence, links: dict[str, st
             schema=EVIDENCE_SCHEMA,
         ),
         "claimed_vs_measured": dg.MetadataValue.table(
-            records=[dg.TableRecord(row) for row in measured], schema=MEASURED_SCHEMA
+            records=[dg.TableRecord(row) for row in measured], schema=CLAIMS_SCHEMA
         ),
         "licence_chain": evidence.licence_chain or "not scored",
         "scanned_files": dg.MetadataValue.table(
-            records=[dg.TableRecord(f) for f in evidence.scanned_files], schema=SCANNED_SCHEMA
+            records=[
+                dg.TableRecord(
+                    {
+                        "file": f["file"],
+                        "engine": f["scanner"],
+                        "verdict": f["verdict"],
+                        "detail": f["detail"],
+                    }
+                )
+                for f in evidence.scanned_files
+            ],
+            schema=VERDICTS_SCHEMA,
         ),
         **{name: dg.MetadataValue.url(url) for name, url in links.items()},
     }
