@@ -24,6 +24,14 @@ PASSWORD = "a long enough password"
 # the schema somewhere, so none starts a run); its valid-looking hostile inputs are tested
 # one by one in test_app.py.
 INGESTION = r"^/(package/ingest-huggingface|artifact/ingest)$"
+# 25 cases per route, the same ones every run, no example database between runs.
+BOUNDED = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+)
 INTERNALS = re.compile(r"(/work/|/tmp/|/home/|\.py\b|Traceback|[A-Z][a-z]+Error\b)")
 
 
@@ -65,13 +73,7 @@ def test_no_input_gets_a_5xx(running_service):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
+        @BOUNDED
         def one(case):
             for headers in (auth, {}):  # with the token, and as an anonymous caller
                 response = case.call(base_url=url, headers=headers, timeout=30)
@@ -89,13 +91,7 @@ def test_no_input_gets_a_5xx(running_service):
     for operation in [result.ok() for result in ingestion.get_all_operations()]:
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
-        @settings(
-            max_examples=25,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
+        @BOUNDED
         def refused(case):
             response = case.call(base_url=url, headers=auth, timeout=30)
             where = f"{case.method} {case.formatted_path} -> {response.status_code}"
