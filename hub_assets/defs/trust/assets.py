@@ -145,7 +145,7 @@ EVIDENCE_SCHEMA = dg.TableSchema(
 )
 
 
-def evidence_metadata(model_id: str, evidence: GateEvidence, links: dict[str, str]) -> dict:
+def evidence_metadata(evidence: GateEvidence, links: dict[str, str]) -> dict:
     """The gate's evidence page for one model: the verdict, every metric judged, claimed vs
     measured with the interval, the licence chain, each scanned file, links to the rest."""
     measured = []
@@ -275,7 +275,6 @@ def quality_gate(
         return dg.MaterializeResult(
             metadata={
                 **evidence_metadata(
-                    model_id,
                     evidence,
                     evidence_links(model_id, eval_run, package.package_id if package else None),
                 ),
