@@ -1,5 +1,8 @@
 """What each failure means for a user, in one place: its outcome, exit code and words.
 
+This module is a leaf: it imports nothing of the product, so every module can import it.
+It defines every error class the product raises, grouped under headings by where they are
+raised, and the `Outcome` enum that gives each outcome its exit code and HTTP status.
 Every error the product raises on purpose is a `HubAssetsError` whose subclass names its
 outcome; a few errors of other libraries map to outcomes here too. Failures are classified
 by type, never by searching message text: a live exception by its class, a failed Dagster
@@ -10,74 +13,453 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar
 
-# Outcome → exit code of `hub-assets ingest --wait` (docs/ingestion.md has the same table).
-EXIT_CODES = {
-    "ingested": 0,
-    "error": 1,
-    "invalid": 2,
-    "not_found": 3,
-    "gate_failed": 4,
-    "already_exists": 5,
-    "storage_failed": 6,
-    "gated": 7,
-    "checksum_mismatch": 8,
-    "download_failed": 9,
-    "unsafe_repo": 10,
-    "offline_cache_miss": 11,
-    "unauthorized": 12,
-    "forbidden": 13,
-    "throttled": 14,
-    "refused": 15,
-    "unverified": 16,
-    "oversized_repo": 17,
-    "malformed_weights": 18,
-    "already_packaged": 0,  # asked again for a packaged revision: its package is the answer
-}
 
-# Outcome → HTTP status of the registry service (docs/service.md has the same table).
-HTTP_STATUSES = {
-    "ingested": 200,
-    "error": 500,
-    "invalid": 422,
-    "not_found": 404,
-    "gate_failed": 400,
-    "already_exists": 409,
-    "storage_failed": 502,
-    "gated": 403,
-    "checksum_mismatch": 502,
-    "download_failed": 502,
-    "unsafe_repo": 400,
-    "offline_cache_miss": 503,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "throttled": 429,
-    "refused": 409,
-    "unverified": 502,
-    "oversized_repo": 400,
-    "malformed_weights": 400,
-    "already_packaged": 200,
-}
+class Outcome(StrEnum):
+    """Every outcome an action can end in, with its exit code (`hub-assets ingest --wait`
+    and the other commands) and the registry service's HTTP status. The docs' outcome
+    tables are tested against this enum (hub_assets_tests/test_errors.py)."""
+
+    exit_code: int
+    http_status: int
+
+    def __new__(cls, value: str, exit_code: int, http_status: int) -> Outcome:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.exit_code, member.http_status = exit_code, http_status
+        return member
+
+    INGESTED = "ingested", 0, 200
+    ERROR = "error", 1, 500
+    INVALID = "invalid", 2, 422
+    NOT_FOUND = "not_found", 3, 404
+    GATE_FAILED = "gate_failed", 4, 400
+    ALREADY_EXISTS = "already_exists", 5, 409
+    STORAGE_FAILED = "storage_failed", 6, 502
+    GATED = "gated", 7, 403
+    CHECKSUM_MISMATCH = "checksum_mismatch", 8, 502
+    DOWNLOAD_FAILED = "download_failed", 9, 502
+    UNSAFE_REPO = "unsafe_repo", 10, 400
+    OFFLINE_CACHE_MISS = "offline_cache_miss", 11, 503
+    UNAUTHORIZED = "unauthorized", 12, 401
+    FORBIDDEN = "forbidden", 13, 403
+    THROTTLED = "throttled", 14, 429
+    REFUSED = "refused", 15, 409
+    UNVERIFIED = "unverified", 16, 502
+    OVERSIZED_REPO = "oversized_repo", 17, 400
+    MALFORMED_WEIGHTS = "malformed_weights", 18, 400
+    # asked again for a packaged revision: its package is the answer
+    ALREADY_PACKAGED = "already_packaged", 0, 200
+
+
+# Outcome → exit code and → HTTP status, as plain dicts for lookups by string.
+EXIT_CODES = {o.value: o.exit_code for o in Outcome}
+HTTP_STATUSES = {o.value: o.http_status for o in Outcome}
 
 
 class HubAssetsError(Exception):
     """The base of every error the product raises on purpose: each subclass names its
     outcome (and so its exit code)."""
 
-    outcome: ClassVar[str] = "error"
+    outcome: ClassVar[Outcome] = Outcome.ERROR
 
     @property
     def exit_code(self) -> int:
-        return exit_code(self.outcome)
+        """The exit code of this error's outcome."""
+        return Outcome(self.outcome).exit_code
+
+
+# --- The Hub and what it sends: ids, transport, untrusted bytes, verification ---
+
+
+class NotClearedError(HubAssetsError, PermissionError):
+    """A loader was asked to load files that have no passing security verdict."""
+
+    outcome = Outcome.UNSAFE_REPO
+
+
+class HubUnavailableError(HubAssetsError, ConnectionError):
+    """The Hub could not be reached and nothing cached can stand in."""
+
+    outcome = Outcome.DOWNLOAD_FAILED
+
+
+class OfflineCacheMissError(HubUnavailableError):
+    """Offline (HF_HUB_OFFLINE=1 or the Hub unreachable) and nothing cached for this model."""
+
+    outcome = Outcome.OFFLINE_CACHE_MISS
+
+
+class RateLimitedError(HubUnavailableError):
+    """The Hub kept answering 429 (or 5xx) after every configured retry."""
+
+
+class ModelNotFoundError(HubAssetsError, LookupError):
+    """The Hub has no such model (or revision)."""
+
+    outcome = Outcome.NOT_FOUND
+
+
+class InvalidRepoIdError(HubAssetsError, ValueError):
+    """A string that cannot be a Hub repo id."""
+
+    outcome = Outcome.INVALID
+
+
+class InvalidRepoPathError(HubAssetsError, ValueError):
+    """A file path that could escape its repo (absolute, '..', a backslash, a NUL)."""
+
+    outcome = Outcome.UNSAFE_REPO
+
+
+class InvalidModelIdError(HubAssetsError, ValueError):
+    """A model id that cannot be a Hub repo id."""
+
+    outcome = Outcome.INVALID
+
+
+class MalformedWeightsError(HubAssetsError, ValueError):
+    """A weight file whose header breaks its format's rules (sizes, offsets, dtypes)."""
+
+    outcome = Outcome.MALFORMED_WEIGHTS
+
+
+class UnknownLicenseError(HubAssetsError, ValueError):
+    """A licence the Hub does not know."""
+
+    outcome = Outcome.INVALID
+
+
+class RedirectRefusedError(HubAssetsError, ConnectionError):
+    """The Hub redirected to a host it may not send us to, or redirected too often."""
+
+    outcome = Outcome.UNSAFE_REPO
+
+
+class DeadlineExceededError(HubAssetsError, TimeoutError):
+    """A response took longer than its deadline (an endless or trickling body)."""
+
+    outcome = Outcome.DOWNLOAD_FAILED
+
+
+class UnsafeRepoError(HubAssetsError, ValueError):
+    """The Hub sent a value that cannot be trusted (a sha, a name, a size): the repo is
+    refused before anything uses it."""
+
+    outcome = Outcome.UNSAFE_REPO
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class OversizedRepoError(UnsafeRepoError):
+    """The repo advertises more files or bytes than the configured limits: refused before
+    any fetch."""
+
+    outcome = Outcome.OVERSIZED_REPO
+
+
+class OversizedMetadataFileError(UnsafeRepoError):
+    """A card or config the Hub advertises over the limit for files read whole."""
+
+    outcome = Outcome.OVERSIZED_REPO
+
+
+class ChecksumMismatchError(HubAssetsError, ValueError):
+    """A file's content did not match the Hub's hash, even after a fresh download."""
+
+    outcome = Outcome.CHECKSUM_MISMATCH
+
+    def __init__(self, message: str, *, path: str = "", expected: str = "", actual: str = ""):
+        super().__init__(message)
+        self.path, self.expected, self.actual = path, expected, actual
+
+
+# --- Hardware fit and GGUF headers ---
+
+
+class DeviceConfigError(HubAssetsError, ValueError):
+    """A device profile file that cannot be used."""
+
+    outcome = Outcome.INVALID
+
+
+class MalformedGgufError(HubAssetsError):
+    """A GGUF header that breaks the format or the reader's bounds: a finding, not a crash."""
+
+    outcome = Outcome.UNSAFE_REPO
+
+
+# --- Settings ---
+
+
+class SettingsError(HubAssetsError, ValueError):
+    """An environment variable holds a value the product cannot use."""
+
+    outcome = Outcome.INVALID
+
+
+# --- The registry ---
+
+
+class MissingMetadataError(RuntimeError):
+    """A per-model stage ran before the model's metadata was stored."""
+
+
+class InvalidFilterError(HubAssetsError, ValueError):
+    """A name filter the registry's engine cannot run."""
+
+    outcome = Outcome.INVALID
+
+
+class RegistryError(HubAssetsError, RuntimeError):
+    """The registry could not be opened or used; the message says why and what to do."""
+
+    outcome = Outcome.ERROR
+
+
+# --- Evaluation ---
+
+
+class BackendLoadError(HubAssetsError, RuntimeError):
+    """The model could not be loaded for evaluation; the message says why."""
+
+    outcome = Outcome.ERROR
+
+
+class DatasetLoadError(HubAssetsError, RuntimeError):
+    """A pinned dataset could not be loaded and is not cached."""
+
+    outcome = Outcome.ERROR
+
+
+class SamplesUnavailableError(HubAssetsError, LookupError):
+    """The model has no evaluation at its current revision (or its dataset is not cached)."""
+
+    outcome = Outcome.NOT_FOUND
+
+
+# --- The quality gate ---
+
+
+class GateConfigError(HubAssetsError, ValueError):
+    """The gate configuration file is not valid; the message names the file and the field."""
+
+    outcome = Outcome.INVALID
+
+
+# --- Downloads, packages and package stores ---
+
+
+class UnsafePathError(UnsafeRepoError):
+    """The Hub listed a file path that could escape the download folder."""
+
+
+class OversizedFileError(UnsafePathError):
+    """The Hub advertises a file larger than the configured maximum."""
+
+
+class InsufficientDiskSpaceError(HubAssetsError, OSError):
+    """Not enough free disk for the files still to download."""
+
+    outcome = Outcome.ERROR
+
+
+class GatedModelError(HubAssetsError, PermissionError):
+    """The model's files need a token with access."""
+
+    outcome = Outcome.GATED
+
+
+class DownloadFailedError(HubAssetsError, ConnectionError):
+    """A file could not be fetched after the retries (connection dropped, server errors)."""
+
+    outcome = Outcome.DOWNLOAD_FAILED
+
+
+class GateNotPassedError(HubAssetsError, RuntimeError):
+    """The current revision did not pass the quality gate (or has no gate decision)."""
+
+    outcome = Outcome.GATE_FAILED
+
+
+class PackageExistsError(HubAssetsError, RuntimeError):
+    """A package with this name and version is already in the registry."""
+
+    outcome = Outcome.ALREADY_EXISTS
+
+    def __init__(
+        self, message: str, existing: Any = None, same_revision: bool = False
+    ) -> None:
+        super().__init__(message)
+        # the registry's PackageRow of the package that exists
+        self.existing, self.same_revision = existing, same_revision
+
+
+class ClaimLostError(PackageExistsError):
+    """This run's claim on the package went stale and another run took it over."""
+
+
+class InvalidVersionError(HubAssetsError, ValueError):
+    """A package version that is not semantic (MAJOR.MINOR.PATCH)."""
+
+    outcome = Outcome.INVALID
+
+
+class StorageError(HubAssetsError, RuntimeError):
+    """The package store could not be written or read."""
+
+    outcome = Outcome.STORAGE_FAILED
+
+
+# --- Signatures and proof ---
+
+
+class SigningKeyError(HubAssetsError, ValueError):
+    """A signing or verification key that cannot be used; the message says why."""
+
+    outcome = Outcome.INVALID
+
+
+class UnverifiedPackageError(HubAssetsError, ValueError):
+    """A package whose bytes, signature, attestation or BOM do not check out."""
+
+    outcome = Outcome.UNVERIFIED
+
+
+# --- Publishing to a Hub ---
+
+
+class InvalidPushError(HubAssetsError, ValueError):
+    """A push that cannot start: no model files, a bad repo id, licence or JSON file."""
+
+    outcome = Outcome.INVALID
+
+
+class PushUnauthorizedError(HubAssetsError, PermissionError):
+    """No token, or a token the Hub does not accept."""
+
+    outcome = Outcome.UNAUTHORIZED
+
+
+class PushForbiddenError(HubAssetsError, PermissionError):
+    """A valid token that cannot write."""
+
+    outcome = Outcome.FORBIDDEN
+
+
+class PushFailedError(HubAssetsError, RuntimeError):
+    """The Hub refused or failed the push; nothing half-committed (one commit or none)."""
+
+    outcome = Outcome.ERROR
+
+
+# --- Identity and approvals ---
+
+
+class ApprovalRefusedError(HubAssetsError, ValueError):
+    """The decision is not allowed for this revision (e.g. promoting one that did not pass
+    the gate, or has no package)."""
+
+    outcome = Outcome.REFUSED
+
+
+class InvalidDecisionError(HubAssetsError, ValueError):
+    """A decision without a reason, with an unknown action, or a revision that is no sha."""
+
+    outcome = Outcome.INVALID
+
+
+class AuthenticationError(HubAssetsError, PermissionError):
+    """No valid credentials: unknown user, wrong password, or a bad, expired or revoked
+    token."""
+
+    outcome = Outcome.UNAUTHORIZED
+
+
+class PermissionDeniedError(HubAssetsError, PermissionError):
+    """Valid credentials without the permission the action needs."""
+
+    outcome = Outcome.FORBIDDEN
+
+
+class ThrottledError(HubAssetsError, PermissionError):
+    """Too many failed logins for this user or address: wait before trying again."""
+
+    outcome = Outcome.THROTTLED
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InvalidIdentityError(HubAssetsError, ValueError):
+    """A username, permission or duration the service cannot accept."""
+
+    outcome = Outcome.INVALID
+
+
+# --- The mirror and lockfiles ---
+
+
+class NotApprovedError(HubAssetsError, LookupError):
+    """A model asked for in a lockfile has no approved revision."""
+
+    outcome = Outcome.REFUSED
+
+
+class InvalidLockfileError(HubAssetsError, ValueError):
+    """A lockfile that is not one `hub-assets lock` wrote."""
+
+    outcome = Outcome.INVALID
+
+
+class LockMismatchError(HubAssetsError, ValueError):
+    """A fetched file's bytes differ from the lockfile; the file was removed."""
+
+    outcome = Outcome.CHECKSUM_MISMATCH
+
+
+class PackageIntegrityError(HubAssetsError, ValueError):
+    """A stored package is not the zip the registry recorded: different sha256, a member
+    compressed or of the wrong size. It is not served."""
+
+    outcome = Outcome.CHECKSUM_MISMATCH
+
+
+# --- Serving the Hub's protocol ---
+
+
+class HubError(Exception):
+    """An error answered the way the Hub answers it: status, X-Error-Code, message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        self.extra = extra or {}  # more keys of the JSON body (a 409's `url`)
+
+
+class UploadRejectedError(ValueError):
+    """Uploaded bytes that do not match what was announced (sha256 or size)."""
 
 
 # Errors of other libraries that mean one of our outcomes.
 EXTERNAL_OUTCOMES = {
-    "GatedRepoError": "gated",
-    "RepositoryNotFoundError": "not_found",
-    "RevisionNotFoundError": "not_found",
-    "OfflineModeIsEnabled": "offline_cache_miss",
+    "GatedRepoError": Outcome.GATED.value,
+    "RepositoryNotFoundError": Outcome.NOT_FOUND.value,
+    "RevisionNotFoundError": Outcome.NOT_FOUND.value,
+    "OfflineModeIsEnabled": Outcome.OFFLINE_CACHE_MISS.value,
 }
 
 
@@ -90,23 +472,10 @@ def _subclasses(cls: type) -> list[type]:
 
 def outcomes_by_class_name() -> dict[str, str]:
     """Class name → outcome for every product error and the external ones above."""
-    import hub_assets.evaluation.backends
-    import hub_assets.evaluation.datasets
-    import hub_assets.gate.config
-    import hub_assets.hub.clearance
-    import hub_assets.hub.client
-    import hub_assets.hub.ids
-    import hub_assets.hub.inspection
-    import hub_assets.hub.transport
-    import hub_assets.hub.untrusted
-    import hub_assets.hub.verified
-    import hub_assets.packaging.download
-    import hub_assets.packaging.ingest
-    import hub_assets.packaging.package
-    import hub_assets.packaging.store
-    import hub_assets.registry.store  # noqa: F401 - each import registers its errors
-
-    return {**EXTERNAL_OUTCOMES, **{c.__name__: c.outcome for c in _subclasses(HubAssetsError)}}
+    return {
+        **EXTERNAL_OUTCOMES,
+        **{c.__name__: Outcome(c.outcome).value for c in _subclasses(HubAssetsError)},
+    }
 
 
 _CLASS_PREFIX = re.compile(
@@ -119,7 +488,7 @@ def outcome_of(error: BaseException) -> str:
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, HubAssetsError):
-            return seen.outcome
+            return Outcome(seen.outcome).value
         for cls in type(seen).__mro__:
             if cls.__name__ in EXTERNAL_OUTCOMES:
                 return EXTERNAL_OUTCOMES[cls.__name__]

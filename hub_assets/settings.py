@@ -27,11 +27,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hub_assets.discovery.filters import DEFAULT_LIBRARIES, DEFAULT_LICENSES, DEFAULT_PIPELINE_TAGS
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import InvalidRepoIdError, SettingsError
 from hub_assets.evaluation.api_budget import ApiBudget
 from hub_assets.evaluation.inference_api import InferenceApiConfig
 from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND
-from hub_assets.hub.ids import InvalidRepoIdError, validate_repo_id
+from hub_assets.hub.ids import validate_repo_id
 from hub_assets.registry.store import (
     DEFAULT_LOCK_TIMEOUT_S,
     DEFAULT_REGISTRY_PATH,
@@ -43,12 +43,6 @@ DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
 _CRON = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")
 
 CsvList = Annotated[list[str], NoDecode]
-
-
-class SettingsError(HubAssetsError, ValueError):
-    """An environment variable holds a value the product cannot use."""
-
-    outcome = "invalid"
 
 
 def _env(*names: str) -> AliasChoices:
@@ -230,8 +224,8 @@ class Settings(BaseSettings):
     @classmethod
     def _registry(cls, value: str) -> str:
         if value.startswith(POSTGRES_SCHEMES):
+            from hub_assets.errors import RegistryError
             from hub_assets.registry.postgres import check_url
-            from hub_assets.registry.store import RegistryError
 
             try:
                 check_url(value)

@@ -73,8 +73,8 @@ def test_only_transient_failures_are_retried():
     import pytest
 
     from hub_assets.defs.conventions import retry_when_transient
-    from hub_assets.hub.client import HubUnavailableError, OfflineCacheMissError
-    from hub_assets.packaging.download import ChecksumMismatchError, DownloadFailedError
+    from hub_assets.errors import DownloadFailedError, HubUnavailableError, OfflineCacheMissError
+    from hub_assets.packaging.download import ChecksumMismatchError
 
     for transient in (HubUnavailableError("down"), DownloadFailedError("cut")):
         with pytest.raises(dg.RetryRequested), retry_when_transient():
@@ -103,7 +103,8 @@ def test_the_executor_is_configuration_and_keeps_the_broker_out_of_run_config(mo
     import pytest
 
     from hub_assets.defs.executors import BROKER_ENV, executor_for
-    from hub_assets.settings import SettingsError, load_settings
+    from hub_assets.errors import SettingsError
+    from hub_assets.settings import load_settings
 
     for name in ("multiprocess", "in_process", "k8s"):
         monkeypatch.setenv("HUB_ASSETS_EXECUTOR", name)

@@ -6,27 +6,24 @@ from huggingface_hub.errors import OfflineModeIsEnabled
 from hub_assets.errors import (
     EXIT_CODES,
     HTTP_STATUSES,
+    DownloadFailedError,
+    GatedModelError,
+    GateNotPassedError,
+    HubUnavailableError,
+    InvalidVersionError,
+    ModelNotFoundError,
+    OfflineCacheMissError,
+    OversizedFileError,
+    PackageExistsError,
+    RateLimitedError,
+    StorageError,
+    UnsafePathError,
     outcome_of,
     outcome_of_error_info,
     plain_message,
 )
-from hub_assets.hub.client import (
-    HubUnavailableError,
-    InvalidModelIdError,
-    ModelNotFoundError,
-    OfflineCacheMissError,
-    RateLimitedError,
-)
-from hub_assets.packaging.download import (
-    ChecksumMismatchError,
-    DownloadFailedError,
-    GatedModelError,
-    OversizedFileError,
-    UnsafePathError,
-)
-from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError
-from hub_assets.packaging.package import InvalidVersionError
-from hub_assets.packaging.store import StorageError
+from hub_assets.hub.client import InvalidModelIdError
+from hub_assets.packaging.download import ChecksumMismatchError
 
 
 @pytest.mark.parametrize(
@@ -108,3 +105,39 @@ def test_every_product_error_names_a_known_outcome():
     assert known["ChecksumMismatchError"] == "checksum_mismatch"
     assert ChecksumMismatchError("x").exit_code == EXIT_CODES["checksum_mismatch"] == 8
     assert isinstance(GateNotPassedError("x"), HubAssetsError)
+
+
+def test_the_outcome_table_in_the_docs_is_the_outcome_enum():
+    """docs/ingestion.md's table of outcomes, exit codes and HTTP statuses says what
+    `Outcome` says, row for row."""
+    import re
+    from pathlib import Path
+
+    from hub_assets.errors import Outcome
+
+    doc = (Path(__file__).parent.parent / "docs" / "ingestion.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \| (\d+) \|", doc, flags=re.M)
+    assert {(o, int(e), int(h)) for o, e, h in rows} == {
+        (o.value, o.exit_code, o.http_status) for o in Outcome
+    }
+    assert len(rows) == len(Outcome)
+
+
+def test_every_error_class_is_defined_in_the_errors_module():
+    """One module holds every error class: none is defined anywhere else in the product."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).parent.parent / "hub_assets"
+    elsewhere = [
+        f"{path.relative_to(package)}:{node.name}"
+        for path in package.rglob("*.py")
+        if path.name != "errors.py" and "devhub" not in path.parts
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(b, ast.Name) and (b.id.endswith("Error") or b.id == "Exception")
+            for b in node.bases
+        )
+    ]
+    assert elsewhere == []

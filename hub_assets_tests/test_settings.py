@@ -5,10 +5,10 @@ import pytest
 from click.testing import CliRunner
 
 from hub_assets.cli import main
-from hub_assets.errors import exit_code
+from hub_assets.errors import SettingsError, exit_code
 from hub_assets.registry.store import Registry
 from hub_assets.resources import RegistryResource
-from hub_assets.settings import Settings, SettingsError, env_names, load_settings
+from hub_assets.settings import Settings, env_names, load_settings
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from hub_assets.settings import Settings, SettingsError, load_settings
+from hub_assets.errors import SettingsError
+from hub_assets.settings import Settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -43,7 +43,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _read(registry_path: str | None, fn):  # noqa: ANN001, ANN202 - a registry read
-    from hub_assets.registry.store import RegistryError
+    from hub_assets.errors import RegistryError
 
     try:
         with open_registry(settings_or_exit(), registry_path).read() as con:
@@ -126,7 +126,7 @@ def recommend(
 ) -> None:
     """The best approved model that fits in the RAM given (highest net score; ties to the
     smaller estimate), with the numbers that make it fit and the runners-up."""
-    from hub_assets.hardware.fit import DeviceConfigError
+    from hub_assets.errors import DeviceConfigError
     from hub_assets.hardware.recommend import recommend as choose
     from hub_assets.registry.hardware import approved_fits
     from hub_assets.resources import TrustResource

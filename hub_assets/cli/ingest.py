@@ -67,8 +67,9 @@ def ingest(
     The ingest_request_sensor turns the request into a run. With --wait the command waits
     for the outcome; when no Dagster daemon is running it runs the request itself.
     """
-    from hub_assets.hub.ids import InvalidModelIdError, check_model_id
-    from hub_assets.packaging.package import InvalidVersionError, check_version
+    from hub_assets.errors import InvalidModelIdError, InvalidVersionError
+    from hub_assets.hub.ids import check_model_id
+    from hub_assets.packaging.package import check_version
     from hub_assets.registry import packages as reg_packages
 
     try:

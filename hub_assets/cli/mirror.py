@@ -29,8 +29,8 @@ def mirror() -> None:
 @click.option("--port", default=8766, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
     """Serve approved models; point clients at it with HF_ENDPOINT=http://HOST:PORT."""
+    from hub_assets.errors import HubError
     from hub_assets.hub_protocol.http import ProtocolServer
-    from hub_assets.hub_protocol.shapes import HubError
     from hub_assets.mirror import mirror_state
     from hub_assets.resources import PackageStoreResource
     from hub_assets.service.identity import Identity

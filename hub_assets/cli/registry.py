@@ -28,7 +28,8 @@ def open_registry(settings: Settings, path: str | None = None) -> Registry:
 def migrate(source: str | None) -> None:
     """Create or upgrade the registry's tables (HUB_ASSETS_REGISTRY: the file or the shared
     registry); with --from, move a registry file's rows into an empty shared registry."""
-    from hub_assets.registry.store import Registry, RegistryError
+    from hub_assets.errors import RegistryError
+    from hub_assets.registry.store import Registry
 
     settings = settings_or_exit()
     reg = open_registry(settings)
@@ -77,7 +78,7 @@ def sql(query: str, fmt: str, registry_path: str | None) -> None:
     """Run read-only SQL on the registry and print the result."""
     import duckdb
 
-    from hub_assets.registry.store import RegistryError
+    from hub_assets.errors import RegistryError
 
     reg = open_registry(settings_or_exit(), registry_path)
     try:
@@ -119,13 +120,12 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
 
     from huggingface_hub.utils import disable_progress_bars
 
-    from hub_assets.errors import HubAssetsError
-    from hub_assets.hub.ids import InvalidModelIdError, check_model_id
+    from hub_assets.errors import HubAssetsError, InvalidModelIdError, RegistryError
+    from hub_assets.hub.ids import check_model_id
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.report import score_record
     from hub_assets.metrics.revision import score_revision
     from hub_assets.registry import metrics as reg_metrics
-    from hub_assets.registry.store import RegistryError
     from hub_assets.resources import EvaluationResource, HubResource, TrustResource
 
     settings = settings_or_exit()
@@ -184,10 +184,10 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
 @click.option("--registry", "registry_path", default=None)
 def status(model_id: str, registry_path: str | None) -> None:
     """Print a model's lifecycle history (oldest first)."""
-    from hub_assets.hub.ids import InvalidModelIdError, check_model_id
+    from hub_assets.errors import InvalidModelIdError, RegistryError
+    from hub_assets.hub.ids import check_model_id
     from hub_assets.registry.metrics import revision_metrics
     from hub_assets.registry.models import status_history
-    from hub_assets.registry.store import RegistryError
 
     try:
         check_model_id(model_id)

@@ -9,8 +9,8 @@ from datetime import timedelta
 import dagster as dg
 
 from hub_assets.defs import SETTINGS
-from hub_assets.hub.client import HubClient, HubUnavailableError, OfflineCacheMissError
-from hub_assets.packaging.download import DownloadFailedError
+from hub_assets.errors import DownloadFailedError, HubUnavailableError, OfflineCacheMissError
+from hub_assets.hub.client import HubClient
 from hub_assets.resources import HubResource, RegistryResource
 
 OWNERS = ["team:ml-platform"]

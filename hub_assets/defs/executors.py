@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from hub_assets.settings import Settings, SettingsError, load_settings
+from hub_assets.errors import SettingsError
+from hub_assets.settings import Settings, load_settings
 
 BROKER_ENV = "HUB_ASSETS_CELERY_BROKER"
 BACKEND_ENV = "HUB_ASSETS_CELERY_BACKEND"

@@ -24,11 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from hub_assets.hub.ids import (
-    InvalidRepoIdError,
-    validate_repo_id,
-    validate_repo_path,
-)
+from hub_assets.errors import InvalidRepoIdError, UploadRejectedError
+from hub_assets.hub.ids import validate_repo_id, validate_repo_path
 from hub_assets.hub_protocol.repos import (
     BlobWindow,
     Commit,
@@ -38,7 +35,7 @@ from hub_assets.hub_protocol.repos import (
     is_lfs,
     lfs_pointer,
 )
-from hub_assets.hub_protocol.writes import GITATTRIBUTES, UploadRejectedError
+from hub_assets.hub_protocol.writes import GITATTRIBUTES
 
 REPO_TYPES = ("model", "dataset")
 _CHUNK = 1024 * 1024

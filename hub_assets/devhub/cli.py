@@ -145,7 +145,7 @@ def hub_commit(
 ) -> None:
     """Add a repo to a catalog, or a new revision of one, from a local folder."""
     from hub_assets.devhub.catalog import Catalog, CatalogError
-    from hub_assets.hub.ids import InvalidRepoIdError, InvalidRepoPathError
+    from hub_assets.errors import InvalidRepoIdError, InvalidRepoPathError
 
     folder_p = Path(folder)
     files = {

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hub_assets.hub_protocol.shapes import HubError
+from hub_assets.errors import HubError
 
 
 @dataclass

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from hub_assets.errors import BackendLoadError, HubError
 from hub_assets.evaluation.backends import (
     EMBEDDING_TASKS,
     EXTRACTIVE_TASKS,
     GENERATION_TASKS,
-    BackendLoadError,
     EmbeddingBackend,
     ExtractiveQABackend,
     GenerationConfig,
@@ -43,7 +43,6 @@ from hub_assets.evaluation.backends import (
 from hub_assets.hub.clearance import mark_cleared
 from hub_assets.hub_protocol.repos import Commit, Repo
 from hub_assets.hub_protocol.routing import ProtocolRequest, ProtocolResponse, json_response
-from hub_assets.hub_protocol.shapes import HubError
 
 PROVIDER = "hf-inference"
 ROUTE = re.compile(r"^/(?:(?P<provider>[a-z0-9-]+)/)?models/(?P<rest>.+?)/?$")

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS, CandidateFilter
 from hub_assets.discovery.scan import ScanResult, scan
-from hub_assets.hub.client import HubClient, HubUnavailableError
+from hub_assets.errors import HubUnavailableError
+from hub_assets.hub.client import HubClient
 from hub_assets.registry import models as reg
 from hub_assets.registry.store import Registry
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub_assets.hub.client import Fetched, HubClient, HubUnavailableError
+from hub_assets.errors import HubUnavailableError
+from hub_assets.hub.client import Fetched, HubClient
 from hub_assets.registry.models import known_models, save_revision, upsert_models
 from hub_assets.registry.store import Registry
 

@@ -17,18 +17,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import BackendLoadError
 from hub_assets.evaluation.loader import from_pretrained, load_failure_words
 
 GENERATION_TASKS = ("text-generation", "text2text-generation")
 EXTRACTIVE_TASKS = ("question-answering",)
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
-
-
-class BackendLoadError(HubAssetsError, RuntimeError):
-    """The model could not be loaded for evaluation; the message says why."""
-
-    outcome = "error"
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import DatasetLoadError
 from hub_assets.evaluation.measurement import QA_TASK, RETRIEVAL_TASK
 from hub_assets.settings import child_environment
-
-
-class DatasetLoadError(HubAssetsError, RuntimeError):
-    """A pinned dataset could not be loaded and is not cached."""
-
-    outcome = "error"
 
 
 @dataclass(frozen=True)

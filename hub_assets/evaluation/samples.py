@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import SamplesUnavailableError
 from hub_assets.evaluation.datasets import DEFAULT_PINS, DatasetPin
 from hub_assets.evaluation.measurement import PRIMARY, QA_TASK
 from hub_assets.registry.evaluations import latest_evaluation, report_samples
@@ -22,12 +22,6 @@ from hub_assets.registry.store import Registry
 # enough to judge the answer against.
 TEXT_LIMIT = 400
 TOP_DOCUMENTS = 3  # a retrieval prediction shows the first ranked passages
-
-
-class SamplesUnavailableError(HubAssetsError, LookupError):
-    """The model has no evaluation at its current revision (or its dataset is not cached)."""
-
-    outcome = "not_found"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,15 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hub_assets.errors import (
+    BackendLoadError,
+    GatedModelError,
+    MalformedGgufError,
+    ModelNotFoundError,
+    NotClearedError,
+)
 from hub_assets.evaluation.api_budget import ApiSession, Clock
-from hub_assets.evaluation.backends import BackendLoadError, GenerationConfig
+from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
 from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
 from hub_assets.evaluation.measurement import QA_TASK, Measurement
@@ -31,13 +38,12 @@ from hub_assets.evaluation.shadow import (
     regression_findings,
     weight_bytes,
 )
-from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
-from hub_assets.hub.clearance import NotClearedError, require_cleared
-from hub_assets.hub.client import HubClient, ModelNotFoundError
+from hub_assets.hardware.gguf_header import read_local_gguf_header
+from hub_assets.hub.clearance import require_cleared
+from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.packaging.download import GatedModelError
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import require_current_revision, revision_metrics, write_metrics
 from hub_assets.registry.models import append_status

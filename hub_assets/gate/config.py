@@ -9,19 +9,13 @@ from pathlib import Path
 
 import yaml
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import GateConfigError
 from hub_assets.hardware.fit import load_devices
 from hub_assets.metrics.licence_chain import FAILING_FINDINGS, FINDINGS, USES
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST
 
 DEFAULT_GATE_CONFIG = Path(__file__).with_name("quality_gate.yaml")
-
-
-class GateConfigError(HubAssetsError, ValueError):
-    """The gate configuration file is not valid; the message names the file and the field."""
-
-    outcome = "invalid"
 
 
 @dataclass(frozen=True)

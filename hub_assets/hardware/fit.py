@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import DeviceConfigError
 from hub_assets.hardware.footprint import Footprint, footprint_from_dict
 
 GIB = 1024**3
@@ -32,12 +32,6 @@ DEFAULT_CONTEXT = 4096
 # The estimate may differ from a measured peak RSS by this share of the measurement and
 # still be "within tolerance" (docs/metrics.md; the tests hold the demo models to it).
 ESTIMATE_TOLERANCE = 0.35
-
-
-class DeviceConfigError(HubAssetsError, ValueError):
-    """A device profile file that cannot be used."""
-
-    outcome = "invalid"
 
 
 @dataclass(frozen=True)

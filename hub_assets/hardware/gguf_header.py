@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import MalformedGgufError
 
 MAGIC = b"GGUF"
 MAX_TENSORS = 100_000  # the largest mixture-of-experts files hold a few thousand
@@ -46,12 +46,6 @@ _SCALARS = {
     GGUFValueType.INT64: "<q",
     GGUFValueType.FLOAT64: "<d",
 }
-
-
-class MalformedGgufError(HubAssetsError):
-    """A GGUF header that breaks the format or the reader's bounds: a finding, not a crash."""
-
-    outcome = "unsafe_repo"
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import NotClearedError
 
 CLEARANCE = Path(".hub-assets") / "clearance.json"
-
-
-class NotClearedError(HubAssetsError, PermissionError):
-    """A loader was asked to load files that have no passing security verdict."""
-
-    outcome = "unsafe_repo"
 
 
 def mark_cleared(folder: Path, sha: str, verdict: str, fingerprint: str) -> None:
@@ -53,8 +47,9 @@ _HEADERS_CHECKED: dict[tuple[str, int, int], str] = {}
 def _header_problem(path: Path) -> str:
     """'' when the weight file's header is within its format's rules, else why not (cached
     per path, size and modification time)."""
-    from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
-    from hub_assets.hub.inspection import MalformedWeightsError, local_safetensors_header
+    from hub_assets.errors import MalformedGgufError, MalformedWeightsError
+    from hub_assets.hardware.gguf_header import read_local_gguf_header
+    from hub_assets.hub.inspection import local_safetensors_header
 
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)

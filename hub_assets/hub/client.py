@@ -32,11 +32,21 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import DatasetInfo, ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    DeadlineExceededError,
+    HubUnavailableError,
+    InvalidModelIdError,
+    MalformedGgufError,
+    ModelNotFoundError,
+    OfflineCacheMissError,
+    OversizedMetadataFileError,
+    RateLimitedError,
+    UnsafeRepoError,
+)
 from hub_assets.hardware.footprint import gguf_summary
-from hub_assets.hardware.gguf_header import MalformedGgufError, read_gguf_header
+from hub_assets.hardware.gguf_header import read_gguf_header
 from hub_assets.hub.card import split_card
-from hub_assets.hub.ids import InvalidModelIdError, check_model_id
+from hub_assets.hub.ids import check_model_id
 from hub_assets.hub.listing import iso, listing_record
 from hub_assets.hub.metadata_cache import MetadataCache
 from hub_assets.hub.pacing import (
@@ -46,21 +56,8 @@ from hub_assets.hub.pacing import (
     storm_message,
     transport_words,
 )
-from hub_assets.hub.transport import (
-    Deadline,
-    DeadlineExceededError,
-    allowed_hosts,
-    deadline_for,
-    open_get,
-)
-from hub_assets.hub.untrusted import (
-    RepoLimits,
-    UnsafeRepoError,
-    check_sha,
-    check_siblings,
-    check_text,
-    shown,
-)
+from hub_assets.hub.transport import Deadline, allowed_hosts, deadline_for, open_get
+from hub_assets.hub.untrusted import RepoLimits, check_sha, check_siblings, check_text, shown
 
 T = TypeVar("T")
 # The Hub's free API quota is 1,000 requests per 5 minutes (3.3/s): stay under it.
@@ -72,28 +69,6 @@ MAX_ERROR_BYTES = 64 * 1024  # an error answer's body
 JSON_DEADLINE_S = 120.0  # beyond the read timeout, for a whole API answer
 MAX_COMMITS = 1000  # of a revision's history, newest first
 MAX_COMMIT_PAGES = 20
-
-
-class HubUnavailableError(HubAssetsError, ConnectionError):
-    """The Hub could not be reached and nothing cached can stand in."""
-
-    outcome = "download_failed"
-
-
-class OfflineCacheMissError(HubUnavailableError):
-    """Offline (HF_HUB_OFFLINE=1 or the Hub unreachable) and nothing cached for this model."""
-
-    outcome = "offline_cache_miss"
-
-
-class RateLimitedError(HubUnavailableError):
-    """The Hub kept answering 429 (or 5xx) after every configured retry."""
-
-
-class ModelNotFoundError(HubAssetsError, LookupError):
-    """The Hub has no such model (or revision)."""
-
-    outcome = "not_found"
 
 
 @dataclass
@@ -535,7 +510,8 @@ class HubClient:
         than the metadata-file limit), within a deadline, redirects to allowed hosts only,
         and verified against the listing's blob id or LFS sha256 before anyone reads it.
         Nothing is written to disk and no Hub-chosen string becomes a path."""
-        from hub_assets.hub.verified import ChecksumMismatchError, expected_digest, hasher_for
+        from hub_assets.errors import ChecksumMismatchError
+        from hub_assets.hub.verified import expected_digest, hasher_for
 
         path, size = sibling["path"], int(sibling.get("size") or 0)
         cap = self.settings.limits.max_metadata_file_bytes
@@ -612,7 +588,8 @@ class HubClient:
         )
 
     def _fetch_weight_headers(self, model_id: str, sha: str) -> dict:
-        from hub_assets.hub.inspection import MalformedWeightsError, safetensors_header
+        from hub_assets.errors import MalformedWeightsError
+        from hub_assets.hub.inspection import safetensors_header
 
         siblings = self.model_metadata(model_id, sha).data["info"].get("siblings") or []
         by_path = {s["path"]: s for s in siblings}
@@ -748,12 +725,6 @@ class HubClient:
             ),
             "downloads": info.downloads or 0,
         }
-
-
-class OversizedMetadataFileError(UnsafeRepoError):
-    """A card or config the Hub advertises over the limit for files read whole."""
-
-    outcome = "oversized_repo"
 
 
 def _commit_date(value: object) -> str | None:

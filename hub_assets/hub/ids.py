@@ -5,23 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    InvalidModelIdError,
+    InvalidRepoIdError,
+    InvalidRepoPathError,
+)
 
 _REPO_ID = re.compile(
     r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}", re.ASCII
 )
-
-
-class InvalidRepoIdError(HubAssetsError, ValueError):
-    """A string that cannot be a Hub repo id."""
-
-    outcome = "invalid"
-
-
-class InvalidRepoPathError(HubAssetsError, ValueError):
-    """A file path that could escape its repo (absolute, '..', a backslash, a NUL)."""
-
-    outcome = "unsafe_repo"
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -49,12 +41,6 @@ def validate_repo_path(path: str) -> str:
             f"Invalid file path {path!r} in repo: must be relative, without '..'."
         )
     return path
-
-
-class InvalidModelIdError(HubAssetsError, ValueError):
-    """A model id that cannot be a Hub repo id."""
-
-    outcome = "invalid"
 
 
 def check_model_id(model_id: str) -> str:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from picklescan.scanner import scan_bytes, scan_file_path
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import MalformedWeightsError
 
 # Files that may hold pickles (which run code on load), by suffix, matched without regard
 # to case: the one list every stage uses. Content decides too (`hub_assets.metrics.formats`).
@@ -64,12 +64,6 @@ SAFETENSORS_DTYPES = {
     "F64": 8,
     "C64": 8,
 }
-
-
-class MalformedWeightsError(HubAssetsError, ValueError):
-    """A weight file whose header breaks its format's rules (sizes, offsets, dtypes)."""
-
-    outcome = "malformed_weights"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import UnknownLicenseError
 
 HUB_LICENSES = frozenset(
     """
@@ -26,12 +26,6 @@ HUB_LICENSES = frozenset(
     llama3.3 llama4 grok2-community gemma unknown other
     """.split()
 )
-
-
-class UnknownLicenseError(HubAssetsError, ValueError):
-    """A licence the Hub does not know."""
-
-    outcome = "invalid"
 
 
 def check_license(license_id: str) -> str:

@@ -17,25 +17,13 @@ from urllib.parse import urljoin, urlsplit
 
 from huggingface_hub import get_session
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import DeadlineExceededError, RedirectRefusedError
 
 MAX_REDIRECTS = 5
 # A body slower than this on average is cut off (an endless trickle must end).
 MIN_BYTES_PER_S = 64 * 1024
 _HF_HOSTS = ("huggingface.co", "hf.co")
 _REDIRECTS = (301, 302, 303, 307, 308)
-
-
-class RedirectRefusedError(HubAssetsError, ConnectionError):
-    """The Hub redirected to a host it may not send us to, or redirected too often."""
-
-    outcome = "unsafe_repo"
-
-
-class DeadlineExceededError(HubAssetsError, TimeoutError):
-    """A response took longer than its deadline (an endless or trickling body)."""
-
-    outcome = "download_failed"
 
 
 def _host_port(url: str) -> tuple[str, int]:

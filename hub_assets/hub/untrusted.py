@@ -16,8 +16,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from hub_assets.errors import HubAssetsError
-from hub_assets.hub.ids import InvalidRepoPathError, validate_repo_path
+from hub_assets.errors import (
+    InvalidRepoPathError,
+    OversizedRepoError,
+    UnsafeRepoError,
+)
+from hub_assets.hub.ids import validate_repo_path
 
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -30,24 +34,6 @@ RESERVED_SUFFIXES = (".partial",)
 # Characters that forge log lines or hide text: controls, line and paragraph separators,
 # and the bidirectional overrides.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-
-
-class UnsafeRepoError(HubAssetsError, ValueError):
-    """The Hub sent a value that cannot be trusted (a sha, a name, a size): the repo is
-    refused before anything uses it."""
-
-    outcome = "unsafe_repo"
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class OversizedRepoError(UnsafeRepoError):
-    """The repo advertises more files or bytes than the configured limits: refused before
-    any fetch."""
-
-    outcome = "oversized_repo"
 
 
 @dataclass(frozen=True)

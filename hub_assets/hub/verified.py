@@ -9,18 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from hub_assets.errors import HubAssetsError
-
-
-class ChecksumMismatchError(HubAssetsError, ValueError):
-    """A file's content did not match the Hub's hash, even after a fresh download."""
-
-    outcome = "checksum_mismatch"
-
-    def __init__(self, message: str, *, path: str = "", expected: str = "", actual: str = ""):
-        super().__init__(message)
-        self.path, self.expected, self.actual = path, expected, actual
-
 
 def expected_digest(sibling: Mapping) -> str | None:
     """The digest the Hub advertises for a listed file: LFS sha256, else git blob sha1."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 
+from hub_assets.errors import HubError
 from hub_assets.hub_protocol.files import iter_bytes
 from hub_assets.hub_protocol.routing import (
     HubProtocol,
@@ -16,7 +17,6 @@ from hub_assets.hub_protocol.routing import (
     ProtocolResponse,
     error_response,
 )
-from hub_assets.hub_protocol.shapes import HubError
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import quote
 
+from hub_assets.errors import HubError
 from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry
-from hub_assets.hub_protocol.shapes import HubError
 
 SEND_CHUNK = 1024 * 1024
 

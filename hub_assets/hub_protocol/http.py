@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from hub_assets.errors import HubError
 from hub_assets.hub_protocol.files import send_bytes
 from hub_assets.hub_protocol.routing import (
     ADMIN_PREFIX,
@@ -23,7 +24,6 @@ from hub_assets.hub_protocol.routing import (
     error_response,
     json_response,
 )
-from hub_assets.hub_protocol.shapes import HubError
 from hub_assets.hub_protocol.writes import LFS_PREFIX
 
 # The largest body read into memory (commits carry small files inline, base64): bigger

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hub_assets.errors import HubError
 from hub_assets.hub_protocol.shapes import (
-    HubError,
     decode_cursor,
     encode_cursor,
     listing_fields,

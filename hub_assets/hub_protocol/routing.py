@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode
 import yaml
 from huggingface_hub.hf_api import ExpandDatasetProperty_T, ExpandModelProperty_T
 
+from hub_assets.errors import HubError
 from hub_assets.hub_protocol.files import file_answer
 from hub_assets.hub_protocol.listing import list_page
 from hub_assets.hub_protocol.repos import (
@@ -37,7 +38,6 @@ from hub_assets.hub_protocol.repos import (
 )
 from hub_assets.hub_protocol.shapes import (
     BlobFacts,
-    HubError,
     as_list,
     commit_json,
     entry_json,

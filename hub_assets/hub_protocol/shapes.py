@@ -13,26 +13,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from hub_assets.errors import HubError
 from hub_assets.hub.card import split_card
 from hub_assets.hub.inspection import is_pickle_name, pickle_scan, safetensors_parameters
 from hub_assets.hub_protocol.repos import BlobWindow, Commit, FileEntry, Repo, RepoStore
-
-
-class HubError(Exception):
-    """An error answered the way the Hub answers it: status, X-Error-Code, message."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str | None,
-        message: str,
-        headers: dict | None = None,
-        extra: dict | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-        self.extra = extra or {}  # more keys of the JSON body (a 409's `url`)
 
 
 class BlobFacts:

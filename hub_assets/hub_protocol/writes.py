@@ -20,10 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from hub_assets.hub.ids import InvalidRepoIdError, InvalidRepoPathError, validate_repo_id
+from hub_assets.errors import (
+    HubError,
+    InvalidRepoIdError,
+    InvalidRepoPathError,
+    UploadRejectedError,
+)
+from hub_assets.hub.ids import validate_repo_id
 from hub_assets.hub.ids import validate_repo_path as _validate_path
 from hub_assets.hub_protocol.repos import Caller, Commit, FileEntry, Repo, is_lfs, lfs_pointer_oid
-from hub_assets.hub_protocol.shapes import HubError
 
 if TYPE_CHECKING:
     from hub_assets.hub_protocol.routing import ProtocolRequest, ProtocolResponse
@@ -45,10 +50,6 @@ GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
 *.safetensors filter=lfs diff=lfs merge=lfs -text
 *.zip filter=lfs diff=lfs merge=lfs -text
 """
-
-
-class UploadRejectedError(ValueError):
-    """Uploaded bytes that do not match what was announced (sha256 or size)."""
 
 
 class RepoWriter(Protocol):

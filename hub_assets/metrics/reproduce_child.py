@@ -19,8 +19,9 @@ import time
 import traceback
 from pathlib import Path
 
+from hub_assets.errors import NotClearedError
 from hub_assets.evaluation.loader import from_pretrained, load_failure_words
-from hub_assets.hub.clearance import NotClearedError, require_cleared
+from hub_assets.hub.clearance import require_cleared
 
 FIXED_TEXT = "The town of Kalo was founded by"
 FIXED_QUESTION = ("Who founded Kalo?", "Kalo lies on the Mira river. It was founded by Ada Lo.")

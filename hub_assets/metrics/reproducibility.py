@@ -21,14 +21,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub_assets.hardware.gguf_header import MalformedGgufError, read_local_gguf_header
-from hub_assets.hub.clearance import NotClearedError, require_cleared
-from hub_assets.hub.client import HubClient, ModelNotFoundError
+from hub_assets.errors import (
+    GatedModelError,
+    MalformedGgufError,
+    ModelNotFoundError,
+    NotClearedError,
+)
+from hub_assets.hardware.gguf_header import read_local_gguf_header
+from hub_assets.hub.clearance import require_cleared
+from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.sandbox import run_boxed
 from hub_assets.metrics.trust import MetricResult
-from hub_assets.packaging.download import GatedModelError
 from hub_assets.settings import child_environment
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ from pathlib import Path
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 
 from hub_assets import __version__
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import HubAssetsError, NotClearedError
 from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hardware.fit import DEFAULT_CONTEXT, DeviceProfile, load_devices
 from hub_assets.hardware.footprint import Footprint, revision_footprint, with_base
-from hub_assets.hub.clearance import NotClearedError, clear_mark, clearance, mark_cleared
+from hub_assets.hub.clearance import clear_mark, clearance, mark_cleared
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import ALL_FILES, DATA_WEIGHT_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust

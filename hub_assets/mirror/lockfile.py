@@ -15,37 +15,24 @@ from pathlib import Path
 from huggingface_hub import hf_hub_download
 
 from hub_assets import __version__
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    InvalidLockfileError,
+    LockMismatchError,
+    NotApprovedError,
+    UnverifiedPackageError,
+)
 from hub_assets.hub.ids import check_model_id, validate_repo_path
 from hub_assets.mirror.packages import MODEL_PREFIX
 from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.progress import TransferBars
 from hub_assets.proof.attestation import verify_envelope
-from hub_assets.proof.signature import UnverifiedPackageError, verify_signature
+from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import ATTESTATION, SIGNATURE
 from hub_assets.registry.approved import approved_packages, hidden_reason
 from hub_assets.registry.store import Registry
 
 LOCK_FORMAT = 1
-
-
-class NotApprovedError(HubAssetsError, LookupError):
-    """A model asked for in a lockfile has no approved revision."""
-
-    outcome = "refused"
-
-
-class InvalidLockfileError(HubAssetsError, ValueError):
-    """A lockfile that is not one `hub-assets lock` wrote."""
-
-    outcome = "invalid"
-
-
-class LockMismatchError(HubAssetsError, ValueError):
-    """A fetched file's bytes differ from the lockfile; the file was removed."""
-
-    outcome = "checksum_mismatch"
 
 
 def make_lock(

@@ -13,18 +13,11 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import PackageIntegrityError
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # the 30 bytes before a member's name
 _LOCAL_MAGIC = b"PK\x03\x04"
 MODEL_PREFIX = "model/"
-
-
-class PackageIntegrityError(HubAssetsError, ValueError):
-    """A stored package is not the zip the registry recorded: different sha256, a member
-    compressed or of the wrong size. It is not served."""
-
-    outcome = "checksum_mismatch"
 
 
 @dataclass(frozen=True)

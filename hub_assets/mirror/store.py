@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    HubAssetsError,
+    HubError,
+    PackageIntegrityError,
+    UnverifiedPackageError,
+)
 from hub_assets.hub_protocol.repos import (
     BlobWindow,
     Commit,
@@ -29,16 +34,10 @@ from hub_assets.hub_protocol.repos import (
     is_lfs,
     lfs_pointer_oid,
 )
-from hub_assets.hub_protocol.shapes import HubError
-from hub_assets.mirror.packages import (
-    MODEL_PREFIX,
-    Member,
-    PackageIntegrityError,
-    member_spans,
-)
+from hub_assets.mirror.packages import MODEL_PREFIX, Member, member_spans
 from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
-from hub_assets.proof.signature import UnverifiedPackageError, verify_signature
+from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import SIGNATURE
 from hub_assets.registry.approved import ApprovedPackage, approved_packages, hidden_reason
 from hub_assets.registry.store import Registry

@@ -24,44 +24,26 @@ from urllib.parse import quote
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
-from hub_assets.errors import HubAssetsError
-from hub_assets.hub.client import HubClient, HubUnavailableError
+from hub_assets.errors import (
+    ChecksumMismatchError,
+    DownloadFailedError,
+    GatedModelError,
+    HubUnavailableError,
+    InsufficientDiskSpaceError,
+    OversizedFileError,
+    UnsafePathError,
+    UnsafeRepoError,
+)
+from hub_assets.hub.client import HubClient
 from hub_assets.hub.pacing import transport_words
 from hub_assets.hub.transport import Deadline, deadline_for, open_get
-from hub_assets.hub.untrusted import UnsafeRepoError, check_file_name
-from hub_assets.hub.verified import ChecksumMismatchError
+from hub_assets.hub.untrusted import check_file_name
 from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
 # Never packaged: huggingface_hub's own bookkeeping inside a local_dir.
 EXCLUDED_PREFIXES = (".cache/",)
 Progress = Callable[[str, int, int], None]  # (path, bytes done, file size)
-
-
-class UnsafePathError(UnsafeRepoError):
-    """The Hub listed a file path that could escape the download folder."""
-
-
-class OversizedFileError(UnsafePathError):
-    """The Hub advertises a file larger than the configured maximum."""
-
-
-class InsufficientDiskSpaceError(HubAssetsError, OSError):
-    """Not enough free disk for the files still to download."""
-
-    outcome = "error"
-
-
-class GatedModelError(HubAssetsError, PermissionError):
-    """The model's files need a token with access."""
-
-    outcome = "gated"
-
-
-class DownloadFailedError(HubAssetsError, ConnectionError):
-    """A file could not be fetched after the retries (connection dropped, server errors)."""
-
-    outcome = "download_failed"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import duckdb
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    ClaimLostError,
+    GateNotPassedError,
+    PackageExistsError,
+    StorageError,
+)
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.ids import check_model_id
 from hub_assets.hub.snapshots import SnapshotStore
@@ -32,7 +37,7 @@ from hub_assets.packaging.package import (
     package_name,
     write_package,
 )
-from hub_assets.packaging.store import PackageStore, StorageError
+from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.attestation import envelope, evidence_predicate, now_iso, statement
 from hub_assets.proof.bom import build_bom
 from hub_assets.proof.keys import key_id, load_private
@@ -46,7 +51,6 @@ from hub_assets.registry.metrics import (
 )
 from hub_assets.registry.models import append_status
 from hub_assets.registry.packages import (
-    PackageRow,
     auto_version,
     claim_package,
     find_package,
@@ -66,24 +70,6 @@ CLAIM_STALE_AFTER_S = 600.0
 CLAIM_POLL_S = 2.0  # how often a run waiting for another run's claim looks again
 # Long enough for the other run to finish, or for its claim to go stale if it died.
 CLAIM_WAIT_S = CLAIM_STALE_AFTER_S + CLAIM_RENEW_S
-
-
-class GateNotPassedError(HubAssetsError, RuntimeError):
-    """The current revision did not pass the quality gate (or has no gate decision)."""
-
-    outcome = "gate_failed"
-
-
-class PackageExistsError(HubAssetsError, RuntimeError):
-    """A package with this name and version is already in the registry."""
-
-    outcome = "already_exists"
-
-    def __init__(
-        self, message: str, existing: PackageRow | None = None, same_revision: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.existing, self.same_revision = existing, same_revision
 
 
 @dataclass(frozen=True)
@@ -207,10 +193,6 @@ def ingest_model(
         except Exception:  # noqa: BLE001, S110 - the first error is the one to report
             pass
         raise
-
-
-class ClaimLostError(PackageExistsError):
-    """This run's claim on the package went stale and another run took it over."""
 
 
 class _ClaimRenewal:

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from huggingface_hub import ModelCard, ModelCardData
 
 from hub_assets import __version__
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import InvalidVersionError
 from hub_assets.packaging.download import LocalFile
 from hub_assets.packaging.hashing import BackgroundHash
 
@@ -31,12 +31,6 @@ _IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _VERSION = re.compile(
     rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?", re.ASCII
 )
-
-
-class InvalidVersionError(HubAssetsError, ValueError):
-    """A package version that is not semantic (MAJOR.MINOR.PATCH)."""
-
-    outcome = "invalid"
 
 
 def check_version(version: str) -> str:

@@ -18,19 +18,13 @@ from typing import BinaryIO, TypeVar
 import fsspec
 from fsspec.core import url_to_fs
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import StorageError
 
 T = TypeVar("T")
 DEFAULT_STORE = "data/packages"
 S3_BLOCK_SIZE = 16 * 1024 * 1024  # one multipart part: the upload's memory bound
 READ_BLOCK_SIZE = 4 * 1024 * 1024  # one ranged GET when reading a package from S3
 _WRITER_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # what a writer tag may not put in a file name
-
-
-class StorageError(HubAssetsError, RuntimeError):
-    """The package store could not be written or read."""
-
-    outcome = "storage_failed"
 
 
 class PackageStore:

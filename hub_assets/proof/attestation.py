@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub_assets import __version__
+from hub_assets.errors import UnverifiedPackageError
 from hub_assets.proof.keys import b64, key_id, load_private, load_public
-from hub_assets.proof.signature import PACKAGE_FILE, SigningConfig, UnverifiedPackageError
+from hub_assets.proof.signature import PACKAGE_FILE, SigningConfig
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from hub_assets.proof.signature import UnverifiedPackageError
+from hub_assets.errors import UnverifiedPackageError
 
 BOM_NAMESPACE = uuid.UUID("6b1f2f58-3a55-4c1e-9d53-6a0f3c4c2b10")
 

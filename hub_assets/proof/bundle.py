@@ -15,8 +15,9 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
+from hub_assets.errors import UnverifiedPackageError
 from hub_assets.packaging.store import PackageStore
-from hub_assets.proof.signature import PACKAGE_FILE, UnverifiedPackageError
+from hub_assets.proof.signature import PACKAGE_FILE
 
 PROOF_FILES = ("proof/signature.sig", "proof/attestation.dsse.json", "proof/bom.cdx.json")
 BUNDLE_MEMBERS = (PACKAGE_FILE, *PROOF_FILES)

@@ -11,15 +11,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import SigningKeyError
 
 PRIVATE_NAME, PUBLIC_NAME = "signing-key.pem", "signing-key.pub.pem"
-
-
-class SigningKeyError(HubAssetsError, ValueError):
-    """A signing or verification key that cannot be used; the message says why."""
-
-    outcome = "invalid"
 
 
 def create_keys(folder: Path, password: str | None = None) -> tuple[Path, Path]:

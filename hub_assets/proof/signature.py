@@ -16,17 +16,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import UnverifiedPackageError
 
 PACKAGE_FILE = "package.zip"
 # what model-signing itself records for a file model (kept so its verifier agrees)
 _IGNORED = (".gitattributes", ".github", ".git", ".gitignore")
-
-
-class UnverifiedPackageError(HubAssetsError, ValueError):
-    """A package whose bytes, signature, attestation or BOM do not check out."""
-
-    outcome = "unverified"
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,13 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from hub_assets.errors import UnverifiedPackageError
 from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.attestation import verify_envelope
 from hub_assets.proof.bom import check_bom
 from hub_assets.proof.bundle import is_bundle, unpack_bundle
-from hub_assets.proof.signature import (
-    PACKAGE_FILE,
-    UnverifiedPackageError,
-    signer_public_key,
-    verify_signature,
-)
+from hub_assets.proof.signature import PACKAGE_FILE, signer_public_key, verify_signature
 
 SIGNATURE, ATTESTATION, BOM = (
     "proof/signature.sig",

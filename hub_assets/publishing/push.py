@@ -16,7 +16,12 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    InvalidPushError,
+    PushFailedError,
+    PushForbiddenError,
+    PushUnauthorizedError,
+)
 from hub_assets.hub.ids import check_model_id
 from hub_assets.hub.licenses import check_license
 from hub_assets.publishing.cards import PushCard, push_card
@@ -25,30 +30,6 @@ from hub_assets.registry.store import Registry
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".onnx", ".h5", ".msgpack")
 LFS_THRESHOLD = 10 * 1024 * 1024
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
-
-
-class InvalidPushError(HubAssetsError, ValueError):
-    """A push that cannot start: no model files, a bad repo id, licence or JSON file."""
-
-    outcome = "invalid"
-
-
-class PushUnauthorizedError(HubAssetsError, PermissionError):
-    """No token, or a token the Hub does not accept."""
-
-    outcome = "unauthorized"
-
-
-class PushForbiddenError(HubAssetsError, PermissionError):
-    """A valid token that cannot write."""
-
-    outcome = "forbidden"
-
-
-class PushFailedError(HubAssetsError, RuntimeError):
-    """The Hub refused or failed the push; nothing half-committed (one commit or none)."""
-
-    outcome = "error"
 
 
 @dataclass
@@ -237,9 +218,9 @@ def push(
 
 def registry_entry(registry: Registry | None, model_id: str) -> str:
     """The base model's entry in this registry, in words, for the card."""
+    from hub_assets.errors import RegistryError
     from hub_assets.registry.metrics import last_known_revision, latest_gate_result
     from hub_assets.registry.models import status_history
-    from hub_assets.registry.store import RegistryError
 
     where = f"`hub-assets status {model_id}`, or `GET /models/{model_id}` on the registry service"
     if registry is None or not registry.exists():

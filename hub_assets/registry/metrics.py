@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from hub_assets.errors import MissingMetadataError
 from hub_assets.registry.models import now
 
 
@@ -115,10 +116,6 @@ def current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str
         "commits": json.loads(commits) if commits else [],
         "config": json.loads(config) if config else None,
     }
-
-
-class MissingMetadataError(RuntimeError):
-    """A per-model stage ran before the model's metadata was stored."""
 
 
 def require_current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, dict]:

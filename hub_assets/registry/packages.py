@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from hub_assets.errors import EXIT_CODES, HubAssetsError
+from hub_assets.errors import EXIT_CODES, InvalidFilterError
 from hub_assets.registry.metrics import current_revision, latest_gate_result
 from hub_assets.registry.models import now
 from hub_assets.registry.store import Registry, next_id
@@ -284,12 +284,6 @@ PACKAGE_COLUMNS = (
     "package_id, name, version, model_id, revision_sha, uri, size_bytes, sha256, net_score, "
     "description, created_at, retired_at, retired_by"
 )
-
-
-class InvalidFilterError(HubAssetsError, ValueError):
-    """A name filter the registry's engine cannot run."""
-
-    outcome = "invalid"
 
 
 def check_name_pattern(con: duckdb.DuckDBPyConnection, pattern: str) -> str:

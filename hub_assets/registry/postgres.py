@@ -35,13 +35,9 @@ from urllib.parse import urlsplit
 import duckdb
 import psycopg
 
+from hub_assets.errors import RegistryError
 from hub_assets.registry.migrations import LATEST, MIGRATIONS, latest_views, postgres_tables_sql
-from hub_assets.registry.store import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    Registry,
-    RegistryError,
-    transaction,
-)
+from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, Registry, transaction
 
 T = TypeVar("T")
 # The catalog name of the attached database inside DuckDB.

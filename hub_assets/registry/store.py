@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import duckdb
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import RegistryError
 from hub_assets.registry.migrations import LATEST, current_version, migrate
 
 T = TypeVar("T")
@@ -48,12 +48,6 @@ _LOCK_MARKERS = (
     "different configuration",
     "Unique file handle conflict",
 )
-
-
-class RegistryError(HubAssetsError, RuntimeError):
-    """The registry could not be opened or used; the message says why and what to do."""
-
-    outcome = "error"
 
 
 def _is_lock_error(e: Exception) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import ApprovalRefusedError, InvalidDecisionError
 from hub_assets.registry.metrics import latest_gate_result
 from hub_assets.registry.models import append_status, status_history
 from hub_assets.registry.packages import ingested_revisions, requesters_of
@@ -13,19 +13,6 @@ from hub_assets.registry.store import Registry
 
 ACTIONS = {"promote": "promoted", "retire": "retired", "reject": "rejected"}
 _SHA = re.compile(r"[0-9a-f]{40}")
-
-
-class ApprovalRefusedError(HubAssetsError, ValueError):
-    """The decision is not allowed for this revision (e.g. promoting one that did not pass
-    the gate, or has no package)."""
-
-    outcome = "refused"
-
-
-class InvalidDecisionError(HubAssetsError, ValueError):
-    """A decision without a reason, with an unknown action, or a revision that is no sha."""
-
-    outcome = "invalid"
 
 
 def decide(

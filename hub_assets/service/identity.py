@@ -22,7 +22,12 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub_assets.errors import HubAssetsError
+from hub_assets.errors import (
+    AuthenticationError,
+    InvalidIdentityError,
+    PermissionDeniedError,
+    ThrottledError,
+)
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.store import Registry
 
@@ -38,35 +43,6 @@ _DURATION = re.compile(r"([0-9]{1,6})([mhd])", re.ASCII)
 _VERIFIED_TTL_S = 5.0
 # One answer for an unknown, revoked, expired or wrong token: it tells nobody which ids exist.
 INVALID_TOKEN = "Invalid or expired token: log in again, or ask an admin for a new token."
-
-
-class AuthenticationError(HubAssetsError, PermissionError):
-    """No valid credentials: unknown user, wrong password, or a bad, expired or revoked
-    token."""
-
-    outcome = "unauthorized"
-
-
-class PermissionDeniedError(HubAssetsError, PermissionError):
-    """Valid credentials without the permission the action needs."""
-
-    outcome = "forbidden"
-
-
-class ThrottledError(HubAssetsError, PermissionError):
-    """Too many failed logins for this user or address: wait before trying again."""
-
-    outcome = "throttled"
-
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class InvalidIdentityError(HubAssetsError, ValueError):
-    """A username, permission or duration the service cannot accept."""
-
-    outcome = "invalid"
 
 
 @dataclass(frozen=True)

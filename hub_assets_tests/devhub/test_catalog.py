@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from hub_assets.devhub.catalog import Catalog, CatalogError
-from hub_assets.hub.ids import InvalidRepoPathError
+from hub_assets.errors import InvalidRepoPathError
 
 
 def test_commits_are_content_addressed_and_resolvable(tmp_path):

@@ -312,7 +312,8 @@ def test_offline_an_api_evaluation_is_not_attempted(hub_server, hub_client, regi
 
 
 def test_inference_api_settings_are_validated(monkeypatch):
-    from hub_assets.settings import SettingsError, load_settings
+    from hub_assets.errors import SettingsError
+    from hub_assets.settings import load_settings
 
     monkeypatch.setenv("HUB_ASSETS_INFERENCE_API_URL", "router.example")
     with pytest.raises(SettingsError) as e:

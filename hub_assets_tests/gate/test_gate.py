@@ -2,7 +2,8 @@
 
 import pytest
 
-from hub_assets.gate.config import GateConfigError, load_gate_config
+from hub_assets.errors import GateConfigError
+from hub_assets.gate.config import load_gate_config
 from hub_assets.gate.decision import decide
 from hub_assets.metrics.scoring import GATE_METRICS
 
@@ -84,7 +85,8 @@ def test_missing_config_file(tmp_path, monkeypatch):
 
 
 def test_overrides_carry_their_reviewer_and_reason(tmp_path):
-    from hub_assets.gate.config import GateConfigError, load_gate_config
+    from hub_assets.errors import GateConfigError
+    from hub_assets.gate.config import load_gate_config
 
     path = tmp_path / "gate.yaml"
     path.write_text(
@@ -107,7 +109,8 @@ def test_overrides_carry_their_reviewer_and_reason(tmp_path):
 
 
 def test_policy_lists_are_read_and_validated(tmp_path):
-    from hub_assets.gate.config import GateConfigError, load_gate_config
+    from hub_assets.errors import GateConfigError
+    from hub_assets.gate.config import load_gate_config
 
     path = tmp_path / "gate.yaml"
     path.write_text(

@@ -20,10 +20,10 @@ from hub_assets.devhub.demo_cases import (
     ORG,
     QA_MODEL,
 )
-from hub_assets.gate.config import GateConfigError, load_gate_config
+from hub_assets.errors import DeviceConfigError, GateConfigError
+from hub_assets.gate.config import load_gate_config
 from hub_assets.hardware.fit import (
     ESTIMATE_TOLERANCE,
-    DeviceConfigError,
     device_fit,
     estimate_ram,
     fit_record,

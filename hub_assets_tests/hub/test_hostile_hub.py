@@ -435,8 +435,9 @@ def test_a_hostile_listing_entry_is_skipped_not_recorded(hostile, tmp_path):
 def test_the_loader_refuses_unjudged_bytes_and_announces_every_load(tmp_path):
     from transformers import AutoConfig
 
+    from hub_assets.errors import NotClearedError
     from hub_assets.evaluation.loader import from_pretrained
-    from hub_assets.hub.clearance import NotClearedError, mark_cleared
+    from hub_assets.hub.clearance import mark_cleared
 
     folder = tmp_path / "snap"
     folder.mkdir()

@@ -2,12 +2,8 @@
 
 import pytest
 
-from hub_assets.hub.ids import (
-    InvalidRepoIdError,
-    InvalidRepoPathError,
-    validate_repo_id,
-    validate_repo_path,
-)
+from hub_assets.errors import InvalidRepoIdError, InvalidRepoPathError
+from hub_assets.hub.ids import validate_repo_id, validate_repo_path
 
 
 @pytest.mark.parametrize(

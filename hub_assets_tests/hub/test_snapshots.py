@@ -3,8 +3,8 @@
 import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
+from hub_assets.errors import OversizedFileError
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, PICKLE_PATTERNS, SnapshotStore
-from hub_assets.packaging.download import OversizedFileError
 
 SMALL = f"{ORG}/tiny-gpt2-complete"
 

@@ -9,12 +9,10 @@ import time
 import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
+from hub_assets.errors import GatedModelError, InsufficientDiskSpaceError, UnsafePathError
 from hub_assets.packaging.download import (
     ChecksumMismatchError,
-    GatedModelError,
-    InsufficientDiskSpaceError,
     RemoteFile,
-    UnsafePathError,
     check_disk_space,
     download_revision,
     remote_files,
@@ -165,8 +163,7 @@ def test_a_killed_download_resumes_and_refetches_little(hub_client, hub_server, 
 def test_a_connection_that_keeps_dropping_is_download_failed_in_words(
     hub_client, hub_server, tmp_path
 ):
-    from hub_assets.errors import outcome_of
-    from hub_assets.packaging.download import DownloadFailedError
+    from hub_assets.errors import DownloadFailedError, outcome_of
 
     sha, files = files_of(hub_client, MINILM)
     weights = [f for f in files if f.path == "model.safetensors"]

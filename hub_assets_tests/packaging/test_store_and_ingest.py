@@ -8,9 +8,15 @@ import boto3
 import pytest
 
 from hub_assets.devhub.demo_catalog import ORG
-from hub_assets.packaging.ingest import GateNotPassedError, PackageExistsError, ingest_model
-from hub_assets.packaging.package import InvalidVersionError, check_version
-from hub_assets.packaging.store import PackageStore, StorageError
+from hub_assets.errors import (
+    GateNotPassedError,
+    InvalidVersionError,
+    PackageExistsError,
+    StorageError,
+)
+from hub_assets.packaging.ingest import ingest_model
+from hub_assets.packaging.package import check_version
+from hub_assets.packaging.store import PackageStore
 from hub_assets.registry.models import status_history
 from hub_assets.registry.packages import retire_package
 from hub_assets_tests.conftest import S3_CREDENTIALS

@@ -18,12 +18,13 @@ import psycopg
 import pytest
 
 from hub_assets.discovery.candidates import discover
+from hub_assets.errors import RegistryError
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry import models as reg
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.migrations import LATEST, latest_views
 from hub_assets.registry.postgres import PostgresRegistry
-from hub_assets.registry.store import RegistryError, registry_at
+from hub_assets.registry.store import registry_at
 
 pytestmark = pytest.mark.xdist_group("postgres")
 

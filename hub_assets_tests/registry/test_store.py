@@ -7,9 +7,10 @@ import textwrap
 import duckdb
 import pytest
 
+from hub_assets.errors import RegistryError
 from hub_assets.registry import models as reg
 from hub_assets.registry.migrations import LATEST, current_version, migrate
-from hub_assets.registry.store import Registry, RegistryError
+from hub_assets.registry.store import Registry
 
 
 def test_migrations_upgrade_an_older_schema_and_keep_its_data(tmp_path):

@@ -4,8 +4,8 @@ import dagster as dg
 
 from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.errors import RegistryError
 from hub_assets.registry.models import candidate_events_after
-from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
 
 # Dagster checks each run request's partition with one query, so a tick asking for 10,000

@@ -7,8 +7,8 @@ import dagster as dg
 from hub_assets.defs import SETTINGS
 from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
+from hub_assets.errors import RegistryError
 from hub_assets.registry.models import candidates
-from hub_assets.registry.store import RegistryError
 from hub_assets.resources import RegistryResource
 
 shadow_eval_job = dg.define_asset_job(

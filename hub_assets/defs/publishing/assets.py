@@ -7,8 +7,8 @@ import dagster as dg
 from hub_assets.defs.conventions import OWNERS, tags
 from hub_assets.defs.evaluation.assets import leaderboard
 from hub_assets.defs.ingest.assets import ingested_package
-from hub_assets.errors import plain_message
-from hub_assets.publishing.push import PushForbiddenError, PushUnauthorizedError, check_can_write
+from hub_assets.errors import PushForbiddenError, PushUnauthorizedError, plain_message
+from hub_assets.publishing.push import check_can_write
 from hub_assets.publishing.reports import (
     EVALS_REPO,
     eval_report_files,
