@@ -36,10 +36,11 @@ from huggingface_hub import HfApi  # noqa: E402
 
 from hub_assets.devhub.demo_catalog import build_demo  # noqa: E402
 from hub_assets.devhub.process import served_catalog  # noqa: E402
-from hub_assets.discovery.candidates import discover  # noqa: E402
-from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS  # noqa: E402
 from hub_assets.hub.client import HubClient, HubSettings  # noqa: E402
-from hub_assets.registry.store import Registry, registry_at  # noqa: E402
+from hub_assets.pipeline.discover import discover  # noqa: E402
+from hub_assets.registry.location import registry_at  # noqa: E402
+from hub_assets.registry.store import Registry  # noqa: E402
+from hub_assets.settings import DEFAULT_PIPELINE_TAGS  # noqa: E402
 
 NAIVE_LIMIT = 200_000  # above this, the baseline is the listing alone
 

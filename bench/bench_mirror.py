@@ -72,10 +72,10 @@ def make_catalog(root: Path, size_mb: int) -> None:
 
 def build_registry(endpoint: str, work: Path) -> tuple[Path, Path]:
     """Discovery, a passed gate decision, and the real packaging of the model."""
-    from hub_assets.discovery.candidates import discover
     from hub_assets.hub.client import HubClient, HubSettings
-    from hub_assets.packaging.ingest import ingest_model
     from hub_assets.packaging.store import PackageStore
+    from hub_assets.pipeline.discover import discover
+    from hub_assets.pipeline.ingest import ingest_model
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.registry.models import save_revision
     from hub_assets.registry.store import Registry

@@ -133,10 +133,10 @@ def core_loop(models: list[str]) -> None:
     process of this bench); prints the loop's seconds as JSON."""
     from functools import partial
 
-    from hub_assets.discovery.metadata import record_metadata
-    from hub_assets.gate.revision import gate_revision
-    from hub_assets.metrics.revision import score_revision
-    from hub_assets.registry.store import registry_at
+    from hub_assets.pipeline.gate import gate_revision
+    from hub_assets.pipeline.metadata import record_metadata
+    from hub_assets.pipeline.score import score_revision
+    from hub_assets.registry.location import registry_at
     from hub_assets.resources import EvaluationResource, HubResource, TrustResource
     from hub_assets.settings import load_settings
 
@@ -187,7 +187,7 @@ def core_loops(env: dict, models: list[str], parallel: int) -> float:
 
 def gated(registry_url: str, models: list[str]) -> tuple[int, int]:
     """(models with a gate decision, of which passed) in a mode's registry."""
-    from hub_assets.registry.store import registry_at
+    from hub_assets.registry.location import registry_at
 
     with registry_at(registry_url).read() as con:
         rows = con.execute("SELECT model_id, passed FROM v_gate").fetchall()

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub_assets.registry.store import registry_at  # noqa: E402
+from hub_assets.registry.location import registry_at  # noqa: E402
 from hub_assets_tests.local_servers import LocalPostgres  # noqa: E402
 
 WRITER = textwrap.dedent(
@@ -36,7 +36,7 @@ WRITER = textwrap.dedent(
     import sys, time, json
     from hub_assets.registry import metrics as reg_metrics, models as reg
     from hub_assets.registry import packages as reg_packages
-    from hub_assets.registry.store import registry_at
+    from hub_assets.registry.location import registry_at
 
     location, worker, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     registry = registry_at(location)

@@ -291,9 +291,7 @@ class PackageExistsError(HubAssetsError, RuntimeError):
 
     outcome = Outcome.ALREADY_EXISTS
 
-    def __init__(
-        self, message: str, existing: Any = None, same_revision: bool = False
-    ) -> None:
+    def __init__(self, message: str, existing: Any = None, same_revision: bool = False) -> None:
         super().__init__(message)
         # the registry's PackageRow of the package that exists
         self.existing, self.same_revision = existing, same_revision

@@ -15,10 +15,6 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from hub_assets.discovery.filters import (
-    DEFAULT_LIBRARIES,
-    DEFAULT_LICENSES,
-    DEFAULT_PIPELINE_TAGS,
-    DEFAULT_WEIGHT_FORMATS,
     CandidateFilter,
 )
 from hub_assets.evaluation.api_budget import ApiBudget
@@ -27,21 +23,17 @@ from hub_assets.evaluation.datasets import DatasetPin, pins_from
 from hub_assets.evaluation.inference_api import InferenceApiConfig, router_for
 from hub_assets.gate.config import GateConfig, load_gate_config
 from hub_assets.hardware.fit import DeviceProfile, load_devices
-from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND, HubClient, HubSettings
+from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
 from hub_assets.hub.untrusted import RepoLimits
 from hub_assets.metrics.evidence import utc_now
 from hub_assets.metrics.reproducibility import ReproducibilityLimits
 from hub_assets.metrics.scoring import ScoringContext
-from hub_assets.packaging.store import DEFAULT_STORE, PackageStore
+from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.signature import SigningConfig
-from hub_assets.registry.store import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    DEFAULT_REGISTRY_PATH,
-    Registry,
-    registry_at,
-)
-from hub_assets.settings import DEFAULT_HUB_ENDPOINT, Settings
+from hub_assets.registry.location import registry_at
+from hub_assets.registry.store import Registry
+from hub_assets.settings import Settings, default
 
 
 class HubResource(ConfigurableResource):
@@ -50,28 +42,42 @@ class HubResource(ConfigurableResource):
     The token comes from `HF_TOKEN`; it is never logged, printed or stored.
     """
 
-    endpoint: str = Field(default=DEFAULT_HUB_ENDPOINT, description="Hub base URL.")
+    endpoint: str = Field(default=default("hub_endpoint"), description="Hub base URL.")
     token: str | None = Field(
         default=None,
         description="Hub token; never logged. Unset: huggingface_hub's own resolution "
         "(HF_TOKEN, the `hf auth login` token file, HF_TOKEN_PATH).",
     )
     requests_per_second: float = Field(
-        default=DEFAULT_REQUESTS_PER_SECOND,
+        default=default("hub_rate_limit"),
         description="Client-side rate limit (the free tier allows 1,000 requests / 5 min).",
     )
-    offline: bool = Field(default=False, description="Cache only (HF_HUB_OFFLINE=1).")
-    max_retries: int = Field(default=5, description="Retries of 429/5xx answers.")
-    cache_dir: str = Field(default="data/cache/hub", description="Persistent metadata cache.")
-    cache_ttl_hours: float = Field(default=24.0, description="Metadata cache time-to-live.")
-    max_files: int = Field(default=10_000, description="Files a repo may list.")
-    max_file_gb: float = Field(default=50.0, description="Largest file a repo may list.")
-    max_repo_gb: float = Field(default=200.0, description="Bytes a repo may list in all.")
+    offline: bool = Field(
+        default=default("hf_hub_offline"), description="Cache only (HF_HUB_OFFLINE=1)."
+    )
+    max_retries: int = Field(
+        default=default("hub_max_retries"), description="Retries of 429/5xx answers."
+    )
+    cache_dir: str = Field(
+        default=str(default("cache_dir")), description="Persistent metadata cache."
+    )
+    cache_ttl_hours: float = Field(
+        default=default("cache_ttl_hours"), description="Metadata cache time-to-live."
+    )
+    max_files: int = Field(default=default("max_files"), description="Files a repo may list.")
+    max_file_gb: float = Field(
+        default=default("max_file_gb"), description="Largest file a repo may list."
+    )
+    max_repo_gb: float = Field(
+        default=default("max_repo_gb"), description="Bytes a repo may list in all."
+    )
     redirect_hosts: list[str] = Field(
-        default=[], description="Hosts file requests may be redirected to, too."
+        default=list(default("hub_redirect_hosts")),
+        description="Hosts file requests may be redirected to, too.",
     )
     stage_deadline_s: float = Field(
-        default=3600.0, description="Wall-clock limit of one stage's Hub work for a model."
+        default=default("stage_deadline_s"),
+        description="Wall-clock limit of one stage's Hub work for a model.",
     )
 
     def client(self) -> HubClient:
@@ -125,11 +131,11 @@ class RegistryResource(ConfigurableResource):
     registry at a postgresql:// URL (many machines; docs/deployment.md)."""
 
     path: str = Field(
-        default=DEFAULT_REGISTRY_PATH,
+        default=default("registry"),
         description="DuckDB registry file, or postgresql://USER@HOST:PORT/DB (no password).",
     )
     lock_timeout_s: float = Field(
-        default=DEFAULT_LOCK_TIMEOUT_S, description="How long a writer waits."
+        default=default("registry_lock_timeout_s"), description="How long a writer waits."
     )
 
     def get(self) -> Registry:
@@ -151,13 +157,13 @@ class RegistryResource(ConfigurableResource):
 class DiscoveryResource(ConfigurableResource):
     """What discovery looks for: pipeline tags and the candidate filters."""
 
-    pipeline_tags: list[str] = Field(default=list(DEFAULT_PIPELINE_TAGS))
-    licenses: list[str] = Field(default=list(DEFAULT_LICENSES))
-    libraries: list[str] = Field(default=list(DEFAULT_LIBRARIES))
-    require_safetensors: bool = True
-    weight_formats: list[str] = Field(default=list(DEFAULT_WEIGHT_FORMATS))
-    min_downloads: int = 0
-    min_likes: int = 0
+    pipeline_tags: list[str] = Field(default=list(default("pipeline_tags")))
+    licenses: list[str] = Field(default=list(default("licenses")))
+    libraries: list[str] = Field(default=list(default("libraries")))
+    require_safetensors: bool = Field(default=default("require_safetensors"))
+    weight_formats: list[str] = Field(default=list(default("weight_formats")))
+    min_downloads: int = Field(default=default("min_downloads"))
+    min_likes: int = Field(default=default("min_likes"))
 
     def candidate_filter(self) -> CandidateFilter:
         return CandidateFilter(
@@ -186,21 +192,27 @@ class DiscoveryResource(ConfigurableResource):
 class TrustResource(ConfigurableResource):
     """Where and how trust metrics run, and which quality-gate config applies."""
 
-    work_dir: str = Field(default="data/work", description="Snapshots and scanned files.")
+    work_dir: str = Field(
+        default=str(default("work_dir")), description="Snapshots and scanned files."
+    )
     gate_config: str | None = Field(default=None, description="Gate config file (YAML).")
     devices_file: str | None = Field(default=None, description="Device profiles (YAML).")
-    context_length: int = Field(default=4096, description="Tokens the RAM estimate holds.")
-    run_reproducibility: bool = Field(
-        default=True, description="Run each model once; false: metadata-only scoring."
+    context_length: int = Field(
+        default=default("context_length"), description="Tokens the RAM estimate holds."
     )
-    reproducibility_timeout_s: float = 180.0
-    reproducibility_memory_mb: int = 4096
-    reproducibility_max_gb: float = 1.0
+    run_reproducibility: bool = Field(
+        default=default("repro"), description="Run each model once; false: metadata-only scoring."
+    )
+    reproducibility_timeout_s: float = Field(default=default("repro_timeout_s"))
+    reproducibility_memory_mb: int = Field(default=default("repro_memory_mb"))
+    reproducibility_max_gb: float = Field(default=default("repro_max_gb"))
     snapshot_cache_gb: float = Field(
-        default=20.0, description="Cap of the verified snapshot store (LRU eviction)."
+        default=default("snapshot_cache_gb"),
+        description="Cap of the verified snapshot store (LRU eviction).",
     )
     max_file_gb: float = Field(
-        default=50.0, description="A repo advertising a bigger file is rejected (unsafe_repo)."
+        default=default("max_file_gb"),
+        description="A repo advertising a bigger file is rejected (unsafe_repo).",
     )
 
     def snapshots(
@@ -272,7 +284,9 @@ class PackageStoreResource(ConfigurableResource):
     S3 endpoint and credentials come from the standard AWS settings; never from here.
     """
 
-    uri: str = Field(default=DEFAULT_STORE, description="Package store (HUB_ASSETS_PACKAGE_STORE).")
+    uri: str = Field(
+        default=default("package_store"), description="Package store (HUB_ASSETS_PACKAGE_STORE)."
+    )
     s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL.")
     signing_key: str | None = Field(default=None, description="EC private key (PEM) to sign.")
     signing_key_password: str | None = Field(default=None, description="Its password.")
@@ -315,9 +329,13 @@ class PackageStoreResource(ConfigurableResource):
 class EvaluationResource(ConfigurableResource):
     """Shadow evaluations: where pinned datasets are cached, how much to evaluate."""
 
-    cache_dir: str = Field(default="data/eval", description="Pinned datasets as Parquet.")
-    sample_limit: int | None = Field(default=None, description="Evaluate at most N samples.")
-    batch_size: int = Field(default=16, description="Inference batch size.")
+    cache_dir: str = Field(
+        default=str(default("eval_cache_dir")), description="Pinned datasets as Parquet."
+    )
+    sample_limit: int | None = Field(
+        default=default("eval_sample_limit"), description="Evaluate at most N samples."
+    )
+    batch_size: int = Field(default=default("eval_batch_size"), description="Inference batch size.")
     qa_dataset: str | None = Field(default=None, description="QA pin REPO@REVISION.")
     retrieval_dataset: str | None = Field(default=None, description="Retrieval pin.")
 
@@ -346,20 +364,45 @@ class InferenceApiResource(ConfigurableResource):
     Its token is the `hub` resource's (the usual Hub token resolution when unset).
     """
 
-    mode: str = Field(default="auto", description="auto: models over the local limit; off.")
-    models: list[str] = Field(default=[], description="Always evaluated through the API.")
+    mode: str = Field(
+        default=default("inference_api"), description="auto: models over the local limit; off."
+    )
+    models: list[str] = Field(
+        default=list(default("inference_api_models")),
+        description="Always evaluated through the API.",
+    )
     base_url: str | None = Field(default=None, description="Router; unset: the Hub's.")
-    provider: str = Field(default="hf-inference", description="Provider route segment.")
-    median_ms: float = Field(default=ApiBudget.median_ms, description="Median latency budget.")
-    p95_ms: float = Field(default=ApiBudget.p95_ms, description="p95 budget = request timeout.")
-    per_minute: int = Field(default=ApiBudget.per_minute, description="Requests a minute.")
-    per_hour: int = Field(default=ApiBudget.per_hour, description="Requests an hour.")
-    breaker_misses: int = Field(default=ApiBudget.breaker_misses, description="Misses to trip.")
-    cooldown_s: float = Field(default=ApiBudget.cooldown_s, description="Breaker cool-down.")
-    min_coverage: float = Field(default=ApiBudget.min_coverage, description="To be measured.")
-    run_budget_s: float = Field(default=ApiBudget.run_budget_s, description="Per evaluation.")
-    samples: int | None = Field(default=InferenceApiConfig.samples, description="First N.")
-    batch_size: int = Field(default=InferenceApiConfig.batch_size, description="Texts/request.")
+    provider: str = Field(
+        default=default("inference_api_provider"), description="Provider route segment."
+    )
+    median_ms: float = Field(
+        default=default("inference_api_median_ms"), description="Median latency budget."
+    )
+    p95_ms: float = Field(
+        default=default("inference_api_p95_ms"), description="p95 budget = request timeout."
+    )
+    per_minute: int = Field(
+        default=default("inference_api_per_minute"), description="Requests a minute."
+    )
+    per_hour: int = Field(
+        default=default("inference_api_per_hour"), description="Requests an hour."
+    )
+    breaker_misses: int = Field(
+        default=default("inference_api_breaker_misses"), description="Misses to trip."
+    )
+    cooldown_s: float = Field(
+        default=default("inference_api_cooldown_s"), description="Breaker cool-down."
+    )
+    min_coverage: float = Field(
+        default=default("inference_api_min_coverage"), description="To be measured."
+    )
+    run_budget_s: float = Field(
+        default=default("inference_api_run_budget_s"), description="Per evaluation."
+    )
+    samples: int | None = Field(default=default("inference_api_samples"), description="First N.")
+    batch_size: int = Field(
+        default=default("inference_api_batch_size"), description="Texts/request."
+    )
 
     def config(self, hub: HubResource) -> InferenceApiConfig:
         """The API's configuration, at `base_url` or the router of `hub`'s endpoint."""

@@ -11,10 +11,10 @@ value is refused at start-up with the variable's name instead of failing mid-run
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -26,20 +26,37 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from hub_assets.discovery.filters import DEFAULT_LIBRARIES, DEFAULT_LICENSES, DEFAULT_PIPELINE_TAGS
-from hub_assets.errors import InvalidRepoIdError, SettingsError
-from hub_assets.evaluation.api_budget import ApiBudget
-from hub_assets.evaluation.inference_api import InferenceApiConfig
-from hub_assets.hub.client import DEFAULT_REQUESTS_PER_SECOND
-from hub_assets.hub.ids import validate_repo_id
-from hub_assets.registry.store import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    DEFAULT_REGISTRY_PATH,
-    POSTGRES_SCHEMES,
-)
+from hub_assets.errors import InvalidRepoIdError, RegistryError, SettingsError
+from hub_assets.ids import validate_repo_id
 
 PREFIX = "HUB_ASSETS_"
 DEFAULT_HUB_ENDPOINT = "http://127.0.0.1:8765"
+# The Hub's free API quota is 1,000 requests per 5 minutes (3.3/s): stay under it.
+DEFAULT_REQUESTS_PER_SECOND = 3.0
+DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
+# HUB_ASSETS_REGISTRY values that name the shared registry rather than a file
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# How long a registry writer waits for another (HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S).
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+# What discovery looks for (HUB_ASSETS_PIPELINE_TAGS, _LICENSES, _LIBRARIES, _WEIGHT_FORMATS)
+DEFAULT_PIPELINE_TAGS = (
+    "text-generation",
+    "text2text-generation",
+    "question-answering",
+    "feature-extraction",
+    "sentence-similarity",
+)
+DEFAULT_LICENSES = (
+    "apache-2.0",
+    "mit",
+    "bsd-3-clause",
+    "openrail",
+    "openrail++",
+    "*-openrail-*",
+    "openrail-*",
+)
+DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
+DEFAULT_WEIGHT_FORMATS = ("safetensors",)
 _CRON = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")
 
 CsvList = Annotated[list[str], NoDecode]
@@ -131,16 +148,16 @@ class Settings(BaseSettings):
         default=None, description="Router base URL; unset: the Hub's (router.huggingface.co)."
     )
     inference_api_provider: str = Field(default="hf-inference", pattern=r"^[a-z0-9-]+$")
-    inference_api_median_ms: float = Field(default=ApiBudget.median_ms, gt=0)
-    inference_api_p95_ms: float = Field(default=ApiBudget.p95_ms, gt=0)
-    inference_api_per_minute: int = Field(default=ApiBudget.per_minute, ge=0)
-    inference_api_per_hour: int = Field(default=ApiBudget.per_hour, ge=0)
-    inference_api_breaker_misses: int = Field(default=ApiBudget.breaker_misses, ge=0)
-    inference_api_cooldown_s: float = Field(default=ApiBudget.cooldown_s, ge=0)
-    inference_api_min_coverage: float = Field(default=ApiBudget.min_coverage, ge=0, le=1)
-    inference_api_run_budget_s: float = Field(default=ApiBudget.run_budget_s, gt=0)
-    inference_api_samples: int | None = Field(default=InferenceApiConfig.samples, gt=0)
-    inference_api_batch_size: int = Field(default=InferenceApiConfig.batch_size, ge=1, le=256)
+    inference_api_median_ms: float = Field(default=500.0, gt=0)
+    inference_api_p95_ms: float = Field(default=800.0, gt=0)
+    inference_api_per_minute: int = Field(default=10, ge=0)
+    inference_api_per_hour: int = Field(default=100, ge=0)
+    inference_api_breaker_misses: int = Field(default=3, ge=0)
+    inference_api_cooldown_s: float = Field(default=60.0, ge=0)
+    inference_api_min_coverage: float = Field(default=0.8, ge=0, le=1)
+    inference_api_run_budget_s: float = Field(default=1800.0, gt=0)
+    inference_api_samples: int | None = Field(default=100, gt=0)
+    inference_api_batch_size: int = Field(default=16, ge=1, le=256)
     # The registry service (hub-assets serve)
     admin_password: SecretStr | None = Field(default=None, repr=False)
     metrics_public: bool = True
@@ -224,11 +241,8 @@ class Settings(BaseSettings):
     @classmethod
     def _registry(cls, value: str) -> str:
         if value.startswith(POSTGRES_SCHEMES):
-            from hub_assets.errors import RegistryError
-            from hub_assets.registry.postgres import check_url
-
             try:
-                check_url(value)
+                check_registry_url(value)
             except RegistryError as e:
                 raise ValueError(str(e)) from None
         return value
@@ -278,6 +292,12 @@ def _field_of(loc: object) -> str:
     return name
 
 
+def default(name: str) -> Any:
+    """The default of setting `name`, written once in `Settings`: resources and the Hub
+    client take their defaults from here rather than writing them again."""
+    return Settings.model_fields[name].default
+
+
 def load_settings() -> Settings:
     """Read and validate the environment; a bad value raises `SettingsError` naming the
     variable, its value and what is allowed."""
@@ -302,16 +322,20 @@ def load_settings() -> Settings:
         ) from None
 
 
-def child_environment(set: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict:
-    """The environment for a child process: this one's, with `set` applied and `drop`
-    removed (e.g. a token the child must not see)."""
-    env = dict(os.environ, **(set or {}))
-    for name in drop:
-        env.pop(name, None)
-    return env
-
-
-def publish_to_children(**values: str) -> None:
-    """Export values to this process's environment for the child processes it starts
-    (Dagster's own subprocesses read DAGSTER_HOME and the Hub endpoint from there)."""
-    os.environ.update(values)
+def check_registry_url(url: str) -> str:
+    """The URL if it can name the shared registry; a clear error if it carries a password
+    (Dagster shows resource config) or no database."""
+    parts = urlsplit(url)
+    if parts.password:
+        raise RegistryError(
+            "HUB_ASSETS_REGISTRY must not carry a password (Dagster and the logs show it). "
+            "Put it in PGPASSWORD or ~/.pgpass, which PostgreSQL's client library reads."
+        )
+    if "'" in url or any(c.isspace() for c in url):
+        raise RegistryError(f"HUB_ASSETS_REGISTRY={url!r} is not a PostgreSQL URL.")
+    if not parts.path.strip("/"):
+        raise RegistryError(
+            f"HUB_ASSETS_REGISTRY={url} names no database: use "
+            "postgresql://USER@HOST:PORT/DATABASE."
+        )
+    return url

@@ -115,7 +115,7 @@ def shared_registry(postgres_server):
     """An empty shared registry: a database of the test's own on the PostgreSQL server."""
     import uuid
 
-    from hub_assets.registry.store import registry_at
+    from hub_assets.registry.location import registry_at
 
     return registry_at(postgres_server.create_database(f"registry_{uuid.uuid4().hex[:12]}"))
 
@@ -133,7 +133,7 @@ def hub_client(hub_server, tmp_path: Path):
 @pytest.fixture
 def discovered(hub_client, registry):
     """A registry after one discovery run over the demo catalog."""
-    from hub_assets.discovery.candidates import discover
+    from hub_assets.pipeline.discover import discover
 
     outcome = discover(hub_client, registry, run_id="run-discovery-1")
     return registry, outcome
@@ -194,10 +194,10 @@ def gated_registry(hub_client, registry):
     Call it with (model_id, passed); returns the Registry. The metrics are a fixed set, so
     packaging tests need not run the models.
     """
-    from hub_assets.discovery.candidates import discover
     from hub_assets.gate.config import load_gate_config
     from hub_assets.gate.decision import decide
     from hub_assets.metrics.scoring import ALL_METRICS
+    from hub_assets.pipeline.discover import discover
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.registry.models import save_revision
 

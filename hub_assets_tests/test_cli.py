@@ -121,7 +121,7 @@ def test_score_offline_gives_the_pipelines_values(demo_catalog, registry, tmp_pa
     from hub_assets.defs.trust.assets import trust_metrics
     from hub_assets.defs.trust.security import security_scan
     from hub_assets.devhub.demo_catalog import QA_MODEL
-    from hub_assets.discovery.candidates import discover
+    from hub_assets.pipeline.discover import discover
     from hub_assets.registry.metrics import current_revision, revision_metrics
     from hub_assets.resources import (
         EvaluationResource,

@@ -74,7 +74,7 @@ def test_only_transient_failures_are_retried():
 
     from hub_assets.defs.conventions import retry_when_transient
     from hub_assets.errors import DownloadFailedError, HubUnavailableError, OfflineCacheMissError
-    from hub_assets.packaging.download import ChecksumMismatchError
+    from hub_assets.hub.download import ChecksumMismatchError
 
     for transient in (HubUnavailableError("down"), DownloadFailedError("cut")):
         with pytest.raises(dg.RetryRequested), retry_when_transient():

@@ -23,7 +23,7 @@ from hub_assets.errors import (
     plain_message,
 )
 from hub_assets.hub.client import InvalidModelIdError
-from hub_assets.packaging.download import ChecksumMismatchError
+from hub_assets.hub.download import ChecksumMismatchError
 
 
 @pytest.mark.parametrize(

@@ -1,31 +1,12 @@
 """The `hub-assets` command: a thin shell over the product core, one module per group.
 
-Each command reads the settings once (`settings_or_exit`), so a bad environment variable
-is one clear line and exit code 2 (`invalid`), never a traceback.
+Each command reads the settings once (`settings_or_exit`, in `cli/startup.py`), so a bad
+environment variable is one clear line and exit code 2 (`invalid`), never a traceback.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
-
-from hub_assets.errors import SettingsError
-from hub_assets.settings import Settings, load_settings
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def settings_or_exit() -> Settings:
-    """The settings, or the invalid variable in words and exit code 2."""
-    from hub_assets.errors import exit_code
-
-    try:
-        return load_settings()
-    except SettingsError as e:
-        click.echo(str(e), err=True)
-        sys.exit(exit_code(e.outcome))
 
 
 @click.group()

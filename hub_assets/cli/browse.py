@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import click
 
-from hub_assets.cli import settings_or_exit
 from hub_assets.cli.registry import open_registry
+from hub_assets.cli.startup import settings_or_exit
 
 FORMAT = click.option(
     "--format",
@@ -302,7 +302,7 @@ def samples(model_id: str, worst: int, fmt: str, registry_path: str | None) -> N
     import csv
 
     from hub_assets.errors import HubAssetsError, exit_code
-    from hub_assets.evaluation.samples import worst_samples
+    from hub_assets.pipeline.samples import worst_samples
 
     settings = settings_or_exit()
     try:

@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from hub_assets.cli import settings_or_exit
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.cli.registry import open_registry
+from hub_assets.cli.startup import settings_or_exit
 from hub_assets.registry.store import Registry
 
 
@@ -68,7 +68,7 @@ def ingest(
     for the outcome; when no Dagster daemon is running it runs the request itself.
     """
     from hub_assets.errors import InvalidModelIdError, InvalidVersionError
-    from hub_assets.hub.ids import check_model_id
+    from hub_assets.ids import check_model_id
     from hub_assets.packaging.package import check_version
     from hub_assets.registry import packages as reg_packages
 

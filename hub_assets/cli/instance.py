@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hub_assets.cli import PROJECT_ROOT
-from hub_assets.settings import Settings, publish_to_children
+from hub_assets.cli.startup import PROJECT_ROOT
+from hub_assets.environment import publish_to_children
+from hub_assets.settings import Settings
 
 
 def ensure_dagster_home(settings: Settings) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from hub_assets.cli import settings_or_exit
 from hub_assets.cli.registry import open_registry
+from hub_assets.cli.startup import settings_or_exit
 from hub_assets.errors import HubAssetsError, exit_code
 
 
@@ -32,8 +32,8 @@ def serve(host: str, port: int) -> None:
     from hub_assets.errors import HubError
     from hub_assets.hub_protocol.http import ProtocolServer
     from hub_assets.mirror import mirror_state
+    from hub_assets.pipeline.identity import Identity
     from hub_assets.resources import PackageStoreResource
-    from hub_assets.service.identity import Identity
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = settings_or_exit()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from hub_assets.cli import settings_or_exit
 from hub_assets.cli.registry import open_registry
+from hub_assets.cli.startup import settings_or_exit
 from hub_assets.errors import HubAssetsError, exit_code
 
 

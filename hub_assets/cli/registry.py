@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from hub_assets.cli import settings_or_exit
-from hub_assets.registry.store import Registry, registry_at
+from hub_assets.cli.startup import settings_or_exit
+from hub_assets.registry.location import registry_at
+from hub_assets.registry.store import Registry
 from hub_assets.settings import Settings
 
 
@@ -121,10 +122,10 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     from huggingface_hub.utils import disable_progress_bars
 
     from hub_assets.errors import HubAssetsError, InvalidModelIdError, RegistryError
-    from hub_assets.hub.ids import check_model_id
+    from hub_assets.ids import check_model_id
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.report import score_record
-    from hub_assets.metrics.revision import score_revision
+    from hub_assets.pipeline.score import score_revision
     from hub_assets.registry import metrics as reg_metrics
     from hub_assets.resources import EvaluationResource, HubResource, TrustResource
 
@@ -185,7 +186,7 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
 def status(model_id: str, registry_path: str | None) -> None:
     """Print a model's lifecycle history (oldest first)."""
     from hub_assets.errors import InvalidModelIdError, RegistryError
-    from hub_assets.hub.ids import check_model_id
+    from hub_assets.ids import check_model_id
     from hub_assets.registry.metrics import revision_metrics
     from hub_assets.registry.models import status_history
 

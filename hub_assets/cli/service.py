@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from hub_assets.cli import settings_or_exit
 from hub_assets.cli.registry import open_registry
+from hub_assets.cli.startup import settings_or_exit
 from hub_assets.errors import HubAssetsError, exit_code
-from hub_assets.service.identity import PERMISSIONS, Identity, parse_duration
+from hub_assets.pipeline.identity import PERMISSIONS, Identity, parse_duration
 
 
 def _audit(
@@ -205,7 +205,7 @@ def _decision(action: str):  # noqa: ANN202 - a click command
     @click.option("--reason", required=True)
     @click.option("--user", default="cli", show_default=True, help="Who decides (audit).")
     def command(model_id: str, revision: str, reason: str, user: str) -> None:
-        from hub_assets.service.approvals import decide
+        from hub_assets.pipeline.approvals import decide
 
         registry = open_registry(settings_or_exit())
         registry.ensure_schema()

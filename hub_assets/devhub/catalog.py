@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hub_assets.errors import InvalidRepoIdError, UploadRejectedError
-from hub_assets.hub.ids import validate_repo_id, validate_repo_path
 from hub_assets.hub_protocol.repos import (
     BlobWindow,
     Commit,
@@ -36,6 +35,7 @@ from hub_assets.hub_protocol.repos import (
     lfs_pointer,
 )
 from hub_assets.hub_protocol.writes import GITATTRIBUTES
+from hub_assets.ids import validate_repo_id, validate_repo_path
 
 REPO_TYPES = ("model", "dataset")
 _CHUNK = 1024 * 1024

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import click
 
-from hub_assets.cli import settings_or_exit
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.cli.registry import leaderboard_text, registry_summary_text
+from hub_assets.cli.startup import settings_or_exit
+from hub_assets.environment import child_environment, publish_to_children
 from hub_assets.proof.keys import PRIVATE_NAME, PUBLIC_NAME
-from hub_assets.settings import child_environment, publish_to_children
 
 DEFAULT_CATALOG = "data/demo_hub"
 DEFAULT_PORT = 8765

@@ -41,8 +41,8 @@ from hub_assets.evaluation.backends import (
     QABackend,
 )
 from hub_assets.hub.clearance import mark_cleared
+from hub_assets.hub_protocol.exchange import ProtocolRequest, ProtocolResponse, json_response
 from hub_assets.hub_protocol.repos import Commit, Repo
-from hub_assets.hub_protocol.routing import ProtocolRequest, ProtocolResponse, json_response
 
 PROVIDER = "hf-inference"
 ROUTE = re.compile(r"^/(?:(?P<provider>[a-z0-9-]+)/)?models/(?P<rest>.+?)/?$")

@@ -79,6 +79,6 @@ def served_catalog(
 
 
 def _inherited() -> dict[str, str]:
-    from hub_assets.settings import child_environment
+    from hub_assets.environment import child_environment
 
     return child_environment()

@@ -5,43 +5,26 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-DEFAULT_PIPELINE_TAGS = (
-    "text-generation",
-    "text2text-generation",
-    "question-answering",
-    "feature-extraction",
-    "sentence-similarity",
-)
-DEFAULT_LICENSES = (
-    "apache-2.0",
-    "mit",
-    "bsd-3-clause",
-    "openrail",
-    "openrail++",
-    "*-openrail-*",
-    "openrail-*",
-)
-DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
 # Weight formats a candidate must ship one of; add "gguf" (and the "gguf" library) to take
 # GGUF repos (docs/discovery.md).
 WEIGHT_FORMATS = ("safetensors", "gguf")
-DEFAULT_WEIGHT_FORMATS = ("safetensors",)
 
 
 @dataclass(frozen=True)
 class CandidateFilter:
     """The rules a listed model must pass to become a candidate.
 
-    Licenses are matched case-insensitively and may be globs (`*-openrail-*` admits
-    `creativeml-openrail-m`, `bigscience-openrail-m`...).
+    Its values come from the settings (`pipeline.discover.candidate_filter_from`), where
+    their defaults are written. Licenses are matched case-insensitively and may be globs
+    (`*-openrail-*` admits `creativeml-openrail-m`, `bigscience-openrail-m`...).
     """
 
-    licenses: tuple[str, ...] = DEFAULT_LICENSES
-    libraries: tuple[str, ...] = DEFAULT_LIBRARIES
-    require_safetensors: bool = True  # False: no weight-format requirement at all
-    weight_formats: tuple[str, ...] = DEFAULT_WEIGHT_FORMATS  # one of them is needed
-    min_downloads: int = 0
-    min_likes: int = 0
+    licenses: tuple[str, ...]
+    libraries: tuple[str, ...]
+    require_safetensors: bool  # False: no weight-format requirement at all
+    weight_formats: tuple[str, ...]  # one of them is needed
+    min_downloads: int
+    min_likes: int
     exclude_gated: bool = False
 
     def __post_init__(self) -> None:

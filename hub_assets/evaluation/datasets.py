@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hub_assets.environment import child_environment
 from hub_assets.errors import DatasetLoadError
 from hub_assets.evaluation.measurement import QA_TASK, RETRIEVAL_TASK
-from hub_assets.settings import child_environment
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def _header_problem(path: Path) -> str:
     """'' when the weight file's header is within its format's rules, else why not (cached
     per path, size and modification time)."""
     from hub_assets.errors import MalformedGgufError, MalformedWeightsError
-    from hub_assets.hardware.gguf_header import read_local_gguf_header
+    from hub_assets.hub.gguf_header import read_local_gguf_header
     from hub_assets.hub.inspection import local_safetensors_header
 
     st = path.stat()

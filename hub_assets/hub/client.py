@@ -43,10 +43,8 @@ from hub_assets.errors import (
     RateLimitedError,
     UnsafeRepoError,
 )
-from hub_assets.hardware.footprint import gguf_summary
-from hub_assets.hardware.gguf_header import read_gguf_header
 from hub_assets.hub.card import split_card
-from hub_assets.hub.ids import check_model_id
+from hub_assets.hub.gguf_header import gguf_summary, read_gguf_header
 from hub_assets.hub.listing import iso, listing_record
 from hub_assets.hub.metadata_cache import MetadataCache
 from hub_assets.hub.pacing import (
@@ -58,10 +56,10 @@ from hub_assets.hub.pacing import (
 )
 from hub_assets.hub.transport import Deadline, allowed_hosts, deadline_for, open_get
 from hub_assets.hub.untrusted import RepoLimits, check_sha, check_siblings, check_text, shown
+from hub_assets.ids import check_model_id
+from hub_assets.settings import default
 
 T = TypeVar("T")
-# The Hub's free API quota is 1,000 requests per 5 minutes (3.3/s): stay under it.
-DEFAULT_REQUESTS_PER_SECOND = 3.0
 MAX_GGUF_FILES = 16  # headers read per revision (a repo of quantisations has a dozen)
 MAX_SAFETENSORS_FILES = 64  # unindexed safetensors files read one by one
 MAX_JSON_BYTES = 64 * 1024**2  # one API answer (a listing page, a repo's info)
@@ -77,12 +75,12 @@ class HubSettings:
 
     endpoint: str
     token: str | None = None  # None: huggingface_hub's own resolution (HF_TOKEN, token file)
-    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
-    max_retries: int = 5
+    requests_per_second: float = default("hub_rate_limit")
+    max_retries: int = default("hub_max_retries")
     offline: bool = False  # HF_HUB_OFFLINE: cache only, no request at all
     max_wait_s: float = 60.0
-    cache_dir: Path = Path("data/cache/hub")
-    cache_ttl_s: float = 24 * 3600
+    cache_dir: Path = default("cache_dir")
+    cache_ttl_s: float = default("cache_ttl_hours") * 3600
     timeout_s: float = 30.0
     # wall-clock limit of one pipeline stage's Hub work (None: none); each request has its own
     stage_deadline_s: float | None = None

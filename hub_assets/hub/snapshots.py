@@ -26,8 +26,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from hub_assets.hub.client import HubClient
-from hub_assets.hub.inspection import PICKLE_SUFFIXES
-from hub_assets.packaging.download import (
+from hub_assets.hub.download import (
     LocalFile,
     Progress,
     RemoteFile,
@@ -35,6 +34,7 @@ from hub_assets.packaging.download import (
     download_revision,
     remote_files,
 )
+from hub_assets.hub.inspection import PICKLE_SUFFIXES
 
 # The files a transformers / sentence-transformers loader reads (pickles never are).
 LOADABLE_PATTERNS = (

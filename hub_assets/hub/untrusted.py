@@ -21,7 +21,7 @@ from hub_assets.errors import (
     OversizedRepoError,
     UnsafeRepoError,
 )
-from hub_assets.hub.ids import validate_repo_path
+from hub_assets.ids import validate_repo_path
 
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hub_assets.errors import HubError
+from hub_assets.hub_protocol.repos import ListingExtension, RepoStore
 from hub_assets.hub_protocol.shapes import (
+    BlobFacts,
     decode_cursor,
     encode_cursor,
     listing_fields,
@@ -16,8 +18,14 @@ from hub_assets.hub_protocol.shapes import (
     truthy,
 )
 
-if TYPE_CHECKING:
-    from hub_assets.hub_protocol.routing import ProtocolState
+
+class ListingSource(Protocol):
+    """What a listing reads of the protocol's state (`routing.ProtocolState` has it)."""
+
+    store: RepoStore
+    facts: BlobFacts
+    extension: ListingExtension | None
+
 
 PAGE_SIZE = 1000
 SORT_KEYS = {
@@ -59,7 +67,7 @@ def parameter_bounds(text: str | None) -> tuple[float, float] | None:
 
 
 def list_page(
-    state: ProtocolState,
+    state: ListingSource,
     repo_type: str,
     query: Mapping[str, list[str]],
     with_private: bool = False,

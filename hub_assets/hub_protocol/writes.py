@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from hub_assets.errors import (
     HubError,
@@ -26,12 +26,10 @@ from hub_assets.errors import (
     InvalidRepoPathError,
     UploadRejectedError,
 )
-from hub_assets.hub.ids import validate_repo_id
-from hub_assets.hub.ids import validate_repo_path as _validate_path
+from hub_assets.hub_protocol.exchange import ProtocolRequest, ProtocolResponse, json_response
 from hub_assets.hub_protocol.repos import Caller, Commit, FileEntry, Repo, is_lfs, lfs_pointer_oid
-
-if TYPE_CHECKING:
-    from hub_assets.hub_protocol.routing import ProtocolRequest, ProtocolResponse
+from hub_assets.ids import validate_repo_id
+from hub_assets.ids import validate_repo_path as _validate_path
 
 LFS_PREFIX = "/_lfs/"
 TICKET_TTL_S = 3600.0
@@ -165,8 +163,6 @@ class WriteRoutes:
 
     def answer(self, store_repo) -> ProtocolResponse | None:  # noqa: ANN001 - store.repo
         """Route a write request, or None when the request is not one."""
-        from hub_assets.hub_protocol.routing import json_response
-
         req, path = self.req, self.req.path
         if req.method == "POST" and path == "/api/repos/create":
             return json_response(self._create_repo())
@@ -320,8 +316,6 @@ class WriteRoutes:
         return {"transfer": "basic", "objects": objects}
 
     def _lfs_object(self) -> ProtocolResponse:
-        from hub_assets.hub_protocol.routing import json_response
-
         oid, _, tail = self.req.path[len(LFS_PREFIX) :].partition("/")
         if self.req.method == "PUT" and not tail:
             size = self.state.redeem(self.req.q("ticket") or "", oid)

@@ -211,3 +211,16 @@ TREE_RELATIONS = ("adapter", "finetune", "quantized", "merge")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class StoredMetric:
+    """A metric value as the registry holds it."""
+
+    metric: str
+    value: float
+    latency_ms: float
+    inputs_fingerprint: str
+    code_version: str
+    run_id: str
+    details: dict | None

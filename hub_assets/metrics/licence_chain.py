@@ -214,37 +214,6 @@ def licence_obligations(
     )
 
 
-def fetch_ancestry(client, registry, model_id: str, run_id: str, rounds: int = 8) -> None:  # noqa: ANN001
-    """Read the metadata of every ancestor the registry does not know yet (their edges
-    then reveal the next generation), so the ancestry query sees the whole chain. An
-    ancestor that cannot be read stays unknown (a finding, never a crash)."""
-    from hub_assets.errors import HubAssetsError
-    from hub_assets.registry.models import save_revision
-    from hub_assets.registry.tree import missing_ancestors
-
-    tried: set[str] = set()
-    for _ in range(rounds):
-        with registry.read() as con:
-            todo = [m for m in missing_ancestors(con, model_id) if m not in tried]
-        if not todo:
-            return
-        for parent in todo:
-            tried.add(parent)
-            try:
-                fetched = client.model_metadata(parent)
-            except (HubAssetsError, ValueError):
-                continue
-            with registry.write() as con:
-                save_revision(
-                    con,
-                    parent,
-                    fetched.data,
-                    from_cache=fetched.from_cache,
-                    fetched_at=fetched.fetched_at,
-                    run_id=run_id,
-                )
-
-
 def ancestors_of(rows: Sequence[dict]) -> list[Ancestor]:
     """The registry's ancestry rows as `Ancestor`s."""
     return [

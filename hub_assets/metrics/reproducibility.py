@@ -21,20 +21,20 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub_assets.environment import child_environment
 from hub_assets.errors import (
     GatedModelError,
     MalformedGgufError,
     ModelNotFoundError,
     NotClearedError,
 )
-from hub_assets.hardware.gguf_header import read_local_gguf_header
 from hub_assets.hub.clearance import require_cleared
 from hub_assets.hub.client import HubClient
+from hub_assets.hub.gguf_header import read_local_gguf_header
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.sandbox import run_boxed
 from hub_assets.metrics.trust import MetricResult
-from hub_assets.settings import child_environment
 
 log = logging.getLogger(__name__)
 SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}

@@ -26,7 +26,7 @@ from hub_assets.hub.clearance import clear_mark, clearance, mark_cleared
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import ALL_FILES, DATA_WEIGHT_PATTERNS, SnapshotStore
 from hub_assets.metrics import claims, trust
-from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.evidence import ModelEvidence, StoredMetric
 from hub_assets.metrics.licence_chain import (
     FAILING_FINDINGS,
     USES,
@@ -49,7 +49,6 @@ from hub_assets.metrics.table import (  # noqa: F401 - GATE_METRICS, ALL_METRICS
     NET_WEIGHTS,
 )
 from hub_assets.metrics.trust import MetricResult
-from hub_assets.registry.metrics import StoredMetric
 
 
 def fingerprint(inputs: object) -> str:

@@ -407,7 +407,7 @@ def scan_snapshot(folder: Path, paths: Sequence[str]) -> RepoScan:
     JSON config searched for `auto_map` and custom code; every chat template parsed for
     sandbox escapes; text files searched for secrets. Nothing is loaded or run."""
     from hub_assets.errors import MalformedGgufError, MalformedWeightsError
-    from hub_assets.hardware.gguf_header import read_local_gguf_header
+    from hub_assets.hub.gguf_header import read_local_gguf_header
     from hub_assets.hub.inspection import local_safetensors_header
 
     out = RepoScan()

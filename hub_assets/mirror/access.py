@@ -6,7 +6,7 @@ from __future__ import annotations
 from hub_assets.errors import AuthenticationError, HubError
 from hub_assets.hub_protocol.repos import Caller
 from hub_assets.hub_protocol.routing import INVALID_CREDENTIALS
-from hub_assets.service.identity import TOKEN_PREFIX, Identity
+from hub_assets.pipeline.identity import TOKEN_PREFIX, Identity
 
 LOGIN_HINT = (
     "This mirror serves signed-in users only: set HF_TOKEN to a hub-assets token with the "

@@ -21,9 +21,9 @@ from hub_assets.errors import (
     NotApprovedError,
     UnverifiedPackageError,
 )
-from hub_assets.hub.ids import check_model_id, validate_repo_path
+from hub_assets.hub.hashing import file_sha256
+from hub_assets.ids import check_model_id, validate_repo_path
 from hub_assets.mirror.packages import MODEL_PREFIX
-from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.progress import TransferBars
 from hub_assets.proof.attestation import verify_envelope

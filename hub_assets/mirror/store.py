@@ -25,6 +25,7 @@ from hub_assets.errors import (
     PackageIntegrityError,
     UnverifiedPackageError,
 )
+from hub_assets.hub.hashing import file_sha256
 from hub_assets.hub_protocol.repos import (
     BlobWindow,
     Commit,
@@ -35,7 +36,6 @@ from hub_assets.hub_protocol.repos import (
     lfs_pointer_oid,
 )
 from hub_assets.mirror.packages import MODEL_PREFIX, Member, member_spans
-from hub_assets.packaging.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import SIGNATURE

@@ -19,8 +19,8 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from hub_assets import __version__
 from hub_assets.errors import InvalidVersionError
-from hub_assets.packaging.download import LocalFile
-from hub_assets.packaging.hashing import BackgroundHash
+from hub_assets.hub.download import LocalFile
+from hub_assets.hub.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
 MANIFEST_FORMAT = 1

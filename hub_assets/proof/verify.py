@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hub_assets.errors import UnverifiedPackageError
-from hub_assets.packaging.hashing import file_sha256
+from hub_assets.hub.hashing import file_sha256
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.attestation import verify_envelope
 from hub_assets.proof.bom import check_bom

@@ -22,8 +22,8 @@ from hub_assets.errors import (
     PushForbiddenError,
     PushUnauthorizedError,
 )
-from hub_assets.hub.ids import check_model_id
 from hub_assets.hub.licenses import check_license
+from hub_assets.ids import check_model_id
 from hub_assets.publishing.cards import PushCard, push_card
 from hub_assets.registry.store import Registry
 

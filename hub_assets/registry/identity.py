@@ -1,5 +1,5 @@
 """Who did what: users, their API tokens (hashes only), and the audit log. SQL only; the
-hashing and the rules live in `hub_assets/service/identity.py`."""
+hashing and the rules live in `hub_assets/pipeline/identity.py`."""
 
 from __future__ import annotations
 

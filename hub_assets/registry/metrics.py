@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import duckdb
 
 from hub_assets.errors import MissingMetadataError
+from hub_assets.metrics.evidence import StoredMetric
 from hub_assets.registry.models import now
-
-
-@dataclass(frozen=True)
-class StoredMetric:
-    """A metric value as the registry holds it."""
-
-    metric: str
-    value: float
-    latency_ms: float
-    inputs_fingerprint: str
-    code_version: str
-    run_id: str
-    details: dict | None
 
 
 def revision_metrics(

@@ -30,14 +30,14 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import duckdb
 import psycopg
 
 from hub_assets.errors import RegistryError
 from hub_assets.registry.migrations import LATEST, MIGRATIONS, latest_views, postgres_tables_sql
-from hub_assets.registry.store import DEFAULT_LOCK_TIMEOUT_S, Registry, transaction
+from hub_assets.registry.store import Registry, transaction
+from hub_assets.settings import DEFAULT_LOCK_TIMEOUT_S, check_registry_url
 
 T = TypeVar("T")
 # The catalog name of the attached database inside DuckDB.
@@ -81,25 +81,6 @@ def postgres_extension_file() -> Path:
     return target
 
 
-def check_url(url: str) -> str:
-    """The URL if it can name the shared registry; a clear error if it carries a password
-    (Dagster shows resource config) or no database."""
-    parts = urlsplit(url)
-    if parts.password:
-        raise RegistryError(
-            "HUB_ASSETS_REGISTRY must not carry a password (Dagster and the logs show it). "
-            "Put it in PGPASSWORD or ~/.pgpass, which PostgreSQL's client library reads."
-        )
-    if "'" in url or any(c.isspace() for c in url):
-        raise RegistryError(f"HUB_ASSETS_REGISTRY={url!r} is not a PostgreSQL URL.")
-    if not parts.path.strip("/"):
-        raise RegistryError(
-            f"HUB_ASSETS_REGISTRY={url} names no database: use "
-            "postgresql://USER@HOST:PORT/DATABASE."
-        )
-    return url
-
-
 class PostgresRegistry(Registry):
     """The registry's tables in the PostgreSQL database at `url`, through DuckDB."""
 
@@ -107,7 +88,7 @@ class PostgresRegistry(Registry):
 
     def __init__(self, url: str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S):
         super().__init__("", lock_timeout_s=lock_timeout_s)
-        self.url = check_url(url)
+        self.url = check_registry_url(url)
         self.path = None  # type: ignore[assignment]
         self._pid = -1
         # one DuckDB for reads (attached read-only: PostgreSQL refuses any write in its

@@ -4,8 +4,9 @@ DuckDB lets one process write a file at a time (and, within a process, forbids m
 read-only and read-write connections). So every write opens, writes in one transaction and
 closes; a writer that finds the file locked waits and retries; readers open read-only.
 
-`registry_at` also opens the shared registry (`postgresql://…`, `registry/postgres.py`):
-the same tables in PostgreSQL, read and written through the same DuckDB SQL.
+`registry.location.registry_at` also opens the shared registry (`postgresql://…`,
+`registry/postgres.py`): the same tables in PostgreSQL, read and written through the same
+DuckDB SQL.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import duckdb
 
 from hub_assets.errors import RegistryError
 from hub_assets.registry.migrations import LATEST, current_version, migrate
+from hub_assets.settings import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_REGISTRY_PATH
 
 T = TypeVar("T")
 # Threads of one process share a DuckDB file and its optimistic transactions, so two of
@@ -31,15 +33,10 @@ T = TypeVar("T")
 # slot (another process cannot open the file for writing at all while one holds it).
 _FILE_WRITE_SLOTS: dict[str, threading.RLock] = {}
 _FILE_WRITE_SLOTS_LOCK = threading.Lock()
-DEFAULT_REGISTRY_PATH = "data/registry.duckdb"
-# HUB_ASSETS_REGISTRY values that name the shared registry rather than a file
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # Results `Registry.cached` keeps (least recently used dropped first), and for how long at
 # most: file times tick coarsely, so two writes within one tick could leave the same stamp.
 CACHED_RESULTS = 512
 CACHED_MAX_AGE_S = 2.0
-# How long a writer waits for another (HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S).
-DEFAULT_LOCK_TIMEOUT_S = 120.0
 # Another connection holds the file: another process (a lock), or this process with the
 # other mode (read-only vs read-write; DuckDB keeps one attachment per file and process).
 _LOCK_MARKERS = (
@@ -52,18 +49,6 @@ _LOCK_MARKERS = (
 
 def _is_lock_error(e: Exception) -> bool:
     return isinstance(e, duckdb.Error) and any(m in str(e) for m in _LOCK_MARKERS)
-
-
-def registry_at(
-    location: str | Path, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
-) -> Registry:
-    """The registry at `location`: a DuckDB file path, or a `postgresql://` URL for the
-    registry many machines share. Which one is configuration (HUB_ASSETS_REGISTRY), not code."""
-    if str(location).startswith(POSTGRES_SCHEMES):
-        from hub_assets.registry.postgres import PostgresRegistry
-
-        return PostgresRegistry(str(location), lock_timeout_s=lock_timeout_s)
-    return Registry(location, lock_timeout_s=lock_timeout_s)
 
 
 def next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:

@@ -28,10 +28,10 @@ from hub_assets.hub_protocol.asgi import ProtocolApp
 from hub_assets.hub_protocol.routing import HubProtocol
 from hub_assets.mirror import mirror_state
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.identity import Identity, Principal
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.store import Registry
 from hub_assets.service.context import ServiceContext, Strict
-from hub_assets.service.identity import Identity, Principal
 from hub_assets.service.ingestion_routes import add_ingestion_routes
 from hub_assets.service.model_routes import add_model_routes
 from hub_assets.service.package_routes import add_package_routes

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.identity import Identity
 from hub_assets.registry.store import Registry
-from hub_assets.service.identity import Identity
 from hub_assets.settings import Settings
 
 

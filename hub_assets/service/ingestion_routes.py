@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from hub_assets.errors import HTTP_STATUSES
-from hub_assets.hub.ids import check_model_id
+from hub_assets.ids import check_model_id
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.metrics import (
     latest_gate_result,

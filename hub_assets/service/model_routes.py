@@ -6,11 +6,11 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import Field
 
 from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
-from hub_assets.evaluation.samples import worst_samples
-from hub_assets.hub.ids import check_model_id
+from hub_assets.ids import check_model_id
+from hub_assets.pipeline.approvals import decide
+from hub_assets.pipeline.samples import worst_samples
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
 from hub_assets.registry.models import search_models, status_history
-from hub_assets.service.approvals import decide
 from hub_assets.service.context import ServiceContext, Strict
 from hub_assets.service.schemas import (
     AUTHENTICATED,

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from hub_assets.hub.ids import check_model_id
 from hub_assets.hub_protocol.files import byte_range
+from hub_assets.ids import check_model_id
 from hub_assets.proof.bundle import bundle_name, write_bundle
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.models import append_status

@@ -25,7 +25,7 @@ import pytest
 
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.process import served_catalog
-from hub_assets.registry.store import registry_at
+from hub_assets.registry.location import registry_at
 
 pytestmark = [pytest.mark.scale, pytest.mark.slow]
 

@@ -4,9 +4,8 @@ import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.devhub.server import HubServer
-from hub_assets.discovery.candidates import discover
-from hub_assets.discovery.filters import CandidateFilter
 from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.pipeline.discover import candidate_filter_from, discover
 from hub_assets.registry import models as reg
 
 GGUF_REASONS = "library gguf not in transformers, sentence-transformers; no safetensors weights"
@@ -72,7 +71,7 @@ def test_rescan_with_nothing_changed_costs_one_page_per_tag(discovered, hub_clie
 
 
 def test_filters_are_configurable(hub_client, registry):
-    strict = CandidateFilter(min_downloads=10_000, min_likes=100)
+    strict = candidate_filter_from(min_downloads=10_000, min_likes=100)
     outcome = discover(
         hub_client, registry, run_id="r", candidate_filter=strict, pipeline_tags=["text-generation"]
     )
@@ -101,7 +100,7 @@ def test_filters_are_configurable(hub_client, registry):
 )
 def test_license_allowlist_with_openrail_variants(license_, ok):
     model = {"license": license_, "library_name": "transformers", "has_safetensors": True}
-    assert (CandidateFilter().reasons(model) == []) is ok
+    assert (candidate_filter_from().reasons(model) == []) is ok
 
 
 def test_a_new_revision_is_detected_and_requeued(mutable_hub, registry, tmp_path):

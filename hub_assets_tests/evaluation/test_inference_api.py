@@ -95,8 +95,8 @@ def test_latency_over_the_budget_is_a_miss_never_a_wrong_answer(hub_server, tmp_
 def test_a_429_storm_trips_the_breaker_and_the_model_is_not_measured(
     hub_server, hub_client, registry, tmp_path
 ):
-    from hub_assets.evaluation.shadow_run import run_shadow_evaluation
     from hub_assets.hub.snapshots import SnapshotStore
+    from hub_assets.pipeline.evaluate import run_shadow_evaluation
 
     _metadata(hub_server, registry, tmp_path, QA_MODEL)
     hub_server.add_fault("status", route=ROUTE, status=429, retry_after=30, times=None)
@@ -194,8 +194,8 @@ def _metadata(hub_server, registry, tmp_path, model_id):
 
     from hub_assets.defs.discovery.assets import model_metadata
     from hub_assets.defs.trust.security import security_scan
-    from hub_assets.discovery.candidates import discover
     from hub_assets.hub.client import HubClient, HubSettings
+    from hub_assets.pipeline.discover import discover
     from hub_assets.resources import HubResource, RegistryResource, TrustResource
 
     client = HubClient(HubSettings(endpoint=hub_server.url, cache_dir=tmp_path / "c"))
@@ -224,7 +224,7 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
     from hub_assets.defs.discovery.assets import model_metadata
     from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
     from hub_assets.defs.trust.security import security_scan
-    from hub_assets.discovery.candidates import discover
+    from hub_assets.pipeline.discover import discover
     from hub_assets.resources import (
         EvaluationResource,
         HubResource,
@@ -278,8 +278,8 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
 
 
 def test_offline_an_api_evaluation_is_not_attempted(hub_server, hub_client, registry, tmp_path):
-    from hub_assets.evaluation.shadow_run import run_shadow_evaluation
     from hub_assets.hub.snapshots import SnapshotStore
+    from hub_assets.pipeline.evaluate import run_shadow_evaluation
 
     big = f"{ORG}/gpt2-oversized"
     _metadata(hub_server, registry, tmp_path, big)

@@ -12,7 +12,6 @@ from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import MINILM, ORG, OVERCLAIMER, QA_MODEL
 from hub_assets.devhub.demo_qa_model import train_extractive_qa
 from hub_assets.devhub.demo_text import qa_splits
-from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import ExtractiveQABackend, GenerationConfig
 from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
 from hub_assets.evaluation.measurement import Measurement, bootstrap_interval, chance_baseline
@@ -21,6 +20,7 @@ from hub_assets.gate.config import load_gate_config
 from hub_assets.metrics import claims
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.scoring import cleared_snapshot
+from hub_assets.pipeline.discover import discover
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,

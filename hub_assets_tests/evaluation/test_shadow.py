@@ -10,7 +10,6 @@ from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow
 from hub_assets.defs.evaluation.schedules import nightly_shadow_eval_schedule
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import MINILM, ORG
-from hub_assets.discovery.candidates import discover
 from hub_assets.errors import BackendLoadError, DatasetLoadError
 from hub_assets.evaluation.backends import GenerationConfig, QABackend
 from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
@@ -18,6 +17,7 @@ from hub_assets.evaluation.measurement import Measurement
 from hub_assets.evaluation.shadow import paired_bootstrap
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.claims import comparable_claims
+from hub_assets.pipeline.discover import discover
 from hub_assets.resources import (
     EvaluationResource,
     HubResource,

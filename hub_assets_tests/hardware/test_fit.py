@@ -30,7 +30,7 @@ from hub_assets.hardware.fit import (
     load_devices,
 )
 from hub_assets.hardware.footprint import Architecture, Footprint
-from hub_assets.hardware.gguf_header import read_local_gguf_header
+from hub_assets.hub.gguf_header import read_local_gguf_header
 from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import reproducibility

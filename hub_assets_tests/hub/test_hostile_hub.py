@@ -27,12 +27,12 @@ import numpy as np
 import psutil
 import pytest
 
-from hub_assets.discovery.metadata import record_metadata
 from hub_assets.errors import HubAssetsError
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.untrusted import RepoLimits
-from hub_assets.metrics.revision import judge_revision_security
 from hub_assets.metrics.scoring import ScoringContext
+from hub_assets.pipeline.metadata import record_metadata
+from hub_assets.pipeline.score import judge_revision_security
 from hub_assets.registry.models import current_sha
 from hub_assets.registry.store import Registry
 from hub_assets_tests.hostile_hub import HostileHub, HostileRepo

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from hub_assets.cli import main
 from hub_assets.devhub.demo_catalog import ORG
-from hub_assets.discovery.candidates import discover
 from hub_assets.errors import OfflineCacheMissError, RateLimitedError
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.pacing import retry_delay
+from hub_assets.pipeline.discover import discover
 from hub_assets.registry.metrics import last_known_revision
 from hub_assets.resources import HubResource
 from hub_assets.settings import load_settings

@@ -14,8 +14,8 @@ from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_cases import NC_BASE, NC_FINETUNE
-from hub_assets.discovery.candidates import discover
 from hub_assets.metrics.licence_chain import Ancestor, licence_obligations, obligations_of
+from hub_assets.pipeline.discover import discover
 from hub_assets.registry.tree import ancestry, record_edges
 from hub_assets.resources import (
     EvaluationResource,

@@ -9,7 +9,7 @@ import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import HubClient, HubSettings
-from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.evidence import ModelEvidence, StoredMetric
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
 from hub_assets.metrics.scoring import (
     ALL_METRICS,
@@ -19,7 +19,6 @@ from hub_assets.metrics.scoring import (
     score_model,
 )
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST, security_verdict
-from hub_assets.registry.metrics import StoredMetric
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 

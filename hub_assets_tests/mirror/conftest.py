@@ -18,8 +18,8 @@ from hub_assets.hub_protocol.routing import ProtocolState
 from hub_assets.mirror.access import RegistryTokens
 from hub_assets.mirror.store import ApprovedStore
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.identity import Identity
 from hub_assets.registry.store import Registry
-from hub_assets.service.identity import Identity
 from hub_assets_tests.conftest import pipeline_env
 
 FAILING = f"{ORG}/tiny-gpt2-stale"

@@ -18,8 +18,8 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNot
 
 from hub_assets.devhub.demo_cases import MINILM, ORG, QA_MODEL
 from hub_assets.packaging.store import PackageStore
-from hub_assets.service.approvals import decide
-from hub_assets.service.identity import Identity
+from hub_assets.pipeline.approvals import decide
+from hub_assets.pipeline.identity import Identity
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving, sha_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
@@ -66,8 +66,8 @@ def test_huggingface_hub_sees_exactly_the_approved_models(mirror, world, tmp_pat
 
 
 def test_a_model_that_is_not_approved_says_why(mirror, world, upstream):
-    from hub_assets.discovery.candidates import discover
     from hub_assets.hub.client import HubClient, HubSettings
+    from hub_assets.pipeline.discover import discover
 
     registry, _ = world
     discover(
@@ -163,8 +163,8 @@ def test_range_reads_map_into_the_zip_member(mirror, world, upstream):
 
 
 def test_main_stays_on_the_approved_revision_when_upstream_moves(mirror, world, upstream):
-    from hub_assets.discovery.candidates import discover
     from hub_assets.hub.client import HubClient, HubSettings
+    from hub_assets.pipeline.discover import discover
 
     registry, _ = world
     approved = sha_of(registry, QA_MODEL)

@@ -14,9 +14,9 @@ from hub_assets.errors import (
     PackageExistsError,
     StorageError,
 )
-from hub_assets.packaging.ingest import ingest_model
 from hub_assets.packaging.package import check_version
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.ingest import ingest_model
 from hub_assets.registry.models import status_history
 from hub_assets.registry.packages import retire_package
 from hub_assets_tests.conftest import S3_CREDENTIALS
@@ -201,7 +201,7 @@ def test_a_package_being_written_by_another_run_is_not_written_twice(
     from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC, datetime, timedelta
 
-    from hub_assets.packaging import ingest as ingest_module
+    from hub_assets.pipeline import ingest as ingest_module
 
     registry = gated_registry(MODEL)
     store = PackageStore(str(tmp_path / "packages"))

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hub_assets.cli import main
 from hub_assets.devhub.demo_catalog import ORG
 from hub_assets.errors import UnverifiedPackageError, exit_code
-from hub_assets.packaging.ingest import ingest_model
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.ingest import ingest_model
 from hub_assets.proof.bom import validate_bom
 from hub_assets.proof.bundle import bundle_name, write_bundle
 from hub_assets.proof.keys import create_keys

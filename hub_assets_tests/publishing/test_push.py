@@ -117,8 +117,8 @@ print(type(model).__name__, lora, list(out.start_logits.shape))
 
 
 def test_a_pushed_repo_is_a_candidate_on_the_next_discovery(hub, adapter, env, tmp_path):
-    from hub_assets.discovery.candidates import discover
     from hub_assets.hub.client import HubClient, HubSettings
+    from hub_assets.pipeline.discover import discover
     from hub_assets.registry.store import Registry
 
     folder, tmp = adapter

@@ -17,14 +17,14 @@ import duckdb
 import psycopg
 import pytest
 
-from hub_assets.discovery.candidates import discover
 from hub_assets.errors import RegistryError
+from hub_assets.pipeline.discover import discover
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry import models as reg
 from hub_assets.registry import packages as reg_packages
+from hub_assets.registry.location import registry_at
 from hub_assets.registry.migrations import LATEST, latest_views
 from hub_assets.registry.postgres import PostgresRegistry
-from hub_assets.registry.store import registry_at
 
 pytestmark = pytest.mark.xdist_group("postgres")
 
@@ -107,7 +107,7 @@ WRITER = textwrap.dedent(
     import sys, duckdb
     from hub_assets.registry import metrics as reg_metrics, models as reg
     from hub_assets.registry import packages as reg_packages
-    from hub_assets.registry.store import registry_at
+    from hub_assets.registry.location import registry_at
 
     url, worker, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     registry = registry_at(url)
@@ -178,7 +178,7 @@ KILLED_WRITER = textwrap.dedent(
     """
     import sys, time, pathlib
     from hub_assets.registry import metrics as reg_metrics, models as reg
-    from hub_assets.registry.store import registry_at
+    from hub_assets.registry.location import registry_at
 
     registry = registry_at(sys.argv[1])
     with registry.write() as con:

@@ -21,12 +21,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
 from hub_assets.errors import InvalidIdentityError
+from hub_assets.pipeline.identity import INVALID_TOKEN, Identity
 from hub_assets.registry.identity import audit_events
 from hub_assets.registry.models import status_history
 from hub_assets.registry.store import Registry
 from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app, server_config
-from hub_assets.service.identity import INVALID_TOKEN, Identity
 from hub_assets.service.schemas import PackagePage
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
@@ -724,10 +724,10 @@ def test_the_two_person_rule(registry, tmp_path, hub_server):
     """Whoever asked for a revision's ingestion may not promote it; another approver may,
     and the rule can be turned off."""
     from hub_assets.errors import ApprovalRefusedError
+    from hub_assets.pipeline.approvals import decide
     from hub_assets.registry import packages as reg_packages
     from hub_assets.registry.metrics import write_gate_result
     from hub_assets.registry.models import append_status
-    from hub_assets.service.approvals import decide
 
     registry.ensure_schema()
     sha = "a" * 40

@@ -24,8 +24,8 @@ from hub_assets.defs.conventions import (
     tags,
 )
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.discovery.candidates import discover
-from hub_assets.discovery.metadata import record_metadata
+from hub_assets.pipeline.discover import discover
+from hub_assets.pipeline.metadata import record_metadata
 from hub_assets.registry.packages import REQUEST_TAG
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
 

@@ -19,9 +19,9 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
-from hub_assets.evaluation.samples import worst_samples
-from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.metrics.scoring import fingerprint
+from hub_assets.pipeline.evaluate import run_shadow_evaluation
+from hub_assets.pipeline.samples import worst_samples
 from hub_assets.progress import ProgressLines
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.resources import (

@@ -11,7 +11,7 @@ from hub_assets.defs.conventions import OWNERS, metered_client, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
 from hub_assets.errors import GateNotPassedError, PackageExistsError, outcome_of, plain_message
-from hub_assets.packaging.ingest import CLAIM_WAIT_S, IngestResult, ingest_model
+from hub_assets.pipeline.ingest import CLAIM_WAIT_S, IngestResult, ingest_model
 from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.packages import PackageRow

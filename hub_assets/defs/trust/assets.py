@@ -20,10 +20,10 @@ from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import CLAIMS_SCHEMA, shadow_eval_scores
 from hub_assets.defs.trust.security import VERDICTS_SCHEMA
 from hub_assets.gate.evidence import GateEvidence
-from hub_assets.gate.revision import gate_revision
 from hub_assets.hardware.fit import fit_summary
-from hub_assets.metrics.revision import score_revision
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
+from hub_assets.pipeline.gate import gate_revision
+from hub_assets.pipeline.score import score_revision
 from hub_assets.progress import ProgressLines
 from hub_assets.registry.evaluations import evaluation_dagster_run
 from hub_assets.registry.packages import revision_package

@@ -15,7 +15,7 @@ from hub_assets.defs.conventions import (
 )
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.metrics.revision import judge_revision_security
+from hub_assets.pipeline.score import judge_revision_security
 from hub_assets.progress import ProgressLines
 from hub_assets.resources import HubResource, RegistryResource, TrustResource
 

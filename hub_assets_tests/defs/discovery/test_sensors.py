@@ -4,8 +4,8 @@ import dagster as dg
 
 from hub_assets.definitions import defs
 from hub_assets.defs.discovery.sensors import candidate_models_sensor
-from hub_assets.discovery.candidates import discover
 from hub_assets.hub.client import HubClient, HubSettings
+from hub_assets.pipeline.discover import discover
 from hub_assets.registry.store import Registry
 from hub_assets.resources import RegistryResource
 

@@ -10,8 +10,8 @@ from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
-from hub_assets.discovery.candidates import discover
 from hub_assets.metrics.table import GATE_METRICS
+from hub_assets.pipeline.discover import discover
 from hub_assets.registry.models import status_history
 from hub_assets.resources import (
     EvaluationResource,

@@ -19,10 +19,9 @@ from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_cases import LLAMA_BASE, LLAMA_LORA, LLAMA_MALFORMED, LLAMA_Q8
-from hub_assets.discovery.candidates import discover
-from hub_assets.discovery.filters import CandidateFilter
 from hub_assets.mirror.lockfile import fetch_locked, make_lock
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.discover import candidate_filter_from, discover
 from hub_assets.proof.verify import verify_package
 from hub_assets.registry import hardware as reg_hardware
 from hub_assets.resources import (
@@ -69,14 +68,14 @@ def _gate_config(tmp_path: Path) -> Path:
 def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
     hub_server, hub_client, registry, tmp_path
 ):
-    configured = CandidateFilter(
+    configured = candidate_filter_from(
         libraries=("transformers", "sentence-transformers", "gguf", "peft"),
         weight_formats=("safetensors", "gguf"),
     )
     found = discover(hub_client, registry, run_id="d", candidate_filter=configured)
     assert {LLAMA_Q8, LLAMA_LORA, LLAMA_MALFORMED} <= set(found.candidates)
     listed = found.result.models[LLAMA_Q8].record
-    assert CandidateFilter().reasons(listed) == [  # the default stays as it was
+    assert candidate_filter_from().reasons(listed) == [  # the default stays as it was
         "library gguf not in transformers, sentence-transformers",
         "no safetensors weights",
     ]

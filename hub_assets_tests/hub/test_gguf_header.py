@@ -10,8 +10,7 @@ import pytest
 
 from hub_assets.devhub.demo_weights import DemoWeights, malformed_gguf, write_gguf
 from hub_assets.errors import MalformedGgufError
-from hub_assets.hardware.footprint import gguf_summary
-from hub_assets.hardware.gguf_header import read_gguf_header, read_local_gguf_header
+from hub_assets.hub.gguf_header import gguf_summary, read_gguf_header, read_local_gguf_header
 
 
 @pytest.fixture(scope="module")

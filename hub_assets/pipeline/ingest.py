@@ -26,8 +26,8 @@ from hub_assets.errors import (
     StorageError,
 )
 from hub_assets.hub.client import HubClient
-from hub_assets.hub.ids import check_model_id
 from hub_assets.hub.snapshots import SnapshotStore
+from hub_assets.ids import check_model_id
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.packaging.package import (
     PackageSpec,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hub_assets.discovery.filters import DEFAULT_PIPELINE_TAGS, CandidateFilter
+from hub_assets.discovery.filters import CandidateFilter
 from hub_assets.discovery.scan import ScanResult, scan
 from hub_assets.errors import HubUnavailableError
 from hub_assets.hub.client import HubClient
 from hub_assets.registry import models as reg
 from hub_assets.registry.store import Registry
+from hub_assets.settings import DEFAULT_PIPELINE_TAGS, Settings, default
 
 
 @dataclass
@@ -55,6 +56,24 @@ class DiscoveryOutcome:
         ]
 
 
+def candidate_filter_from(settings: Settings | None = None, **overrides: object) -> CandidateFilter:
+    """The candidate filter the settings describe (their defaults when none are given),
+    with `overrides` applied: the rules in `discovery/` take values, settings give them."""
+
+    def value(name: str) -> object:
+        return getattr(settings, name) if settings is not None else default(name)
+
+    fields = {
+        "licenses": tuple(value("licenses")),
+        "libraries": tuple(value("libraries")),
+        "require_safetensors": value("require_safetensors"),
+        "weight_formats": tuple(value("weight_formats")),
+        "min_downloads": value("min_downloads"),
+        "min_likes": value("min_likes"),
+    }
+    return CandidateFilter(**{**fields, **overrides})
+
+
 def discover(
     client: HubClient,
     registry: Registry,
@@ -72,7 +91,7 @@ def discover(
     unreachable, nothing is written and the registry's candidates stand.
     """
     tags = tuple(pipeline_tags)
-    candidate_filter = candidate_filter or CandidateFilter()
+    candidate_filter = candidate_filter or candidate_filter_from()
     registry.ensure_schema()
     with registry.read() as con:
         known = reg.known_models(con)

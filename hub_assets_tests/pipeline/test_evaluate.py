@@ -7,11 +7,11 @@ import dagster as dg
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
-from hub_assets.discovery.candidates import discover
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DEFAULT_PINS
-from hub_assets.evaluation.shadow_run import run_shadow_evaluation
 from hub_assets.hub.snapshots import SnapshotStore
+from hub_assets.pipeline.discover import discover
+from hub_assets.pipeline.evaluate import run_shadow_evaluation
 from hub_assets.registry.metrics import write_metrics
 from hub_assets.resources import HubResource, RegistryResource, TrustResource
 

@@ -6,20 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.datasets import DatasetPin
 from hub_assets.evaluation.shadow import pin_for
 from hub_assets.hardware.fit import fit_record
 from hub_assets.hub.client import HubClient
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.licence_chain import ancestors_of, fetch_ancestry
+from hub_assets.metrics.licence_chain import ancestors_of
 from hub_assets.metrics.scoring import ScoredMetric, ScoringContext, judge_security, score_model
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import hardware as reg_hardware
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry import tree as reg_tree
-from hub_assets.registry.models import append_status
+from hub_assets.registry.models import append_status, save_revision
 from hub_assets.registry.store import Registry
-from hub_assets.registry.tree import ancestry
+from hub_assets.registry.tree import ancestry, missing_ancestors
 
 
 @dataclass
@@ -132,3 +133,32 @@ def judge_revision_security(
         with registry.write() as con:
             reg_metrics.write_metrics(con, model_id, sha, [verdict.row()], run_id)
     return SecurityVerdict(sha, verdict)
+
+
+def fetch_ancestry(
+    client: HubClient, registry: Registry, model_id: str, run_id: str, rounds: int = 8
+) -> None:
+    """Read the metadata of every ancestor the registry does not know yet (their edges
+    then reveal the next generation), so the ancestry query sees the whole chain. An
+    ancestor that cannot be read stays unknown (a finding, never a crash)."""
+    tried: set[str] = set()
+    for _ in range(rounds):
+        with registry.read() as con:
+            todo = [m for m in missing_ancestors(con, model_id) if m not in tried]
+        if not todo:
+            return
+        for parent in todo:
+            tried.add(parent)
+            try:
+                fetched = client.model_metadata(parent)
+            except (HubAssetsError, ValueError):
+                continue
+            with registry.write() as con:
+                save_revision(
+                    con,
+                    parent,
+                    fetched.data,
+                    from_cache=fetched.from_cache,
+                    fetched_at=fetched.fetched_at,
+                    run_id=run_id,
+                )

@@ -270,3 +270,34 @@ def read_local_gguf_header(path: Path) -> GgufHeader:
             return f.read(length)
 
         return read_gguf_header(read_at, size)
+
+
+def gguf_summary(header: GgufHeader) -> dict:
+    """What the footprint keeps of a `GgufHeader` (JSON-ready, cached with the metadata)."""
+    get = header.arch_value
+
+    def num(key: str) -> int | None:
+        v = get(key)
+        return int(v) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+    heads = num("attention.head_count")
+    hidden = num("embedding_length")
+    head_dim = num("attention.key_length") or num("rope.dimension_count")
+    return {
+        "architecture": header.architecture,
+        "parameters": header.parameters,
+        "parameters_by_type": header.parameters_by_type(),
+        "tensor_bytes": header.tensor_bytes,
+        "quantization": header.quantization,
+        "file_type": header.file_type,
+        "tensors": len(header.tensors),
+        "arch": {
+            "layers": num("block_count"),
+            "hidden_size": hidden,
+            "heads": heads,
+            "kv_heads": num("attention.head_count_kv") or heads,
+            "head_dim": head_dim or (hidden // heads if hidden and heads else None),
+            "context_length": num("context_length"),
+            "decoder": True,
+        },
+    }

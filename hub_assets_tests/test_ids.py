@@ -3,7 +3,7 @@
 import pytest
 
 from hub_assets.errors import InvalidRepoIdError, InvalidRepoPathError
-from hub_assets.hub.ids import validate_repo_id, validate_repo_path
+from hub_assets.ids import validate_repo_id, validate_repo_path
 
 
 @pytest.mark.parametrize(

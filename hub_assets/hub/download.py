@@ -35,10 +35,10 @@ from hub_assets.errors import (
     UnsafeRepoError,
 )
 from hub_assets.hub.client import HubClient
+from hub_assets.hub.hashing import BackgroundHash
 from hub_assets.hub.pacing import transport_words
 from hub_assets.hub.transport import Deadline, deadline_for, open_get
 from hub_assets.hub.untrusted import check_file_name
-from hub_assets.packaging.hashing import BackgroundHash
 
 CHUNK = 1024 * 1024
 # Never packaged: huggingface_hub's own bookkeeping inside a local_dir.

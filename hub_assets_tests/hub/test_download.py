@@ -10,7 +10,7 @@ import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.errors import GatedModelError, InsufficientDiskSpaceError, UnsafePathError
-from hub_assets.packaging.download import (
+from hub_assets.hub.download import (
     ChecksumMismatchError,
     RemoteFile,
     check_disk_space,
@@ -125,7 +125,7 @@ KILLABLE = textwrap.dedent(
     import sys
     from pathlib import Path
     from hub_assets.hub.client import HubClient, HubSettings
-    from hub_assets.packaging.download import download_revision, remote_files
+    from hub_assets.hub.download import download_revision, remote_files
     client = HubClient(HubSettings(endpoint=sys.argv[1], cache_dir=Path(sys.argv[3])))
     data = client.model_metadata(sys.argv[2]).data
     files = [f for f in remote_files(data["info"]["siblings"]) if f.path == "model.safetensors"]

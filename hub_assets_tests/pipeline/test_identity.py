@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from hub_assets.cli import main
 from hub_assets.errors import AuthenticationError
+from hub_assets.pipeline.identity import Identity, parse_duration
 from hub_assets.registry.identity import list_tokens
-from hub_assets.service.identity import Identity, parse_duration
 from hub_assets_tests.conftest import free_port
 
 

@@ -38,9 +38,9 @@ from hub_assets.evaluation.shadow import (
     regression_findings,
     weight_bytes,
 )
-from hub_assets.hardware.gguf_header import read_local_gguf_header
 from hub_assets.hub.clearance import require_cleared
 from hub_assets.hub.client import HubClient
+from hub_assets.hub.gguf_header import read_local_gguf_header
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
