@@ -1,0 +1,56 @@
+"""The names of every state the registry records, each written once: a model's lifecycle,
+an ingest request's progress, a user's permissions, a gate verdict.
+
+A leaf: it imports nothing of the product. The members are `StrEnum`s, so they compare
+equal to the strings the registry stores and JSON carries.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ModelStatus(StrEnum):
+    """A model's lifecycle, in the order a model usually goes through it (the registry's
+    `model_status` table is an append-only log of these)."""
+
+    DISCOVERED = "discovered"
+    CANDIDATE = "candidate"
+    FILTERED_OUT = "filtered_out"
+    EVALUATED = "evaluated"
+    GATE_PASSED = "gate_passed"
+    GATE_FAILED = "gate_failed"
+    INGESTED = "ingested"
+    PROMOTED = "promoted"
+    RETIRED = "retired"
+    REJECTED = "rejected"
+
+
+class RequestStatus(StrEnum):
+    """An ingest request's progress (`ingest_requests.status`)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the request has ended, one way or the other."""
+        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED)
+
+
+class Permission(StrEnum):
+    """What a registry user may do (each implies none of the others but `admin`)."""
+
+    READ = "read"
+    UPLOAD = "upload"
+    APPROVE = "approve"
+    ADMIN = "admin"
+
+
+class Verdict(StrEnum):
+    """The quality gate's verdict on one revision, as run tags and the UI show it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
