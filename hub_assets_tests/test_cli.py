@@ -173,3 +173,24 @@ def test_score_offline_gives_the_pipelines_values(demo_catalog, registry, tmp_pa
                 assert len(printed) >= 11 and printed["performance_claims"] > 0.5
     finally:
         server.stop()
+
+
+def test_the_command_starts_without_importing_heavy_libraries():
+    """`hub-assets --help` (and every command's help) imports none of the heavy libraries:
+    each command imports what it uses when it runs (bench/bench_cli.py times it)."""
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "duckdb", "dagster", "torch", "transformers", "huggingface_hub")
+    heavy += ("pydantic_settings", "gguf", "fastapi", "psycopg", "datasets")
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from hub_assets.cli import main\n"
+        "for args in (['--help'], ['ingest', '--help'], ['users', 'add', '--help']):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == 0, args\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

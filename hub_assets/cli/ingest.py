@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.cli.registry import open_registry
 from hub_assets.cli.startup import settings_or_exit
-from hub_assets.registry.store import Registry
+
+if TYPE_CHECKING:
+    from hub_assets.registry.store import Registry
 
 
 def _print_outcome(request: dict, registry: Registry) -> int:

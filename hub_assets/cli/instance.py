@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub_assets.cli.startup import PROJECT_ROOT
 from hub_assets.environment import publish_to_children
-from hub_assets.settings import Settings
+
+if TYPE_CHECKING:
+    from hub_assets.settings import Settings
 
 
 def ensure_dagster_home(settings: Settings) -> Path:

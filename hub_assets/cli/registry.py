@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from hub_assets.cli.startup import settings_or_exit
-from hub_assets.registry.location import registry_at
-from hub_assets.registry.store import Registry
-from hub_assets.settings import Settings
+
+if TYPE_CHECKING:
+    from hub_assets.registry.store import Registry
+    from hub_assets.settings import Settings
 
 
 def open_registry(settings: Settings, path: str | None = None) -> Registry:
     """The registry of the settings (or at `path`), with the one configured lock timeout."""
+    from hub_assets.registry.location import registry_at
+
     return registry_at(path or settings.registry, lock_timeout_s=settings.registry_lock_timeout_s)
 
 

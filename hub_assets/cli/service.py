@@ -10,7 +10,7 @@ import click
 from hub_assets.cli.registry import open_registry
 from hub_assets.cli.startup import settings_or_exit
 from hub_assets.errors import HubAssetsError, exit_code
-from hub_assets.pipeline.identity import PERMISSIONS, Identity, parse_duration
+from hub_assets.states import Permission
 
 
 def _audit(
@@ -75,13 +75,15 @@ def users() -> None:
     "permissions",
     multiple=True,
     required=True,
-    type=click.Choice(PERMISSIONS),
+    type=click.Choice([p.value for p in Permission]),
     help="Repeat for several.",
 )
 @click.option("--password-stdin", is_flag=True, help="Read a password (for /authenticate).")
 def users_add(name: str, permissions: tuple[str, ...], password_stdin: bool) -> None:
     """Add a user, or set an existing user's permissions."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    from hub_assets.pipeline.identity import Identity
+
     identity = Identity(open_registry(settings_or_exit()))
     identity.registry.ensure_schema()
     try:
@@ -120,6 +122,8 @@ def users_enable(name: str) -> None:
 
 
 def _set_disabled(name: str, disabled: bool) -> None:
+    from hub_assets.pipeline.identity import Identity
+
     identity = Identity(open_registry(settings_or_exit()))
     identity.registry.ensure_schema()
     try:
@@ -142,6 +146,8 @@ def tokens() -> None:
 @click.option("--expires", default=None, help="e.g. 90d, 12h (default: never).")
 def tokens_create(user: str, name: str, expires: str | None) -> None:
     """Create a token; it is printed once and only its hash is stored."""
+    from hub_assets.pipeline.identity import Identity, parse_duration
+
     identity = Identity(open_registry(settings_or_exit()))
     identity.registry.ensure_schema()
     try:
@@ -159,6 +165,8 @@ def tokens_create(user: str, name: str, expires: str | None) -> None:
 @click.option("--user", default=None, help="Revoke every live token of this user instead.")
 def tokens_revoke(token_id: int | None, user: str | None) -> None:
     """Revoke a token at once, or with --user every live token of a user (sessions too)."""
+    from hub_assets.pipeline.identity import Identity
+
     identity = Identity(open_registry(settings_or_exit()))
     identity.registry.ensure_schema()
     if (token_id is None) == (user is None):

@@ -30,8 +30,9 @@ from hub_assets.errors import (
 )
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.store import Registry
+from hub_assets.states import Permission
 
-PERMISSIONS = ("read", "upload", "approve", "admin")
+PERMISSIONS = tuple(p.value for p in Permission)
 ADMIN_USER = "admin"
 TOKEN_PREFIX = "hat_"
 # Matched whole (`fullmatch`) and ASCII only: no final newline, no other script's digits.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_assets.registry.postgres import PostgresRegistry
 from hub_assets.registry.store import Registry
 from hub_assets.settings import DEFAULT_LOCK_TIMEOUT_S, POSTGRES_SCHEMES
 
@@ -15,5 +14,8 @@ def registry_at(
     """The registry at `location`: a DuckDB file path, or a `postgresql://` URL for the
     registry many machines share. Which one is configuration (HUB_ASSETS_REGISTRY), not code."""
     if str(location).startswith(POSTGRES_SCHEMES):
+        # psycopg and the attachment: only for the shared registry
+        from hub_assets.registry.postgres import PostgresRegistry
+
         return PostgresRegistry(str(location), lock_timeout_s=lock_timeout_s)
     return Registry(location, lock_timeout_s=lock_timeout_s)

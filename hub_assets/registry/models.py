@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import duckdb
-import pandas as pd
 
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.registry.tree import record_edges
@@ -61,6 +60,8 @@ def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_i
     if not rows:
         return 0
     ts = now()
+    import pandas as pd  # a DataFrame inserts a batch in one statement; heavy to import
+
     batch = pd.DataFrame(rows, columns=list(_MODEL_COLUMNS))
     batch["tags"] = [list(t or []) for t in batch["tags"]]
     batch["has_safetensors"] = batch["has_safetensors"].fillna(False).astype(bool)
@@ -112,6 +113,8 @@ def append_statuses(
             raise ValueError(f"Unknown lifecycle status {status_!r}: expected one of {LIFECYCLE}.")
     if not rows:
         return 0
+    import pandas as pd
+
     batch = pd.DataFrame(rows, columns=["model_id", "status", "reason", "revision_sha"])
     con.register("event_batch", batch)
     try:
