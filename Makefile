@@ -65,6 +65,8 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## make bench: every bench at full size (minutes each); the test suite runs each at its
+## tiny size (--tiny), so a change that breaks a bench breaks `make test`
 bench: setup servers
 	$(BIN)/python bench/bench_hub_server.py
 	$(BIN)/python bench/bench_discovery.py
@@ -76,6 +78,8 @@ bench: setup servers
 	$(BIN)/python bench/bench_sensor.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_mirror.py
+	$(BIN)/python bench/bench_cli.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage \

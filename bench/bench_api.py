@@ -118,7 +118,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--packages", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.packages, args.requests = 200, 20
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     registry = Registry(work / "registry.duckdb")
     fill(registry, args.packages)

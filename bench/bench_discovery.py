@@ -59,7 +59,12 @@ def main() -> None:
     parser.add_argument(
         "--registry", default=None, help="A postgresql:// URL (default: a temporary file)."
     )
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.synthetic = 500
     naive = args.synthetic <= NAIVE_LIMIT
     catalog = build_demo(ROOT / "data" / "demo_hub")
     with served_catalog(catalog, synthetic=args.synthetic) as url:

@@ -58,7 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.size_mb, args.repeat = 4, 1
     size = args.size_mb * 1024 * 1024
 
     work = Path(tempfile.mkdtemp(prefix="bench-hub-"))

@@ -41,7 +41,12 @@ from hub_assets.metrics.scoring import cleared_snapshot  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=160)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.samples = 8
     import torch
     from transformers import pipeline
     from transformers.utils import logging as hf_logging

@@ -153,7 +153,12 @@ def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=int, default=1100)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.size_mb = 4
     size = args.size_mb * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:

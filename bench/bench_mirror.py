@@ -180,7 +180,12 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.size_mb, args.rounds, args.seconds = 4, 1, 0.5
     with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp:
         work = Path(tmp)
         make_catalog(work / "catalog", args.size_mb)

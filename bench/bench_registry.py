@@ -92,7 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--transactions", type=int, default=50)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.writers, args.transactions = 2, 5
     total = args.writers * args.transactions
     server = LocalPostgres().start()
     try:

@@ -80,7 +80,12 @@ def baseline(preds: list[str], refs: list[list[str]]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=10_000)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.pairs = 200
     preds, refs = pairs(args.pairs)
     qa_scores(preds[:50], refs[:50])  # warm imports outside the timings
     baseline(preds[:50], refs[:50])

@@ -79,7 +79,12 @@ def ticks(n: int) -> tuple[list[float], float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partitions", type=int, default=10_000)
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.partitions = 100
     base, base_idle, base_runs = ticks(100)
     times, idle, runs = ticks(args.partitions)
     assert runs == args.partitions and base_runs == 100
