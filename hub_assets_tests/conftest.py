@@ -30,6 +30,9 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"  # the development Hub takes Git LFS uplo
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_OFFLINE", None)
 
+import sys  # noqa: E402
+
+import absl.logging  # noqa: E402
 import pytest  # noqa: E402
 
 from hub_assets.devhub.catalog import Catalog  # noqa: E402
@@ -37,6 +40,23 @@ from hub_assets.devhub.demo_catalog import build_demo  # noqa: E402
 from hub_assets.devhub.server import HubServer  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# absl (rouge_score imports it) keeps a logging handler on the sys.stderr of the moment it
+# was set up, and closes that stream whenever logging is configured again (an in-process
+# Dagster run calls `logging.config.dictConfig`, which closes every handler) unless it is
+# the sys.stderr of that later moment. Under click's CliRunner, which swaps sys.stderr, that
+# closed pytest's capture file and every later test of the worker errored. The process's
+# own stderr is never closed by absl.
+absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+@pytest.fixture(autouse=True)
+def _leaves_the_captured_streams_open():
+    """No test may leave the worker's captured stdout or stderr closed: the tests after it
+    would all fail, far from the cause. This names the test that did it."""
+    yield
+    closed = [name for name in ("stdout", "stderr") if getattr(sys, name).closed]
+    assert closed == [], f"this test left sys.{' and sys.'.join(closed)} closed"
 
 
 @pytest.fixture(scope="session")

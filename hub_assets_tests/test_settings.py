@@ -117,3 +117,50 @@ def test_one_lock_timeout_for_dagster_and_the_cli(clean_env, tmp_path):
         == Registry(tmp_path / "x").lock_timeout_s
         == load_settings().registry_lock_timeout_s
     )
+
+
+def _shown(value: object) -> str | None:
+    """A default as docs/configuration.md writes it in backticks (None: not a literal)."""
+    from pathlib import PurePath
+
+    if value is None or value == [] or value == ():
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if isinstance(value, PurePath):
+        return str(value)
+    return str(value)
+
+
+def test_the_configuration_docs_list_every_setting_with_its_default():
+    """Each setting is documented in docs/configuration.md under its variable, and where
+    the table writes the default as one literal (`3`, `data/registry.duckdb`), it is the
+    default `Settings` has: the defaults are written once, in settings.py."""
+    import re
+    from pathlib import Path
+
+    from hub_assets.settings import Settings, env_names
+
+    doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        m = re.match(r"^\| `([A-Z0-9_]+)`[^|]*\| ([^|]*) \|", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip()
+    undocumented = [f for f in Settings.model_fields if not set(env_names(f)) & set(rows)]
+    assert undocumented == []
+    wrong = []
+    for field, info in Settings.model_fields.items():
+        cell = next(rows[n] for n in env_names(field) if n in rows)
+        literal = re.fullmatch(r"`([^`]+)`", cell)
+        shown = _shown(info.default)
+        written = literal.group(1).replace(", ", ",") if literal else None
+        if written and re.fullmatch(r"[0-9.]+", written) and re.fullmatch(r"[0-9.]+", shown or ""):
+            written, shown = float(written), float(shown)
+        if written is not None and shown is not None and written != shown:
+            wrong.append(f"{env_names(field)[0]}: docs say {cell}, settings.py says {shown}")
+    assert wrong == []
