@@ -178,6 +178,15 @@ class ChecksumMismatchError(HubAssetsError, ValueError):
         self.path, self.expected, self.actual = path, expected, actual
 
 
+# --- Optional parts ---
+
+
+class MissingExtraError(HubAssetsError, ImportError):
+    """A part of the product that needs an optional extra was asked for without it."""
+
+    outcome = Outcome.INVALID
+
+
 # --- Hardware fit and GGUF headers ---
 
 

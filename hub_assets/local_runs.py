@@ -14,6 +14,7 @@ from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from hub_assets.definitions import defs
 from hub_assets.registry.packages import REQUEST_TAG, get_request
 from hub_assets.registry.store import Registry
+from hub_assets.states import RequestStatus
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def see_request_through(
     while True:
         with registry.read() as con:
             request = get_request(con, request_id)
-        if request["status"] in ("succeeded", "failed"):
+        if RequestStatus(request["status"]).finished:
             if runner is not None:  # let the tick finish the other requests it took on
                 runner.join(max(0.0, deadline - time.monotonic()))
             return request
@@ -158,7 +159,7 @@ def see_request_through(
 def _run_pending(registry: Registry, request_id: int) -> None:
     with _IN_PROCESS, dg.DagsterInstance.get() as instance:
         with registry.read() as con:
-            if get_request(con, request_id)["status"] != "pending":
+            if get_request(con, request_id)["status"] != RequestStatus.PENDING:
                 return  # another caller's tick ran it
         release_abandoned_runs(instance)
         tick_sensor(instance, "ingest_request_sensor", cursor=str(request_id - 1))

@@ -50,7 +50,14 @@ class Permission(StrEnum):
 
 
 class Verdict(StrEnum):
-    """The quality gate's verdict on one revision, as run tags and the UI show it."""
+    """The quality gate's verdict on one revision, as run tags and the UI show it
+    (`not_evaluated`: the run ended before the gate, e.g. the model was filtered out)."""
 
     PASSED = "passed"
     FAILED = "failed"
+    NOT_EVALUATED = "not_evaluated"
+
+
+def verdict_of(passed: bool | None) -> str | None:
+    """The verdict word of a gate result's `passed` column (None: no gate result yet)."""
+    return None if passed is None else (Verdict.PASSED if passed else Verdict.FAILED).value

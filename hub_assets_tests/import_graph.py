@@ -18,7 +18,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hub_assets"
 # Lowest first. A unit may import units of its own floor or of floors below, never above;
 # and no two units (nor two modules) may import each other, directly or round a circle.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("leaves", ("hub_assets", "errors", "states", "ids", "environment", "progress", "settings")),
+    (
+        "leaves",
+        ("hub_assets", "errors", "states", "ids", "environment", "extras", "progress", "settings"),
+    ),
     ("hub", ("hub", "hub_protocol")),
     ("rules", ("hardware", "evaluation", "metrics", "gate", "discovery", "packaging", "proof")),
     ("registry", ("registry",)),

@@ -10,6 +10,7 @@ import click
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.cli.registry import open_registry
 from hub_assets.cli.startup import settings_or_exit
+from hub_assets.states import RequestStatus
 
 if TYPE_CHECKING:
     from hub_assets.registry.store import Registry
@@ -21,7 +22,7 @@ def _print_outcome(request: dict, registry: Registry) -> int:
     from hub_assets.registry.models import current_sha
     from hub_assets.registry.packages import find_package_by_id
 
-    if request["status"] != "succeeded":
+    if request["status"] != RequestStatus.SUCCEEDED:
         outcome = request["outcome"] or "error"
         with registry.read() as con:
             sha = current_sha(con, request["model_id"])
@@ -103,7 +104,7 @@ def ingest(
         if not daemon_running(instance):
             click.echo("No Dagster daemon is running: running the request here.", err=True)
         request = see_request_through(instance, registry, request_id, timeout)
-    if request["status"] in ("succeeded", "failed"):
+    if RequestStatus(request["status"]).finished:
         sys.exit(_print_outcome(request, registry))
     click.echo(f"Request {request_id} still {request['status']} after {timeout}s.", err=True)
     sys.exit(1)

@@ -41,6 +41,14 @@ def _fail(e: HubAssetsError) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
     """Serve the registry API (Swagger UI at /docs, Prometheus at /metrics)."""
+    from hub_assets.errors import MissingExtraError
+    from hub_assets.extras import require_extra
+
+    try:
+        for module in ("fastapi", "uvicorn", "prometheus_client"):
+            require_extra("service", module, "hub-assets serve")
+    except MissingExtraError as e:
+        _fail(e)
     import uvicorn
 
     from hub_assets.cli.instance import ensure_dagster_home

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dagster as dg
 
 from hub_assets.errors import SettingsError
+from hub_assets.extras import require_extra
 from hub_assets.settings import Settings, load_settings
 
 BROKER_ENV = "HUB_ASSETS_CELERY_BROKER"
@@ -57,6 +58,7 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     if settings.executor == "in_process":
         return dg.in_process_executor
     if settings.executor == "celery":
+        require_extra("scale", "dagster_celery", "HUB_ASSETS_EXECUTOR=celery")
         from dagster_celery import celery_executor
 
         return celery_executor.configured(
@@ -68,6 +70,7 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
         else {"max_concurrent": settings.max_concurrent_steps}
     )
     if settings.executor == "k8s":
+        require_extra("scale", "dagster_k8s", "HUB_ASSETS_EXECUTOR=k8s")
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor.configured(limit, name="k8s") if limit else k8s_job_executor

@@ -19,13 +19,19 @@ class GateDecision:
     message: str
 
 
+def passes(score: float | None, threshold: float) -> bool:
+    """The gate's one pass rule for a metric: a score at or above its threshold (rounded to
+    4 places, so 0.49999 stored for 0.5 passes); a missing score fails."""
+    return score is not None and round(score, 4) >= threshold
+
+
 def decide(
     model_id: str,
     scores: Mapping[str, float],
     config: GateConfig,
     explanations: Mapping[str, str] | None = None,
 ) -> GateDecision:
-    """Check every gate metric (score ≥ threshold passes; a missing score fails).
+    """Check every gate metric (`passes`: score ≥ threshold; a missing score fails).
 
     The message lists a failing security verdict first, then failures worst first, e.g.
     `Model does not meet quality requirements. Failed metrics: Bus Factor (0.30 < 0.50),
@@ -38,7 +44,7 @@ def decide(
     failed = []
     for metric in GATE_METRICS:
         score = scores.get(metric)
-        if score is None or round(score, 4) < thresholds[metric]:
+        if not passes(score, thresholds[metric]):
             failed.append({"metric": metric, "score": score, "threshold": thresholds[metric]})
     if not failed:
         return GateDecision(True, [], thresholds, "Model meets all quality requirements.")

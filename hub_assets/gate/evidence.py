@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from hub_assets.gate.decision import GateDecision
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
+from hub_assets.states import Verdict
 
 # Scores are shown to two decimals (thresholds are set to two); intervals to three.
 SCORE_DIGITS = 2
@@ -45,7 +46,7 @@ class GateEvidence:
 def verdict_words(decision: GateDecision) -> str:
     """The verdict in a few words: `passed`, or `rejected: ` and the failed metrics."""
     if decision.passed:
-        return "passed"
+        return Verdict.PASSED.value
     return "rejected: " + ", ".join(DISPLAY_NAMES[f["metric"]] for f in decision.failed)
 
 

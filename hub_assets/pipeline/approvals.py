@@ -10,8 +10,13 @@ from hub_assets.registry.metrics import latest_gate_result
 from hub_assets.registry.models import append_status, status_history
 from hub_assets.registry.packages import ingested_revisions, requesters_of
 from hub_assets.registry.store import Registry
+from hub_assets.states import ModelStatus
 
-ACTIONS = {"promote": "promoted", "retire": "retired", "reject": "rejected"}
+ACTIONS = {
+    "promote": ModelStatus.PROMOTED.value,
+    "retire": ModelStatus.RETIRED.value,
+    "reject": ModelStatus.REJECTED.value,
+}
 _SHA = re.compile(r"[0-9a-f]{40}")
 
 

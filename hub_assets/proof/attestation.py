@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub_assets import __version__
 from hub_assets.errors import UnverifiedPackageError
+from hub_assets.gate.decision import passes
 from hub_assets.proof.keys import b64, key_id, load_private, load_public
 from hub_assets.proof.signature import PACKAGE_FILE, SigningConfig
 
@@ -53,7 +54,7 @@ def evidence_predicate(package: dict, evidence: dict, *, signed: bool) -> dict:
             "metric": name,
             "score": metrics.get(name, {}).get("value"),
             "threshold": threshold,
-            "passed": (metrics.get(name, {}).get("value") or 0.0) >= threshold,
+            "passed": passes(metrics.get(name, {}).get("value"), threshold),
         }
         for name, threshold in sorted(thresholds.items())
     ]

@@ -25,8 +25,8 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
     gate = _rows(
         con.execute(
             "SELECT passed, message, failed_metrics, thresholds, config_version, target_device, "
-            "run_id, CAST(created_at AS VARCHAR) AS decided_at, override FROM gate_results "
-            "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
+            "run_id, CAST(decided_at AS VARCHAR) AS decided_at, override FROM v_gate "
+            "WHERE model_id = ? AND revision_sha = ?",
             [model_id, sha],
         )
     )

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from hub_assets.states import verdict_of
+
 COLUMNS = (
     "source",
     "parameters",
@@ -105,7 +107,7 @@ def registry_table(con: duckdb.DuckDBPyConnection) -> list[dict]:
                 "license": licence,
                 "revision": sha,
                 "status": status,
-                "gate": None if passed is None else ("passed" if passed else "failed"),
+                "gate": verdict_of(passed),
                 "packaged": bool(packaged),
                 "fit": fit,
             }

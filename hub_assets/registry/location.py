@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hub_assets.extras import require_extra
 from hub_assets.registry.store import Registry
 from hub_assets.settings import DEFAULT_LOCK_TIMEOUT_S, POSTGRES_SCHEMES
 
@@ -15,6 +16,8 @@ def registry_at(
     registry many machines share. Which one is configuration (HUB_ASSETS_REGISTRY), not code."""
     if str(location).startswith(POSTGRES_SCHEMES):
         # psycopg and the attachment: only for the shared registry
+        require_extra("scale", "psycopg", "The shared registry (a postgresql:// URL)")
+        require_extra("scale", "duckdb_extension_postgres", "The shared registry")
         from hub_assets.registry.postgres import PostgresRegistry
 
         return PostgresRegistry(str(location), lock_timeout_s=lock_timeout_s)

@@ -152,10 +152,11 @@ def write_gate_result(
 
 
 def latest_gate_result(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> dict | None:
-    """The newest gate decision for a revision: passed, message, failed metrics, config."""
+    """The newest gate decision for a revision: passed, message, failed metrics, config
+    (from `v_gate`, the one definition of a revision's latest gate result)."""
     row = con.execute(
-        "SELECT passed, message, failed_metrics, config_version FROM gate_results "
-        "WHERE model_id = ? AND revision_sha = ? ORDER BY created_at DESC LIMIT 1",
+        "SELECT passed, message, failed_metrics, config_version FROM v_gate "
+        "WHERE model_id = ? AND revision_sha = ?",
         [model_id, sha],
     ).fetchone()
     if row is None:

@@ -10,6 +10,15 @@ import re
 
 import duckdb
 
+from hub_assets.evaluation.measurement import PRIMARY
+
+# A task's primary metric, as SQL, from the one table of them (evaluation.measurement).
+PRIMARY_METRIC_SQL = (
+    "CASE task "
+    + " ".join(f"WHEN '{task}' THEN '{metrics[0]}'" for task, metrics in sorted(PRIMARY.items()))
+    + " END"
+)
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -466,6 +475,71 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         13,
         "who asked for an ingestion: the two-person rule keeps them from promoting it",
         "ALTER TABLE ingest_requests ADD COLUMN requested_by VARCHAR;",
+    ),
+    (
+        14,
+        "one definition each: a task's primary metric from evaluation.measurement.PRIMARY, "
+        "and the latest gate result of a revision (v_gate, with every column readers need)",
+        """
+        CREATE OR REPLACE VIEW v_gate AS
+            SELECT model_id, revision_sha,
+                   arg_max(passed, created_at) AS passed,
+                   arg_max(message, created_at) AS message,
+                   arg_max(failed_metrics, created_at) AS failed_metrics,
+                   arg_max_null(thresholds, created_at) AS thresholds,
+                   arg_max_null(config_version, created_at) AS config_version,
+                   arg_max_null(target_device, created_at) AS target_device,
+                   arg_max_null(override, created_at) AS override,
+                   arg_max(run_id, created_at) AS run_id,
+                   max(created_at) AS decided_at
+            FROM gate_results GROUP BY model_id, revision_sha;
+        CREATE OR REPLACE VIEW v_leaderboard AS
+            WITH latest AS (
+                SELECT e.model_id, e.task,
+                       arg_max(e.scores, e.created_at) AS scores,
+                       arg_max(e.intervals, e.created_at) AS intervals,
+                       arg_max(e.baseline, e.created_at) AS baseline,
+                       arg_max(e.claims, e.created_at) AS claims,
+                       arg_max(e.backend, e.created_at) AS backend,
+                       arg_max(e.dataset_repo, e.created_at) AS dataset,
+                       arg_max(e.dataset_revision, e.created_at) AS dataset_revision,
+                       arg_max(e.eval_run_id, e.created_at) AS eval_run_id,
+                       max(e.created_at) AS evaluated_at
+                FROM eval_runs e JOIN models m
+                  ON m.model_id = e.model_id AND m.sha = e.revision_sha
+                GROUP BY e.model_id, e.task
+            ), judged AS (
+                SELECT *, """
+        + PRIMARY_METRIC_SQL
+        + """ AS primary_metric
+                FROM latest
+            )
+            SELECT l.model_id, l.task, l.dataset, l.dataset_revision, l.primary_metric,
+                   CAST(json_extract(l.scores, '$.' || l.primary_metric) AS DOUBLE) AS score,
+                   CAST(json_extract(l.intervals, '$.' || l.primary_metric || '[0]') AS DOUBLE)
+                       AS ci_low,
+                   CAST(json_extract(l.intervals, '$.' || l.primary_metric || '[1]') AS DOUBLE)
+                       AS ci_high,
+                   CAST(json_extract(l.baseline, '$.scores.' || l.primary_metric) AS DOUBLE)
+                       AS chance,
+                   (SELECT max(CAST(c->>'claimed' AS DOUBLE))
+                      FROM (SELECT unnest(CAST(l.claims AS JSON[])) AS c)
+                     WHERE c->>'metric' = l.primary_metric) AS claimed,
+                   CAST(l.scores->>'f1' AS DOUBLE) AS qa_f1,
+                   CAST(l.scores->>'exact_match' AS DOUBLE) AS qa_exact_match,
+                   CAST(l.scores->>'rouge_l' AS DOUBLE) AS qa_rouge_l,
+                   CAST(l.scores->>'bleu' AS DOUBLE) AS qa_bleu,
+                   CAST(l.scores->>'ndcg_at_10' AS DOUBLE) AS ndcg_at_10,
+                   CAST(l.scores->>'mrr_at_10' AS DOUBLE) AS mrr_at_10,
+                   CAST(l.scores->>'recall_at_10' AS DOUBLE) AS recall_at_10,
+                   coalesce(l.backend, 'local') AS backend,
+                   n.value AS net_score, g.passed AS gate_passed,
+                   l.eval_run_id, l.evaluated_at
+            FROM judged l
+            LEFT JOIN v_latest_metrics n ON n.model_id = l.model_id AND n.metric = 'net_score'
+            LEFT JOIN models m ON m.model_id = l.model_id
+            LEFT JOIN v_gate g ON g.model_id = l.model_id AND g.revision_sha = m.sha;
+        """,
     ),
 ]
 

@@ -10,19 +10,9 @@ import duckdb
 
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.registry.tree import record_edges
+from hub_assets.states import ModelStatus
 
-LIFECYCLE = (
-    "discovered",
-    "candidate",
-    "filtered_out",
-    "evaluated",
-    "gate_passed",
-    "gate_failed",
-    "ingested",
-    "promoted",
-    "retired",
-    "rejected",
-)
+LIFECYCLE = tuple(s.value for s in ModelStatus)  # states.py names them
 
 
 def now() -> datetime:

@@ -11,8 +11,9 @@ from hub_assets.errors import EXIT_CODES, InvalidFilterError
 from hub_assets.registry.metrics import current_revision, latest_gate_result
 from hub_assets.registry.models import now
 from hub_assets.registry.store import Registry, next_id
+from hub_assets.states import RequestStatus
 
-REQUEST_STATUSES = ("pending", "running", "succeeded", "failed")
+REQUEST_STATUSES = tuple(s.value for s in RequestStatus)  # states.py names them
 # The Dagster run tag that links a run to its `ingest_requests` row.
 REQUEST_TAG = "hub_assets/ingest_request"
 OUTCOMES = tuple(EXIT_CODES)  # every outcome, defined once in hub_assets.errors

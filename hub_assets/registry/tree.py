@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from hub_assets.states import verdict_of
+
 MAX_DEPTH = 16
 
 
@@ -136,7 +138,7 @@ def descendants(
             "evidence": evidence,
             "depth": depth,
             "status": status,
-            "gate": None if passed is None else ("passed" if passed else "failed"),
+            "gate": verdict_of(passed),
         }
         for child, parent, relation, evidence, depth, status, passed in rows
     ]

@@ -129,3 +129,25 @@ def test_policy_lists_are_read_and_validated(tmp_path):
         path.write_text(f"version: t2\n{bad}\n")
         with pytest.raises(GateConfigError, match=field):
             load_gate_config(path)
+
+
+def test_one_pass_rule_for_the_gate_and_the_attestation():
+    """The gate decision and the attestation's checks use the same rule (`passes`): a
+    score rounded to 4 places at or above its threshold; no score never passes."""
+    from hub_assets.gate.decision import passes
+    from hub_assets.proof.attestation import evidence_predicate
+
+    assert passes(0.49999, 0.5) and passes(0.5, 0.5) and not passes(0.4999, 0.5)
+    assert not passes(None, 0.0)
+    evidence = {
+        "gate": {"thresholds": {"bus_factor": 0.5, "license": 0.0, "ramp_up_time": 0.5}},
+        "metrics": [
+            {"metric": m, "value": v, "inputs_fingerprint": "f", "code_version": "1", "run_id": "r"}
+            for m, v in (("bus_factor", 0.49999), ("ramp_up_time", 0.2))
+        ],
+    }
+    checks = {
+        c["metric"]: c["passed"]
+        for c in evidence_predicate({}, evidence, signed=False)["gate"]["checks"]
+    }
+    assert checks == {"bus_factor": True, "license": False, "ramp_up_time": False}

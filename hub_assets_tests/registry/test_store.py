@@ -149,3 +149,51 @@ def test_cached_reads_are_dropped_by_any_write(tmp_path):
         append_status(con, "org/m", "discovered", run_id="r")
     assert registry.cached("n", count) == 1 and len(calls) == 2
     assert registry.cached("n", count) == 1 and len(calls) == 2
+
+
+def test_the_latest_gate_result_is_one_definition_the_newest_decision(tmp_path):
+    """`latest_gate_result`, the approval evidence and `v_gate` read one view, and it is
+    the newest decision whole: an override of an older decision does not leak into it."""
+    import time as _time
+
+    from hub_assets.registry.evidence import revision_evidence
+    from hub_assets.registry.metrics import latest_gate_result, write_gate_result
+    from hub_assets.registry.store import Registry
+
+    registry = Registry(tmp_path / "registry.duckdb")
+    registry.ensure_schema()
+    common = {"model_id": "org/m", "sha": "a" * 40, "thresholds": {"license": 0.5}}
+    with registry.write() as con:
+        write_gate_result(
+            con,
+            **common,
+            passed=True,
+            failed=[],
+            message="accepted by override",
+            config_version="1",
+            target_device="cpu",
+            run_id="r1",
+            override={"by": "alice", "why": "reviewed"},
+        )
+    _time.sleep(0.01)
+    with registry.write() as con:
+        write_gate_result(
+            con,
+            **common,
+            passed=False,
+            failed=[{"metric": "license"}],
+            message="no",
+            config_version="2",
+            target_device="cpu",
+            run_id="r2",
+        )
+    with registry.read() as con:
+        latest = latest_gate_result(con, "org/m", "a" * 40)
+        gate = revision_evidence(con, "org/m", "a" * 40)["gate"]
+    assert latest == {
+        "passed": False,
+        "message": "no",
+        "failed_metrics": [{"metric": "license"}],
+        "config_version": "2",
+    }
+    assert gate["run_id"] == "r2" and gate["override"] is None and gate["config_version"] == "2"

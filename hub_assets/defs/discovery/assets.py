@@ -28,6 +28,7 @@ from hub_assets.pipeline.discover import discover
 from hub_assets.pipeline.metadata import record_metadata
 from hub_assets.registry.packages import REQUEST_TAG
 from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
+from hub_assets.states import Verdict
 
 CHANGES_SCHEMA = TableSchema(
     columns=[
@@ -153,5 +154,5 @@ def model_metadata(
 
     if context.has_partition_key and VERDICT_TAG not in context.run.tags:
         # the gate replaces it; a run that ends before the gate keeps it
-        context.instance.add_run_tags(context.run_id, {VERDICT_TAG: "not_evaluated"})
+        context.instance.add_run_tags(context.run_id, {VERDICT_TAG: Verdict.NOT_EVALUATED.value})
     yield from for_each_model(context, one)

@@ -10,7 +10,13 @@ from hub_assets.defs import SETTINGS
 from hub_assets.defs.conventions import OWNERS, metered_client, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
-from hub_assets.errors import GateNotPassedError, PackageExistsError, outcome_of, plain_message
+from hub_assets.errors import (
+    GateNotPassedError,
+    Outcome,
+    PackageExistsError,
+    outcome_of,
+    plain_message,
+)
 from hub_assets.pipeline.ingest import CLAIM_WAIT_S, IngestResult, ingest_model
 from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages
@@ -21,6 +27,7 @@ from hub_assets.resources import (
     RegistryResource,
     TrustResource,
 )
+from hub_assets.states import RequestStatus
 
 
 class IngestConfig(dg.Config):
@@ -111,7 +118,7 @@ def ingested_package(
             with reg.write() as con:
                 reg_packages.update_request(con, request_id, run_id=context.run_id, **fields)
 
-    record(status="running")
+    record(status=RequestStatus.RUNNING.value)
     try:
         with (
             metered_client(context, hub, registry, "packaging", model_id) as client,
@@ -136,20 +143,22 @@ def ingested_package(
     except GateNotPassedError as e:
         # a verdict, not a failure: nothing to package, and the run log says why
         context.log.info(f"{model_id}: skipped packaging, {e}")
-        record(status="failed", outcome=e.outcome, message=plain_message(str(e)))
+        record(status=RequestStatus.FAILED.value, outcome=e.outcome, message=plain_message(str(e)))
         return
     except PackageExistsError as e:
         existing = e.existing
         if not (e.same_revision and config.version in (None, existing.version)):
-            record(status="failed", outcome=e.outcome, message=plain_message(str(e)))
+            record(
+                status=RequestStatus.FAILED.value, outcome=e.outcome, message=plain_message(str(e))
+            )
             raise dg.Failure(description=plain_message(str(e))) from e
         # asked again for a revision already packaged: its package is the answer
         context.log.info(
             f"{model_id}: this revision is already packaged as {existing.name} {existing.version}"
         )
         record(
-            status="succeeded",
-            outcome="already_packaged",
+            status=RequestStatus.SUCCEEDED.value,
+            outcome=Outcome.ALREADY_PACKAGED.value,
             package_id=existing.package_id,
             message=f"Already packaged as {existing.name} {existing.version}.",
         )
@@ -159,11 +168,11 @@ def ingested_package(
         outcome = outcome_of(e)
         if outcome == "error":
             raise
-        record(status="failed", outcome=outcome, message=plain_message(str(e)))
+        record(status=RequestStatus.FAILED.value, outcome=outcome, message=plain_message(str(e)))
         raise dg.Failure(description=plain_message(str(e))) from e
     record(
-        status="succeeded",
-        outcome="ingested",
+        status=RequestStatus.SUCCEEDED.value,
+        outcome=Outcome.INGESTED.value,
         package_id=result.package_id,
         message=f"{result.name} {result.version}",
     )

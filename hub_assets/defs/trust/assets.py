@@ -28,6 +28,7 @@ from hub_assets.progress import ProgressLines
 from hub_assets.registry.evaluations import evaluation_dagster_run
 from hub_assets.registry.packages import revision_package
 from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
+from hub_assets.states import Verdict
 
 DEVICE_SCHEMA = dg.TableSchema(
     columns=[
@@ -288,5 +289,5 @@ def quality_gate(
 
     yield from for_each_model(context, one)
     if context.has_partition_key:
-        verdict = "passed" if verdicts.get("passed") else "failed"
-        context.instance.add_run_tags(context.run_id, {VERDICT_TAG: verdict})
+        verdict = Verdict.PASSED if verdicts.get(Verdict.PASSED) else Verdict.FAILED
+        context.instance.add_run_tags(context.run_id, {VERDICT_TAG: verdict.value})
