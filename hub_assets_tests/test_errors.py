@@ -10,6 +10,7 @@ from hub_assets.errors import (
     GatedModelError,
     GateNotPassedError,
     HubUnavailableError,
+    InvalidModelIdError,
     InvalidVersionError,
     ModelNotFoundError,
     OfflineCacheMissError,
@@ -22,7 +23,6 @@ from hub_assets.errors import (
     outcome_of_error_info,
     plain_message,
 )
-from hub_assets.hub.client import InvalidModelIdError
 from hub_assets.hub.download import ChecksumMismatchError
 
 

@@ -14,10 +14,9 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx2
 from huggingface_hub import HfApi, get_token, hf_hub_url
@@ -29,23 +28,18 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.hf_api import DatasetInfo, ModelInfo
+from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hub_assets.errors import (
     DeadlineExceededError,
     HubUnavailableError,
     InvalidModelIdError,
-    MalformedGgufError,
-    ModelNotFoundError,
-    OfflineCacheMissError,
     OversizedMetadataFileError,
     RateLimitedError,
     UnsafeRepoError,
 )
-from hub_assets.hub.card import split_card
-from hub_assets.hub.gguf_header import gguf_summary, read_gguf_header
-from hub_assets.hub.listing import iso, listing_record
+from hub_assets.hub.listing import listing_record
 from hub_assets.hub.metadata_cache import MetadataCache
 from hub_assets.hub.pacing import (
     RETRY_STATUSES,
@@ -54,19 +48,17 @@ from hub_assets.hub.pacing import (
     storm_message,
     transport_words,
 )
+from hub_assets.hub.repo_reads import RepoReads
 from hub_assets.hub.transport import Deadline, allowed_hosts, deadline_for, open_get
-from hub_assets.hub.untrusted import RepoLimits, check_sha, check_siblings, check_text, shown
+from hub_assets.hub.untrusted import RepoLimits, check_sha, shown
+from hub_assets.hub.weight_headers import WeightHeaderReads
 from hub_assets.ids import check_model_id
 from hub_assets.settings import default
 
 T = TypeVar("T")
-MAX_GGUF_FILES = 16  # headers read per revision (a repo of quantisations has a dozen)
-MAX_SAFETENSORS_FILES = 64  # unindexed safetensors files read one by one
 MAX_JSON_BYTES = 64 * 1024**2  # one API answer (a listing page, a repo's info)
 MAX_ERROR_BYTES = 64 * 1024  # an error answer's body
 JSON_DEADLINE_S = 120.0  # beyond the read timeout, for a whole API answer
-MAX_COMMITS = 1000  # of a revision's history, newest first
-MAX_COMMIT_PAGES = 20
 
 
 @dataclass
@@ -101,18 +93,7 @@ class HubSettings:
 
 
 @dataclass
-class Fetched:
-    """A payload and where it came from."""
-
-    data: dict
-    from_cache: bool
-    fetched_at: str
-    offline: bool = False  # the Hub was unreachable, so a cached copy was used
-    note: str = ""  # what a user should be told about where this came from
-
-
-@dataclass
-class HubClient:
+class HubClient(RepoReads, WeightHeaderReads):
     """The pipeline's way to the Hub (see module docstring)."""
 
     settings: HubSettings
@@ -292,207 +273,6 @@ class HubClient:
             return None
 
     # -- per-model metadata, cached ----------------------------------------------------------
-    def model_metadata(
-        self, model_id: str, revision: str | None = None, *, fresh: bool = False
-    ) -> Fetched:
-        """Model info with file metadata, card (YAML and text), commits and config.json.
-
-        Served from the cache within the TTL (a pinned sha never expires); refetched past it
-        (or now, with `fresh`: `main` re-resolved); from the cache whatever its age when the
-        Hub is unreachable.
-        """
-        check_model_id(model_id)
-        pinned = revision is not None and len(revision) == 40
-        miss = (
-            f"No cached metadata for model {model_id!r}, and the Hub at "
-            f"{self.settings.endpoint} "
-            + ("is not asked (HF_HUB_OFFLINE=1)" if self.settings.offline else "is unreachable")
-            + ". Run once with the Hub reachable to fill the cache."
-        )
-        try:
-            got = self._through_cache(
-                self._cache.path("metadata", model_id, revision or "main"),
-                lambda: self._fetch_metadata(model_id, revision),
-                never_expires=pinned,
-                miss_message=miss,
-                fresh=fresh and not pinned,
-            )
-        except OfflineCacheMissError:
-            known = self.known_revision(model_id) if self.known_revision else None
-            if revision not in (None, "main") or known is None:
-                raise
-            cached = self._cache.read(self._cache.path("metadata", model_id, known[0]))
-            if cached is None:
-                raise
-            return Fetched(
-                cached[0],
-                True,
-                _ts(cached[1]),
-                offline=True,
-                note=f"offline: using cached revision {known[0][:7]} from {known[1][:10]}",
-            )
-        if revision is None and not got.from_cache and got.data["info"]["sha"]:
-            self._cache.write(
-                self._cache.path("metadata", model_id, got.data["info"]["sha"]), got.data
-            )
-        return got
-
-    def _through_cache(
-        self,
-        path: Path,
-        fetch: Callable[[], dict | None],
-        *,
-        never_expires: bool = False,
-        miss_message: str | None = None,
-        fresh: bool = False,
-    ) -> Fetched | None:
-        """The cached payload within the TTL (unless `fresh`); else fetch it (None: nothing
-        to cache) and cache it; with the Hub unreachable, the cached payload whatever its
-        age."""
-        cached = self._cache.read(path)
-        within_ttl = cached and time.time() - cached[1] < self.settings.cache_ttl_s
-        if cached and (never_expires or (within_ttl and not fresh)):
-            return Fetched(cached[0], True, _ts(cached[1]))
-        try:
-            data = fetch()
-        except HubUnavailableError as e:
-            if cached:
-                return Fetched(cached[0], True, _ts(cached[1]), offline=True)
-            if isinstance(e, RateLimitedError):
-                raise  # the Hub answered: it is no cache miss, and it says what to do
-            if miss_message:
-                raise OfflineCacheMissError(miss_message) from e
-            raise
-        if data is None:
-            return None
-        return Fetched(data, False, _ts(self._cache.write(path, data)))
-
-    def _fetch_metadata(self, model_id: str, revision: str | None) -> dict:
-        url = f"{self.api.endpoint}/api/models/{model_id}" + (
-            f"/revision/{quote(revision, safe='')}" if revision else ""
-        )
-        try:
-            data, _ = self.get_json(url, {"blobs": "true", "securityStatus": "true"})
-            info = self._parsed(ModelInfo, data, "model info")
-        except RepositoryNotFoundError:
-            raise ModelNotFoundError(
-                f"Model {model_id!r} not found on the Hub at {self.settings.endpoint}. "
-                "Check the id (org/name) and that the repo is public or your token can see it."
-            ) from None
-        except RevisionNotFoundError:
-            raise ModelNotFoundError(
-                f"Model {model_id!r} has no revision {revision!r} on the Hub."
-            ) from None
-        sha = check_sha(info.sha, "revision sha")
-        if revision is not None and len(revision) == 40 and sha != revision:
-            raise UnsafeRepoError(
-                f"Asked for {model_id} at {revision[:12]}, the Hub answered with revision "
-                f"{sha[:12]}; the repo is refused.",
-                field="revision sha",
-            )
-        siblings = self._siblings(info, f"{model_id}@{sha[:12]}")
-        files = {s["path"]: s for s in siblings}
-        card_data, card_text = {}, ""
-        if "README.md" in files:
-            card_data, card_text = split_card(self._read_text(model_id, files["README.md"], sha))
-        config = None
-        if "config.json" in files:
-            try:
-                config = json.loads(self._read_text(model_id, files["config.json"], sha))
-            except (ValueError, RecursionError, GatedRepoError):
-                config = None
-            config = config if isinstance(config, dict) else None
-        commits = self._commits(f"{self.api.endpoint}/api/models/{model_id}/commits/{sha}")
-        record = listing_record(info)
-        record["license"] = record["license"] or (card_data.get("license") if card_data else None)
-        return {
-            "info": {
-                **record,
-                "siblings": siblings,
-                "safetensors": (
-                    {"total": info.safetensors.total, "parameters": info.safetensors.parameters}
-                    if info.safetensors
-                    else None
-                ),
-                "security_repo_status": info.security_repo_status,
-                "used_storage": info.used_storage,
-            },
-            "card_data": card_data,
-            "card_text": card_text,
-            "commits": commits,
-            "config": config,
-        }
-
-    def _siblings(self, info: ModelInfo | DatasetInfo, repo: str) -> list[dict]:
-        """A revision's file list as the pipeline keeps it, every entry checked and the
-        repo held to the configured limits (`untrusted.check_siblings`)."""
-        return check_siblings(
-            (
-                {
-                    "path": s.rfilename,
-                    "size": s.size,
-                    "blob_id": s.blob_id,
-                    "lfs_sha256": s.lfs.sha256 if s.lfs else None,
-                }
-                for s in info.siblings or []
-            ),
-            self.settings.limits,
-            repo,
-        )
-
-    def _parsed(self, cls: type[T], data: object, what: str) -> T:
-        """`cls(**data)` of a Hub answer, or `UnsafeRepoError` when its shape is wrong."""
-        try:
-            if not isinstance(data, dict):
-                raise TypeError(type(data).__name__)
-            return cls(**data)
-        except (TypeError, ValueError, KeyError, AttributeError) as e:
-            raise UnsafeRepoError(
-                f"The Hub at {self.settings.endpoint} sent a {what} of the wrong shape "
-                f"({str(e)[:100]}); refused.",
-                field=what,
-            ) from None
-
-    def _commits(self, url: str) -> list[dict]:
-        """A revision's commits, newest first: at most `MAX_COMMIT_PAGES` pages and
-        `MAX_COMMITS` commits (a Hub that paginates forever is cut off), each id checked,
-        titles and authors made safe to show."""
-        out: list[dict] = []
-        pages = 0
-        next_url: str | None = url
-        while next_url and pages < MAX_COMMIT_PAGES and len(out) < MAX_COMMITS:
-            items, links = self.get_json(next_url)
-            pages += 1
-            if not isinstance(items, list):
-                raise UnsafeRepoError("The Hub sent commits that are not a list.", field="commits")
-            for c in items[: MAX_COMMITS - len(out)]:
-                if not isinstance(c, dict):
-                    raise UnsafeRepoError(
-                        "The Hub sent a commit that is not an object.", field="commit"
-                    )
-                authors = c.get("authors") if isinstance(c.get("authors"), list) else []
-                out.append(
-                    {
-                        "id": check_sha(c.get("id"), "commit id"),
-                        "title": check_text(c.get("title"), "commit title", 300),
-                        "authors": [
-                            check_text(a.get("user") if isinstance(a, dict) else a, "author", 100)
-                            for a in authors[:50]
-                        ],
-                        "date": _commit_date(c.get("date")),
-                    }
-                )
-            next_url = links.get("next") if items else None
-        return out
-
-    def _read_text(self, model_id: str, sibling: dict, sha: str, repo_type: str = "model") -> str:
-        try:
-            raw = self.read_verified(model_id, sibling, sha, repo_type=repo_type)
-        except GatedRepoError:
-            if sibling["path"] == "README.md":
-                return ""  # a gated repo's card needs access; its YAML is in the info
-            raise
-        return raw.decode("utf-8", errors="replace")
 
     def file_url(self, repo_id: str, path: str, sha: str, repo_type: str = "model") -> str:
         """The resolve URL of a file of a revision (`path` already validated)."""
@@ -566,174 +346,3 @@ class HubClient:
     def allowed_redirect_hosts(self) -> tuple[str, ...]:
         """The hosts a file request may be redirected to (see `hub.transport`)."""
         return allowed_hosts(self.settings.endpoint, self.settings.redirect_hosts)
-
-    def weight_headers(self, model_id: str, sha: str) -> Fetched:
-        """The headers of a revision's weight files, read with bounded range requests (no
-        weights downloaded): safetensors parameter counts by dtype (sharded repos through
-        their index, read verified) and each GGUF file's header summary. A header that
-        cannot be parsed is recorded as an `error`, not raised. Cached by sha (headers of a
-        commit never change)."""
-        check_model_id(model_id)
-        check_sha(sha, "revision sha")
-        return self._through_cache(
-            self._cache.path("headers", model_id, sha),
-            lambda: self._fetch_weight_headers(model_id, sha),
-            never_expires=True,
-            miss_message=(
-                f"No cached weight headers for model {model_id!r} at {sha[:7]}, and the Hub "
-                f"at {self.settings.endpoint} cannot be asked."
-            ),
-        )
-
-    def _fetch_weight_headers(self, model_id: str, sha: str) -> dict:
-        from hub_assets.errors import MalformedWeightsError
-        from hub_assets.hub.inspection import safetensors_header
-
-        siblings = self.model_metadata(model_id, sha).data["info"].get("siblings") or []
-        by_path = {s["path"]: s for s in siblings}
-        sizes = {p: int(s.get("size") or 0) for p, s in by_path.items()}
-        # every weight file's header, checked with bounds: "ok", or why it is malformed
-        out: dict[str, Any] = {"safetensors": None, "gguf": {}, "checks": {}}
-        tensors = sorted(p for p in sizes if p.lower().endswith(".safetensors"))
-        ggufs = sorted(p for p in sizes if p.lower().endswith(".gguf"))
-        for path in tensors[MAX_SAFETENSORS_FILES:] + ggufs[MAX_GGUF_FILES:]:
-            out["checks"][path] = "not checked: too many weight files in one repo"
-        counts: dict[str, dict[str, int]] = {}
-        for path in tensors[:MAX_SAFETENSORS_FILES]:
-            try:
-                header = safetensors_header(self._range_reader(model_id, path, sha), sizes[path])
-                counts[path] = header.parameter_count
-                out["checks"][path] = "ok"
-            except MalformedWeightsError as e:
-                out["checks"][path] = str(e)
-        if tensors:
-            out["safetensors"] = self._footprint_files(model_id, sha, by_path, counts)
-        for path in ggufs[:MAX_GGUF_FILES]:
-            try:
-                header = read_gguf_header(self._range_reader(model_id, path, sha), sizes[path])
-                out["gguf"][path] = gguf_summary(header)
-                out["checks"][path] = "ok"
-            except MalformedGgufError as e:
-                out["gguf"][path] = {"error": str(e)}
-                out["checks"][path] = str(e)
-        return out
-
-    def _footprint_files(
-        self, model_id: str, sha: str, by_path: dict[str, dict], counts: dict[str, dict]
-    ) -> dict:
-        """Parameter counts of the files a loader reads: a sharded repo's index names its
-        shards (read verified); else every safetensors file."""
-        files = sorted(counts)
-        index = next((p for p in by_path if p.endswith(".safetensors.index.json")), None)
-        if index is not None:
-            try:
-                weight_map = json.loads(self.read_verified(model_id, by_path[index], sha))
-                shards = sorted(set((weight_map.get("weight_map") or {}).values()))
-            except (ValueError, AttributeError, TypeError):
-                return {"error": f"{index}: not a safetensors index"}
-            if shards and all(isinstance(s, str) and s in by_path for s in shards):
-                files = shards
-        bad = next((p for p in files if p not in counts), None)
-        if bad is not None:
-            return {"error": f"{bad}: header not readable"}
-        total: dict[str, int] = {}
-        for path in files:
-            for dtype, n in counts[path].items():
-                total[dtype] = total.get(dtype, 0) + n
-        return {"parameter_count": total, "files": files}
-
-    def _range_reader(self, model_id: str, filename: str, sha: str) -> Callable[[int, int], bytes]:
-        return lambda offset, length: self.read_range(model_id, filename, sha, offset, length)
-
-    def read_range(self, model_id: str, filename: str, sha: str, offset: int, length: int) -> bytes:
-        """Bytes [offset, offset + length) of a file at `sha`, by one HTTP range request
-        (rate-limited, retried, within a deadline, redirects to allowed hosts only). A
-        server that ignores the range is read only as far as needed and the connection
-        dropped: a file is never fetched whole this way."""
-        url = self.file_url(model_id, filename, sha)
-
-        def get() -> bytes:
-            headers = build_hf_headers(token=self.token, library_name="hub-assets")
-            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
-            skip_total = offset
-            deadline = Deadline(
-                deadline_for(length + offset, self.settings.timeout_s), f"Reading {filename}"
-            )
-            with open_get(
-                url,
-                headers,
-                timeout_s=self.settings.timeout_s,
-                allowed=self.allowed_redirect_hosts(),
-            ) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    hf_raise_for_status(r)
-                skip = skip_total if r.status_code == 200 else 0  # the range was ignored
-                out = bytearray()
-                for chunk in r.iter_bytes():
-                    deadline.check()
-                    if skip >= len(chunk):
-                        skip -= len(chunk)
-                        continue
-                    out += chunk[skip : skip + length - len(out)]
-                    skip = 0
-                    if len(out) >= length:
-                        break
-                return bytes(out)
-
-        return self.call(get)
-
-    def dataset_summary(self, dataset_id: str) -> Fetched | None:
-        """A dataset repo's license, documentation length and data files; None if the Hub has
-        no such dataset (or the id is not a repo id). Cached like model metadata."""
-        try:
-            check_model_id(dataset_id)
-        except InvalidModelIdError:
-            return None
-        return self._through_cache(
-            self._cache.path("dataset", dataset_id, "main"),
-            lambda: self._fetch_dataset_summary(dataset_id),
-        )
-
-    def _fetch_dataset_summary(self, dataset_id: str) -> dict | None:
-        try:
-            data, _ = self.get_json(
-                f"{self.api.endpoint}/api/datasets/{dataset_id}", {"blobs": "true"}
-            )
-            info = self._parsed(DatasetInfo, data, "dataset info")
-        except RepositoryNotFoundError:
-            return None
-        sha = check_sha(info.sha, "dataset revision sha")
-        siblings = self._siblings(info, f"dataset {dataset_id}@{sha[:12]}")
-        card_data, text = {}, ""
-        readme = next((s for s in siblings if s["path"] == "README.md"), None)
-        if readme is not None:
-            card_data, text = split_card(
-                self._read_text(dataset_id, readme, sha, repo_type="dataset")
-            )
-        return {
-            "dataset_id": dataset_id,
-            "sha": sha,
-            "license": card_data.get("license"),
-            "prose_length": len(text.strip()),
-            "data_files": sum(
-                1
-                for s in siblings
-                if s["path"].endswith((".parquet", ".csv", ".json", ".jsonl", ".arrow", ".txt"))
-            ),
-            "downloads": info.downloads or 0,
-        }
-
-
-def _commit_date(value: object) -> str | None:
-    """A commit's date as UTC ISO text, or None when the Hub sent none that parses."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return iso(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def _ts(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()

@@ -34,11 +34,10 @@ from hub_assets.metrics.licence_chain import (
     licence_obligations,
 )
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
+from hub_assets.metrics.scanners import SCANNERS, Verdict
 from hub_assets.metrics.security import (
     DEFAULT_SCANNER_ALLOWLIST,
-    SCANNERS,
     RepoScan,
-    Verdict,
     scan_snapshot,
     security_verdict,
 )

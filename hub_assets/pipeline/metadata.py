@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub_assets.errors import HubUnavailableError
-from hub_assets.hub.client import Fetched, HubClient
+from hub_assets.hub.client import HubClient
+from hub_assets.hub.repo_reads import Fetched
 from hub_assets.registry.models import known_models, save_revision, upsert_models
 from hub_assets.registry.store import Registry
 

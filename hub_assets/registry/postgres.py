@@ -35,7 +35,8 @@ import duckdb
 import psycopg
 
 from hub_assets.errors import RegistryError
-from hub_assets.registry.migrations import LATEST, MIGRATIONS, latest_views, postgres_tables_sql
+from hub_assets.registry.migrations import LATEST, latest_views, postgres_tables_sql
+from hub_assets.registry.schema import MIGRATIONS
 from hub_assets.registry.store import Registry, transaction
 from hub_assets.settings import DEFAULT_LOCK_TIMEOUT_S, check_registry_url
 

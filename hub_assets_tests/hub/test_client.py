@@ -3,8 +3,13 @@
 import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG
-from hub_assets.errors import HubUnavailableError, ModelNotFoundError, RateLimitedError
-from hub_assets.hub.client import HubClient, HubSettings, InvalidModelIdError
+from hub_assets.errors import (
+    HubUnavailableError,
+    InvalidModelIdError,
+    ModelNotFoundError,
+    RateLimitedError,
+)
+from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets_tests.conftest import GATED_TOKEN
 
 

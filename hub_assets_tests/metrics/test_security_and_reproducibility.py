@@ -229,7 +229,7 @@ def test_auto_map_code_is_a_finding_with_the_file_names(hub_client, tmp_path):
 
 
 def test_policy_branches():
-    from hub_assets.metrics.security import Verdict
+    from hub_assets.metrics.scanners import Verdict
 
     torch_imports = ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2"]
     vetted = security_verdict(
@@ -262,7 +262,7 @@ def test_policy_branches():
 
 
 def test_a_scanner_that_crashes_is_a_failing_verdict(tmp_path):
-    from hub_assets.metrics.security import scan_pickle_file
+    from hub_assets.metrics.scanners import scan_pickle_file
 
     folder = tmp_path / "not-a-file.bin"
     folder.mkdir()  # both scanners fail to read a directory
