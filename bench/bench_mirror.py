@@ -180,12 +180,13 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=8, help="metadata client processes")
     parser.add_argument(
         "--tiny", action="store_true", help="seconds-long sizes: the test suite runs this"
     )
     args = parser.parse_args()
     if args.tiny:
-        args.size_mb, args.rounds, args.seconds = 4, 1, 0.5
+        args.size_mb, args.rounds, args.seconds, args.clients = 4, 1, 0.5, 2
     with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp:
         work = Path(tmp)
         make_catalog(work / "catalog", args.size_mb)
@@ -231,8 +232,8 @@ def main() -> None:
                     "hub_server_hf_hub_download_mb_s": hf_download_mb_s(
                         hub, work, args.rounds, size
                     ),
-                    "metadata_rps": metadata_rps(mirror_url, args.seconds),
-                    "metadata_rps_hub_server": metadata_rps(hub, args.seconds),
+                    "metadata_rps": metadata_rps(mirror_url, args.seconds, args.clients),
+                    "metadata_rps_hub_server": metadata_rps(hub, args.seconds, args.clients),
                 }
             finally:
                 for proc in (mirror, static):
@@ -246,7 +247,9 @@ def main() -> None:
         f"{results['mirror_hf_hub_download_mb_s'] / results['hub_server_hf_hub_download_mb_s']:.2f}"
     )
     print(f"ratio_vs_static={results['mirror_get_mb_s'] / results['static_zip_get_mb_s']:.2f}")
-    print(f"cpu_count={os.cpu_count()} (8 client processes share them with the server)")
+    print(
+        f"cpu_count={os.cpu_count()} ({args.clients} client processes share them with the server)"
+    )
 
 
 if __name__ == "__main__":

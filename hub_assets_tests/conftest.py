@@ -51,6 +51,19 @@ absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 
 @pytest.fixture(autouse=True)
+def _no_current_dagster_instance_left_behind():
+    """Dagster 1.13's `DagsterInstance.__enter__` makes the instance's state storage the
+    process's current one (a ContextVar) and its `__exit__` never resets it, so once that
+    instance was collected, the next `Definitions` resolved in the worker failed with
+    "Attempted to resolve undefined DagsterInstance weakref". Each test starts and ends
+    with none current."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _leaves_the_captured_streams_open():
     """No test may leave the worker's captured stdout or stderr closed: the tests after it
     would all fail, far from the cause. This names the test that did it."""

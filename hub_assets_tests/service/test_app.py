@@ -69,7 +69,8 @@ def service(_hub_server_session, tmp_path_factory):
 
 
 def login(url: str, user: str, password: str = PASSWORD) -> dict:
-    r = httpx.post(f"{url}/authenticate", json={"username": user, "password": password})
+    # argon2 on a loaded 2-core machine: httpx's 5 s default is not the contract under test
+    r = httpx.post(f"{url}/authenticate", json={"username": user, "password": password}, timeout=60)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
