@@ -12,9 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = sorted(p.name for p in (ROOT / "bench").glob("bench_*.py"))
-# one at a time, on one worker: several benches at once (servers, client processes) would
-# starve the other worker's tests of CPU
-pytestmark = pytest.mark.xdist_group("benches")
 
 
 def test_make_bench_runs_every_bench():
