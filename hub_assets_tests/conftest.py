@@ -29,6 +29,10 @@ os.environ["HF_HUB_ETAG_TIMEOUT"] = "5"
 os.environ["HF_HUB_DISABLE_XET"] = "1"  # the development Hub takes Git LFS uploads, not Xet
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_OFFLINE", None)
+# Two test workers on two cores: torch's default of one OpenMP thread per core gave each
+# worker (and each pipeline process it starts) two spinning threads on a shared core; a
+# MiniLM evaluation in two processes at once took 57 s each with two threads, 45 s with one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import sys  # noqa: E402
 
@@ -48,6 +52,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # closed pytest's capture file and every later test of the worker errored. The process's
 # own stderr is never closed by absl.
 absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module's tests run on one worker unless they name a group of their own: its
+    module-scoped fixtures (a service with an ingested model, a pipeline run) are then
+    built once, not once per worker that happened to get one of its tests."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and item.module is not None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,9 @@ BOOTSTRAP_RESAMPLES = 1000
 # than this (absolute, on the 0-1 scale). Under-claims are noted, never failed.
 CLAIM_MARGIN = 0.05
 CHANCE_SHUFFLES = 20
+# The version of the scoring code (qa_scoring, retrieval_scoring, this module): bumped when a
+# change would alter a score, so cached evaluations made by older code are not reused.
+SCORER_VERSION = "1"
 
 
 def bootstrap_interval(

@@ -12,10 +12,10 @@ from pathlib import Path
 import datasets
 import evaluate
 
+from hub_assets.evaluation.measurement import SCORER_VERSION as SCORER_VERSION
 from hub_assets.evaluation.qa_scoring import RougeL, bleu, exact_match, token_f1
 from hub_assets.evaluation.retrieval_scoring import retrieval_scores
 
-SCORER_VERSION = "1"
 MODULES = Path(__file__).with_name("modules")
 SCORER_NAMES = ("squad_v2_exact_match", "squad_v2_f1", "rouge_l", "bleu", "retrieval")
 

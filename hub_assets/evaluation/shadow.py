@@ -34,13 +34,13 @@ from hub_assets.evaluation.measurement import (
     PRIMARY,
     QA_TASK,
     RETRIEVAL_TASK,
+    SCORER_VERSION,
     Measurement,
     chance_baseline,
     intervals_of,
 )
 from hub_assets.evaluation.qa_scoring import qa_scores
 from hub_assets.evaluation.retrieval_scoring import retrieval_scores
-from hub_assets.evaluation.scorers import SCORER_VERSION
 
 
 def _h(value: object) -> str:

@@ -26,8 +26,7 @@ from hub_assets.evaluation.api_budget import ApiSession, Clock
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
 from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
-from hub_assets.evaluation.measurement import QA_TASK, Measurement
-from hub_assets.evaluation.scorers import SCORER_VERSION
+from hub_assets.evaluation.measurement import QA_TASK, SCORER_VERSION, Measurement
 from hub_assets.evaluation.shadow import (
     ShadowResult,
     cache_key,

@@ -115,13 +115,17 @@ class Registry:
 
     def ensure_schema(self) -> list[int]:
         """Create or upgrade the schema; return the migrations applied."""
+        if self._schema_current and self.path.exists():
+            return []  # a schema never goes back: checked once per Registry
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._write_slot():
             con = self._connect(read_only=False)
             try:
-                return migrate(con)
+                applied = migrate(con)
             finally:
                 con.close()
+        self._schema_current = True
+        return applied
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -23,7 +23,6 @@ from hub_assets.registry.store import Registry
 from hub_assets_tests.conftest import pipeline_env
 
 FAILING = f"{ORG}/tiny-gpt2-stale"
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="package")
@@ -35,20 +34,30 @@ def upstream(demo_catalog, tmp_path_factory):
         yield server
 
 
+_INGEST_EACH = """
+import sys
+from click.testing import CliRunner
+from hub_assets.cli import main
+for model_id, code in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
+    done = CliRunner().invoke(main, ["ingest", model_id, "--wait"])
+    assert done.exit_code == code, (model_id, done.exit_code, done.output)
+"""
+
+
 def _build_world(url: str, folder: Path) -> None:
     registry = Registry(folder / "registry.duckdb")
     with pipeline_env(url, registry, folder):
-        # a process of its own, as a user runs it: an in-process Dagster run in a
-        # package-scoped fixture left the worker's captured stderr closed
-        for model_id, code in ((QA_MODEL, 0), (MINILM, 0), (FAILING, 4)):
-            r = subprocess.run(
-                [str(BIN / "hub-assets"), "ingest", model_id, "--wait"],
-                env=dict(os.environ),
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert r.returncode == code, r.stdout + r.stderr
+        # `hub-assets ingest MODEL --wait` for each model, in a process of its own (an
+        # in-process Dagster run in a package-scoped fixture once left the worker's captured
+        # stderr closed), one process for the three so the libraries are imported once
+        r = subprocess.run(
+            [sys.executable, "-c", _INGEST_EACH, QA_MODEL, "0", MINILM, "0", FAILING, "4"],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
 
 
 @pytest.fixture(scope="package")
