@@ -53,7 +53,7 @@ dev: setup
 ## make test: the whole test suite (slow end-to-end tests included). Only tests quiet the
 ## progress bars; every other target shows them on a terminal.
 test: setup servers
-	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15
+	HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=15
 
 ## make test-scale: the cluster deployment on this machine (docs/deployment.md): Dagster on
 ## PostgreSQL, two Celery workers on Redis, the shared registry, 30+ models. Not part of

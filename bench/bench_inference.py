@@ -56,7 +56,10 @@ def main() -> None:
     torch.manual_seed(0)
     config = GenerationConfig(batch_size=32)
     with tempfile.TemporaryDirectory() as tmp, HubServer(build_demo(ROOT / "data/demo_hub")) as s:
-        client = HubClient(HubSettings(endpoint=s.url, cache_dir=Path(tmp) / "cache"))
+        client = HubClient(
+            # our own Hub: no quota to respect
+            HubSettings(endpoint=s.url, cache_dir=Path(tmp) / "cache", requests_per_second=0)
+        )
 
         def snapshot(model_id: str) -> Path:
             return cleared_snapshot(client, model_id, Path(tmp))

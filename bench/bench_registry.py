@@ -41,6 +41,9 @@ WRITER = textwrap.dedent(
     location, worker, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     registry = registry_at(location)
     registry.ensure_schema()
+    with registry.read():
+        pass  # the libraries imported and the registry attached before the clock starts
+    print("ready", flush=True)
     sys.stdin.readline()  # start together
     latencies = []
     for i in range(rounds):
@@ -75,7 +78,9 @@ def run_writers(location: str, writers: int, rounds: int) -> tuple[float, list[f
         for w in range(writers)
     ]
     registry_at(location).ensure_schema()
-    time.sleep(8)  # imports and attaching done in every writer
+    for p in procs:  # imports and attaching done in every writer
+        if p.stdout.readline().strip() != "ready":
+            raise SystemExit(f"writer {p.args[3]} failed before its first write")
     t = time.perf_counter()
     for p in procs:
         p.stdin.write("go\n")
@@ -84,7 +89,7 @@ def run_writers(location: str, writers: int, rounds: int) -> tuple[float, list[f
     for p in procs:
         out, _ = p.communicate(timeout=1800)
         assert p.returncode == 0
-        latencies += json.loads(out)
+        latencies += json.loads(out.strip().splitlines()[-1])
     return time.perf_counter() - t, latencies
 
 

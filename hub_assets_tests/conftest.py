@@ -33,6 +33,10 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 # worker (and each pipeline process it starts) two spinning threads on a shared core; a
 # MiniLM evaluation in two processes at once took 57 s each with two threads, 45 s with one.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Every Hub of the suite is our own, on loopback: no quota to respect. At the default of 3
+# requests a second, a model's pipeline run spent a third of its time sleeping. The pacing
+# itself is tested with its own settings (hub/test_hub_settings.py).
+os.environ["HUB_ASSETS_HUB_RATE_LIMIT"] = "0"
 
 import sys  # noqa: E402
 
@@ -62,6 +66,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None and item.module is not None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # The groups with the most slow (end-to-end) tests first: the workers then end on short
+    # groups together, not one on a two-minute group while the other idles. `make test`
+    # passes --no-loadscope-reorder so the scheduler keeps this order.
+    group = {id(i): i.get_closest_marker("xdist_group").args[0] for i in items}
+    slow: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for n, item in enumerate(items):
+        g = group[id(item)]
+        first.setdefault(g, n)
+        slow[g] = slow.get(g, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda i: (-slow[group[id(i)]], first[group[id(i)]]))
 
 
 @pytest.fixture(autouse=True)

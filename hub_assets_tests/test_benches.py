@@ -20,6 +20,7 @@ def test_make_bench_runs_every_bench():
     assert sorted(re.findall(r"bench/(bench_\w+\.py)", target)) == BENCHES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bench", BENCHES)
 def test_each_bench_runs_to_its_end_at_tiny_size(bench, demo_catalog, tmp_path):
     env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HOME": str(tmp_path)}

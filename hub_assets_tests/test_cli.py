@@ -3,6 +3,7 @@
 import json
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from hub_assets.cli import main
@@ -112,6 +113,7 @@ def test_score_errors(hub_server, tmp_path, monkeypatch):
     assert invalid.exit_code == 2 and "Invalid model id" in invalid.output
 
 
+@pytest.mark.slow
 def test_score_offline_gives_the_pipelines_values(demo_catalog, registry, tmp_path):
     """`hub-assets score` is the pipeline's scoring stage: after the pipeline has seen a
     model, it prints the pipeline's values with the Hub stopped, with and without

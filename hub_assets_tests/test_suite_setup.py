@@ -1,6 +1,6 @@
 """The suite's own machinery: tests marked with one `xdist_group` run on one worker, so an
 expensive world (the mirror's, PostgreSQL's) is built once (`make test` runs
-`-n 2 --dist loadgroup`)."""
+`-n 2 --dist loadgroup --no-loadscope-reorder`)."""
 
 import subprocess
 import sys

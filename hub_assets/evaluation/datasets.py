@@ -121,34 +121,36 @@ def cache_dataset(
         },
         drop=("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") + (() if token else ("HF_TOKEN",)),
     )
-    rows = {}
     try:
-        for (config, split), name in zip(pin.splits, names, strict=True):
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "hub_assets.evaluation.fetch_dataset",
-                    pin.repo_id,
-                    pin.revision,
-                    config,
-                    split,
-                    str(work / name),
-                    str(cache_root / ".hf"),
-                ],
-                stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=timeout_s,
+        triples = [
+            str(part)
+            for (config, split), name in zip(pin.splits, names, strict=True)
+            for part in (config, split, work / name)
+        ]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hub_assets.evaluation.fetch_dataset",
+                pin.repo_id,
+                pin.revision,
+                str(cache_root / ".hf"),
+                *triples,
+            ],
+            stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout_s,
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            splits = ", ".join(f"{c}/{s}" for c, s in pin.splits)
+            raise DatasetLoadError(
+                f"Cannot load {pin.repo_id}@{pin.revision} ({splits}) from "
+                f"{endpoint} and it is not cached: {last}"
             )
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                raise DatasetLoadError(
-                    f"Cannot load {pin.repo_id}@{pin.revision} ({config}/{split}) from "
-                    f"{endpoint} and it is not cached: {last}"
-                )
-            rows[f"{config}/{split}"] = int(proc.stdout.strip().splitlines()[-1])
+        rows = json.loads(proc.stdout.strip().splitlines()[-1])
         fingerprint = _fingerprint(work, names)
         (work / "dataset.json").write_text(
             json.dumps(

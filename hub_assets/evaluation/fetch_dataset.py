@@ -1,20 +1,31 @@
-"""Child process: load one dataset split through a Hub endpoint with `datasets`, to Parquet.
+"""Child process: load the splits of one pinned dataset through a Hub endpoint with
+`datasets`, each to a Parquet file.
 
-`datasets` reads the Hub endpoint (HF_ENDPOINT) when it is imported, so each load runs in a
-child process whose environment names the endpoint. Usage:
-`python -m hub_assets.evaluation.fetch_dataset REPO REVISION CONFIG SPLIT OUT.parquet CACHE`.
+`datasets` reads the Hub endpoint (HF_ENDPOINT) when it is imported, so loads run in a child
+process whose environment names the endpoint; one child loads every split of a pin, so the
+library is imported once per dataset, not once per split. Usage:
+`python -m hub_assets.evaluation.fetch_dataset REPO REVISION CACHE (CONFIG SPLIT OUT.parquet)...`
+It prints one JSON object: each `config/split` with its number of rows.
 """
 
+import json
 import sys
 
 
-def main(repo: str, revision: str, config: str, split: str, out: str, cache: str) -> None:
+def main(repo: str, revision: str, cache: str, *triples: str) -> None:
+    """Load each (config, split) of `repo` at `revision` into its Parquet file."""
     import datasets
 
-    ds = datasets.load_dataset(repo, config, split=split, revision=revision, cache_dir=cache)
-    ds.to_parquet(out)
-    print(len(ds))
+    if not triples or len(triples) % 3:
+        raise SystemExit("expected (CONFIG SPLIT OUT) triples after REPO REVISION CACHE")
+    rows = {}
+    for i in range(0, len(triples), 3):
+        config, split, out = triples[i : i + 3]
+        ds = datasets.load_dataset(repo, config, split=split, revision=revision, cache_dir=cache)
+        ds.to_parquet(out)
+        rows[f"{config}/{split}"] = len(ds)
+    print(json.dumps(rows))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:7])
+    main(*sys.argv[1:])

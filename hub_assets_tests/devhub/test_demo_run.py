@@ -6,6 +6,7 @@ import os
 import stat
 
 import dagster as dg
+import pytest
 from dagster._core.storage.tags import RUN_KEY_TAG
 
 from hub_assets.devhub.cli import DEMO_KEY_FOLDER, demo_signing_key
@@ -21,6 +22,7 @@ from hub_assets_tests.conftest import pipeline_env
 REJECTED = "hub-assets-demo/tiny-bert-qa-overclaimed"
 
 
+@pytest.mark.slow
 def test_what_the_ui_shows_after_a_demo_like_run(hub_server, registry, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo's key goes under ./data/signing
     key = demo_signing_key()

@@ -104,7 +104,9 @@ def test_license_allowlist_with_openrail_variants(license_, ok):
 
 
 def test_a_new_revision_is_detected_and_requeued(mutable_hub, registry, tmp_path):
-    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    client = HubClient(
+        HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
+    )
     first = discover(client, registry, run_id="r1", pipeline_tags=["text-generation"])
     old_sha = first.candidates["acme/small"]
     new = mutable_hub.catalog.commit(
@@ -126,7 +128,9 @@ def test_a_new_revision_is_detected_and_requeued(mutable_hub, registry, tmp_path
 
 def test_rescan_stops_at_the_first_page_with_nothing_new(demo_catalog, registry, tmp_path):
     with HubServer(demo_catalog, synthetic=3_000) as server:
-        client = HubClient(HubSettings(endpoint=server.url, cache_dir=tmp_path / "c"))
+        client = HubClient(
+            HubSettings(requests_per_second=0, endpoint=server.url, cache_dir=tmp_path / "c")
+        )
         full = discover(
             client, registry, run_id="r1", pipeline_tags=["text-generation"], page_size=200
         )
@@ -153,7 +157,11 @@ def test_offline_discovery_keeps_the_registry_and_says_so(discovered, tmp_path):
 
     registry, first = discovered
     dead = HubClient(
-        HubSettings(endpoint=f"http://127.0.0.1:{free_port()}", cache_dir=tmp_path / "c")
+        HubSettings(
+            requests_per_second=0,
+            endpoint=f"http://127.0.0.1:{free_port()}",
+            cache_dir=tmp_path / "c",
+        )
     )
     outcome = discover(dead, registry, run_id="offline-run")
     assert outcome.offline and outcome.candidates == first.candidates

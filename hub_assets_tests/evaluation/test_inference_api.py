@@ -64,6 +64,7 @@ def test_qa_scores_through_the_api_equal_the_local_ones(
     assert figures["p50_ms"] <= figures["p95_ms"]
 
 
+@pytest.mark.slow
 def test_retrieval_scores_through_the_api_equal_the_local_ones(hub_server, hub_client, tmp_path):
     data = cache_dataset(RETRIEVAL_PIN, hub_server.url, tmp_path / "eval")
     config = GenerationConfig(batch_size=32)
@@ -198,7 +199,9 @@ def _metadata(hub_server, registry, tmp_path, model_id):
     from hub_assets.pipeline.discover import discover
     from hub_assets.resources import HubResource, RegistryResource, TrustResource
 
-    client = HubClient(HubSettings(endpoint=hub_server.url, cache_dir=tmp_path / "c"))
+    client = HubClient(
+        HubSettings(requests_per_second=0, endpoint=hub_server.url, cache_dir=tmp_path / "c")
+    )
     discover(client, registry, run_id="d")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [model_id])
@@ -207,7 +210,9 @@ def _metadata(hub_server, registry, tmp_path, model_id):
             partition_key=model_id,
             instance=instance,
             resources={
-                "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "c")),
+                "hub": HubResource(
+                    requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "c")
+                ),
                 "registry": RegistryResource(path=str(registry.path)),
                 "trust": TrustResource(work_dir=str(tmp_path)),
             },
@@ -237,7 +242,9 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
     discover(hub_client, registry, run_id="d")
     big = f"{ORG}/gpt2-oversized"
     res = {
-        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(
+            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
+        ),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval")),

@@ -79,7 +79,7 @@ def test_qa_separates_the_trained_model_from_random_ones(hub_server, hub_client,
 
 def resources(url, registry, tmp_path):
     return {
-        "hub": HubResource(endpoint=url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(requests_per_second=0, endpoint=url, cache_dir=str(tmp_path / "cache")),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval")),
@@ -220,6 +220,7 @@ def test_a_sample_limit_is_part_of_the_evaluation_key():
     assert cache_key("s", "d", config, 20) != cache_key("s", "d", config)
 
 
+@pytest.mark.slow
 def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, registry, tmp_path):
     """HF_HUB_OFFLINE: metadata, dataset and snapshot from their caches; no request at all."""
     discover(hub_client, registry, run_id="d")
@@ -228,7 +229,10 @@ def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, r
     def res(offline, limit):
         return {
             "hub": HubResource(
-                endpoint=hub_server.url, cache_dir=str(tmp_path / "cache"), offline=offline
+                requests_per_second=0,
+                endpoint=hub_server.url,
+                cache_dir=str(tmp_path / "cache"),
+                offline=offline,
             ),
             "registry": RegistryResource(path=str(registry.path)),
             "trust": TrustResource(work_dir=str(tmp_path / "work")),

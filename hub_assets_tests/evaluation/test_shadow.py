@@ -1,5 +1,7 @@
 """Pinned datasets, backends, the evaluation cache, the regression check, the schedule."""
 
+import os
+
 import dagster as dg
 import pytest
 import torch
@@ -30,6 +32,7 @@ from hub_assets_tests.conftest import free_port
 QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 
 
+@pytest.mark.slow
 def test_pinned_datasets_load_once_then_offline(hub_server, tmp_path):
     first = cache_dataset(QA_PIN, hub_server.url, tmp_path)
     assert first.loaded_now and first.rows == {"default/validation": 300}
@@ -128,7 +131,7 @@ def test_paired_bootstrap_and_claims():
 
 def resources(url, registry, tmp_path, limit=None):
     return {
-        "hub": HubResource(endpoint=url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(requests_per_second=0, endpoint=url, cache_dir=str(tmp_path / "cache")),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
@@ -196,7 +199,9 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
     mutable_hub.catalog.commit(
         "model", "acme/embedder", files, authors=["a"], title="good", meta=meta
     )
-    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    client = HubClient(
+        HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
+    )
     res = resources(mutable_hub.url, registry, tmp_path)
     # the evaluation datasets live on the demo Hub: cache them from a copy in this Hub
     from hub_assets.devhub.catalog import Catalog
@@ -219,7 +224,17 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
     )
     import shutil
 
-    shutil.copytree(demo.root / "blobs", mutable_hub.catalog.root / "blobs", dirs_exist_ok=True)
+    def link_new(src: str, dst: str) -> None:
+        if not os.path.exists(dst):  # blobs are named by their content: one is enough
+            os.link(src, dst)
+
+    # hard links: the demo's blobs hold a sparse multi-gigabyte file a copy would fill in
+    shutil.copytree(
+        demo.root / "blobs",
+        mutable_hub.catalog.root / "blobs",
+        dirs_exist_ok=True,
+        copy_function=link_new,
+    )
 
     def evaluate_current(instance):
         discover(client, registry, run_id="d", pipeline_tags=["sentence-similarity"])

@@ -517,6 +517,7 @@ def test_every_load_goes_through_the_one_loader():
     assert callers == ["evaluation/loader.py"], callers
 
 
+@pytest.mark.slow
 def test_hub_assets_ingest_against_the_hostile_hub(hostile, tmp_path):
     """The whole per-model job through Dagster, as `hub-assets ingest MODEL --wait` runs it:
     a hostile Hub string ends as `unsafe_repo` (exit 10), a hostile repo as a gate verdict

@@ -115,12 +115,15 @@ def test_ancestry_is_a_recursive_query_that_cuts_cycles(registry):
     assert not any(r["known"] for r in rows)  # no metadata in this registry
 
 
+@pytest.mark.slow
 def test_the_demo_fine_tune_of_a_non_commercial_base_fails_on_inherited_obligations(
     hub_client, hub_server, registry, tmp_path, monkeypatch
 ):
     discover(hub_client, registry, run_id="d")
     resources = {
-        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(
+            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
+        ),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=10),

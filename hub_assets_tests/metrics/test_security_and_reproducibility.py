@@ -64,7 +64,9 @@ def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
         authors=["eve"],
         title="trap",
     )
-    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    client = HubClient(
+        HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
+    )
     ev = evidence(client, "acme/trap")
     result = security_score(scan_repo(client, ev, tmp_path / "w"))
     assert result.value == 0.0
@@ -94,6 +96,7 @@ def test_security_on_demo_cases(hub_client, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_reproducibility_runs_the_model(hub_client, tmp_path):
     def run(model_id):
         ev = evidence(hub_client, model_id)
@@ -148,7 +151,9 @@ def test_a_model_that_cannot_load_scores_zero(mutable_hub, tmp_path):
         title="broken",
         meta={"pipeline_tag": "text-generation"},
     )
-    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    client = HubClient(
+        HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
+    )
     ev = evidence(client, "acme/broken")
     scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path, now=NOW))
     # the security scan reads the header first: malformed weights are never handed to a loader

@@ -27,7 +27,11 @@ def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, regist
                 partition_key=model,
                 instance=instance,
                 resources={
-                    "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "c")),
+                    "hub": HubResource(
+                        requests_per_second=0,
+                        endpoint=hub_server.url,
+                        cache_dir=str(tmp_path / "c"),
+                    ),
                     "registry": RegistryResource(path=str(registry.path)),
                     "trust": TrustResource(work_dir=str(tmp_path)),
                 },

@@ -136,6 +136,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_eight_concurrent_writers_lose_nothing(shared_registry):
     shared_registry.ensure_schema()
     rounds = 12

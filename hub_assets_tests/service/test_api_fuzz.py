@@ -65,6 +65,7 @@ def running_service(_hub_server_session, tmp_path_factory):
             thread.join(10)
 
 
+@pytest.mark.slow
 def test_no_input_gets_a_5xx(running_service):
     """Every operation, 25 generated cases each, called with the token and anonymously
     (ingestion: invalid cases only, see above)."""

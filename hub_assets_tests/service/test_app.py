@@ -3,6 +3,7 @@ workflow, permissions, approvals, bad input, Prometheus and the audit log."""
 
 import hashlib
 import io
+import math
 import re
 import shutil
 import subprocess
@@ -593,6 +594,7 @@ def test_parallel_logins_cannot_get_around_the_back_off(registry, tmp_path):
     with own_service(registry, tmp_path) as (url, identity):
         identity.add_user("target", ["read"], PASSWORD)
         passwords = ["wrong password " + str(i) for i in range(31)] + [PASSWORD]
+        started = time.monotonic()
         with ThreadPoolExecutor(32) as pool:
             answers = list(
                 pool.map(
@@ -604,11 +606,16 @@ def test_parallel_logins_cannot_get_around_the_back_off(registry, tmp_path):
                     passwords,
                 )
             )
+        spread = time.monotonic() - started
+    # the free attempts and one more; on a loaded machine the burst may outlast a back-off
+    # window (1 s, then 2, 4, ...): each one that ran out lets one more attempt through
+    windows_run_out = int(math.log2(spread + 1))
     checked = [a for a in answers if a.status_code != 429]
-    assert len(checked) <= 3, [a.status_code for a in answers]
+    assert len(checked) <= 3 + windows_run_out, ([a.status_code for a in answers], spread)
     assert all(a.status_code in (200, 401) for a in checked)
     throttled = [a for a in answers if a.status_code == 429]
-    assert len(throttled) >= 29 and all(int(a.headers["retry-after"]) >= 1 for a in throttled)
+    assert len(throttled) >= 29 - windows_run_out
+    assert all(int(a.headers["retry-after"]) >= 1 for a in throttled)
 
 
 @pytest.mark.parametrize("trusted", ["", "127.0.0.1"])

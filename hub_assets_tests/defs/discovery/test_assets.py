@@ -9,7 +9,9 @@ from hub_assets.resources import DiscoveryResource, HubResource, RegistryResourc
 
 def resources(hub_server, registry, tmp_path):
     return {
-        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(
+            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
+        ),
         "registry": RegistryResource(path=str(registry.path)),
         "discovery": DiscoveryResource(),
     }

@@ -43,7 +43,9 @@ def test_new_candidates_get_partitions_and_runs_then_nothing(discovered):
 
 
 def test_a_changed_revision_requests_one_run_and_no_new_partition(mutable_hub, registry, tmp_path):
-    client = HubClient(HubSettings(endpoint=mutable_hub.url, cache_dir=tmp_path / "c"))
+    client = HubClient(
+        HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
+    )
     discover(client, registry, run_id="r1", pipeline_tags=["text-generation"])
     with dg.instance_for_test() as instance:
         first = tick(instance, registry)

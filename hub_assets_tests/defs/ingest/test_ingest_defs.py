@@ -54,7 +54,9 @@ def test_ingested_package_is_idempotent_per_revision(hub_server, gated_registry,
     model = f"{ORG}/tiny-gpt2-complete"
     registry = gated_registry(model)
     resources = {
-        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(
+            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
+        ),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "package_store": PackageStoreResource(uri=str(tmp_path / "packages")),
@@ -95,6 +97,7 @@ def cli_env(hub_server, registry, tmp_path):
         yield
 
 
+@pytest.mark.slow
 def test_ingest_wait_outcomes_and_exit_codes(cli_env, registry):
     runner = CliRunner()
     ok = runner.invoke(main, ["ingest", QA_MODEL, "--wait"])
@@ -163,7 +166,9 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
     with registry.write() as con:
         request_id = reg_packages.add_request(con, "nobody/nothing", "", None)
     resources = {
-        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(
+            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
+        ),
         "registry": RegistryResource(path=str(registry.path)),
     }
     with dg.instance_for_test() as instance:
@@ -201,6 +206,7 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
     assert row["run_id"] == failed.run_id
 
 
+@pytest.mark.slow
 def test_each_file_is_fetched_once_across_every_stage(cli_env, hub_server):
     """Scan, reproducibility, shadow evaluation and packaging read one verified snapshot."""
     hub_server.reset_requests()

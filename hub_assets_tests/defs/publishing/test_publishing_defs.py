@@ -62,6 +62,7 @@ def publish(world, *, token=WRITE, org="acme"):
     }
 
 
+@pytest.mark.slow
 def test_reports_and_cards_are_published_once(world, tmp_path):
     hub, registry, _ = world
     first = publish(world)

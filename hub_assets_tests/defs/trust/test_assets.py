@@ -2,6 +2,7 @@
 a rejection is a verdict (the run succeeds, packaging is skipped), not a failed run."""
 
 import dagster as dg
+import pytest
 
 from hub_assets.defs.conventions import VERDICT_TAG
 from hub_assets.defs.discovery.assets import model_metadata
@@ -54,10 +55,13 @@ def materialize_chain(model_id, instance, resources):
     )
 
 
+@pytest.mark.slow
 def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tmp_path):
     discover(hub_client, registry, run_id="d1")
     resources = {
-        "hub": HubResource(endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(
+            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
+        ),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work")),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=60),

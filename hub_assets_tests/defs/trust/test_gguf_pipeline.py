@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import dagster as dg
+import pytest
 import yaml
 from huggingface_hub import hf_hub_download
 
@@ -39,7 +40,7 @@ GGUF_FILE = "tiny-llama-q8_0.gguf"
 
 def _resources(url, registry, tmp_path, gate_config):
     return {
-        "hub": HubResource(endpoint=url, cache_dir=str(tmp_path / "cache")),
+        "hub": HubResource(requests_per_second=0, endpoint=url, cache_dir=str(tmp_path / "cache")),
         "registry": RegistryResource(path=str(registry.path)),
         "trust": TrustResource(work_dir=str(tmp_path / "work"), gate_config=str(gate_config)),
         "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=40),
@@ -65,6 +66,7 @@ def _gate_config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
     hub_server, hub_client, registry, tmp_path
 ):
