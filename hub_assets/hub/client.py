@@ -49,7 +49,7 @@ from hub_assets.hub.pacing import (
     transport_words,
 )
 from hub_assets.hub.repo_reads import RepoReads
-from hub_assets.hub.transport import Deadline, allowed_hosts, deadline_for, open_get
+from hub_assets.hub.transport import Deadline, allowed_hosts, checked_get, open_get
 from hub_assets.hub.untrusted import RepoLimits, check_sha, shown
 from hub_assets.hub.weight_headers import WeightHeaderReads
 from hub_assets.ids import check_model_id
@@ -310,16 +310,14 @@ class HubClient(RepoReads, WeightHeaderReads):
 
         def get() -> bytes:
             headers = build_hf_headers(token=self.token, library_name="hub-assets")
-            deadline = Deadline(deadline_for(size, self.settings.timeout_s), f"Reading {path}")
-            with open_get(
+            with checked_get(
                 url,
                 headers,
                 timeout_s=self.settings.timeout_s,
                 allowed=self.allowed_redirect_hosts(),
-            ) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    hf_raise_for_status(r)
+                size=size,
+                what=f"Reading {path}",
+            ) as (r, deadline):
                 out = bytearray()
                 for chunk in r.iter_bytes():
                     out += chunk[: size + 1 - len(out)]

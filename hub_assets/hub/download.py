@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
-from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+from huggingface_hub.utils import build_hf_headers
 
 from hub_assets.errors import (
     ChecksumMismatchError,
@@ -37,7 +37,7 @@ from hub_assets.errors import (
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.hashing import BackgroundHash
 from hub_assets.hub.pacing import transport_words
-from hub_assets.hub.transport import Deadline, deadline_for, open_get
+from hub_assets.hub.transport import checked_get
 from hub_assets.hub.untrusted import check_file_name
 
 CHUNK = 1024 * 1024
@@ -201,15 +201,14 @@ def _fetch(
         req_headers = dict(headers, **({"Range": f"bytes={have}-"} if have else {}))
 
         def stream(req_headers: dict = req_headers, have: int = have) -> None:
-            deadline = Deadline(
-                deadline_for(f.size - have, client.settings.timeout_s), f"Downloading {f.path}"
-            )
-            with open_get(
-                url, req_headers, timeout_s=client.settings.timeout_s, allowed=allowed
-            ) as r:
-                if r.status_code >= 400:
-                    r.read()
-                hf_raise_for_status(r)
+            with checked_get(
+                url,
+                req_headers,
+                timeout_s=client.settings.timeout_s,
+                allowed=allowed,
+                size=f.size - have,
+                what=f"Downloading {f.path}",
+            ) as (r, deadline):
                 resumed = have and r.status_code == 206
                 if not resumed:  # the server sent it all: start the file and its hash over
                     state["digests"].finish()

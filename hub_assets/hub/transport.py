@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from urllib.parse import urljoin, urlsplit
 
 from huggingface_hub import get_session
+from huggingface_hub.utils import hf_raise_for_status
 
 from hub_assets.errors import DeadlineExceededError, RedirectRefusedError
 
@@ -101,6 +102,27 @@ def open_get(
             headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         url = nxt
     raise RedirectRefusedError(f"The Hub redirected more than {MAX_REDIRECTS} times.")
+
+
+@contextmanager
+def checked_get(
+    url: str,
+    headers: dict[str, str],
+    *,
+    timeout_s: float,
+    allowed: Sequence[str],
+    size: int,
+    what: str,
+) -> Iterator[tuple[object, Deadline]]:
+    """`open_get` of a body of about `size` bytes: the response, once its status is not an
+    error (an error status is raised as huggingface_hub's error for it), and the deadline
+    that body earns (`what` names it in the error), for the read loop to check."""
+    deadline = Deadline(deadline_for(size, timeout_s), what)
+    with open_get(url, headers, timeout_s=timeout_s, allowed=allowed) as r:
+        if r.status_code >= 400:
+            r.read()
+            hf_raise_for_status(r)
+        yield r, deadline
 
 
 class Deadline:

@@ -9,14 +9,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+from huggingface_hub.utils import build_hf_headers
 
 from hub_assets.errors import (
     MalformedGgufError,
 )
 from hub_assets.hub.gguf_header import gguf_summary, read_gguf_header
 from hub_assets.hub.repo_reads import Fetched
-from hub_assets.hub.transport import Deadline, deadline_for, open_get
+from hub_assets.hub.transport import checked_get
 from hub_assets.hub.untrusted import check_sha
 from hub_assets.ids import check_model_id
 
@@ -116,18 +116,14 @@ class WeightHeaderReads:
             headers = build_hf_headers(token=self.token, library_name="hub-assets")
             headers["Range"] = f"bytes={offset}-{offset + length - 1}"
             skip_total = offset
-            deadline = Deadline(
-                deadline_for(length + offset, self.settings.timeout_s), f"Reading {filename}"
-            )
-            with open_get(
+            with checked_get(
                 url,
                 headers,
                 timeout_s=self.settings.timeout_s,
                 allowed=self.allowed_redirect_hosts(),
-            ) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    hf_raise_for_status(r)
+                size=length + offset,
+                what=f"Reading {filename}",
+            ) as (r, deadline):
                 skip = skip_total if r.status_code == 200 else 0  # the range was ignored
                 out = bytearray()
                 for chunk in r.iter_bytes():
