@@ -69,14 +69,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The groups with the most slow (end-to-end) tests first: the workers then end on short
     # groups together, not one on a two-minute group while the other idles. `make test`
     # passes --no-loadscope-reorder so the scheduler keeps this order.
+    # A group with an `early` test goes before all: on a fresh clone the determinism test's
+    # demo build then runs beside the session's own build on the other worker.
     group = {id(i): i.get_closest_marker("xdist_group").args[0] for i in items}
+    early: set[str] = set()
     slow: dict[str, int] = {}
     first: dict[str, int] = {}
     for n, item in enumerate(items):
         g = group[id(item)]
         first.setdefault(g, n)
         slow[g] = slow.get(g, 0) + (item.get_closest_marker("slow") is not None)
-    items.sort(key=lambda i: (-slow[group[id(i)]], first[group[id(i)]]))
+        if item.get_closest_marker("early") is not None:
+            early.add(g)
+    items.sort(key=lambda i: (group[id(i)] not in early, -slow[group[id(i)]], first[group[id(i)]]))
 
 
 @pytest.fixture(autouse=True)
