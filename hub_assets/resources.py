@@ -336,6 +336,12 @@ class EvaluationResource(ConfigurableResource):
         default=default("eval_sample_limit"), description="Evaluate at most N samples."
     )
     batch_size: int = Field(default=default("eval_batch_size"), description="Inference batch size.")
+    regression_alpha: float = Field(
+        default=default("regression_alpha"), description="Regression check's error rate."
+    )
+    regression_min_samples: int = Field(
+        default=default("regression_min_samples"), description="Fewest samples compared."
+    )
     qa_dataset: str | None = Field(default=None, description="QA pin REPO@REVISION.")
     retrieval_dataset: str | None = Field(default=None, description="Retrieval pin.")
 
@@ -353,6 +359,8 @@ class EvaluationResource(ConfigurableResource):
             cache_dir=str(settings.eval_cache_dir),
             sample_limit=settings.eval_sample_limit,
             batch_size=settings.eval_batch_size,
+            regression_alpha=settings.regression_alpha,
+            regression_min_samples=settings.regression_min_samples,
             qa_dataset=settings.qa_dataset,
             retrieval_dataset=settings.retrieval_dataset,
         )

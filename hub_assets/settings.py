@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     eval_cache_dir: Path = Path("data/eval")
     eval_sample_limit: int | None = Field(default=None, gt=0)
     eval_batch_size: int = Field(default=16, ge=1, le=4096)
+    # the regression check: the family-wise error rate over a task's metrics (Holm), and
+    # the fewest paired samples it compares (fewer: "not compared", never "passed")
+    regression_alpha: float = Field(default=0.05, gt=0, lt=1)
+    regression_min_samples: int = Field(default=30, ge=1)
     shadow_eval_cron: str = "0 2 * * *"
     # Shadow evaluation through an inference API (models over the local limit, or listed)
     inference_api: Literal["auto", "off"] = "auto"

@@ -3,14 +3,13 @@
 The result is keyed by (model revision, dataset fingerprint, generation config, scorer
 version): the same key never runs the model twice. Every sample keeps its prediction, its
 scores and hashes of its prompt, reference and generation config, so two runs can be
-compared sample by sample (`paired_bootstrap`).
+compared sample by sample (`comparison.compare_runs`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from hub_assets.evaluation.backends import (
 from hub_assets.evaluation.datasets import CachedDataset, DatasetPin
 from hub_assets.evaluation.inference_api import BACKEND, InferenceApiBackend
 from hub_assets.evaluation.measurement import (
-    PRIMARY,
     QA_TASK,
     RETRIEVAL_TASK,
     SCORER_VERSION,
@@ -325,47 +323,3 @@ def _rank_through(
         for i, ranked in zip(answered, top, strict=True):
             rankings[i] = ranked
     return rankings, out
-
-
-def paired_bootstrap(
-    old: Mapping[str, float], new: Mapping[str, float], *, resamples: int = 2000, seed: int = 0
-) -> dict:
-    """Paired bootstrap over the samples both runs scored.
-
-    Returns the mean difference (new − old) and the share of resamples in which the new run
-    is not worse (`p_not_worse`): a small value means a significant drop.
-    """
-    shared = sorted(set(old) & set(new))
-    if not shared:
-        return {"shared": 0, "delta": 0.0, "p_not_worse": 1.0}
-    diffs = [new[s] - old[s] for s in shared]
-    rng = random.Random(seed)
-    n = len(diffs)
-    not_worse = sum(
-        1 for _ in range(resamples) if sum(diffs[rng.randrange(n)] for _ in range(n)) >= 0
-    )
-    return {
-        "shared": n,
-        "delta": sum(diffs) / n,
-        "old": sum(old[s] for s in shared) / n,
-        "new": sum(new[s] for s in shared) / n,
-        "p_not_worse": not_worse / resamples,
-    }
-
-
-def regression_findings(
-    task: str, old_samples: Sequence[dict], new_samples: Sequence[dict], alpha: float = 0.05
-) -> list[str]:
-    """Primary metrics that dropped significantly, each named with the size of the drop."""
-    findings = []
-    for metric in PRIMARY[task]:
-        old = {s["sample_id"]: s["scores"][metric] for s in old_samples if metric in s["scores"]}
-        new = {s["sample_id"]: s["scores"][metric] for s in new_samples if metric in s["scores"]}
-        test = paired_bootstrap(old, new)
-        if test["shared"] and test["delta"] < 0 and test["p_not_worse"] < alpha:
-            findings.append(
-                f"{metric} dropped by {-test['delta']:.3f} ({test['old']:.3f} → "
-                f"{test['new']:.3f}) over {test['shared']} shared samples "
-                f"(paired bootstrap p={test['p_not_worse']:.3f})"
-            )
-    return findings

@@ -4,7 +4,8 @@ the Dagster asset calls (like `score_model` and `ingest_model`).
 It picks the pinned dataset of the model's task, reuses an identical earlier evaluation
 (same cache key) or runs the model on its verified snapshot, records the run, its samples,
 its `shadow_*` values with lineage and an `evaluated` event, and compares the samples with
-the model's previous evaluation (paired bootstrap).
+the model's previous evaluation (`comparison.compare_runs`: McNemar or a paired bootstrap per
+metric, Holm-adjusted, with a minimum of paired samples).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from hub_assets.errors import (
 )
 from hub_assets.evaluation.api_budget import ApiSession, Clock
 from hub_assets.evaluation.backends import GenerationConfig
+from hub_assets.evaluation.comparison import Comparison, compare_runs
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
 from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
-from hub_assets.evaluation.measurement import QA_TASK, SCORER_VERSION, Measurement
+from hub_assets.evaluation.measurement import PRIMARY, QA_TASK, SCORER_VERSION, Measurement
 from hub_assets.evaluation.shadow import (
     ShadowResult,
     cache_key,
@@ -34,7 +36,6 @@ from hub_assets.evaluation.shadow import (
     evaluate_retrieval,
     local_evaluation_blocker,
     pin_for,
-    regression_findings,
     weight_bytes,
 )
 from hub_assets.hub.clearance import require_cleared
@@ -60,8 +61,8 @@ class ShadowOutcome:
     key: str = ""
     measurement: Measurement | None = None
     claims: list[dict] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)
-    compared_samples: int = 0
+    # against the previous evaluation on the same samples; None: there was none
+    comparison: Comparison | None = None
     backend: str = "local"
     coverage: float = 1.0
     api: dict = field(default_factory=dict)  # the inference API's figures, when it was used
@@ -79,11 +80,15 @@ def run_shadow_evaluation(
     sample_limit: int | None,
     max_weight_bytes: int,
     run_id: str,
+    regression_alpha: float,
+    regression_min_samples: int,
     offline: bool = False,
     api: InferenceApiConfig | None = None,
     clock: Clock | None = None,
 ) -> ShadowOutcome:
-    """Evaluate the current revision of `model_id` unless an identical evaluation exists."""
+    """Evaluate the current revision of `model_id` unless an identical evaluation exists,
+    and compare it with the model's previous evaluation on the same samples (at
+    `regression_alpha`, when at least `regression_min_samples` are shared)."""
     with registry.read() as con:
         sha, metadata = require_current_revision(con, model_id)
     pipeline_tag = metadata["info"].get("pipeline_tag")
@@ -213,7 +218,17 @@ def run_shadow_evaluation(
         claims,
         run_id,
     )
-    findings = regression_findings(pin.task, previous, result.samples) if previous else []
+    comparison = (
+        compare_runs(
+            PRIMARY[pin.task],
+            previous,
+            result.samples,
+            alpha=regression_alpha,
+            min_samples=regression_min_samples,
+        )
+        if previous
+        else None
+    )
     return ShadowOutcome(
         "evaluated",
         f"{len(result.samples)} samples in {result.duration_s:.1f} s",
@@ -221,8 +236,7 @@ def run_shadow_evaluation(
         key,
         measurement,
         claims,
-        findings,
-        len(previous),
+        comparison,
         backend=result.backend,
         coverage=result.coverage,
         api=result.api,

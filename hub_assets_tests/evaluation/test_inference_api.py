@@ -113,6 +113,8 @@ def test_a_429_storm_trips_the_breaker_and_the_model_is_not_measured(
         sample_limit=20,
         max_weight_bytes=10**9,
         run_id="r",
+        regression_alpha=0.05,
+        regression_min_samples=30,
         api=InferenceApiConfig(base_url=hub_server.url, budget=budget, models=(QA_MODEL,)),
     )
     assert outcome.status == "not_measured" and outcome.coverage == 0.0
@@ -302,6 +304,8 @@ def test_offline_an_api_evaluation_is_not_attempted(hub_server, hub_client, regi
         sample_limit=None,
         max_weight_bytes=10**9,
         run_id="r",
+        regression_alpha=0.05,
+        regression_min_samples=30,
         offline=True,
         api=InferenceApiConfig(base_url=hub_server.url),
     )

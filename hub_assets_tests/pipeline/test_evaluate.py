@@ -49,6 +49,8 @@ def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, regist
             sample_limit=25,
             max_weight_bytes=10**9,
             run_id="r",
+            regression_alpha=0.05,
+            regression_min_samples=30,
         )
 
     first = run(QA_MODEL)

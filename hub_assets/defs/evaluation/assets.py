@@ -17,6 +17,7 @@ from hub_assets.defs.conventions import (
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.security import security_scan
+from hub_assets.evaluation.comparison import Comparison
 from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
 from hub_assets.metrics.scoring import fingerprint
@@ -121,8 +122,10 @@ DATASETS_SCHEMA = dg.TableSchema(
             asset="shadow_eval_scores",
             partitions_def=hf_models,
             blocking=False,
-            description="Paired bootstrap against the model's previous evaluation on the same "
-            "samples: warns when a primary metric dropped significantly.",
+            description="Against the model's previous evaluation on the same samples "
+            "(McNemar's exact test for exact match, a paired bootstrap for the others, "
+            "Holm-adjusted across the task's metrics): warns when one dropped significantly; "
+            "no verdict with fewer paired samples than HUB_ASSETS_REGRESSION_MIN_SAMPLES.",
         )
     ],
     description="The model's task run on the pinned dataset (QA for generators, retrieval "
@@ -155,20 +158,19 @@ def shadow_eval_scores(
                 sample_limit=evaluation.sample_limit,
                 max_weight_bytes=trust.limits().max_weight_bytes,
                 run_id=context.run_id,
+                regression_alpha=evaluation.regression_alpha,
+                regression_min_samples=evaluation.regression_min_samples,
                 offline=hub.offline,
                 api=inference_api.config(hub),
             )
         if outcome.status in ("not_evaluated", "not_measured"):
             return _not_evaluated(context, model_id, outcome.reason, outcome.api)
         context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")
-        for f in outcome.findings:
+        comparison = outcome.comparison
+        findings = comparison.findings if comparison else []
+        for f in findings:
             context.log.warning(f"{model_id}: {f}")
-        measurement, pin, claims, findings = (
-            outcome.measurement,
-            outcome.pin,
-            outcome.claims,
-            outcome.findings,
-        )
+        measurement, pin, claims = outcome.measurement, outcome.pin, outcome.claims
         primary = PRIMARY[measurement.task][0]
         worst = worst_samples(registry.get(), model_id, Path(evaluation.cache_dir), WORST_SHOWN)
         interval = measurement.interval(primary) or (0.0, 0.0)
@@ -193,6 +195,7 @@ def shadow_eval_scores(
                 "chance": round(float(chance), 3) if chance is not None else -1.0,
                 "above_chance": measurement.above_chance(),
                 "measured": measurement.describe(primary),
+                "regression": comparison.summary() if comparison else "no earlier evaluation",
                 "worst_samples": dg.MetadataValue.table(
                     records=[
                         dg.TableRecord(
@@ -225,21 +228,9 @@ def shadow_eval_scores(
                     schema=CLAIMS_SCHEMA,
                 ),
             },
-            # nothing compared (no earlier evaluation on the same samples): no verdict
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="no_significant_regression",
-                    passed=not findings,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description="; ".join(findings)
-                    or f"no significant drop over {outcome.compared_samples} paired samples",
-                    metadata={
-                        "findings": "; ".join(findings) or "no significant drop",
-                        "compared_samples": outcome.compared_samples,
-                    },
-                )
-            ]
-            if outcome.compared_samples
+            # nothing compared (no earlier evaluation, or too few shared samples): no verdict
+            check_results=[_regression_check(comparison)]
+            if comparison is not None and comparison.compared
             else [],
         )
 
@@ -282,6 +273,53 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
         dg.TableColumn("claimed", "float", description="the card's claim, same metric"),
         dg.TableColumn("net_score", "float"),
         dg.TableColumn("backend", "string"),
+    ]
+)
+
+
+def _regression_check(comparison: Comparison) -> dg.AssetCheckResult:
+    """The regression check's verdict, with one row per metric tested."""
+    return dg.AssetCheckResult(
+        check_name="no_significant_regression",
+        passed=not comparison.findings,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=comparison.summary(),
+        metadata={
+            "findings": "; ".join(comparison.findings) or "no significant drop",
+            "compared_samples": comparison.shared,
+            "alpha": comparison.alpha,
+            "tests": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord(
+                        {
+                            "metric": t["metric"],
+                            "test": t["test"],
+                            "old": round(t["old"], 4),
+                            "new": round(t["new"], 4),
+                            "delta": round(t["delta"], 4),
+                            "p": round(t["p"], 4),
+                            "p_holm": round(t["p_holm"], 4),
+                            "dropped": t["dropped"],
+                        }
+                    )
+                    for t in comparison.tests
+                ],
+                schema=REGRESSION_SCHEMA,
+            ),
+        },
+    )
+
+
+REGRESSION_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("test", "string", description="mcnemar (binary) or paired_bootstrap"),
+        dg.TableColumn("old", "float", description="previous evaluation, shared samples"),
+        dg.TableColumn("new", "float", description="this evaluation, shared samples"),
+        dg.TableColumn("delta", "float"),
+        dg.TableColumn("p", "float", description="one-sided, for a drop"),
+        dg.TableColumn("p_holm", "float", description="Holm-adjusted across the task's metrics"),
+        dg.TableColumn("dropped", "bool", description="delta < 0 and p_holm < alpha"),
     ]
 )
 
