@@ -80,6 +80,7 @@ bench: setup servers
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_mirror.py
 	$(BIN)/python bench/bench_cli.py
+	$(BIN)/python bench/bench_evidence.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage \

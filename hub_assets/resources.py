@@ -19,6 +19,7 @@ from hub_assets.discovery.filters import (
 )
 from hub_assets.evaluation.api_budget import ApiBudget
 from hub_assets.evaluation.backends import GenerationConfig
+from hub_assets.evaluation.contamination import OverlapBudget
 from hub_assets.evaluation.datasets import DatasetPin, pins_from
 from hub_assets.evaluation.inference_api import InferenceApiConfig, router_for
 from hub_assets.gate.config import GateConfig, load_gate_config
@@ -244,6 +245,7 @@ class TrustResource(ConfigurableResource):
             allowed_uses=gate.allowed_uses,
             scanner_allowlist=gate.scanner_allowlist,
             licence_findings_fail=gate.licence_findings_fail,
+            contaminated_evidence=gate.contaminated_evidence,
             **{"run_reproducibility": self.run_reproducibility, **evidence},
         )
 
@@ -342,6 +344,12 @@ class EvaluationResource(ConfigurableResource):
     regression_min_samples: int = Field(
         default=default("regression_min_samples"), description="Fewest samples compared."
     )
+    overlap_max_rows: int = Field(
+        default=default("overlap_max_rows"), description="Training rows read per dataset."
+    )
+    overlap_budget_s: float = Field(
+        default=default("overlap_budget_s"), description="Seconds of overlap checking."
+    )
     qa_dataset: str | None = Field(default=None, description="QA pin REPO@REVISION.")
     retrieval_dataset: str | None = Field(default=None, description="Retrieval pin.")
 
@@ -352,6 +360,12 @@ class EvaluationResource(ConfigurableResource):
     def generation_config(self) -> GenerationConfig:
         return GenerationConfig(batch_size=self.batch_size)
 
+    def overlap_budget(self) -> OverlapBudget | None:
+        """How much training data the measured-overlap check may read (None: it is off)."""
+        if not self.overlap_max_rows or not self.overlap_budget_s:
+            return None
+        return OverlapBudget(self.overlap_max_rows, self.overlap_budget_s)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> EvaluationResource:
         """Dataset cache, pins, sample limit and batch size."""
@@ -361,6 +375,8 @@ class EvaluationResource(ConfigurableResource):
             batch_size=settings.eval_batch_size,
             regression_alpha=settings.regression_alpha,
             regression_min_samples=settings.regression_min_samples,
+            overlap_max_rows=settings.overlap_max_rows,
+            overlap_budget_s=settings.overlap_budget_s,
             qa_dataset=settings.qa_dataset,
             retrieval_dataset=settings.retrieval_dataset,
         )

@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     # the fewest paired samples it compares (fewer: "not compared", never "passed")
     regression_alpha: float = Field(default=0.05, gt=0, lt=1)
     regression_min_samples: int = Field(default=30, ge=1)
+    # the measured-overlap check: rows read of each declared training dataset, and the
+    # seconds it may take per evaluation (docs/evaluation.md)
+    overlap_max_rows: int = Field(default=200_000, ge=0)
+    overlap_budget_s: float = Field(default=120.0, ge=0)
     shadow_eval_cron: str = "0 2 * * *"
     # Shadow evaluation through an inference API (models over the local limit, or listed)
     inference_api: Literal["auto", "off"] = "auto"
@@ -223,13 +227,14 @@ class Settings(BaseSettings):
     def _pin(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        repo, sep, rev = value.partition("@")
-        if not sep or not rev:
-            raise ValueError("expected REPO@REVISION (a pinned revision)")
-        try:
-            validate_repo_id(repo)
-        except InvalidRepoIdError as e:
-            raise ValueError(str(e)) from None
+        for one in value.split(","):
+            repo, sep, rev = one.strip().partition("@")
+            if not sep or not rev:
+                raise ValueError("expected REPO@REVISION[,REPO@REVISION...] (pinned revisions)")
+            try:
+                validate_repo_id(repo)
+            except InvalidRepoIdError as e:
+                raise ValueError(str(e)) from None
         return value
 
     @field_validator("hub_endpoint", "inference_api_url", "service_url")

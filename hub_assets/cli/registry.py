@@ -200,9 +200,9 @@ def status(model_id: str, registry_path: str | None) -> None:
         with reg.read() as con:
             history = status_history(con, model_id)
             sha = next((h[3] for h in reversed(history) if h[3]), None)
-            licence = (
-                revision_metrics(con, model_id, sha).get("licence_obligations") if sha else None
-            )
+            current = revision_metrics(con, model_id, sha) if sha else {}
+            licence = current.get("licence_obligations")
+            performance = current.get("performance_claims")
     except (InvalidModelIdError, RegistryError) as e:
         click.echo(str(e), err=True)
         sys.exit(2)
@@ -228,6 +228,13 @@ def status(model_id: str, registry_path: str | None) -> None:
         click.echo(f"  obligations: {inherited or 'none'}")
         for line in d.get("violations", []) + d.get("findings", []):
             click.echo(f"  ! {line}")
+    sets = ((performance.details or {}) if performance else {}).get("evaluation_sets") or []
+    if sets:
+        click.echo("Evaluation sets:")
+    for e in sets:
+        click.echo(f"  {e['dataset']}: {e['measured']}, {e['contamination']} ({e['role']})")
+        if e["contamination"] not in ("zero_shot", "not_checked"):
+            click.echo(f"    {e['contamination_detail']}")
 
 
 def leaderboard_text(settings: Settings) -> str:

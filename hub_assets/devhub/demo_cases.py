@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 ORG = "hub-assets-demo"
 QA_DATASET = f"{ORG}/fictional-towns-qa"
+# no demo model declares it as training data: evaluations on it are zero-shot
+HELD_OUT_QA_DATASET = f"{ORG}/held-out-towns-qa"
 RETRIEVAL_DATASET = f"{ORG}/everyday-retrieval"
 QA_MODEL = f"{ORG}/tiny-bert-qa"
 OVERCLAIMER = f"{ORG}/tiny-bert-qa-overclaimed"

@@ -74,7 +74,7 @@ __all__ = [
     "demo_summary",
 ]
 
-BUILD_VERSION = "demo-catalog-v9"
+BUILD_VERSION = "demo-catalog-v10"
 USAGE = {"gpt2": GEN_USAGE, "t5": T2T_USAGE, "bert": EMB_USAGE, "llama": GEN_USAGE}
 
 _STAMP = ".hub-assets-build"
@@ -204,7 +204,7 @@ class _Builder:
             "license": "apache-2.0",
             "library_name": "transformers",
             "pipeline_tag": task,
-            "datasets": [QA_DATASET, RETRIEVAL_DATASET],
+            "datasets": [QA_DATASET],
             "tags": [case.arch, "tiny", "demo"],
         }
         card_meta.update(case.card_meta)

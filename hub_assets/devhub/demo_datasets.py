@@ -1,4 +1,5 @@
-"""The demo catalog's two datasets, written by the project (CC-BY-4.0): fictional-towns QA
+"""The demo catalog's datasets, written by the project (CC-BY-4.0): fictional-towns QA
+(the demo QA model trains on its `train` split), a held-out QA set no demo model trains on,
 and everyday retrieval, as Parquet with dataset cards."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ import io
 
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.demo_cards import short_card
-from hub_assets.devhub.demo_cases import QA_DATASET, RETRIEVAL_DATASET
-from hub_assets.devhub.demo_text import qa_splits, retrieval_set
+from hub_assets.devhub.demo_cases import HELD_OUT_QA_DATASET, QA_DATASET, RETRIEVAL_DATASET
+from hub_assets.devhub.demo_text import held_out_qa, qa_splits, retrieval_set
 
 GITATTRIBUTES = b"""*.bin filter=lfs diff=lfs merge=lfs -text
 *.safetensors filter=lfs diff=lfs merge=lfs -text
@@ -19,7 +20,7 @@ GITATTRIBUTES = b"""*.bin filter=lfs diff=lfs merge=lfs -text
 
 
 def commit_datasets(catalog: Catalog) -> None:
-    """The QA set and the retrieval set, each one commit of Parquet files and a card."""
+    """The QA sets and the retrieval set, each one commit of Parquet files and a card."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -86,6 +87,55 @@ License: CC-BY-4.0.
         title="Add fictional towns QA set",
         date="2026-03-02T10:00:00Z",
         meta={"downloads": 1520, "likes": 12},
+    )
+    held_out = held_out_qa()
+    unanswerable = sum(1 for i in held_out if not i["answers"]["text"])
+    meta = {
+        "license": "cc-by-4.0",
+        "language": ["en"],
+        "task_categories": ["question-answering"],
+        "pretty_name": "Held-out towns QA",
+        "size_categories": ["n<1K"],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [
+                    {"split": "validation", "path": "data/validation-00000-of-00001.parquet"}
+                ],
+            }
+        ],
+    }
+    card = short_card(
+        HELD_OUT_QA_DATASET,
+        meta,
+        f"""
+A held-out extractive QA set: {len(held_out)} SQuAD-v2-shaped questions ({unanswerable}
+unanswerable) about invented towns, written by the hub-assets demo build with the same
+generator as [{QA_DATASET}](../{QA_DATASET}) but on towns that neither of that set's splits
+uses. No text comes from SQuAD or any other dataset.
+
+Why it exists: the demo QA model is trained on `{QA_DATASET}`'s `train` split, and its card
+says so, so an evaluation on that dataset is flagged `declared_overlap`. No demo model
+declares this set as training data, so an evaluation on it is zero-shot: the evidence the
+quality gate accepts by default (docs/evaluation.md).
+
+Fields: `id`, `title`, `context`, `question`, `answers` (`text`, `answer_start`).
+
+License: CC-BY-4.0.
+""",
+    )
+    catalog.commit(
+        "dataset",
+        HELD_OUT_QA_DATASET,
+        {
+            "README.md": card.encode(),
+            ".gitattributes": GITATTRIBUTES,
+            "data/validation-00000-of-00001.parquet": parquet(held_out),
+        },
+        authors=["hub-assets"],
+        title="Add held-out towns QA set",
+        date="2026-03-03T10:00:00Z",
+        meta={"downloads": 310, "likes": 3},
     )
     corpus, queries, qrels = retrieval_set()
     meta = {

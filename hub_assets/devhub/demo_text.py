@@ -339,6 +339,14 @@ def tokenizer_corpus(seed: int = 3) -> list[str]:
     return lines
 
 
+def held_out_qa(count: int = 200) -> list[dict]:
+    """The held-out QA set: the same kind of questions on towns neither split of
+    `qa_splits` uses, published as a dataset of its own that no demo model trains on."""
+    splits = qa_splits()
+    used = frozenset(i["title"] for items in splits.values() for i in items)
+    return qa_items(count, 23, split="heldout", avoid=used)
+
+
 def qa_splits(train: int = 3000, validation: int = 300) -> dict[str, list[dict]]:
     """The QA set's two splits, on disjoint towns: `train` for the demo QA model, `validation`
     for shadow evaluation."""

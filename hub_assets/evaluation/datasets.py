@@ -45,6 +45,13 @@ DEFAULT_PINS = (
         QA_TASK,
         (("default", "validation"),),
     ),
+    # no demo model declares it as training data (the demo QA model trains on the set above)
+    DatasetPin(
+        "hub-assets-demo/held-out-towns-qa",
+        "a014aa086e3dff5e53e2a62bb61585c79ea644c8",
+        QA_TASK,
+        (("default", "validation"),),
+    ),
     DatasetPin(
         "hub-assets-demo/everyday-retrieval",
         "fa1c4a5f3fbe9d27054ebcb841d10de1fd78e61b",
@@ -55,15 +62,18 @@ DEFAULT_PINS = (
 
 
 def pins_from(qa: str | None = None, retrieval: str | None = None) -> tuple[DatasetPin, ...]:
-    """The pins, with `qa` / `retrieval` (`repo@sha`, HUB_ASSETS_QA_DATASET and
-    HUB_ASSETS_RETRIEVAL_DATASET, validated by the settings) replacing the defaults' repo and
-    revision."""
-    out = []
-    for pin, value in zip(DEFAULT_PINS, (qa, retrieval), strict=True):
-        if value:
-            repo, _, rev = value.partition("@")
-            pin = DatasetPin(repo, rev, pin.task, pin.splits)
-        out.append(pin)
+    """The pins: for each task the default sets, or those `qa` / `retrieval` name
+    (`repo@sha[,repo@sha...]`: HUB_ASSETS_QA_DATASET and HUB_ASSETS_RETRIEVAL_DATASET,
+    validated by the settings), with the splits of that task's default sets."""
+    out: list[DatasetPin] = []
+    for task, value in ((QA_TASK, qa), (RETRIEVAL_TASK, retrieval)):
+        defaults = [p for p in DEFAULT_PINS if p.task == task]
+        if not value:
+            out += defaults
+            continue
+        for one in value.split(","):
+            repo, _, rev = one.strip().partition("@")
+            out.append(DatasetPin(repo, rev, task, defaults[0].splits))
     return tuple(out)
 
 
@@ -76,6 +86,7 @@ class CachedDataset:
     fingerprint: str
     rows: dict[str, int]
     loaded_now: bool
+    sources: tuple[str, ...] = ()  # the card's `source_datasets` at the pinned revision
 
     def frame(self, config: str, split: str) -> pd.DataFrame:
         return pd.read_parquet(self.folder / f"{config}-{split}.parquet")
@@ -102,9 +113,12 @@ def cache_dataset(
     folder = cache_root / pin.key
     names = [f"{config}-{split}.parquet" for config, split in pin.splits]
     stamp = folder / "dataset.json"
-    if stamp.exists():
-        info = json.loads(stamp.read_text())
-        return CachedDataset(pin, folder, info["fingerprint"], info["rows"], False)
+    info = json.loads(stamp.read_text()) if stamp.exists() else None
+    # a stamp written before sources were recorded is reloaded (offline: used as it is)
+    if info is not None and ("sources" in info or offline):
+        return CachedDataset(
+            pin, folder, info["fingerprint"], info["rows"], False, tuple(info.get("sources", ()))
+        )
     if offline:
         raise DatasetLoadError(
             f"Dataset {pin.repo_id}@{pin.revision} is not cached and offline mode "
@@ -112,15 +126,7 @@ def cache_dataset(
         )
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".loading-", dir=cache_root))
-    env = child_environment(
-        set={
-            "HF_ENDPOINT": endpoint.rstrip("/"),
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-            **({"HF_TOKEN": token} if token else {}),
-        },
-        drop=("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") + (() if token else ("HF_TOKEN",)),
-    )
+    env = _child_env(endpoint, token)
     try:
         triples = [
             str(part)
@@ -150,7 +156,8 @@ def cache_dataset(
                 f"Cannot load {pin.repo_id}@{pin.revision} ({splits}) from "
                 f"{endpoint} and it is not cached: {last}"
             )
-        rows = json.loads(proc.stdout.strip().splitlines()[-1])
+        loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows, sources = loaded["rows"], [str(x) for x in loaded["sources"]]
         fingerprint = _fingerprint(work, names)
         (work / "dataset.json").write_text(
             json.dumps(
@@ -159,6 +166,7 @@ def cache_dataset(
                     "revision": pin.revision,
                     "fingerprint": fingerprint,
                     "rows": rows,
+                    "sources": sources,
                 },
                 indent=1,
             )
@@ -168,4 +176,71 @@ def cache_dataset(
         os.replace(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return CachedDataset(pin, folder, fingerprint, rows, True)
+    return CachedDataset(pin, folder, fingerprint, rows, True, tuple(sources))
+
+
+def _child_env(endpoint: str, token: str | None) -> dict:
+    return child_environment(
+        set={
+            "HF_ENDPOINT": endpoint.rstrip("/"),
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+            **({"HF_TOKEN": token} if token else {}),
+        },
+        drop=("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") + (() if token else ("HF_TOKEN",)),
+    )
+
+
+@dataclass(frozen=True)
+class TrainingText:
+    """The text of a declared training dataset's rows, as far as the budget allowed."""
+
+    repo_id: str
+    revision: str
+    texts: list[str]
+    complete: bool  # False: cut at the row limit or the time budget
+
+
+def read_training_text(
+    repo_id: str,
+    revision: str,
+    endpoint: str,
+    cache_root: Path,
+    token: str | None,
+    *,
+    max_rows: int,
+    budget_s: float,
+) -> TrainingText:
+    """Stream the `train` split of a declared training dataset (at most `max_rows` rows,
+    within `budget_s` seconds) for the overlap check; raise DatasetLoadError when it
+    cannot be read at all."""
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_root, prefix=".training-") as work:
+        out = Path(work) / "rows.jsonl"
+        args = [str(cache_root / ".hf"), str(out), str(max_rows)]
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "hub_assets.evaluation.fetch_dataset", "--text"]
+                + [repo_id, revision, *args],
+                stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
+                capture_output=True,
+                text=True,
+                env=_child_env(endpoint, token),
+                timeout=budget_s,
+            )
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            proc, timed_out = None, True
+        if proc is not None and proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DatasetLoadError(f"Cannot read {repo_id}@{revision[:12]}'s train split: {last}")
+        texts = []
+        if out.exists():
+            with out.open(encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        texts.append(str(json.loads(line)))
+                    except ValueError:  # the last line of a child stopped mid-write
+                        break
+        complete = not timed_out and json.loads(proc.stdout.strip().splitlines()[-1])["complete"]
+        return TrainingText(repo_id, revision, texts, bool(complete))

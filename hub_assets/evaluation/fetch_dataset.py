@@ -1,15 +1,45 @@
-"""Child process: load the splits of one pinned dataset through a Hub endpoint with
-`datasets`, each to a Parquet file.
+"""Child process: read a dataset through a Hub endpoint with `datasets`.
 
 `datasets` reads the Hub endpoint (HF_ENDPOINT) when it is imported, so loads run in a child
 process whose environment names the endpoint; one child loads every split of a pin, so the
-library is imported once per dataset, not once per split. Usage:
-`python -m hub_assets.evaluation.fetch_dataset REPO REVISION CACHE (CONFIG SPLIT OUT.parquet)...`
-It prints one JSON object: each `config/split` with its number of rows.
+library is imported once per dataset, not once per split. Two uses:
+
+- `python -m hub_assets.evaluation.fetch_dataset REPO REVISION CACHE (CONFIG SPLIT OUT)...`
+  loads each (config, split) of a pinned evaluation set into its Parquet file and prints
+  one JSON object: `rows` (each `config/split` with its number of rows) and `sources` (the
+  datasets the set's card names in `source_datasets`, read at the pinned revision).
+- `python -m hub_assets.evaluation.fetch_dataset --text REPO REVISION CACHE OUT MAX_ROWS`
+  streams the `train` split of a declared training dataset and writes each row's text
+  (its string fields, joined) as one JSON line, up to MAX_ROWS rows, for the overlap check;
+  it prints `{"rows": N, "complete": bool}`.
 """
 
 import json
 import sys
+
+MAX_CARD_BYTES = 1_000_000
+
+
+def _sources(repo: str, revision: str, cache: str) -> list:
+    """The `source_datasets` of the dataset's card at `revision` ([] without a card)."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from hub_assets.hub.card import split_card
+
+    try:
+        found = HfApi().get_paths_info(repo, ["README.md"], repo_type="dataset", revision=revision)
+        if not found or (getattr(found[0], "size", 0) or 0) > MAX_CARD_BYTES:
+            return []
+        path = hf_hub_download(
+            repo, "README.md", repo_type="dataset", revision=revision, cache_dir=cache
+        )
+    except Exception as e:  # noqa: BLE001 - a set without a readable card has no sources
+        print(f"no dataset card read: {type(e).__name__}", file=sys.stderr)
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        meta, _ = split_card(f.read(MAX_CARD_BYTES))
+    got = meta.get("source_datasets") or []
+    return [str(s) for s in (got if isinstance(got, list) else [got])][:100]
 
 
 def main(repo: str, revision: str, cache: str, *triples: str) -> None:
@@ -24,8 +54,40 @@ def main(repo: str, revision: str, cache: str, *triples: str) -> None:
         ds = datasets.load_dataset(repo, config, split=split, revision=revision, cache_dir=cache)
         ds.to_parquet(out)
         rows[f"{config}/{split}"] = len(ds)
-    print(json.dumps(rows))
+    print(json.dumps({"rows": rows, "sources": _sources(repo, revision, cache)}))
+
+
+def _text(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _text(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _text(v)]
+    return []
+
+
+def training_text(repo: str, revision: str, cache: str, out: str, max_rows: str) -> None:
+    """Stream up to `max_rows` rows of the `train` split, each row's text as a JSON line."""
+    import datasets
+
+    limit = int(max_rows)
+    ds = datasets.load_dataset(
+        repo, split="train", revision=revision, cache_dir=cache, streaming=True
+    )
+    n, complete = 0, True
+    with open(out, "w", encoding="utf-8") as f:
+        for row in ds:
+            if n >= limit:
+                complete = False
+                break
+            f.write(json.dumps(" ".join(_text(row))) + "\n")
+            n += 1
+    print(json.dumps({"rows": n, "complete": complete}))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--text"]:
+        training_text(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

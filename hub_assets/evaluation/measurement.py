@@ -99,6 +99,13 @@ class Measurement:
     intervals: dict[str, list[float]]
     baseline: dict = field(default_factory=dict)  # {"name", "scores"}
     samples: int = 0
+    # whether the model was trained on this set (evaluation.contamination.judge)
+    contamination: dict = field(default_factory=dict)
+
+    @property
+    def flag(self) -> str:
+        """`zero_shot`, `declared_overlap`, `measured_overlap`, or `not_checked`."""
+        return str(self.contamination.get("flag") or "not_checked")
 
     @property
     def primary(self) -> str:
@@ -139,4 +146,5 @@ class Measurement:
             "baseline": self.baseline.get("name"),
             "baseline_score": self.chance(self.primary),
             "samples": self.samples,
+            "contamination": self.flag,
         }

@@ -89,9 +89,11 @@ def cache_key(
     config: GenerationConfig,
     sample_limit: int | None = None,
     backend: Mapping | None = None,
+    dataset: str | None = None,
 ) -> str:
     """The evaluation cache key: what would make a rerun give a different answer (a run on
-    the first N samples is not the run on all of them; an API run is not a local run)."""
+    the first N samples is not the run on all of them; an API run is not a local run), and
+    the evaluation set it belongs to (two sets with the same files are two evaluations)."""
     key = {
         "model": model_sha,
         "dataset": dataset_fingerprint,
@@ -102,6 +104,8 @@ def cache_key(
         key["sample_limit"] = sample_limit
     if backend:
         key["backend"] = dict(backend)
+    if dataset:
+        key["dataset_repo"] = dataset
     return _h(key)
 
 
@@ -124,8 +128,10 @@ class ShadowResult:
     def failed_samples(self) -> int:
         return sum(1 for s in self.samples if s["error"])
 
-    def measurement(self, dataset: str, revision: str, eval_run_id: str) -> Measurement:
-        """This result as the gate's evidence."""
+    def measurement(
+        self, dataset: str, revision: str, eval_run_id: str, contamination: dict | None = None
+    ) -> Measurement:
+        """This result as the gate's evidence (with its set's contamination verdict)."""
         return Measurement(
             self.task,
             dataset,
@@ -135,6 +141,7 @@ class ShadowResult:
             self.intervals,
             self.baseline,
             len(self.samples),
+            contamination or {},
         )
 
 

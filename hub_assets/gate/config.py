@@ -11,6 +11,7 @@ import yaml
 
 from hub_assets.errors import GateConfigError
 from hub_assets.hardware.fit import load_devices
+from hub_assets.metrics.claims import CONTAMINATION_POLICIES
 from hub_assets.metrics.licence_chain import FAILING_FINDINGS, FINDINGS, USES
 from hub_assets.metrics.scoring import GATE_METRICS
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST
@@ -37,6 +38,8 @@ class GateConfig:
     licence_findings_fail: tuple[str, ...] = FAILING_FINDINGS
     # per overridden model: the reviewer who accepted the override and the reason
     override_notes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # evidence from a set the model was trained on: report (not proof), use, or fail
+    contaminated_evidence: str = CONTAMINATION_POLICIES[0]
 
     def override_of(self, model_id: str) -> dict | None:
         """The override that applies to one model (thresholds, reviewer, reason), if any."""
@@ -80,7 +83,15 @@ def load_gate_config(
     if not isinstance(raw, dict):
         raise GateConfigError(f"Gate config {path} must be a mapping.")
     known = {"version", "target_device", "thresholds", "overrides", "allowed_uses"}
-    unknown = set(raw) - known - {"scanner_allowlist", "licence_findings_fail"}
+    unknown = (
+        set(raw)
+        - known
+        - {
+            "scanner_allowlist",
+            "licence_findings_fail",
+            "contaminated_evidence",
+        }
+    )
     if unknown:
         raise GateConfigError(f"Gate config {path}: unknown keys {sorted(unknown)}.")
     if not raw.get("version"):
@@ -137,6 +148,12 @@ def load_gate_config(
             f"Gate config {path}: licence_findings_fail must be a list of "
             f"{', '.join(FINDINGS)}; got {failing!r}."
         )
+    policy = raw.get("contaminated_evidence", CONTAMINATION_POLICIES[0])
+    if policy not in CONTAMINATION_POLICIES:
+        raise GateConfigError(
+            f"Gate config {path}: contaminated_evidence must be one of "
+            f"{', '.join(CONTAMINATION_POLICIES)}; got {policy!r}."
+        )
     return GateConfig(
         version=str(raw["version"]),
         target_device=device,
@@ -147,4 +164,5 @@ def load_gate_config(
         scanner_allowlist=tuple(allow),
         licence_findings_fail=tuple(failing),
         override_notes=notes,
+        contaminated_evidence=policy,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hub_assets.gate.config import GateConfig
@@ -30,6 +30,7 @@ def decide(
     scores: Mapping[str, float],
     config: GateConfig,
     explanations: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
 ) -> GateDecision:
     """Check every gate metric (`passes`: score ≥ threshold; a missing score fails).
 
@@ -37,7 +38,8 @@ def decide(
     `Model does not meet quality requirements. Failed metrics: Bus Factor (0.30 < 0.50),
     Ramp-Up Time (0.40 < 0.50)`. A metric judged on measured evidence says so in
     `explanations`, and that replaces the bare numbers:
-    `Performance Claims (claimed F1 0.95, measured 0.02 [0.01, 0.03])`.
+    `Performance Claims (claimed F1 0.95, measured 0.02 [0.01, 0.03])`. `notes` (e.g. which
+    evidence was set aside as the model's training data) end the message, pass or fail.
     """
     explanations = explanations or {}
     thresholds = config.thresholds_for(model_id)
@@ -46,8 +48,9 @@ def decide(
         score = scores.get(metric)
         if not passes(score, thresholds[metric]):
             failed.append({"metric": metric, "score": score, "threshold": thresholds[metric]})
+    noted = "".join(f" Note: {n}." for n in notes)
     if not failed:
-        return GateDecision(True, [], thresholds, "Model meets all quality requirements.")
+        return GateDecision(True, [], thresholds, "Model meets all quality requirements." + noted)
     # security first (a flagged model is refused whatever else it scores), then worst
     # first: unscored, then lowest score (metric order breaks ties)
     failed.sort(
@@ -66,5 +69,5 @@ def decide(
         False,
         failed,
         thresholds,
-        "Model does not meet quality requirements. Failed metrics: " + ", ".join(parts),
+        "Model does not meet quality requirements. Failed metrics: " + ", ".join(parts) + noted,
     )

@@ -41,6 +41,9 @@ class GateEvidence:
     licence_chain: str | None = None
     scanned_files: list[dict] = field(default_factory=list)  # {file, scanner, verdict, detail}
     eval_run_id: str | None = None
+    # every evaluation set of the task: its contamination flag and its role in the verdict
+    # (evidence, refutes, set aside (contaminated), not needed)
+    evaluation_sets: list[dict] = field(default_factory=list)
 
 
 def verdict_words(decision: GateDecision) -> str:
@@ -88,6 +91,7 @@ def gate_evidence(
             "chance": _rounded(perf.get("baseline_score"), MEASURE_DIGITS),
             "dataset": f"{perf.get('dataset')}@{str(perf.get('dataset_revision', ''))[:12]}",
             "samples": perf.get("samples"),
+            "contamination": perf.get("contamination", "not_checked"),
         }
     claims = [
         {
@@ -120,4 +124,11 @@ def gate_evidence(
         licence_chain=chain,
         scanned_files=scanned,
         eval_run_id=perf.get("eval_run_id"),
+        evaluation_sets=[
+            {
+                k: e.get(k)
+                for k in ("dataset", "contamination", "contamination_detail", "measured", "role")
+            }
+            for e in perf.get("evaluation_sets") or []
+        ],
     )

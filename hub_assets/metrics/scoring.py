@@ -100,7 +100,9 @@ class ScoringContext:
     tree_parents: Sequence[tuple[str, str]] = ()  # (parent, relation); default: the card's
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)
     run_reproducibility: bool = True
-    measurement: Measurement | None = None  # the shadow evaluation of this revision, if any
+    # the revision's shadow evaluations, one per pinned set of its task (none: not measured)
+    measurements: Sequence[Measurement] = ()
+    contaminated_evidence: str = "report"  # the gate config's policy (metrics/claims.py)
     ancestors: Sequence[Ancestor] = ()  # up the model tree, with their licences
     allowed_uses: Sequence[str] = USES  # what the company may do (the gate config)
     scanner_allowlist: Sequence[str] = DEFAULT_SCANNER_ALLOWLIST  # vetted pickle imports
@@ -344,7 +346,9 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
     out["ramp_up_time"] = _timed("ramp_up_time", lambda: trust.ramp_up_time(ev), ctx)
     out["bus_factor"] = _timed("bus_factor", lambda: trust.bus_factor(ev, ctx.now), ctx)
     out["performance_claims"] = _timed(
-        "performance_claims", lambda: claims.performance_claims(ev, ctx.measurement), ctx
+        "performance_claims",
+        lambda: claims.performance_claims(ev, ctx.measurements, ctx.contaminated_evidence),
+        ctx,
     )
     out["dataset_and_code_score"] = _timed(
         "dataset_and_code_score", lambda: trust.dataset_and_code_score(ev), ctx

@@ -26,12 +26,14 @@ from hub_assets.errors import (
 from hub_assets.evaluation.api_budget import ApiSession, Clock
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.comparison import Comparison, compare_runs
+from hub_assets.evaluation.contamination import CHECK_VERSION, OverlapBudget
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
 from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
 from hub_assets.evaluation.measurement import PRIMARY, QA_TASK, SCORER_VERSION, Measurement
 from hub_assets.evaluation.shadow import (
     ShadowResult,
     cache_key,
+    dataset_task_for,
     evaluate_qa,
     evaluate_retrieval,
     local_evaluation_blocker,
@@ -44,6 +46,7 @@ from hub_assets.hub.gguf_header import read_local_gguf_header
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.pipeline.contamination import judge_evaluation_set
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import require_current_revision, revision_metrics, write_metrics
 from hub_assets.registry.models import append_status
@@ -85,14 +88,18 @@ def run_shadow_evaluation(
     offline: bool = False,
     api: InferenceApiConfig | None = None,
     clock: Clock | None = None,
+    pin: DatasetPin | None = None,
+    overlap: OverlapBudget | None = None,
 ) -> ShadowOutcome:
-    """Evaluate the current revision of `model_id` unless an identical evaluation exists,
-    and compare it with the model's previous evaluation on the same samples (at
-    `regression_alpha`, when at least `regression_min_samples` are shared)."""
+    """Evaluate the current revision of `model_id` on `pin` (default: the first of `pins`
+    for its task) unless an identical evaluation exists; judge whether the model was
+    trained on the set (declared through the model tree, and measured within `overlap`;
+    None: declared only); and compare it with the model's previous evaluation on the same
+    samples (at `regression_alpha`, when at least `regression_min_samples` are shared)."""
     with registry.read() as con:
         sha, metadata = require_current_revision(con, model_id)
     pipeline_tag = metadata["info"].get("pipeline_tag")
-    pin = pin_for(pipeline_tag, pins)
+    pin = pin or pin_for(pipeline_tag, pins)
     if pin is None:
         return ShadowOutcome("not_evaluated", f"no evaluation for task {pipeline_tag!r}")
     refused = security_refusal(registry, model_id, sha)
@@ -116,11 +123,27 @@ def run_shadow_evaluation(
     if use_api and api.samples:
         limit = min(sample_limit or api.samples, api.samples)
     data = cache_dataset(pin, client.api.endpoint, cache_dir, client.token, offline=offline)
-    key = cache_key(sha, data.fingerprint, config, limit, api.key() if use_api else None)
+    api_key = api.key() if use_api else None
+    key = cache_key(sha, data.fingerprint, config, limit, api_key, pin.repo_id)
     with registry.read() as con:
         cached = reg_eval.cached_run(con, key)
         previous = reg_eval.previous_samples(con, model_id, pin.repo_id, key)
     if cached is not None:
+        # judged before contamination was (or by another method): judge it now
+        if cached["contamination"].get("version") != CHECK_VERSION:
+            cached["contamination"] = judge_evaluation_set(
+                client,
+                registry,
+                model_id,
+                metadata["card_data"],
+                data,
+                cache_dir,
+                run_id,
+                overlap=overlap,
+                offline=offline,
+            )
+            with registry.write() as con:
+                reg_eval.record_contamination(con, cached["eval_run_id"], cached["contamination"])
         measurement = Measurement(
             pin.task,
             pin.repo_id,
@@ -130,6 +153,7 @@ def run_shadow_evaluation(
             cached["intervals"],
             cached["baseline"],
             cached["samples"],
+            cached["contamination"],
         )
         return ShadowOutcome(
             "cached",
@@ -203,12 +227,26 @@ def run_shadow_evaluation(
     if use_api and result.coverage < api.budget.min_coverage:
         return _not_measured(registry, model_id, sha, pin, key, result, api, run_id)
     eval_run_id = str(uuid.uuid4())
-    measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id)
+    contamination = judge_evaluation_set(
+        client,
+        registry,
+        model_id,
+        metadata["card_data"],
+        data,
+        cache_dir,
+        run_id,
+        overlap=overlap,
+        offline=offline,
+    )
+    measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id, contamination)
     claims = comparable_claims(metadata["card_data"], measurement)
+    # the task's first set keeps the plain names (shadow_f1); later ones name their set
+    suffix = "" if pin == pin_for(pipeline_tag, pins) else f"@{pin.repo_id}"
     _record(
         registry,
         model_id,
         sha,
+        suffix,
         pin,
         data.fingerprint,
         key,
@@ -243,6 +281,21 @@ def run_shadow_evaluation(
     )
 
 
+def evaluate_on_every_set(
+    model_id: str, *, registry: Registry, pins: Sequence[DatasetPin], **stage: object
+) -> list[ShadowOutcome]:
+    """The shadow evaluation on every pinned set of the model's task, in the pins' order
+    (one `not_evaluated` outcome when its task has none): a zero-shot set beside a
+    contaminated one is what lets the gate set the contaminated evidence aside."""
+    with registry.read() as con:
+        _, metadata = require_current_revision(con, model_id)
+    task = dataset_task_for(metadata["info"].get("pipeline_tag"))
+    mine = [p for p in pins if p.task == task] or [None]
+    return [
+        run_shadow_evaluation(model_id, registry=registry, pins=pins, pin=p, **stage) for p in mine
+    ]
+
+
 def security_refusal(registry: Registry, model_id: str, sha: str) -> str | None:
     """Why the revision may not be evaluated (no security verdict yet, or a failing one),
     or None: a flagged model is never loaded, run locally or sent to an inference API."""
@@ -263,6 +316,7 @@ def _record(
     registry: Registry,
     model_id: str,
     sha: str,
+    suffix: str,
     pin: DatasetPin,
     fingerprint: str,
     key: str,
@@ -303,6 +357,7 @@ def _record(
             backend=result.backend,
             coverage=result.coverage,
             api_stats=result.api,
+            contamination=measurement.contamination,
         )
         write_metrics(
             con,
@@ -310,7 +365,7 @@ def _record(
             sha,
             [
                 {
-                    "metric": f"shadow_{name}",
+                    "metric": f"shadow_{name}{suffix}",
                     "value": value,
                     "latency_ms": round(result.duration_s * 1000, 2),
                     "inputs_fingerprint": key,
@@ -324,6 +379,7 @@ def _record(
                         "baseline": result.baseline["name"],
                         "backend": result.backend,
                         "coverage": round(result.coverage, 4),
+                        "contamination": measurement.flag,
                     },
                 }
                 for name, value in result.scores.items()

@@ -45,7 +45,8 @@ def gate_revision(
         for m in scores
         if (stored[m].details or {}).get("gate_explanation")
     }
-    decision = decide(model_id, scores, config, explanations)
+    notes = [n for m in scores if (n := (stored[m].details or {}).get("gate_note"))]
+    decision = decide(model_id, scores, config, explanations, notes)
     with registry.write() as con:
         reg_metrics.write_gate_result(
             con,

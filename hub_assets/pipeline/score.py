@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.datasets import DatasetPin
-from hub_assets.evaluation.shadow import pin_for
+from hub_assets.evaluation.shadow import dataset_task_for
 from hub_assets.hardware.fit import fit_record
 from hub_assets.hub.client import HubClient
 from hub_assets.metrics.evidence import ModelEvidence
@@ -47,8 +47,9 @@ def score_revision(
     """Score the current revision and record the new values, the hardware fit and the
     `evaluated` status in one write. The evidence comes from the registry: previous values
     (unchanged inputs are reused, nothing re-run), model-tree parents and ancestors, and the
-    revision's shadow-evaluation measurement. `scoring_context(client, **evidence)` adds
-    the deployment's settings (the trust resource's).
+    revision's shadow-evaluation measurements (one per pinned set of its task).
+    `scoring_context(client, **evidence)` adds the deployment's settings (the trust
+    resource's).
 
     `hub-assets score` calls this too, so it gives the pipeline's values: with `revision`
     (sha, metadata) for a revision the Hub has now, and `record=False` (no metric, fit or
@@ -58,12 +59,14 @@ def score_revision(
             revision = reg_metrics.require_current_revision(con, model_id)
     sha, metadata = revision
     ev = ModelEvidence.from_metadata(model_id, metadata)
-    pin = pin_for(ev.info.get("pipeline_tag"), pins)
+    task = dataset_task_for(ev.info.get("pipeline_tag"))
     with registry.read() as con:
         previous = reg_metrics.revision_metrics(con, model_id, sha)
         tree_parents = reg_tree.parents(con, model_id)
         parents = reg_metrics.current_net_scores(con, [p for p, _ in tree_parents])
-        measurement = reg_eval.revision_measurement(con, model_id, sha, pin)
+        measurements = reg_eval.revision_measurements(
+            con, model_id, sha, [p for p in pins if p.task == task]
+        )
     fetch_ancestry(client, registry, model_id, run_id)
     with registry.read() as con:
         ancestors = ancestors_of(ancestry(con, model_id))
@@ -74,7 +77,7 @@ def score_revision(
             parent_net_scores=parents,
             tree_parents=tree_parents,
             previous=previous,
-            measurement=measurement,
+            measurements=measurements,
             ancestors=ancestors,
         ),
     )

@@ -2,8 +2,9 @@
 text (cyclonedx-python-lib, validated against the CycloneDX schema).
 
 - the model component, with a `modelCard` whose `quantitativeAnalysis` holds the measured
-  shadow-evaluation scores (with their 95% intervals) and whose considerations carry the
-  gate outcome;
+  shadow-evaluation scores (with their 95% intervals, each slice naming its evaluation
+  set and whether the model was trained on it) and whose considerations carry the gate
+  outcome;
 - every file of the package as a `file` component with its sha256;
 - the evaluation datasets as `data` components at their pinned revisions;
 - licences, declared (the card's) and concluded (what the registry judged);
@@ -122,11 +123,13 @@ def build_bom(manifest: dict, evidence: dict, *, zip_sha256: str, created_at: st
 def _model_card(manifest: dict, evidence: dict, gate: dict, datasets: list) -> dict:
     metrics = []
     for e in evidence.get("evaluations", []):
+        flag = (e.get("contamination") or {}).get("flag", "not_checked")
         for name, value in sorted((e.get("scores") or {}).items()):
             entry: dict = {
                 "type": name,
                 "value": f"{value:.4f}",
-                "slice": f"{e['dataset_repo']}@{e['dataset_revision'][:12]} ({e['task']})",
+                # whether the model was trained on the set travels with every score
+                "slice": f"{e['dataset_repo']}@{e['dataset_revision'][:12]} ({e['task']}, {flag})",
             }
             interval = (e.get("intervals") or {}).get(name)
             if interval:

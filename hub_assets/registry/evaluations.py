@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
@@ -35,7 +36,7 @@ def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
     """The newest evaluation run with this cache key, if any."""
     cur = con.execute(
         "SELECT eval_run_id, scores, claims, samples, failed_samples, run_id, intervals, "
-        "baseline, backend, coverage, api_stats FROM eval_runs "
+        "baseline, backend, coverage, api_stats, contamination FROM eval_runs "
         "WHERE cache_key = ? AND intervals IS NOT NULL "
         "ORDER BY created_at DESC LIMIT 1",
         [key],
@@ -55,6 +56,7 @@ def cached_run(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
         "backend": row[8] or "local",
         "coverage": row[9] if row[9] is not None else 1.0,
         "api_stats": json.loads(row[10]) if row[10] else {},
+        "contamination": json.loads(row[11]) if row[11] else {},
     }
 
 
@@ -67,7 +69,8 @@ def latest_measurement(
 ) -> Measurement | None:
     """The newest evaluation of this revision on this pinned dataset, as gate evidence."""
     row = con.execute(
-        "SELECT task, eval_run_id, scores, intervals, baseline, samples FROM eval_runs "
+        "SELECT task, eval_run_id, scores, intervals, baseline, samples, contamination "
+        "FROM eval_runs "
         "WHERE model_id = ? AND revision_sha = ? AND dataset_repo = ? AND dataset_revision = ? "
         "AND intervals IS NOT NULL ORDER BY created_at DESC LIMIT 1",
         [model_id, sha, dataset_repo, dataset_revision],
@@ -83,25 +86,28 @@ def latest_measurement(
         intervals=json.loads(row[3]),
         baseline=json.loads(row[4]) if row[4] else {},
         samples=row[5],
+        contamination=json.loads(row[6]) if row[6] else {},
     )
 
 
-def revision_measurement(
-    con: duckdb.DuckDBPyConnection, model_id: str, sha: str, pin: DatasetPin | None
-) -> Measurement | None:
-    """The revision's newest evaluation on the pinned dataset of its task (None: the task
-    has no evaluation set, or nothing was measured yet)."""
-    if pin is None:
-        return None
-    return latest_measurement(con, model_id, sha, pin.repo_id, pin.revision)
+def revision_measurements(
+    con: duckdb.DuckDBPyConnection, model_id: str, sha: str, pins: Sequence[DatasetPin]
+) -> list[Measurement]:
+    """The revision's newest evaluation on each of `pins` (its task's pinned sets), in the
+    pins' order; sets not measured yet are left out."""
+    found = (latest_measurement(con, model_id, sha, p.repo_id, p.revision) for p in pins)
+    return [m for m in found if m is not None]
 
 
 def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every evaluated model's latest scores on its task, best first, with a chance row per
-    task: primary metric, its 95% interval, the chance score, the claimed value, the gate."""
+    """Every evaluated model's latest scores on each evaluation set of its task, best first,
+    with a chance row per set: the set and whether the model was trained on it
+    (contamination), primary metric, its 95% interval, the chance score, the claimed value,
+    the gate."""
     return con.execute(
         """
-        SELECT task, model_id, gate_passed, ci_low > chance AS above_chance,
+        SELECT task, model_id, dataset, contamination, gate_passed,
+               ci_low > chance AS above_chance,
                CASE WHEN claimed IS NULL THEN NULL
                     WHEN claimed > ci_high + ? THEN 'contradicted'
                     ELSE 'consistent' END AS claim,
@@ -111,10 +117,11 @@ def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                round(net_score, 2) AS net_score, backend
         FROM v_leaderboard
         UNION ALL
-        SELECT task, '(chance: ' || baseline || ')', NULL, NULL, NULL, primary_metric,
+        SELECT task, '(chance: ' || baseline || ')', dataset, NULL, NULL, NULL, NULL,
+               primary_metric,
                round(chance, 3), NULL, NULL, round(chance, 3), NULL, NULL, NULL
         FROM v_chance_baselines
-        ORDER BY task, score DESC, model_id
+        ORDER BY task, dataset, score DESC, model_id
         """,
         [CLAIM_MARGIN],
     ).df()
@@ -188,14 +195,15 @@ def write_eval_run(
     backend: str = "local",
     coverage: float = 1.0,
     api_stats: dict | None = None,
+    contamination: dict | None = None,
 ) -> None:
     """One evaluation run and all its samples (bulk insert)."""
     con.execute(
         "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
         "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
         "scorer_version, scores, claims, samples, failed_samples, duration_s, run_id, "
-        "created_at, intervals, baseline, backend, coverage, api_stats) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, intervals, baseline, backend, coverage, api_stats, contamination) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             eval_run_id,
             key,
@@ -219,9 +227,20 @@ def write_eval_run(
             backend,
             coverage,
             json.dumps(api_stats) if api_stats else None,
+            json.dumps(contamination) if contamination else None,
         ],
     )
     write_samples(con, eval_run_id, samples)
+
+
+def record_contamination(
+    con: duckdb.DuckDBPyConnection, eval_run_id: str, contamination: dict
+) -> None:
+    """Add the contamination verdict to an evaluation recorded before it was judged."""
+    con.execute(
+        "UPDATE eval_runs SET contamination = ? WHERE eval_run_id = ?",
+        [json.dumps(contamination), eval_run_id],
+    )
 
 
 def write_unmeasured(

@@ -44,8 +44,9 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
     evaluations = _rows(
         con.execute(
             "SELECT eval_run_id, task, dataset_repo, dataset_revision, dataset_fingerprint, "
-            "scorer_version, scores, intervals, baseline, samples, coverage, backend, run_id "
-            "FROM eval_runs WHERE model_id = ? AND revision_sha = ? ORDER BY created_at",
+            "scorer_version, scores, intervals, baseline, samples, coverage, backend, run_id, "
+            "contamination FROM eval_runs WHERE model_id = ? AND revision_sha = ? "
+            "ORDER BY created_at",
             [model_id, sha],
         )
     )
@@ -66,7 +67,7 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
     for row in metrics:
         row["details"] = _json(row["details"])
     for row in evaluations:
-        for k in ("scores", "intervals", "baseline"):
+        for k in ("scores", "intervals", "baseline", "contamination"):
             row[k] = _json(row[k])
     return {
         "gate": gate[0] if gate else None,

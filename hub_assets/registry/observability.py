@@ -67,8 +67,8 @@ def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
             "WHERE s->>'p95_ms' IS NOT NULL ORDER BY 1, 2"
         ).fetchall(),
         "shadow_eval_scores": con.execute(
-            "SELECT model_id, task, primary_metric, score FROM v_leaderboard "
-            "WHERE score IS NOT NULL ORDER BY model_id, task"
+            "SELECT model_id, task, dataset, primary_metric, score FROM v_leaderboard "
+            "WHERE score IS NOT NULL ORDER BY model_id, task, dataset"
         ).fetchall(),
     }
 

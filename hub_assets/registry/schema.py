@@ -537,4 +537,61 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             LEFT JOIN v_gate g ON g.model_id = l.model_id AND g.revision_sha = m.sha;
         """,
     ),
+    (
+        15,
+        "contamination: each evaluation records whether the model was trained on its set "
+        "(declared through the model tree, or measured); the leaderboard has one row per "
+        "(model, task, evaluation set) with that flag",
+        """
+        ALTER TABLE eval_runs ADD COLUMN contamination JSON;
+        CREATE OR REPLACE VIEW v_leaderboard AS
+            WITH latest AS (
+                SELECT e.model_id, e.task, e.dataset_repo AS dataset,
+                       arg_max(e.scores, e.created_at) AS scores,
+                       arg_max(e.intervals, e.created_at) AS intervals,
+                       arg_max(e.baseline, e.created_at) AS baseline,
+                       arg_max(e.claims, e.created_at) AS claims,
+                       arg_max(e.backend, e.created_at) AS backend,
+                       arg_max(e.dataset_revision, e.created_at) AS dataset_revision,
+                       arg_max_null(e.contamination, e.created_at) AS contamination,
+                       arg_max(e.eval_run_id, e.created_at) AS eval_run_id,
+                       max(e.created_at) AS evaluated_at
+                FROM eval_runs e JOIN models m
+                  ON m.model_id = e.model_id AND m.sha = e.revision_sha
+                GROUP BY e.model_id, e.task, e.dataset_repo
+            ), judged AS (
+                SELECT *, """
+        + PRIMARY_METRIC_SQL
+        + """ AS primary_metric
+                FROM latest
+            )
+            SELECT l.model_id, l.task, l.dataset, l.dataset_revision, l.primary_metric,
+                   CAST(json_extract(l.scores, '$.' || l.primary_metric) AS DOUBLE) AS score,
+                   CAST(json_extract(l.intervals, '$.' || l.primary_metric || '[0]') AS DOUBLE)
+                       AS ci_low,
+                   CAST(json_extract(l.intervals, '$.' || l.primary_metric || '[1]') AS DOUBLE)
+                       AS ci_high,
+                   CAST(json_extract(l.baseline, '$.scores.' || l.primary_metric) AS DOUBLE)
+                       AS chance,
+                   (SELECT max(CAST(c->>'claimed' AS DOUBLE))
+                      FROM (SELECT unnest(CAST(l.claims AS JSON[])) AS c)
+                     WHERE c->>'metric' = l.primary_metric) AS claimed,
+                   coalesce(CAST(l.contamination AS JSON)->>'flag', 'not_checked')
+                       AS contamination,
+                   CAST(l.scores->>'f1' AS DOUBLE) AS qa_f1,
+                   CAST(l.scores->>'exact_match' AS DOUBLE) AS qa_exact_match,
+                   CAST(l.scores->>'rouge_l' AS DOUBLE) AS qa_rouge_l,
+                   CAST(l.scores->>'bleu' AS DOUBLE) AS qa_bleu,
+                   CAST(l.scores->>'ndcg_at_10' AS DOUBLE) AS ndcg_at_10,
+                   CAST(l.scores->>'mrr_at_10' AS DOUBLE) AS mrr_at_10,
+                   CAST(l.scores->>'recall_at_10' AS DOUBLE) AS recall_at_10,
+                   coalesce(l.backend, 'local') AS backend,
+                   n.value AS net_score, g.passed AS gate_passed,
+                   l.eval_run_id, l.evaluated_at
+            FROM judged l
+            LEFT JOIN v_latest_metrics n ON n.model_id = l.model_id AND n.metric = 'net_score'
+            LEFT JOIN models m ON m.model_id = l.model_id
+            LEFT JOIN v_gate g ON g.model_id = l.model_id AND g.revision_sha = m.sha;
+        """,
+    ),
 ]

@@ -34,7 +34,8 @@ def record_edges(
 def ancestry(con: duckdb.DuckDBPyConnection, model_id: str) -> list[dict]:
     """Every ancestor of `model_id` (nearest first), with the child it is a base of, the
     relation, its depth, and (from its newest metadata, when the registry has it) its
-    declared licence and its files. Cycles and depths over 16 are cut."""
+    declared licence, its files and its declared training datasets. Cycles and depths
+    over 16 are cut."""
     rows = con.execute(
         f"""
         WITH RECURSIVE up(child, parent, relation, depth, path) AS (
@@ -66,6 +67,7 @@ def ancestry(con: duckdb.DuckDBPyConnection, model_id: str) -> list[dict]:
         info = json.loads(info) if isinstance(info, str) else (info or {})
         lic = (card or {}).get("license") or (info.get("cardData") or {}).get("license") or listed
         files = [s.get("rfilename") for s in info.get("siblings") or [] if s.get("rfilename")]
+        declared = (card or {}).get("datasets") or (info.get("cardData") or {}).get("datasets")
         out.append(
             {
                 "model_id": parent,
@@ -75,6 +77,8 @@ def ancestry(con: duckdb.DuckDBPyConnection, model_id: str) -> list[dict]:
                 "license": str(lic).strip().lower() if lic else None,
                 "files": files,
                 "known": bool(info),
+                # the card's declared training data, as written (str or list)
+                "datasets": declared if isinstance(declared, list) else [declared] * bool(declared),
             }
         )
     return out

@@ -174,7 +174,14 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
             "metrics": {k: m.value for k, m in sorted(metrics.items())},
             "gate": gate,
             "licence_chain": _licence_chain(metrics),
+            "evaluation_sets": _evaluation_sets(metrics),
         }
+
+
+def _evaluation_sets(metrics: dict) -> list[dict]:
+    """The evaluation sets behind performance_claims: contamination flag and role."""
+    stored = metrics.get("performance_claims")
+    return list(((stored.details or {}) if stored else {}).get("evaluation_sets") or [])
 
 
 def _licence_chain(metrics: dict) -> dict | None:

@@ -108,8 +108,8 @@ class RegistryCollector(Collector):
         )
         yield _gauge(
             "hub_assets_shadow_eval_score",
-            "Latest shadow-evaluation score on the task's primary metric.",
-            ["model_id", "task", "metric"],
+            "Latest shadow-evaluation score on the task's primary metric, per evaluation set.",
+            ["model_id", "task", "dataset", "metric"],
             c["shadow_eval_scores"],
         )
 

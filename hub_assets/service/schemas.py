@@ -144,6 +144,19 @@ class LicenceChain(BaseModel):
     passed: bool
 
 
+class EvaluationSet(BaseModel):
+    dataset: str
+    contamination: str = Field(
+        description="zero_shot, declared_overlap, measured_overlap or not_checked"
+    )
+    contamination_detail: str | None = None
+    measured: str | None = Field(None, description="the primary metric with its interval")
+    role: str = Field(
+        description="evidence, refutes, set aside (contaminated) or not needed: what the "
+        "gate's performance_claims made of it"
+    )
+
+
 class Model(BaseModel):
     model_id: str
     status: str
@@ -152,6 +165,7 @@ class Model(BaseModel):
     metrics: dict[str, float]
     gate: GateResult | None
     licence_chain: LicenceChain | None
+    evaluation_sets: list[EvaluationSet] = []
 
 
 class IngestedPackage(BaseModel):

@@ -17,7 +17,7 @@ from hub_assets_tests.conftest import free_port
 def test_build_demo_is_cached(demo_catalog):
     result = CliRunner().invoke(main, ["build-demo", "--out", str(demo_catalog)])
     assert result.exit_code == 0, result.output
-    assert "26 models, 2 datasets" in result.output
+    assert "26 models, 3 datasets" in result.output
 
 
 def test_commit_adds_a_repo_and_a_revision(tmp_path):

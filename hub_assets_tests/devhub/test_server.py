@@ -14,6 +14,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from hub_assets.devhub.demo_cases import HELD_OUT_QA_DATASET
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_DATASET, RETRIEVAL_DATASET
 from hub_assets.devhub.server import HubServer
 from hub_assets_tests.conftest import GATED_TOKEN
@@ -270,7 +271,11 @@ def test_dataset_repos_through_client_and_datasets(hub_server, tmp_path):
     assert "data/validation-00000-of-00001.parquet" in api.list_repo_files(
         QA_DATASET, repo_type="dataset"
     )
-    assert {d.id for d in api.list_datasets()} == {QA_DATASET, RETRIEVAL_DATASET}
+    assert {d.id for d in api.list_datasets()} == {
+        QA_DATASET,
+        HELD_OUT_QA_DATASET,
+        RETRIEVAL_DATASET,
+    }
     readme = hf_hub_download(
         QA_DATASET,
         "README.md",

@@ -21,7 +21,7 @@ from hub_assets.evaluation.inference_api import (
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval
 from hub_assets.metrics.scoring import cleared_snapshot
 
-QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
+QA_PIN, HELD_OUT_QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 GPT2 = f"{ORG}/tiny-gpt2-complete"
 ROUTE = "^/hf-inference/models/"
 # No quota and a budget no loaded CPU misses: for comparing scores, not latency.
@@ -271,7 +271,8 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
         table = board.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"]
         rows = {r.data["model_id"]: r.data for r in table.value.records}
         assert rows[big]["backend"] == "inference_api"
-    assert hub_server.state.requests["POST inference"] == 30
+    # 30 questions on each of the two QA sets
+    assert hub_server.state.requests["POST inference"] == 60
     with registry.read() as con:
         details = con.execute(
             "SELECT details FROM metric_values WHERE model_id = ? AND metric = 'shadow_f1'", [big]
@@ -282,7 +283,7 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
     prom = CollectorRegistry()
     prom.register(RegistryCollector(registry))
     text = generate_latest(prom).decode()
-    assert 'hub_assets_inference_api_requests_total{outcome="answered"} 30.0' in text
+    assert 'hub_assets_inference_api_requests_total{outcome="answered"} 60.0' in text
     assert f'hub_assets_inference_api_latency_seconds{{model_id="{big}",quantile="0.95"}}' in text
 
 

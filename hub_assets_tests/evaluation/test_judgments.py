@@ -29,7 +29,7 @@ from hub_assets.resources import (
     TrustResource,
 )
 
-QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
+QA_PIN, HELD_OUT_QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 RANDOM_ENCODERS = (f"{ORG}/tiny-bert-embedder", f"{ORG}/tiny-bert-two-revisions")
 RANDOM_QA = (OVERCLAIMER, f"{ORG}/tiny-gpt2-complete", f"{ORG}/tiny-t5-qa")
 
@@ -75,6 +75,12 @@ def test_qa_separates_the_trained_model_from_random_ones(hub_server, hub_client,
     card = hub_client.model_metadata(QA_MODEL).data["card_data"]
     claimed = {r["metric"]: r["value"] for r in claims.model_index_results(card)}
     assert claimed["f1"] == pytest.approx(trained.scores["f1"], abs=0.001)
+    # the model trains on that dataset's train split; on the held-out set (towns no split
+    # names, declared by no demo model) it is still clearly above chance
+    held_out = cache_dataset(HELD_OUT_QA_PIN, hub_server.url, tmp_path / "eval")
+    tag = hub_client.model_metadata(QA_MODEL).data["info"]["pipeline_tag"]
+    zero_shot = evaluate_qa(snapshot(hub_client, QA_MODEL, tmp_path), tag, held_out, config)
+    assert zero_shot.intervals["f1"][0] > zero_shot.baseline["scores"]["f1"] + 0.2
 
 
 def resources(url, registry, tmp_path):
@@ -122,9 +128,19 @@ def test_gate_passes_minilm_on_evidence_and_catches_the_overclaimer(
     minilm = json.loads(evidence[MINILM])
     assert minilm["dataset"] == RETRIEVAL_PIN.repo_id
     assert minilm["dataset_revision"] == RETRIEVAL_PIN.revision
+    # none of the 21 datasets its card declares is the held-out retrieval set
+    assert minilm["contamination"] == "zero_shot"
+    assert [(e["dataset"], e["role"]) for e in minilm["evaluation_sets"]] == [
+        (RETRIEVAL_PIN.repo_id, "evidence")
+    ]
     assert minilm["interval"][0] > minilm["baseline_score"] and minilm["eval_run_id"]
     over = json.loads(evidence[OVERCLAIMER])
     assert over["claims"][0]["contradicted"] or over["claims"][1]["contradicted"]
+    # its card declares the QA set it overclaims on: contaminated evidence still refutes
+    assert {(e["dataset"], e["contamination"], e["role"]) for e in over["evaluation_sets"]} == {
+        (QA_PIN.repo_id, "declared_overlap", "refutes"),
+        (HELD_OUT_QA_PIN.repo_id, "zero_shot", "not needed"),
+    }
 
 
 def measurement(f1, interval, chance=0.25):

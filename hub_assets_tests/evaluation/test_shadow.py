@@ -28,7 +28,8 @@ from hub_assets.resources import (
 )
 from hub_assets_tests.conftest import free_port
 
-QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
+QA_PIN, HELD_OUT_QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
+HELD_OUT = HELD_OUT_QA_PIN.repo_id
 
 
 @pytest.mark.slow
@@ -164,11 +165,20 @@ def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
         assert hub_server.requests["total"] == 0  # nothing downloaded, no model run
         board = dg.materialize([leaderboard], instance=instance, resources=res)
         table = board.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"]
-        rows = {r.data["model_id"]: r.data for r in table.value.records}
-        assert rows[model]["metric"] == "f1" and rows[model]["ci_low"] <= rows[model]["score"]
-        chance = [m for m in rows if m.startswith("(chance: empty answerer")]
-        assert chance and rows[chance[0]]["score"] == rows[model]["chance"]
+        rows = {(r.data["model_id"], r.data["dataset"]): r.data for r in table.value.records}
+        # one row per evaluation set: the set the card declares, and the held-out one
+        for dataset, flag in ((QA_PIN.repo_id, "declared_overlap"), (HELD_OUT, "zero_shot")):
+            row = rows[(model, dataset)]
+            assert row["metric"] == "f1" and row["ci_low"] <= row["score"]
+            assert row["contamination"] == flag
+            [chance] = [r for (m, d), r in rows.items() if m.startswith("(chance") and d == dataset]
+            assert chance["score"] == row["chance"]
         assert {c.name for c in table.value.schema.columns} >= {"chance", "claimed", "ci_high"}
+        sets = {
+            r.data["dataset"].split("@")[0]: r.data for r in meta["evaluation_sets"].value.records
+        }
+        assert sets[HELD_OUT]["contamination"] == "zero_shot"
+        assert meta["contamination"].value.startswith("declared_overlap: ")
     with registry.read() as con:
         samples = con.execute(
             "SELECT count(*), count(DISTINCT prompt_hash), min(length(reference_hash)), "
@@ -179,8 +189,9 @@ def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
                 "SELECT metric, inputs_fingerprint FROM metric_values WHERE metric LIKE 'shadow_%'"
             ).fetchall()
         )
-    assert samples == (40, 40, 64, 1)
-    assert set(metrics) == {"shadow_exact_match", "shadow_f1", "shadow_rouge_l", "shadow_bleu"}
+    assert samples == (80, 80, 64, 1)  # 40 samples on each of the two QA sets
+    plain = {"shadow_exact_match", "shadow_f1", "shadow_rouge_l", "shadow_bleu"}
+    assert set(metrics) == plain | {f"{m}@{HELD_OUT}" for m in plain}
 
 
 @pytest.mark.slow

@@ -452,3 +452,41 @@ def test_a_bundle_ships_the_package_with_its_proof(hub_client, gated_registry, t
     assert worse.exit_code == exit_code("unverified")
     assert "'../../evil.sh' does not belong in a package bundle" in worse.output
     assert not (tmp_path.parent / "evil.sh").exists()
+
+
+def test_attestation_and_bom_say_whether_the_model_trained_on_each_set(registry):
+    from hub_assets.proof.attestation import evidence_predicate
+    from hub_assets.proof.bom import _model_card
+    from hub_assets.registry.evaluations import write_eval_run
+    from hub_assets.registry.evidence import revision_evidence
+
+    registry.ensure_schema()
+    flag = {"flag": "declared_overlap", "matches": [{"dataset": "acme/qa", "declared_by": MODEL}]}
+    with registry.write() as con:
+        write_eval_run(
+            con,
+            eval_run_id="e1",
+            key="k",
+            model_id=MODEL,
+            sha="a" * 40,
+            task="qa",
+            dataset_repo="acme/qa",
+            dataset_revision="b" * 40,
+            dataset_fingerprint="f",
+            generation_config={},
+            scorer_version="1",
+            scores={"f1": 0.5},
+            claims=[],
+            samples=[],
+            duration_s=1.0,
+            run_id="r",
+            intervals={"f1": [0.4, 0.6]},
+            baseline={},
+            contamination=flag,
+        )
+        evidence = revision_evidence(con, MODEL, "a" * 40)
+    predicate = evidence_predicate({"revision": "a" * 40}, evidence, signed=False)
+    assert predicate["shadow_evaluations"][0]["contamination"] == flag
+    card = _model_card({}, evidence, {"passed": True}, [])
+    [metric] = card["quantitativeAnalysis"]["performanceMetrics"]
+    assert metric["slice"] == f"acme/qa@{'b' * 12} (qa, declared_overlap)"

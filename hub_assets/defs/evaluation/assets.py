@@ -17,11 +17,11 @@ from hub_assets.defs.conventions import (
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.security import security_scan
-from hub_assets.evaluation.comparison import Comparison
+from hub_assets.evaluation.contamination import describe
 from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
 from hub_assets.metrics.scoring import fingerprint
-from hub_assets.pipeline.evaluate import run_shadow_evaluation
+from hub_assets.pipeline.evaluate import ShadowOutcome, evaluate_on_every_set
 from hub_assets.pipeline.samples import worst_samples
 from hub_assets.progress import ProgressLines
 from hub_assets.registry import evaluations as reg_eval
@@ -147,7 +147,7 @@ def shadow_eval_scores(
             retry_when_transient(),
             metered_client(context, hub, registry, "shadow_evaluation", model_id) as client,
         ):
-            outcome = run_shadow_evaluation(
+            outcomes = evaluate_on_every_set(
                 model_id,
                 client=client,
                 registry=registry.get(),
@@ -162,14 +162,23 @@ def shadow_eval_scores(
                 regression_min_samples=evaluation.regression_min_samples,
                 offline=hub.offline,
                 api=inference_api.config(hub),
+                overlap=evaluation.overlap_budget(),
             )
-        if outcome.status in ("not_evaluated", "not_measured"):
-            return _not_evaluated(context, model_id, outcome.reason, outcome.api)
-        context.log.info(f"{model_id}: {outcome.status}: {outcome.reason}")
-        comparison = outcome.comparison
-        findings = comparison.findings if comparison else []
+        measured = [o for o in outcomes if o.measurement is not None]
+        if not measured:
+            reasons = "; ".join(dict.fromkeys(o.reason for o in outcomes))
+            return _not_evaluated(context, model_id, reasons, outcomes[0].api)
+        for o in outcomes:
+            where = o.pin.repo_id if o.pin else "-"
+            flag = o.measurement.flag if o.measurement else ""
+            context.log.info(f"{model_id} on {where}: {o.status} {flag}: {o.reason}")
+        compared = [o for o in outcomes if o.comparison is not None and o.comparison.compared]
+        findings = [f"{o.pin.repo_id}: {f}" for o in compared for f in o.comparison.findings]
         for f in findings:
             context.log.warning(f"{model_id}: {f}")
+        # the headline: the task's first set measured (the one shadow_<metric> names); the
+        # evaluation_sets table has every set
+        outcome = measured[0]
         measurement, pin, claims = outcome.measurement, outcome.pin, outcome.claims
         primary = PRIMARY[measurement.task][0]
         worst = worst_samples(registry.get(), model_id, Path(evaluation.cache_dir), WORST_SHOWN)
@@ -183,6 +192,8 @@ def shadow_eval_scores(
                 **_api_metadata(outcome.api),
                 "eval_run_id": measurement.eval_run_id,
                 "dataset": f"{pin.repo_id}@{pin.revision[:12]}",
+                "contamination": describe(measurement.contamination),
+                "evaluation_sets": _sets_table(outcomes),
                 "cache_key": outcome.key,
                 # plottable across runs in the UI: the primary metric under its own name
                 **{
@@ -195,7 +206,11 @@ def shadow_eval_scores(
                 "chance": round(float(chance), 3) if chance is not None else -1.0,
                 "above_chance": measurement.above_chance(),
                 "measured": measurement.describe(primary),
-                "regression": comparison.summary() if comparison else "no earlier evaluation",
+                "regression": "; ".join(
+                    f"{o.pin.repo_id}: "
+                    + (o.comparison.summary() if o.comparison else "no earlier evaluation")
+                    for o in measured
+                ),
                 "worst_samples": dg.MetadataValue.table(
                     records=[
                         dg.TableRecord(
@@ -229,9 +244,7 @@ def shadow_eval_scores(
                 ),
             },
             # nothing compared (no earlier evaluation, or too few shared samples): no verdict
-            check_results=[_regression_check(comparison)]
-            if comparison is not None and comparison.compared
-            else [],
+            check_results=[_regression_check(compared, findings)] if compared else [],
         )
 
     yield from for_each_model(context, one)
@@ -261,6 +274,13 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("task", "string"),
         dg.TableColumn("model_id", "string", description="(chance: ...) rows: trivial system"),
+        dg.TableColumn("dataset", "string", description="the evaluation set (one row per set)"),
+        dg.TableColumn(
+            "contamination",
+            "string",
+            description="zero_shot, or the model was trained on the set: declared_overlap "
+            "(its card or an ancestor's declares it), measured_overlap (n-grams found)",
+        ),
         # the verdicts first: a wide table shows them without scrolling
         dg.TableColumn("gate_passed", "bool"),
         dg.TableColumn("above_chance", "bool", description="ci_low > chance"),
@@ -277,21 +297,23 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
 )
 
 
-def _regression_check(comparison: Comparison) -> dg.AssetCheckResult:
-    """The regression check's verdict, with one row per metric tested."""
+def _regression_check(compared: list[ShadowOutcome], findings: list[str]) -> dg.AssetCheckResult:
+    """The regression check's verdict over every set compared, one row per (set, metric)."""
     return dg.AssetCheckResult(
         check_name="no_significant_regression",
-        passed=not comparison.findings,
+        passed=not findings,
         severity=dg.AssetCheckSeverity.WARN,
-        description=comparison.summary(),
+        description="; ".join(findings)
+        or "; ".join(f"{o.pin.repo_id}: {o.comparison.summary()}" for o in compared),
         metadata={
-            "findings": "; ".join(comparison.findings) or "no significant drop",
-            "compared_samples": comparison.shared,
-            "alpha": comparison.alpha,
+            "findings": "; ".join(findings) or "no significant drop",
+            "compared_samples": sum(o.comparison.shared for o in compared),
+            "alpha": compared[0].comparison.alpha,
             "tests": dg.MetadataValue.table(
                 records=[
                     dg.TableRecord(
                         {
+                            "dataset": o.pin.repo_id,
                             "metric": t["metric"],
                             "test": t["test"],
                             "old": round(t["old"], 4),
@@ -302,7 +324,8 @@ def _regression_check(comparison: Comparison) -> dg.AssetCheckResult:
                             "dropped": t["dropped"],
                         }
                     )
-                    for t in comparison.tests
+                    for o in compared
+                    for t in o.comparison.tests
                 ],
                 schema=REGRESSION_SCHEMA,
             ),
@@ -310,8 +333,52 @@ def _regression_check(comparison: Comparison) -> dg.AssetCheckResult:
     )
 
 
+def _sets_table(outcomes: list[ShadowOutcome]) -> dg.TableMetadataValue:
+    """Every pinned set of the model's task: what happened, whether the model was trained
+    on it, and the primary metric with its interval and the chance level."""
+    rows = []
+    for o in outcomes:
+        m = o.measurement
+        primary = PRIMARY[m.task][0] if m else ""
+        low, high = (m.interval(primary) or (None, None)) if m else (None, None)
+        rows.append(
+            dg.TableRecord(
+                {
+                    "dataset": f"{o.pin.repo_id}@{o.pin.revision[:12]}" if o.pin else "",
+                    "outcome": o.status if m else o.reason[:200],
+                    "contamination": m.flag if m else "",
+                    "metric": primary,
+                    "score": round(float(m.scores.get(primary, 0.0)), 3) if m else None,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "chance": m.chance(primary) if m else None,
+                }
+            )
+        )
+    return dg.MetadataValue.table(records=rows, schema=SETS_SCHEMA)
+
+
+SETS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("dataset", "string", description="a pinned set of the model's task"),
+        dg.TableColumn("outcome", "string"),
+        dg.TableColumn(
+            "contamination",
+            "string",
+            description="zero_shot, declared_overlap or measured_overlap (docs/evaluation.md)",
+        ),
+        dg.TableColumn("metric", "string", description="the task's primary metric"),
+        dg.TableColumn("score", "float"),
+        dg.TableColumn("ci_low", "float", description="95% bootstrap interval, low"),
+        dg.TableColumn("ci_high", "float", description="95% bootstrap interval, high"),
+        dg.TableColumn("chance", "float", description="the chance baseline, same samples"),
+    ]
+)
+
+
 REGRESSION_SCHEMA = dg.TableSchema(
     columns=[
+        dg.TableColumn("dataset", "string"),
         dg.TableColumn("metric", "string"),
         dg.TableColumn("test", "string", description="mcnemar (binary) or paired_bootstrap"),
         dg.TableColumn("old", "float", description="previous evaluation, shared samples"),
@@ -378,7 +445,9 @@ def leaderboard(registry: RegistryResource) -> dg.MaterializeResult:
     ]
     return dg.MaterializeResult(
         metadata={
-            "models": int((~frame["model_id"].str.startswith("(chance")).sum()),
+            "models": int(
+                frame.loc[~frame["model_id"].str.startswith("(chance"), "model_id"].nunique()
+            ),
             "leaderboard": dg.MetadataValue.table(records=records, schema=LEADERBOARD_SCHEMA),
             "inputs_fingerprint": fingerprint(frame.to_dict(orient="records")),
         }

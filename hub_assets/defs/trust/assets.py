@@ -159,9 +159,22 @@ def evidence_metadata(evidence: GateEvidence, links: dict[str, str]) -> dict:
                 "measured": m["measured"],
                 "ci_low": m["ci_low"],
                 "ci_high": m["ci_high"],
-                "verdict": f"chance {m['chance']}",
+                "verdict": f"chance {m['chance']}; {m['contamination']}",
             }
         )
+    # the other evaluation sets, each with its contamination flag and role
+    measured += [
+        {
+            "metric": f"{e['measured']} on {e['dataset']}",
+            "claimed": None,
+            "measured": None,
+            "ci_low": None,
+            "ci_high": None,
+            "verdict": f"{e['contamination']}: {e['role']}",
+        }
+        for e in evidence.evaluation_sets
+        if e["role"] != "evidence"
+    ]
     measured += [{**c, "metric": f"{c['metric']} (claimed in the card)"} for c in evidence.claims]
     return {
         "verdict": evidence.verdict,
