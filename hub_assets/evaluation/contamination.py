@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -152,37 +153,55 @@ def _words(text: str) -> list[str]:
 class NgramIndex:
     """The word n-grams of a training set, as sorted 64-bit hashes (bounded memory: 8 bytes
     per n-gram), to look evaluation items up in. Items shorter than n words are indexed
-    whole."""
+    whole. Texts are hashed in batches, all n-grams of a batch at once."""
+
+    BATCH = 5_000  # texts hashed together
 
     def __init__(self, n: int = NGRAM) -> None:
         self.n = n
         self._chunks: list = []
-        self._vocab: dict[str, int] = {}
         self.items = 0
         self._sorted = None
 
-    def _hashes(self, text: str):
+    def _grams(self, texts: Sequence[str]):
+        """Every n-gram hash of `texts`, and the index of the text each belongs to."""
         import numpy as np
 
+        n = self.n
+        words = [_words(t) for t in texts]
+        # a short item is one gram of its words padded with "" (whose hash is 0)
+        padded = [w + [""] * (n - len(w)) if 0 < len(w) < n else w for w in words]
+        lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+        # a word's id is Python's string hash (fixed within the process that builds the
+        # index and looks items up in it; only counts outlive it)
         ids = np.fromiter(
-            (self._vocab.setdefault(w, len(self._vocab) + 1) for w in _words(text)),
-            dtype=np.uint64,
-        )
-        if ids.size == 0:
-            return ids
-        if ids.size < self.n:  # a short item: one gram of all its words
-            ids = np.concatenate([ids, np.zeros(self.n - ids.size, dtype=np.uint64)])
-        out = np.zeros(ids.size - self.n + 1, dtype=np.uint64)
+            map(hash, chain.from_iterable(padded)), dtype=np.int64, count=int(lengths.sum())
+        ).astype(np.uint64)
+        counts = np.where(lengths >= n, lengths - n + 1, 0)
+        if not counts.sum():
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        grams = np.zeros(ids.size - n + 1, dtype=np.uint64)
         with np.errstate(over="ignore"):  # wrapping multiplication is the hash
-            for k in range(self.n):
-                out = out * np.uint64(1_000_003) + ids[k : ids.size - self.n + 1 + k]
-        return out
+            for k in range(n):
+                grams = grams * np.uint64(1_000_003) + ids[k : ids.size - n + 1 + k]
+        # keep the n-grams that lie inside one text
+        starts = np.cumsum(lengths) - lengths
+        first = np.cumsum(counts) - counts
+        owner = np.repeat(np.arange(len(texts)), counts)
+        at = np.repeat(starts, counts) + np.arange(int(counts.sum())) - np.repeat(first, counts)
+        return grams[at], owner
+
+    def add_many(self, texts: Sequence[str]) -> None:
+        """Index training items."""
+        for i in range(0, len(texts), self.BATCH):
+            batch = list(texts[i : i + self.BATCH])
+            self._chunks.append(self._grams(batch)[0])
+            self.items += len(batch)
+        self._sorted = None
 
     def add(self, text: str) -> None:
         """Index one training item."""
-        self._chunks.append(self._hashes(text))
-        self.items += 1
-        self._sorted = None
+        self.add_many([text])
 
     def _table(self):
         import numpy as np
@@ -192,16 +211,26 @@ class NgramIndex:
             self._chunks = [self._sorted]
         return self._sorted
 
-    def share_found(self, text: str) -> float:
-        """The share of an item's n-grams found in the index (0 for an empty item)."""
+    def shares_found(self, texts: Sequence[str]) -> list[float]:
+        """For each text, the share of its n-grams found in the index (0 for an empty one)."""
         import numpy as np
 
-        grams = self._hashes(text)
-        table = self._table()
-        if grams.size == 0 or table.size == 0:
-            return 0.0
-        at = np.minimum(np.searchsorted(table, grams), table.size - 1)
-        return float((table[at] == grams).mean())
+        table, out = self._table(), []
+        for i in range(0, len(texts), self.BATCH):
+            batch = list(texts[i : i + self.BATCH])
+            grams, owner = self._grams(batch)
+            if table.size == 0 or grams.size == 0:
+                out += [0.0] * len(batch)
+                continue
+            at = np.minimum(np.searchsorted(table, grams), table.size - 1)
+            found = np.bincount(owner, weights=table[at] == grams, minlength=len(batch))
+            total = np.bincount(owner, minlength=len(batch))
+            out += [float(f / t) if t else 0.0 for f, t in zip(found, total, strict=True)]
+        return out
+
+    def share_found(self, text: str) -> float:
+        """The share of an item's n-grams found in the index (0 for an empty item)."""
+        return self.shares_found([text])[0]
 
 
 def ngram_overlap(
@@ -209,7 +238,8 @@ def ngram_overlap(
 ) -> dict:
     """How many evaluation items (id → text) the training index contains (at least
     `ITEM_SHARE` of their n-grams), with the first few ids as examples."""
-    flagged = [i for i, text in eval_items.items() if index.share_found(text) >= ITEM_SHARE]
+    shares = index.shares_found(list(eval_items.values()))
+    flagged = [i for i, share in zip(eval_items, shares, strict=True) if share >= ITEM_SHARE]
     n = len(eval_items)
     return {
         "dataset": dataset,

@@ -117,8 +117,7 @@ def _measure(
     except DatasetLoadError as e:
         return {"dataset": dataset, "revision": sha, "skipped": str(e)[:300]}
     index = NgramIndex()
-    for row in text.texts:
-        index.add(row)
+    index.add_many(text.texts)
     result = {
         **ngram_overlap(items, index, dataset, sha),
         "complete": text.complete,
