@@ -10,7 +10,8 @@ library is imported once per dataset, not once per split. Two uses:
   datasets the set's card names in `source_datasets`, read at the pinned revision).
 - `python -m hub_assets.evaluation.fetch_dataset --text REPO REVISION CACHE OUT MAX_ROWS`
   streams the `train` split of a declared training dataset and writes each row's text
-  (its string fields, joined) as one JSON line, up to MAX_ROWS rows, for the overlap check;
+  (its string fields, joined, cut at MAX_ROW_CHARS) as one JSON line, up to MAX_ROWS rows
+  and MAX_TOTAL_CHARS characters, for the overlap check;
   it prints `{"rows": N, "complete": bool}`.
 """
 
@@ -18,6 +19,10 @@ import json
 import sys
 
 MAX_CARD_BYTES = 1_000_000
+# a training row's text is cut here: the overlap check needs its n-grams, not a hostile
+# dataset's gigabyte-long string (rows x this bounds what the parent reads)
+MAX_ROW_CHARS = 20_000
+MAX_TOTAL_CHARS = 200_000_000  # and the whole read stops here (marked incomplete)
 
 
 def _sources(repo: str, revision: str, cache: str) -> list:
@@ -75,14 +80,15 @@ def training_text(repo: str, revision: str, cache: str, out: str, max_rows: str)
     ds = datasets.load_dataset(
         repo, split="train", revision=revision, cache_dir=cache, streaming=True
     )
-    n, complete = 0, True
+    n, chars, complete = 0, 0, True
     with open(out, "w", encoding="utf-8") as f:
         for row in ds:
-            if n >= limit:
+            if n >= limit or chars >= MAX_TOTAL_CHARS:
                 complete = False
                 break
-            f.write(json.dumps(" ".join(_text(row))) + "\n")
-            n += 1
+            text = " ".join(_text(row))[:MAX_ROW_CHARS]
+            f.write(json.dumps(text) + "\n")
+            n, chars = n + 1, chars + len(text)
     print(json.dumps({"rows": n, "complete": complete}))
 
 

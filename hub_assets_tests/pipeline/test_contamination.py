@@ -169,3 +169,43 @@ def test_minilm_declared_overlap_and_a_measured_leak(mutable_hub, registry, tmp_
             "SELECT dataset_repo, contamination->>'flag' FROM eval_runs ORDER BY dataset_repo"
         ).fetchall()
     assert flags == [(STAND_IN, "declared_overlap"), (RETRIEVAL_PIN.repo_id, "measured_overlap")]
+
+
+def test_unreadable_training_data_is_skipped_with_its_reason(
+    hub_server, hub_client, registry, tmp_path
+):
+    from hub_assets.pipeline.contamination import judge_evaluation_set
+
+    registry.ensure_schema()
+    held_out = cache_dataset(DEFAULT_PINS[1], hub_server.url, tmp_path / "eval")
+    card = {
+        "datasets": [
+            "hub-assets-demo/everyday-retrieval",  # on the Hub, but no `train` split
+            "hub-assets-demo/fictional-towns-qa",  # read and compared
+            "nobody/nothing",  # not on the Hub
+        ]
+    }
+    budget = OverlapBudget(max_rows=1_000, seconds=120)
+    got = judge_evaluation_set(
+        hub_client, registry, "acme/x", card, held_out, tmp_path / "eval", "r", overlap=budget
+    )
+    assert got["flag"] == "zero_shot"
+    by = {m["dataset"]: m for m in got["measured"]}
+    assert "train" in by["hub-assets-demo/everyday-retrieval"]["skipped"]
+    towns = by["hub-assets-demo/fictional-towns-qa"]
+    assert towns["items"] == 200 and towns["flagged"] == 0
+    assert towns["training_items"] == 1_000 and towns["complete"] is False  # the row limit
+    assert by["nobody/nothing"]["skipped"] == "not on the Hub this pipeline reads"
+    # a budget too short to read anything: measured as far as it got, marked incomplete
+    rushed = judge_evaluation_set(
+        hub_client,
+        registry,
+        "acme/x",
+        {"datasets": ["hub-assets-demo/fictional-towns-qa"]},
+        held_out,
+        tmp_path / "eval2",
+        "r",
+        overlap=OverlapBudget(max_rows=1_000, seconds=0.01),
+    )
+    [m] = rushed["measured"]
+    assert m["complete"] is False and m["training_items"] == 0
