@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub_assets.errors import (
@@ -29,7 +29,7 @@ from hub_assets.evaluation.comparison import Comparison, compare_runs
 from hub_assets.evaluation.contamination import CHECK_VERSION, OverlapBudget
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
 from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
-from hub_assets.evaluation.measurement import PRIMARY, QA_TASK, SCORER_VERSION, Measurement
+from hub_assets.evaluation.measurement import PRIMARY, QA_TASK, Measurement
 from hub_assets.evaluation.shadow import (
     ShadowResult,
     cache_key,
@@ -47,9 +47,9 @@ from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.pipeline.contamination import judge_evaluation_set
+from hub_assets.pipeline.evaluation_record import record_evaluation
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.registry.metrics import require_current_revision, revision_metrics, write_metrics
-from hub_assets.registry.models import append_status
+from hub_assets.registry.metrics import require_current_revision, revision_metrics
 from hub_assets.registry.store import Registry
 
 
@@ -128,20 +128,25 @@ def run_shadow_evaluation(
     with registry.read() as con:
         cached = reg_eval.cached_run(con, key)
         previous = reg_eval.previous_samples(con, model_id, pin.repo_id, key)
+
+    def contamination() -> dict:
+        """Whether the model was trained on this set (declared, or measured)."""
+        return judge_evaluation_set(
+            client,
+            registry,
+            model_id,
+            metadata["card_data"],
+            data,
+            cache_dir,
+            run_id,
+            overlap=overlap,
+            offline=offline,
+        )
+
     if cached is not None:
         # judged before contamination was (or by another method): judge it now
         if cached["contamination"].get("version") != CHECK_VERSION:
-            cached["contamination"] = judge_evaluation_set(
-                client,
-                registry,
-                model_id,
-                metadata["card_data"],
-                data,
-                cache_dir,
-                run_id,
-                overlap=overlap,
-                offline=offline,
-            )
+            cached["contamination"] = contamination()
             with registry.write() as con:
                 reg_eval.record_contamination(con, cached["eval_run_id"], cached["contamination"])
         measurement = Measurement(
@@ -227,22 +232,11 @@ def run_shadow_evaluation(
     if use_api and result.coverage < api.budget.min_coverage:
         return _not_measured(registry, model_id, sha, pin, key, result, api, run_id)
     eval_run_id = str(uuid.uuid4())
-    contamination = judge_evaluation_set(
-        client,
-        registry,
-        model_id,
-        metadata["card_data"],
-        data,
-        cache_dir,
-        run_id,
-        overlap=overlap,
-        offline=offline,
-    )
-    measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id, contamination)
+    measurement = result.measurement(pin.repo_id, pin.revision, eval_run_id, contamination())
     claims = comparable_claims(metadata["card_data"], measurement)
     # the task's first set keeps the plain names (shadow_f1); later ones name their set
     suffix = "" if pin == pin_for(pipeline_tag, pins) else f"@{pin.repo_id}"
-    _record(
+    record_evaluation(
         registry,
         model_id,
         sha,
@@ -310,91 +304,6 @@ def security_refusal(registry: Registry, model_id: str, sha: str) -> str | None:
         reason = (verdict.details or {}).get("reason", "")
         return f"not evaluated: the security verdict on {sha[:12]} failed ({reason[:300]})"
     return None
-
-
-def _record(
-    registry: Registry,
-    model_id: str,
-    sha: str,
-    suffix: str,
-    pin: DatasetPin,
-    fingerprint: str,
-    key: str,
-    config: GenerationConfig,
-    result: ShadowResult,
-    measurement: Measurement,
-    claims: list[dict],
-    run_id: str,
-) -> None:
-    """The run, its samples, its `shadow_*` values with lineage, and the status event."""
-    eval_run_id = measurement.eval_run_id
-    lineage = {
-        "dataset": pin.repo_id,
-        "dataset_revision": pin.revision,
-        "dataset_fingerprint": fingerprint,
-        "eval_run_id": eval_run_id,
-    }
-    with registry.write() as con:
-        reg_eval.write_eval_run(
-            con,
-            eval_run_id=eval_run_id,
-            key=key,
-            model_id=model_id,
-            sha=sha,
-            task=pin.task,
-            dataset_repo=pin.repo_id,
-            dataset_revision=pin.revision,
-            dataset_fingerprint=fingerprint,
-            generation_config=asdict(config),
-            scorer_version=SCORER_VERSION,
-            scores=result.scores,
-            claims=claims,
-            samples=result.samples,
-            duration_s=result.duration_s,
-            run_id=run_id,
-            intervals=result.intervals,
-            baseline=result.baseline,
-            backend=result.backend,
-            coverage=result.coverage,
-            api_stats=result.api,
-            contamination=measurement.contamination,
-        )
-        write_metrics(
-            con,
-            model_id,
-            sha,
-            [
-                {
-                    "metric": f"shadow_{name}{suffix}",
-                    "value": value,
-                    "latency_ms": round(result.duration_s * 1000, 2),
-                    "inputs_fingerprint": key,
-                    "code_version": f"scorers/v{SCORER_VERSION}",
-                    "details": {
-                        **lineage,
-                        "samples": len(result.samples),
-                        "failed_samples": result.failed_samples,
-                        "interval": result.intervals.get(name),
-                        "chance": result.baseline["scores"].get(name),
-                        "baseline": result.baseline["name"],
-                        "backend": result.backend,
-                        "coverage": round(result.coverage, 4),
-                        "contamination": measurement.flag,
-                    },
-                }
-                for name, value in result.scores.items()
-            ],
-            run_id,
-        )
-        append_status(
-            con,
-            model_id,
-            "evaluated",
-            run_id=run_id,
-            revision_sha=sha,
-            reason=f"shadow evaluation on {pin.repo_id}: "
-            + ", ".join(f"{k}={v:.3f}" for k, v in result.scores.items()),
-        )
 
 
 def _not_measured(

@@ -17,7 +17,8 @@ from hub_assets.defs.conventions import (
 )
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.defs.evaluation.assets import CLAIMS_SCHEMA, shadow_eval_scores
+from hub_assets.defs.evaluation.assets import shadow_eval_scores
+from hub_assets.defs.evaluation.metadata import CLAIMS_SCHEMA
 from hub_assets.defs.trust.security import VERDICTS_SCHEMA
 from hub_assets.gate.evidence import GateEvidence
 from hub_assets.hardware.fit import fit_summary
