@@ -25,6 +25,17 @@ class ModelStatus(StrEnum):
     RETIRED = "retired"
     REJECTED = "rejected"
 
+    @property
+    def settled(self) -> bool:
+        """Whether the status records a decision past the gate (packaged, promoted,
+        retired, rejected): a re-evaluation or re-judging that passes again leaves it."""
+        return self in (
+            ModelStatus.INGESTED,
+            ModelStatus.PROMOTED,
+            ModelStatus.RETIRED,
+            ModelStatus.REJECTED,
+        )
+
 
 class RequestStatus(StrEnum):
     """An ingest request's progress (`ingest_requests.status`)."""

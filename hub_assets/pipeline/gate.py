@@ -10,7 +10,7 @@ from hub_assets.gate.decision import GateDecision, decide
 from hub_assets.gate.evidence import GateEvidence, gate_evidence
 from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.registry import metrics as reg_metrics
-from hub_assets.registry.models import append_status, current_status
+from hub_assets.registry.models import append_status, settled_revision
 from hub_assets.registry.store import Registry
 
 
@@ -61,9 +61,9 @@ def gate_revision(
             run_id=run_id,
             override=config.override_of(model_id),
         )
-        # a packaged revision that passes again stays `ingested` (re-judging changes no
-        # status unless the verdict does)
-        if not (decision.passed and current_status(con, model_id) == ("ingested", sha)):
+        # a packaged, promoted, retired or rejected revision that passes again keeps its
+        # status (re-judging changes no status unless the verdict does)
+        if not (decision.passed and settled_revision(con, model_id, sha)):
             append_status(
                 con,
                 model_id,

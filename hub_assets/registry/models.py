@@ -199,6 +199,13 @@ def current_status(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str, 
     return (row[0], row[1]) if row else None
 
 
+def settled_revision(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> bool:
+    """Whether the model's current status is a decision past the gate about revision `sha`
+    (`ModelStatus.settled`): evaluating or judging it again must not hide that status."""
+    now_at = current_status(con, model_id)
+    return now_at is not None and now_at[1] == sha and ModelStatus(now_at[0]).settled
+
+
 def candidates(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     """Current candidates: model id → revision sha."""
     return dict(con.execute("SELECT model_id, sha FROM v_candidates ORDER BY model_id").fetchall())
