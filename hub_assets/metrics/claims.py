@@ -154,10 +154,11 @@ def _judge_measurement(
     )
 
 
-def _with_sets(result: MetricResult, sets: list[dict], note: str = "") -> MetricResult:
-    """The result with every evaluation set's role beside it (and a note on its reason)."""
+def _with_sets(result: MetricResult, sets: list[dict], policy: str, note: str = "") -> MetricResult:
+    """The result with every evaluation set's role beside it (and a note on its reason);
+    the policy is one of its inputs, so a changed policy is never answered from storage."""
     details = {**(result.details or {}), "evaluation_sets": sets}
-    inputs = {**(result.inputs or {}), "evaluation_sets": sets}
+    inputs = {**(result.inputs or {}), "evaluation_sets": sets, "policy": policy}
     return MetricResult(result.value, result.reason + note, inputs, details=details)
 
 
@@ -214,17 +215,17 @@ def performance_claims(
         m = next(m for m in ms if m.eval_run_id in dirty)
         said = f"contaminated evidence (policy fail): {describe(m.contamination)}"
         details = {**m.summary(), "gate_explanation": said}
-        return _with_sets(MetricResult(0.0, said, {"card": card.inputs}, details), sets(m))
+        return _with_sets(MetricResult(0.0, said, {"card": card.inputs}, details), sets(m), policy)
     refuting = [j for j in judged if j[1] == "refutes"]
     if refuting:
         m, _, result = refuting[0]
-        return _with_sets(result, sets(m))
+        return _with_sets(result, sets(m), policy)
     aside = [m.dataset for m, _, _ in judged if m.eval_run_id in dirty and policy != "use"]
     note = f"; set aside (trained on): {', '.join(aside)}" if aside else ""
     proving = [j for j in usable if j[1] == "proves"] or usable[:1]
     if proving:
         m, _, result = proving[0]
-        chosen = _with_sets(result, sets(m), note)
+        chosen = _with_sets(result, sets(m), policy, note)
         if aside:  # the gate's message says which evidence it set aside, pass or fail
             chosen.details["gate_note"] = (
                 f"performance judged on {m.dataset} ({m.flag}); set aside as training data: "
@@ -237,4 +238,4 @@ def performance_claims(
         f"set aside ({describe(m.contamination)})"
     )
     details = {**m.summary(), "gate_explanation": said}
-    return _with_sets(MetricResult(0.0, said, {"card": card.inputs}, details), sets(m))
+    return _with_sets(MetricResult(0.0, said, {"card": card.inputs}, details), sets(m), policy)

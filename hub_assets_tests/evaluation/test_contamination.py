@@ -137,6 +137,10 @@ def test_the_gate_sets_contaminated_evidence_aside_by_default(card):
     assert both.details["dataset"] == "acme/unseen"
     # use: contaminated evidence counts; fail: its presence fails
     assert performance_claims(card, [dirty], "use").value == 1.0
+    # the policy is an input: a changed policy is never answered with the stored value
+    assert (
+        performance_claims(card, [clean], "use").inputs != performance_claims(card, [clean]).inputs
+    )
     failed = performance_claims(card, [dirty, clean], "fail")
     assert failed.value == 0.0 and "policy fail" in failed.reason
     # contaminated evidence still refutes: a model at chance on the set it trained on
