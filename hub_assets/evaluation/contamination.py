@@ -49,6 +49,11 @@ _URL_PREFIX = re.compile(r"^(?:https?://[^/]+/)?(?:datasets/)?", re.I)
 NGRAM = 13  # as in the GPT-3 paper's contamination analysis
 ITEM_SHARE = 0.5
 FLAG_SHARE = 0.02
+# A card is hostile until read: at most this many declared datasets per card are read, and
+# at most MAX_MEASURED of them are streamed for the overlap check (the rest are listed as
+# skipped)
+MAX_DECLARED = 500
+MAX_MEASURED = 32
 # The check's method: a verdict recorded under another one is judged again
 CHECK_VERSION = f"declared+{NGRAM}-grams@{ITEM_SHARE}/{FLAG_SHARE}"
 
@@ -65,7 +70,7 @@ def declared_ids(values: object) -> list[str]:
     """A card's `datasets` (or `source_datasets`) field as normalised ids, in order."""
     items = values if isinstance(values, list) else [values] if values else []
     out: list[str] = []
-    for item in items:
+    for item in items[:MAX_DECLARED]:
         got = dataset_id(item)
         if got and got not in out:
             out.append(got)

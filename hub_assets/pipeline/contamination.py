@@ -16,6 +16,7 @@ from hub_assets.errors import DatasetLoadError, HubAssetsError
 from hub_assets.evaluation.contamination import (
     DECLARED_OVERLAP,
     ITEM_SHARE,
+    MAX_MEASURED,
     NGRAM,
     NgramIndex,
     OverlapBudget,
@@ -69,10 +70,11 @@ def judge_evaluation_set(
         return declared
     items = evaluation_items(data)
     measured, started = [], time.monotonic()
-    for t in training:
+    for n, t in enumerate(training):
         left = overlap.seconds - (time.monotonic() - started)
-        if left <= 0:
-            measured.append({"dataset": t.dataset, "skipped": "the overlap budget was spent"})
+        if left <= 0 or n >= MAX_MEASURED:
+            why = "the overlap budget was spent" if left <= 0 else f"over {MAX_MEASURED} datasets"
+            measured.append({"dataset": t.dataset, "skipped": why})
             continue
         measured.append(
             _measure(client, t.dataset, items, data.fingerprint, cache_dir, overlap.max_rows, left)

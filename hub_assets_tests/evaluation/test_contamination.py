@@ -37,6 +37,9 @@ def test_declared_ids_are_normalised():
     assert dataset_id("squad_v2") == "rajpurkar/squad_v2"
     assert dataset_id("not a dataset; rm -rf") is None and dataset_id(None) is None
     assert declared_ids("squad") == ["rajpurkar/squad"]  # a bare string is one dataset
+    # a hostile card: ten thousand entries, odd types; at most 500 are read
+    hostile = [f"org/set-{i}" for i in range(10_000)] + [{"a": 1}, None, "x" * 300]
+    assert len(declared_ids(hostile)) == 500
 
 
 def test_a_fine_tune_inherits_its_bases_training_data():
