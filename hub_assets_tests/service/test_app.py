@@ -140,6 +140,17 @@ def test_the_seed_workflow_end_to_end(service, ingested):
     chain = model["licence_chain"]  # no base model: its own licence only
     assert chain["passed"] and chain["chain"] == f"{QA_MODEL} (apache-2.0)"
     assert chain["obligations"] == {"attribution": [QA_MODEL], "notice": [QA_MODEL]}
+    # the QA model trains on the demo QA set: its scores there are set aside, the held-out
+    # set's are the evidence, and the gate's message says so
+    sets = {e["dataset"]: (e["contamination"], e["role"]) for e in model["evaluation_sets"]}
+    assert sets == {
+        "hub-assets-demo/fictional-towns-qa": ("declared_overlap", "set aside (contaminated)"),
+        "hub-assets-demo/held-out-towns-qa": ("zero_shot", "evidence"),
+    }
+    assert (
+        "set aside as training data: hub-assets-demo/fictional-towns-qa"
+        in (model["gate"]["message"])
+    )
     metrics = httpx.get(f"{url}/models/{QA_MODEL}/metrics", headers=read).json()["metrics"]
     assert {m["metric"] for m in metrics} >= {"license", "net_score"}
     assert all(m["fingerprint"] and m["code_version"] and m["run_id"] for m in metrics)
