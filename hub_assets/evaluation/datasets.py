@@ -86,7 +86,6 @@ class CachedDataset:
     fingerprint: str
     rows: dict[str, int]
     loaded_now: bool
-    sources: tuple[str, ...] = ()  # the card's `source_datasets` at the pinned revision
 
     def frame(self, config: str, split: str) -> pd.DataFrame:
         return pd.read_parquet(self.folder / f"{config}-{split}.parquet")
@@ -113,12 +112,9 @@ def cache_dataset(
     folder = cache_root / pin.key
     names = [f"{config}-{split}.parquet" for config, split in pin.splits]
     stamp = folder / "dataset.json"
-    info = json.loads(stamp.read_text()) if stamp.exists() else None
-    # a stamp written before sources were recorded is reloaded (offline: used as it is)
-    if info is not None and ("sources" in info or offline):
-        return CachedDataset(
-            pin, folder, info["fingerprint"], info["rows"], False, tuple(info.get("sources", ()))
-        )
+    if stamp.exists():
+        info = json.loads(stamp.read_text())
+        return CachedDataset(pin, folder, info["fingerprint"], info["rows"], False)
     if offline:
         raise DatasetLoadError(
             f"Dataset {pin.repo_id}@{pin.revision} is not cached and offline mode "
@@ -156,8 +152,7 @@ def cache_dataset(
                 f"Cannot load {pin.repo_id}@{pin.revision} ({splits}) from "
                 f"{endpoint} and it is not cached: {last}"
             )
-        loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows, sources = loaded["rows"], [str(x) for x in loaded["sources"]]
+        rows = json.loads(proc.stdout.strip().splitlines()[-1])["rows"]
         fingerprint = _fingerprint(work, names)
         (work / "dataset.json").write_text(
             json.dumps(
@@ -166,7 +161,6 @@ def cache_dataset(
                     "revision": pin.revision,
                     "fingerprint": fingerprint,
                     "rows": rows,
-                    "sources": sources,
                 },
                 indent=1,
             )
@@ -176,7 +170,7 @@ def cache_dataset(
         os.replace(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return CachedDataset(pin, folder, fingerprint, rows, True, tuple(sources))
+    return CachedDataset(pin, folder, fingerprint, rows, True)
 
 
 def _child_env(endpoint: str, token: str | None) -> dict:

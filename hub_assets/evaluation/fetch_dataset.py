@@ -6,8 +6,7 @@ library is imported once per dataset, not once per split. Two uses:
 
 - `python -m hub_assets.evaluation.fetch_dataset REPO REVISION CACHE (CONFIG SPLIT OUT)...`
   loads each (config, split) of a pinned evaluation set into its Parquet file and prints
-  one JSON object: `rows` (each `config/split` with its number of rows) and `sources` (the
-  datasets the set's card names in `source_datasets`, read at the pinned revision).
+  one JSON object: `rows`, each `config/split` with its number of rows.
 - `python -m hub_assets.evaluation.fetch_dataset --text REPO REVISION CACHE OUT MAX_ROWS`
   streams the `train` split of a declared training dataset and writes each row's text
   (its string fields, joined, cut at MAX_ROW_CHARS) as one JSON line, up to MAX_ROWS rows
@@ -18,33 +17,10 @@ library is imported once per dataset, not once per split. Two uses:
 import json
 import sys
 
-MAX_CARD_BYTES = 1_000_000
 # a training row's text is cut here: the overlap check needs its n-grams, not a hostile
 # dataset's gigabyte-long string (rows x this bounds what the parent reads)
 MAX_ROW_CHARS = 20_000
 MAX_TOTAL_CHARS = 200_000_000  # and the whole read stops here (marked incomplete)
-
-
-def _sources(repo: str, revision: str, cache: str) -> list:
-    """The `source_datasets` of the dataset's card at `revision` ([] without a card)."""
-    from huggingface_hub import HfApi, hf_hub_download
-
-    from hub_assets.hub.card import split_card
-
-    try:
-        found = HfApi().get_paths_info(repo, ["README.md"], repo_type="dataset", revision=revision)
-        if not found or (getattr(found[0], "size", 0) or 0) > MAX_CARD_BYTES:
-            return []
-        path = hf_hub_download(
-            repo, "README.md", repo_type="dataset", revision=revision, cache_dir=cache
-        )
-    except Exception as e:  # noqa: BLE001 - a set without a readable card has no sources
-        print(f"no dataset card read: {type(e).__name__}", file=sys.stderr)
-        return []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        meta, _ = split_card(f.read(MAX_CARD_BYTES))
-    got = meta.get("source_datasets") or []
-    return [str(s) for s in (got if isinstance(got, list) else [got])][:100]
 
 
 def main(repo: str, revision: str, cache: str, *triples: str) -> None:
@@ -59,7 +35,7 @@ def main(repo: str, revision: str, cache: str, *triples: str) -> None:
         ds = datasets.load_dataset(repo, config, split=split, revision=revision, cache_dir=cache)
         ds.to_parquet(out)
         rows[f"{config}/{split}"] = len(ds)
-    print(json.dumps({"rows": rows, "sources": _sources(repo, revision, cache)}))
+    print(json.dumps({"rows": rows}))
 
 
 def _text(value: object) -> list[str]:

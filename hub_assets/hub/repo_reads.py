@@ -256,27 +256,40 @@ class RepoReads:
             raise
         return raw.decode("utf-8", errors="replace")
 
-    def dataset_summary(self, dataset_id: str) -> Fetched | None:
-        """A dataset repo's license, documentation length and data files; None if the Hub has
-        no such dataset (or the id is not a repo id). Cached like model metadata."""
+    def dataset_summary(self, dataset_id: str, revision: str = "main") -> Fetched | None:
+        """A dataset repo's license, documentation length, data files and the datasets its
+        card names as sources (`source_datasets`), at `revision` (a pinned sha is checked);
+        None if the Hub has no such dataset (or the id is not a repo id). The card is read
+        through the verified reader. Cached like model metadata (a pinned sha for good)."""
         try:
             check_model_id(dataset_id)
         except InvalidModelIdError:
             return None
+        pinned = revision != "main"
+        if pinned:
+            check_sha(revision, "dataset revision")
         return self._through_cache(
-            self._cache.path("dataset", dataset_id, "main"),
-            lambda: self._fetch_dataset_summary(dataset_id),
+            self._cache.path("dataset", dataset_id, revision),
+            lambda: self._fetch_dataset_summary(dataset_id, revision),
+            never_expires=pinned,
         )
 
-    def _fetch_dataset_summary(self, dataset_id: str) -> dict | None:
+    def _fetch_dataset_summary(self, dataset_id: str, revision: str = "main") -> dict | None:
+        url = f"{self.api.endpoint}/api/datasets/{dataset_id}"
+        if revision != "main":
+            url += f"/revision/{revision}"
         try:
-            data, _ = self.get_json(
-                f"{self.api.endpoint}/api/datasets/{dataset_id}", {"blobs": "true"}
-            )
+            data, _ = self.get_json(url, {"blobs": "true"})
             info = self._parsed(DatasetInfo, data, "dataset info")
         except RepositoryNotFoundError:
             return None
         sha = check_sha(info.sha, "dataset revision sha")
+        if revision != "main" and sha != revision:
+            raise UnsafeRepoError(
+                f"Asked for dataset {dataset_id} at {revision[:12]}, the Hub answered for "
+                f"{sha[:12]}; the answer is refused.",
+                field="dataset revision sha",
+            )
         siblings = self._siblings(info, f"dataset {dataset_id}@{sha[:12]}")
         card_data, text = {}, ""
         readme = next((s for s in siblings if s["path"] == "README.md"), None)
@@ -295,7 +308,18 @@ class RepoReads:
                 if s["path"].endswith((".parquet", ".csv", ".json", ".jsonl", ".arrow", ".txt"))
             ),
             "downloads": info.downloads or 0,
+            # names only, as written (bounded); evaluation.contamination validates them
+            "source_datasets": [
+                d[:200]
+                for d in _as_list(card_data.get("source_datasets"))[:100]
+                if isinstance(d, str)
+            ],
         }
+
+
+def _as_list(value: object) -> list:
+    """A card field that may be one value or a list, as a list."""
+    return value if isinstance(value, list) else [value] if value else []
 
 
 def _commit_date(value: object) -> str | None:

@@ -49,6 +49,16 @@ def training_data(
     )
 
 
+def evaluation_set_sources(client: HubClient, repo_id: str, revision: str) -> list[str]:
+    """The datasets an evaluation set's card names as its sources (`source_datasets`), at
+    its pinned revision, read through the verified reader ([] when it cannot be read)."""
+    try:
+        summary = client.dataset_summary(repo_id, revision)
+    except (HubAssetsError, ValueError):
+        return []
+    return list((summary.data or {}).get("source_datasets", [])) if summary else []
+
+
 def judge_evaluation_set(
     client: HubClient,
     registry: Registry,
@@ -65,7 +75,8 @@ def judge_evaluation_set(
     otherwise, within `overlap` (None: not measured), each declared training dataset the
     Hub serves is read and the set's items are looked up in it."""
     training = training_data(client, registry, model_id, card_data, run_id)
-    declared = judge(data.pin.repo_id, data.sources, training)
+    sources = evaluation_set_sources(client, data.pin.repo_id, data.pin.revision)
+    declared = judge(data.pin.repo_id, sources, training)
     if declared["flag"] == DECLARED_OVERLAP or overlap is None or offline or not training:
         return declared
     items = evaluation_items(data)
@@ -79,7 +90,7 @@ def judge_evaluation_set(
         measured.append(
             _measure(client, t.dataset, items, data.fingerprint, cache_dir, overlap.max_rows, left)
         )
-    return judge(data.pin.repo_id, data.sources, training, measured)
+    return judge(data.pin.repo_id, sources, training, measured)
 
 
 def _measure(
