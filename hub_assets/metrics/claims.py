@@ -238,4 +238,4 @@ def performance_claims(
         f"set aside ({describe(m.contamination)})"
     )
     details = {**m.summary(), "gate_explanation": said}
-    return _with_sets(MetricResult(0.0, said, {"card": card.inputs}, details), sets(m), policy)
+    return _with_sets(MetricResult(0.0, said, {"card": card.inputs}, details), sets(None), policy)

@@ -129,6 +129,7 @@ def test_the_gate_sets_contaminated_evidence_aside_by_default(card):
     alone = performance_claims(card, [dirty])
     assert alone.value == 0.0 and "no uncontaminated evidence" in alone.reason
     assert "acme/seen is training data of acme/m" in alone.details["gate_explanation"]
+    assert [e["role"] for e in alone.details["evaluation_sets"]] == ["set aside (contaminated)"]
     # with a zero-shot set beside it, that set is the evidence and the other is set aside
     both = performance_claims(card, [dirty, clean])
     assert both.value == 1.0 and "set aside (trained on): acme/seen" in both.reason
