@@ -12,7 +12,7 @@ from hub_assets.evaluation.measurement import SCORER_VERSION, Measurement
 from hub_assets.evaluation.shadow import ShadowResult
 from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import write_metrics
-from hub_assets.registry.models import append_status, settled_revision
+from hub_assets.registry.models import record_evaluated
 from hub_assets.registry.store import Registry
 
 
@@ -91,13 +91,11 @@ def record_evaluation(
             ],
             run_id,
         )
-        if not settled_revision(con, model_id, sha):  # an ingested revision stays so
-            append_status(
-                con,
-                model_id,
-                "evaluated",
-                run_id=run_id,
-                revision_sha=sha,
-                reason=f"shadow evaluation on {pin.repo_id}: "
-                + ", ".join(f"{k}={v:.3f}" for k, v in result.scores.items()),
-            )
+        record_evaluated(
+            con,
+            model_id,
+            sha,
+            run_id=run_id,
+            reason=f"shadow evaluation on {pin.repo_id}: "
+            + ", ".join(f"{k}={v:.3f}" for k, v in result.scores.items()),
+        )

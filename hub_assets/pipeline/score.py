@@ -18,7 +18,7 @@ from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry import hardware as reg_hardware
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry import tree as reg_tree
-from hub_assets.registry.models import append_status, save_revision, settled_revision
+from hub_assets.registry.models import record_evaluated, save_revision
 from hub_assets.registry.store import Registry
 from hub_assets.registry.tree import ancestry, missing_ancestors
 
@@ -91,13 +91,12 @@ def score_revision(
         reg_hardware.record_fit(
             con, model_id, sha, fit, size.inputs_fingerprint, size.code_version, run_id
         )
-        if fresh and not settled_revision(con, model_id, sha):  # an ingested one stays so
-            append_status(
+        if fresh:
+            record_evaluated(
                 con,
                 model_id,
-                "evaluated",
+                sha,
                 run_id=run_id,
-                revision_sha=sha,
                 reason=f"trust metrics scored ({len(fresh)} new value(s))",
             )
     return ScoredRevision(sha, scored, fresh, fit)

@@ -206,6 +206,17 @@ def settled_revision(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) ->
     return now_at is not None and now_at[1] == sha and ModelStatus(now_at[0]).settled
 
 
+def record_evaluated(
+    con: duckdb.DuckDBPyConnection, model_id: str, sha: str, *, run_id: str, reason: str
+) -> None:
+    """Append `evaluated` for revision `sha`, unless its status is already past the gate
+    (`settled_revision`): evaluating or scoring an ingested revision again keeps it so."""
+    if not settled_revision(con, model_id, sha):
+        append_status(
+            con, model_id, ModelStatus.EVALUATED, run_id=run_id, revision_sha=sha, reason=reason
+        )
+
+
 def candidates(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     """Current candidates: model id → revision sha."""
     return dict(con.execute("SELECT model_id, sha FROM v_candidates ORDER BY model_id").fetchall())
