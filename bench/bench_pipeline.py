@@ -131,34 +131,18 @@ def build_catalog(folder: Path, n: int) -> list[str]:
 def core_loop(models: list[str]) -> None:
     """The three stages in a plain loop with the settings of the environment (a child
     process of this bench); prints the loop's seconds as JSON."""
-    from functools import partial
-
-    from hub_assets.pipeline.gate import gate_revision
-    from hub_assets.pipeline.metadata import record_metadata
-    from hub_assets.pipeline.score import score_revision
-    from hub_assets.registry.location import registry_at
-    from hub_assets.resources import EvaluationResource, HubResource, TrustResource
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.settings import load_settings
 
-    settings = load_settings()
-    client = HubResource.from_settings(settings).client()
-    trust = TrustResource.from_settings(settings)
-    pins = EvaluationResource.from_settings(settings).pins()
-    registry = registry_at(settings.registry)
-    registry.ensure_schema()
-    config = trust.load_gate_config()
+    stages = Pipeline.from_settings(load_settings())
+    client = stages.client()
+    stages.registry.ensure_schema()
+    config = stages.gate_config()
     started = time.time()
     for model_id in models:
-        record_metadata(client, registry, model_id, "core-loop")
-        score_revision(
-            client,
-            registry,
-            model_id,
-            "core-loop",
-            pins=pins,
-            scoring_context=partial(trust.scoring_context),
-        )
-        gate_revision(registry, model_id, config, "core-loop")
+        stages.record_metadata(client, model_id, "core-loop")
+        stages.score(client, model_id, "core-loop")
+        stages.gate(model_id, "core-loop", config)
     print(json.dumps({"start": started, "end": time.time()}))
 
 

@@ -32,7 +32,7 @@ from hub_assets.defs.discovery.sensors import (  # noqa: E402
     candidate_models_sensor,
 )
 from hub_assets.registry.store import Registry  # noqa: E402
-from hub_assets.resources import RegistryResource  # noqa: E402
+from hub_assets.resources import PipelineResource  # noqa: E402
 
 
 def registry_with(n: int, folder: Path) -> Registry:
@@ -53,7 +53,7 @@ def ticks(n: int) -> tuple[list[float], float, int]:
     """(seconds of each tick until all is handled, idle tick s, run requests in all)."""
     with tempfile.TemporaryDirectory() as tmp:
         registry = registry_with(n, Path(tmp))
-        resources = {"registry": RegistryResource(path=str(registry.path))}
+        resources = {"pipeline": PipelineResource.of(registry=registry.location)}
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(
                 "hf_models", [f"bench-org/model-{i:06d}" for i in range(n)]

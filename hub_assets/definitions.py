@@ -21,16 +21,7 @@ from hub_assets.defs.publishing.assets import published_eval_reports, published_
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.jobs import rescoring_job
 from hub_assets.defs.trust.security import security_scan
-from hub_assets.resources import (
-    DiscoveryResource,
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    PackageStoreResource,
-    PublishResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets.resources import PipelineResource
 
 main_job = define_asset_job(
     "main_job",
@@ -70,14 +61,6 @@ defs = Definitions(
     ],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule],
     executor=executor_for(SETTINGS),
-    resources={
-        "hub": HubResource.from_settings(SETTINGS),
-        "registry": RegistryResource.from_settings(SETTINGS),
-        "discovery": DiscoveryResource.from_settings(SETTINGS),
-        "trust": TrustResource.from_settings(SETTINGS),
-        "package_store": PackageStoreResource.from_settings(SETTINGS),
-        "evaluation": EvaluationResource.from_settings(SETTINGS),
-        "publish": PublishResource.from_settings(SETTINGS),
-        "inference_api": InferenceApiResource.from_settings(SETTINGS),
-    },
+    # one resource: the pipeline, built from the environment's settings in each run
+    resources={"pipeline": PipelineResource()},
 )

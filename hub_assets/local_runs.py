@@ -12,7 +12,8 @@ import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from hub_assets.definitions import defs
-from hub_assets.registry.packages import REQUEST_TAG, get_request
+from hub_assets.errors import outcome_of, plain_message
+from hub_assets.registry.packages import REQUEST_TAG, get_request, record_failed_request
 from hub_assets.registry.store import Registry
 from hub_assets.states import RequestStatus
 
@@ -84,7 +85,7 @@ def _as_the_failure_sensor(instance: dg.DagsterInstance, run_id: str) -> None:
         dagster_event=failure,
         dagster_instance=instance,
         dagster_run=instance.get_run_by_id(run_id),
-        resources={"registry": (defs.resources or {})["registry"]},
+        resources={"pipeline": (defs.resources or {})["pipeline"]},
     ).for_run_failure()
     sensor(context)
 
@@ -142,7 +143,9 @@ def see_request_through(
     deadline = time.monotonic() + timeout_s
     runner = None
     if not daemon_running(instance):
-        runner = threading.Thread(target=_run_pending, args=(registry, request_id), daemon=True)
+        runner = threading.Thread(
+            target=_run_pending_or_record, args=(registry, request_id), daemon=True
+        )
         runner.start()
     interval = 0.2
     while True:
@@ -163,6 +166,18 @@ def see_request_through(
         else:
             time.sleep(min(interval, left))
         interval = min(interval * 1.5, 1.0)
+
+
+def _run_pending_or_record(registry: Registry, request_id: int) -> None:
+    """Run the pending request here; if the runner itself fails (not a run: the runs record
+    their own failures), the request is failed with its error rather than left pending,
+    so a waiting caller gets an answer instead of waiting out its timeout."""
+    try:
+        _run_pending(registry, request_id)
+    except Exception as e:  # noqa: BLE001 - any failure of the runner ends the request
+        record_failed_request(
+            registry, request_id, "", plain_message(f"{type(e).__name__}: {e}"), outcome_of(e)
+        )
 
 
 def _run_pending(registry: Registry, request_id: int) -> None:

@@ -12,6 +12,7 @@ value is refused at start-up with the variable's name instead of failing mid-run
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -307,11 +308,38 @@ def default(name: str) -> Any:
     return Settings.model_fields[name].default
 
 
-def load_settings() -> Settings:
-    """Read and validate the environment; a bad value raises `SettingsError` naming the
+# Settings a resource's config may not carry: Dagster shows and stores run config, so
+# these come from the environment only.
+ENVIRONMENT_ONLY = (
+    "hf_token",
+    "admin_password",
+    "hub_tokens",
+    "signing_key_password",
+    "celery_broker",
+    "celery_backend",
+)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read and validate the environment, with `overrides` (setting name → value, e.g. a
+    Dagster resource's config) on top; a bad value raises `SettingsError` naming the
     variable, its value and what is allowed."""
+    given: dict[str, Any] = {}
+    for name, value in (overrides or {}).items():
+        if name not in Settings.model_fields:
+            raise SettingsError(
+                f"Unknown setting {name!r}: the names are Settings' fields, e.g. "
+                "'hub_endpoint' for HUB_ASSETS_HUB_ENDPOINT (docs/configuration.md)."
+            )
+        if name in ENVIRONMENT_ONLY:
+            raise SettingsError(
+                f"Setting {name!r} is a secret: set {env_names(name)[0]} in the environment "
+                "rather than in configuration Dagster shows and stores."
+            )
+        aliased = Settings.model_fields[name].validation_alias is not None
+        given[env_names(name)[0] if aliased else name] = value
     try:
-        return Settings()
+        return Settings(**given)
     except ValidationError as e:
         problems = []
         for err in e.errors():

@@ -8,7 +8,6 @@ from click.testing import CliRunner
 
 from hub_assets.cli import main
 from hub_assets.devhub.server import HubServer
-from hub_assets.settings import load_settings
 
 
 # -- sql and status over a discovered registry ---------------------------------------------------
@@ -125,29 +124,14 @@ def test_score_offline_gives_the_pipelines_values(demo_catalog, registry, tmp_pa
     from hub_assets.devhub.demo_catalog import QA_MODEL
     from hub_assets.pipeline.discover import discover
     from hub_assets.registry.metrics import current_revision, revision_metrics
-    from hub_assets.resources import (
-        EvaluationResource,
-        HubResource,
-        InferenceApiResource,
-        RegistryResource,
-        TrustResource,
-    )
+    from hub_assets.resources import PipelineResource
     from hub_assets_tests.conftest import pipeline_env
 
     server = HubServer(demo_catalog).start()
     try:
         with pipeline_env(server.url, registry, tmp_path):
-            settings = load_settings()
-            resources = {
-                "hub": HubResource.from_settings(settings),
-                "registry": RegistryResource.from_settings(settings),
-                "trust": TrustResource.from_settings(settings),
-                "evaluation": EvaluationResource(
-                    cache_dir=str(settings.eval_cache_dir), sample_limit=40
-                ),
-                "inference_api": InferenceApiResource(),
-            }
-            discover(resources["hub"].client(), registry, run_id="d1")
+            resources = {"pipeline": PipelineResource.of(eval_sample_limit=40)}
+            discover(resources["pipeline"].get().client(), registry, run_id="d1")
             with dg.instance_for_test() as instance:
                 instance.add_dynamic_partitions("hf_models", [QA_MODEL])
                 assert dg.materialize([eval_datasets], instance=instance, resources=resources)

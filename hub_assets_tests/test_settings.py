@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from hub_assets.cli import main
 from hub_assets.errors import SettingsError, exit_code
 from hub_assets.registry.store import Registry
-from hub_assets.resources import RegistryResource
+from hub_assets.resources import PipelineResource
 from hub_assets.settings import Settings, env_names, load_settings
 
 
@@ -40,15 +40,15 @@ def test_ours_win_over_the_hubs_own_and_lists_are_comma_separated(clean_env):
 
 
 def test_metadata_only_scoring_and_models_per_run_are_settings(clean_env, tmp_path):
-    from hub_assets.resources import TrustResource
+    from hub_assets.pipeline.context import Pipeline
 
-    assert TrustResource.from_settings(load_settings()).run_reproducibility is True
+    assert Pipeline.from_settings(load_settings()).settings.repro is True
     clean_env.setenv("HUB_ASSETS_REPRO", "false")
     clean_env.setenv("HUB_ASSETS_MODELS_PER_RUN", "100")
     s = load_settings()
     assert s.models_per_run == 100
-    trust = TrustResource.from_settings(s)
-    assert trust.run_reproducibility is False
+    trust = Pipeline.from_settings(s)
+    assert trust.settings.repro is False
     assert trust.scoring_context(None).run_reproducibility is False
     assert trust.scoring_context(None, run_reproducibility=True).run_reproducibility is True
     clean_env.setenv("HUB_ASSETS_MODELS_PER_RUN", "0")
@@ -106,14 +106,14 @@ def test_one_lock_timeout_for_dagster_and_the_cli(clean_env, tmp_path):
     clean_env.setenv("HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S", "7.5")
     clean_env.setenv("HUB_ASSETS_REGISTRY", str(tmp_path / "r.duckdb"))
     s = load_settings()
-    through_dagster = RegistryResource.from_settings(s).get()
+    through_dagster = PipelineResource().get().registry
     through_cli = open_registry(s)
     assert through_dagster.lock_timeout_s == through_cli.lock_timeout_s == 7.5
     assert through_dagster.path == through_cli.path == tmp_path / "r.duckdb"
     # The defaults agree as well.
     clean_env.delenv("HUB_ASSETS_REGISTRY_LOCK_TIMEOUT_S")
     assert (
-        RegistryResource().lock_timeout_s
+        PipelineResource().settings().registry_lock_timeout_s
         == Registry(tmp_path / "x").lock_timeout_s
         == load_settings().registry_lock_timeout_s
     )

@@ -128,14 +128,14 @@ def recommend(
     smaller estimate), with the numbers that make it fit and the runners-up."""
     from hub_assets.errors import DeviceConfigError
     from hub_assets.hardware.recommend import recommend as choose
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.registry.hardware import approved_fits
-    from hub_assets.resources import TrustResource
 
     settings = settings_or_exit()
     profile = None
     if device:
         try:
-            devices = TrustResource.from_settings(settings).devices()
+            devices = Pipeline.from_settings(settings).devices()
         except DeviceConfigError as e:
             click.echo(str(e), err=True)
             sys.exit(2)

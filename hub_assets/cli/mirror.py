@@ -32,13 +32,13 @@ def serve(host: str, port: int) -> None:
     from hub_assets.errors import HubError
     from hub_assets.hub_protocol.http import ProtocolServer
     from hub_assets.mirror import mirror_state
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.pipeline.identity import Identity
-    from hub_assets.resources import PackageStoreResource
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = settings_or_exit()
     registry = open_registry(settings)
-    store = PackageStoreResource.from_settings(settings).get()
+    store = Pipeline.from_settings(settings).package_store()
     identity = Identity(registry, session_hours=settings.api_session_hours)
     state = mirror_state(settings, registry, store, identity)
     try:
@@ -70,7 +70,7 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
     """Write the approved revision, every file's sha256 and size, and the package of each
     model to a lockfile."""
     from hub_assets.mirror.lockfile import make_lock, write_lock
-    from hub_assets.resources import PackageStoreResource
+    from hub_assets.pipeline.context import Pipeline
 
     settings = settings_or_exit()
     try:
@@ -78,7 +78,7 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
             open_registry(settings),
             list(model_ids),
             settings.mirror_require_promoted,
-            PackageStoreResource.from_settings(settings).get(),
+            Pipeline.from_settings(settings).package_store(),
         )
     except HubAssetsError as e:
         _fail(e)

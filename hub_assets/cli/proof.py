@@ -67,14 +67,14 @@ def verify(
     attestation and the bill of materials. PACKAGE is its folder or package.zip, local or
     s3://, or a bundle (package.zip with its proof/, as the service's /bundle sends it).
     Exits non-zero naming the first failure."""
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.proof.verify import verify_package
-    from hub_assets.resources import PackageStoreResource
 
     settings = settings_or_exit()
     key = key or settings.verify_key
-    store = PackageStoreResource(
-        uri=package if package.startswith("s3://") else ".", s3_endpoint=settings.s3_endpoint
-    ).get()
+    store = Pipeline.from_settings(settings).package_store(
+        package if package.startswith("s3://") else "."
+    )
     try:
         verify_package(
             package,

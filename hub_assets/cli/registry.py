@@ -121,25 +121,21 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
     parents, ancestors and the revision's shadow evaluation come from the registry. No
     score is written (ancestors read on the way are kept in the model tree).
     """
-    from functools import partial
-
     from huggingface_hub.utils import disable_progress_bars
 
     from hub_assets.errors import HubAssetsError, InvalidModelIdError, RegistryError
     from hub_assets.ids import check_model_id
     from hub_assets.metrics.evidence import ModelEvidence
     from hub_assets.metrics.report import score_record
-    from hub_assets.pipeline.score import score_revision
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.registry import metrics as reg_metrics
-    from hub_assets.resources import EvaluationResource, HubResource, TrustResource
 
     settings = settings_or_exit()
     disable_progress_bars()  # stdout is NDJSON
-    client = HubResource.from_settings(settings).client()
-    trust = TrustResource.from_settings(settings)
-    pins = EvaluationResource.from_settings(settings).pins()
+    stages = Pipeline.from_settings(settings)
+    client = stages.client()
     try:
-        registry = open_registry(settings)
+        registry = stages.registry
         registry.ensure_schema()
     except RegistryError as e:
         click.echo(str(e), err=True)
@@ -158,19 +154,14 @@ def score(model_ids: tuple[str, ...], no_reproducibility: bool) -> None:
             if fetched.note:
                 click.echo(f"{model_id}: {fetched.note}", err=True)
             sha = ModelEvidence.from_metadata(model_id, fetched.data).sha
-            scored = score_revision(
+            scored = stages.score(
                 client,
-                registry,
                 model_id,
                 "cli-score",
-                pins=pins,
-                scoring_context=partial(
-                    trust.scoring_context,
-                    run_reproducibility=not no_reproducibility and trust.run_reproducibility,
-                    hub_reachable=not fetched.offline,
-                ),
                 revision=(sha, fetched.data),
                 record=False,
+                run_reproducibility=not no_reproducibility and settings.repro,
+                hub_reachable=not fetched.offline,
             ).scored
         except InvalidModelIdError as e:
             click.echo(str(e), err=True)

@@ -52,13 +52,13 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from hub_assets.cli.instance import ensure_dagster_home
-    from hub_assets.resources import PackageStoreResource
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.service.app import create_app, server_config
 
     settings = settings_or_exit()
     ensure_dagster_home(settings)
     registry = open_registry(settings)
-    app = create_app(settings, registry, PackageStoreResource.from_settings(settings).get())
+    app = create_app(settings, registry, Pipeline.from_settings(settings).package_store())
     secret = settings.admin_password.get_secret_value() if settings.admin_password else None
     generated = app.state.identity.ensure_admin(secret)
     if generated:

@@ -11,7 +11,7 @@ import dagster as dg
 from hub_assets.defs import SETTINGS
 from hub_assets.errors import DownloadFailedError, HubUnavailableError, OfflineCacheMissError
 from hub_assets.hub.client import HubClient
-from hub_assets.resources import HubResource, RegistryResource
+from hub_assets.pipeline.context import Pipeline
 
 OWNERS = ["team:ml-platform"]
 
@@ -168,8 +168,7 @@ def add_partition_metadata(
 @contextmanager
 def metered_client(
     context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
+    pipeline: Pipeline,
     stage: str,
     model_id: str | None = None,
 ) -> Iterator[HubClient]:
@@ -178,15 +177,14 @@ def metered_client(
     Prometheus series read it from there."""
     from hub_assets.registry.observability import record_hub_traffic
 
-    client = hub.client()
+    client = pipeline.client()
     if model_id is not None:
         client.begin_stage()  # one model's stage: its Hub work has a wall-clock limit
     try:
         yield client
     finally:
         if client.requests_made or client.bytes_downloaded:
-            reg = registry.get()
-            with reg.write() as con:
+            with pipeline.registry.write() as con:
                 record_hub_traffic(
                     con,
                     run_id=context.run_id,

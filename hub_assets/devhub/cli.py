@@ -265,10 +265,10 @@ def demo(catalog: str, port: int) -> None:
 
 
 def _models_without_gate_result(settings: object, model_ids: list[str]) -> list[str]:
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.registry.metrics import decided_models
-    from hub_assets.resources import RegistryResource
 
-    with RegistryResource.from_settings(settings).get().read() as con:
+    with Pipeline.from_settings(settings).registry.read() as con:
         decided = decided_models(con)
     return [m for m in model_ids if m not in decided]
 

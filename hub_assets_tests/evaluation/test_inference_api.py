@@ -199,7 +199,7 @@ def _metadata(hub_server, registry, tmp_path, model_id):
     from hub_assets.defs.trust.security import security_scan
     from hub_assets.hub.client import HubClient, HubSettings
     from hub_assets.pipeline.discover import discover
-    from hub_assets.resources import HubResource, RegistryResource, TrustResource
+    from hub_assets_tests.pipeline_resource import pipeline_resources
 
     client = HubClient(
         HubSettings(requests_per_second=0, endpoint=hub_server.url, cache_dir=tmp_path / "c")
@@ -211,13 +211,9 @@ def _metadata(hub_server, registry, tmp_path, model_id):
             [model_metadata, security_scan],
             partition_key=model_id,
             instance=instance,
-            resources={
-                "hub": HubResource(
-                    requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "c")
-                ),
-                "registry": RegistryResource(path=str(registry.path)),
-                "trust": TrustResource(work_dir=str(tmp_path)),
-            },
+            resources=pipeline_resources(
+                hub_server.url, registry, tmp_path, work_dir=str(tmp_path)
+            ),
         )
 
 
@@ -232,27 +228,21 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
     from hub_assets.defs.evaluation.assets import eval_datasets, leaderboard, shadow_eval_scores
     from hub_assets.defs.trust.security import security_scan
     from hub_assets.pipeline.discover import discover
-    from hub_assets.resources import (
-        EvaluationResource,
-        HubResource,
-        InferenceApiResource,
-        RegistryResource,
-        TrustResource,
-    )
     from hub_assets.service.prometheus import RegistryCollector
+    from hub_assets_tests.pipeline_resource import pipeline_resources
 
     discover(hub_client, registry, run_id="d")
     big = f"{ORG}/gpt2-oversized"
-    res = {
-        "hub": HubResource(
-            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
-        ),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work")),
-        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval")),
-        # the router defaults to the Hub's own endpoint when it is not huggingface.co
-        "inference_api": InferenceApiResource(per_minute=0, per_hour=0, p95_ms=30_000, samples=30),
-    }
+    # the router defaults to the Hub's own endpoint when it is not huggingface.co
+    res = pipeline_resources(
+        hub_server.url,
+        registry,
+        tmp_path,
+        inference_api_per_minute=0,
+        inference_api_per_hour=0,
+        inference_api_p95_ms=30_000,
+        inference_api_samples=30,
+    )
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [big])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success

@@ -21,13 +21,7 @@ from hub_assets.metrics import claims
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.scoring import cleared_snapshot
 from hub_assets.pipeline.discover import discover
-from hub_assets.resources import (
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 QA_PIN, HELD_OUT_QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 RANDOM_ENCODERS = (f"{ORG}/tiny-bert-embedder", f"{ORG}/tiny-bert-two-revisions")
@@ -84,13 +78,7 @@ def test_qa_separates_the_trained_model_from_random_ones(hub_server, hub_client,
 
 
 def resources(url, registry, tmp_path):
-    return {
-        "hub": HubResource(requests_per_second=0, endpoint=url, cache_dir=str(tmp_path / "cache")),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work")),
-        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval")),
-        "inference_api": InferenceApiResource(),
-    }
+    return pipeline_resources(url, registry, tmp_path)
 
 
 @pytest.mark.slow
@@ -243,18 +231,9 @@ def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, r
     chain = [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate]
 
     def res(offline, limit):
-        return {
-            "hub": HubResource(
-                requests_per_second=0,
-                endpoint=hub_server.url,
-                cache_dir=str(tmp_path / "cache"),
-                offline=offline,
-            ),
-            "registry": RegistryResource(path=str(registry.path)),
-            "trust": TrustResource(work_dir=str(tmp_path / "work")),
-            "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
-            "inference_api": InferenceApiResource(),
-        }
+        return pipeline_resources(
+            hub_server.url, registry, tmp_path, hf_hub_offline=offline, eval_sample_limit=limit
+        )
 
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [QA_MODEL])

@@ -19,14 +19,9 @@ from hub_assets.evaluation.measurement import Measurement
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.claims import comparable_claims
 from hub_assets.pipeline.discover import discover
-from hub_assets.resources import (
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets.resources import PipelineResource
 from hub_assets_tests.conftest import free_port
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 QA_PIN, HELD_OUT_QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 HELD_OUT = HELD_OUT_QA_PIN.repo_id
@@ -125,13 +120,7 @@ def test_claims_beside_the_measurement():
 
 
 def resources(url, registry, tmp_path, limit=None):
-    return {
-        "hub": HubResource(requests_per_second=0, endpoint=url, cache_dir=str(tmp_path / "cache")),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work")),
-        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=limit),
-        "inference_api": InferenceApiResource(),
-    }
+    return pipeline_resources(url, registry, tmp_path, eval_sample_limit=limit)
 
 
 def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
@@ -285,7 +274,7 @@ def test_nightly_schedule_requests_each_candidate_in_bounded_range_runs(discover
             instance=instance,
             repository_def=defs.get_repository_def(),
             scheduled_execution_time=__import__("datetime").datetime(2026, 11, 24, 2),
-            resources={"registry": RegistryResource(path=str(registry.path))},
+            resources={"pipeline": PipelineResource.of(registry=registry.location)},
         )
         requests = nightly_shadow_eval_schedule.evaluate_tick(context).run_requests
     ranges = [

@@ -73,13 +73,13 @@ def test_invalid_configs_are_clear_errors(tmp_path, text, error):
 
 
 def test_missing_config_file(tmp_path, monkeypatch):
-    from hub_assets.resources import TrustResource
+    from hub_assets.pipeline.context import Pipeline
     from hub_assets.settings import load_settings
 
     monkeypatch.setenv("HUB_ASSETS_GATE_CONFIG", str(tmp_path / "nope.yaml"))
-    trust = TrustResource.from_settings(load_settings())
+    stages = Pipeline.from_settings(load_settings())
     with pytest.raises(GateConfigError, match="does not exist"):
-        trust.load_gate_config()
+        stages.gate_config()
     with pytest.raises(GateConfigError, match="HUB_ASSETS_GATE_CONFIG"):
         load_gate_config(tmp_path / "nope.yaml")
 

@@ -35,7 +35,7 @@ from hub_assets.metrics import trust
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.reproducibility import reproducibility
 from hub_assets.metrics.scoring import ScoringContext, footprint, judge_security
-from hub_assets.resources import TrustResource
+from hub_assets.pipeline.context import Pipeline
 from hub_assets.settings import load_settings
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -95,13 +95,14 @@ def test_device_profiles_default_and_replaced(tmp_path, monkeypatch):
     mine = tmp_path / "devices.yaml"
     mine.write_text("devices:\n  m2_air: {ram_gb: 8, metal: true, neural_engine: true}\n")
     monkeypatch.setenv("HUB_ASSETS_DEVICES", str(mine))
-    [m2] = TrustResource.from_settings(load_settings()).devices().values()
+    [m2] = Pipeline.from_settings(load_settings()).devices().values()
     assert m2.accelerators() == ["metal", "neural_engine"] and m2.ram_bytes == 8 * 1024**3
     est = estimate_ram(_fp(), 1024)
     assert device_fit(est, m2) == round(1 - est.total_bytes / (8 * 1024**3), 4)
     gate = tmp_path / "gate.yaml"
     gate.write_text('version: "1"\ntarget_device: m2_air\n')
-    mine_gate = TrustResource(gate_config=str(gate), devices_file=str(mine)).load_gate_config()
+    monkeypatch.setenv("HUB_ASSETS_GATE_CONFIG", str(gate))
+    mine_gate = Pipeline.from_settings(load_settings()).gate_config()
     assert mine_gate.target_device == "m2_air"
     with pytest.raises(GateConfigError, match="not one of the device profiles"):
         load_gate_config(gate)  # the built-in profiles have no m2_air

@@ -14,10 +14,10 @@ from hub_assets.devhub.demo_catalog import ORG
 from hub_assets.errors import OfflineCacheMissError, RateLimitedError
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.pacing import retry_delay
+from hub_assets.pipeline.context import Pipeline
 from hub_assets.pipeline.discover import discover
 from hub_assets.registry.metrics import last_known_revision
-from hub_assets.resources import HubResource
-from hub_assets.settings import load_settings
+from hub_assets.settings import default, load_settings
 from hub_assets_tests.conftest import GATED_TOKEN, PROJECT_ROOT
 
 GATED = f"{ORG}/tiny-gpt2-gated"
@@ -27,16 +27,16 @@ def test_hf_endpoint_is_used_when_ours_is_unset(hub_server, monkeypatch, tmp_pat
     monkeypatch.delenv("HUB_ASSETS_HUB_ENDPOINT", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
     monkeypatch.setenv("HUB_ASSETS_CACHE_DIR", str(tmp_path))
-    hub = HubResource.from_settings(load_settings())
+    hub = Pipeline.from_settings(load_settings())
     assert hub.endpoint == hub_server.url
     assert hub.client().model_metadata(f"{ORG}/tiny-t5-qa").data["info"]["sha"]
     monkeypatch.setenv("HUB_ASSETS_HUB_ENDPOINT", "http://127.0.0.1:1")
     # ours wins when set
-    assert HubResource.from_settings(load_settings()).endpoint == "http://127.0.0.1:1"
+    assert Pipeline.from_settings(load_settings()).endpoint == "http://127.0.0.1:1"
 
 
 def test_default_rate_limit_is_within_the_free_tier():
-    assert HubResource().requests_per_second <= 3.0
+    assert default("hub_rate_limit") <= 3.0
     assert HubSettings(endpoint="x").requests_per_second <= 1000 / 300
 
 
@@ -52,11 +52,11 @@ def test_a_token_found_only_in_the_token_file_opens_a_gated_repo(hub_server, tmp
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUB_ASSETS_HUB_ENDPOINT")}
     env.update(HF_TOKEN_PATH=str(token_file), HF_ENDPOINT=hub_server.url, HF_HOME=str(tmp_path))
     code = (
-        "from hub_assets.resources import HubResource\n"
+        "from hub_assets.pipeline.context import Pipeline\n"
         "from hub_assets.settings import load_settings\n"
-        "hub = HubResource.from_settings(load_settings())\n"
+        "hub = Pipeline.from_settings(load_settings())\n"
         f"m = hub.client().model_metadata({GATED!r}).data\n"
-        "print(m['config']['model_type'], hub.token is None)\n"
+        "print(m['config']['model_type'], hub.hub_settings.token is None)\n"
     )
     env["HUB_ASSETS_CACHE_DIR"] = str(tmp_path / "cache")
     got = _python(code, env)
@@ -115,9 +115,9 @@ def test_hf_hub_offline_means_cache_only(mutable_hub, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HUB_ASSETS_HUB_ENDPOINT=mutable_hub.url)
     env.update(HUB_ASSETS_CACHE_DIR=str(tmp_path), HUB_ASSETS_CACHE_TTL_HOURS="0")
     got = _python(
-        "from hub_assets.resources import HubResource\n"
+        "from hub_assets.pipeline.context import Pipeline\n"
         "from hub_assets.settings import load_settings\n"
-        "print(HubResource.from_settings(load_settings()).client().model_metadata('acme/small').offline)",
+        "print(Pipeline.from_settings(load_settings()).client().model_metadata('acme/small').offline)",
         env,
     )
     assert got.stdout.strip() == "True", got.stderr

@@ -17,13 +17,7 @@ from hub_assets.devhub.demo_cases import NC_BASE, NC_FINETUNE
 from hub_assets.metrics.licence_chain import Ancestor, licence_obligations, obligations_of
 from hub_assets.pipeline.discover import discover
 from hub_assets.registry.tree import ancestry, record_edges
-from hub_assets.resources import (
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 ALL_USES = ("commercial_use", "redistribution", "modification")
 
@@ -120,15 +114,7 @@ def test_the_demo_fine_tune_of_a_non_commercial_base_fails_on_inherited_obligati
     hub_client, hub_server, registry, tmp_path, monkeypatch
 ):
     discover(hub_client, registry, run_id="d")
-    resources = {
-        "hub": HubResource(
-            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
-        ),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work")),
-        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=10),
-        "inference_api": InferenceApiResource(),
-    }
+    resources = pipeline_resources(hub_server.url, registry, tmp_path, eval_sample_limit=10)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [NC_FINETUNE])
         result = dg.materialize(

@@ -18,8 +18,8 @@ from hub_assets.pipeline.contamination import training_data
 from hub_assets.pipeline.discover import discover
 from hub_assets.pipeline.evaluate import evaluate_on_every_set
 from hub_assets.registry.models import now, save_revision
-from hub_assets.resources import HubResource, RegistryResource, TrustResource
 from hub_assets_tests.conftest import PROJECT_ROOT
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 RETRIEVAL_PIN = DEFAULT_PINS[-1]
 STAND_IN = "acme/marco-passages"
@@ -126,13 +126,9 @@ def test_minilm_declared_overlap_and_a_measured_leak(mutable_hub, registry, tmp_
             [model_metadata, security_scan],
             partition_key="acme/embedder",
             instance=instance,
-            resources={
-                "hub": HubResource(
-                    requests_per_second=0, endpoint=mutable_hub.url, cache_dir=str(tmp_path / "c")
-                ),
-                "registry": RegistryResource(path=str(registry.path)),
-                "trust": TrustResource(work_dir=str(tmp_path)),
-            },
+            resources=pipeline_resources(
+                mutable_hub.url, registry, tmp_path, work_dir=str(tmp_path)
+            ),
         )
     outcomes = evaluate_on_every_set(
         "acme/embedder",

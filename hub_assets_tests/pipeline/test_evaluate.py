@@ -13,7 +13,7 @@ from hub_assets.hub.snapshots import SnapshotStore
 from hub_assets.pipeline.discover import discover
 from hub_assets.pipeline.evaluate import run_shadow_evaluation
 from hub_assets.registry.metrics import write_metrics
-from hub_assets.resources import HubResource, RegistryResource, TrustResource
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 
 def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, registry, tmp_path):
@@ -26,15 +26,9 @@ def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, regist
                 [model_metadata, security_scan],
                 partition_key=model,
                 instance=instance,
-                resources={
-                    "hub": HubResource(
-                        requests_per_second=0,
-                        endpoint=hub_server.url,
-                        cache_dir=str(tmp_path / "c"),
-                    ),
-                    "registry": RegistryResource(path=str(registry.path)),
-                    "trust": TrustResource(work_dir=str(tmp_path)),
-                },
+                resources=pipeline_resources(
+                    hub_server.url, registry, tmp_path, work_dir=str(tmp_path)
+                ),
             )
 
     def run(model):

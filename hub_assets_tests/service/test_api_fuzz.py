@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from hub_assets.cli.instance import ensure_dagster_home
+from hub_assets.pipeline.context import Pipeline
 from hub_assets.registry.store import Registry
-from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app
 from hub_assets.settings import load_settings
 from hub_assets_tests.conftest import free_port, pipeline_env
@@ -46,7 +46,7 @@ def running_service(_hub_server_session, tmp_path_factory):
     with pipeline_env(_hub_server_session.url, registry, tmp):
         config = load_settings()
         ensure_dagster_home(config)
-        app = create_app(config, registry, PackageStoreResource.from_settings(config).get())
+        app = create_app(config, registry, Pipeline.from_settings(config).package_store())
         app.state.identity.add_user("fuzz", ["read", "upload", "approve", "admin"], PASSWORD)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))

@@ -22,11 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub_assets.cli.instance import ensure_dagster_home
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
 from hub_assets.errors import InvalidIdentityError
+from hub_assets.pipeline.context import Pipeline
 from hub_assets.pipeline.identity import INVALID_TOKEN, Identity
 from hub_assets.registry.identity import audit_events
 from hub_assets.registry.models import status_history
 from hub_assets.registry.store import Registry
-from hub_assets.resources import PackageStoreResource
 from hub_assets.service.app import create_app, server_config
 from hub_assets.service.schemas import PackagePage
 from hub_assets.settings import load_settings
@@ -45,7 +45,7 @@ def service(_hub_server_session, tmp_path_factory):
     with pipeline_env(_hub_server_session.url, registry, tmp):
         settings = load_settings()
         ensure_dagster_home(settings)  # as `hub-assets serve` does
-        store = PackageStoreResource.from_settings(settings).get()
+        store = Pipeline.from_settings(settings).package_store()
         app = create_app(settings, registry, store)
         identity: Identity = app.state.identity
         assert identity.ensure_admin(ADMIN_PASSWORD) is None  # a given password: not echoed
@@ -582,7 +582,7 @@ def own_service(registry, tmp_path, extend=None):
     may add to the app first. Yields (url, identity)."""
     with pipeline_env("http://127.0.0.1:9", registry, tmp_path):
         settings = load_settings()
-        app = create_app(settings, registry, PackageStoreResource.from_settings(settings).get())
+        app = create_app(settings, registry, Pipeline.from_settings(settings).package_store())
         if extend is not None:
             extend(app)
         port = free_port()

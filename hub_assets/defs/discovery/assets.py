@@ -24,10 +24,8 @@ from hub_assets.defs.conventions import (
     tags,
 )
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.pipeline.discover import discover
-from hub_assets.pipeline.metadata import record_metadata
 from hub_assets.registry.packages import REQUEST_TAG
-from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
+from hub_assets.resources import PipelineResource
 from hub_assets.states import Verdict
 
 CHANGES_SCHEMA = TableSchema(
@@ -63,24 +61,16 @@ class DiscoveryRunConfig(Config):
 def hub_candidates(
     context: AssetExecutionContext,
     config: DiscoveryRunConfig,
-    hub: HubResource,
-    registry: RegistryResource,
-    discovery: DiscoveryResource,
+    pipeline: PipelineResource,
 ) -> MaterializeResult:
     """Runs an incremental discovery scan and reports what is new or changed."""
-    with metered_client(context, hub, registry, "discovery") as client:
-        outcome = discover(
-            client,
-            registry.get(),
-            run_id=context.run_id,
-            pipeline_tags=discovery.pipeline_tags,
-            candidate_filter=discovery.candidate_filter(),
-            full=config.full_rescan,
-        )
+    stages = pipeline.get()
+    with metered_client(context, stages, "discovery") as client:
+        outcome = stages.discover(client, context.run_id, full=config.full_rescan)
     counts = outcome.counts()
     if outcome.offline:
         context.log.warning(
-            f"Hub at {hub.endpoint} unreachable: registry unchanged, "
+            f"Hub at {stages.endpoint} unreachable: registry unchanged, "
             f"{counts['candidates_total']} candidates as of the last scan."
         )
     else:
@@ -90,8 +80,8 @@ def hub_candidates(
             **counts,
             "offline": outcome.offline,
             "source": "registry (Hub unreachable)" if outcome.offline else "hub",
-            "hub_endpoint": MetadataValue.url(hub.endpoint),
-            "pipeline_tags": ", ".join(discovery.pipeline_tags),
+            "hub_endpoint": MetadataValue.url(stages.endpoint),
+            "pipeline_tags": ", ".join(stages.pipeline_tags),
             "new_and_changed": MetadataValue.table(
                 records=[TableRecord(row) for row in outcome.changes()], schema=CHANGES_SCHEMA
             ),
@@ -110,19 +100,17 @@ def hub_candidates(
     description="One model's Hub metadata at its current revision: info with file metadata, "
     "card YAML and text, commits with authors, config.json (registry: model_revisions).",
 )
-def model_metadata(
-    context: AssetExecutionContext, hub: HubResource, registry: RegistryResource
-) -> ModelEvents:
+def model_metadata(context: AssetExecutionContext, pipeline: PipelineResource) -> ModelEvents:
     """Fetches (or reads from the cache) and stores a model's metadata by revision sha."""
+    stages = pipeline.get()
 
     def one(model_id: str) -> MaterializeResult:
         with (
             retry_when_transient(),
-            metered_client(context, hub, registry, "metadata", model_id) as client,
+            metered_client(context, stages, "metadata", model_id) as client,
         ):
-            recorded = record_metadata(
+            recorded = stages.record_metadata(
                 client,
-                registry.get(),
                 model_id,
                 context.run_id,
                 # an ad-hoc request (or its retry) judges what the Hub has now

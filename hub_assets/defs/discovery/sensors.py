@@ -6,7 +6,7 @@ from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.errors import RegistryError
 from hub_assets.registry.models import candidate_events_after
-from hub_assets.resources import RegistryResource
+from hub_assets.resources import PipelineResource
 
 # Dagster checks each run request's partition with one query, so a tick asking for 10,000
 # runs takes ~30 s; at most this many per tick keeps each under a few seconds (and the
@@ -32,12 +32,12 @@ model_pipeline_job = dg.define_asset_job(
     "pipeline run for every candidate event since the cursor (new models, new revisions).",
 )
 def candidate_models_sensor(
-    context: dg.SensorEvaluationContext, registry: RegistryResource
+    context: dg.SensorEvaluationContext, pipeline: PipelineResource
 ) -> dg.SensorResult | dg.SkipReason:
     """Cursor: the last `model_status_events.event_id` handled."""
     after = int(context.cursor or 0)
     try:
-        with registry.get().read() as con:
+        with pipeline.get().registry.read() as con:
             rows, last = candidate_events_after(con, after, MAX_RUN_REQUESTS_PER_TICK)
     except RegistryError as e:
         return dg.SkipReason(str(e))

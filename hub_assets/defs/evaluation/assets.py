@@ -1,7 +1,5 @@
 """Shadow evaluations: pinned datasets, per-model scores, the leaderboard."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from hub_assets.defs.conventions import (
@@ -26,20 +24,13 @@ from hub_assets.defs.evaluation.metadata import (
 )
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.evaluation.contamination import describe
-from hub_assets.evaluation.datasets import cache_dataset
 from hub_assets.evaluation.measurement import METRIC_LABELS, PRIMARY
 from hub_assets.metrics.scoring import fingerprint
-from hub_assets.pipeline.evaluate import evaluate_on_every_set
 from hub_assets.pipeline.samples import worst_samples
 from hub_assets.progress import ProgressLines
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.resources import (
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets.registry.store import Registry
+from hub_assets.resources import PipelineResource
 
 
 @dg.asset(
@@ -51,23 +42,13 @@ from hub_assets.resources import (
     "datasets.load_dataset through the Hub once and kept as Parquet (then offline).",
 )
 def eval_datasets(
-    context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
-    evaluation: EvaluationResource,
+    context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
     """Caches every pinned dataset and records its revision, fingerprint and row counts."""
+    stages = pipeline.get()
     # the Hub first, then one short write: no registry lock is held during a download
-    cached = [
-        (
-            pin,
-            cache_dataset(
-                pin, hub.endpoint, Path(evaluation.cache_dir), hub.token, offline=hub.offline
-            ),
-        )
-        for pin in evaluation.pins()
-    ]
-    with registry.get().write() as con:
+    cached = [(pin, stages.cache_dataset(pin)) for pin in stages.pins]
+    with stages.registry.write() as con:
         for pin, data in cached:
             reg_eval.record_dataset(
                 con,
@@ -140,37 +121,19 @@ DATASETS_SCHEMA = dg.TableSchema(
     "for encoders): eval_runs, per-sample eval_samples, aggregate metric_values with lineage.",
 )
 def shadow_eval_scores(
-    context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
-    trust: TrustResource,
-    evaluation: EvaluationResource,
-    inference_api: InferenceApiResource,
+    context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> ModelEvents:
     """Evaluates the current revision unless an identical evaluation is cached: locally, or
     through the inference API for a model over the local limit (or configured for it)."""
+    stages = pipeline.get()
 
     def one(model_id: str) -> dg.MaterializeResult:
         with (
             retry_when_transient(),
-            metered_client(context, hub, registry, "shadow_evaluation", model_id) as client,
+            metered_client(context, stages, "shadow_evaluation", model_id) as client,
         ):
-            outcomes = evaluate_on_every_set(
-                model_id,
-                client=client,
-                registry=registry.get(),
-                snapshots=trust.snapshots(progress=ProgressLines(context.log.info)),
-                pins=evaluation.pins(),
-                cache_dir=Path(evaluation.cache_dir),
-                config=evaluation.generation_config(),
-                sample_limit=evaluation.sample_limit,
-                max_weight_bytes=trust.limits().max_weight_bytes,
-                run_id=context.run_id,
-                regression_alpha=evaluation.regression_alpha,
-                regression_min_samples=evaluation.regression_min_samples,
-                offline=hub.offline,
-                api=inference_api.config(hub),
-                overlap=evaluation.overlap_budget(),
+            outcomes = stages.evaluate(
+                client, model_id, context.run_id, ProgressLines(context.log.info)
             )
         measured = [o for o in outcomes if o.measurement is not None]
         if not measured:
@@ -189,7 +152,7 @@ def shadow_eval_scores(
         outcome = measured[0]
         measurement, pin, claims = outcome.measurement, outcome.pin, outcome.claims
         primary = PRIMARY[measurement.task][0]
-        worst = worst_samples(registry.get(), model_id, Path(evaluation.cache_dir), WORST_SHOWN)
+        worst = worst_samples(stages.registry, model_id, stages.eval_cache_dir, WORST_SHOWN)
         interval = measurement.interval(primary) or (0.0, 0.0)
         chance = measurement.chance(primary)
         return dg.MaterializeResult(
@@ -289,9 +252,9 @@ def _not_evaluated(
     description="Every evaluated model's latest shadow scores, net score and gate outcome "
     "(registry view v_leaderboard).",
 )
-def leaderboard(registry: RegistryResource) -> dg.MaterializeResult:
+def leaderboard(pipeline: PipelineResource) -> dg.MaterializeResult:
     """Reads the leaderboard (with a chance row per task) and shows it as a table."""
-    frame = leaderboard_frame(registry)
+    frame = leaderboard_frame(pipeline.get().registry)
     records = [
         dg.TableRecord({k: (None if v != v else v) for k, v in row.items()})  # NaN → None
         for row in frame.to_dict(orient="records")
@@ -307,9 +270,8 @@ def leaderboard(registry: RegistryResource) -> dg.MaterializeResult:
     )
 
 
-def leaderboard_frame(registry: RegistryResource):  # noqa: ANN201 - a pandas DataFrame
+def leaderboard_frame(reg: Registry):  # noqa: ANN201 - a pandas DataFrame
     """The leaderboard, best first within each task, chance rows included."""
-    reg = registry.get()
     reg.ensure_schema()
     with reg.read() as con:
         return reg_eval.leaderboard(con)

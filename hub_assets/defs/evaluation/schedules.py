@@ -9,7 +9,7 @@ from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.errors import RegistryError
 from hub_assets.registry.models import candidates
-from hub_assets.resources import RegistryResource
+from hub_assets.resources import PipelineResource
 
 shadow_eval_job = dg.define_asset_job(
     "shadow_eval_job",
@@ -68,11 +68,11 @@ def model_ranges(partitions: list[str], wanted: set[str], size: int) -> list[tup
     "up to HUB_ASSETS_MODELS_PER_RUN models; the model_runs pool bounds how many run at once.",
 )
 def nightly_shadow_eval_schedule(
-    context: dg.ScheduleEvaluationContext, registry: RegistryResource
+    context: dg.ScheduleEvaluationContext, pipeline: PipelineResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """One run request per range of candidate partitions, keyed by the night it belongs to."""
     try:
-        with registry.get().read() as con:
+        with pipeline.get().registry.read() as con:
             current = candidates(con)
     except RegistryError as e:
         return dg.SkipReason(str(e))

@@ -17,16 +17,11 @@ from hub_assets.errors import (
     outcome_of,
     plain_message,
 )
-from hub_assets.pipeline.ingest import CLAIM_WAIT_S, IngestResult, ingest_model
+from hub_assets.pipeline.ingest import CLAIM_WAIT_S, IngestResult
 from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.packages import PackageRow
-from hub_assets.resources import (
-    HubResource,
-    PackageStoreResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets.resources import PipelineResource
 from hub_assets.states import RequestStatus
 
 
@@ -103,14 +98,12 @@ def store_uri(uri: str) -> str:
 def ingested_package(
     context: dg.AssetExecutionContext,
     config: IngestConfig,
-    hub: HubResource,
-    registry: RegistryResource,
-    trust: TrustResource,
-    package_store: PackageStoreResource,
+    pipeline: PipelineResource,
 ) -> Iterator[dg.MaterializeResult]:
     """Packages the model if its current revision passed the gate (idempotent per revision)."""
     model_id = context.partition_key
-    reg = registry.get()
+    stages = pipeline.get()
+    reg = stages.registry
     request_id = config.request_id
 
     def record(**fields: object) -> None:
@@ -121,21 +114,16 @@ def ingested_package(
     record(status=RequestStatus.RUNNING.value)
     try:
         with (
-            metered_client(context, hub, registry, "packaging", model_id) as client,
+            metered_client(context, stages, "packaging", model_id) as client,
             _Progress(context) as progress,
         ):
-            result = ingest_model(
+            result = stages.ingest(
                 client,
-                reg,
-                package_store.get(),
                 model_id,
+                context.run_id,
                 version=config.version,
                 description=config.description,
-                run_id=context.run_id,
-                work_dir=Path(trust.work_dir),
-                snapshots=trust.snapshots(),
                 progress=progress,
-                signing=package_store.signing(),
                 # a second run of the same model (a backfill beside the sensor's run) waits
                 # for the first to finish packaging, then reports its package
                 wait_for_claim_s=CLAIM_WAIT_S,

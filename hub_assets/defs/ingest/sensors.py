@@ -9,7 +9,7 @@ from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.models import current_sha, status_history
 from hub_assets.registry.packages import REQUEST_TAG, record_failed_request
 from hub_assets.registry.store import Registry
-from hub_assets.resources import RegistryResource
+from hub_assets.resources import PipelineResource
 
 
 @dg.sensor(
@@ -20,12 +20,12 @@ from hub_assets.resources import RegistryResource
     "metadata, trust metrics, gate, package — adding the model's partition if needed.",
 )
 def ingest_request_sensor(
-    context: dg.SensorEvaluationContext, registry: RegistryResource
+    context: dg.SensorEvaluationContext, pipeline: PipelineResource
 ) -> dg.SensorResult | dg.SkipReason:
     """Cursor: the last request id handed to a run."""
     after = int(context.cursor or 0)
     try:
-        with registry.get().read() as con:
+        with pipeline.get().registry.read() as con:
             pending = reg_packages.pending_requests(con, after)
     except RegistryError as e:
         return dg.SkipReason(str(e))
@@ -64,7 +64,7 @@ def ingest_request_sensor(
     description="Records why an ad-hoc ingest request failed (not on the Hub, gate failed...).",
 )
 def ingest_request_failure_sensor(
-    context: dg.RunFailureSensorContext, registry: RegistryResource
+    context: dg.RunFailureSensorContext, pipeline: PipelineResource
 ) -> None:
     request = context.dagster_run.tags.get(REQUEST_TAG)
     if request is None:
@@ -77,11 +77,11 @@ def ingest_request_failure_sensor(
         ]
     )
     record_failed_request(
-        registry.get(), int(request), context.dagster_run.run_id, message, outcome
+        pipeline.get().registry, int(request), context.dagster_run.run_id, message, outcome
     )
     partition = context.dagster_run.tags.get("dagster/partition")
     if partition and outcome in UNKNOWN_MODEL_OUTCOMES:
-        forget_unknown_model(context.instance, registry.get(), partition)
+        forget_unknown_model(context.instance, pipeline.get().registry, partition)
 
 
 # A request for an id the Hub does not know (or refuses as invalid) judged nothing: its

@@ -8,6 +8,7 @@ from hub_assets.defs.conventions import OWNERS, tags
 from hub_assets.defs.evaluation.assets import leaderboard
 from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.errors import PushForbiddenError, PushUnauthorizedError, plain_message
+from hub_assets.pipeline.context import Pipeline
 from hub_assets.publishing.push import check_can_write
 from hub_assets.publishing.reports import (
     EVALS_REPO,
@@ -17,16 +18,16 @@ from hub_assets.publishing.reports import (
     sync_files,
 )
 from hub_assets.registry.approved import approved_packages
-from hub_assets.resources import HubResource, PublishResource, RegistryResource
+from hub_assets.resources import PipelineResource
 
 
-def _why_not(hub: HubResource, publish: PublishResource):  # noqa: ANN202 - (api, reason)
+def _why_not(stages: Pipeline):  # noqa: ANN202 - (api, reason)
     """The HfApi to publish with, or the reason nothing can be published."""
-    if not publish.org:
+    if not stages.settings.publish_org:
         return None, "HUB_ASSETS_PUBLISH_ORG is not set: nothing is published."
-    if hub.offline:
+    if stages.offline:
         return None, "HF_HUB_OFFLINE is set: nothing is published."
-    api = hub.client().api
+    api = stages.client().api
     try:
         check_can_write(api)
     except (PushUnauthorizedError, PushForbiddenError) as e:
@@ -51,18 +52,16 @@ def _skipped(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeRe
     "{org}/hub-assets-evals.",
 )
 def published_eval_reports(
-    context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
-    publish: PublishResource,
+    context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
     """Publish what changed since the last time (nothing, when nothing did)."""
-    api, reason = _why_not(hub, publish)
+    stages = pipeline.get()
+    api, reason = _why_not(stages)
     if api is None:
         return _skipped(context, reason)
-    with registry.get().read() as con:
+    with stages.registry.read() as con:
         files = eval_report_files(con)
-    repo_id = f"{publish.org}/{EVALS_REPO}"
+    repo_id = f"{stages.settings.publish_org}/{EVALS_REPO}"
     done = sync_files(
         api, repo_id, "dataset", files, private=True, message="Shadow evaluations (hub-assets)"
     )
@@ -87,23 +86,21 @@ def published_eval_reports(
     "results (model-index), the gate's outcome and evidence, lineage and the package.",
 )
 def published_model_cards(
-    context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
-    publish: PublishResource,
+    context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
     """Publish the card of every approved model whose card changed."""
-    api, reason = _why_not(hub, publish)
+    stages = pipeline.get()
+    api, reason = _why_not(stages)
     if api is None:
         return _skipped(context, reason)
     rows = []
-    with registry.get().read() as con:
+    with stages.registry.read() as con:
         cards = {
             p.model_id: registry_card(con, p)
             for p in approved_packages(con, require_promoted=False).values()
         }
     for model_id, card in sorted(cards.items()):
-        repo_id = f"{publish.org}/{registry_card_name(model_id)}"
+        repo_id = f"{stages.settings.publish_org}/{registry_card_name(model_id)}"
         done = sync_files(
             api,
             repo_id,

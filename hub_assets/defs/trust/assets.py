@@ -1,7 +1,5 @@
 """Trust metrics and the quality gate, per model partition."""
 
-from functools import partial
-
 import dagster as dg
 
 from hub_assets.defs import SETTINGS
@@ -23,12 +21,10 @@ from hub_assets.defs.trust.security import VERDICTS_SCHEMA
 from hub_assets.gate.evidence import GateEvidence
 from hub_assets.hardware.fit import fit_summary
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
-from hub_assets.pipeline.gate import gate_revision
-from hub_assets.pipeline.score import score_revision
 from hub_assets.progress import ProgressLines
 from hub_assets.registry.evaluations import evaluation_dagster_run
 from hub_assets.registry.packages import revision_package
-from hub_assets.resources import EvaluationResource, HubResource, RegistryResource, TrustResource
+from hub_assets.resources import PipelineResource
 from hub_assets.states import Verdict
 
 DEVICE_SCHEMA = dg.TableSchema(
@@ -68,29 +64,17 @@ def fit_markdown(row: dict) -> str:
     "latency, written to metric_values with lineage (docs/metrics.md). Performance is "
     "judged on the shadow evaluation's measurement where the task has one.",
 )
-def trust_metrics(
-    context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
-    trust: TrustResource,
-    evaluation: EvaluationResource,
-) -> ModelEvents:
+def trust_metrics(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> ModelEvents:
     """Scores the revision; unchanged inputs are not rescored (nothing is re-run)."""
+    stages = pipeline.get()
 
     def one(model_id: str) -> dg.MaterializeResult:
         with (
             retry_when_transient(),
-            metered_client(context, hub, registry, "trust", model_id) as client,
+            metered_client(context, stages, "trust", model_id) as client,
         ):
-            revision = score_revision(
-                client,
-                registry.get(),
-                model_id,
-                context.run_id,
-                pins=evaluation.pins(),
-                scoring_context=partial(
-                    trust.scoring_context, progress=ProgressLines(context.log.info)
-                ),
+            revision = stages.score(
+                client, model_id, context.run_id, ProgressLines(context.log.info)
             )
         sha, scored, fresh, fit = revision.sha, revision.scored, revision.fresh, revision.fit
         # one line per model: each log line is an event the instance stores
@@ -253,16 +237,15 @@ def evidence_links(model_id: str, eval_run: str | None, package_id: str | None) 
     "per-model overrides). Records gate_results and gate_passed / gate_failed; each model's "
     "page shows its verdict and the evidence. A rejection is a verdict, not a failed run.",
 )
-def quality_gate(
-    context: dg.AssetExecutionContext, registry: RegistryResource, trust: TrustResource
-) -> ModelEvents:
+def quality_gate(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> ModelEvents:
     """Decides pass or fail for the current revision and shows why."""
     verdicts: dict[str, int] = {}
+    stages = pipeline.get()
 
     def one(model_id: str) -> dg.MaterializeResult:
-        config = trust.load_gate_config()
-        reg = registry.get()
-        gated = gate_revision(reg, model_id, config, context.run_id)
+        config = stages.gate_config()
+        reg = stages.registry
+        gated = stages.gate(model_id, context.run_id, config)
         sha, decision, evidence = gated.sha, gated.decision, gated.evidence
         verdicts[evidence.verdict] = verdicts.get(evidence.verdict, 0) + 1
         (context.log.info if decision.passed else context.log.warning)(

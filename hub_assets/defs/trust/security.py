@@ -1,7 +1,5 @@
 """The security verdict per model partition: the first judgment, before anything loads."""
 
-from functools import partial
-
 import dagster as dg
 
 from hub_assets.defs.conventions import (
@@ -15,9 +13,8 @@ from hub_assets.defs.conventions import (
 )
 from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
-from hub_assets.pipeline.score import judge_revision_security
 from hub_assets.progress import ProgressLines
-from hub_assets.resources import HubResource, RegistryResource, TrustResource
+from hub_assets.resources import PipelineResource
 
 VERDICTS_SCHEMA = dg.TableSchema(
     columns=[
@@ -48,27 +45,17 @@ VERDICTS_SCHEMA = dg.TableSchema(
     "templates, secrets (docs/security.md). A flagged model is never loaded, evaluated or "
     "run; a failing verdict is a verdict, not a failed run.",
 )
-def security_scan(
-    context: dg.AssetExecutionContext,
-    hub: HubResource,
-    registry: RegistryResource,
-    trust: TrustResource,
-) -> ModelEvents:
+def security_scan(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> ModelEvents:
     """Judges the revision's security; unchanged inputs are not scanned again."""
+    stages = pipeline.get()
 
     def one(model_id: str) -> dg.MaterializeResult:
         with (
             retry_when_transient(),
-            metered_client(context, hub, registry, "security", model_id) as client,
+            metered_client(context, stages, "security", model_id) as client,
         ):
-            judged = judge_revision_security(
-                client,
-                registry.get(),
-                model_id,
-                context.run_id,
-                scoring_context=partial(
-                    trust.scoring_context, progress=ProgressLines(context.log.info)
-                ),
+            judged = stages.judge_security(
+                client, model_id, context.run_id, ProgressLines(context.log.info)
             )
         verdict = judged.verdict
         (context.log.info if judged.cleared else context.log.warning)(

@@ -4,17 +4,11 @@ import dagster as dg
 
 from hub_assets.defs.discovery.assets import hub_candidates, model_metadata
 from hub_assets.devhub.demo_catalog import MINILM
-from hub_assets.resources import DiscoveryResource, HubResource, RegistryResource
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 
 def resources(hub_server, registry, tmp_path):
-    return {
-        "hub": HubResource(
-            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
-        ),
-        "registry": RegistryResource(path=str(registry.path)),
-        "discovery": DiscoveryResource(),
-    }
+    return pipeline_resources(hub_server.url, registry, tmp_path)
 
 
 def test_candidates_then_metadata_partition(hub_server, registry, tmp_path):

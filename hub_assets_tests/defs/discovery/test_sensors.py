@@ -7,7 +7,7 @@ from hub_assets.defs.discovery.sensors import candidate_models_sensor
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.pipeline.discover import discover
 from hub_assets.registry.store import Registry
-from hub_assets.resources import RegistryResource
+from hub_assets.resources import PipelineResource
 
 
 def tick(instance, registry: Registry, cursor=None):
@@ -16,7 +16,7 @@ def tick(instance, registry: Registry, cursor=None):
         instance_ref=instance.get_ref(),
         cursor=cursor,
         definitions=defs,
-        resources={"registry": RegistryResource(path=str(registry.path))},
+        resources={"pipeline": PipelineResource.of(registry=registry.location)},
     ) as ctx:
         return candidate_models_sensor.evaluate_tick(ctx)
 

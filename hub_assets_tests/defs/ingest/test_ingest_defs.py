@@ -14,13 +14,9 @@ from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_sensor
 from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.registry import packages as reg_packages
-from hub_assets.resources import (
-    HubResource,
-    PackageStoreResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets.resources import PipelineResource
 from hub_assets_tests.conftest import pipeline_env
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 
 def test_request_sensor_requests_a_configured_run(registry):
@@ -33,7 +29,7 @@ def test_request_sensor_requests_a_configured_run(registry):
         with dg.build_sensor_context(
             instance_ref=instance.get_ref(),
             definitions=defs,
-            resources={"registry": RegistryResource(path=str(registry.path))},
+            resources={"pipeline": PipelineResource.of(registry=registry.location)},
         ) as ctx:
             result = ingest_request_sensor.evaluate_tick(ctx)
     a, b = result.run_requests
@@ -53,14 +49,7 @@ def test_request_sensor_requests_a_configured_run(registry):
 def test_ingested_package_is_idempotent_per_revision(hub_server, gated_registry, tmp_path):
     model = f"{ORG}/tiny-gpt2-complete"
     registry = gated_registry(model)
-    resources = {
-        "hub": HubResource(
-            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
-        ),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work")),
-        "package_store": PackageStoreResource(uri=str(tmp_path / "packages")),
-    }
+    resources = pipeline_resources(hub_server.url, registry, tmp_path)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [model])
         first = dg.materialize(
@@ -165,12 +154,7 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
     registry.ensure_schema()
     with registry.write() as con:
         request_id = reg_packages.add_request(con, "nobody/nothing", "", None)
-    resources = {
-        "hub": HubResource(
-            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
-        ),
-        "registry": RegistryResource(path=str(registry.path)),
-    }
+    resources = pipeline_resources(hub_server.url, registry, tmp_path)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", ["nobody/nothing"])
         failed = dg.materialize(
@@ -193,7 +177,7 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
             dagster_event=failure,
             dagster_instance=instance,
             dagster_run=run,
-            resources={"registry": RegistryResource(path=str(registry.path))},
+            resources={"pipeline": PipelineResource.of(registry=registry.location)},
         ).for_run_failure()
         ingest_request_failure_sensor(context)
         # an id the Hub does not know leaves no (red) partition behind

@@ -17,8 +17,9 @@ from hub_assets.defs.publishing.assets import published_eval_reports, published_
 from hub_assets.devhub.demo_cases import QA_MODEL
 from hub_assets.devhub.server import HubServer
 from hub_assets.registry.store import Registry
-from hub_assets.resources import HubResource, PublishResource, RegistryResource
+from hub_assets.resources import PipelineResource
 from hub_assets_tests.conftest import pipeline_env
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 WRITE, READ = "hf_publish_write", "hf_publish_read"
 
@@ -46,14 +47,17 @@ def world(demo_catalog, tmp_path_factory):
 
 def publish(world, *, token=WRITE, org="acme"):
     hub, registry, tmp = world
-    resources = {
-        "hub": HubResource(
-            endpoint=hub.url, token=token, requests_per_second=0, cache_dir=str(tmp / "hubcache")
-        ),  # fmt: skip
-        "registry": RegistryResource(path=str(registry.path)),
-        "publish": PublishResource(org=org),
-    }
-    result = dg.materialize([published_eval_reports, published_model_cards], resources=resources)
+    resources = pipeline_resources(hub.url, registry, tmp, cache_dir=str(tmp / "hubcache"))
+    resources["pipeline"] = PipelineResource.of(**resources["pipeline"].overrides, publish_org=org)
+    # the token comes from the environment only (never from resource config)
+    with pytest.MonkeyPatch.context() as mp:
+        if token is None:
+            mp.delenv("HF_TOKEN", raising=False)
+        else:
+            mp.setenv("HF_TOKEN", token)
+        result = dg.materialize(
+            [published_eval_reports, published_model_cards], resources=resources
+        )
     assert result.success
     return {
         m.asset_key.path[-1]: m.metadata

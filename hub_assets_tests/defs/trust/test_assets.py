@@ -14,14 +14,7 @@ from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.pipeline.discover import discover
 from hub_assets.registry.models import status_history
-from hub_assets.resources import (
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    PackageStoreResource,
-    RegistryResource,
-    TrustResource,
-)
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 PASSING = QA_MODEL
 FAILING = f"{ORG}/tiny-gpt2-stale"
@@ -58,16 +51,7 @@ def materialize_chain(model_id, instance, resources):
 @pytest.mark.slow
 def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tmp_path):
     discover(hub_client, registry, run_id="d1")
-    resources = {
-        "hub": HubResource(
-            requests_per_second=0, endpoint=hub_server.url, cache_dir=str(tmp_path / "cache")
-        ),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work")),
-        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=60),
-        "inference_api": InferenceApiResource(),
-        "package_store": PackageStoreResource(uri=str(tmp_path / "packages")),
-    }
+    resources = pipeline_resources(hub_server.url, registry, tmp_path, eval_sample_limit=60)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])
         assert dg.materialize([eval_datasets], instance=instance, resources=resources).success

@@ -25,28 +25,16 @@ from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.discover import candidate_filter_from, discover
 from hub_assets.proof.verify import verify_package
 from hub_assets.registry import hardware as reg_hardware
-from hub_assets.resources import (
-    EvaluationResource,
-    HubResource,
-    InferenceApiResource,
-    PackageStoreResource,
-    RegistryResource,
-    TrustResource,
-)
 from hub_assets_tests.mirror.conftest import serving
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 GGUF_FILE = "tiny-llama-q8_0.gguf"
 
 
 def _resources(url, registry, tmp_path, gate_config):
-    return {
-        "hub": HubResource(requests_per_second=0, endpoint=url, cache_dir=str(tmp_path / "cache")),
-        "registry": RegistryResource(path=str(registry.path)),
-        "trust": TrustResource(work_dir=str(tmp_path / "work"), gate_config=str(gate_config)),
-        "evaluation": EvaluationResource(cache_dir=str(tmp_path / "eval"), sample_limit=40),
-        "inference_api": InferenceApiResource(),
-        "package_store": PackageStoreResource(uri=str(tmp_path / "packages")),
-    }
+    return pipeline_resources(
+        url, registry, tmp_path, gate_config=str(gate_config), eval_sample_limit=40
+    )
 
 
 def _gate_config(tmp_path: Path) -> Path:
