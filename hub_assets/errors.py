@@ -1,8 +1,9 @@
 """What each failure means for a user, in one place: its outcome, exit code and words.
 
-This module is a leaf: it imports nothing of the product, so every module can import it.
+This module is a leaf: it imports only `outcomes.py` (the `Outcome` enum that gives each
+outcome its exit code and HTTP status, re-exported here), so every module can import it.
 It defines every error class the product raises, grouped under headings by where they are
-raised, and the `Outcome` enum that gives each outcome its exit code and HTTP status.
+raised; `failures.py` classifies a failure by these classes.
 Every error the product raises on purpose is a `HubAssetsError` whose subclass names its
 outcome; a few errors of other libraries map to outcomes here too. Failures are classified
 by type, never by searching message text: a live exception by its class, a failed Dagster
@@ -11,52 +12,16 @@ run by the class names in its `SerializableErrorInfo` chain.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any, ClassVar
 
-
-class Outcome(StrEnum):
-    """Every outcome an action can end in, with its exit code (`hub-assets ingest --wait`
-    and the other commands) and the registry service's HTTP status. The docs' outcome
-    tables are tested against this enum (hub_assets_tests/test_errors.py)."""
-
-    exit_code: int
-    http_status: int
-
-    def __new__(cls, value: str, exit_code: int, http_status: int) -> Outcome:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.exit_code, member.http_status = exit_code, http_status
-        return member
-
-    INGESTED = "ingested", 0, 200
-    ERROR = "error", 1, 500
-    INVALID = "invalid", 2, 422
-    NOT_FOUND = "not_found", 3, 404
-    GATE_FAILED = "gate_failed", 4, 400
-    ALREADY_EXISTS = "already_exists", 5, 409
-    STORAGE_FAILED = "storage_failed", 6, 502
-    GATED = "gated", 7, 403
-    CHECKSUM_MISMATCH = "checksum_mismatch", 8, 502
-    DOWNLOAD_FAILED = "download_failed", 9, 502
-    UNSAFE_REPO = "unsafe_repo", 10, 400
-    OFFLINE_CACHE_MISS = "offline_cache_miss", 11, 503
-    UNAUTHORIZED = "unauthorized", 12, 401
-    FORBIDDEN = "forbidden", 13, 403
-    THROTTLED = "throttled", 14, 429
-    REFUSED = "refused", 15, 409
-    UNVERIFIED = "unverified", 16, 502
-    OVERSIZED_REPO = "oversized_repo", 17, 400
-    MALFORMED_WEIGHTS = "malformed_weights", 18, 400
-    # asked again for a packaged revision: its package is the answer
-    ALREADY_PACKAGED = "already_packaged", 0, 200
-
-
-# Outcome → exit code and → HTTP status, as plain dicts for lookups by string.
-EXIT_CODES = {o.value: o.exit_code for o in Outcome}
-HTTP_STATUSES = {o.value: o.http_status for o in Outcome}
+from hub_assets.outcomes import (  # noqa: F401 - re-exported: errors and outcomes together
+    EXIT_CODES,
+    HTTP_STATUSES,
+    Outcome,
+    exit_code,
+    message_of_error_info,
+    plain_message,
+)
 
 
 class HubAssetsError(Exception):
@@ -459,93 +424,3 @@ class HubError(Exception):
 
 class UploadRejectedError(ValueError):
     """Uploaded bytes that do not match what was announced (sha256 or size)."""
-
-
-# Errors of other libraries that mean one of our outcomes.
-EXTERNAL_OUTCOMES = {
-    "GatedRepoError": Outcome.GATED.value,
-    "RepositoryNotFoundError": Outcome.NOT_FOUND.value,
-    "RevisionNotFoundError": Outcome.NOT_FOUND.value,
-    "OfflineModeIsEnabled": Outcome.OFFLINE_CACHE_MISS.value,
-}
-
-
-def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out += [sub, *_subclasses(sub)]
-    return out
-
-
-def outcomes_by_class_name() -> dict[str, str]:
-    """Class name → outcome for every product error and the external ones above."""
-    return {
-        **EXTERNAL_OUTCOMES,
-        **{c.__name__: Outcome(c.outcome).value for c in _subclasses(HubAssetsError)},
-    }
-
-
-_CLASS_PREFIX = re.compile(
-    r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Failure)\w*: "
-)
-
-
-def outcome_of(error: BaseException) -> str:
-    """The outcome of a live exception: its own class and bases, then its causes."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, HubAssetsError):
-            return Outcome(seen.outcome).value
-        for cls in type(seen).__mro__:
-            if cls.__name__ in EXTERNAL_OUTCOMES:
-                return EXTERNAL_OUTCOMES[cls.__name__]
-        seen = seen.__cause__ or seen.__context__
-    return "error"
-
-
-def outcome_of_error_info(info: object) -> str:
-    """The outcome of a Dagster `SerializableErrorInfo` chain (innermost cause first)."""
-    chain = []
-    while info is not None:
-        chain.append(info)
-        info = getattr(info, "cause", None) or getattr(info, "context", None)
-    known = outcomes_by_class_name()
-    for item in reversed(chain):
-        outcome = known.get(getattr(item, "cls_name", None), "error")
-        if outcome != "error":
-            return outcome
-    return "error"
-
-
-def plain_message(text: str) -> str:
-    """A message in words: no `module.ClassName: ` prefixes, each cause said once."""
-    parts = []
-    for part in str(text).strip().split("; "):
-        part = _CLASS_PREFIX.sub("", part.strip()).strip()
-        if part and part not in parts:
-            parts.append(part)
-    return "; ".join(parts)
-
-
-def message_of_error_info(info: object) -> str:
-    """The innermost cause of a Dagster error, in plain words."""
-    while getattr(info, "cause", None) is not None:
-        info = info.cause
-    return plain_message(getattr(info, "message", info))
-
-
-def exit_code(outcome: str) -> int:
-    """The exit code of an outcome (1 for one this table does not know)."""
-    return EXIT_CODES.get(outcome, 1)
-
-
-def classify_step_errors(errors: Sequence[object]) -> tuple[str, str]:
-    """(outcome, message) of a failed run's step errors (Dagster `SerializableErrorInfo`):
-    the first error with a known outcome decides; the message names each cause once."""
-    outcome = next((o for o in map(outcome_of_error_info, errors) if o != "error"), "error")
-    messages: list[str] = []
-    for e in errors:
-        m = message_of_error_info(e)
-        if m and m not in messages:
-            messages.append(m)
-    return outcome, "; ".join(messages) or "run failed"

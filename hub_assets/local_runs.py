@@ -12,7 +12,8 @@ import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from hub_assets.definitions import defs
-from hub_assets.errors import outcome_of, plain_message
+from hub_assets.errors import plain_message
+from hub_assets.failures import outcome_of
 from hub_assets.registry.packages import REQUEST_TAG, get_request, record_failed_request
 from hub_assets.registry.store import Registry
 from hub_assets.states import RequestStatus

@@ -20,7 +20,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hub_assets"
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     (
         "leaves",
-        ("hub_assets", "errors", "states", "ids", "environment", "extras", "progress", "settings"),
+        (
+            "hub_assets",
+            "outcomes",
+            "errors",
+            "failures",
+            "states",
+            "ids",
+            "environment",
+            "extras",
+            "progress",
+            "settings",
+        ),
     ),
     ("hub", ("hub", "hub_protocol")),
     ("rules", ("hardware", "evaluation", "metrics", "gate", "discovery", "packaging", "proof")),

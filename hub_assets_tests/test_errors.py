@@ -19,10 +19,9 @@ from hub_assets.errors import (
     RateLimitedError,
     StorageError,
     UnsafePathError,
-    outcome_of,
-    outcome_of_error_info,
     plain_message,
 )
+from hub_assets.failures import outcome_of, outcome_of_error_info
 from hub_assets.hub.download import ChecksumMismatchError
 
 
@@ -98,7 +97,8 @@ def test_messages_carry_no_class_paths_and_say_each_cause_once():
 
 
 def test_every_product_error_names_a_known_outcome():
-    from hub_assets.errors import HubAssetsError, outcomes_by_class_name
+    from hub_assets.errors import HubAssetsError
+    from hub_assets.failures import outcomes_by_class_name
 
     known = outcomes_by_class_name()
     assert set(known.values()) <= set(EXIT_CODES)

@@ -23,7 +23,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
+from hub_assets.errors import HTTP_STATUSES, HubAssetsError, plain_message
+from hub_assets.failures import outcome_of
 from hub_assets.hub_protocol.asgi import ProtocolApp
 from hub_assets.hub_protocol.routing import HubProtocol
 from hub_assets.mirror import mirror_state

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import Field
 
-from hub_assets.errors import HTTP_STATUSES, HubAssetsError, outcome_of, plain_message
+from hub_assets.errors import HTTP_STATUSES, HubAssetsError, plain_message
+from hub_assets.failures import outcome_of
 from hub_assets.ids import check_model_id
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.samples import worst_samples

@@ -163,7 +163,8 @@ def test_a_killed_download_resumes_and_refetches_little(hub_client, hub_server, 
 def test_a_connection_that_keeps_dropping_is_download_failed_in_words(
     hub_client, hub_server, tmp_path
 ):
-    from hub_assets.errors import DownloadFailedError, outcome_of
+    from hub_assets.errors import DownloadFailedError
+    from hub_assets.failures import outcome_of
 
     sha, files = files_of(hub_client, MINILM)
     weights = [f for f in files if f.path == "model.safetensors"]

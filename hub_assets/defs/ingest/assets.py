@@ -10,13 +10,8 @@ from hub_assets.defs import SETTINGS
 from hub_assets.defs.conventions import OWNERS, metered_client, tags
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.trust.assets import quality_gate
-from hub_assets.errors import (
-    GateNotPassedError,
-    Outcome,
-    PackageExistsError,
-    outcome_of,
-    plain_message,
-)
+from hub_assets.errors import GateNotPassedError, Outcome, PackageExistsError, plain_message
+from hub_assets.failures import outcome_of
 from hub_assets.pipeline.ingest import CLAIM_WAIT_S, IngestResult
 from hub_assets.progress import ProgressLines, TransferBars
 from hub_assets.registry import packages as reg_packages

@@ -4,7 +4,8 @@ import dagster as dg
 
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.discovery.sensors import model_pipeline_job
-from hub_assets.errors import RegistryError, classify_step_errors
+from hub_assets.errors import RegistryError
+from hub_assets.failures import classify_step_errors
 from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.models import current_sha, status_history
 from hub_assets.registry.packages import REQUEST_TAG, record_failed_request
