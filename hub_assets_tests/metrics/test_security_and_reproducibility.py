@@ -11,14 +11,9 @@ from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.evidence import ModelEvidence, StoredMetric
 from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
-from hub_assets.metrics.scoring import (
-    ALL_METRICS,
-    ScoringContext,
-    judge_security,
-    scan_repo,
-    score_model,
-)
+from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, score_model
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST, security_verdict
+from hub_assets.metrics.security_judgment import judge_security, scan_repo
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
