@@ -34,7 +34,7 @@ from hub_assets.hub_protocol.repos import (
     is_lfs,
     lfs_pointer,
 )
-from hub_assets.hub_protocol.writes import GITATTRIBUTES
+from hub_assets.hub_protocol.uploads import GITATTRIBUTES
 from hub_assets.ids import validate_repo_id, validate_repo_path
 
 REPO_TYPES = ("model", "dataset")

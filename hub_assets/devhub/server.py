@@ -18,7 +18,7 @@ from hub_assets.devhub.synthetic import SyntheticModels
 from hub_assets.hub_protocol.http import ProtocolServer
 from hub_assets.hub_protocol.repos import Caller, StaticTokens
 from hub_assets.hub_protocol.routing import ProtocolState
-from hub_assets.hub_protocol.writes import WriteState
+from hub_assets.hub_protocol.uploads import WriteState
 
 ROLES = ("read", "write")
 

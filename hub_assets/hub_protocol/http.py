@@ -24,7 +24,7 @@ from hub_assets.hub_protocol.routing import (
     error_response,
     json_response,
 )
-from hub_assets.hub_protocol.writes import LFS_PREFIX
+from hub_assets.hub_protocol.uploads import LFS_PREFIX
 
 # The largest body read into memory (commits carry small files inline, base64): bigger
 # ones, and chunked ones, are refused; LFS uploads stream to disk instead.

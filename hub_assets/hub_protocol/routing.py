@@ -54,7 +54,8 @@ from hub_assets.hub_protocol.shapes import (
     tree_entries,
     truthy,
 )
-from hub_assets.hub_protocol.writes import WriteRoutes, WriteState
+from hub_assets.hub_protocol.uploads import WriteState
+from hub_assets.hub_protocol.writes import WriteRoutes
 
 TREE_PAGE_SIZE = 1000
 TREE_EXPAND_PAGE_SIZE = 50
