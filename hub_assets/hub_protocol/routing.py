@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import get_args
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import unquote
 
 import yaml
 from huggingface_hub.hf_api import ExpandDatasetProperty_T, ExpandModelProperty_T
@@ -43,23 +43,16 @@ from hub_assets.hub_protocol.repos import (
     RepoStore,
     StaticTokens,
 )
+from hub_assets.hub_protocol.revision_routes import RevisionRoutes
 from hub_assets.hub_protocol.shapes import (
     BlobFacts,
-    as_list,
-    commit_json,
-    entry_json,
-    file_security,
     refs_json,
     repo_json,
-    tree_entries,
     truthy,
 )
 from hub_assets.hub_protocol.uploads import WriteState
 from hub_assets.hub_protocol.writes import WriteRoutes
 
-TREE_PAGE_SIZE = 1000
-TREE_EXPAND_PAGE_SIZE = 50
-COMMITS_PAGE_SIZE = 50
 ADMIN_PREFIX = "/_hub_assets/"
 # The `expand` keys the Hub accepts, as huggingface_hub knows them; any other is a 400.
 EXPAND_KEYS = {
@@ -122,11 +115,11 @@ class HubProtocol:
             return error_response(HubError(500, None, "Internal error; the server log says why."))
 
 
-class _Exchange:
+class _Exchange(RevisionRoutes):
     """One request being answered."""
 
     def __init__(self, state: ProtocolState, req: ProtocolRequest) -> None:
-        self.state, self.req = state, req
+        self.state, self.req, self.facts = state, req, state.facts
         self.method = "GET" if req.method == "HEAD" else req.method  # HEAD: GET sans body
         auth = req.headers.get("authorization", "")
         token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
@@ -203,12 +196,6 @@ class _Exchange:
         out, cursor = list_page(self.state, repo_type, self.req.query, self._signed_in())
         headers = self._link("cursor", cursor) if cursor is not None else {}
         return json_response(out, headers=headers)
-
-    def _link(self, key: str, value: str) -> dict:
-        params = [(k, v) for k, vs in self.req.query.items() if k != key for v in vs]
-        params.append((key, value))
-        url = f"{self.req.base_url}{self.req.path}?{urlencode(params)}"
-        return {"Link": f'<{url}>; rel="next"'}
 
     def _expand(self) -> list[str]:
         return list(self.req.query.get("expand", [])) + list(self.req.query.get("expand[]", []))
@@ -314,75 +301,6 @@ class _Exchange:
         if expand:
             d = {k: v for k, v in d.items() if k in set(expand) | {"_id", "id"}}
         return json_response(d)
-
-    def _with_last_commit(self, repo: Repo, commit: Commit, entries: list[dict]) -> None:
-        history = repo.history(commit)
-        for e in entries:
-            if e["type"] != "file":
-                continue
-            last = commit
-            for older in history[1:]:
-                prev = older.files.get(e["path"])
-                if prev is None or prev.sha256 != commit.files[e["path"]].sha256:
-                    break
-                last = older
-            e["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}
-            e["securityFileStatus"] = file_security(self.state.facts, commit.files[e["path"]])
-
-    def _tree(self, repo: Repo, revision: str, path: str) -> ProtocolResponse:
-        commit = self._commit(repo, revision)
-        recursive = truthy(self.req.q("recursive"))
-        expand = truthy(self.req.q("expand"))
-        entries = tree_entries(commit, path, recursive)
-        try:
-            start = int(self.req.q("cursor") or 0)
-        except ValueError:
-            raise HubError(400, None, "Invalid cursor") from None
-        size = TREE_EXPAND_PAGE_SIZE if expand else TREE_PAGE_SIZE
-        page = entries[start : start + size]
-        if expand:
-            self._with_last_commit(repo, commit, page)
-        nxt = start + size
-        headers = self._link("cursor", str(nxt)) if nxt < len(entries) else {}
-        return json_response(page, headers=headers)
-
-    def _commits(self, repo: Repo, revision: str) -> ProtocolResponse:
-        commit = self._commit(repo, revision)
-        history = repo.history(commit)
-        try:
-            page_no = int(self.req.q("p") or 0)
-        except ValueError:
-            raise HubError(400, None, "Invalid page") from None
-        start = page_no * COMMITS_PAGE_SIZE
-        page = history[start : start + COMMITS_PAGE_SIZE]
-        headers = {}
-        if start + COMMITS_PAGE_SIZE < len(history):
-            headers = self._link("p", str(page_no + 1))
-        return json_response([commit_json(c) for c in page], headers=headers)
-
-    def _paths_info(self, repo: Repo, revision: str) -> ProtocolResponse:
-        commit = self._commit(repo, revision)
-        body = self.req.body
-        if "json" in self.req.headers.get("content-type", ""):
-            try:
-                data = json.loads(body or b"{}")
-            except ValueError:
-                raise HubError(400, None, "The body is not JSON.") from None
-            paths, expand = as_list(data.get("paths")), bool(data.get("expand"))
-        else:
-            form = parse_qs(body.decode(errors="replace"), keep_blank_values=True)
-            paths = form.get("paths", [])
-            expand = truthy((form.get("expand") or ["false"])[-1])
-        out = []
-        for p in paths:
-            p = str(p).strip("/")
-            if p in commit.files:
-                out.append(entry_json(commit.files[p]))
-            elif any(f.startswith(p + "/") for f in commit.files):
-                out.append({"type": "directory", "oid": "0" * 40, "size": 0, "path": p})
-        if expand:
-            self._with_last_commit(repo, commit, out)
-        return json_response(out)
 
     # -- files ------------------------------------------------------------------------------
     def _resolve(self) -> ProtocolResponse:
