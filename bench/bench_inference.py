@@ -139,9 +139,13 @@ def api_vs_local(items: list[dict], extractive_dir: Path, config: GenerationConf
     of its own, one question a request, no faults) against the local batched backend on the
     same samples: `api_overhead_ratio` = API wall time / local wall time, and the API's
     p50 / p95 latency against the 500 / 800 ms budget."""
+    from dataclasses import replace
+
     from hub_assets.devhub.process import served_catalog
-    from hub_assets.evaluation.api_budget import ApiBudget, ApiSession
-    from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
+    from hub_assets.evaluation.api_budget import ApiSession
+    from hub_assets.evaluation.inference_api import InferenceApiBackend
+    from hub_assets.pipeline.context import Pipeline
+    from hub_assets.settings import load_settings
 
     questions = [i["question"] for i in items]
     contexts = [i["context"] for i in items]
@@ -149,9 +153,11 @@ def api_vs_local(items: list[dict], extractive_dir: Path, config: GenerationConf
     t = time.perf_counter()
     local_answers = local.answer(questions, contexts).predictions
     local_s = time.perf_counter() - t
-    budget = ApiBudget(per_minute=0, per_hour=0)  # the local Hub has no quota
+    settings = load_settings({"inference_api_per_minute": 0, "inference_api_per_hour": 0})
+    defaults = Pipeline.from_settings(settings).inference_api()  # the local Hub has no quota
+    budget = defaults.budget
     with served_catalog(ROOT / "data/demo_hub") as url:
-        api_config = InferenceApiConfig(base_url=url, budget=budget)
+        api_config = replace(defaults, base_url=url)
         session = ApiSession(budget)
         backend = InferenceApiBackend(QA_MODEL, "question-answering", api_config, session)
         backend.answer_extractive(questions[:1], contexts[:1], config)  # warm-up: loads the model

@@ -117,6 +117,7 @@ def single_pass(endpoint: str, dest: Path) -> float:
 def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     """Hub bytes served for the model's files over the whole per-model pipeline's reads
     (scan, reproducibility run, evaluation snapshot, packaging), per byte of the model."""
+    from dataclasses import replace
     from datetime import UTC, datetime
 
     import httpx
@@ -124,8 +125,12 @@ def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     from hub_assets.hub.client import HubClient, HubSettings
     from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
     from hub_assets.metrics.evidence import ModelEvidence
-    from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
+    from hub_assets.metrics.reproducibility import reproducibility
     from hub_assets.metrics.scoring import ScoringContext, judge_security
+    from hub_assets.pipeline.context import Pipeline
+    from hub_assets.settings import load_settings
+
+    defaults = Pipeline.from_settings(load_settings())
 
     client = HubClient(
         HubSettings(endpoint=endpoint, cache_dir=work / "cache", requests_per_second=0)
@@ -137,7 +142,7 @@ def pipeline_hub_bytes(endpoint: str, work: Path) -> float:
     store = SnapshotStore(work / "snapshots")
     # the security verdict first (it marks the snapshot the loaders require)
     judge_security(ev, ScoringContext(client, work, datetime.now(UTC), snapshots=store))
-    reproducibility(client, ev, store, ReproducibilityLimits(max_weight_bytes=10**12))
+    reproducibility(client, ev, store, replace(defaults.limits, max_weight_bytes=10**12))
     with store.use(client, REPO, ev.sha, data["info"]["siblings"], LOADABLE_PATTERNS):
         pass  # what shadow evaluation reads
     with store.use(client, REPO, ev.sha, data["info"]["siblings"]):

@@ -164,3 +164,29 @@ def test_the_configuration_docs_list_every_setting_with_its_default():
         if written is not None and shown is not None and written != shown:
             wrong.append(f"{env_names(field)[0]}: docs say {cell}, settings.py says {shown}")
     assert wrong == []
+
+
+def test_the_rules_remaining_parameter_defaults_are_the_settings():
+    """A few rules keep a parameter default for callers outside the pipeline (tools, the
+    development Hub, tests); the pipeline always passes the settings' values
+    (`Pipeline.from_settings`), and these defaults may never drift from them. The limits,
+    the inference API's budget and the package store have no default of their own."""
+    import dataclasses
+
+    from hub_assets.evaluation.api_budget import ApiBudget
+    from hub_assets.evaluation.backends import GenerationConfig
+    from hub_assets.gate.config import load_gate_config
+    from hub_assets.hardware.fit import DEFAULT_CONTEXT
+    from hub_assets.metrics.reproducibility import ReproducibilityLimits
+    from hub_assets.metrics.scoring import ScoringContext
+
+    s = Settings.model_construct()
+    fields = {f.name: f for f in dataclasses.fields(ScoringContext)}
+    assert DEFAULT_CONTEXT == s.context_length == fields["context_length"].default
+    assert fields["run_reproducibility"].default is s.repro
+    assert fields["target_device"].default == load_gate_config().target_device
+    batch = {f.name: f for f in dataclasses.fields(GenerationConfig)}["batch_size"]
+    assert batch.default == s.eval_batch_size
+    for rule in (ReproducibilityLimits, ApiBudget):
+        settable = [f for f in dataclasses.fields(rule) if f.name != "warmup_s"]
+        assert all(f.default is dataclasses.MISSING for f in settable), rule

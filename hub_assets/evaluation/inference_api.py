@@ -41,14 +41,15 @@ def model_url(base_url: str, provider: str, model_id: str, task: str) -> str:
 
 @dataclass(frozen=True)
 class InferenceApiConfig:
-    """Where the API is, how it may be used, and which models use it."""
+    """Where the API is, how it may be used, and which models use it: settings, whose
+    defaults are written in `settings.py` only (`Pipeline.inference_api` builds this)."""
 
-    base_url: str = ROUTER
-    provider: str = "hf-inference"
-    budget: ApiBudget = field(default_factory=ApiBudget)
-    batch_size: int = 16  # texts per feature-extraction request
-    samples: int | None = 100  # the first N samples of the pinned set (None: all)
-    mode: str = "auto"  # auto: models over the local limit; off: never
+    base_url: str
+    provider: str
+    budget: ApiBudget
+    batch_size: int  # texts per feature-extraction request
+    samples: int | None  # the first N samples of the pinned set (None: all)
+    mode: str  # auto: models over the local limit; off: never
     models: tuple[str, ...] = ()  # always evaluated through the API
     token: str | None = field(default=None, repr=False)
 

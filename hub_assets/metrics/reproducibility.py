@@ -42,18 +42,19 @@ SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}
 
 @dataclass(frozen=True)
 class ReproducibilityLimits:
-    """Bounds of one reproducibility run."""
+    """Bounds of one reproducibility run (HUB_ASSETS_REPRO_*: their defaults are written in
+    `settings.py` only, and `Pipeline.limits` passes them)."""
 
-    timeout_s: float = 180.0
-    memory_mb: int = 4096
-    max_weight_bytes: int = 1_000_000_000
+    timeout_s: float
+    memory_mb: int
+    max_weight_bytes: int
 
 
 def reproducibility(
     client: HubClient,
     ev: ModelEvidence,
     store: SnapshotStore | Path,
-    limits: ReproducibilityLimits = ReproducibilityLimits(),
+    limits: ReproducibilityLimits,
 ) -> MetricResult:
     """Run the revision's task once on its verified snapshot (see module). `store` is the
     snapshot store, or a folder to keep one in."""

@@ -72,7 +72,8 @@ class ScoringContext:
     target_device: str = "jetson_nano"
     devices: Mapping[str, DeviceProfile] = field(default_factory=load_devices)
     context_length: int = DEFAULT_CONTEXT  # tokens the RAM estimate's KV cache holds
-    limits: ReproducibilityLimits = field(default_factory=ReproducibilityLimits)
+    # the reproducibility run's bounds (the settings'); None: the model cannot be run here
+    limits: ReproducibilityLimits | None = None
     parent_net_scores: Mapping[str, float] = field(default_factory=dict)
     tree_parents: Sequence[tuple[str, str]] = ()  # (parent, relation); default: the card's
     previous: Mapping[str, StoredMetric] = field(default_factory=dict)

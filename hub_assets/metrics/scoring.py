@@ -111,11 +111,17 @@ def score_model(ev: ModelEvidence, ctx: ScoringContext) -> dict[str, ScoredMetri
             "not run: the security verdict failed (a flagged model is never loaded)",
         )
     elif ctx.run_reproducibility and ctx.client is not None:
+        if ctx.limits is None:
+            raise ValueError(
+                "A reproducibility run needs its limits: pass ScoringContext(limits=...) "
+                "(Pipeline.scoring_context passes the settings')."
+            )
+        limits = ctx.limits
         out["reproducibility"] = timed(
             "reproducibility",
-            lambda: reproducibility(ctx.client, ev, ctx.store(), ctx.limits),
+            lambda: reproducibility(ctx.client, ev, ctx.store(), limits),
             ctx,
-            known_inputs=reproducibility_inputs(ev, ctx.limits),
+            known_inputs=reproducibility_inputs(ev, limits),
         )
     else:
         out["reproducibility"] = ScoredMetric(

@@ -21,7 +21,6 @@ from fsspec.core import url_to_fs
 from hub_assets.errors import StorageError
 
 T = TypeVar("T")
-DEFAULT_STORE = "data/packages"
 S3_BLOCK_SIZE = 16 * 1024 * 1024  # one multipart part: the upload's memory bound
 READ_BLOCK_SIZE = 4 * 1024 * 1024  # one ranged GET when reading a package from S3
 _WRITER_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # what a writer tag may not put in a file name
@@ -30,7 +29,7 @@ _WRITER_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # what a writer tag may not put 
 class PackageStore:
     """Where packages go; `uri` is a local path or `s3://bucket/prefix`."""
 
-    def __init__(self, uri: str = DEFAULT_STORE, storage_options: dict | None = None) -> None:
+    def __init__(self, uri: str, storage_options: dict | None = None) -> None:
         self.uri = uri.rstrip("/")
         options = dict(storage_options or {})
         if self.uri.startswith("s3://"):

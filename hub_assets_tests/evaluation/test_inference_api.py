@@ -5,34 +5,35 @@ Rates and counts are measured on the server side (its request counts), never by 
 test.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
-from hub_assets.evaluation.api_budget import ApiBudget, ApiSession, Breaker, Clock, requested_pause
+from hub_assets.evaluation.api_budget import ApiSession, Breaker, Clock, requested_pause
 from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.datasets import DEFAULT_PINS, cache_dataset
 from hub_assets.evaluation.inference_api import (
     InferenceApiBackend,
-    InferenceApiConfig,
     router_for,
 )
 from hub_assets.evaluation.shadow import evaluate_qa, evaluate_retrieval
 from hub_assets.metrics.scoring import cleared_snapshot
+from hub_assets_tests.setting_defaults import API, BUDGET
 
 QA_PIN, HELD_OUT_QA_PIN, RETRIEVAL_PIN = DEFAULT_PINS
 GPT2 = f"{ORG}/tiny-gpt2-complete"
 ROUTE = "^/hf-inference/models/"
 # No quota and a budget no loaded CPU misses: for comparing scores, not latency.
-UNHURRIED = ApiBudget(p95_ms=60_000, median_ms=60_000, per_minute=0, per_hour=0)
+UNHURRIED = replace(BUDGET, p95_ms=60_000, median_ms=60_000, per_minute=0, per_hour=0)
 # Scores through the API equal the local ones within this (documented in docs/evaluation.md):
 # the server answers one sample per request, locally samples are batched with padding.
 TOLERANCE = 0.02
 
 
 def api_backend(url, model_id, task, budget=UNHURRIED):
-    config = InferenceApiConfig(base_url=url, budget=budget)
+    config = replace(API, base_url=url, budget=budget)
     session = ApiSession(budget)
     return InferenceApiBackend(model_id, task, config, session), session
 
@@ -78,7 +79,9 @@ def test_retrieval_scores_through_the_api_equal_the_local_ones(hub_server, hub_c
 
 def test_latency_over_the_budget_is_a_miss_never_a_wrong_answer(hub_server, tmp_path):
     data = cache_dataset(QA_PIN, hub_server.url, tmp_path / "eval")
-    budget = ApiBudget(p95_ms=1_500, median_ms=1_000, per_minute=0, per_hour=0, breaker_misses=0)
+    budget = replace(
+        BUDGET, p95_ms=1_500, median_ms=1_000, per_minute=0, per_hour=0, breaker_misses=0
+    )
     backend, session = api_backend(hub_server.url, QA_MODEL, "question-answering", budget)
     # the first request is the warm-up (its own timeout); the next three come too late
     hub_server.add_fault("slow", route=ROUTE, delay_s=2.0, times=4)
@@ -101,7 +104,7 @@ def test_a_429_storm_trips_the_breaker_and_the_model_is_not_measured(
 
     _metadata(hub_server, registry, tmp_path, QA_MODEL)
     hub_server.add_fault("status", route=ROUTE, status=429, retry_after=30, times=None)
-    budget = ApiBudget(per_minute=0, per_hour=0, cooldown_s=30, run_budget_s=5)
+    budget = replace(BUDGET, per_minute=0, per_hour=0, cooldown_s=30, run_budget_s=5)
     outcome = run_shadow_evaluation(
         QA_MODEL,
         client=hub_client,
@@ -115,7 +118,7 @@ def test_a_429_storm_trips_the_breaker_and_the_model_is_not_measured(
         run_id="r",
         regression_alpha=0.05,
         regression_min_samples=30,
-        api=InferenceApiConfig(base_url=hub_server.url, budget=budget, models=(QA_MODEL,)),
+        api=replace(API, base_url=hub_server.url, budget=budget, models=(QA_MODEL,)),
     )
     assert outcome.status == "not_measured" and outcome.coverage == 0.0
     assert "0 of 20 samples" in outcome.reason and "bypassed" in outcome.reason
@@ -136,7 +139,7 @@ def test_a_429_storm_trips_the_breaker_and_the_model_is_not_measured(
 
 def test_the_client_side_quota_holds_under_a_burst(hub_server, tmp_path):
     data = cache_dataset(QA_PIN, hub_server.url, tmp_path / "eval")
-    budget = ApiBudget(p95_ms=60_000, per_minute=5, per_hour=100, run_budget_s=30)
+    budget = replace(BUDGET, p95_ms=60_000, per_minute=5, per_hour=100, run_budget_s=30)
     backend, session = api_backend(hub_server.url, QA_MODEL, "question-answering", budget)
     result = evaluate_qa(None, "question-answering", data, GenerationConfig(), 20, api=backend)
     assert hub_server.state.requests["POST inference"] == 5  # counted by the server
@@ -147,7 +150,7 @@ def test_the_client_side_quota_holds_under_a_burst(hub_server, tmp_path):
 
 
 def test_ratelimit_headers_and_retry_after_pause_the_client(hub_server):
-    budget = ApiBudget(per_minute=0, per_hour=0, cooldown_s=1, run_budget_s=5)
+    budget = replace(BUDGET, per_minute=0, per_hour=0, cooldown_s=1, run_budget_s=5)
     backend, session = api_backend(hub_server.url, MINILM, "feature-extraction", budget)
     hub_server.add_fault(
         "status",
@@ -298,18 +301,18 @@ def test_offline_an_api_evaluation_is_not_attempted(hub_server, hub_client, regi
         regression_alpha=0.05,
         regression_min_samples=30,
         offline=True,
-        api=InferenceApiConfig(base_url=hub_server.url),
+        api=replace(API, base_url=hub_server.url),
     )
     assert outcome.status == "not_evaluated"
     assert (
         "HF_HUB_OFFLINE=1" in outcome.reason and "exceed the 1.0 GB local limit" in outcome.reason
     )
     assert hub_server.state.requests["total"] == 0
-    off = InferenceApiConfig(base_url=hub_server.url, mode="off", models=(big,))
+    off = replace(API, base_url=hub_server.url, mode="off", models=(big,))
     assert not off.chosen_for(big, True)
     assert router_for("https://huggingface.co/") == "https://router.huggingface.co"
     assert router_for(hub_server.url) == hub_server.url  # another Hub serves the routes
-    listed = InferenceApiConfig(models=(QA_MODEL.upper(),))
+    listed = replace(API, models=(QA_MODEL.upper(),))
     assert listed.chosen_for(QA_MODEL, False) and not listed.chosen_for(MINILM, False)
 
 

@@ -37,6 +37,7 @@ from hub_assets.metrics.reproducibility import reproducibility
 from hub_assets.metrics.scoring import ScoringContext, footprint, judge_security
 from hub_assets.pipeline.context import Pipeline
 from hub_assets.settings import load_settings
+from hub_assets_tests.setting_defaults import LIMITS
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MIB = 1024**2
@@ -185,7 +186,7 @@ def test_the_estimate_lands_within_tolerance_of_the_measurement(hub_client, tmp_
     ev = _ev(hub_client, model_id)
     size = trust.size_score(footprint(ev, ctx), ctx.devices, "jetson_nano", 4096)
     assert judge_security(ev, ctx).value > 0  # the verdict first: it marks the snapshot
-    run = reproducibility(hub_client, ev, ctx.store())
+    run = reproducibility(hub_client, ev, ctx.store(), LIMITS)
     assert run.value == 1.0, run.reason
     measured = run.details["measurement"]
     assert measured["load_s"] > 0 and measured["first_output_s"] > 0

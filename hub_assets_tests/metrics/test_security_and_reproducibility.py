@@ -3,6 +3,7 @@
 import io
 import struct
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,10 +11,11 @@ import pytest
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.metrics.evidence import ModelEvidence, StoredMetric
-from hub_assets.metrics.reproducibility import ReproducibilityLimits, reproducibility
+from hub_assets.metrics.reproducibility import reproducibility
 from hub_assets.metrics.scoring import ALL_METRICS, ScoringContext, score_model
 from hub_assets.metrics.security import DEFAULT_SCANNER_ALLOWLIST, security_verdict
 from hub_assets.metrics.security_judgment import judge_security, scan_repo
+from hub_assets_tests.setting_defaults import LIMITS
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -27,7 +29,9 @@ def security_score(scan, allowlist=DEFAULT_SCANNER_ALLOWLIST):
 def judged(client: HubClient, ev: ModelEvidence, work_dir):
     """The security verdict first (it marks the snapshot every loader requires); the
     snapshot store the loaders then read, at `work_dir/snapshots`."""
-    verdict = judge_security(ev, ScoringContext(client=client, work_dir=work_dir, now=NOW))
+    verdict = judge_security(
+        ev, ScoringContext(limits=LIMITS, client=client, work_dir=work_dir, now=NOW)
+    )
     assert verdict.value > 0, verdict.reason
     return work_dir / "snapshots"
 
@@ -70,7 +74,9 @@ def test_malicious_pickle_is_caught_and_never_loaded(mutable_hub, tmp_path):
         "pytorch_model.bin:archive/data.pkl: dangerous (fickling: Likely Overtly Malicious); "
         "pytorch_model.bin:archive/data.pkl: dangerous (modelscan: posix.system)"
     )
-    scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path / "w", now=NOW))
+    scored = score_model(
+        ev, ScoringContext(limits=LIMITS, client=client, work_dir=tmp_path / "w", now=NOW)
+    )
     assert scored["reproducibility"].value == 0.0
     assert scored["reproducibility"].reason.startswith("not run: the security verdict failed")
     assert not marker.exists()  # nothing was ever unpickled
@@ -95,7 +101,7 @@ def test_security_on_demo_cases(hub_client, tmp_path):
 def test_reproducibility_runs_the_model(hub_client, tmp_path):
     def run(model_id):
         ev = evidence(hub_client, model_id)
-        return reproducibility(hub_client, ev, judged(hub_client, ev, tmp_path))
+        return reproducibility(hub_client, ev, judged(hub_client, ev, tmp_path), LIMITS)
 
     ok = run(f"{ORG}/tiny-gpt2-complete")
     assert ok.value == 1.0 and ok.reason == "text-generation runs as documented"
@@ -114,7 +120,7 @@ def test_reproducibility_runs_from_a_relative_work_folder(hub_client, tmp_path, 
     ev = evidence(hub_client, MINILM)
     store = judged(hub_client, ev, Path("data/work"))
     assert not store.is_absolute()
-    run = reproducibility(hub_client, ev, store)
+    run = reproducibility(hub_client, ev, store, LIMITS)
     assert run.value == 1.0, run.reason
 
 
@@ -122,7 +128,7 @@ def test_reproducibility_zero_cases(hub_client, tmp_path):
     def run(model_id, **limits):
         ev = evidence(hub_client, model_id)
         store = judged(hub_client, ev, tmp_path) if limits else tmp_path / "snapshots"
-        return reproducibility(hub_client, ev, store, ReproducibilityLimits(**limits))
+        return reproducibility(hub_client, ev, store, replace(LIMITS, **limits))
 
     assert run(f"{ORG}/tiny-gpt2-pickle-only").reason.startswith("no safetensors or GGUF weights")
     big = run(f"{ORG}/gpt2-oversized")
@@ -150,19 +156,21 @@ def test_a_model_that_cannot_load_scores_zero(mutable_hub, tmp_path):
         HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
     )
     ev = evidence(client, "acme/broken")
-    scored = score_model(ev, ScoringContext(client=client, work_dir=tmp_path, now=NOW))
+    scored = score_model(
+        ev, ScoringContext(limits=LIMITS, client=client, work_dir=tmp_path, now=NOW)
+    )
     # the security scan reads the header first: malformed weights are never handed to a loader
     assert scored["security"].value == 0.0
     assert scored["security"].reason.startswith("malformed weights: model.safetensors: malformed")
     assert scored["reproducibility"].reason.startswith("not run: the security verdict failed")
     # and a loader asked anyway refuses bytes without a passing verdict
-    result = reproducibility(client, ev, tmp_path / "snapshots")
+    result = reproducibility(client, ev, tmp_path / "snapshots", LIMITS)
     assert result.value == 0.0 and result.reason.startswith("not run: Refusing to load")
 
 
 def test_unchanged_inputs_are_not_rescored(hub_client, hub_server, tmp_path):
     ev = evidence(hub_client, f"{ORG}/tiny-gpt2-complete")
-    ctx = ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW)
+    ctx = ScoringContext(limits=LIMITS, client=hub_client, work_dir=tmp_path, now=NOW)
     first = score_model(ev, ctx)
     assert set(first) == set(ALL_METRICS) and not any(s.reused for s in first.values())
     stored = {
@@ -173,7 +181,10 @@ def test_unchanged_inputs_are_not_rescored(hub_client, hub_server, tmp_path):
     }
     hub_server.reset_requests()
     again = score_model(
-        ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, previous=stored)
+        ev,
+        ScoringContext(
+            limits=LIMITS, client=hub_client, work_dir=tmp_path, now=NOW, previous=stored
+        ),
     )
     assert all(s.reused for s in again.values())
     assert again["reproducibility"].latency_ms == first["reproducibility"].latency_ms
@@ -181,6 +192,7 @@ def test_unchanged_inputs_are_not_rescored(hub_client, hub_server, tmp_path):
     later = score_model(
         ev,
         ScoringContext(
+            limits=LIMITS,
             client=hub_client,
             work_dir=tmp_path,
             now=datetime(2027, 6, 1, tzinfo=UTC),
@@ -195,7 +207,10 @@ def test_unchanged_inputs_are_not_rescored(hub_client, hub_server, tmp_path):
 def test_target_device_drives_size_score(hub_client, tmp_path, device):
     ev = evidence(hub_client, f"{ORG}/gpt2-oversized")
     scored = score_model(
-        ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, target_device=device)
+        ev,
+        ScoringContext(
+            limits=LIMITS, client=hub_client, work_dir=tmp_path, now=NOW, target_device=device
+        ),
     )
     assert scored["size_score"].value == scored["size_score"].details["per_device"][device]
 
@@ -219,7 +234,10 @@ def test_a_pickle_one_scanner_misses_fails_closed(hub_client, tmp_path):
 def test_auto_map_code_is_a_finding_with_the_file_names(hub_client, tmp_path):
     ev = evidence(hub_client, f"{ORG}/tiny-gpt2-remote-code")
     scored = score_model(
-        ev, ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, run_reproducibility=False)
+        ev,
+        ScoringContext(
+            limits=LIMITS, client=hub_client, work_dir=tmp_path, now=NOW, run_reproducibility=False
+        ),
     )
     security = scored["security"]
     assert security.value == 0.0
@@ -289,7 +307,9 @@ def test_a_gated_repo_without_access_is_not_scanned_and_fails_closed(hub_client,
     gated = evidence(hub_client, f"{ORG}/tiny-gpt2-gated")
     scored = score_model(
         gated,
-        ScoringContext(client=hub_client, work_dir=tmp_path, now=NOW, run_reproducibility=False),
+        ScoringContext(
+            limits=LIMITS, client=hub_client, work_dir=tmp_path, now=NOW, run_reproducibility=False
+        ),
     )
     assert scored["security"].value == 0.0
     assert scored["security"].reason.startswith("not scanned: ")
