@@ -10,10 +10,20 @@ from __future__ import annotations
 import os
 
 
+# Lookups beyond the configured Hub that the libraries make on their own, off in every child
+# the product starts: `datasets` reports each load to s3.amazonaws.com with the dataset's
+# name in the URL, huggingface_hub's telemetry, the `hf` CLI's update check (pypi.org).
+NO_OUTSIDE_LOOKUPS = {
+    "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+}
+
+
 def child_environment(set: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict:
-    """The environment for a child process: this one's, with `set` applied and `drop`
-    removed (e.g. a token the child must not see)."""
-    env = dict(os.environ, **(set or {}))
+    """The environment for a child process: this one's, with the outside lookups off,
+    `set` applied and `drop` removed (e.g. a token the child must not see)."""
+    env = dict(os.environ, **NO_OUTSIDE_LOOKUPS, **(set or {}))
     for name in drop:
         env.pop(name, None)
     return env

@@ -21,6 +21,7 @@ from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.identity import Identity
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving, sha_of
+from hub_assets_tests.outside_world import outside_world_watched
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
 BIN = Path(sys.executable).parent
@@ -244,3 +245,47 @@ def test_tokens_of_registry_users_and_a_private_mirror(world, tmp_path):
     with serving(registry, PackageStore(str(tmp_path / "packages"))) as public:
         # a huggingface.co token that `hf auth login` saved does not lock a user out
         assert HfApi(endpoint=public.url, token="hf_" + "x" * 34).model_info(QA_MODEL)
+
+
+# What docs/mirror.md tells consumers on a closed network to set: each turns off a lookup
+# the clients make beyond HF_ENDPOINT on their own.
+CLOSED_NETWORK = {
+    "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the hf CLI asks pypi.org for a newer release
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_UPDATE_DOWNLOAD_COUNTS": "0",  # datasets reports loads to s3.amazonaws.com
+}
+
+
+def test_consumers_on_a_closed_network_reach_only_the_mirror(mirror, tmp_path):
+    """`hf download` and a transformers load with a fresh cache, every request beyond
+    loopback caught: without the documented variables the CLI asks pypi.org for updates;
+    with them, nothing leaves for anywhere but the mirror."""
+    script = f"""
+from transformers import AutoTokenizer
+from sentence_transformers import SentenceTransformer
+AutoTokenizer.from_pretrained("{QA_MODEL}")
+SentenceTransformer("{MINILM}")
+"""
+
+    def consume(home: Path, extra: dict) -> None:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "HF_ENDPOINT": mirror.url,
+            "HF_HOME": str(home / "hf"),
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            **{k: os.environ[k] for k in os.environ if k.lower().endswith("_proxy")},
+            **extra,
+        }
+        cli = [str(BIN / "hf"), "download", QA_MODEL, "--local-dir", str(home / "dl")]
+        for command in (cli, [sys.executable, "-c", script]):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+
+    with pytest.MonkeyPatch.context() as mp, outside_world_watched(mp) as world:
+        consume(tmp_path / "plain", {})
+        asked = list(world.requests)
+        world.requests.clear()
+        consume(tmp_path / "closed", CLOSED_NETWORK)
+    assert any("pypi.org" in r for r in asked), asked
+    assert world.requests == []
