@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-
 # Lookups beyond the configured Hub that the libraries make on their own, off in every child
 # the product starts: `datasets` reports each load to s3.amazonaws.com with the dataset's
 # name in the URL, huggingface_hub's telemetry, the `hf` CLI's update check (pypi.org).

@@ -39,7 +39,17 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("pipeline", ("pipeline", "publishing")),
     (
         "entry points",
-        ("resources", "defs", "definitions", "local_runs", "mirror", "service", "cli", "devhub"),
+        (
+            "resources",
+            "defs",
+            "definitions",
+            "local_runs",
+            "mirror",
+            "guard",
+            "service",
+            "cli",
+            "devhub",
+        ),
     ),
 ]
 # The rules take values, never the settings or the registry: their callers pass them in.

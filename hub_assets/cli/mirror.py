@@ -1,5 +1,5 @@
-"""`hub-assets mirror serve | lock | fetch`: the curated mirror, and reproducible pulls
-through it."""
+"""`hub-assets mirror serve | lock | fetch | verify-cache`: the curated mirror, reproducible
+pulls through it, and the files on a consumer's disk checked against the lock offline."""
 
 from __future__ import annotations
 
@@ -130,3 +130,104 @@ def fetch(lock_path: Path, dest: Path, endpoint: str | None, key: Path | None) -
 
         click.echo(f"Fetch failed: {plain_message(str(e))}", err=True)
         sys.exit(1)
+
+
+@click.command("verify-cache")
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A Hugging Face cache (default: the one huggingface_hub uses, HF_HUB_CACHE).",
+)
+@click.option(
+    "--local-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Files downloaded to a folder: DIR/<model id>/ (hub-assets fetch --dir DIR), or "
+    "DIR itself when one model is checked (hf download MODEL --local-dir DIR).",
+)
+@click.option("--model", "models", multiple=True, help="Check only this model (repeatable).")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Check each package's signature and attestation in the lock with this public key "
+    "too (default: HUB_ASSETS_VERIFY_KEY).",
+)
+def verify_cache(
+    lock_path: Path,
+    cache_dir: Path | None,
+    local_dir: Path | None,
+    models: tuple[str, ...],
+    key: Path | None,
+) -> None:
+    """Check the files on this disk against a lockfile, with no network: every locked file
+    of each model's locked revision present with its size and sha256, no file beside them
+    that the lock does not name, and (with a key) the lock's signatures. Prints one line per
+    problem and exits non-zero if there is any."""
+    from hub_assets.guard import default_cache_dir
+    from hub_assets.hub.locked_files import (
+        cache_snapshot,
+        check_snapshot,
+        local_snapshot,
+        read_lock,
+    )
+    from hub_assets.progress import TransferBars
+
+    if cache_dir is not None and local_dir is not None:
+        click.echo("Give --cache-dir or --local-dir, not both.", err=True)
+        sys.exit(exit_code("invalid"))
+    settings = settings_or_exit()
+    try:
+        data = read_lock(lock_path)
+    except HubAssetsError as e:
+        _fail(e)
+    locked = {m.lower(): m for m in data["models"]}
+    unknown = [m for m in models if m.lower() not in locked]
+    if unknown:
+        click.echo(f"Not in {lock_path}: {', '.join(unknown)}", err=True)
+        sys.exit(exit_code("not_found"))
+    chosen = [locked[m.lower()] for m in models] or sorted(data["models"])
+    public_key = key or settings.verify_key
+    problems: list[str] = []
+    outcome = "checksum_mismatch"
+    total = sum(f["size"] for m in chosen for f in data["models"][m]["files"])
+    with TransferBars({"verify": total}) as bars:
+        for model_id in chosen:
+            entry = data["models"][model_id]
+            if public_key is not None:
+                from hub_assets.mirror.lockfile import check_locked_proof
+
+                try:
+                    check_locked_proof(model_id, entry, Path(public_key))
+                except HubAssetsError as e:
+                    problems.append(str(e))
+                    outcome = e.outcome  # a signature that does not verify: unverified
+                    continue
+            if local_dir is not None:
+                found = local_snapshot(local_dir, model_id, only_model=len(chosen) == 1)
+            else:
+                found = cache_snapshot(
+                    cache_dir or default_cache_dir(), model_id, entry["revision"]
+                )
+            check = check_snapshot(
+                model_id,
+                entry,
+                found,
+                lambda path, done, size, m=model_id: bars("verify", f"{m}/{path}", done, size),
+            )
+            problems += check.problems()
+            if check.ok:
+                signed = " and its signatures" if public_key is not None else ""
+                click.echo(
+                    f"ok  {model_id}@{entry['revision'][:12]}: "
+                    f"{len(check.verified)} files{signed} verified"
+                )
+    if problems:
+        for line in problems:
+            click.echo(f"FAILED  {line}", err=True)
+        sys.exit(exit_code(outcome))
+    click.echo(f"Verified {len(chosen)} models against {lock_path}.")

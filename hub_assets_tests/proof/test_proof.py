@@ -338,6 +338,48 @@ def test_fetch_through_the_mirror_with_the_key(hub_client, gated_registry, tmp_p
     assert len(paths) == len(lock["models"][MODEL]["files"]) and all(p.is_file() for p in paths)
 
 
+def test_verify_cache_and_the_guard_check_the_locks_signatures(
+    hub_client, gated_registry, tmp_path
+):
+    """Offline: the files a fetch left, their lock's signature and attestation checked with
+    the key; another key, or a lock whose proof was edited, is refused before any load."""
+    from hub_assets import guard
+    from hub_assets.hub_protocol.http import ProtocolServer
+    from hub_assets.hub_protocol.routing import ProtocolState
+    from hub_assets.mirror.lockfile import fetch_locked, make_lock, write_lock
+    from hub_assets.mirror.store import ApprovedStore
+
+    private, public = create_keys(tmp_path / "keys")
+    _, other = create_keys(tmp_path / "other")
+    registry = gated_registry(MODEL)
+    store = PackageStore(str(tmp_path / "packages"))
+    package(hub_client, registry, store, tmp_path, SigningConfig(private))
+    lock = make_lock(registry, [MODEL], False, store)
+    write_lock(lock, tmp_path / "models.lock")
+    state = ProtocolState(store=ApprovedStore(registry, store, verify_key=public))
+    with ProtocolServer(state) as server:
+        fetch_locked(lock, tmp_path / "dl", endpoint=server.url, token=None, echo=print)
+    runner = CliRunner()
+    check = ["verify-cache", "--lock", str(tmp_path / "models.lock"), "--local-dir"]
+    ok = runner.invoke(main, [*check, str(tmp_path / "dl"), "--key", str(public)])
+    assert ok.exit_code == 0, ok.output
+    assert "files and its signatures verified" in ok.output
+    wrong = runner.invoke(main, [*check, str(tmp_path / "dl"), "--key", str(other)])
+    assert wrong.exit_code == exit_code("unverified"), wrong.output
+    assert "FAILED" in wrong.output
+    loaded = guard.load(
+        lambda path, **kw: path,
+        MODEL,
+        lock=lock,
+        local_dir=tmp_path / "dl",
+        public_key=public,
+        verified_dir=tmp_path / "verified",
+    )
+    assert loaded == str(tmp_path / "dl" / MODEL)
+    with pytest.raises(UnverifiedPackageError):
+        guard.verified_snapshot(MODEL, lock, local_dir=tmp_path / "dl" / MODEL, public_key=other)
+
+
 def _certificate_chain(folder: Path):
     """A CA and a code-signing certificate under it, with the certificate's key."""
     import datetime

@@ -14,6 +14,7 @@ from hub_assets.devhub.demo_catalog import ORG, QA_MODEL
 from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.pipeline.discover import discover
 from hub_assets.registry.models import status_history
+from hub_assets_tests.outside_world import outside_world_watched
 from hub_assets_tests.pipeline_resource import pipeline_resources
 
 PASSING = QA_MODEL
@@ -52,7 +53,14 @@ def materialize_chain(model_id, instance, resources):
 def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tmp_path):
     discover(hub_client, registry, run_id="d1")
     resources = pipeline_resources(hub_server.url, registry, tmp_path, eval_sample_limit=60)
-    with dg.instance_for_test() as instance:
+    # every request beyond loopback is caught: the stages (eval_datasets and the overlap
+    # check's `datasets` children, transformers, `evaluate`, the reproducibility child,
+    # packaging) ask nothing of the world beyond the suite's Hub
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        outside_world_watched(mp) as world,
+        dg.instance_for_test() as instance,
+    ):
         instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])
         assert dg.materialize([eval_datasets], instance=instance, resources=resources).success
         ok = materialize_chain(PASSING, instance, resources)
@@ -188,3 +196,4 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
     assert gate_rows == {PASSING: True, FAILING: False}
     assert lineage == (13, 1, 64, 13)
     assert history[-3:] == ["evaluated", "gate_failed", "gate_failed"]  # single, then ranged
+    assert world.requests == []
