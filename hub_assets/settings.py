@@ -310,14 +310,7 @@ def default(name: str) -> Any:
 
 # Settings a resource's config may not carry: Dagster shows and stores run config, so
 # these come from the environment only.
-ENVIRONMENT_ONLY = (
-    "hf_token",
-    "admin_password",
-    "hub_tokens",
-    "signing_key_password",
-    "celery_broker",
-    "celery_backend",
-)
+ENVIRONMENT_ONLY = tuple(f for f in SECRET_FIELDS if f != "registry")  # a URL is config
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:

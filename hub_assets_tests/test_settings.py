@@ -190,3 +190,23 @@ def test_the_rules_remaining_parameter_defaults_are_the_settings():
     for rule in (ReproducibilityLimits, ApiBudget):
         settable = [f for f in dataclasses.fields(rule) if f.name != "warmup_s"]
         assert all(f.default is dataclasses.MISSING for f in settable), rule
+
+
+def test_the_pipeline_resource_takes_overrides_by_name_and_refuses_secrets(clean_env, tmp_path):
+    """The one Dagster resource: its overrides are validated as the variables are; a secret
+    is refused (Dagster shows and stores resource config), naming the variable to set."""
+    from hub_assets.resources import PipelineResource
+
+    got = PipelineResource.of(hub_endpoint="http://127.0.0.1:9", eval_sample_limit=5)
+    assert got.settings().hub_endpoint == "http://127.0.0.1:9"
+    assert got.get().settings.eval_sample_limit == 5
+    assert got.get().endpoint == "http://127.0.0.1:9"
+    with pytest.raises(SettingsError, match="HUB_ASSETS_HUB_RATE_LIMIT='fast'"):
+        PipelineResource.of(hub_rate_limit="fast").get()
+    with pytest.raises(SettingsError, match="Unknown setting 'endpoint'"):
+        PipelineResource.of(endpoint="x").get()
+    for secret, variable in (("hf_token", "HF_TOKEN"), ("admin_password", "ADMIN_PASSWORD")):
+        with pytest.raises(SettingsError, match=f"set \\S*{variable} in the environment"):
+            PipelineResource.of(**{secret: "hf_secret_value"}).get()
+    clean_env.setenv("HF_TOKEN", "hf_from_the_environment")
+    assert PipelineResource().get().hub_settings.token == "hf_from_the_environment"

@@ -308,9 +308,7 @@ def test_the_guard_loads_a_locked_cache_with_the_real_clients(mirror, world, tmp
     write_lock(lock, tmp_path / "models.lock")
     cache = tmp_path / "hub"
     for model_id in (QA_MODEL, MINILM):
-        snapshot_download(
-            model_id, endpoint=mirror.url, cache_dir=cache, verified_dir=tmp_path / "v"
-        )
+        snapshot_download(model_id, endpoint=mirror.url, cache_dir=cache)
     check = ["verify-cache", "--lock", str(tmp_path / "models.lock"), "--cache-dir", str(cache)]
     ok = CliRunner().invoke(main, check)
     assert ok.exit_code == 0, ok.output
