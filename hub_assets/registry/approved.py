@@ -15,6 +15,8 @@ from datetime import datetime
 
 import duckdb
 
+from hub_assets.states import ModelStatus
+
 _LIVE = """
 WITH decisions AS (
     SELECT model_id, revision_sha,
@@ -150,7 +152,15 @@ def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promote
             )
         )
     if not facts:
-        return f"it is not evaluated yet (registry status: {status[0]})."
+        latest = con.execute(
+            "SELECT reason FROM model_status_events WHERE model_id = ? AND status = ? "
+            "ORDER BY event_id DESC LIMIT 1",
+            [model_id, status[0]],
+        ).fetchone()
+        why = f": {latest[0]}" if latest and latest[0] else ""
+        if status[0] == ModelStatus.FILTERED_OUT:
+            return f"discovery filtered it out{why} (registry status: filtered_out)."
+        return f"it is not evaluated yet (registry status: {status[0]}{why})."
     return max(facts, key=lambda f: f[0])[1]
 
 

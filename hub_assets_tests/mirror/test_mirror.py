@@ -98,6 +98,9 @@ def test_a_model_that_is_not_approved_says_why(mirror, world, upstream):
         hf_hub_download(FAILING, "config.json", endpoint=mirror.url, token=False)
     with pytest.raises(GatedRepoError, match="not evaluated yet"):
         api.model_info(f"{ORG}/tiny-t5-active")  # discovered, never evaluated
+    # a model discovery filtered out says why, as the registry recorded it
+    with pytest.raises(GatedRepoError, match="filtered it out: license gpl-3.0 not in allow"):
+        api.model_info(f"{ORG}/tiny-gpt2-gpl")
     with pytest.raises(RepositoryNotFoundError):
         api.model_info("nobody/nothing")
     sha = sha_of(registry, QA_MODEL)
