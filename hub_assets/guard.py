@@ -8,8 +8,9 @@
 Before the loader runs, every locked file of the model's locked revision is found on disk
 (the Hugging Face cache, or `local_dir`), hashed and compared with the lock; a file the
 lock does not name beside them is refused too. Only then is the loader called, with the
-verified folder's path (never the model id, so nothing is fetched or resolved again) and
-`local_files_only=True` where it takes one. With `public_key`, the lock's signature and
+verified folder's path (never the model id, so nothing is fetched or resolved again),
+`local_files_only=True` and `trust_remote_code=False` where it takes them (a caller may
+pass otherwise, knowingly). With `public_key`, the lock's signature and
 attestation of the package are checked first. Nothing here touches the network.
 """
 
@@ -116,6 +117,7 @@ def load(
     except (TypeError, ValueError):
         accepts = {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepts.values())
-    if "local_files_only" in accepts or takes_any:
-        kwargs.setdefault("local_files_only", True)
+    for name, value in (("local_files_only", True), ("trust_remote_code", False)):
+        if name in accepts or takes_any:
+            kwargs.setdefault(name, value)  # nothing fetched again; no repo code run
     return loader(str(folder), **kwargs)

@@ -84,7 +84,12 @@ def test_a_matching_folder_and_cache_load_and_verify(tmp_path):
     (folder / ".cache" / "huggingface" / "x.metadata").write_text("meta")
     loader = Loader()
     assert guard.load(loader, MODEL, lock=lock, local_dir=folder, revision_hint=1) == "loaded"
-    assert loader.calls == [(str(folder), {"revision_hint": 1, "local_files_only": True})]
+    assert loader.calls == [
+        (
+            str(folder),
+            {"revision_hint": 1, "local_files_only": True, "trust_remote_code": False},
+        )
+    ]
     cache = tmp_path / "hub"
     snapshot = _cache(cache)
     assert guard.verified_snapshot(MODEL.upper(), lock, cache_dir=cache) == snapshot
