@@ -28,6 +28,7 @@ from hub_assets.hub.locked_files import (
     check_snapshot,
     local_snapshot,
     read_lock,
+    validate_lock,
 )
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ def verified_snapshot(
     missing, tampered or extra file otherwise. A file this user already hashed to the
     locked sha256, unchanged since (same inode, size, modification and change times), is
     not hashed again unless `rehash`."""
-    data = lock if isinstance(lock, dict) else read_lock(Path(lock))
+    data = validate_lock(lock) if isinstance(lock, dict) else read_lock(Path(lock))
     entries = {m.lower(): (m, e) for m, e in data["models"].items()}
     if model_id.lower() not in entries:
         raise NotApprovedError(

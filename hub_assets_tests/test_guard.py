@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hub_assets import guard
 from hub_assets.cli import main
-from hub_assets.errors import LockMismatchError, NotApprovedError, exit_code
+from hub_assets.errors import InvalidRepoPathError, LockMismatchError, NotApprovedError, exit_code
 from hub_assets.hub.locked_files import VerifiedFiles, check_snapshot
 
 
@@ -252,3 +252,10 @@ def test_a_file_verified_once_is_not_hashed_again_until_it_changes(tmp_path):
     loader = Loader()
     assert guard.load(loader, MODEL, lock=lock, local_dir=folder) == "loaded"
     assert guard.load(loader, MODEL, lock=lock, local_dir=folder, rehash=True) == "loaded"
+
+
+def test_a_lock_whose_paths_leave_the_folder_is_refused(tmp_path):
+    lock = _lock()
+    lock["models"][MODEL]["files"][0]["path"] = "../../etc/passwd"
+    with pytest.raises(InvalidRepoPathError):
+        guard.load(Loader(), MODEL, lock=lock, local_dir=_write(tmp_path / "dl"))

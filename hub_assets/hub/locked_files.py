@@ -35,6 +35,12 @@ def read_lock(path: Path) -> dict:
         lock = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise InvalidLockfileError(f"Cannot read the lockfile {path}: {e}") from e
+    return validate_lock(lock, str(path))
+
+
+def validate_lock(lock: object, path: str = "the lock") -> dict:
+    """`lock` if it is a valid lock (as `read_lock` checks a file), else
+    `InvalidLockfileError`: no path may leave the snapshot folder."""
     if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
         raise InvalidLockfileError(
             f"{path} is not a hub-assets lockfile (format {LOCK_FORMAT}); make one with "
