@@ -36,7 +36,12 @@ from hub_assets.pipeline.evaluate import ShadowOutcome, evaluate_on_every_set
 from hub_assets.pipeline.gate import GatedRevision, gate_revision
 from hub_assets.pipeline.ingest import IngestResult, ingest_model
 from hub_assets.pipeline.metadata import RecordedMetadata, record_metadata
-from hub_assets.pipeline.score import ScoredRevision, judge_revision_security, score_revision
+from hub_assets.pipeline.score import (
+    ScoredRevision,
+    SecurityVerdict,
+    judge_revision_security,
+    score_revision,
+)
 from hub_assets.proof.signature import SigningConfig
 from hub_assets.registry.location import registry_at
 from hub_assets.registry.store import Registry
@@ -259,7 +264,7 @@ class Pipeline:
 
     def judge_security(
         self, client: HubClient, model_id: str, run_id: str, progress: Progress | None = None
-    ):  # noqa: ANN201 - a SecurityVerdict
+    ) -> SecurityVerdict:
         """The current revision's security verdict, on its whole verified snapshot."""
         return judge_revision_security(
             client,
