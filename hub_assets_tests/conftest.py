@@ -69,8 +69,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The groups with the most slow (end-to-end) tests first: the workers then end on short
     # groups together, not one on a two-minute group while the other idles. `make test`
     # passes --no-loadscope-reorder so the scheduler keeps this order.
-    # A group with an `early` test goes before all: on a fresh clone the determinism test's
-    # demo build then runs beside the session's own build on the other worker.
+    # A group with an `early` test goes before all: on a fresh clone the QA training's
+    # determinism run then goes beside the session's demo build on the other worker.
     group = {id(i): i.get_closest_marker("xdist_group").args[0] for i in items}
     early: set[str] = set()
     slow: dict[str, int] = {}

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -70,15 +71,24 @@ USAGE = {"gpt2": GEN_USAGE, "t5": T2T_USAGE, "bert": EMB_USAGE, "llama": GEN_USA
 _STAMP = ".hub-assets-build"
 
 
-def build_demo(out: str | os.PathLike = "data/demo_hub", *, force: bool = False) -> Path:
-    """Build the demo catalog into `out` (atomically) unless an identical build is there."""
+def build_demo(
+    out: str | os.PathLike = "data/demo_hub",
+    *,
+    force: bool = False,
+    trained_qa: Path | None = None,
+) -> Path:
+    """Build the demo catalog into `out` (atomically) unless an identical build is there.
+
+    `trained_qa` is a folder the QA model's training already wrote (its longest step): the
+    determinism test rebuilds everything else around it, and holds the training's own
+    determinism on a small run."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # One builder at a time (parallel test workers share data/demo_hub).
     with FileLock(str(out) + ".lock"):
         if not force and _is_built(out):
             return out
-        _build_into(out)
+        _build_into(out, trained_qa)
     return out
 
 
@@ -87,7 +97,7 @@ def _is_built(out: Path) -> bool:
     return stamp.exists() and stamp.read_text().strip() == BUILD_VERSION
 
 
-def _build_into(out: Path) -> None:
+def _build_into(out: Path, trained_qa: Path | None = None) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -95,7 +105,7 @@ def _build_into(out: Path) -> None:
     try:
         catalog = Catalog(work)
         with tempfile.TemporaryDirectory() as tmp:
-            _Builder(catalog, Path(tmp)).build()
+            _Builder(catalog, Path(tmp)).build(trained_qa)
         shutil.rmtree(work / "blobs" / "tmp", ignore_errors=True)
         (work / _STAMP).write_text(BUILD_VERSION + "\n")
         if out.exists():
@@ -111,9 +121,14 @@ class _Builder:
         self.tmp = tmp
         self.weights = DemoWeights(tmp)
 
-    def build(self) -> None:
+    def build(self, trained_qa: Path | None = None) -> None:
         from hub_assets.devhub.demo_qa_model import train_extractive_qa
 
+        if trained_qa is not None:
+            qa = self.tmp / "qa-trained"
+            shutil.copytree(trained_qa, qa)
+            self._build_all_but_training(lambda: qa)
+            return
         # The QA model's training (one thread, the build's longest step) runs in a process of
         # its own while the other repos are built: the same weights, in about half the time
         # on two cores.
@@ -125,11 +140,14 @@ class _Builder:
                 self.weights.tokenizer("wordpiece"),
                 self.tmp / "qa-trained",
             )
-            commit_datasets(self.catalog)
-            self.minilm()
-            for case in DEMO_CASES:
-                self.case(case)
-            self.qa_models(trained.result())
+            self._build_all_but_training(trained.result)
+
+    def _build_all_but_training(self, trained: Callable[[], Path]) -> None:
+        commit_datasets(self.catalog)
+        self.minilm()
+        for case in DEMO_CASES:
+            self.case(case)
+        self.qa_models(trained())
         commit_gguf_family(self)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -224,10 +242,9 @@ class _Builder:
             extra["modeling_tiny.py"] = REMOTE_CODE
         elif case.weights == "oversized":
             (folder / "model.safetensors").unlink()
-            sha, _, _ = self.catalog.add_sparse_blob(
-                lambda p: sparse_safetensors(p, OVERSIZED_BYTES)
+            extra["model.safetensors"] = self.catalog.sparse_entry(
+                "model.safetensors", lambda p: sparse_safetensors(p, OVERSIZED_BYTES)
             )
-            extra["model.safetensors"] = self.catalog.blob_path(sha)
         meta = {
             "library_name": "transformers",
             "model_type": case.arch,

@@ -71,3 +71,34 @@ def test_invalid_file_paths_are_never_stored(tmp_path, bad):
 def test_commit_needs_an_author(tmp_path):
     with pytest.raises(CatalogError, match="author"):
         Catalog(tmp_path).commit("model", "o/m", {"a": b"x"}, authors=[], title="t")
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        [],  # empty
+        [(0, b"")],  # one hole only (the file is truncated to its size below)
+        [(0, b"head" * 1000), (50_000_000, b"mid" * 100_000), (90_000_000, b"x")],
+        [(0, b"dense" * 300_000)],
+    ],
+)
+def test_a_sparse_blob_hashes_as_its_bytes(tmp_path, layout):
+    size = 100_000_007 if layout else 0
+
+    def build(path):
+        with open(path, "r+b") as f:
+            for offset, data in layout:
+                f.seek(offset)
+                f.write(data)
+            f.truncate(size)
+
+    cat = Catalog(tmp_path / "cat")
+    entry = cat.sparse_entry("w.safetensors", build)
+    expected = bytearray(size)
+    for offset, data in layout:
+        expected[offset : offset + len(data)] = data
+    assert (entry.sha256, entry.size) == (hashlib.sha256(expected).hexdigest(), size)
+    commit = cat.commit("model", "org/sparse", {"w.safetensors": entry}, authors=["x"], title="t")
+    stored = commit.files["w.safetensors"]
+    assert cat.blob_path(stored.sha256).read_bytes() == expected
+    assert stored.lfs  # a .safetensors file is an LFS file at any size

@@ -1,6 +1,9 @@
 """The demo catalog holds every case the quality gate must tell apart."""
 
 import json
+import multiprocessing
+import shutil
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -11,8 +14,12 @@ from hub_assets.devhub.demo_catalog import (
     ORG,
     OVERSIZED_BYTES,
     PICKLE_MARKER_COMMAND,
+    QA_MODEL,
     build_demo,
 )
+from hub_assets.devhub.demo_qa_model import train_extractive_qa
+from hub_assets.devhub.demo_text import qa_splits
+from hub_assets.devhub.demo_weights import DemoWeights
 from hub_assets.hub.card import split_card
 from hub_assets.hub.inspection import pickle_scan
 
@@ -22,13 +29,37 @@ def card_of(cat: Catalog, repo_id: str) -> dict:
     return split_card(cat.blob_path(head.files["README.md"].sha256).read_text())[0]
 
 
-@pytest.mark.slow
 @pytest.mark.early
-def test_build_is_deterministic(request, tmp_path):
-    # its own build first, the session's catalog after: on a fresh clone the two builds
-    # run at once on the two workers instead of one after the other
-    again = build_demo(tmp_path / "again")
-    demo_catalog = request.getfixturevalue("demo_catalog")
+def test_qa_training_is_deterministic(tmp_path):
+    """The catalog's one trained model, on a small run: the same bytes in this process and
+    in a spawned one (as the build trains it), so the full build below can reuse its
+    weights instead of training them a second time."""
+    train = qa_splits()["train"][:48]
+    tok = DemoWeights(tmp_path / "w").tokenizer("wordpiece")
+    here = train_extractive_qa(train, tok, tmp_path / "here", epochs=2, batch_size=16)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        there = pool.submit(
+            train_extractive_qa, train, tok, tmp_path / "there", epochs=2, batch_size=16
+        ).result()
+    untrained = train_extractive_qa(
+        train, tok, tmp_path / "untrained", epochs=2, batch_size=16, weights_from_training=False
+    )
+    weights = [(d / "model.safetensors").read_bytes() for d in (here, there, untrained)]
+    assert weights[0] == weights[1]
+    assert weights[0] != weights[2]  # the training changed the weights
+
+
+@pytest.mark.slow
+def test_build_is_deterministic(demo_catalog, tmp_path):
+    """Everything but the QA training (held above) rebuilt: the same commits, repo by repo."""
+    cat = Catalog(demo_catalog)
+    trained = tmp_path / "qa-trained"
+    for path, entry in cat.repo("model", QA_MODEL).head.files.items():
+        if path not in ("README.md", ".gitattributes"):
+            (trained / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cat.blob_path(entry.sha256), trained / path)
+    again = build_demo(tmp_path / "again", trained_qa=trained)
     for kind in ("models", "datasets"):
         for repo_dir in sorted((demo_catalog / kind).iterdir()):
             a = json.loads((repo_dir / "repo.json").read_text())
