@@ -16,6 +16,11 @@ keep-alive clients, each a process of its own, beside `metadata_rps_hub_server=`
 load on the development Hub server. Target ≥ 2,000 requests/s; on a machine where the
 clients share the server's cores, the clients' share is printed too (`cpu_count=`).
 
+The mirror runs as deployed, with its access log on (every request written to the
+registry). A second mirror with `HUB_ASSETS_MIRROR_ACCESS_LOG=false` takes the same
+metadata load: `access_log_rps_ratio=` (on / off; target ≥ 0.9); `access_log_rows=` is
+what the first one wrote (at least `metadata_requests_sent=`, plus the downloads).
+
     .venv/bin/python bench/bench_mirror.py [--size-mb 300] [--rounds 3] [--seconds 5]
 """
 
@@ -172,7 +177,33 @@ def metadata_rps(url: str, seconds: float, clients: int = 8) -> float:
     total = sum(out.get(timeout=seconds + 60) for _ in procs)
     for p in procs:
         p.join()
+    SENT[url] = total
     return total / seconds
+
+
+# Metadata requests sent to each URL (for the access log's row count).
+SENT: dict[str, int] = {}
+
+
+def start_mirror(env: dict, port: int) -> subprocess.Popen:
+    """`hub-assets mirror serve` on `port` in a process of its own."""
+    return subprocess.Popen(
+        [str(BIN / "hub-assets"), "mirror", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def access_log_rows(registry: Path) -> int:
+    """Rows in the registry's access log."""
+    import duckdb
+
+    con = duckdb.connect(str(registry), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM mirror_requests").fetchone()[0]
+    finally:
+        con.close()
 
 
 def main() -> None:
@@ -199,13 +230,9 @@ def main() -> None:
                 "HUB_ASSETS_REGISTRY": str(registry),
                 "HUB_ASSETS_PACKAGE_STORE": str(store),
             }
-            mport, sport = free_port(), free_port()
-            mirror = subprocess.Popen(
-                [str(BIN / "hub-assets"), "mirror", "serve", "--port", str(mport)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            mport, sport, unlogged_port = free_port(), free_port(), free_port()
+            mirror = start_mirror(env, mport)
+            unlogged = start_mirror({**env, "HUB_ASSETS_MIRROR_ACCESS_LOG": "false"}, unlogged_port)
             static = subprocess.Popen(
                 [sys.executable, "-m", "http.server", str(sport), "--bind", "127.0.0.1"],
                 cwd=store,
@@ -213,8 +240,10 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
             mirror_url, static_url = f"http://127.0.0.1:{mport}", f"http://127.0.0.1:{sport}"
+            unlogged_url = f"http://127.0.0.1:{unlogged_port}"
             try:
                 wait_up(f"{mirror_url}/api/models", mirror)
+                wait_up(f"{unlogged_url}/api/models", unlogged)
                 wait_up(static_url, static)
                 file_path = f"/{REPO}/resolve/main/model.safetensors"
                 results = get_mb_s(
@@ -233,12 +262,16 @@ def main() -> None:
                         hub, work, args.rounds, size
                     ),
                     "metadata_rps": metadata_rps(mirror_url, args.seconds, args.clients),
+                    "metadata_rps_access_log_off": metadata_rps(
+                        unlogged_url, args.seconds, args.clients
+                    ),
                     "metadata_rps_hub_server": metadata_rps(hub, args.seconds, args.clients),
                 }
             finally:
-                for proc in (mirror, static):
-                    proc.terminate()
-                    proc.wait(10)
+                for proc in (mirror, unlogged, static):
+                    proc.terminate()  # the mirror writes its queued access log, then exits
+                    proc.wait(60)
+            logged = access_log_rows(registry)
     for k, v in results.items():
         print(f"{k}={v:,.1f}")
     print(f"ratio_vs_hub_server={results['mirror_get_mb_s'] / results['hub_server_get_mb_s']:.2f}")
@@ -247,6 +280,11 @@ def main() -> None:
         f"{results['mirror_hf_hub_download_mb_s'] / results['hub_server_hf_hub_download_mb_s']:.2f}"
     )
     print(f"ratio_vs_static={results['mirror_get_mb_s'] / results['static_zip_get_mb_s']:.2f}")
+    print(
+        "access_log_rps_ratio="
+        f"{results['metadata_rps'] / results['metadata_rps_access_log_off']:.2f}"
+    )
+    print(f"access_log_rows={logged} metadata_requests_sent={SENT[mirror_url]}")
     print(
         f"cpu_count={os.cpu_count()} ({args.clients} client processes share them with the server)"
     )

@@ -415,11 +415,16 @@ class HubError(Exception):
         message: str,
         headers: dict | None = None,
         extra: dict | None = None,
+        *,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
         self.extra = extra or {}  # more keys of the JSON body (a 409's `url`)
+        # why, as one word the access log and /metrics count by (e.g. `gate_failed`);
+        # None: the status and error code say it (`exchange.refusal_of`)
+        self.reason = reason
 
 
 class UploadRejectedError(ValueError):

@@ -185,6 +185,8 @@ class Settings(BaseSettings):
     mirror_require_promoted: bool = False
     mirror_public: bool = True
     mirror_refresh_s: float = Field(default=2.0, ge=0, le=3600)
+    # every mirror request kept in the registry (hub-assets usage, /metrics)
+    mirror_access_log: bool = True
     # Where a run's steps execute (docs/deployment.md): this machine's processes, Celery
     # workers (broker and result backend from HUB_ASSETS_CELERY_BROKER / _BACKEND, read by
     # the executor and the workers from the environment only), or Kubernetes jobs

@@ -17,7 +17,7 @@ def main() -> None:
 def _register() -> None:
     from hub_assets.cli.browse import adapters, models, recommend, samples, tree
     from hub_assets.cli.ingest import ingest
-    from hub_assets.cli.mirror import fetch, lock, mirror, verify_cache
+    from hub_assets.cli.mirror import fetch, lock, mirror, usage, verify_cache
     from hub_assets.cli.proof import keys, verify
     from hub_assets.cli.publish import push
     from hub_assets.cli.registry import migrate, score, sql, status
@@ -25,7 +25,9 @@ def _register() -> None:
 
     for command in (sql, score, ingest, status, migrate, serve, users, tokens):
         main.add_command(command)
-    for command in (mirror, lock, fetch, verify_cache, push, promote, retire, reject, keys, verify):
+    for command in (mirror, lock, fetch, verify_cache, usage, push, promote, retire, reject):
+        main.add_command(command)
+    for command in (keys, verify):
         main.add_command(command)
     for command in (models, recommend, adapters, tree, samples):
         main.add_command(command)

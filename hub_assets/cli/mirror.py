@@ -1,9 +1,11 @@
-"""`hub-assets mirror serve | lock | fetch | verify-cache`: the curated mirror, reproducible
-pulls through it, and the files on a consumer's disk checked against the lock offline."""
+"""`hub-assets mirror serve | lock | fetch | verify-cache | usage`: the curated mirror,
+reproducible pulls through it, the files on a consumer's disk checked against the lock
+offline, and who pulled what (the mirror's access log)."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -53,12 +55,18 @@ def serve(host: str, port: int) -> None:
         f"Mirror of {len(approved)} {which} models for {who} at {server.url}\n"
         f"Use it with: HF_ENDPOINT={server.url}"
     )
+    # SIGTERM (a service manager, `kill`) stops it as Ctrl-C does: the access log is written
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command("lock")
@@ -231,3 +239,90 @@ def verify_cache(
             click.echo(f"FAILED  {line}", err=True)
         sys.exit(exit_code(outcome))
     click.echo(f"Verified {len(chosen)} models against {lock_path}.")
+
+
+@click.command("usage")
+@click.option("--model", "model_id", help="One model's usage only.")
+@click.option("--since", help="From this long ago (30m, 24h, 7d, 2w) or an ISO date or time.")
+@click.option("--caller", help="One registry user's usage only (anonymous: unsigned callers).")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Tables for people, JSON for scripts.",
+)
+def usage(
+    model_id: str | None, since: str | None, caller: str | None, limit: int, fmt: str
+) -> None:
+    """Who pulled which model at which revision through the mirror, and who was refused
+    what and why (the mirror's access log)."""
+    import json
+
+    from hub_assets.cli.browse import table
+    from hub_assets.pipeline.usage import since_of, usage_report
+
+    try:
+        start = since_of(since) if since is not None else None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--since") from None
+    settings = settings_or_exit()
+    try:
+        report = usage_report(
+            open_registry(settings), model_id=model_id, since=start, caller=caller, limit=limit
+        )
+    except HubAssetsError as e:
+        _fail(e)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report["downloads"] and not report["refusals"]:
+        click.echo("No mirror request matches.")
+        return
+    if report["downloads"]:
+        click.echo(
+            table(
+                ["caller", "model", "revision", "downloads", "files", "bytes", "last"],
+                [
+                    [
+                        d["caller"],
+                        d["model_id"],
+                        (d["revision_sha"] or "")[:12],
+                        d["downloads"],
+                        d["files"],
+                        _size(d["bytes"]),
+                        d["last_at"],
+                    ]
+                    for d in report["downloads"]
+                ],
+            )
+        )
+    if report["refusals"]:
+        click.echo(("\n" if report["downloads"] else "") + "Refused:")
+        click.echo(
+            table(
+                ["caller", "model", "revision asked", "reason", "status", "requests", "last"],
+                [
+                    [
+                        r["caller"],
+                        r["model_id"],
+                        r["revision"],
+                        r["refusal"],
+                        r["status"],
+                        r["requests"],
+                        r["last_at"],
+                    ]
+                    for r in report["refusals"]
+                ],
+            )
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 
 from hub_assets.errors import HubError
-from hub_assets.hub_protocol.files import iter_bytes
+from hub_assets.hub_protocol.files import SentBytes, iter_bytes
 from hub_assets.hub_protocol.routing import (
     HubProtocol,
     ProtocolRequest,
@@ -44,10 +44,16 @@ class ProtocolApp:
                 break
         req = _request(scope, body)
         if too_large:
-            return await _send(send, req, error_response(HubError(413, None, "Body too large.")))
+            await _send(send, req, error_response(HubError(413, None, "Body too large.")))
+            return
         self.protocol.count(req)
         response = await anyio.to_thread.run_sync(self.protocol.answer, req)
-        await _send(send, req, response, self.protocol)
+        sent = SentBytes()
+        try:
+            response = await _send(send, req, response, self.protocol, sent)
+        finally:
+            client = scope.get("client")
+            self.protocol.log_access(req, response, sent.n, client[0] if client else None)
 
 
 def _request(scope: Scope, body: bytes) -> ProtocolRequest:
@@ -64,20 +70,30 @@ def _request(scope: Scope, body: bytes) -> ProtocolRequest:
 
 
 async def _send(
-    send: Send, req: ProtocolRequest, r: ProtocolResponse, protocol: HubProtocol | None = None
-) -> None:
+    send: Send,
+    req: ProtocolRequest,
+    r: ProtocolResponse,
+    protocol: HubProtocol | None = None,
+    sent: SentBytes | None = None,
+) -> ProtocolResponse:
+    """Write `r` out; the response that went out (a store that refuses the file turns it
+    into the refusal), with the body bytes counted in `sent`."""
+    sent = sent if sent is not None else SentBytes()
     streamed = r.entry is not None and req.method != "HEAD" and r.length > 0
     if streamed and protocol is not None:
         try:  # before any header goes out, so a store that refuses still gets an answer
             blob = await anyio.to_thread.run_sync(protocol.state.store.open_blob, r.entry)
         except HubError as e:
-            return await _send(send, req, error_response(e))
+            refused = error_response(e)
+            refused.served = r.served
+            return await _send(send, req, refused, None, sent)
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in r.headers.items()]
     await send({"type": "http.response.start", "status": r.status, "headers": headers})
     if not streamed or protocol is None:
         body = b"" if req.method == "HEAD" or r.entry is not None else r.body
         await send({"type": "http.response.body", "body": body, "more_body": False})
-        return
+        sent.n += len(body)
+        return r
     try:
         chunks = iter_bytes(blob, r.start, r.length)
         while True:
@@ -85,6 +101,8 @@ async def _send(
             if chunk is None:
                 break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent.n += len(chunk)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         blob.close()
+    return r

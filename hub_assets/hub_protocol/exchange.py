@@ -8,7 +8,7 @@ import json
 import re
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import parse_qs, quote, unquote
 
@@ -104,6 +104,18 @@ class ProtocolRequest:
 
 
 @dataclass
+class Served:
+    """What an answer was about, for the access log: who asked, for which repo and
+    revision (as asked, and the commit it resolved to)."""
+
+    caller: str | None = None  # None: anonymous
+    repo_type: str | None = None
+    repo_id: str | None = None
+    revision: str | None = None
+    sha: str | None = None
+
+
+@dataclass
 class ProtocolResponse:
     """Status, headers and a body: bytes, or a span of one file of the store."""
 
@@ -113,6 +125,62 @@ class ProtocolResponse:
     entry: FileEntry | None = None  # stream [start, start + length) of this file's bytes
     start: int = 0
     length: int = 0
+    refusal: str | None = None  # an error answer's reason (`refusal_of`)
+    served: Served = field(default_factory=Served)
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One request as the access log keeps it."""
+
+    at: float  # seconds since the epoch, when the answer went out
+    caller: str | None
+    method: str
+    route: str
+    repo_id: str | None
+    revision: str | None  # as asked: `main`, a tag or a sha
+    sha: str | None  # the commit served
+    path: str | None  # the file, for a download
+    status: int
+    bytes: int  # body bytes sent
+    refusal: str | None
+    client: str | None
+
+
+class AccessLog(Protocol):
+    """Where a server sends one `AccessRecord` per request (it must not block)."""
+
+    def record(self, rec: AccessRecord) -> None:
+        """Keep `rec` (queued: written later, off the request's path)."""
+        ...
+
+    def close(self) -> None:
+        """Write what is queued and stop."""
+        ...
+
+
+def refusal_of(e: HubError) -> str:
+    """Why a request was refused, as one word: the error's own reason, else what its
+    status and the Hub's error code say."""
+    if e.reason:
+        return e.reason
+    if e.status == 401:
+        return "unauthenticated"
+    if e.code in _REFUSAL_BY_CODE:
+        return _REFUSAL_BY_CODE[e.code]
+    if e.status >= 500:
+        return "server_error"
+    return {403: "forbidden", 404: "not_found", 413: "too_large", 416: "bad_range"}.get(
+        e.status, "bad_request"
+    )
+
+
+_REFUSAL_BY_CODE = {
+    "GatedRepo": "gated",
+    "RepoNotFound": "repo_not_found",
+    "RevisionNotFound": "revision_not_found",
+    "EntryNotFound": "entry_not_found",
+}
 
 
 def json_response(data: Any, status: int = 200, headers: dict | None = None) -> ProtocolResponse:
@@ -129,7 +197,9 @@ def error_response(e: HubError) -> ProtocolResponse:
     if e.code:
         headers["X-Error-Code"] = e.code
     headers["X-Error-Message"] = quote(e.message, safe=HEADER_SAFE)
-    return json_response({"error": e.message, **e.extra}, status=e.status, headers=headers)
+    response = json_response({"error": e.message, **e.extra}, status=e.status, headers=headers)
+    response.refusal = refusal_of(e)
+    return response
 
 
 def route_name(path: str) -> str:

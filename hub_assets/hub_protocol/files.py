@@ -80,10 +80,12 @@ def send_bytes(
     offset: int,
     count: int,
     rate: int | None = None,
+    progress: SentBytes | None = None,
 ) -> None:
     """Send `count` bytes of `blob` from `offset`: zero-copy `sendfile` when its bytes are
     in a local file, else read and written in 1 MB chunks; at most `rate` bytes per second
-    when throttled."""
+    when throttled. `progress` counts what went out, also when the client hangs up."""
+    progress = progress if progress is not None else SentBytes()
     fd = blob.local_fd()
     if rate is None and fd is not None:
         offset += blob.base
@@ -93,6 +95,7 @@ def send_bytes(
                 break
             offset += sent
             count -= sent
+            progress.n += sent
         return
     blob.seek(offset)
     chunk = max(1, min(SEND_CHUNK, rate // 10 or 1)) if rate else SEND_CHUNK
@@ -102,8 +105,16 @@ def send_bytes(
             break
         wfile.write(data)
         count -= len(data)
+        progress.n += len(data)
         if rate:
             time.sleep(len(data) / rate)
+
+
+@dataclass
+class SentBytes:
+    """Body bytes sent so far in one answer."""
+
+    n: int = 0
 
 
 def iter_bytes(blob: BlobWindow, offset: int, count: int) -> Iterator[bytes]:

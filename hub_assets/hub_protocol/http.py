@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from hub_assets.errors import HubError
-from hub_assets.hub_protocol.files import send_bytes
+from hub_assets.hub_protocol.files import SentBytes, send_bytes
 from hub_assets.hub_protocol.routing import (
     ADMIN_PREFIX,
     HubProtocol,
@@ -112,6 +112,9 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         state = self.protocol.state
+        req: ProtocolRequest | None = None
+        response: ProtocolResponse | None = None
+        sent = SentBytes()
         try:
             stream = _Body(self.rfile, self.headers)
             upload = method == "PUT" and self.path.startswith(LFS_PREFIX)
@@ -148,13 +151,22 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
             response = self.protocol.answer(req)
             if upload and not stream.done:
                 self.close_connection = True  # the unread rest of a refused upload
-            self._write(method, response, fault)
+            self._write(method, response, fault, sent)
         except HubError as e:
-            self._write(method, error_response(e))
+            refused = error_response(e)
+            if response is not None:  # the store refused the file: same request, same caller
+                refused.served = response.served
+            response = refused
+            self._write(method, response, None, sent)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        if req is not None and response is not None:
+            self.protocol.log_access(req, response, sent.n, self.client_address[0])
 
-    def _write(self, method: str, r: ProtocolResponse, fault: Any = None) -> None:
+    def _write(
+        self, method: str, r: ProtocolResponse, fault: Any = None, sent: SentBytes | None = None
+    ) -> None:
+        sent = sent if sent is not None else SentBytes()
         streamed = r.entry is not None and method != "HEAD" and r.length > 0
         # opened before any header goes out, so a store that refuses still gets an answer
         blob = self.protocol.state.store.open_blob(r.entry) if streamed else None
@@ -167,12 +179,13 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
                 return
             if blob is None:
                 self.wfile.write(r.body)
+                sent.n += len(r.body)
                 return
             limit = r.length
             if fault and fault.kind == "drop":
                 limit = min(limit, fault.after_bytes)
             rate = fault.bytes_per_s if fault and fault.kind == "slow" else None
-            send_bytes(self.connection, self.wfile, blob, r.start, limit, rate)
+            send_bytes(self.connection, self.wfile, blob, r.start, limit, rate, sent)
             if limit < r.length:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -263,6 +276,8 @@ class ProtocolServer:
             self._httpd.shutdown()
         self._httpd.server_close()
         self._httpd.close_all_connections()
+        if self.state.access_log is not None:
+            self.state.access_log.close()
 
     def __enter__(self) -> ProtocolServer:
         return self.start()

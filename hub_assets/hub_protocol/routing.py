@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import get_args
@@ -24,10 +25,13 @@ from huggingface_hub.hf_api import ExpandDatasetProperty_T, ExpandModelProperty_
 from hub_assets.errors import HubError
 from hub_assets.hub_protocol.exchange import (
     API_KEYWORDS,
+    AccessLog,
+    AccessRecord,
     ExtraRoutes,
     FaultSource,
     ProtocolRequest,
     ProtocolResponse,
+    Served,
     error_response,
     json_response,
     route_name,
@@ -73,6 +77,7 @@ class ProtocolState:
     writes: WriteState | None = None  # the write API, for a store that accepts writes
     extra: ExtraRoutes | None = None  # routes beyond the Hub API (the dev Hub's inference)
     faults: FaultSource | None = None
+    access_log: AccessLog | None = None  # one record per answered request
     requests: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     facts: BlobFacts = field(init=False)
@@ -106,24 +111,59 @@ class HubProtocol:
 
     def answer(self, req: ProtocolRequest) -> ProtocolResponse:
         """The response to one request (errors answered as the Hub answers them)."""
+        served = Served()
         try:
-            return _Exchange(self.state, req).route()
+            response = _Exchange(self.state, req, served).route()
         except HubError as e:
-            return error_response(e)
+            response = error_response(e)
         except Exception:  # a bug, not the caller's fault: say so, keep the connection
             log.exception("Error answering %s %s", req.method, req.path)
-            return error_response(HubError(500, None, "Internal error; the server log says why."))
+            response = error_response(
+                HubError(500, None, "Internal error; the server log says why.")
+            )
+        response.served = served
+        return response
+
+    def log_access(
+        self, req: ProtocolRequest, response: ProtocolResponse, sent: int, client: str | None
+    ) -> None:
+        """Hand the answered request to the state's access log, if it keeps one."""
+        access_log = self.state.access_log
+        if access_log is None:
+            return
+        served = response.served
+        refusal = response.refusal
+        if refusal is None and response.status >= 400:
+            refusal = "bad_range" if response.status == 416 else f"http_{response.status}"
+        access_log.record(
+            AccessRecord(
+                at=time.time(),
+                caller=served.caller,
+                method=req.method,
+                route=route_name(req.path),
+                repo_id=served.repo_id,
+                revision=served.revision,
+                sha=served.sha,
+                path=req.file_path(),
+                status=response.status,
+                bytes=sent,
+                refusal=refusal,
+                client=client,
+            )
+        )
 
 
 class _Exchange(RevisionRoutes):
     """One request being answered."""
 
-    def __init__(self, state: ProtocolState, req: ProtocolRequest) -> None:
-        self.state, self.req, self.facts = state, req, state.facts
+    def __init__(self, state: ProtocolState, req: ProtocolRequest, served: Served) -> None:
+        self.state, self.req, self.facts, self.served = state, req, state.facts, served
         self.method = "GET" if req.method == "HEAD" else req.method  # HEAD: GET sans body
         auth = req.headers.get("authorization", "")
         token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
         self.caller: Caller | None = state.access.caller(token) if token else None
+        if self.caller is not None and self.caller.role != "none":
+            served.caller = self.caller.name
 
     def route(self) -> ProtocolResponse:
         path, method = self.req.path, self.method
@@ -218,21 +258,26 @@ class _Exchange(RevisionRoutes):
         if len(parts) >= 2:
             candidates.append(("/".join(parts[:2]), parts[2:]))
         candidates.append((parts[0], parts[1:]))
+        shown = "/".join(parts[:2]) if len(parts) > 1 and parts[1] not in API_KEYWORDS else parts[0]
+        self._asked(repo_type, unquote(shown))
         for repo_id, rest in candidates:
             repo = self._visible(store.repo(repo_type, unquote(repo_id)))
             if repo is not None:
+                self._asked(repo_type, repo.repo_id)
                 return repo, rest
             extension = self.state.extension
             if repo_type == "model" and extension is not None and extension.count:
                 i = extension.index_of(unquote(repo_id))
                 if i is not None:
                     return extension.info(i), rest
-        shown = "/".join(parts[:2]) if len(parts) > 1 and parts[1] not in API_KEYWORDS else parts[0]
         raise HubError(
             404,
             "RepoNotFound",
             f"Repository not found: {repo_type} {unquote(shown)!r} is not on this Hub.",
         )
+
+    def _asked(self, repo_type: str, repo_id: str) -> None:
+        self.served.repo_type, self.served.repo_id = repo_type, repo_id
 
     def _signed_in(self) -> bool:
         return self.caller is not None and self.caller.role != "none"
@@ -258,11 +303,13 @@ class _Exchange(RevisionRoutes):
 
     def _commit(self, repo: Repo, revision: str | None) -> Commit:
         rev = unquote(revision) if revision else None
+        self.served.revision = rev or "main"
         commit = repo.resolve(rev)
         if commit is None:
             if repo.refuse_revision is not None:
                 raise repo.refuse_revision(rev or "main")
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {rev or 'main'}")
+        self.served.sha = commit.sha
         return commit
 
     def _api_repo(self, repo_type: str, rest: str) -> ProtocolResponse:
@@ -312,6 +359,8 @@ class _Exchange(RevisionRoutes):
             left = left[len("/models") :]
         repo_id = unquote(left.strip("/"))
         revision, _, path = rest.partition("/")
+        self._asked(repo_type, repo_id)
+        self.served.revision = unquote(revision)
         repo = self._visible(self.state.store.repo(repo_type, repo_id))
         if repo is None:
             raise HubError(404, "RepoNotFound", f"Repository not found: {repo_type} {repo_id!r}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hub_assets.hub_protocol.routing import ProtocolState
 from hub_assets.mirror.access import RegistryTokens
+from hub_assets.mirror.access_log import RegistryAccessLog
 from hub_assets.mirror.store import ApprovedStore
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.identity import Identity
@@ -15,7 +16,7 @@ def mirror_state(
     settings: Settings, registry: Registry, packages: PackageStore, identity: Identity
 ) -> ProtocolState:
     """What a mirror serves, as the settings say: approved (or promoted) packages, read
-    by anyone or by token holders only."""
+    by anyone or by token holders only, each request kept in the access log."""
     store = ApprovedStore(
         registry,
         packages,
@@ -23,4 +24,8 @@ def mirror_state(
         refresh_s=settings.mirror_refresh_s,
         verify_key=settings.verify_key,
     )
-    return ProtocolState(store=store, access=RegistryTokens(identity, settings.mirror_public))
+    return ProtocolState(
+        store=store,
+        access=RegistryTokens(identity, settings.mirror_public),
+        access_log=RegistryAccessLog(registry) if settings.mirror_access_log else None,
+    )

@@ -53,10 +53,8 @@ def make_lock(
         refused = []
         for model_id in model_ids:
             if model_id.lower() not in approved:
-                why = (
-                    hidden_reason(con, model_id, require_promoted)
-                    or "the registry does not know it."
-                )
+                hidden = hidden_reason(con, model_id, require_promoted)
+                why = hidden.text if hidden else "the registry does not know it."
                 refused.append(f"{model_id}: {why}")
     if refused:
         raise NotApprovedError("Not approved, so not locked:\n  " + "\n  ".join(refused))

@@ -39,7 +39,12 @@ from hub_assets.mirror.packages import MODEL_PREFIX, Member, member_spans
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import SIGNATURE
-from hub_assets.registry.approved import ApprovedPackage, approved_packages, hidden_reason
+from hub_assets.registry.approved import (
+    ApprovedPackage,
+    HiddenReason,
+    approved_packages,
+    hidden_reason,
+)
 from hub_assets.registry.store import Registry
 
 log = logging.getLogger("hub_assets.mirror")
@@ -84,7 +89,7 @@ class ApprovedStore:
         self.require_promoted, self.refresh_s = require_promoted, refresh_s
         self.verify_key = verify_key  # set: serve only packages signed with this key
         self._approved: dict[str, ApprovedPackage] = {}  # lower-cased model id -> package
-        self._reasons: dict[str, str] = {}
+        self._reasons: dict[str, HiddenReason | None] = {}
         self._loaded_at = float("-inf")
         self._refreshing = threading.Lock()
         self._verifying: dict[str, threading.Lock] = {}
@@ -123,7 +128,7 @@ class ApprovedStore:
                 self._refreshing.release()
         return self._approved
 
-    def _reason(self, model_id: str) -> str:
+    def _reason(self, model_id: str) -> HiddenReason | None:
         key = model_id.lower()
         if key not in self._reasons:
             with self.registry.read() as con:
@@ -152,15 +157,20 @@ class ApprovedStore:
         package = self._current().get(repo_id.lower())
         if package is None:
             reason = self._reason(repo_id)
-            if not reason:
+            if reason is None:
                 return None
-            raise HubError(*NOT_SERVED, f"{repo_id} is not approved on this mirror: {reason}")
+            raise HubError(
+                *NOT_SERVED,
+                f"{repo_id} is not approved on this mirror: {reason.text}",
+                reason=reason.kind,
+            )
         check = self._verify(package)
         if check.repo is None:
             raise HubError(
                 *NOT_SERVED,
                 f"{package.model_id} is not served: its package {package.name} "
                 f"{package.version} failed verification ({check.failure}).",
+                reason="package_unverified",
             )
         return check.repo
 
@@ -172,7 +182,11 @@ class ApprovedStore:
             check = self._verified.get(package_id)
             if check is not None and check.repo is not None:
                 return BlobWindow(self.packages.open_recorded(uri), member.offset, member.size)
-        raise HubError(*NOT_SERVED, f"{entry.path} is in no package that verifies now.")
+        raise HubError(
+            *NOT_SERVED,
+            f"{entry.path} is in no package that verifies now.",
+            reason="package_unverified",
+        )
 
     # -- verification --------------------------------------------------------------------------
     def _verify(self, package: ApprovedPackage) -> _Verified:
@@ -278,6 +292,7 @@ class ApprovedStore:
                 f"Revision {revision!r} of {model_id} is not approved on this mirror; the "
                 f"approved revision is {sha} (package {package.name} {package.version}). "
                 "Ask for revision 'main' or that sha.",
+                reason="revision_not_approved",
             )
 
         return Repo(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import duckdb
 
@@ -100,24 +101,36 @@ def approved_packages(
     return {m: p for m, (p, _) in out.items()}
 
 
-def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promoted: bool) -> str:
+class HiddenReason(NamedTuple):
+    """Why the mirror does not serve a model: one word to count by (`kind`) and the
+    sentence it answers with."""
+
+    kind: str  # not_promoted, rejected, retired, gate_failed, not_packaged, filtered_out,
+    # not_evaluated
+    text: str
+
+
+def hidden_reason(
+    con: duckdb.DuckDBPyConnection, model_id: str, require_promoted: bool
+) -> HiddenReason | None:
     """Why the mirror does not serve a model the registry knows, the latest fact first;
-    '' when the registry does not know the model at all."""
+    None when the registry does not know the model at all."""
     status = con.execute(
         "SELECT status FROM v_model_status WHERE model_id = ?", [model_id]
     ).fetchone()
     if status is None:
-        return ""
+        return None
     if require_promoted:
         servable = _live_rows(con, model_id)
         if servable:
             sha = servable[-1][1]
-            return (
+            return HiddenReason(
+                "not_promoted",
                 f"revision {sha[:12]} passed the quality gate and is packaged, but it is not "
                 "promoted, and this mirror serves promoted revisions only "
-                f"(hub-assets promote {model_id} --revision {sha})."
+                f"(hub-assets promote {model_id} --revision {sha}).",
             )
-    facts: list[tuple[datetime, str]] = []
+    facts: list[tuple[datetime, HiddenReason]] = []
     decision = con.execute(
         "SELECT status, reason, revision_sha, created_at FROM model_status_events "
         "WHERE model_id = ? AND status IN ('retired', 'rejected') "
@@ -126,7 +139,9 @@ def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promote
     ).fetchone()
     if decision is not None:
         what, reason, sha, at = decision
-        facts.append((at, f"revision {(sha or '')[:12]} was {what} ({reason})."))
+        facts.append(
+            (at, HiddenReason(what, f"revision {(sha or '')[:12]} was {what} ({reason})."))
+        )
     retired = con.execute(
         "SELECT name, version, retired_by, retired_at FROM packages WHERE model_id = ? "
         "AND retired_at IS NOT NULL ORDER BY retired_at DESC LIMIT 1",
@@ -134,7 +149,9 @@ def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promote
     ).fetchone()
     if retired is not None:
         name, version, by, at = retired
-        facts.append((at, f"its package {name} {version} was retired by {by}."))
+        facts.append(
+            (at, HiddenReason("retired", f"its package {name} {version} was retired by {by}."))
+        )
     gate = con.execute(
         "SELECT passed, message, revision_sha, decided_at FROM v_gate WHERE model_id = ? "
         "ORDER BY decided_at DESC LIMIT 1",
@@ -145,10 +162,15 @@ def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promote
         facts.append(
             (
                 at,
-                f"revision {sha[:12]} failed the quality gate: {message}"
+                HiddenReason(
+                    "gate_failed", f"revision {sha[:12]} failed the quality gate: {message}"
+                )
                 if not passed
-                else f"revision {sha[:12]} passed the quality gate but has no live package "
-                f"(hub-assets ingest {model_id}).",
+                else HiddenReason(
+                    "not_packaged",
+                    f"revision {sha[:12]} passed the quality gate but has no live package "
+                    f"(hub-assets ingest {model_id}).",
+                ),
             )
         )
     if not facts:
@@ -159,8 +181,12 @@ def hidden_reason(con: duckdb.DuckDBPyConnection, model_id: str, require_promote
         ).fetchone()
         why = f": {latest[0]}" if latest and latest[0] else ""
         if status[0] == ModelStatus.FILTERED_OUT:
-            return f"discovery filtered it out{why} (registry status: filtered_out)."
-        return f"it is not evaluated yet (registry status: {status[0]}{why})."
+            return HiddenReason(
+                "filtered_out", f"discovery filtered it out{why} (registry status: filtered_out)."
+            )
+        return HiddenReason(
+            "not_evaluated", f"it is not evaluated yet (registry status: {status[0]}{why})."
+        )
     return max(facts, key=lambda f: f[0])[1]
 
 

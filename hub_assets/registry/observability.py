@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import duckdb
 
+from hub_assets.registry.mirror_usage import mirror_counts
+
 # Every evaluation that called the inference API, measured or not, with its figures.
 _API_RUNS = (
     "SELECT model_id, created_at, api_stats FROM eval_runs WHERE api_stats IS NOT NULL "
@@ -70,6 +72,7 @@ def observed_counts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
             "SELECT model_id, task, dataset, primary_metric, score FROM v_leaderboard "
             "WHERE score IS NOT NULL ORDER BY model_id, task, dataset"
         ).fetchall(),
+        **mirror_counts(con),
     }
 
 

@@ -241,4 +241,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             LEFT JOIN v_gate g ON g.model_id = l.model_id AND g.revision_sha = m.sha;
         """,
     ),
+    (
+        16,
+        "the mirror's access log: one row per request (who, which model, revision and file, "
+        "bytes, status, why it was refused)",
+        """
+        CREATE TABLE mirror_requests (
+            requested_at TIMESTAMPTZ NOT NULL,
+            caller       VARCHAR,
+            method       VARCHAR NOT NULL,
+            route        VARCHAR NOT NULL,
+            model_id     VARCHAR,
+            revision     VARCHAR,
+            revision_sha VARCHAR,
+            path         VARCHAR,
+            status       INTEGER NOT NULL,
+            bytes        BIGINT NOT NULL,
+            refusal      VARCHAR,
+            client       VARCHAR
+        );
+        """,
+    ),
 ]

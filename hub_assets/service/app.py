@@ -10,6 +10,8 @@ comes from `hub_assets.errors.HTTP_STATUSES`; every change writes an audit row.
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import uvicorn
@@ -34,6 +36,7 @@ from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.store import Registry
 from hub_assets.service.context import ServiceContext, Strict
 from hub_assets.service.ingestion_routes import add_ingestion_routes
+from hub_assets.service.mirror_routes import add_mirror_routes
 from hub_assets.service.model_routes import add_model_routes
 from hub_assets.service.package_routes import add_package_routes
 from hub_assets.service.prometheus import RegistryCollector
@@ -92,11 +95,21 @@ def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvi
     )
 
 
+@asynccontextmanager
+async def _closing_the_access_log(app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown, the mirror's access log writes what it still has queued."""
+    yield
+    mirror = getattr(app.state, "mirror", None)
+    if mirror is not None and mirror.access_log is not None:
+        mirror.access_log.close()
+
+
 def create_app(settings: Settings, registry: Registry, store: PackageStore) -> FastAPI:
     """The service over one registry and package store (`hub-assets serve` builds them
     from the settings)."""
     # Swagger UI and ReDoc from the installed package, never a CDN (works offline)
     app = FastAPIOffline(
+        lifespan=_closing_the_access_log,
         title="hub-assets registry",
         version="1",
         description="Curated, evaluated, auditable models from the Hugging Face Hub.",
@@ -259,6 +272,7 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     add_ingestion_routes(app, ctx)
     add_package_routes(app, ctx)
     add_model_routes(app, ctx)
+    add_mirror_routes(app, ctx)
 
     # -- Prometheus ----------------------------------------------------------------------------
     def metrics_access(

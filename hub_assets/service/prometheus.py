@@ -112,6 +112,28 @@ class RegistryCollector(Collector):
             ["model_id", "task", "dataset", "metric"],
             c["shadow_eval_scores"],
         )
+        downloads = CounterMetricFamily(
+            "hub_assets_mirror_downloads",
+            "Files the mirror served (GET answered 200 or 206), per model.",
+            labels=["model_id"],
+        )
+        sent = CounterMetricFamily(
+            "hub_assets_mirror_sent_bytes",
+            "File bytes the mirror sent, per model.",
+            labels=["model_id"],
+        )
+        for model_id, n, total in c["mirror_downloads"]:
+            downloads.add_metric([str(model_id)], n)
+            sent.add_metric([str(model_id)], total)
+        yield downloads
+        yield sent
+        yield _counter(
+            "hub_assets_mirror_refusals",
+            "Mirror requests refused, per reason (gate_failed, filtered_out, retired, "
+            "revision_not_approved, unauthenticated, repo_not_found, ...).",
+            ["reason"],
+            c["mirror_refusals"],
+        )
 
 
 def _gauge(name: str, doc: str, labels: list[str], rows: list[tuple]) -> GaugeMetricFamily:

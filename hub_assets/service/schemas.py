@@ -240,3 +240,32 @@ class PackagePage(BaseModel):
 class Retired(BaseModel):
     package_id: str
     status: str
+
+
+class MirrorDownloads(BaseModel):
+    caller: str = Field(description="A registry user, or anonymous.")
+    model_id: str
+    revision_sha: str | None
+    downloads: int = Field(description="File GETs answered 200 or 206.")
+    files: int = Field(description="Distinct files among them.")
+    bytes: int
+    first_at: str
+    last_at: str
+
+
+class MirrorRefusal(BaseModel):
+    caller: str
+    model_id: str | None
+    revision: str | None = Field(description="The revision as asked (main, a tag, a sha).")
+    refusal: str = Field(description="Why, as one word (gate_failed, retired, ...).")
+    status: int
+    requests: int
+    last_at: str
+
+
+class MirrorUsage(BaseModel):
+    since: str | None
+    model_id: str | None
+    caller: str | None
+    downloads: list[MirrorDownloads]
+    refusals: list[MirrorRefusal]

@@ -16,6 +16,7 @@ from hub_assets.devhub.server import HubServer
 from hub_assets.hub_protocol.http import ProtocolServer
 from hub_assets.hub_protocol.routing import ProtocolState
 from hub_assets.mirror.access import RegistryTokens
+from hub_assets.mirror.access_log import RegistryAccessLog
 from hub_assets.mirror.store import ApprovedStore
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.identity import Identity
@@ -82,9 +83,14 @@ def world(upstream, tmp_path_factory, worker_id):
 
 
 @contextmanager
-def serving(registry: Registry, store: PackageStore, *, promoted=False, public=True):
+def serving(registry: Registry, store: PackageStore, *, promoted=False, public=True, logged=False):
+    """A mirror over `registry` (`logged`: with the access log, written when it stops)."""
     approved = ApprovedStore(registry, store, require_promoted=promoted, refresh_s=0)
-    state = ProtocolState(store=approved, access=RegistryTokens(Identity(registry), public))
+    state = ProtocolState(
+        store=approved,
+        access=RegistryTokens(Identity(registry), public),
+        access_log=RegistryAccessLog(registry) if logged else None,
+    )
     with ProtocolServer(state) as server:
         yield server
 

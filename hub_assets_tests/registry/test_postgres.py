@@ -317,3 +317,44 @@ def test_text_with_nul_characters_is_stored_with_replacement_characters(shared_r
     with shared_registry.read() as con:
         reason = con.execute("SELECT reason FROM model_status_events").fetchone()[0]
     assert reason == f"bad{NUL_REPLACEMENT}card"
+
+
+def test_the_mirror_access_log_writes_the_shared_registry(shared_registry):
+    """The access log's batch (an Arrow table) goes into PostgreSQL as into the file, and
+    `usage` reads it back the same."""
+    from hub_assets.hub_protocol.exchange import AccessRecord
+    from hub_assets.mirror.access_log import RegistryAccessLog
+    from hub_assets.pipeline.usage import usage_report
+
+    shared_registry.ensure_schema()
+    log = RegistryAccessLog(shared_registry, flush_s=3600)
+    for n, (who, path, status, refusal) in enumerate(
+        [
+            ("alice", "config.json", 200, None),
+            ("alice", "model.safetensors", 200, None),
+            (None, "config.json", 403, "gate_failed"),
+        ]
+    ):
+        log.record(
+            AccessRecord(
+                at=1_800_000_000.0 + n,
+                caller=who,
+                method="GET",
+                route="resolve",
+                repo_id="org/m",
+                revision="main",
+                sha="a" * 40 if status == 200 else None,
+                path=path,
+                status=status,
+                bytes=100 if status == 200 else 0,
+                refusal=refusal,
+                client="127.0.0.1",
+            )
+        )
+    log.close()
+    report = usage_report(shared_registry)
+    [pulled] = report["downloads"]
+    assert (pulled["caller"], pulled["files"], pulled["bytes"]) == ("alice", 2, 200)
+    assert pulled["last_at"] == "2027-01-15T08:00:01Z"
+    [refused] = report["refusals"]
+    assert (refused["caller"], refused["refusal"]) == ("anonymous", "gate_failed")

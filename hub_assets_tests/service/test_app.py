@@ -17,6 +17,8 @@ from datetime import timedelta
 import httpx
 import pytest
 import uvicorn
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import RepositoryNotFoundError
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub_assets.cli.instance import ensure_dagster_home
@@ -464,6 +466,62 @@ def test_artifact_ingest_answers_201_or_424_with_gaps(service, ingested):
 
 
 @pytest.mark.slow
+def test_the_mirror_at_hub_keeps_an_access_log_usage_and_metrics_read(service, ingested, tmp_path):
+    """Before the retirement below: a download through /hub with the real client, and a
+    refusal, then who pulled what over the API and the counts in /metrics."""
+    url, _, _ = service
+    read = login(url, "reader")
+    token = read["Authorization"].removeprefix("Bearer ")
+    config = hf_hub_download(
+        QA_MODEL, "config.json", endpoint=f"{url}/hub", token=token, cache_dir=tmp_path
+    )
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download(f"{ORG}/nowhere", "config.json", endpoint=f"{url}/hub", token=token)
+    admin = login(url, "admin", ADMIN_PASSWORD)
+    deadline = time.monotonic() + 30  # the access log is written about once a second
+    while True:
+        usage = httpx.get(f"{url}/mirror/usage", params={"since": "1h"}, headers=admin)
+        assert usage.status_code == 200, usage.text
+        body = usage.json()
+        if body["downloads"] and body["refusals"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    [pulled] = body["downloads"]
+    assert (pulled["caller"], pulled["model_id"]) == ("reader", QA_MODEL)
+    assert pulled["revision_sha"] == ingested["revision"]
+    assert pulled["bytes"] == len(open(config, "rb").read())
+    [refused] = body["refusals"]
+    assert (refused["model_id"], refused["refusal"], refused["status"]) == (
+        f"{ORG}/nowhere",
+        "repo_not_found",
+        404,
+    )
+    assert httpx.get(f"{url}/mirror/usage", headers=read).status_code == 403  # names people
+    assert httpx.get(f"{url}/mirror/usage").status_code == 401
+    bad = httpx.get(f"{url}/mirror/usage", params={"since": "soon"}, headers=admin)
+    assert bad.status_code == 422 and "30m, 24h, 7d, 2w" in bad.text
+    deadline = time.monotonic() + 10  # /metrics may answer from a read up to 2 s old
+    while True:
+        families = {
+            f.name: f for f in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+        }
+        downloads = {
+            s.labels["model_id"]: s.value
+            for s in families["hub_assets_mirror_downloads"].samples
+            if s.name.endswith("_total")
+        }
+        if downloads or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert downloads == {QA_MODEL: 1}
+    refusals = {
+        s.labels["reason"]: s.value
+        for s in families["hub_assets_mirror_refusals"].samples
+        if s.name.endswith("_total")
+    }
+    assert refusals == {"repo_not_found": 1}
+
+
 def test_search_and_retire(service, ingested):
     url, registry, _ = service
     read = login(url, "reader")
