@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from hub_assets.cli.browse import FORMAT, table
 from hub_assets.cli.registry import open_registry
 from hub_assets.cli.startup import settings_or_exit
 from hub_assets.errors import HubAssetsError, exit_code
@@ -246,14 +247,7 @@ def verify_cache(
 @click.option("--since", help="From this long ago (30m, 24h, 7d, 2w) or an ISO date or time.")
 @click.option("--caller", help="One registry user's usage only (anonymous: unsigned callers).")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Tables for people, JSON for scripts.",
-)
+@FORMAT
 def usage(
     model_id: str | None, since: str | None, caller: str | None, limit: int, fmt: str
 ) -> None:
@@ -261,7 +255,6 @@ def usage(
     what and why (the mirror's access log)."""
     import json
 
-    from hub_assets.cli.browse import table
     from hub_assets.pipeline.usage import since_of, usage_report
 
     try:
