@@ -156,7 +156,9 @@ def repo_json(
         "likes": int(meta.get("likes", 0)),
         "trendingScore": int(meta.get("trendingScore", 0)),
         "tags": _derived_tags(repo, card, commit),
-        "cardData": card or None,
+        # keys a store adds to the card's (the mirror: the registry's base_model and licence
+        # chain), never over what the card itself says
+        "cardData": {**meta.get("cardData", {}), **card} or None,
         "siblings": siblings,
         "usedStorage": sum(e.size for e in commit.files.values()),
     }
@@ -175,7 +177,11 @@ def repo_json(
                     params[dtype] = params.get(dtype, 0) + n
         if params:
             out["safetensors"] = {"parameters": params, "total": sum(params.values())}
-        if security:
+        if "evalResults" in meta:  # the store's measured results (the mirror's)
+            out["evalResults"] = meta["evalResults"]
+        if security and "securityRepoStatus" in meta:  # the store's own scan results
+            out["securityRepoStatus"] = meta["securityRepoStatus"]
+        elif security:
             issues = []
             for path, e in sorted(commit.files.items()):
                 if is_pickle_name(path):

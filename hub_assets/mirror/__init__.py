@@ -23,6 +23,7 @@ def mirror_state(
         require_promoted=settings.mirror_require_promoted,
         refresh_s=settings.mirror_refresh_s,
         verify_key=settings.verify_key,
+        service_url=settings.service_url,
     )
     return ProtocolState(
         store=store,

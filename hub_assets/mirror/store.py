@@ -35,6 +35,12 @@ from hub_assets.hub_protocol.repos import (
     is_lfs,
     lfs_pointer_oid,
 )
+from hub_assets.mirror.hub_fields import (
+    card_additions,
+    eval_results,
+    security_repo_status,
+    tree_tags,
+)
 from hub_assets.mirror.packages import MODEL_PREFIX, Member, member_spans
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.signature import verify_signature
@@ -45,6 +51,7 @@ from hub_assets.registry.approved import (
     approved_packages,
     hidden_reason,
 )
+from hub_assets.registry.judgment import revision_judgment
 from hub_assets.registry.store import Registry
 
 log = logging.getLogger("hub_assets.mirror")
@@ -84,8 +91,10 @@ class ApprovedStore:
         require_promoted: bool = False,
         refresh_s: float = 2.0,
         verify_key: Path | None = None,
+        service_url: str | None = None,
     ) -> None:
         self.registry, self.packages = registry, packages
+        self.service_url = service_url  # evalResults link to the service's model page
         self.require_promoted, self.refresh_s = require_promoted, refresh_s
         self.verify_key = verify_key  # set: serve only packages signed with this key
         self._approved: dict[str, ApprovedPackage] = {}  # lower-cased model id -> package
@@ -285,6 +294,9 @@ class ApprovedStore:
             files={e.path: e for e in entries},
         )
         model_id = package.model_id
+        with self.registry.read() as con:
+            judgment = revision_judgment(con, model_id, sha)
+        source = f"{self.service_url.rstrip('/')}/models/{model_id}" if self.service_url else None
 
         def refuse(revision: str) -> HubError:
             return HubError(
@@ -304,6 +316,11 @@ class ApprovedStore:
                 "pipeline_tag": package.pipeline_tag,
                 "library_name": package.library_name,
                 "createdAt": _iso(package.model_created_at),
+                # the registry's judgment in the Hub's own fields (mirror/hub_fields.py)
+                "securityRepoStatus": security_repo_status(judgment, commit.files),
+                "evalResults": eval_results(judgment, source),
+                "cardData": card_additions(judgment),
+                "tags": tree_tags(judgment),
             },
             refs={"main": sha},
             commits={sha: commit},
