@@ -11,6 +11,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -270,6 +271,12 @@ class Caller:
 
     name: str
     role: str = "read"  # "read" or "write"
+
+
+# The signed-in caller of the request being answered (None: anonymous), for a store whose
+# answer depends on who asks (the mirror: a user whose access request was accepted). Set
+# by the exchange at the start of every request, in the thread that answers it.
+CURRENT_CALLER: ContextVar[str | None] = ContextVar("hub_caller", default=None)
 
 
 class Access(Protocol):

@@ -39,6 +39,7 @@ from hub_assets.hub_protocol.exchange import (
 from hub_assets.hub_protocol.files import file_answer
 from hub_assets.hub_protocol.listing import list_page
 from hub_assets.hub_protocol.repos import (
+    CURRENT_CALLER,
     Access,
     Caller,
     Commit,
@@ -161,9 +162,11 @@ class _Exchange(RevisionRoutes):
         self.method = "GET" if req.method == "HEAD" else req.method  # HEAD: GET sans body
         auth = req.headers.get("authorization", "")
         token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        CURRENT_CALLER.set(None)
         self.caller: Caller | None = state.access.caller(token) if token else None
         if self.caller is not None and self.caller.role != "none":
             served.caller = self.caller.name
+            CURRENT_CALLER.set(self.caller.name)
 
     def route(self) -> ProtocolResponse:
         path, method = self.req.path, self.method
@@ -177,7 +180,7 @@ class _Exchange(RevisionRoutes):
             written = WriteRoutes(self.state.writes, self.req, self.caller).answer(self._writable)
             if written is not None:
                 return written
-        if self.state.extra is not None and method == "POST":
+        if self.state.extra is not None:
             extra = self.state.extra.answer(self.req, self._readable)
             if extra is not None:
                 return extra

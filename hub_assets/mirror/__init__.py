@@ -5,6 +5,7 @@ from __future__ import annotations
 from hub_assets.hub_protocol.routing import ProtocolState
 from hub_assets.mirror.access import RegistryTokens
 from hub_assets.mirror.access_log import RegistryAccessLog
+from hub_assets.mirror.access_requests import AccessRequestRoutes
 from hub_assets.mirror.store import ApprovedStore
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.identity import Identity
@@ -16,7 +17,8 @@ def mirror_state(
     settings: Settings, registry: Registry, packages: PackageStore, identity: Identity
 ) -> ProtocolState:
     """What a mirror serves, as the settings say: approved (or promoted) packages, read
-    by anyone or by token holders only, each request kept in the access log."""
+    by anyone or by token holders only, each request kept in the access log, and access
+    requests in the Hub's gated-access shape."""
     store = ApprovedStore(
         registry,
         packages,
@@ -29,4 +31,5 @@ def mirror_state(
         store=store,
         access=RegistryTokens(identity, settings.mirror_public),
         access_log=RegistryAccessLog(registry) if settings.mirror_access_log else None,
+        extra=AccessRequestRoutes(registry, identity, store.invalidate),
     )

@@ -27,6 +27,7 @@ from hub_assets.errors import (
 )
 from hub_assets.hub.hashing import file_sha256
 from hub_assets.hub_protocol.repos import (
+    CURRENT_CALLER,
     BlobWindow,
     Commit,
     FileEntry,
@@ -45,6 +46,7 @@ from hub_assets.mirror.packages import MODEL_PREFIX, Member, member_spans
 from hub_assets.packaging.store import PackageStore
 from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import SIGNATURE
+from hub_assets.registry.access_requests import accepted_grants
 from hub_assets.registry.approved import (
     ApprovedPackage,
     HiddenReason,
@@ -61,6 +63,11 @@ log = logging.getLogger("hub_assets.mirror")
 # show with our message (a plain 403 reads "couldn't connect" in transformers; a 404 loses
 # the message).
 NOT_SERVED = (403, "GatedRepo")
+# How a refused caller asks for the model (the Hub's gated-access request, `access_requests`).
+REQUEST_HINT = (
+    "To ask for it: POST $HF_ENDPOINT/{repo_id}/ask-access with your registry token "
+    "(docs/mirror.md, Asking for a model)."
+)
 
 
 @dataclass
@@ -98,6 +105,10 @@ class ApprovedStore:
         self.require_promoted, self.refresh_s = require_promoted, refresh_s
         self.verify_key = verify_key  # set: serve only packages signed with this key
         self._approved: dict[str, ApprovedPackage] = {}  # lower-cased model id -> package
+        # what passed the gate and is packaged, promoted or not, and who may read it through
+        # an accepted access request (lower-cased model id, username)
+        self._servable: dict[str, ApprovedPackage] = {}
+        self._grants: set[tuple[str, str]] = set()
         self._reasons: dict[str, HiddenReason | None] = {}
         self._loaded_at = float("-inf")
         self._refreshing = threading.Lock()
@@ -112,8 +123,12 @@ class ApprovedStore:
         """Read the approved packages from the registry now."""
         with self.registry.read() as con:
             approved = approved_packages(con, self.require_promoted)
+            servable = approved_packages(con, False) if self.require_promoted else approved
+            grants = accepted_grants(con)
         with self._lock:
             self._approved = {m.lower(): p for m, p in approved.items()}
+            self._servable = {m.lower(): p for m, p in servable.items()}
+            self._grants = grants
             self._reasons = {}
             self._loaded_at = time.monotonic()
 
@@ -163,14 +178,15 @@ class ApprovedStore:
         registry knows but does not approve; None for one it has never seen."""
         if repo_type != "model":
             return None
-        package = self._current().get(repo_id.lower())
+        package = self._current().get(repo_id.lower()) or self._granted(repo_id)
         if package is None:
             reason = self._reason(repo_id)
             if reason is None:
                 return None
             raise HubError(
                 *NOT_SERVED,
-                f"{repo_id} is not approved on this mirror: {reason.text}",
+                f"{repo_id} is not approved on this mirror: {reason.text} "
+                f"{REQUEST_HINT.format(repo_id=repo_id)}",
                 reason=reason.kind,
             )
         check = self._verify(package)
@@ -182,6 +198,14 @@ class ApprovedStore:
                 reason="package_unverified",
             )
         return check.repo
+
+    def _granted(self, repo_id: str) -> ApprovedPackage | None:
+        """The servable package of a model the caller's accepted access request opens."""
+        caller = CURRENT_CALLER.get()
+        key = repo_id.lower()
+        if caller is None or (key, caller) not in self._grants:
+            return None
+        return self._servable.get(key)
 
     def open_blob(self, entry: FileEntry) -> BlobWindow:
         """The file's bytes inside a package zip that passed its last verification."""

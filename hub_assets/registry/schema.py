@@ -262,4 +262,23 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        17,
+        "access requests through the mirror, in the Hub's gated-access shape: who asked for "
+        "which model, with what form fields, and the reviewer's decision",
+        """
+        CREATE TABLE access_requests (
+            request_id        VARCHAR PRIMARY KEY,
+            model_id          VARCHAR NOT NULL,
+            username          VARCHAR NOT NULL,
+            status            VARCHAR NOT NULL,
+            fields            JSON,
+            ingest_request_id BIGINT,
+            decided_by        VARCHAR,
+            reason            VARCHAR,
+            requested_at      TIMESTAMPTZ NOT NULL,
+            decided_at        TIMESTAMPTZ
+        );
+        """,
+    ),
 ]

@@ -17,6 +17,7 @@ from hub_assets.hub_protocol.http import ProtocolServer
 from hub_assets.hub_protocol.routing import ProtocolState
 from hub_assets.mirror.access import RegistryTokens
 from hub_assets.mirror.access_log import RegistryAccessLog
+from hub_assets.mirror.access_requests import AccessRequestRoutes
 from hub_assets.mirror.store import ApprovedStore
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.identity import Identity
@@ -86,10 +87,12 @@ def world(upstream, tmp_path_factory, worker_id):
 def serving(registry: Registry, store: PackageStore, *, promoted=False, public=True, logged=False):
     """A mirror over `registry` (`logged`: with the access log, written when it stops)."""
     approved = ApprovedStore(registry, store, require_promoted=promoted, refresh_s=0)
+    identity = Identity(registry)
     state = ProtocolState(
         store=approved,
-        access=RegistryTokens(Identity(registry), public),
+        access=RegistryTokens(identity, public),
         access_log=RegistryAccessLog(registry) if logged else None,
+        extra=AccessRequestRoutes(registry, identity, approved.invalidate),
     )
     with ProtocolServer(state) as server:
         yield server

@@ -1,0 +1,98 @@
+"""Asking for a model through the mirror, reviewed with the unmodified huggingface_hub
+client's gated-access calls: the requester's download goes from 403 to 200."""
+
+import httpx
+import pytest
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
+from hub_assets.devhub.demo_cases import QA_MODEL
+from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.identity import Identity
+from hub_assets.registry.identity import audit_events
+from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
+PASSWORD = "a long enough password"
+
+
+def _token(identity: Identity, user: str, permissions: list[str]) -> str:
+    identity.add_user(user, permissions, password=PASSWORD)
+    return identity.create_token(user, "mirror", None).token
+
+
+def test_ask_review_and_the_requesters_download_goes_from_403_to_200(world, tmp_path):
+    registry = copy_of(world, tmp_path)
+    identity = Identity(registry)
+    bob = _token(identity, "bob", ["read"])
+    alice = _token(identity, "alice", ["read"])
+    rita = _token(identity, "rita", ["approve"])
+    caches = (tmp_path / f"cache-{i}" for i in range(100))
+    # a promoted-only mirror: tiny-bert-qa passed the gate and is packaged, not promoted
+    with serving(registry, PackageStore(str(tmp_path / "packages")), promoted=True) as server:
+
+        def download(token, model=QA_MODEL):  # a fresh cache: nothing served from disk
+            return hf_hub_download(
+                model, "config.json", endpoint=server.url, token=token, cache_dir=next(caches)
+            )
+
+        with pytest.raises(GatedRepoError, match="ask-access"):
+            download(bob)
+
+        def ask(token, model, **fields):
+            return httpx.post(
+                f"{server.url}/{model}/ask-access",
+                data=fields,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        asked = ask(bob, QA_MODEL, use="a QA assistant")
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["status"] == "pending" and asked.json()["ingestRequestId"] is None
+        failing = ask(bob, FAILING, use="text generation").json()
+        new = ask(bob, "someone/not-in-the-registry").json()
+        assert ask("hat_1_" + "x" * 40, QA_MODEL).status_code == 401
+        assert httpx.post(f"{server.url}/{QA_MODEL}/ask-access").status_code == 401
+        assert ask(bob, QA_MODEL, **{f"f{i}": "x" for i in range(30)}).status_code == 400
+        with registry.read() as con:
+            started = dict(
+                con.execute(
+                    "SELECT model_id, requested_by FROM ingest_requests WHERE status = 'pending'"
+                ).fetchall()
+            )
+        # the request started the evaluation and the gate of what had none that passed
+        assert started == {FAILING: "bob", "someone/not-in-the-registry": "bob"}
+        assert failing["ingestRequestId"] and new["ingestRequestId"]
+
+        reviewer = HfApi(endpoint=server.url, token=rita)
+        [pending] = reviewer.list_pending_access_requests(QA_MODEL)
+        assert (pending.username, pending.status) == ("bob", "pending")
+        assert pending.fields == {"use": "a QA assistant"}
+        with pytest.raises(HfHubHTTPError, match="approve permission"):
+            list(HfApi(endpoint=server.url, token=alice).list_pending_access_requests(QA_MODEL))
+
+        with pytest.raises(HfHubHTTPError, match="failed the quality gate"):
+            reviewer.accept_access_request(FAILING, "bob")  # acceptance needs a passing gate
+        reviewer.accept_access_request(QA_MODEL, "bob")
+        assert [r.username for r in reviewer.list_accepted_access_requests(QA_MODEL)] == ["bob"]
+        assert list(reviewer.list_pending_access_requests(QA_MODEL)) == []
+
+        assert download(bob)  # 403 before, 200 now
+        with pytest.raises(GatedRepoError):
+            download(alice)  # for the requester only
+        with pytest.raises(GatedRepoError):
+            download(False)
+
+        reviewer.reject_access_request(QA_MODEL, "bob", rejection_reason="licence review")
+        [rejected] = reviewer.list_rejected_access_requests(QA_MODEL)
+        assert rejected.username == "bob"
+        with pytest.raises(GatedRepoError):
+            download(bob)
+        reviewer.grant_access(QA_MODEL, "alice")
+        assert download(alice)
+
+    with registry.read() as con:
+        audited = [(e["username"], e["action"], e["target"]) for e in audit_events(con)]
+    assert ("rita", "mirror access accepted", f"{QA_MODEL} for bob") in audited
+    assert ("rita", "mirror access rejected", f"{QA_MODEL} for bob") in audited
+    assert ("bob", "mirror ask-access", QA_MODEL) in audited
