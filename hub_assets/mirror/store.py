@@ -11,6 +11,7 @@ A package that fails is not served, and the mirror logs why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -178,7 +179,8 @@ class ApprovedStore:
         registry knows but does not approve; None for one it has never seen."""
         if repo_type != "model":
             return None
-        package = self._current().get(repo_id.lower()) or self._granted(repo_id)
+        package = self._current().get(repo_id.lower())
+        granted = package is None and (package := self._granted(repo_id)) is not None
         if package is None:
             reason = self._reason(repo_id)
             if reason is None:
@@ -197,6 +199,8 @@ class ApprovedStore:
                 f"{package.version} failed verification ({check.failure}).",
                 reason="package_unverified",
             )
+        if granted:  # open to this caller through an accepted request: a gated repo to them
+            return dataclasses.replace(check.repo, meta={**check.repo.meta, "gated": "manual"})
         return check.repo
 
     def _granted(self, repo_id: str) -> ApprovedPackage | None:
