@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import duckdb
 
@@ -172,3 +172,27 @@ def latest_gate_result(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) 
 def decided_models(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Models with a gate decision on any revision."""
     return {m for (m,) in con.execute("SELECT model_id FROM v_gate").fetchall()}
+
+
+def judged_revisions(
+    con: duckdb.DuckDBPyConnection, metrics: Sequence[str]
+) -> list[tuple[str, str, bool, dict[str, float]]]:
+    """Every revision with a gate result: (model, sha, its latest verdict, the latest stored
+    value of each of `metrics`), in one read, for re-deciding the gate from stored
+    evidence alone."""
+    rows = con.execute(
+        "WITH latest AS (SELECT model_id, revision_sha, metric, "
+        "arg_max(value, created_at) AS value FROM metric_values "
+        "WHERE list_contains(?, metric) GROUP BY ALL) "
+        "SELECT g.model_id, g.revision_sha, g.passed, "
+        "list(l.metric ORDER BY l.metric) FILTER (WHERE l.metric IS NOT NULL), "
+        "list(l.value ORDER BY l.metric) FILTER (WHERE l.metric IS NOT NULL) "
+        "FROM v_gate g LEFT JOIN latest l "
+        "ON l.model_id = g.model_id AND l.revision_sha = g.revision_sha "
+        "GROUP BY ALL ORDER BY g.model_id, g.revision_sha",
+        [list(metrics)],
+    ).fetchall()
+    return [
+        (model, sha, bool(passed), dict(zip(names or [], values or [], strict=True)))
+        for model, sha, passed, names, values in rows
+    ]

@@ -154,3 +154,20 @@ def _iso(at: datetime | None) -> str | None:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def mirror_pullers(
+    con: duckdb.DuckDBPyConnection, revisions: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[str]]:
+    """Who downloaded each (model, sha) through the mirror (anonymous included)."""
+    if not revisions:
+        return {}
+    rows = con.execute(
+        "SELECT w.model_id, w.revision_sha, list(DISTINCT coalesce(r.caller, 'anonymous') "
+        "ORDER BY coalesce(r.caller, 'anonymous')) FROM mirror_requests r "
+        "JOIN (SELECT unnest(?) AS model_id, unnest(?) AS revision_sha) w "
+        f"ON lower(w.model_id) = lower(r.model_id) AND w.revision_sha = r.revision_sha "
+        f"WHERE {DOWNLOAD} GROUP BY ALL",
+        [[m for m, _ in revisions], [s for _, s in revisions]],
+    ).fetchall()
+    return {(m, s): list(users) for m, s, users in rows}
