@@ -7,7 +7,7 @@ verdict) are written straight into a fresh registry. Then:
   stored evidence alone (target <= 10 s for 10,000 revisions);
 - `regate_s_estimate=`: the pipeline's own per-revision path (read the revision's metrics,
   decide, write the gate result), timed on 200 revisions and scaled to all of them;
-- `speedup_vs_regate=`, and `flips=` with the number the data was built to have.
+- `ratio_vs_regate=`, and `flips=` with the number the data was built to have.
 
 Usage: python bench/bench_gate_diff.py [--tiny]
 """
@@ -104,7 +104,7 @@ def main() -> None:
     print(f"flips={len(diff.flips):,} expected={expected:,}")
     print(f"gate_diff_s={diff_s:.2f} (target <= 10 s for 10,000)")
     print(f"regate_s_estimate={regate_s:.1f} ({SAMPLE} revisions timed, scaled)")
-    print(f"speedup_vs_regate={regate_s / diff_s:.0f}")
+    print(f"ratio_vs_regate={regate_s / diff_s:.0f}")
     if len(diff.flips) != expected or diff.judged != REVISIONS:
         raise SystemExit("the diff did not find the flips the data was built with")
 
