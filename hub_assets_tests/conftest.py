@@ -69,10 +69,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The groups with the most slow (end-to-end) tests first: the workers then end on short
     # groups together, not one on a two-minute group while the other idles. `make test`
     # passes --no-loadscope-reorder so the scheduler keeps this order.
-    # A group with an `early` test goes before all: on a fresh clone the QA training's
-    # determinism run then goes beside the session's demo build on the other worker.
+    # A group with an `early` test goes before all: on a fresh clone its worker builds the
+    # demo catalog at once. The groups that need no catalog come next, so the other worker
+    # runs them meanwhile instead of waiting on the build (xdist hands each worker two
+    # groups, then one more as each ends); the groups that need it follow.
     group = {id(i): i.get_closest_marker("xdist_group").args[0] for i in items}
     early: set[str] = set()
+    catalog: set[str] = set()
     slow: dict[str, int] = {}
     first: dict[str, int] = {}
     for n, item in enumerate(items):
@@ -81,7 +84,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         slow[g] = slow.get(g, 0) + (item.get_closest_marker("slow") is not None)
         if item.get_closest_marker("early") is not None:
             early.add(g)
-    items.sort(key=lambda i: (group[id(i)] not in early, -slow[group[id(i)]], first[group[id(i)]]))
+        if "demo_catalog" in getattr(item, "fixturenames", ()):
+            catalog.add(g)
+
+    def order(item: pytest.Item) -> tuple:
+        g = group[id(item)]
+        return (g not in early, g in catalog, -slow[g], first[g])
+
+    items.sort(key=order)
 
 
 @pytest.fixture(autouse=True)

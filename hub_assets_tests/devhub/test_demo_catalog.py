@@ -29,10 +29,27 @@ def card_of(cat: Catalog, repo_id: str) -> dict:
     return split_card(cat.blob_path(head.files["README.md"].sha256).read_text())[0]
 
 
+@pytest.mark.slow
 @pytest.mark.early
+def test_build_is_deterministic(demo_catalog, tmp_path):
+    """Everything but the QA training (held below) rebuilt: the same commits, repo by repo."""
+    cat = Catalog(demo_catalog)
+    trained = tmp_path / "qa-trained"
+    for path, entry in cat.repo("model", QA_MODEL).head.files.items():
+        if path not in ("README.md", ".gitattributes"):
+            (trained / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cat.blob_path(entry.sha256), trained / path)
+    again = build_demo(tmp_path / "again", trained_qa=trained)
+    for kind in ("models", "datasets"):
+        for repo_dir in sorted((demo_catalog / kind).iterdir()):
+            a = json.loads((repo_dir / "repo.json").read_text())
+            b = json.loads((again / kind / repo_dir.name / "repo.json").read_text())
+            assert a["refs"] == b["refs"], repo_dir.name
+
+
 def test_qa_training_is_deterministic(tmp_path):
     """The catalog's one trained model, on a small run: the same bytes in this process and
-    in a spawned one (as the build trains it), so the full build below can reuse its
+    in a spawned one (as the build trains it), so the full build above can reuse its
     weights instead of training them a second time."""
     train = qa_splits()["train"][:48]
     tok = DemoWeights(tmp_path / "w").tokenizer("wordpiece")
@@ -48,23 +65,6 @@ def test_qa_training_is_deterministic(tmp_path):
     weights = [(d / "model.safetensors").read_bytes() for d in (here, there, untrained)]
     assert weights[0] == weights[1]
     assert weights[0] != weights[2]  # the training changed the weights
-
-
-@pytest.mark.slow
-def test_build_is_deterministic(demo_catalog, tmp_path):
-    """Everything but the QA training (held above) rebuilt: the same commits, repo by repo."""
-    cat = Catalog(demo_catalog)
-    trained = tmp_path / "qa-trained"
-    for path, entry in cat.repo("model", QA_MODEL).head.files.items():
-        if path not in ("README.md", ".gitattributes"):
-            (trained / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cat.blob_path(entry.sha256), trained / path)
-    again = build_demo(tmp_path / "again", trained_qa=trained)
-    for kind in ("models", "datasets"):
-        for repo_dir in sorted((demo_catalog / kind).iterdir()):
-            a = json.loads((repo_dir / "repo.json").read_text())
-            b = json.loads((again / kind / repo_dir.name / "repo.json").read_text())
-            assert a["refs"] == b["refs"], repo_dir.name
 
 
 def test_every_gate_case_is_present(demo_catalog):
