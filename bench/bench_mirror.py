@@ -21,6 +21,10 @@ registry). A second mirror with `HUB_ASSETS_MIRROR_ACCESS_LOG=false` takes the s
 metadata load: `access_log_rps_ratio=` (on / off; target ≥ 0.9); `access_log_rows=` is
 what the first one wrote (at least `metadata_requests_sent=`, plus the downloads).
 
+Last, what a consumer runs on what it pulled: `hub-assets verify-cache`'s hashing against
+`sha256sum` on files of the same size (`verify_ratio_vs_sha256sum=`, bench_verify_cache.py's
+measurement; target ≥ 0.9).
+
     .venv/bin/python bench/bench_mirror.py [--size-mb 300] [--rounds 3] [--seconds 5]
 """
 
@@ -288,6 +292,10 @@ def main() -> None:
     print(
         f"cpu_count={os.cpu_count()} ({args.clients} client processes share them with the server)"
     )
+    # what a consumer runs on the files it pulled: `verify-cache` against sha256sum
+    from bench_verify_cache import hashing_speed
+
+    hashing_speed(args.size_mb, args.rounds)
 
 
 if __name__ == "__main__":
