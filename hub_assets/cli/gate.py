@@ -30,7 +30,8 @@ def gate() -> None:
 def diff(proposed: Path, fmt: str) -> None:
     """Re-decide every judged revision under the proposed config from its stored gate
     metrics (no model runs, nothing is fetched), and list each flip with the metrics that
-    flip it and the mirror users who pulled that revision. Nothing is written."""
+    flip it, the mirror users who pulled that revision and the recorded lockfiles that pin
+    it. Nothing is written."""
     from hub_assets.gate.config import load_gate_config
     from hub_assets.pipeline.context import Pipeline
     from hub_assets.pipeline.gate_diff import gate_diff
@@ -62,6 +63,7 @@ def diff(proposed: Path, fmt: str) -> None:
                                 for m, s, t, p in f.metrics
                             ],
                             "mirror_users": f.mirror_users,
+                            "lockfiles": f.lockfiles,
                         }
                         for f in result.flips
                     ],
@@ -78,7 +80,15 @@ def diff(proposed: Path, fmt: str) -> None:
         if result.flips:
             click.echo(
                 table(
-                    ["model", "revision", "now", "proposed", "because", "mirror users"],
+                    [
+                        "model",
+                        "revision",
+                        "now",
+                        "proposed",
+                        "because",
+                        "mirror users",
+                        "lockfiles",
+                    ],
                     [
                         [
                             f.model_id,
@@ -91,6 +101,7 @@ def diff(proposed: Path, fmt: str) -> None:
                             )
                             or "(recorded verdict differs from its stored scores)",
                             ", ".join(f.mirror_users) or "-",
+                            ", ".join(f.lockfiles) or "-",
                         ]
                         for f in result.flips
                     ],

@@ -70,6 +70,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _os_user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a bare container)
+        return None
+
+
 @click.command("lock")
 @click.argument("model_ids", nargs=-1, required=True)
 @click.option(
@@ -80,6 +89,7 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
     model to a lockfile."""
     from hub_assets.mirror.lockfile import make_lock, write_lock
     from hub_assets.pipeline.context import Pipeline
+    from hub_assets.registry.packages import record_lockfile
 
     settings = settings_or_exit()
     try:
@@ -92,6 +102,16 @@ def lock(model_ids: tuple[str, ...], output: Path) -> None:
     except HubAssetsError as e:
         _fail(e)
     write_lock(data, output)
+    try:  # so a gate change or a revocation can name the locks it affects
+        with open_registry(settings).write() as con:
+            record_lockfile(
+                con,
+                str(output.resolve()),
+                {m: entry["revision"] for m, entry in data["models"].items()},
+                _os_user(),
+            )
+    except HubAssetsError as e:
+        click.echo(f"Warning: the lock was written but not recorded in the registry: {e}", err=True)
     n = sum(len(m["files"]) for m in data["models"].values())
     click.echo(f"Locked {len(data['models'])} models ({n} files) in {output}")
 

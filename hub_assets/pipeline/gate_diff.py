@@ -12,6 +12,7 @@ from hub_assets.gate.decision import decide, passes
 from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.registry.metrics import judged_revisions
 from hub_assets.registry.mirror_usage import mirror_pullers
+from hub_assets.registry.packages import lockfiles_pinning
 from hub_assets.registry.store import Registry
 
 
@@ -26,6 +27,7 @@ class Flip:
     # each metric whose pass or fail changes: (metric, score, threshold now, proposed)
     metrics: list[tuple[str, float | None, float, float]]
     mirror_users: list[str] = field(default_factory=list)  # who pulled this revision
+    lockfiles: list[str] = field(default_factory=list)  # the recorded locks that pin it
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ def gate_diff(registry: Registry, current: GateConfig, proposed: GateConfig) -> 
                 if passes(scores.get(m), old_t[m]) != passes(scores.get(m), new_t[m])
             ]
             flips.append(Flip(model_id, sha, was, now, changed))
-        users = mirror_pullers(con, [(f.model_id, f.sha) for f in flips])
+        flipped = [(f.model_id, f.sha) for f in flips]
+        users, locks = mirror_pullers(con, flipped), lockfiles_pinning(con, flipped)
     return GateDiff(
         len(revisions),
         [
@@ -75,6 +78,7 @@ def gate_diff(registry: Registry, current: GateConfig, proposed: GateConfig) -> 
                 f.now_passed,
                 f.metrics,
                 users.get((f.model_id, f.sha), []),
+                locks.get((f.model_id, f.sha), []),
             )
             for f in flips
         ],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -355,3 +357,36 @@ def ingested_revisions(con: duckdb.DuckDBPyConnection, model_id: str) -> set[str
         [model_id],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def record_lockfile(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    pinned: Mapping[str, str],
+    created_by: str | None,
+) -> str:
+    """Record a lockfile `hub-assets lock` wrote: each model it pins at which revision."""
+    lock_id = uuid.uuid4().hex
+    at = now()
+    for model_id, sha in sorted(pinned.items()):
+        con.execute(
+            "INSERT INTO lockfiles VALUES (?, ?, ?, ?, ?, ?)",
+            [lock_id, path, model_id, sha, created_by, at],
+        )
+    return lock_id
+
+
+def lockfiles_pinning(
+    con: duckdb.DuckDBPyConnection, revisions: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[str]]:
+    """The lockfiles (their paths) that pin each (model, sha)."""
+    if not revisions:
+        return {}
+    rows = con.execute(
+        "SELECT w.model_id, w.revision_sha, list(DISTINCT l.path ORDER BY l.path) "
+        "FROM lockfiles l JOIN (SELECT unnest(?) AS model_id, unnest(?) AS revision_sha) w "
+        "ON lower(w.model_id) = lower(l.model_id) AND w.revision_sha = l.revision_sha "
+        "GROUP BY ALL",
+        [[m for m, _ in revisions], [s for _, s in revisions]],
+    ).fetchall()
+    return {(m, s): list(paths) for m, s, paths in rows}

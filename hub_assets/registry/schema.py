@@ -281,4 +281,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        18,
+        "the lockfiles `hub-assets lock` wrote: which revisions each pins, where and by whom, "
+        "so a gate change or a revocation can name the locks it affects",
+        """
+        CREATE TABLE lockfiles (
+            lock_id       VARCHAR NOT NULL,
+            path          VARCHAR NOT NULL,
+            model_id      VARCHAR NOT NULL,
+            revision_sha  VARCHAR NOT NULL,
+            created_by    VARCHAR,
+            created_at    TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (lock_id, model_id)
+        );
+        """,
+    ),
 ]

@@ -131,6 +131,11 @@ def test_lockfile_round_trip_and_a_tampered_file_is_caught(mirror, world, tmp_pa
     assert {f["path"] for f in qa["files"]} >= {"config.json", "model.safetensors"}
     assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in qa["files"])
     assert qa["package"]["uri"].endswith("package.zip")
+    with registry.read() as con:  # recorded, so a gate change can name the locks it affects
+        pinned = con.execute(
+            "SELECT model_id, revision_sha FROM lockfiles WHERE path = ?", [str(lock.resolve())]
+        ).fetchall()
+    assert sorted(pinned) == sorted((m, e["revision"]) for m, e in data["models"].items())
 
     refused = runner.invoke(main, ["lock", FAILING, "-o", str(tmp_path / "no.lock")])
     assert refused.exit_code == 15 and "failed the quality gate" in refused.output

@@ -12,6 +12,7 @@ from hub_assets.mirror.access_log import RegistryAccessLog
 from hub_assets.pipeline.gate import gate_revision
 from hub_assets.pipeline.gate_diff import gate_diff
 from hub_assets.registry import metrics as reg_metrics
+from hub_assets.registry.packages import record_lockfile
 
 COMPLETE, T5, GPL = f"{ORG}/tiny-gpt2-complete", f"{ORG}/tiny-t5-qa", f"{ORG}/tiny-gpt2-gpl"
 
@@ -66,6 +67,8 @@ def test_the_flips_of_a_proposed_config_equal_a_full_regate(gated_registry, tmp_
         )
     )
     log.close()
+    with registry.write() as con:  # and a lockfile pins it (as `hub-assets lock` records)
+        record_lockfile(con, "/srv/app/models.lock", {COMPLETE: complete, T5: "t" * 40}, "ops")
 
     thresholds = {**current.thresholds, "bus_factor": 0.6}  # tightened
     proposed_file = tmp_path / "proposed.yaml"
@@ -85,7 +88,7 @@ def test_the_flips_of_a_proposed_config_equal_a_full_regate(gated_registry, tmp_
         False,
     )
     assert flip.metrics == [("bus_factor", 0.55, 0.5, 0.6)]
-    assert flip.mirror_users == ["bob"]
+    assert flip.mirror_users == ["bob"] and flip.lockfiles == ["/srv/app/models.lock"]
 
     # the same decisions as gating every model again under the proposed config
     predicted = {m: m != COMPLETE and m != GPL for m in (COMPLETE, T5, GPL)}
@@ -102,6 +105,7 @@ def test_the_flips_of_a_proposed_config_equal_a_full_regate(gated_registry, tmp_
     assert shown.exit_code == 0, shown.output
     assert "3 judged revisions" in shown.output and "would pass" in shown.output
     assert COMPLETE in shown.output and "bob" in shown.output
+    assert "/srv/app/models.lock" in shown.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: x\nthresholds: {bus_factor: 7}\n")
     refused = CliRunner().invoke(main, ["gate", "diff", "--proposed", str(bad)])
