@@ -5,8 +5,9 @@ revision again one at a time (as the pipeline's gate step does), in the same run
 verdict) are written straight into a fresh registry. Then:
 - `gate_diff_s=`: the whole diff under a proposed config (bus_factor 0.5 -> 0.6), from
   stored evidence alone (target <= 10 s for 10,000 revisions);
-- `regate_s_estimate=`: the pipeline's own per-revision path (read the revision's metrics,
-  decide, write the gate result), timed on 200 revisions and scaled to all of them;
+- `regate_s_estimate=`: the pipeline's own gate step (`pipeline.gate.gate_sha`: read the
+  revision's metrics, decide, write the gate result and the lifecycle event), timed on 200
+  revisions and scaled to all of them;
 - `ratio_vs_regate=`, and `flips=` with the number the data was built to have.
 
 Usage: python bench/bench_gate_diff.py [--tiny]
@@ -23,10 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub_assets.gate.config import load_gate_config  # noqa: E402
-from hub_assets.gate.decision import decide  # noqa: E402
 from hub_assets.metrics.table import GATE_METRICS  # noqa: E402
+from hub_assets.pipeline.gate import gate_sha  # noqa: E402
 from hub_assets.pipeline.gate_diff import gate_diff  # noqa: E402
-from hub_assets.registry import metrics as reg_metrics  # noqa: E402
 from hub_assets.registry.store import Registry  # noqa: E402
 
 TINY = "--tiny" in sys.argv
@@ -57,28 +57,6 @@ def fill(registry: Registry, n: int) -> int:
     return (n + 9) // 10
 
 
-def regate_one(registry: Registry, model_id: str, sha: str, config) -> bool:  # noqa: ANN001
-    """What the pipeline's gate step does for one revision (its read, decision, write)."""
-    with registry.read() as con:
-        stored = reg_metrics.revision_metrics(con, model_id, sha)
-    scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
-    decision = decide(model_id, scores, config)
-    with registry.write() as con:
-        reg_metrics.write_gate_result(
-            con,
-            model_id=model_id,
-            sha=sha,
-            passed=decision.passed,
-            failed=decision.failed,
-            message=decision.message,
-            thresholds=decision.thresholds,
-            config_version=config.version,
-            target_device=config.target_device,
-            run_id="regate",
-        )
-    return decision.passed
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-gate-diff-") as tmp:
         registry = Registry(Path(tmp) / "registry.duckdb")
@@ -98,7 +76,7 @@ def main() -> None:
             ).fetchall()
         started = time.perf_counter()
         for model_id, sha in sample:
-            regate_one(registry, model_id, sha, proposed)
+            gate_sha(registry, model_id, sha, proposed, "regate")
         regate_s = (time.perf_counter() - started) / len(sample) * REVISIONS
     print(f"revisions={REVISIONS:,} judged={diff.judged:,}")
     print(f"flips={len(diff.flips):,} expected={expected:,}")

@@ -38,6 +38,14 @@ def gate_revision(
     result (gate_results, and gate_passed / gate_failed in the lifecycle) in one write."""
     with registry.read() as con:
         sha, _ = reg_metrics.require_current_revision(con, model_id)
+    return gate_sha(registry, model_id, sha, config, run_id)
+
+
+def gate_sha(
+    registry: Registry, model_id: str, sha: str, config: GateConfig, run_id: str
+) -> GatedRevision:
+    """`gate_revision` for a given revision of the model (any one with stored metrics)."""
+    with registry.read() as con:
         stored = reg_metrics.revision_metrics(con, model_id, sha)
     scores = {m: stored[m].value for m in GATE_METRICS if m in stored}
     explanations = {
