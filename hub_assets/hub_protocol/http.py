@@ -26,10 +26,6 @@ from hub_assets.hub_protocol.routing import (
 )
 from hub_assets.hub_protocol.uploads import LFS_PREFIX
 
-# The largest body read into memory (commits carry small files inline, base64): bigger
-# ones, and chunked ones, are refused; LFS uploads stream to disk instead.
-MAX_BODY = 256 * 1024 * 1024
-
 
 class _Body(io.RawIOBase):
     """A request body as a stream: `Content-Length` bytes, or a chunked body decoded."""
@@ -118,10 +114,15 @@ class HubProtocolHandler(BaseHTTPRequestHandler):
         try:
             stream = _Body(self.rfile, self.headers)
             upload = method == "PUT" and self.path.startswith(LFS_PREFIX)
-            body = b"" if upload else stream.read(MAX_BODY + 1)
-            if len(body) > MAX_BODY:
+            # bodies over the state's limit are refused before they are read (by their
+            # length) or as they arrive (chunked); LFS uploads stream to disk instead
+            limit = state.max_body
+            declared = self.headers.get("Content-Length") or ""
+            too_long = declared.isdigit() and int(declared) > limit
+            body = b"" if upload or too_long else stream.read(limit + 1)
+            if too_long or len(body) > limit:
                 self.close_connection = True
-                raise HubError(413, None, f"Request bodies are limited to {MAX_BODY:,} bytes.")
+                raise HubError(413, None, f"Request bodies are limited to {limit:,} bytes.")
             host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
             req = ProtocolRequest.parse(
                 method, self.path, self.headers, body, f"http://{host}", stream if upload else None

@@ -79,6 +79,9 @@ class ProtocolState:
     extra: ExtraRoutes | None = None  # routes beyond the Hub API (the dev Hub's inference)
     faults: FaultSource | None = None
     access_log: AccessLog | None = None  # one record per answered request
+    # the largest request body read into memory (commits carry small files inline,
+    # base64); a read-only Hub such as the mirror takes far less
+    max_body: int = 256 * 1024 * 1024
     requests: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     facts: BlobFacts = field(init=False)

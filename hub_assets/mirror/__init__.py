@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub_assets.hub_protocol.asgi import MAX_BODY
 from hub_assets.hub_protocol.routing import ProtocolState
 from hub_assets.mirror.access import RegistryTokens
 from hub_assets.mirror.access_log import RegistryAccessLog
@@ -32,4 +33,5 @@ def mirror_state(
         access=RegistryTokens(identity, settings.mirror_public),
         access_log=RegistryAccessLog(registry) if settings.mirror_access_log else None,
         extra=AccessRequestRoutes(registry, identity, store.invalidate),
+        max_body=MAX_BODY,  # paths-info lists and access-request forms are small
     )

@@ -7,9 +7,12 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 
 from hub_assets.devhub.demo_cases import QA_MODEL
+from hub_assets.hub_protocol.http import ProtocolServer
+from hub_assets.mirror import mirror_state
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.identity import Identity
 from hub_assets.registry.identity import audit_events
+from hub_assets.settings import load_settings
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
@@ -129,3 +132,20 @@ def test_bad_review_input_is_a_clear_4xx_and_changes_nothing(world, tmp_path):
             assert r.json()["error"]  # said in words
     with registry.read() as con:
         assert con.execute("SELECT count(*) FROM access_requests").fetchone() == (0,)
+
+
+def test_the_mirror_reads_no_large_body(world, tmp_path):
+    """The mirror as `mirror serve` builds it takes small bodies only: a 2 MB form is a 413
+    by its length, not read into memory; a small one still gets through."""
+    registry = copy_of(world, tmp_path)
+    bob = _token(Identity(registry), "bob", ["read"])
+    store = PackageStore(str(tmp_path / "packages"))
+    state = mirror_state(load_settings(), registry, store, Identity(registry))
+    with ProtocolServer(state) as server:
+        auth = {"Authorization": f"Bearer {bob}"}
+        big = httpx.post(
+            f"{server.url}/{QA_MODEL}/ask-access", data={"use": "x" * 2_000_000}, headers=auth
+        )
+        assert big.status_code == 413 and "limited to 1,048,576 bytes" in big.json()["error"]
+        small = httpx.post(f"{server.url}/{QA_MODEL}/ask-access", data={"use": "qa"}, headers=auth)
+        assert small.status_code == 200, small.text
