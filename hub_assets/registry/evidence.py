@@ -16,7 +16,8 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def _json(value: object) -> object:
+def json_value(value: object) -> object:
+    """A JSON column's value as Python (DuckDB's file hands JSON back as text)."""
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -60,15 +61,15 @@ def revision_evidence(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
     )
     for row in gate:
         row["failed_metrics"], row["thresholds"] = (
-            _json(row["failed_metrics"]),
-            _json(row["thresholds"]),
+            json_value(row["failed_metrics"]),
+            json_value(row["thresholds"]),
         )
-        row["override"] = _json(row["override"]) if row["override"] else None
+        row["override"] = json_value(row["override"]) if row["override"] else None
     for row in metrics:
-        row["details"] = _json(row["details"])
+        row["details"] = json_value(row["details"])
     for row in evaluations:
         for k in ("scores", "intervals", "baseline", "contamination"):
-            row[k] = _json(row[k])
+            row[k] = json_value(row[k])
     return {
         "gate": gate[0] if gate else None,
         "metrics": metrics,

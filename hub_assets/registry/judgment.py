@@ -4,11 +4,12 @@ tree's parents."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+
+from hub_assets.registry.evidence import json_value
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,6 @@ class RevisionJudgment:
     parents: list[tuple[str, str]] = field(default_factory=list)  # (parent, relation)
 
 
-def _json(value: object) -> object:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def revision_judgment(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> RevisionJudgment:
     """The latest security and licence details, evaluations and tree parents of a revision."""
     details = dict(
@@ -64,8 +61,8 @@ def revision_judgment(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
         [model_id],
     ).fetchall()
     return RevisionJudgment(
-        security=_json(details["security"]) if details.get("security") else None,
-        licence=_json(details["licence_obligations"])
+        security=json_value(details["security"]) if details.get("security") else None,
+        licence=json_value(details["licence_obligations"])
         if details.get("licence_obligations")
         else None,
         evaluations=[
@@ -75,13 +72,13 @@ def revision_judgment(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -
                 dataset_revision=revision,
                 scores={
                     k: float(v)
-                    for k, v in (_json(scores) or {}).items()
+                    for k, v in (json_value(scores) or {}).items()
                     if isinstance(v, int | float) and not isinstance(v, bool)
                 },
-                intervals=dict(_json(intervals) or {}),
+                intervals=dict(json_value(intervals) or {}),
                 samples=int(samples),
                 backend=backend or "local",
-                contamination=(_json(contamination) or {}).get("flag", "not_checked"),
+                contamination=(json_value(contamination) or {}).get("flag", "not_checked"),
                 evaluated_at=at,
             )
             for task, dataset, revision, scores, intervals, samples, backend, contamination, at in (
