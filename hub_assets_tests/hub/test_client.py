@@ -97,7 +97,7 @@ def test_a_range_read_from_a_server_that_ignores_ranges_stops_early(tmp_path):
 
     from hub_assets.hub.client import HubClient, HubSettings
 
-    sent = []
+    sent, finished = [], threading.Event()
 
     class Endless(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -117,6 +117,7 @@ def test_a_range_read_from_a_server_that_ignores_ranges_stops_early(tmp_path):
             except OSError:
                 pass
             sent.append(total)
+            finished.set()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -133,4 +134,6 @@ def test_a_range_read_from_a_server_that_ignores_ranges_stops_early(tmp_path):
         assert got == (bytes(range(256)) * 100)[1000:6000]
     finally:
         server.shutdown()
-    assert sent and sent[0] < 256 * 1024**2  # the client hung up long before 10 GiB
+    # the handler runs in its own thread: it sees the hang-up at its next write
+    assert finished.wait(30), "the server was still writing 30 s after the read returned"
+    assert sent[0] < 256 * 1024**2  # the client hung up long before 10 GiB
