@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     mirror_refresh_s: float = Field(default=2.0, ge=0, le=3600)
     # every mirror request kept in the registry (hub-assets usage, /metrics)
     mirror_access_log: bool = True
+    # policy profiles (YAML; docs/mirror.md, Profiles): the caller's token selects one;
+    # unset: one policy for everyone, the gate config's
+    mirror_profiles: Path | None = None
     # Where a run's steps execute (docs/deployment.md): this machine's processes, Celery
     # workers (broker and result backend from HUB_ASSETS_CELERY_BROKER / _BACKEND, read by
     # the executor and the workers from the environment only), or Kubernetes jobs

@@ -84,20 +84,44 @@ def _os_user() -> str | None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default="models.lock"
 )
-def lock(model_ids: tuple[str, ...], output: Path) -> None:
+@click.option(
+    "--profile",
+    default=None,
+    help="Lock what this policy profile approves (HUB_ASSETS_MIRROR_PROFILES; default: "
+    "the profiles file's default, as the mirror serves anonymous callers).",
+)
+def lock(model_ids: tuple[str, ...], output: Path, profile: str | None) -> None:
     """Write the approved revision, every file's sha256 and size, and the package of each
     model to a lockfile."""
+    from hub_assets.errors import GateConfigError
+    from hub_assets.gate.profiles import NO_PROFILES, load_profiles
     from hub_assets.mirror.lockfile import make_lock, write_lock
     from hub_assets.pipeline.context import Pipeline
+    from hub_assets.pipeline.profiles import profile_views
     from hub_assets.registry.packages import record_lockfile
 
     settings = settings_or_exit()
+    pipeline = Pipeline.from_settings(settings)
     try:
+        view = None
+        if settings.mirror_profiles is not None:
+            profiles = load_profiles(settings.mirror_profiles)
+            name = profiles.named(profile).name
+            views = profile_views(
+                open_registry(settings),
+                pipeline.gate_config(),
+                profiles,
+                settings.mirror_require_promoted,
+            )
+            view = views[name]
+        elif profile is not None:
+            raise GateConfigError(NO_PROFILES)
         data = make_lock(
             open_registry(settings),
             list(model_ids),
             settings.mirror_require_promoted,
-            Pipeline.from_settings(settings).package_store(),
+            pipeline.package_store(),
+            view,
         )
     except HubAssetsError as e:
         _fail(e)

@@ -152,17 +152,33 @@ def tokens() -> None:
 @click.option("--user", required=True)
 @click.option("--name", required=True, help="What the token is for.")
 @click.option("--expires", default=None, help="e.g. 90d, 12h (default: never).")
-def tokens_create(user: str, name: str, expires: str | None) -> None:
+@click.option(
+    "--profile",
+    default=None,
+    help="The mirror's policy profile this token selects (HUB_ASSETS_MIRROR_PROFILES; "
+    "default: the profiles file's default).",
+)
+def tokens_create(user: str, name: str, expires: str | None, profile: str | None) -> None:
     """Create a token; it is printed once and only its hash is stored."""
+    from hub_assets.errors import GateConfigError
+    from hub_assets.gate.profiles import NO_PROFILES, load_profiles
     from hub_assets.pipeline.identity import Identity, parse_duration
 
-    identity = Identity(open_registry(settings_or_exit()))
+    settings = settings_or_exit()
+    identity = Identity(open_registry(settings))
     identity.registry.ensure_schema()
     try:
-        issued = identity.create_token(user, name, parse_duration(expires) if expires else None)
+        if profile is not None:
+            if settings.mirror_profiles is None:
+                raise GateConfigError(NO_PROFILES)
+            load_profiles(settings.mirror_profiles).named(profile)
+        issued = identity.create_token(
+            user, name, parse_duration(expires) if expires else None, profile=profile
+        )
     except HubAssetsError as e:
         _fail(e)
-    _audit("tokens_create", user, "ok", f"token {issued.token_id} ({name})")
+    chosen = f", profile {profile}" if profile else ""
+    _audit("tokens_create", user, "ok", f"token {issued.token_id} ({name}{chosen})")
     click.echo(issued.token)
     until = issued.expires_at.isoformat() if issued.expires_at else "never"
     click.echo(f"Token {issued.token_id} for {user} ({name}), expires {until}.", err=True)
@@ -198,19 +214,20 @@ def tokens_revoke(token_id: int | None, user: str | None) -> None:
 @tokens.command("list")
 @click.option("--user", default=None, help="Only this user's tokens.")
 def tokens_list(user: str | None) -> None:
-    """Every token (never its secret): id, user, name, kind, created, expires, revoked."""
+    """Every token (never its secret): id, user, name, kind, created, expires, revoked,
+    and the mirror profile it selects."""
     from hub_assets.registry.identity import list_tokens
 
     registry = open_registry(settings_or_exit())
     registry.ensure_schema()
     with registry.read() as con:
         rows = list_tokens(con, user)
-    for token_id, name_of, label, kind, created, expires, revoked in rows:
+    for token_id, name_of, label, kind, created, expires, revoked, profile in rows:
         state = f"revoked {revoked:%Y-%m-%d}" if revoked else "live"
         until = f"{expires:%Y-%m-%d %H:%M}" if expires else "never"
         click.echo(
             f"{token_id:>6}  {name_of:<20} {label:<20} {kind:<8} {created:%Y-%m-%d}  "
-            f"expires {until:<16}  {state}"
+            f"expires {until:<16}  {state:<16}  profile {profile or '(default)'}"
         )
 
 

@@ -271,12 +271,13 @@ class Caller:
 
     name: str
     role: str = "read"  # "read" or "write"
+    profile: str | None = None  # the policy profile a curated mirror serves them
 
 
 # The signed-in caller of the request being answered (None: anonymous), for a store whose
 # answer depends on who asks (the mirror: a user whose access request was accepted). Set
 # by the exchange at the start of every request, in the thread that answers it.
-CURRENT_CALLER: ContextVar[str | None] = ContextVar("hub_caller", default=None)
+CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("hub_caller", default=None)
 
 
 class Access(Protocol):

@@ -169,7 +169,7 @@ class _Exchange(RevisionRoutes):
         self.caller: Caller | None = state.access.caller(token) if token else None
         if self.caller is not None and self.caller.role != "none":
             served.caller = self.caller.name
-            CURRENT_CALLER.set(self.caller.name)
+            CURRENT_CALLER.set(self.caller)
 
     def route(self) -> ProtocolResponse:
         path, method = self.req.path, self.method

@@ -20,7 +20,7 @@ NOTICE); the others are reported and score 0.5. docs/metrics.md has the table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hub_assets.metrics.trust import MetricResult
@@ -212,6 +212,39 @@ def licence_obligations(
     return MetricResult(
         1.0, f"inherited obligations fit the allowed uses: {chain}", inputs, details
     )
+
+
+# how each finding's sentence starts (`licence_obligations` writes them), by kind
+_FINDING_OPENINGS = {
+    "unknown licence:": "unknown_licence",
+    "permissive-washing:": "permissive_washing",
+    "missing NOTICE:": "missing_notice",
+}
+
+
+def obligations_verdict(
+    details: Mapping, allowed_uses: Sequence[str], failing: Sequence[str] = FAILING_FINDINGS
+) -> tuple[float, str]:
+    """`licence_obligations` re-judged for other allowed uses from its stored details (the
+    obligations with their sources, and the findings), as the metric would score it: the
+    score and, for a failure, why. A policy profile decides with this, fetching nothing."""
+    stored = details.get("obligations") or {}
+    broken = [
+        f"{use} is allowed, but {o} ({OBLIGATIONS[o][0]}) comes from {', '.join(sources)}"
+        for o, sources in sorted(stored.items())
+        if o in OBLIGATIONS
+        for use in sorted(OBLIGATIONS[o][1] & set(allowed_uses))
+    ]
+    findings = [str(f) for f in details.get("findings") or []]
+    kinds = [
+        next((k for opening, k in _FINDING_OPENINGS.items() if f.startswith(opening)), "")
+        for f in findings
+    ]
+    problems = broken + [f for f, k in zip(findings, kinds, strict=True) if k in failing]
+    chain = details.get("chain") or ""
+    if problems:
+        return 0.0, f"{'; '.join(problems)}; chain: {chain}"
+    return (0.5 if findings else 1.0), ""
 
 
 def ancestors_of(rows: Sequence[dict]) -> list[Ancestor]:

@@ -35,4 +35,4 @@ class RegistryTokens:
             raise HubError(401, None, INVALID_CREDENTIALS) from None
         if not principal.may("read"):
             raise HubError(403, None, f"User {principal.username!r} lacks the read permission.")
-        return Caller(principal.username, "read")
+        return Caller(principal.username, "read", principal.profile)

@@ -28,6 +28,7 @@ from hub_assets.hub.locked_files import (  # noqa: F401 - read_lock re-exported
 from hub_assets.ids import check_model_id
 from hub_assets.mirror.packages import MODEL_PREFIX
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.profiles import ProfileView
 from hub_assets.progress import TransferBars
 from hub_assets.proof.attestation import verify_envelope
 from hub_assets.proof.signature import verify_signature
@@ -41,19 +42,25 @@ def make_lock(
     model_ids: Sequence[str],
     require_promoted: bool,
     store: PackageStore | None = None,
+    profile: ProfileView | None = None,
 ) -> dict:
     """The lock of `model_ids`: approved revision, package, every file's sha256 and size,
     and (read from `store`) the package's signature and evidence attestation, so a fetch
-    can check the files against signed facts. Raises `NotApprovedError` naming each model
-    that has no approved revision, and why."""
+    can check the files against signed facts; with a policy `profile`, the revisions that
+    profile approves (what the mirror serves its callers). Raises `NotApprovedError`
+    naming each model that has no approved revision, and why."""
     for model_id in model_ids:
         check_model_id(model_id)
     with registry.read() as con:
-        approved = {m.lower(): p for m, p in approved_packages(con, require_promoted).items()}
+        if profile is None:
+            approved = {m.lower(): p for m, p in approved_packages(con, require_promoted).items()}
+        else:
+            approved = profile.approved
         refused = []
         for model_id in model_ids:
             if model_id.lower() not in approved:
-                hidden = hidden_reason(con, model_id, require_promoted)
+                hidden = profile.refused.get(model_id.lower()) if profile else None
+                hidden = hidden or hidden_reason(con, model_id, require_promoted)
                 why = hidden.text if hidden else "the registry does not know it."
                 refused.append(f"{model_id}: {why}")
     if refused:

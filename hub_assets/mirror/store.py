@@ -26,6 +26,8 @@ from hub_assets.errors import (
     PackageIntegrityError,
     UnverifiedPackageError,
 )
+from hub_assets.gate.config import GateConfig
+from hub_assets.gate.profiles import ProfileSet
 from hub_assets.hub.hashing import file_sha256
 from hub_assets.hub_protocol.repos import (
     CURRENT_CALLER,
@@ -45,6 +47,7 @@ from hub_assets.mirror.hub_fields import (
 )
 from hub_assets.mirror.packages import MODEL_PREFIX, Member, member_spans
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.profiles import ProfileView, profile_views
 from hub_assets.proof.signature import verify_signature
 from hub_assets.proof.verify import SIGNATURE
 from hub_assets.registry.access_requests import accepted_grants
@@ -100,8 +103,15 @@ class ApprovedStore:
         refresh_s: float = 2.0,
         verify_key: Path | None = None,
         service_url: str | None = None,
+        profiles: ProfileSet | None = None,
+        gate_config: GateConfig | None = None,
     ) -> None:
+        if profiles is not None and gate_config is None:
+            raise ValueError("Policy profiles narrow a gate config: pass gate_config too.")
         self.registry, self.packages = registry, packages
+        # each caller's token selects one of `profiles` (None: one policy for everyone)
+        self.profiles, self.gate_config = profiles, gate_config
+        self._views: dict[str, ProfileView] = {}
         self.service_url = service_url  # evalResults link to the service's model page
         self.require_promoted, self.refresh_s = require_promoted, refresh_s
         self.verify_key = verify_key  # set: serve only packages signed with this key
@@ -126,7 +136,13 @@ class ApprovedStore:
             approved = approved_packages(con, self.require_promoted)
             servable = approved_packages(con, False) if self.require_promoted else approved
             grants = accepted_grants(con)
+        views = {}
+        if self.profiles is not None:
+            views = profile_views(
+                self.registry, self.gate_config, self.profiles, self.require_promoted
+            )
         with self._lock:
+            self._views = views
             self._approved = {m.lower(): p for m, p in approved.items()}
             self._servable = {m.lower(): p for m, p in servable.items()}
             self._grants = grants
@@ -139,6 +155,30 @@ class ApprovedStore:
             self._loaded_at = float("-inf")
 
     def _current(self) -> dict[str, ApprovedPackage]:
+        """The approved package of each model (lower-cased id), for the caller's profile."""
+        self._refreshed()
+        view = self._caller_view()
+        return self._approved if view is None else view.approved
+
+    def _caller_view(self) -> ProfileView | None:
+        """The view of the caller's profile (None: no profiles); a 403 for a token whose
+        profile this mirror does not have (it fails closed, never to another profile)."""
+        if self.profiles is None:
+            return None
+        caller = CURRENT_CALLER.get()
+        name = (caller.profile if caller is not None else None) or self.profiles.default
+        view = self._views.get(name)
+        if view is None:
+            raise HubError(
+                *NOT_SERVED,
+                f"Your token selects the profile {name!r}, which this mirror does not have "
+                f"(its profiles: {', '.join(self.profiles.profiles)}). Ask an admin for a "
+                "token of one of them.",
+                reason="unknown_profile",
+            )
+        return view
+
+    def _refreshed(self) -> None:
         stale = time.monotonic() - self._loaded_at >= self.refresh_s
         first = self._loaded_at == float("-inf")
         if stale and self._refreshing.acquire(blocking=first):
@@ -151,7 +191,6 @@ class ApprovedStore:
                 log.warning("Serving the last approved view: the registry is unreadable: %s", e)
             finally:
                 self._refreshing.release()
-        return self._approved
 
     def _reason(self, model_id: str) -> HiddenReason | None:
         key = model_id.lower()
@@ -182,7 +221,9 @@ class ApprovedStore:
         package = self._current().get(repo_id.lower())
         granted = package is None and (package := self._granted(repo_id)) is not None
         if package is None:
-            reason = self._reason(repo_id)
+            view = self._caller_view()
+            reason = view.refused.get(repo_id.lower()) if view is not None else None
+            reason = reason or self._reason(repo_id)
             if reason is None:
                 return None
             raise HubError(
@@ -207,9 +248,10 @@ class ApprovedStore:
         """The servable package of a model the caller's accepted access request opens."""
         caller = CURRENT_CALLER.get()
         key = repo_id.lower()
-        if caller is None or (key, caller) not in self._grants:
+        if caller is None or (key, caller.name) not in self._grants:
             return None
-        return self._servable.get(key)
+        view = self._caller_view()  # a grant opens what the profile approves, unpromoted
+        return (self._servable if view is None else view.servable).get(key)
 
     def open_blob(self, entry: FileEntry) -> BlobWindow:
         """The file's bytes inside a package zip that passed its last verification."""

@@ -53,6 +53,7 @@ class Principal:
     username: str
     permissions: frozenset[str]
     token_id: int
+    profile: str | None = None  # the mirror's policy profile the token selects
 
     def may(self, permission: str) -> bool:
         """Admin may do anything; every permission includes `read`."""
@@ -246,9 +247,15 @@ class Identity:
         return self.create_token(username, "session", self.session, kind="session")
 
     def create_token(
-        self, username: str, name: str, expires: timedelta | None, kind: str = "api"
+        self,
+        username: str,
+        name: str,
+        expires: timedelta | None,
+        kind: str = "api",
+        profile: str | None = None,
     ) -> IssuedToken:
-        """A new token for an existing user; only its hash is stored."""
+        """A new token for an existing user (selecting the mirror's policy `profile`, if
+        given: the caller checks that it is configured); only its hash is stored."""
         with self.registry.read() as con:
             if reg_identity.get_user(con, username) is None:
                 raise InvalidIdentityError(f"No user {username!r}: add it first.")
@@ -258,7 +265,7 @@ class Identity:
         expires_at = datetime.now(UTC) + expires if expires is not None else None
         with self.registry.write() as con:
             token_id = reg_identity.insert_token(
-                con, username, name, kind, self.hasher.hash(secret), expires_at
+                con, username, name, kind, self.hasher.hash(secret), expires_at, profile
             )
         return IssuedToken(f"{TOKEN_PREFIX}{token_id}_{secret}", token_id, expires_at)
 
@@ -303,7 +310,7 @@ class Identity:
         if not ok:
             raise AuthenticationError(INVALID_TOKEN)
         self.token_throttle.succeeded(str(token_id))
-        principal = Principal(user.username, frozenset(user.permissions), token_id)
+        principal = Principal(user.username, frozenset(user.permissions), token_id, row.profile)
         with self._lock:
             self._verified[key] = (time.monotonic() + _VERIFIED_TTL_S, principal, row.expires_at)
         return principal

@@ -65,18 +65,14 @@ class ApprovedPackage:
     last_modified: str | None
 
 
-def approved_packages(
-    con: duckdb.DuckDBPyConnection, require_promoted: bool
-) -> dict[str, ApprovedPackage]:
-    """The servable package of every model that has one, by model id."""
-    out: dict[str, tuple[ApprovedPackage, int]] = {}
+def live_packages(con: duckdb.DuckDBPyConnection) -> list[tuple[ApprovedPackage, int | None]]:
+    """Every servable package (live, gate passed, not retired or rejected), oldest first,
+    each with the event id of its revision's latest promotion (None: not promoted)."""
+    out = []
     for row in _live_rows(con):
         (model_id, sha, package_id, name, version, uri, size, sha256, manifest, created) = row[:10]
         decision, promoted_event = row[10], row[11]
         promoted = decision == "promoted"
-        if require_promoted and not promoted:
-            continue
-        rank = promoted_event if require_promoted else 0  # rows come oldest package first
         package = ApprovedPackage(
             model_id=model_id,
             revision_sha=sha,
@@ -96,9 +92,62 @@ def approved_packages(
             model_created_at=row[16],
             last_modified=row[17],
         )
-        if model_id not in out or rank >= out[model_id][1]:
-            out[model_id] = (package, rank)
+        out.append((package, promoted_event if promoted else None))
+    return out
+
+
+def newest_servable(
+    live: list[tuple[ApprovedPackage, int | None]], require_promoted: bool
+) -> dict[str, ApprovedPackage]:
+    """Per model, the package the mirror serves of `live` (as `live_packages` orders
+    them): the most recently promoted one when promotion is required, else the most
+    recently ingested one."""
+    out: dict[str, tuple[ApprovedPackage, int]] = {}
+    for package, promoted_event in live:
+        if require_promoted and promoted_event is None:
+            continue
+        rank = promoted_event if require_promoted else 0  # rows come oldest package first
+        if package.model_id not in out or rank >= out[package.model_id][1]:
+            out[package.model_id] = (package, rank)
     return {m: p for m, (p, _) in out.items()}
+
+
+def approved_packages(
+    con: duckdb.DuckDBPyConnection, require_promoted: bool
+) -> dict[str, ApprovedPackage]:
+    """The servable package of every model that has one, by model id."""
+    return newest_servable(live_packages(con), require_promoted)
+
+
+def live_evidence(
+    con: duckdb.DuckDBPyConnection, metrics: list[str]
+) -> dict[tuple[str, str], tuple[str | None, dict[str, float], dict | None]]:
+    """For each revision with a live package: the model's licence, the latest stored value
+    of each of `metrics`, and the stored details of `licence_obligations`, in one read (a
+    policy profile decides from these alone)."""
+    rows = con.execute(
+        "WITH live AS (SELECT DISTINCT model_id, revision_sha FROM packages "
+        "WHERE retired_at IS NULL), "
+        "latest AS (SELECT v.model_id, v.revision_sha, v.metric, "
+        "arg_max(v.value, v.created_at) AS value, arg_max(v.details, v.created_at) AS details "
+        "FROM metric_values v JOIN live USING (model_id, revision_sha) "
+        "WHERE list_contains(?, v.metric) GROUP BY ALL) "
+        "SELECT l.model_id, l.revision_sha, any_value(m.license), "
+        "list(t.metric) FILTER (WHERE t.metric IS NOT NULL), "
+        "list(t.value) FILTER (WHERE t.metric IS NOT NULL), "
+        "any_value(t.details) FILTER (WHERE t.metric = 'licence_obligations') "
+        "FROM live l LEFT JOIN latest t USING (model_id, revision_sha) "
+        "LEFT JOIN models m ON m.model_id = l.model_id GROUP BY ALL",
+        [metrics],
+    ).fetchall()
+    return {
+        (model, sha): (
+            licence,
+            {n: v for n, v in zip(names or [], values or [], strict=True) if v is not None},
+            json.loads(details) if details else None,
+        )
+        for model, sha, licence, names, values, details in rows
+    }
 
 
 class HiddenReason(NamedTuple):

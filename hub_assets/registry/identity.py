@@ -33,6 +33,7 @@ class TokenRow:
     secret_hash: str
     expires_at: datetime | None
     revoked_at: datetime | None
+    profile: str | None = None  # the mirror's policy profile it selects (None: default)
 
 
 def get_user(con: duckdb.DuckDBPyConnection, username: str) -> UserRow | None:
@@ -110,13 +111,15 @@ def insert_token(
     kind: str,
     secret_hash: str,
     expires_at: datetime | None,
+    profile: str | None = None,
 ) -> int:
-    """Store a token's hash; return its id (the public part of the token)."""
+    """Store a token's hash (and the policy profile it selects); return its id (the public
+    part of the token)."""
     token_id = next_id(con, "api_tokens", "token_id")
     con.execute(
         "INSERT INTO api_tokens (token_id, username, name, kind, secret_hash, created_at, "
-        "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [token_id, username, name, kind, secret_hash, now(), expires_at],
+        "expires_at, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [token_id, username, name, kind, secret_hash, now(), expires_at, profile],
     )
     return token_id
 
@@ -124,7 +127,7 @@ def insert_token(
 def get_token(con: duckdb.DuckDBPyConnection, token_id: int) -> TokenRow | None:
     """A stored token by id, or None."""
     row = con.execute(
-        "SELECT token_id, username, name, kind, secret_hash, expires_at, revoked_at "
+        "SELECT token_id, username, name, kind, secret_hash, expires_at, revoked_at, profile "
         "FROM api_tokens WHERE token_id = ?",
         [token_id],
     ).fetchone()
@@ -142,9 +145,10 @@ def revoke_token(con: duckdb.DuckDBPyConnection, token_id: int) -> bool:
 
 
 def list_tokens(con: duckdb.DuckDBPyConnection, username: str | None = None) -> list[tuple]:
-    """(token_id, username, name, kind, created_at, expires_at, revoked_at): no secrets."""
+    """(token_id, username, name, kind, created_at, expires_at, revoked_at, profile): no
+    secrets."""
     return con.execute(
-        "SELECT token_id, username, name, kind, created_at, expires_at, revoked_at "
+        "SELECT token_id, username, name, kind, created_at, expires_at, revoked_at, profile "
         "FROM api_tokens WHERE ? IS NULL OR username = ? ORDER BY token_id",
         [username, username],
     ).fetchall()

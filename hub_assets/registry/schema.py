@@ -297,4 +297,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        19,
+        "the policy profile a token selects on the mirror (NULL: the default profile)",
+        """
+        ALTER TABLE api_tokens ADD COLUMN profile VARCHAR;
+        """,
+    ),
 ]

@@ -84,9 +84,28 @@ def world(upstream, tmp_path_factory, worker_id):
 
 
 @contextmanager
-def serving(registry: Registry, store: PackageStore, *, promoted=False, public=True, logged=False):
-    """A mirror over `registry` (`logged`: with the access log, written when it stops)."""
-    approved = ApprovedStore(registry, store, require_promoted=promoted, refresh_s=0)
+def serving(
+    registry: Registry,
+    store: PackageStore,
+    *,
+    promoted=False,
+    public=True,
+    logged=False,
+    profiles=None,
+    gate_config=None,
+    refresh_s=0,
+):
+    """A mirror over `registry` (`logged`: with the access log, written when it stops;
+    `profiles`: each token's policy profile, narrowing `gate_config`; `refresh_s`: how
+    often it reads the registry, every request by default)."""
+    approved = ApprovedStore(
+        registry,
+        store,
+        require_promoted=promoted,
+        refresh_s=refresh_s,
+        profiles=profiles,
+        gate_config=gate_config,
+    )
     identity = Identity(registry)
     state = ProtocolState(
         store=approved,
