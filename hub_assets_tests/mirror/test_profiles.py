@@ -213,39 +213,42 @@ def test_no_request_leaks_across_profiles(profiled):
 
 
 def test_the_real_clients_under_two_profiles(profiled, tmp_path):
-    """transformers and sentence-transformers as users run them, once per profile's token:
-    each loads what its profile approves and is refused the rest, with the reason."""
+    """transformers and sentence-transformers as users run them, with each profile's
+    token (one process, a cache per token): each loads what its profile approves and is
+    refused the rest, with the reason."""
+    tokens = {p: profiled["tokens"][p] for p in ("product", "research")}
     script = f"""
 import json, sys
-from transformers import AutoTokenizer, AutoModelForQuestionAnswering
+from transformers import AutoModelForQuestionAnswering
 from sentence_transformers import SentenceTransformer
 from huggingface_hub import HfApi
-out = {{}}
-out["st"] = list(SentenceTransformer("{MINILM}").encode(["hello"]).shape)
-out["sha"] = HfApi().model_info("{MINILM}").sha
-try:
-    AutoModelForQuestionAnswering.from_pretrained("{QA_MODEL}")
-    out["qa"] = "loaded"
-except Exception as e:
-    out["qa"] = str(e)
-print(json.dumps(out))
+results = {{}}
+for profile, token in {tokens!r}.items():
+    cache = {str(tmp_path)!r} + "/" + profile
+    out = results[profile] = {{}}
+    model = SentenceTransformer("{MINILM}", token=token, cache_folder=cache)
+    out["st"] = list(model.encode(["hello"]).shape)
+    out["sha"] = HfApi(token=token).model_info("{MINILM}").sha
+    try:
+        AutoModelForQuestionAnswering.from_pretrained("{QA_MODEL}", token=token, cache_dir=cache)
+        out["qa"] = "loaded"
+    except Exception as e:
+        out["qa"] = str(e)
+print(json.dumps(results))
 """
-    results = {}
-    for profile in ("product", "research"):
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(tmp_path),
-            "HF_ENDPOINT": profiled["url"],
-            "HF_TOKEN": profiled["tokens"][profile],
-            "HF_HOME": str(tmp_path / profile),
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-            "HF_HUB_DISABLE_TELEMETRY": "1",
-        }
-        done = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stderr
-        results[profile] = json.loads(done.stdout.strip().splitlines()[-1])
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "HF_ENDPOINT": profiled["url"],
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results["product"]["st"] == results["research"]["st"] == [1, 384]
     assert results["product"]["sha"] == profiled["old"]
     assert results["research"]["sha"] == NEW_SHA
