@@ -11,6 +11,7 @@ value is refused at start-up with the variable's name instead of failing mid-run
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -187,6 +188,13 @@ class Settings(BaseSettings):
     mirror_refresh_s: float = Field(default=2.0, ge=0, le=3600)
     # every mirror request kept in the registry (hub-assets usage, /metrics)
     mirror_access_log: bool = True
+    # Events out (docs/operations.md): each lifecycle change POSTed to these URLs, signed
+    # with the Standard Webhooks secret (whsec_ and base64), retried with back-off
+    webhook_urls: CsvList = []
+    webhook_secret: SecretStr | None = Field(default=None, repr=False)
+    webhook_retry_s: float = Field(default=1.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(default=600.0, gt=0, le=86400)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # policy profiles (YAML; docs/mirror.md, Profiles): the caller's token selects one;
     # unset: one policy for everyone, the gate config's
     mirror_profiles: Path | None = None
@@ -213,6 +221,7 @@ class Settings(BaseSettings):
         "signing_cert_chain",
         "hub_redirect_hosts",
         "trusted_proxies",
+        "webhook_urls",
         mode="before",
     )
     @classmethod
@@ -252,6 +261,34 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("webhook_urls")
+    @classmethod
+    def _webhook_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.fullmatch(r"https?://[^/\s@]+(/\S*)?", url):
+                raise ValueError(
+                    f"expected http:// or https:// URLs without credentials; got {url!r}"
+                )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().removeprefix("whsec_")
+        try:
+            key = base64.b64decode(raw + "==", validate=False)
+        except ValueError:
+            key = b""
+        if len(key) < 24:
+            raise ValueError(
+                "expected a Standard Webhooks secret: whsec_ and at least 24 bytes in base64 "
+                "(e.g. python -c \"import base64, os; print('whsec_' + "
+                'base64.b64encode(os.urandom(32)).decode())")'
+            )
+        return value
+
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
@@ -261,6 +298,14 @@ class Settings(BaseSettings):
             except RegistryError as e:
                 raise ValueError(str(e)) from None
         return value
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError(
+                "HUB_ASSETS_WEBHOOK_URLS needs HUB_ASSETS_WEBHOOK_SECRET: events are always signed"
+            )
+        return self
 
     @model_validator(mode="after")
     def _celery_needs_a_broker(self) -> Settings:
@@ -282,6 +327,7 @@ SECRET_FIELDS = (
     "admin_password",
     "hub_tokens",
     "signing_key_password",
+    "webhook_secret",
     "celery_broker",
     "celery_backend",
     "registry",

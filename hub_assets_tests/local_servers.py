@@ -1,5 +1,6 @@
-"""Real PostgreSQL and Redis servers from the Debian packages, on loopback, in a temporary
-folder: for the shared-registry tests and `make test-scale`. `make setup` installs them."""
+"""Real servers on loopback for the tests: PostgreSQL and Redis from the Debian packages,
+in a temporary folder (the shared-registry tests and `make test-scale`; `make setup`
+installs them), and a webhook receiver."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 SERVER_USER = "postgres"  # PostgreSQL refuses to run as root; Debian's package makes this user
@@ -132,3 +135,42 @@ class LocalRedis:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+class WebhookReceiver:
+    """A webhook receiver on a fixed loopback port that can go down and come back: it
+    records each POST's headers and body and answers 204."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.got, self.server = port, [], None
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def start(self) -> None:
+        got, lock = self.got, self.lock
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with lock:
+                    got.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def ids(self) -> list[int]:
+        """The event ids received, in arrival order (duplicates included)."""
+        with self.lock:
+            return [int(h["webhook-id"].removeprefix("evt_")) for h, _ in self.got]

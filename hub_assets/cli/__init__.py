@@ -16,6 +16,7 @@ def main() -> None:
 
 def _register() -> None:
     from hub_assets.cli.browse import adapters, models, recommend, samples, tree
+    from hub_assets.cli.events import events
     from hub_assets.cli.gate import gate
     from hub_assets.cli.ingest import ingest
     from hub_assets.cli.mirror import fetch, lock, mirror, usage, verify_cache
@@ -28,7 +29,7 @@ def _register() -> None:
         main.add_command(command)
     for command in (mirror, lock, fetch, verify_cache, usage, push, promote, retire, reject):
         main.add_command(command)
-    for command in (keys, verify, gate):
+    for command in (keys, verify, gate, events):
         main.add_command(command)
     for command in (models, recommend, adapters, tree, samples):
         main.add_command(command)

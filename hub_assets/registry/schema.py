@@ -304,4 +304,29 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE api_tokens ADD COLUMN profile VARCHAR;
         """,
     ),
+    (
+        20,
+        "events out: per webhook endpoint, the last lifecycle event it acknowledged and the "
+        "back-off of the next (model_status_events is the outbox: an event is there exactly "
+        "when its change committed), and every delivery attempt",
+        """
+        CREATE TABLE event_cursors (
+            endpoint          VARCHAR PRIMARY KEY,
+            delivered_through BIGINT NOT NULL,
+            attempts          INTEGER NOT NULL,
+            next_attempt_at   TIMESTAMPTZ,
+            last_error        VARCHAR,
+            updated_at        TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE event_deliveries (
+            endpoint     VARCHAR NOT NULL,
+            event_id     BIGINT NOT NULL,
+            attempt      INTEGER NOT NULL,
+            delivered    BOOLEAN NOT NULL,
+            status       INTEGER,
+            error        VARCHAR,
+            attempted_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
