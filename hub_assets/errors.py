@@ -143,6 +143,13 @@ class ChecksumMismatchError(HubAssetsError, ValueError):
         self.path, self.expected, self.actual = path, expected, actual
 
 
+class InvalidHubWebhookError(HubAssetsError, ValueError):
+    """A webhook said to come from the Hub is not one: not JSON, not the Hub's payload
+    shape, or it names an invalid repo or sha."""
+
+    outcome = Outcome.INVALID
+
+
 # --- Optional parts ---
 
 

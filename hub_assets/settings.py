@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     webhook_retry_s: float = Field(default=1.0, gt=0, le=3600)
     webhook_retry_max_s: float = Field(default=600.0, gt=0, le=86400)
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Events in: the secret the Hub sends in X-Webhook-Secret with its webhooks to the
+    # service's POST /webhooks/hub (unset: the route answers 404)
+    hub_webhook_secret: SecretStr | None = Field(default=None, repr=False)
     # policy profiles (YAML; docs/mirror.md, Profiles): the caller's token selects one;
     # unset: one policy for everyone, the gate config's
     mirror_profiles: Path | None = None
@@ -328,6 +331,7 @@ SECRET_FIELDS = (
     "hub_tokens",
     "signing_key_password",
     "webhook_secret",
+    "hub_webhook_secret",
     "celery_broker",
     "celery_backend",
     "registry",

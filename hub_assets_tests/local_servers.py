@@ -1,6 +1,6 @@
 """Real servers on loopback for the tests: PostgreSQL and Redis from the Debian packages,
 in a temporary folder (the shared-registry tests and `make test-scale`; `make setup`
-installs them), and a webhook receiver."""
+installs them), a webhook receiver, and an ASGI app on uvicorn."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -174,3 +176,22 @@ class WebhookReceiver:
         """The event ids received, in arrival order (duplicates included)."""
         with self.lock:
             return [int(h["webhook-id"].removeprefix("evt_")) for h, _ in self.got]
+
+
+@contextmanager
+def running_app(app, port: int | None = None) -> Iterator[str]:
+    """An ASGI app on uvicorn on loopback (a free port unless given), until the block
+    ends; yields its URL."""
+    import uvicorn
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

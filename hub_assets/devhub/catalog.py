@@ -60,6 +60,9 @@ class Catalog:
         self.root = Path(root)
         self._lock = threading.RLock()  # create_repo commits while holding it
         self._cache: dict[Path, tuple[tuple[int, int], int, Repo]] = {}
+        # called after each commit with (repo, branch, old sha or None, new sha): the
+        # development Hub's webhooks (`devhub/webhooks.py`)
+        self.commit_listeners: list[Callable[[Repo, str, str | None, str], None]] = []
 
     # -- paths ---------------------------------------------------------------------------
     def _repo_dir(self, repo_type: str, repo_id: str) -> Path:
@@ -217,7 +220,9 @@ class Catalog:
             if meta:
                 repo.meta.update(meta)
             self._write(repo_dir, repo)
-            return commit
+        for listener in list(self.commit_listeners):
+            listener(repo, branch, parent.sha if parent else None, sha)
+        return commit
 
     def create_repo(self, repo_type: str, repo_id: str, *, private: bool, author: str) -> Repo:
         """A new repo whose first commit holds the Hub's default `.gitattributes`;

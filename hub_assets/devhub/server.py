@@ -15,6 +15,7 @@ from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.faults import FaultList, FaultRule
 from hub_assets.devhub.inference import InferenceRoutes
 from hub_assets.devhub.synthetic import SyntheticModels
+from hub_assets.devhub.webhooks import HubWebhooks, WebhookTarget
 from hub_assets.hub_protocol.http import ProtocolServer
 from hub_assets.hub_protocol.repos import Caller, StaticTokens
 from hub_assets.hub_protocol.routing import ProtocolState
@@ -40,7 +41,8 @@ class HubServer(ProtocolServer):
     """The development Hub over a catalog folder; start it in a thread or serve forever.
 
     `tokens` are `TOKEN[:read|write[:USER]]`: read tokens open gated and private repos,
-    write tokens also create repos and commit (as USER).
+    write tokens also create repos and commit (as USER). `webhooks` receive the Hub's
+    `repo.content` update after each commit.
 
     >>> server = HubServer("data/demo_hub").start()
     >>> HfApi(endpoint=server.url).model_info("sentence-transformers/all-MiniLM-L6-v2")
@@ -56,6 +58,7 @@ class HubServer(ProtocolServer):
         synthetic_seed: int = 0,
         tokens: tuple[str, ...] | list[str] = (),
         max_file_bytes: int = 50 * 1024**3,
+        webhooks: list[WebhookTarget] | None = None,
     ) -> None:
         cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
         if not cat.root.is_dir():
@@ -73,6 +76,10 @@ class HubServer(ProtocolServer):
         self.faults = FaultList(state.requests, state.lock)
         state.faults = self.faults
         super().__init__(state, host=host, port=port)
+        # after each commit, the Hub's `repo.content` webhook to each target
+        self.webhooks = list(webhooks or [])
+        if self.webhooks:
+            cat.commit_listeners.append(HubWebhooks(self.url, self.webhooks))
 
     @property
     def catalog(self) -> Catalog:

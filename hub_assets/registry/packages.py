@@ -185,6 +185,30 @@ def add_request(
     return request_id
 
 
+def open_request_for(con: duckdb.DuckDBPyConnection, model_id: str) -> int | None:
+    """The oldest pending or running ingest request of a model, if any."""
+    row = con.execute(
+        "SELECT min(request_id) FROM ingest_requests WHERE model_id = ? "
+        "AND status IN ('pending', 'running')",
+        [model_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def revision_judged(con: duckdb.DuckDBPyConnection, model_id: str, revision_sha: str) -> bool:
+    """Whether a revision already has a verdict: a gate result, or a lifecycle event that
+    settled it (filtered out, for one)."""
+    return bool(
+        con.execute(
+            "SELECT EXISTS (SELECT 1 FROM gate_results WHERE model_id = $m AND "
+            "revision_sha = $s) OR EXISTS (SELECT 1 FROM model_status_events WHERE "
+            "model_id = $m AND revision_sha = $s AND status IN ('filtered_out', "
+            "'gate_failed', 'gate_passed'))",
+            {"m": model_id, "s": revision_sha},
+        ).fetchone()[0]
+    )
+
+
 def requesters_of(con: duckdb.DuckDBPyConnection, model_id: str, revision_sha: str) -> set[str]:
     """Who asked for the ingestion that packaged this revision (any of its packages)."""
     rows = con.execute(

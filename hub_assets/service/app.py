@@ -41,6 +41,7 @@ from hub_assets.service.model_routes import add_model_routes
 from hub_assets.service.package_routes import add_package_routes
 from hub_assets.service.prometheus import RegistryCollector
 from hub_assets.service.schemas import Token, errors, json_errors
+from hub_assets.service.webhook_routes import add_webhook_routes
 from hub_assets.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -271,6 +272,7 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     )
     add_ingestion_routes(app, ctx)
     add_package_routes(app, ctx)
+    add_webhook_routes(app, ctx)
     add_model_routes(app, ctx)
     add_mirror_routes(app, ctx)
 

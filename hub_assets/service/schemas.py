@@ -269,3 +269,14 @@ class MirrorUsage(BaseModel):
     caller: str | None
     downloads: list[MirrorDownloads]
     refusals: list[MirrorRefusal]
+
+
+class HubWebhookAnswer(BaseModel):
+    status: str = Field(
+        description="queued (a new ingest request), under_way (one was already pending or "
+        "running), judged (that sha already has a verdict) or ignored (not a model content "
+        "update)."
+    )
+    model_id: str | None = None
+    request_id: int | None = None
+    poll: str | None = Field(default=None, description="GET this to see the outcome.")
