@@ -72,12 +72,23 @@ def load_gate_config(
     profiles; the trust resource passes those of HUB_ASSETS_DEVICES)."""
     path = Path(path or DEFAULT_GATE_CONFIG)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise GateConfigError(
             f"Gate config {path} does not exist. Set HUB_ASSETS_GATE_CONFIG "
             "to a valid file, or unset it for the built-in one."
         ) from None
+    except UnicodeDecodeError as e:
+        raise GateConfigError(f"Gate config {path} is not UTF-8 text: {e}") from None
+    return parse_gate_config(text, str(path), devices)
+
+
+def parse_gate_config(text: str, source: str, devices: Iterable[str] | None = None) -> GateConfig:
+    """Validate a gate config's YAML text (`source` names it in messages: a file, or the
+    registry's applied config) against the device profiles' names."""
+    path = source
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise GateConfigError(f"Gate config {path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):

@@ -22,7 +22,7 @@ from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.contamination import OverlapBudget
 from hub_assets.evaluation.datasets import CachedDataset, DatasetPin, cache_dataset, pins_from
 from hub_assets.evaluation.inference_api import InferenceApiConfig, router_for
-from hub_assets.gate.config import GateConfig, load_gate_config
+from hub_assets.gate.config import GateConfig, load_gate_config, parse_gate_config
 from hub_assets.hardware.fit import DeviceProfile, load_devices
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
@@ -34,6 +34,7 @@ from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.discover import DiscoveryOutcome, candidate_filter_from, discover
 from hub_assets.pipeline.evaluate import ShadowOutcome, evaluate_on_every_set
 from hub_assets.pipeline.gate import GatedRevision, gate_revision
+from hub_assets.pipeline.gate_changes import applied_gate
 from hub_assets.pipeline.ingest import IngestResult, ingest_model
 from hub_assets.pipeline.metadata import RecordedMetadata, record_metadata
 from hub_assets.pipeline.score import (
@@ -130,8 +131,13 @@ class Pipeline:
         return load_devices(str(self.settings.devices) if self.settings.devices else None)
 
     def gate_config(self) -> GateConfig:
-        """The gate config, read again at each call (an edited file applies to the next
-        decision)."""
+        """The gate: the config applied last through the registry (`hub-assets gate
+        apply`), else HUB_ASSETS_GATE_CONFIG's file or the built-in one. Read again at
+        each call (an applied config or an edited file applies to the next decision)."""
+        applied = applied_gate(self.registry)
+        if applied is not None:
+            source = f"the registry's gate {applied.version} (applied by {applied.applied_by})"
+            return parse_gate_config(applied.config_yaml, source, self.devices())
         path = self.settings.gate_config
         return load_gate_config(str(path) if path else None, self.devices())
 

@@ -329,4 +329,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        21,
+        "gate configs applied through the registry (hub-assets gate apply): the YAML as "
+        "applied, who applied it and why, and how many verdicts it would flip; the newest "
+        "is the gate",
+        """
+        CREATE TABLE gate_configs (
+            config_id      BIGINT PRIMARY KEY,
+            version        VARCHAR NOT NULL,
+            config_yaml    VARCHAR NOT NULL,
+            sha256         VARCHAR NOT NULL,
+            previous       VARCHAR,
+            applied_by     VARCHAR NOT NULL,
+            reason         VARCHAR NOT NULL,
+            flips          INTEGER NOT NULL,
+            newly_failing  INTEGER NOT NULL,
+            newly_passing  INTEGER NOT NULL,
+            applied_at     TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
