@@ -20,6 +20,7 @@ from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest
 from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
 from hub_assets.defs.trust.jobs import rescoring_job
+from hub_assets.defs.trust.rejudge import rejudge_job, rejudged_verdicts, stale_verdicts_sensor
 from hub_assets.defs.trust.security import security_scan
 from hub_assets.resources import PipelineResource
 
@@ -38,6 +39,7 @@ defs = Definitions(
         security_scan,
         trust_metrics,
         quality_gate,
+        rejudged_verdicts,
         ingested_package,
         eval_datasets,
         shadow_eval_scores,
@@ -52,12 +54,14 @@ defs = Definitions(
         shadow_eval_job,
         leaderboard_job,
         rescoring_job,
+        rejudge_job,
     ],
     sensors=[
         candidate_models_sensor,
         ingest_request_sensor,
         ingest_request_failure_sensor,
         automation_sensor,
+        stale_verdicts_sensor,
     ],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule],
     executor=executor_for(SETTINGS),

@@ -24,6 +24,9 @@ class ModelStatus(StrEnum):
     PROMOTED = "promoted"
     RETIRED = "retired"
     REJECTED = "rejected"
+    # a packaged revision that passed the gate and, judged again (a new gate config),
+    # fails it: the mirror stops serving it, with the cause
+    REVOKED = "revoked"
 
     @property
     def settled(self) -> bool:

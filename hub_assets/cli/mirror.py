@@ -175,12 +175,17 @@ def fetch(lock_path: Path, dest: Path, endpoint: str | None, key: Path | None) -
         )
     except HubAssetsError as e:
         _fail(e)
-    except GatedRepoError as e:  # the mirror no longer serves a locked revision
-        click.echo(f"Fetch refused by the mirror: {e.server_message or e}", err=True)
-        sys.exit(exit_code("refused"))
     except Exception as e:  # noqa: BLE001 - the Hub client's other errors, in words
         from hub_assets.errors import plain_message
 
+        # the mirror no longer serves a locked revision (revoked, retired): huggingface_hub
+        # raises it as is, or, on a forced download, as the cause of a ValueError
+        refused = e if isinstance(e, GatedRepoError) else e.__cause__
+        if isinstance(refused, GatedRepoError):
+            click.echo(
+                f"Fetch refused by the mirror: {refused.server_message or refused}", err=True
+            )
+            sys.exit(exit_code("refused"))
         click.echo(f"Fetch failed: {plain_message(str(e))}", err=True)
         sys.exit(1)
 

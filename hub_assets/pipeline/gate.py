@@ -11,7 +11,9 @@ from hub_assets.gate.evidence import GateEvidence, gate_evidence
 from hub_assets.metrics.table import GATE_METRICS
 from hub_assets.registry import metrics as reg_metrics
 from hub_assets.registry.models import append_status, settled_revision
+from hub_assets.registry.packages import revision_package
 from hub_assets.registry.store import Registry
+from hub_assets.states import ModelStatus
 
 
 @dataclass
@@ -56,6 +58,14 @@ def gate_sha(
     notes = [n for m in scores if (n := (stored[m].details or {}).get("gate_note"))]
     decision = decide(model_id, scores, config, explanations, notes)
     with registry.write() as con:
+        before = reg_metrics.latest_gate_result(con, model_id, sha)
+        # an approved revision (packaged, live, its last verdict a pass) that fails now
+        revoked = (
+            not decision.passed
+            and before is not None
+            and before["passed"]
+            and revision_package(con, model_id, sha) is not None
+        )
         reg_metrics.write_gate_result(
             con,
             model_id=model_id,
@@ -79,6 +89,21 @@ def gate_sha(
                 run_id=run_id,
                 revision_sha=sha,
                 reason=decision.message,
+            )
+        if revoked:
+            append_status(
+                con,
+                model_id,
+                ModelStatus.REVOKED,
+                run_id=run_id,
+                revision_sha=sha,
+                reason=(
+                    f"it fails gate {config.version}, which it passed under gate "
+                    f"{before['config_version']}: {decision.message}"
+                    if before["config_version"] != config.version
+                    else f"its scores changed and it fails gate {config.version}: "
+                    f"{decision.message}"
+                ),
             )
     reasons = {
         m: (stored[m].details or {}).get("reason", "") if m in stored else "not scored"

@@ -154,8 +154,8 @@ class HiddenReason(NamedTuple):
     """Why the mirror does not serve a model: one word to count by (`kind`) and the
     sentence it answers with."""
 
-    kind: str  # not_promoted, rejected, retired, gate_failed, not_packaged, filtered_out,
-    # not_evaluated
+    kind: str  # not_promoted, rejected, retired, revoked, gate_failed, not_packaged,
+    # filtered_out, not_evaluated
     text: str
 
 
@@ -182,15 +182,13 @@ def hidden_reason(
     facts: list[tuple[datetime, HiddenReason]] = []
     decision = con.execute(
         "SELECT status, reason, revision_sha, created_at FROM model_status_events "
-        "WHERE model_id = ? AND status IN ('retired', 'rejected') "
+        "WHERE model_id = ? AND status IN ('retired', 'rejected', 'revoked') "
         "ORDER BY event_id DESC LIMIT 1",
         [model_id],
     ).fetchone()
     if decision is not None:
         what, reason, sha, at = decision
-        facts.append(
-            (at, HiddenReason(what, f"revision {(sha or '')[:12]} was {what} ({reason})."))
-        )
+        facts.append((at, HiddenReason(what, f"revision {(sha or '')[:12]} was {what}: {reason}.")))
     retired = con.execute(
         "SELECT name, version, retired_by, retired_at FROM packages WHERE model_id = ? "
         "AND retired_at IS NOT NULL ORDER BY retired_at DESC LIMIT 1",

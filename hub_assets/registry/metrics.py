@@ -196,3 +196,16 @@ def judged_revisions(
         (model, sha, bool(passed), dict(zip(names or [], values or [], strict=True)))
         for model, sha, passed, names, values in rows
     ]
+
+
+def stale_verdicts(con: duckdb.DuckDBPyConnection, version: str) -> list[tuple[str, str, str]]:
+    """Approved revisions (a live package, the latest verdict a pass) whose verdict was made
+    under another gate version than `version`: (model, sha, the version it was judged
+    under), by model."""
+    return con.execute(
+        "SELECT DISTINCT p.model_id, p.revision_sha, g.config_version FROM packages p "
+        "JOIN v_gate g USING (model_id, revision_sha) "
+        "WHERE p.retired_at IS NULL AND g.passed AND g.config_version IS DISTINCT FROM ? "
+        "ORDER BY p.model_id, p.revision_sha",
+        [version],
+    ).fetchall()

@@ -29,11 +29,15 @@ def test_a_packaged_revision_judged_again_keeps_its_status_unless_it_fails(
     gate_revision(registry, MODEL, config, "nightly")
     with registry.read() as con:
         assert current_status(con, MODEL) == ("promoted", sha)
-    # a new value that fails: the verdict is shown, whatever the status was
+    # a new value that fails: the approved revision is revoked, with the cause
     with registry.write() as con:
         row = {"metric": "bus_factor", "value": 0.1, "latency_ms": 1.0}
         row |= {"inputs_fingerprint": "g", "code_version": "test", "details": None}
         reg_metrics.write_metrics(con, MODEL, sha, [row], "rescored")
     assert not gate_revision(registry, MODEL, config, "rescored").decision.passed
     with registry.read() as con:
-        assert current_status(con, MODEL) == ("gate_failed", sha)
+        assert current_status(con, MODEL) == ("revoked", sha)
+        [why] = con.execute(
+            "SELECT reason FROM model_status_events WHERE status = 'revoked'"
+        ).fetchone()
+    assert why.startswith("its scores changed and it fails gate") and "Bus Factor" in why
