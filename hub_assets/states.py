@@ -75,3 +75,12 @@ class Verdict(StrEnum):
 def verdict_of(passed: bool | None) -> str | None:
     """The verdict word of a gate result's `passed` column (None: no gate result yet)."""
     return None if passed is None else (Verdict.PASSED if passed else Verdict.FAILED).value
+
+
+class Health(StrEnum):
+    """A judged model's health (`registry.health`), worst last."""
+
+    OK = "ok"
+    STALE = "stale"  # its verdict was made under another gate, or too long ago
+    AT_RISK = "at_risk"  # upstream moved: main not judged yet, or the repo became gated
+    REVOKED = "revoked"  # the gate, judged again, refused its approved revision

@@ -15,7 +15,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hub_assets.cli.browse import adapters, models, recommend, samples, tree
+    from hub_assets.cli.browse import adapters, health, models, recommend, samples, tree
     from hub_assets.cli.events import events
     from hub_assets.cli.gate import gate
     from hub_assets.cli.ingest import ingest
@@ -31,7 +31,7 @@ def _register() -> None:
         main.add_command(command)
     for command in (keys, verify, gate, events):
         main.add_command(command)
-    for command in (models, recommend, adapters, tree, samples):
+    for command in (models, health, recommend, adapters, tree, samples):
         main.add_command(command)
 
 

@@ -53,6 +53,51 @@ def _read(registry_path: str | None, fn):  # noqa: ANN001, ANN202 - a registry r
         sys.exit(2)
 
 
+def _health(registry_path: str | None) -> list:
+    """Every judged model's health under the current gate."""
+    from hub_assets.errors import HubAssetsError
+    from hub_assets.pipeline.context import Pipeline
+    from hub_assets.pipeline.health import health_report
+
+    settings = settings_or_exit()
+    try:
+        registry = open_registry(settings, registry_path)
+        gate = Pipeline(settings).gate_config()
+        return health_report(registry, gate.version, settings.evidence_max_age_days)
+    except HubAssetsError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+
+
+@click.command("health")
+@click.option("--model", "model_id", help="One model only.")
+@click.option("--all", "show_all", is_flag=True, help="Healthy models too.")
+@FORMAT
+@REGISTRY
+def health(model_id: str | None, show_all: bool, fmt: str, registry_path: str | None) -> None:
+    """Each judged model's health under the current gate: revoked, at_risk (upstream moved
+    or became gated), stale (judged under another gate, or too long ago) or ok, and why."""
+    from collections import Counter
+
+    rows = [h for h in _health(registry_path) if model_id is None or h.model_id == model_id]
+    if fmt == "json":
+        click.echo(json.dumps([h.__dict__ for h in rows], indent=2))
+        return
+    counts = Counter(h.health for h in rows)
+    click.echo(
+        f"{len(rows)} judged models: "
+        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("ok", "stale", "at_risk", "revoked"))
+    )
+    shown = [h for h in rows if show_all or model_id or h.health != "ok"]
+    if shown:
+        click.echo(
+            table(
+                ["model", "health", "revision", "why"],
+                [[h.model_id, h.health, (h.revision_sha or "")[:12], h.reason] for h in shown],
+            )
+        )
+
+
 @click.command("models")
 @click.option(
     "--size",
@@ -72,9 +117,13 @@ def models(
     from hub_assets.registry.hardware import registry_table
 
     rows = _read(registry_path, registry_table)
+    health = {h.model_id: h for h in _health(registry_path)}
     for r in rows:
         fit = r["fit"] or {}
         r["size_class"] = size_class(fit.get("parameters")) if fit else "unknown"
+        known = health.get(r["model_id"])
+        r["health"] = known.health if known else None
+        r["health_reason"] = known.reason if known else None
     rows = [
         r
         for r in rows
@@ -90,7 +139,18 @@ def models(
         return
     click.echo(
         table(
-            ["model", "task", "size", "params", "quant", "status", "gate", "est. RAM", "packaged"],
+            [
+                "model",
+                "task",
+                "size",
+                "params",
+                "quant",
+                "status",
+                "gate",
+                "health",
+                "est. RAM",
+                "packaged",
+            ],
             [
                 [
                     r["model_id"],
@@ -100,6 +160,7 @@ def models(
                     (r["fit"] or {}).get("quantization"),
                     r["status"],
                     r["gate"],
+                    r["health"],
                     _gib((r["fit"] or {}).get("estimate_bytes")),
                     "yes" if r["packaged"] else "no",
                 ]

@@ -31,6 +31,8 @@ from hub_assets.hub_protocol.asgi import ProtocolApp
 from hub_assets.hub_protocol.routing import HubProtocol
 from hub_assets.mirror import mirror_state
 from hub_assets.packaging.store import PackageStore
+from hub_assets.pipeline.context import Pipeline
+from hub_assets.pipeline.health import health_totals
 from hub_assets.pipeline.identity import Identity, Principal
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.store import Registry
@@ -119,7 +121,12 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     identity = Identity(registry, session_hours=settings.api_session_hours)
     app.state.identity = identity
     metrics_registry = CollectorRegistry(auto_describe=False)
-    metrics_registry.register(RegistryCollector(registry))
+
+    def health_now() -> dict[str, int]:
+        gate = Pipeline(settings).gate_config()
+        return health_totals(registry, gate.version, settings.evidence_max_age_days)
+
+    metrics_registry.register(RegistryCollector(registry, health_now))
     max_body = settings.api_max_body_kb * 1024
     app.add_middleware(BodyLimit, max_bytes=max_body, max_kb=settings.api_max_body_kb)
 

@@ -9,6 +9,8 @@ from hub_assets.errors import HTTP_STATUSES, HubAssetsError, plain_message
 from hub_assets.failures import outcome_of
 from hub_assets.ids import check_model_id
 from hub_assets.pipeline.approvals import decide
+from hub_assets.pipeline.context import Pipeline
+from hub_assets.pipeline.health import health_report
 from hub_assets.pipeline.samples import worst_samples
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
 from hub_assets.registry.models import search_models, status_history
@@ -176,6 +178,20 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
             "gate": gate,
             "licence_chain": _licence_chain(metrics),
             "evaluation_sets": _evaluation_sets(metrics),
+            "health": _health(model_id),
+        }
+
+    def _health(model_id: str) -> dict | None:
+        gate = Pipeline(ctx.settings).gate_config()
+        found = health_report(
+            ctx.registry, gate.version, ctx.settings.evidence_max_age_days, model_id
+        )
+        if not found:
+            return None
+        return {
+            "health": found[0].health,
+            "reason": found[0].reason,
+            "revision": found[0].revision_sha,
         }
 
 

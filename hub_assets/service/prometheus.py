@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -15,8 +15,11 @@ from hub_assets.registry.store import Registry
 class RegistryCollector(Collector):
     """One scrape = one read-only registry query per series family."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self, registry: Registry, health: Callable[[], dict[str, int]] | None = None
+    ) -> None:
         self.registry = registry
+        self.health = health  # judged models per health, under the current gate
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """The series, from the registry as it is now."""
@@ -28,6 +31,13 @@ class RegistryCollector(Collector):
         yield _gauge(
             "hub_assets_models", "Models per lifecycle status.", ["status"], c["models_by_status"]
         )
+        if self.health is not None:
+            yield _gauge(
+                "hub_assets_model_health",
+                "Judged models per health (ok, stale, at_risk, revoked).",
+                ["health"],
+                sorted(self.health().items()),
+            )
         yield _counter(
             "hub_assets_gate_results", "Gate decisions by result.", ["result"], c["gate_results"]
         )

@@ -157,6 +157,12 @@ class EvaluationSet(BaseModel):
     )
 
 
+class ModelHealthState(BaseModel):
+    health: str = Field(description="ok, stale, at_risk or revoked (docs/operations.md).")
+    reason: str
+    revision: str | None = Field(description="The revision the health is about.")
+
+
 class Model(BaseModel):
     model_id: str
     status: str
@@ -166,6 +172,9 @@ class Model(BaseModel):
     gate: GateResult | None
     licence_chain: LicenceChain | None
     evaluation_sets: list[EvaluationSet] = []
+    health: ModelHealthState | None = Field(
+        default=None, description="Under the current gate; None until the model is judged."
+    )
 
 
 class IngestedPackage(BaseModel):

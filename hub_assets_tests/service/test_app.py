@@ -428,6 +428,11 @@ def test_metrics_are_prometheus_text_read_from_the_registry(service):
         for s in families["hub_assets_gate_metric_results"].samples
     }
     assert {m for m, _ in per_metric} >= {"license", "bus_factor", "performance_claims"}
+    health = {s.labels["health"]: s.value for s in families["hub_assets_model_health"].samples}
+    assert set(health) == {"ok", "stale", "at_risk", "revoked"}
+    with registry.read() as con:
+        judged = con.execute("SELECT count(DISTINCT model_id) FROM gate_results").fetchone()[0]
+    assert sum(health.values()) == judged
 
 
 def test_audit_rows_name_who_and_never_a_token(service):

@@ -1,0 +1,78 @@
+"""Each judged model's health, from the registry alone: every case with its reason, the
+counts, and the CLI."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from click.testing import CliRunner
+
+from hub_assets.cli import main
+from hub_assets.gate.config import load_gate_config
+from hub_assets.registry.health import health_counts, model_health
+from hub_assets.registry.models import append_status
+
+GATE = load_gate_config().version
+NOW = datetime.now(UTC)
+
+
+def _approved(con, model, sha, *, version=GATE, at=NOW, upstream=None, gated=None):
+    """A model whose revision `sha` passed under `version` at `at` and is packaged; the Hub's
+    main is `upstream` (default: that sha)."""
+    con.execute(
+        "INSERT INTO models (model_id, sha, gated, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
+        [model, upstream or sha, gated, at, at],
+    )
+    con.execute(
+        "INSERT INTO gate_results (model_id, revision_sha, passed, failed_metrics, message, "
+        "thresholds, config_version, target_device, run_id, created_at) "
+        "VALUES (?, ?, true, '[]', 'ok', '{}', ?, 'jetson_nano', 'r', ?)",
+        [model, sha, version, at],
+    )
+    con.execute(
+        "INSERT INTO packages (package_id, name, version, model_id, revision_sha, uri, "
+        "size_bytes, sha256, manifest, model_card, run_id, created_at) "
+        "VALUES (?, ?, '1.0.0', ?, ?, '/p.zip', 1, 'x', '{}', '', 'r', ?)",
+        [model, model.replace("/", "-"), model, sha, at],
+    )
+
+
+def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
+    registry.ensure_schema()
+    with registry.write() as con:
+        _approved(con, "acme/ok", "a" * 40)
+        _approved(con, "acme/old-gate", "b" * 40, version="2020.1")
+        _approved(con, "acme/old-evidence", "c" * 40, at=NOW - timedelta(days=30))
+        _approved(con, "acme/moved", "d" * 40, upstream="e" * 40)
+        _approved(con, "acme/gated", "f" * 40, gated="manual")
+        _approved(con, "acme/revoked", "1" * 40)
+        append_status(
+            con, "acme/revoked", "revoked", run_id="r", revision_sha="1" * 40, reason="it fails"
+        )
+    with registry.read() as con:
+        rows = {m: (h, why, sha) for m, h, why, sha in model_health(con, GATE, 7)}
+        counts = health_counts(con, GATE, 7)
+    assert rows["acme/ok"] == ("ok", "current", "a" * 40)
+    assert rows["acme/old-gate"][:2] == ("stale", f"judged under gate 2020.1, the gate is {GATE}")
+    assert rows["acme/old-evidence"][0] == "stale"
+    assert "older than 7 days" in rows["acme/old-evidence"][1]
+    assert rows["acme/moved"][:2] == (
+        "at_risk",
+        f"upstream main moved to {'e' * 12}, not judged yet",
+    )
+    assert rows["acme/gated"][:2] == ("at_risk", "upstream is gated now (manual)")
+    assert rows["acme/revoked"][:2] == ("revoked", "revoked: it fails")
+    assert counts == {"ok": 1, "stale": 2, "at_risk": 2, "revoked": 1}
+    # a longer evidence policy: the 30-day-old verdict is current
+    with registry.read() as con:
+        assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
+
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+    shown = CliRunner().invoke(main, ["health"])
+    assert shown.exit_code == 0, shown.output
+    assert "6 judged models: 1 ok, 2 stale, 2 at_risk, 1 revoked" in shown.output
+    assert "acme/moved" in shown.output and "acme/ok" not in shown.output
+    one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
+    assert json.loads(one.output)[0]["health"] == "ok"
+    listed = CliRunner().invoke(main, ["models", "--format", "json"])
+    by_model = {r["model_id"]: r for r in json.loads(listed.output)}
+    assert by_model["acme/gated"]["health"] == "at_risk"
