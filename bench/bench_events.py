@@ -34,7 +34,7 @@ from hub_assets.registry.store import Registry  # noqa: E402
 from hub_assets_tests.local_servers import WebhookReceiver, free_port  # noqa: E402
 
 TINY = "--tiny" in sys.argv
-EVENTS = 100 if TINY else 500
+EVENTS = 60 if TINY else 500
 MODELS = [f"acme/model-{i}" for i in range(10)]
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 BIN = Path(sys.executable).parent

@@ -36,7 +36,7 @@ from hub_assets.pipeline.rejudge import rejudge_stale  # noqa: E402
 from hub_assets.registry.store import Registry  # noqa: E402
 
 TINY = "--tiny" in sys.argv
-MODELS = 100 if TINY else 1_000
+MODELS = 40 if TINY else 1_000
 
 
 def fill(registry: Registry, n: int) -> None:

@@ -39,6 +39,7 @@ def round_trip(demo_catalog, tmp_path, monkeypatch):
     with HubServer(root, tokens=[f"{WRITER}:write:{ORG}"], webhooks=[target]) as hub:
         with pipeline_env(hub.url, registry, tmp_path):
             monkeypatch.setenv("HUB_ASSETS_HUB_WEBHOOK_SECRET", SECRET)
+            monkeypatch.setenv("HUB_ASSETS_REPRO", "false")  # the verdict, not a model run
             settings = load_settings()
             ensure_dagster_home(settings)
             app = create_app(settings, registry, Pipeline.from_settings(settings).package_store())
