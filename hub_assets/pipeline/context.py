@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from functools import cached_property, partial
+from functools import cache, cached_property, lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,12 @@ from hub_assets.evaluation.backends import GenerationConfig
 from hub_assets.evaluation.contamination import OverlapBudget
 from hub_assets.evaluation.datasets import CachedDataset, DatasetPin, cache_dataset, pins_from
 from hub_assets.evaluation.inference_api import InferenceApiConfig, router_for
-from hub_assets.gate.config import GateConfig, load_gate_config, parse_gate_config
+from hub_assets.gate.config import (
+    DEFAULT_GATE_CONFIG,
+    GateConfig,
+    load_gate_config,
+    parse_gate_config,
+)
 from hub_assets.hardware.fit import DeviceProfile, load_devices
 from hub_assets.hub.client import HubClient, HubSettings
 from hub_assets.hub.snapshots import SnapshotStore, store_from
@@ -44,6 +49,7 @@ from hub_assets.pipeline.score import (
     score_revision,
 )
 from hub_assets.proof.signature import SigningConfig
+from hub_assets.registry.gate_configs import AppliedGateConfig
 from hub_assets.registry.location import registry_at
 from hub_assets.registry.store import Registry
 from hub_assets.settings import Settings
@@ -63,6 +69,28 @@ def shared_registry(location: str, lock_timeout_s: float) -> Registry:
         if key not in _OPEN_REGISTRIES:
             _OPEN_REGISTRIES[key] = registry_at(location, lock_timeout_s=lock_timeout_s)
         return _OPEN_REGISTRIES[key]
+
+
+@lru_cache(maxsize=32)
+def _parsed_gate(text: str, source: str, devices: tuple[str, ...]) -> GateConfig:
+    """A gate config's text parsed and validated once (every model page asks for it)."""
+    return parse_gate_config(text, source, devices)
+
+
+def _device_names(path: Path | None) -> tuple[str, ...]:
+    """The device profiles' names, read again only when their file changes."""
+    if path is None:
+        return _device_names_of(None, None)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return tuple(load_devices(str(path)))  # the loader says what is wrong, in words
+    return _device_names_of(str(path), (st.st_mtime_ns, st.st_size, st.st_ino))
+
+
+@cache
+def _device_names_of(path: str | None, stamp: tuple | None) -> tuple[str, ...]:
+    return tuple(load_devices(path))
 
 
 class Pipeline:
@@ -133,13 +161,23 @@ class Pipeline:
     def gate_config(self) -> GateConfig:
         """The gate: the config applied last through the registry (`hub-assets gate
         apply`), else HUB_ASSETS_GATE_CONFIG's file or the built-in one. Read again at
-        each call (an applied config or an edited file applies to the next decision)."""
-        applied = applied_gate(self.registry)
+        each call (an applied config or an edited file applies to the next decision);
+        the same text is parsed once."""
+        return self.gate_config_given(applied_gate(self.registry))
+
+    def gate_config_given(self, applied: AppliedGateConfig | None) -> GateConfig:
+        """`gate_config` with the registry's applied config already read (by a caller that
+        holds a connection)."""
+        names = _device_names(self.settings.devices)
         if applied is not None:
             source = f"the registry's gate {applied.version} (applied by {applied.applied_by})"
-            return parse_gate_config(applied.config_yaml, source, self.devices())
-        path = self.settings.gate_config
-        return load_gate_config(str(path) if path else None, self.devices())
+            return _parsed_gate(applied.config_yaml, source, names)
+        path = Path(self.settings.gate_config or DEFAULT_GATE_CONFIG)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):  # the loader says what is wrong, in words
+            return load_gate_config(path, names)
+        return _parsed_gate(text, str(path), names)
 
     @cached_property
     def limits(self) -> ReproducibilityLimits:

@@ -36,8 +36,9 @@ def applied_gate(registry: Registry) -> AppliedGateConfig | None:
     if not registry.exists():
         return None
     registry.ensure_schema()
-    with registry.read() as con:
-        return current_applied(con)
+    # every decision and every model page asks: answered from the registry's result cache
+    # until the next write
+    return registry.cached(("applied_gate",), current_applied)
 
 
 def gate_history(registry: Registry, limit: int = 50) -> list[AppliedGateConfig]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub_assets.registry.health import health_counts, model_health
+from hub_assets.registry.health import model_health
 from hub_assets.registry.store import Registry
 
 
@@ -26,9 +26,3 @@ def health_report(
     with registry.read() as con:
         rows = model_health(con, gate_version, max_age_days, model_id)
     return [ModelHealth(*r) for r in rows]
-
-
-def health_totals(registry: Registry, gate_version: str, max_age_days: float) -> dict[str, int]:
-    """How many judged models have each health."""
-    with registry.read() as con:
-        return health_counts(con, gate_version, max_age_days)

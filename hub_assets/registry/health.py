@@ -25,19 +25,21 @@ WITH verdict AS (
            arg_max(passed, decided_at) AS passed,
            arg_max(config_version, decided_at) AS config_version,
            max(decided_at) AS decided_at
-    FROM v_gate GROUP BY model_id
+    FROM v_gate WHERE $model IS NULL OR model_id = $model GROUP BY model_id
 ), approved AS (
     SELECT p.model_id, arg_max(p.revision_sha, p.created_at) AS sha,
            arg_max(g.config_version, p.created_at) AS config_version,
            arg_max(g.decided_at, p.created_at) AS decided_at
     FROM packages p JOIN v_gate g USING (model_id, revision_sha)
-    WHERE p.retired_at IS NULL AND g.passed GROUP BY p.model_id
+    WHERE p.retired_at IS NULL AND g.passed AND ($model IS NULL OR p.model_id = $model)
+    GROUP BY p.model_id
 ), latest AS (
     SELECT model_id, arg_max(status, event_id) AS status,
            arg_max(reason, event_id) AS reason
-    FROM model_status_events GROUP BY model_id
+    FROM model_status_events WHERE $model IS NULL OR model_id = $model GROUP BY model_id
 ), judged_heads AS (
-    SELECT DISTINCT model_id, revision_sha FROM v_gate
+    SELECT DISTINCT model_id, revision_sha FROM gate_results
+    WHERE $model IS NULL OR model_id = $model
 )
 SELECT v.model_id,
     CASE
@@ -69,7 +71,6 @@ LEFT JOIN approved a USING (model_id)
 LEFT JOIN latest l USING (model_id)
 LEFT JOIN models m USING (model_id)
 LEFT JOIN judged_heads h ON h.model_id = v.model_id AND h.revision_sha = m.sha
-WHERE $model IS NULL OR v.model_id = $model
 ORDER BY v.model_id
 """
 

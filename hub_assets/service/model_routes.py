@@ -10,8 +10,9 @@ from hub_assets.failures import outcome_of
 from hub_assets.ids import check_model_id
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.context import Pipeline
-from hub_assets.pipeline.health import health_report
 from hub_assets.pipeline.samples import worst_samples
+from hub_assets.registry.gate_configs import current_applied
+from hub_assets.registry.health import model_health
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
 from hub_assets.registry.models import search_models, status_history
 from hub_assets.service.context import ServiceContext, Strict
@@ -33,6 +34,7 @@ class Decision(Strict):
 
 def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
     """Add the routes to `app`."""
+    pipeline = Pipeline(ctx.settings)
     Reader = ctx.reader  # noqa: N806 - a type for route annotations
     Approver = ctx.approver  # noqa: N806 - a type for route annotations
 
@@ -153,11 +155,12 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
         history = model_or_404(model_id)
         current = history[-1]
         sha = next((h[3] for h in reversed(history) if h[3]), None)
-        metrics, gate = ctx.registry.cached(
+        metrics, gate, health = ctx.registry.cached(
             ("model", model_id, sha),
             lambda con: (
                 revision_metrics(con, model_id, sha) if sha else {},
                 latest_gate_result(con, model_id, sha) if sha else None,
+                _health(con, model_id),
             ),
         )
         return {
@@ -178,21 +181,17 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
             "gate": gate,
             "licence_chain": _licence_chain(metrics),
             "evaluation_sets": _evaluation_sets(metrics),
-            "health": _health(model_id),
+            "health": health,
         }
 
-    def _health(model_id: str) -> dict | None:
-        gate = Pipeline(ctx.settings).gate_config()
-        found = health_report(
-            ctx.registry, gate.version, ctx.settings.evidence_max_age_days, model_id
-        )
+    def _health(con: object, model_id: str) -> dict | None:
+        """The model's health under the current gate, on the caller's connection."""
+        version = pipeline.gate_config_given(current_applied(con)).version
+        found = model_health(con, version, ctx.settings.evidence_max_age_days, model_id)
         if not found:
             return None
-        return {
-            "health": found[0].health,
-            "reason": found[0].reason,
-            "revision": found[0].revision_sha,
-        }
+        [(_, health, reason, sha)] = found
+        return {"health": health, "reason": reason, "revision": sha}
 
 
 def _evaluation_sets(metrics: dict) -> list[dict]:
