@@ -3,8 +3,9 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
 
 - `revoked`: its latest lifecycle event revoked an approved revision (the gate, judged
   again, refused it);
-- `at_risk`: upstream moved away from what the registry approved: the Hub's `main` is a
-  revision the registry has not judged, or the repo became gated;
+- `at_risk`: upstream moved away from what the registry judged: the Hub's `main` is a
+  revision the registry has not judged, or the repo became gated after it was judged (a
+  repo gated all along is not a change);
 - `stale`: the served verdict was made under another gate version than the current one,
   or longer ago than the evidence policy allows;
 - `ok`: none of these.
@@ -44,7 +45,9 @@ WITH verdict AS (
 SELECT v.model_id,
     CASE
         WHEN l.status = 'revoked' THEN 'revoked'
-        WHEN coalesce(m.gated, 'false') NOT IN ('false', 'False', '') THEN 'at_risk'
+        WHEN coalesce(m.gated, 'false') NOT IN ('false', 'False', '')
+             AND coalesce(r.info ->> '$.gated', 'false') IN ('false', 'False', '')
+            THEN 'at_risk'
         WHEN m.sha IS NOT NULL AND h.revision_sha IS NULL THEN 'at_risk'
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'stale'
@@ -54,7 +57,8 @@ SELECT v.model_id,
     CASE
         WHEN l.status = 'revoked' THEN 'revoked: ' || coalesce(l.reason, '')
         WHEN coalesce(m.gated, 'false') NOT IN ('false', 'False', '')
-            THEN 'upstream is gated now (' || m.gated || ')'
+             AND coalesce(r.info ->> '$.gated', 'false') IN ('false', 'False', '')
+            THEN 'upstream became gated (' || m.gated || ') after it was judged'
         WHEN m.sha IS NOT NULL AND h.revision_sha IS NULL
             THEN 'upstream main moved to ' || left(m.sha, 12) || ', not judged yet'
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
@@ -70,6 +74,8 @@ FROM verdict v
 LEFT JOIN approved a USING (model_id)
 LEFT JOIN latest l USING (model_id)
 LEFT JOIN models m USING (model_id)
+LEFT JOIN model_revisions r
+    ON r.model_id = v.model_id AND r.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN judged_heads h ON h.model_id = v.model_id AND h.revision_sha = m.sha
 ORDER BY v.model_id
 """

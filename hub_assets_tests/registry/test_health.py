@@ -44,6 +44,12 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         _approved(con, "acme/old-evidence", "c" * 40, at=NOW - timedelta(days=30))
         _approved(con, "acme/moved", "d" * 40, upstream="e" * 40)
         _approved(con, "acme/gated", "f" * 40, gated="manual")
+        _approved(con, "acme/gated-always", "2" * 40, gated="auto")
+        con.execute(  # judged while gated already: not a change
+            "INSERT INTO model_revisions (model_id, revision_sha, info, fetched_at, run_id) "
+            "VALUES ('acme/gated-always', ?, '{\"gated\": \"auto\"}', now(), 'r')",
+            ["2" * 40],
+        )
         _approved(con, "acme/revoked", "1" * 40)
         append_status(
             con, "acme/revoked", "revoked", run_id="r", revision_sha="1" * 40, reason="it fails"
@@ -59,9 +65,13 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         "at_risk",
         f"upstream main moved to {'e' * 12}, not judged yet",
     )
-    assert rows["acme/gated"][:2] == ("at_risk", "upstream is gated now (manual)")
+    assert rows["acme/gated"][:2] == (
+        "at_risk",
+        "upstream became gated (manual) after it was judged",
+    )
+    assert rows["acme/gated-always"][:2] == ("ok", "current")
     assert rows["acme/revoked"][:2] == ("revoked", "revoked: it fails")
-    assert counts == {"ok": 1, "stale": 2, "at_risk": 2, "revoked": 1}
+    assert counts == {"ok": 2, "stale": 2, "at_risk": 2, "revoked": 1}
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -69,7 +79,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "6 judged models: 1 ok, 2 stale, 2 at_risk, 1 revoked" in shown.output
+    assert "7 judged models: 2 ok, 2 stale, 2 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"
