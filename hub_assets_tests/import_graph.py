@@ -27,6 +27,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "failures",
             "states",
             "ids",
+            "comparability",
             "environment",
             "extras",
             "progress",

@@ -254,7 +254,7 @@ def demo(catalog: str, port: int) -> None:
                 )
             click.echo("[5/5] Registry summary")
             click.echo(registry_summary_text(settings))
-            click.echo("\nShadow-evaluation leaderboard (v_leaderboard)")
+            click.echo("\nShadow-evaluation leaderboard (v_leaderboard_ranked)")
             click.echo(leaderboard_text(settings))
             if undecided:
                 raise click.ClickException(

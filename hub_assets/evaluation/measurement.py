@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hub_assets.comparability import basis_key
 from hub_assets.evaluation.qa_scoring import exact_match, token_f1
 from hub_assets.evaluation.retrieval_scoring import retrieval_scores
 
@@ -28,6 +29,35 @@ CHANCE_SHUFFLES = 20
 # The version of the scoring code (qa_scoring, retrieval_scoring, this module): bumped when a
 # change would alter a score, so cached evaluations made by older code are not reused.
 SCORER_VERSION = "1"
+
+
+def evaluation_basis(
+    *,
+    task: str,
+    dataset_repo: str,
+    dataset_revision: str,
+    dataset_fingerprint: str,
+    backend: str,
+    generation_config: Mapping[str, object],
+    scorer_version: str = SCORER_VERSION,
+) -> dict:
+    """What an evaluation score rests on besides the model (`hub_assets.comparability`):
+    two models' scores are comparable exactly when these are equal."""
+    return {
+        "kind": "evaluation",
+        "task": task,
+        "dataset": dataset_repo,
+        "dataset_revision": dataset_revision,
+        "dataset_fingerprint": dataset_fingerprint,
+        "scorer_version": scorer_version,
+        "backend": backend or "local",
+        "generation_config": dict(generation_config),
+    }
+
+
+def evaluation_key(**parts: object) -> str:
+    """The comparability key of an evaluation with these parts (`evaluation_basis`)."""
+    return basis_key(evaluation_basis(**parts))
 
 
 def bootstrap_interval(

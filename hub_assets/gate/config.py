@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
+from hub_assets.comparability import digest
 from hub_assets.errors import GateConfigError
 from hub_assets.hardware.fit import load_devices
 from hub_assets.metrics.claims import CONTAMINATION_POLICIES
@@ -50,6 +51,18 @@ class GateConfig:
     def thresholds_for(self, model_id: str) -> dict[str, float]:
         """The thresholds that apply to one model (overrides win)."""
         return {**self.thresholds, **self.overrides.get(model_id, {})}
+
+    def basis(self) -> dict:
+        """What a gate result rests on besides its evidence (`hub_assets.comparability`):
+        the digest of every rule in this config (not where it was read from), with its
+        version and target device named. A verdict whose basis differs is stale."""
+        rules = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
+        return {
+            "kind": "gate",
+            "version": self.version,
+            "target_device": self.target_device,
+            "config": digest(rules),
+        }
 
 
 def _threshold(where: str, name: str, value: object) -> float:

@@ -281,6 +281,21 @@ class _Verified:
         os.replace(tmp, self.path)
 
 
+def kept_files(files: list[RemoteFile], dest: Path) -> list[LocalFile] | None:
+    """The files of `files` that an earlier download verified into `dest` (by the same
+    record `download_revision` keeps), or None when any is missing or no longer matches:
+    what re-judging reads without a Hub."""
+    verified = _Verified(dest)
+    out = []
+    for f in files:
+        target = _target(dest, f.path)
+        known = verified.get(f, target)
+        if known is None:
+            return None
+        out.append(LocalFile(f.path, target, f.size, known, 0, bool(f.sha256), f.git_oid))
+    return out
+
+
 def download_revision(
     client: HubClient,
     model_id: str,

@@ -32,6 +32,7 @@ from hub_assets.hub.download import (
     RemoteFile,
     check_file_sizes,
     download_revision,
+    kept_files,
     remote_files,
 )
 from hub_assets.hub.inspection import PICKLE_SUFFIXES
@@ -140,6 +141,34 @@ class SnapshotStore:
                 os.utime(folder)  # last use
                 self.evict(keep=folder)
                 yield Snapshot(folder, local)
+            finally:
+                fcntl.flock(lease, fcntl.LOCK_UN)
+
+    @contextmanager
+    def kept(
+        self,
+        model_id: str,
+        sha: str,
+        siblings: Sequence[dict],
+        patterns: Sequence[str] = ALL_FILES,
+        exclude: Sequence[str] = (),
+    ) -> Iterator[Snapshot | None]:
+        """The snapshot of `model_id@sha` as an earlier `use` verified it, with no Hub and
+        no download (None when any wanted file is missing or changed): for re-judging,
+        which must read exactly the bytes judged before. Not evicted until the block ends."""
+        folder = self.folder(model_id, sha)
+        wanted = select(remote_files(siblings), patterns)
+        if exclude:
+            skipped = {f.path for f in select(wanted, exclude)}
+            wanted = [f for f in wanted if f.path not in skipped]
+        if not folder.is_dir():
+            yield None
+            return
+        with self._lease(folder).open("a+") as lease:
+            fcntl.flock(lease, fcntl.LOCK_SH)
+            try:
+                local = kept_files(wanted, folder)
+                yield None if local is None else Snapshot(folder, local)
             finally:
                 fcntl.flock(lease, fcntl.LOCK_UN)
 

@@ -224,3 +224,4 @@ class StoredMetric:
     code_version: str
     run_id: str
     details: dict | None
+    basis: dict | None = None  # what it rests on (hub_assets.comparability)

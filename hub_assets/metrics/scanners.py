@@ -4,11 +4,13 @@ verdict per engine per stream."""
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub_assets.comparability import digest
 from hub_assets.metrics.formats import FileKind, classify, numpy_header
 
 
@@ -104,6 +106,34 @@ PICKLE_ENGINES = (("picklescan", _picklescan), ("fickling", _fickling), ("models
 
 
 SCANNERS = tuple(name for name, _ in PICKLE_ENGINES)
+
+
+def rule_tables() -> dict[str, object]:
+    """Each pickle engine's rule set as installed: the globals it calls safe or unsafe
+    (picklescan), the imports it calls unsafe and the builtins it calls safe (fickling),
+    its settings with their unsafe globals (ModelScan). A new release of an engine that
+    changes what it flags changes these, even without a new version number."""
+    from fickling import fickle
+    from picklescan import scanner as picklescan
+
+    return {
+        "picklescan": {
+            "safe": getattr(picklescan, "_safe_globals", None),
+            "unsafe": getattr(picklescan, "_unsafe_globals", None),
+        },
+        "fickling": {
+            "unsafe": getattr(fickle, "UNSAFE_IMPORTS", None),
+            "safe": getattr(fickle, "SAFE_BUILTINS", None),
+        },
+        "modelscan": _modelscan_settings(),
+    }
+
+
+@functools.cache
+def scanner_rules() -> dict[str, str]:
+    """A digest of each engine's rule set (`rule_tables`), once per process: an engine
+    upgrade takes a restart to load anyway."""
+    return {name: digest(table) for name, table in rule_tables().items()}
 
 
 def scan_pickle_stream(data: bytes, rel: str) -> list[Verdict]:

@@ -49,9 +49,11 @@ class ScoredMetric:
     reason: str
     details: dict | None = None
     reused: bool = False
+    basis: dict | None = None  # what it rests on, when more than its code version
 
     def row(self) -> dict:
         return {
+            "basis": self.basis,
             "metric": self.metric,
             "value": self.value,
             "latency_ms": self.latency_ms,
@@ -107,6 +109,7 @@ def reused_value(prev: StoredMetric) -> ScoredMetric:
         reason,
         details or None,
         reused=True,
+        basis=prev.basis,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from hub_assets.errors import HubAssetsError, NotClearedError
 from hub_assets.hub.clearance import clear_mark, clearance, mark_cleared
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.snapshots import ALL_FILES, DATA_WEIGHT_PATTERNS, SnapshotStore
-from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.scanners import SCANNERS, Verdict
+from hub_assets.metrics.evidence import ModelEvidence, StoredMetric
+from hub_assets.metrics.scanners import SCANNERS, Verdict, scanner_rules
 from hub_assets.metrics.scored import (
     ScoredMetric,
     ScoringContext,
@@ -44,9 +45,26 @@ def engine_versions() -> dict[str, str]:
     return out
 
 
+def scanner_basis(allowlist: Sequence[str] = ()) -> dict:
+    """What a security verdict rests on besides the files (`hub_assets.comparability`):
+    each engine's name, version and rule-set digest, the reviewed allowlist and our own
+    scanning code's version. A verdict whose basis differs from this one is stale."""
+    engines = engine_versions()
+    rules = scanner_rules()
+    return {
+        "kind": "security",
+        "code": code_version("security"),
+        "scanners": {
+            name: {"version": version, "rules": rules.get(name)}
+            for name, version in sorted(engines.items())
+        },
+        "allowlist": sorted(allowlist),
+    }
+
+
 def security_inputs(ev: ModelEvidence, allowlist: Sequence[str] = ()) -> dict:
     """What the security verdict depends on: every file's content (by the listing's
-    digest), the allowlist and the engines' versions."""
+    digest), the allowlist and the engines' versions and rule sets."""
     return {
         "revision": ev.sha,
         "files": {
@@ -54,6 +72,7 @@ def security_inputs(ev: ModelEvidence, allowlist: Sequence[str] = ()) -> dict:
         },
         "allowlist": sorted(allowlist),
         "engines": engine_versions(),
+        "rules": scanner_rules(),
     }
 
 
@@ -93,6 +112,83 @@ def _adapter_base(ev: ModelEvidence, ctx: ScoringContext) -> ModelEvidence | Non
     return ModelEvidence.from_metadata(base, ctx.client.model_metadata(base).data)
 
 
+def judged_inputs(ev: ModelEvidence, base: ModelEvidence | None, allowlist: Sequence[str]) -> dict:
+    """The inputs a verdict on `ev` (and the base an adapter loads onto) rests on."""
+    known = security_inputs(ev, allowlist)
+    if base is not None:
+        known["base"] = {"model": base.model_id, **security_inputs(base)}
+    return known
+
+
+def _mark(folders: Sequence[tuple[Path, str]], verdict: ScoredMetric) -> None:
+    """Mark the snapshots cleared by a passing verdict; unmark them otherwise."""
+    for folder, sha in folders:
+        if verdict.value > 0:
+            mark_cleared(folder, sha, verdict.reason, verdict.inputs_fingerprint)
+        else:
+            clear_mark(folder)
+
+
+def rescan_security(
+    ev: ModelEvidence,
+    store: SnapshotStore,
+    allowlist: Sequence[str],
+    previous: StoredMetric,
+    base: ModelEvidence | None = None,
+) -> ScoredMetric | str:
+    """The verdict made again by the installed engines under `allowlist`, on the snapshot
+    (and an adapter's base) that an earlier scan verified: nothing is fetched, nothing is
+    loaded. The weight-header checks (format structure, which no scanner rule changes)
+    are the ones `previous` recorded. When a snapshot is no longer kept, or a weight file
+    has no recorded check, it says why instead: such a verdict waits for a scoring run
+    with the Hub."""
+    started = time.perf_counter()
+    stored = (previous.details or {}).get("format_checks") or []
+    formats = [Verdict(**v) for v in stored]
+    checked = {v.path for v in formats}
+    for e, label in ((ev, ""), (base, f"base {base.model_id}: " if base else "")):
+        if e is not None and any(
+            f"{label}{p}" not in checked
+            for p in e.files
+            if p.lower().endswith((".safetensors", ".gguf"))
+        ):
+            return f"{e.model_id}: a weight file has no header check on record"
+    scans, folders = [], []
+    with ExitStack() as stack:
+        for e in (x for x in (ev, base) if x is not None):
+            snapshot = stack.enter_context(
+                store.kept(
+                    e.model_id,
+                    e.sha,
+                    e.info.get("siblings") or [],
+                    ALL_FILES,
+                    exclude=DATA_WEIGHT_PATTERNS,
+                )
+            )
+            if snapshot is None:
+                return f"{e.model_id}@{e.sha[:12]}: its verified snapshot is no longer kept"
+            scans.append(scan_snapshot(snapshot.folder, [f.path for f in snapshot.files]))
+            folders.append((snapshot.folder, e.sha))
+        found = scans[0]
+        if base is not None:
+            found = found.merged(scans[1], f"base {base.model_id}")
+        result = security_verdict(
+            found.verdicts, allowlist, found.remote_code, found.secrets, formats, found.templates
+        )
+        verdict = ScoredMetric(
+            "security",
+            result.value,
+            round((time.perf_counter() - started) * 1000, 2),
+            fingerprint(judged_inputs(ev, base, allowlist)),
+            code_version("security"),
+            result.reason,
+            result.details,
+            basis=scanner_basis(allowlist),
+        )
+        _mark(folders, verdict)
+    return verdict
+
+
 def judge_security(ev: ModelEvidence, ctx: ScoringContext) -> ScoredMetric:
     """The security verdict of the revision, made before any stage loads it: the stored
     one when its inputs are unchanged and (if it passed) the snapshot still bears its mark;
@@ -100,9 +196,7 @@ def judge_security(ev: ModelEvidence, ctx: ScoringContext) -> ScoredMetric:
     it). A passing verdict marks the snapshots (`hub.clearance`), which every loader
     requires; a failing one removes the marks."""
     base = _adapter_base(ev, ctx)
-    known = security_inputs(ev, ctx.scanner_allowlist)
-    if base is not None:
-        known["base"] = {"model": base.model_id, **security_inputs(base)}
+    known = judged_inputs(ev, base, ctx.scanner_allowlist)
     store = ctx.store()
     folders = [store.folder(e.model_id, e.sha) for e in (ev, base) if e is not None]
     prev = ctx.previous.get("security")
@@ -116,7 +210,9 @@ def judge_security(ev: ModelEvidence, ctx: ScoringContext) -> ScoredMetric:
             or all(clearance(f) is not None for f in folders)
         )
     ):
-        return reused_value(prev)
+        reused = reused_value(prev)
+        reused.basis = scanner_basis(ctx.scanner_allowlist)  # the same inputs, named
+        return reused
 
     def security() -> MetricResult:
         if ctx.client is None:
@@ -154,6 +250,7 @@ def judge_security(ev: ModelEvidence, ctx: ScoringContext) -> ScoredMetric:
         code_version("security"),
         result.reason,
         result.details,
+        basis=scanner_basis(ctx.scanner_allowlist),
     )
     if prev is not None and (prev.inputs_fingerprint, prev.code_version, prev.value) == (
         scored.inputs_fingerprint,
@@ -161,11 +258,12 @@ def judge_security(ev: ModelEvidence, ctx: ScoringContext) -> ScoredMetric:
         scored.value,
     ):
         scored.reused = True  # the same verdict again (the snapshot was fetched anew)
-    for folder, e in zip(folders, [x for x in (ev, base) if x is not None], strict=True):
-        if scored.value > 0 and ctx.client is not None:
-            mark_cleared(folder, e.sha, scored.reason, scored.inputs_fingerprint)
-        else:
+    shas = [x.sha for x in (ev, base) if x is not None]
+    if ctx.client is None:
+        for folder in folders:
             clear_mark(folder)
+    else:
+        _mark(list(zip(folders, shas, strict=True)), scored)
     return scored
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hub_assets.errors import (
@@ -29,7 +29,7 @@ from hub_assets.evaluation.comparison import Comparison, compare_runs
 from hub_assets.evaluation.contamination import CHECK_VERSION, OverlapBudget
 from hub_assets.evaluation.datasets import DatasetPin, cache_dataset
 from hub_assets.evaluation.inference_api import InferenceApiBackend, InferenceApiConfig
-from hub_assets.evaluation.measurement import PRIMARY, QA_TASK, Measurement
+from hub_assets.evaluation.measurement import PRIMARY, QA_TASK, Measurement, evaluation_key
 from hub_assets.evaluation.shadow import (
     ShadowResult,
     cache_key,
@@ -127,7 +127,6 @@ def run_shadow_evaluation(
     key = cache_key(sha, data.fingerprint, config, limit, api_key, pin.repo_id)
     with registry.read() as con:
         cached = reg_eval.cached_run(con, key)
-        previous = reg_eval.previous_samples(con, model_id, pin.repo_id, key)
 
     def contamination() -> dict:
         """Whether the model was trained on this set (declared, or measured)."""
@@ -236,6 +235,16 @@ def run_shadow_evaluation(
     claims = comparable_claims(metadata["card_data"], measurement)
     # the task's first set keeps the plain names (shadow_f1); later ones name their set
     suffix = "" if pin == pin_for(pipeline_tag, pins) else f"@{pin.repo_id}"
+    comparable = evaluation_key(
+        task=pin.task,
+        dataset_repo=pin.repo_id,
+        dataset_revision=pin.revision,
+        dataset_fingerprint=data.fingerprint,
+        backend=result.backend,
+        generation_config=asdict(config),
+    )
+    with registry.read() as con:  # before this run is recorded: the one it follows
+        previous = reg_eval.previous_samples(con, model_id, comparable, key)
     record_evaluation(
         registry,
         model_id,

@@ -78,6 +78,7 @@ def gate_sha(
             target_device=config.target_device,
             run_id=run_id,
             override=config.override_of(model_id),
+            basis=config.basis(),
         )
         # a packaged, promoted, retired or rejected revision that passes again keeps its
         # status (re-judging changes no status unless the verdict does)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import duckdb
 import pandas as pd
 
+from hub_assets.comparability import basis_key
 from hub_assets.evaluation.datasets import DatasetPin
-from hub_assets.evaluation.measurement import CLAIM_MARGIN, Measurement
+from hub_assets.evaluation.measurement import CLAIM_MARGIN, Measurement, evaluation_basis
 from hub_assets.registry.models import now
 
 
@@ -100,13 +101,15 @@ def revision_measurements(
 
 
 def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every evaluated model's latest scores on each evaluation set of its task, best first,
-    with a chance row per set: the set and whether the model was trained on it
-    (contamination), primary metric, its 95% interval, the chance score, the claimed value,
-    the gate."""
+    """Every evaluated model's latest scores on each evaluation set of its task, ranked
+    only against scores with the same comparability key (`comparable`: the set's revision
+    and fingerprint, the scorer, the backend, the generation settings), with a chance row
+    per set: the set and whether the model was trained on it (contamination), primary
+    metric, its 95% interval, the chance score, the claimed value, the gate."""
     return con.execute(
         """
-        SELECT task, model_id, dataset, contamination, gate_passed,
+        SELECT task, model_id, dataset, left(basis_key, 12) AS comparable, rank,
+               contamination, gate_passed,
                ci_low > chance AS above_chance,
                CASE WHEN claimed IS NULL THEN NULL
                     WHEN claimed > ci_high + ? THEN 'contradicted'
@@ -115,13 +118,13 @@ def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                round(ci_low, 3) AS ci_low, round(ci_high, 3) AS ci_high,
                round(chance, 3) AS chance, round(claimed, 3) AS claimed,
                round(net_score, 2) AS net_score, backend
-        FROM v_leaderboard
+        FROM v_leaderboard_ranked
         UNION ALL
-        SELECT task, '(chance: ' || baseline || ')', dataset, NULL, NULL, NULL, NULL,
-               primary_metric,
+        SELECT task, '(chance: ' || baseline || ')', dataset, NULL, NULL, NULL, NULL, NULL,
+               NULL, primary_metric,
                round(chance, 3), NULL, NULL, round(chance, 3), NULL, NULL, NULL
         FROM v_chance_baselines
-        ORDER BY task, dataset, score DESC, model_id
+        ORDER BY task, dataset, comparable NULLS LAST, score DESC, model_id
         """,
         [CLAIM_MARGIN],
     ).df()
@@ -154,13 +157,15 @@ def evaluation_dagster_run(con: duckdb.DuckDBPyConnection, eval_run_id: str | No
 
 
 def previous_samples(
-    con: duckdb.DuckDBPyConnection, model_id: str, dataset_repo: str, before_key: str
+    con: duckdb.DuckDBPyConnection, model_id: str, comparable: str, before_key: str
 ) -> list[dict]:
-    """Per-sample scores of the model's latest earlier evaluation on the same dataset."""
+    """Per-sample scores of the model's latest earlier evaluation with the comparability key
+    `comparable` (the same set, revision, fingerprint, scorer, backend and generation
+    settings): scores made otherwise are never paired with these."""
     row = con.execute(
-        "SELECT eval_run_id FROM eval_runs WHERE model_id = ? AND dataset_repo = ? "
+        "SELECT eval_run_id FROM eval_runs WHERE model_id = ? AND basis_key = ? "
         "AND cache_key <> ? ORDER BY created_at DESC LIMIT 1",
-        [model_id, dataset_repo, before_key],
+        [model_id, comparable, before_key],
     ).fetchone()
     if row is None:
         return []
@@ -197,13 +202,24 @@ def write_eval_run(
     api_stats: dict | None = None,
     contamination: dict | None = None,
 ) -> None:
-    """One evaluation run and all its samples (bulk insert)."""
+    """One evaluation run and all its samples (bulk insert), with its comparability key
+    made from the same inputs the row records."""
+    basis = evaluation_basis(
+        task=task,
+        dataset_repo=dataset_repo,
+        dataset_revision=dataset_revision,
+        dataset_fingerprint=dataset_fingerprint,
+        backend=backend,
+        generation_config=generation_config,
+        scorer_version=scorer_version,
+    )
     con.execute(
         "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
         "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
         "scorer_version, scores, claims, samples, failed_samples, duration_s, run_id, "
-        "created_at, intervals, baseline, backend, coverage, api_stats, contamination) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, intervals, baseline, backend, coverage, api_stats, contamination, "
+        "basis, basis_key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             eval_run_id,
             key,
@@ -228,6 +244,8 @@ def write_eval_run(
             coverage,
             json.dumps(api_stats) if api_stats else None,
             json.dumps(contamination) if contamination else None,
+            json.dumps(basis),
+            basis_key(basis),
         ],
     )
     write_samples(con, eval_run_id, samples)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import duckdb
 
+from hub_assets.comparability import basis_key
 from hub_assets.errors import MissingMetadataError
 from hub_assets.metrics.evidence import StoredMetric
 from hub_assets.registry.models import now
@@ -20,22 +21,40 @@ def revision_metrics(
         """
         SELECT metric, arg_max(value, created_at), arg_max(latency_ms, created_at),
                arg_max(inputs_fingerprint, created_at), arg_max(code_version, created_at),
-               arg_max(run_id, created_at), arg_max(details, created_at)
+               arg_max(run_id, created_at), arg_max(details, created_at),
+               arg_max_null(basis, created_at)
         FROM metric_values WHERE model_id = ? AND revision_sha = ? GROUP BY metric
         """,
         [model_id, sha],
     ).fetchall()
     return {
-        r[0]: StoredMetric(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else None)
+        r[0]: StoredMetric(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            json.loads(r[6]) if r[6] else None,
+            json.loads(r[7]) if r[7] else None,
+        )
         for r in rows
     }
+
+
+def metric_basis(value: Mapping) -> dict:
+    """What a metric value rests on (`hub_assets.comparability`): its own `basis` (the
+    security verdict names its scanners and their rule sets), else its code version."""
+    return dict(value.get("basis") or {"metric": value["metric"], "code": value["code_version"]})
 
 
 def write_metrics(
     con: duckdb.DuckDBPyConnection, model_id: str, sha: str, values: Iterable[Mapping], run_id: str
 ) -> int:
     """Insert metric values: each mapping has metric, value, latency_ms, inputs_fingerprint,
-    code_version and details."""
+    code_version, details and (optionally) basis; each row records its comparability key."""
+    values = list(values)
+    bases = [metric_basis(v) for v in values]
     rows = [
         [
             model_id,
@@ -48,14 +67,16 @@ def write_metrics(
             run_id,
             now(),
             json.dumps(v.get("details")),
+            json.dumps(basis),
+            basis_key(basis),
         ]
-        for v in values
+        for v, basis in zip(values, bases, strict=True)
     ]
     if rows:
         con.executemany(
             "INSERT INTO metric_values (model_id, revision_sha, metric, value, latency_ms, "
-            "inputs_fingerprint, code_version, run_id, created_at, details) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "inputs_fingerprint, code_version, run_id, created_at, details, basis, basis_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     return len(rows)
@@ -93,6 +114,21 @@ def current_revision(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[str
         "r.revision_sha = m.sha WHERE m.model_id = ?",
         [model_id],
     ).fetchone()
+    return _metadata(row)
+
+
+def revision_metadata(con: duckdb.DuckDBPyConnection, model_id: str, sha: str) -> dict | None:
+    """The stored metadata of one revision (current or not), if it is stored."""
+    row = con.execute(
+        "SELECT revision_sha, info, card_data, card_text, commits, config "
+        "FROM model_revisions WHERE model_id = ? AND revision_sha = ?",
+        [model_id, sha],
+    ).fetchone()
+    found = _metadata(row)
+    return found[1] if found else None
+
+
+def _metadata(row: tuple | None) -> tuple[str, dict] | None:
     if row is None:
         return None
     sha, info, card, text, commits, config = row
@@ -129,12 +165,15 @@ def write_gate_result(
     target_device: str,
     run_id: str,
     override: dict | None = None,
+    basis: Mapping | None = None,
 ) -> None:
-    """Record one gate decision (and the override that applied, with who accepted it)."""
+    """Record one gate decision (and the override that applied, with who accepted it), with
+    what it rests on (the config's basis, `GateConfig.basis`) and its comparability key."""
+    basis = dict(basis or {"kind": "gate", "version": config_version})
     con.execute(
         "INSERT OR REPLACE INTO gate_results (model_id, revision_sha, passed, failed_metrics, "
-        "message, thresholds, config_version, target_device, run_id, created_at, override) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "message, thresholds, config_version, target_device, run_id, created_at, override, "
+        "basis, basis_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             model_id,
             sha,
@@ -147,6 +186,8 @@ def write_gate_result(
             run_id,
             now(),
             json.dumps(override) if override else None,
+            json.dumps(basis),
+            basis_key(basis),
         ],
     )
 
@@ -196,6 +237,22 @@ def judged_revisions(
         (model, sha, bool(passed), dict(zip(names or [], values or [], strict=True)))
         for model, sha, passed, names, values in rows
     ]
+
+
+def stale_scans(con: duckdb.DuckDBPyConnection, current_key: str) -> list[tuple[str, str, str]]:
+    """Approved revisions (a live package, the latest verdict a pass) whose security verdict
+    was made under other scanners, rule sets or allowlist than those with `current_key`:
+    (model, sha, the key it was made under), by model."""
+    return con.execute(
+        "WITH scans AS (SELECT model_id, revision_sha, arg_max(basis_key, created_at) AS key "
+        "FROM metric_values WHERE metric = 'security' GROUP BY model_id, revision_sha) "
+        "SELECT DISTINCT p.model_id, p.revision_sha, s.key FROM packages p "
+        "JOIN v_gate g USING (model_id, revision_sha) "
+        "JOIN scans s USING (model_id, revision_sha) "
+        "WHERE p.retired_at IS NULL AND g.passed AND s.key IS DISTINCT FROM ? "
+        "ORDER BY p.model_id, p.revision_sha",
+        [current_key],
+    ).fetchall()
 
 
 def stale_verdicts(con: duckdb.DuckDBPyConnection, version: str) -> list[tuple[str, str, str]]:

@@ -350,4 +350,44 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        22,
+        "comparability keys: every evaluation run, metric value and gate result records "
+        "what it rests on (basis) and a digest of it (basis_key, hub_assets.comparability); "
+        "rows from before get a legacy key made of their stored inputs; the ranked "
+        "leaderboard ranks only scores with one key together",
+        """
+        ALTER TABLE eval_runs ADD COLUMN basis JSON;
+        ALTER TABLE eval_runs ADD COLUMN basis_key VARCHAR;
+        UPDATE eval_runs SET basis_key = 'legacy-' || md5(concat_ws('|', task, dataset_repo,
+            dataset_revision, dataset_fingerprint, scorer_version, coalesce(backend, 'local'),
+            CAST(generation_config AS VARCHAR)));
+        ALTER TABLE metric_values ADD COLUMN basis JSON;
+        ALTER TABLE metric_values ADD COLUMN basis_key VARCHAR;
+        UPDATE metric_values SET basis_key = 'legacy-' || md5(concat_ws('|', metric,
+            coalesce(code_version, '')));
+        ALTER TABLE gate_results ADD COLUMN basis JSON;
+        ALTER TABLE gate_results ADD COLUMN basis_key VARCHAR;
+        UPDATE gate_results SET basis_key = 'legacy-' || md5(concat_ws('|', config_version,
+            target_device, CAST(thresholds AS VARCHAR)));
+        CREATE OR REPLACE VIEW v_gate AS
+            SELECT model_id, revision_sha,
+                   arg_max(passed, created_at) AS passed,
+                   arg_max(message, created_at) AS message,
+                   arg_max(failed_metrics, created_at) AS failed_metrics,
+                   arg_max_null(thresholds, created_at) AS thresholds,
+                   arg_max_null(config_version, created_at) AS config_version,
+                   arg_max_null(target_device, created_at) AS target_device,
+                   arg_max_null(override, created_at) AS override,
+                   arg_max_null(basis_key, created_at) AS basis_key,
+                   arg_max(run_id, created_at) AS run_id,
+                   max(created_at) AS decided_at
+            FROM gate_results GROUP BY model_id, revision_sha;
+        CREATE OR REPLACE VIEW v_leaderboard_ranked AS
+            SELECT l.*, e.basis_key, e.basis, e.scorer_version,
+                   dense_rank() OVER (PARTITION BY l.task, l.dataset, e.basis_key
+                                      ORDER BY l.score DESC NULLS LAST) AS rank
+            FROM v_leaderboard l JOIN eval_runs e ON e.eval_run_id = l.eval_run_id;
+        """,
+    ),
 ]

@@ -249,14 +249,20 @@ def _not_evaluated(
     group_name="evaluation",
     kinds={"duckdb"},
     automation_condition=dg.AutomationCondition.eager(),
-    description="Every evaluated model's latest shadow scores, net score and gate outcome "
-    "(registry view v_leaderboard).",
+    description="Every evaluated model's latest shadow scores, net score and gate outcome, "
+    "ranked only against scores with the same comparability key (registry view "
+    "v_leaderboard_ranked).",
 )
 def leaderboard(pipeline: PipelineResource) -> dg.MaterializeResult:
     """Reads the leaderboard (with a chance row per task) and shows it as a table."""
     frame = leaderboard_frame(pipeline.get().registry)
     records = [
-        dg.TableRecord({k: (None if v != v else v) for k, v in row.items()})  # NaN → None
+        dg.TableRecord(
+            {
+                k: None if v != v else int(v) if k == "rank" else v  # NaN → None
+                for k, v in row.items()
+            }
+        )
         for row in frame.to_dict(orient="records")
     ]
     return dg.MaterializeResult(

@@ -34,6 +34,13 @@ LEADERBOARD_SCHEMA = dg.TableSchema(
         dg.TableColumn("model_id", "string", description="(chance: ...) rows: trivial system"),
         dg.TableColumn("dataset", "string", description="the evaluation set (one row per set)"),
         dg.TableColumn(
+            "comparable",
+            "string",
+            description="the comparability key (set revision and fingerprint, scorer, backend, "
+            "generation settings): scores are ranked only against the same key",
+        ),
+        dg.TableColumn("rank", "int", description="rank among scores with the same key"),
+        dg.TableColumn(
             "contamination",
             "string",
             description="zero_shot, or the model was trained on the set: declared_overlap "
