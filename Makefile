@@ -85,6 +85,7 @@ bench: setup servers
 	$(BIN)/python bench/bench_gate_diff.py
 	$(BIN)/python bench/bench_events.py
 	$(BIN)/python bench/bench_rejudge.py
+	$(BIN)/python bench/bench_rescan.py
 	$(BIN)/python bench/bench_health.py
 
 clean:

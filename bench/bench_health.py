@@ -24,11 +24,13 @@ from hub_assets.registry.store import Registry  # noqa: E402
 TINY = "--tiny" in sys.argv
 MODELS = 2_000 if TINY else 100_000
 GATE = "gate-B"
+SCANNERS = "scan-B"  # the comparability key of a security verdict made now
 
 
 def fill(registry: Registry, n: int) -> dict[str, int]:
     """`n` approved models: i % 10 == 1 judged under the old gate (stale), == 2 upstream
-    moved (at_risk), == 3 revoked, the rest ok. Returns the expected counts."""
+    moved (at_risk), == 3 revoked, == 4 scanned under old scanner rules (stale), the rest
+    ok. Returns the expected counts."""
     sha = "md5('r' || i) || 'abcdefgh'"
     with registry.write() as con:
         con.execute(
@@ -53,13 +55,19 @@ def fill(registry: Registry, n: int) -> dict[str, int]:
             [n],
         )
         con.execute(
+            "INSERT INTO metric_values (model_id, revision_sha, metric, value, run_id, "
+            f"created_at, basis_key) SELECT 'org/m' || i, {sha}, 'security', 1.0, 'b', now(), "
+            f"CASE WHEN i % 10 = 4 THEN 'scan-A' ELSE '{SCANNERS}' END FROM range(?) t(i)",
+            [n],
+        )
+        con.execute(
             "INSERT INTO model_status_events (model_id, status, reason, revision_sha, run_id, "
             f"created_at) SELECT 'org/m' || i, CASE WHEN i % 10 = 3 THEN 'revoked' ELSE "
             f"'ingested' END, 'b', {sha}, 'b', now() FROM range(?) t(i)",
             [n],
         )
     tenth = n // 10
-    return {"ok": n - 3 * tenth, "stale": tenth, "at_risk": tenth, "revoked": tenth}
+    return {"ok": n - 4 * tenth, "stale": 2 * tenth, "at_risk": tenth, "revoked": tenth}
 
 
 def main() -> None:
@@ -69,9 +77,9 @@ def main() -> None:
         expected = fill(registry, MODELS)
         with registry.read() as con:
             started = time.perf_counter()
-            rows = model_health(con, GATE, 7)
+            rows = model_health(con, GATE, 7, scanner_key=SCANNERS)
             health_s = time.perf_counter() - started
-            counts = health_counts(con, GATE, 7)
+            counts = health_counts(con, GATE, 7, scanner_key=SCANNERS)
             started = time.perf_counter()
             con.execute(
                 "SELECT model_id, arg_max(passed, created_at) FROM gate_results GROUP BY ALL"

@@ -63,7 +63,7 @@ def _health(registry_path: str | None) -> list:
     try:
         registry = open_registry(settings, registry_path)
         gate = Pipeline(settings).gate_config()
-        return health_report(registry, gate.version, settings.evidence_max_age_days)
+        return health_report(registry, gate, settings.evidence_max_age_days)
     except HubAssetsError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub_assets.registry.health import model_health
+import duckdb
+
+from hub_assets.gate.config import GateConfig
+from hub_assets.pipeline.rejudge import scanner_key
+from hub_assets.registry.health import health_counts, model_health
 from hub_assets.registry.store import Registry
 
 
@@ -20,9 +24,20 @@ class ModelHealth:
 
 
 def health_report(
-    registry: Registry, gate_version: str, max_age_days: float, model_id: str | None = None
+    registry: Registry, gate: GateConfig, max_age_days: float, model_id: str | None = None
 ) -> list[ModelHealth]:
-    """The health of every judged model (or one), by model id."""
+    """The health of every judged model (or one) under `gate` and the installed scanners,
+    by model id."""
     with registry.read() as con:
-        rows = model_health(con, gate_version, max_age_days, model_id)
+        rows = model_health(
+            con, gate.version, max_age_days, model_id, scanner_key=scanner_key(gate)
+        )
     return [ModelHealth(*r) for r in rows]
+
+
+def health_totals(
+    con: duckdb.DuckDBPyConnection, gate: GateConfig, max_age_days: float
+) -> dict[str, int]:
+    """How many judged models have each health under `gate` and the installed scanners, on
+    the caller's connection (the service's cached one)."""
+    return health_counts(con, gate.version, max_age_days, scanner_key=scanner_key(gate))

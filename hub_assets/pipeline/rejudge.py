@@ -1,17 +1,34 @@
-"""Re-judging: approved revisions whose verdict was made under another gate config are
-judged again under the current one, from their stored scores (nothing is measured or
-downloaded). One that fails now is revoked (`pipeline.gate.gate_sha` records it): the
+"""Re-judging: approved revisions whose verdict rests on something that has changed are
+judged again, and one that fails now is revoked (`pipeline.gate.gate_sha` records it): the
 mirror stops serving it, with the cause, and serves the model's last revision that still
-passes, if any."""
+passes, if any. Nothing is measured by a model and nothing is downloaded.
+
+- `rescan_stale`: the security verdict was made under other scanners, rule sets or
+  allowlist (its comparability key differs from `scanner_basis`'s): the snapshot an
+  earlier scan verified is scanned again by the installed engines, then the revision is
+  gated again;
+- `rejudge_stale`: the verdict was made under another gate config: it is decided again
+  from the stored scores."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
+from hub_assets.comparability import basis_key
 from hub_assets.gate.config import GateConfig
+from hub_assets.hub.snapshots import SnapshotStore
+from hub_assets.metrics.evidence import ModelEvidence
+from hub_assets.metrics.security_judgment import rescan_security, scanner_basis
 from hub_assets.pipeline.gate import gate_sha
-from hub_assets.registry.metrics import stale_verdicts
+from hub_assets.registry.metrics import (
+    current_revision,
+    revision_metadata,
+    revision_metrics,
+    stale_scans,
+    stale_verdicts,
+    write_metrics,
+)
 from hub_assets.registry.store import Registry
 
 
@@ -40,6 +57,80 @@ def rejudge_stale(registry: Registry, config: GateConfig, run_id: str) -> Rejudg
     for model_id, sha, _ in stale_approvals(registry, config):
         gated = gate_sha(registry, model_id, sha, config, run_id)
         done.judged += 1
+        if gated.decision.passed:
+            done.still_passing += 1
+        else:
+            done.revoked.append((model_id, sha, gated.decision.message))
+    done.elapsed_s = time.perf_counter() - started
+    return done
+
+
+@dataclass
+class Rescan:
+    """What one pass of re-scanning did."""
+
+    scanner_key: str
+    rescanned: int = 0
+    still_passing: int = 0
+    revoked: list[tuple[str, str, str]] = field(default_factory=list)  # model, sha, why
+    # not re-scanned: its verified snapshot is no longer kept (or no header check is on
+    # record); it stays stale, and the next scoring run with the Hub judges it
+    waiting: list[tuple[str, str, str]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+def scanner_key(config: GateConfig) -> str:
+    """The comparability key a security verdict made now would have."""
+    return basis_key(scanner_basis(config.scanner_allowlist))
+
+
+def stale_scan_approvals(registry: Registry, config: GateConfig) -> list[tuple[str, str, str]]:
+    """The approved revisions whose security verdict was made under other scanners, rule
+    sets or allowlist: (model, sha, the key it was made under)."""
+    with registry.read() as con:
+        return stale_scans(con, scanner_key(config))
+
+
+def _evidence(registry: Registry, model_id: str, sha: str) -> tuple:
+    """The revision's stored evidence, its adapter base's (or None), its stored verdict;
+    a reason instead when something is not on record."""
+    with registry.read() as con:
+        metadata = revision_metadata(con, model_id, sha)
+        previous = revision_metrics(con, model_id, sha).get("security")
+        if metadata is None or previous is None:
+            return None, None, None, "its metadata or verdict is not stored"
+        ev = ModelEvidence.from_metadata(model_id, metadata)
+        base_id = ev.adapter_base()
+        if base_id is None:
+            return ev, None, previous, ""
+        found = current_revision(con, base_id)
+    if found is None:
+        return None, None, None, f"the metadata of its base {base_id} is not stored"
+    return ev, ModelEvidence.from_metadata(base_id, found[1]), previous, ""
+
+
+def rescan_stale(
+    registry: Registry, store: SnapshotStore, config: GateConfig, run_id: str
+) -> Rescan:
+    """Scan every approved revision with a stale security verdict again, on its kept
+    verified snapshot, record the new verdict and gate it again under `config`; those
+    that fail are revoked."""
+    started = time.perf_counter()
+    done = Rescan(scanner_key(config))
+    for model_id, sha, _ in stale_scan_approvals(registry, config):
+        ev, base, previous, missing = _evidence(registry, model_id, sha)
+        verdict = (
+            rescan_security(ev, store, config.scanner_allowlist, previous, base)
+            if ev is not None
+            else missing
+        )
+        if isinstance(verdict, str):
+            done.waiting.append((model_id, sha, verdict))
+            continue
+        with registry.write() as con:
+            write_metrics(con, model_id, sha, [verdict.row()], run_id)
+        done.rescanned += 1
+        gated = gate_sha(registry, model_id, sha, config, run_id)
         if gated.decision.passed:
             done.still_passing += 1
         else:

@@ -7,7 +7,8 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
   revision the registry has not judged, or the repo became gated after it was judged (a
   repo gated all along is not a change);
 - `stale`: the served verdict was made under another gate version than the current one,
-  or longer ago than the evidence policy allows;
+  or its security verdict under other scanners, rule sets or allowlist (its comparability
+  key is not the current one), or longer ago than the evidence policy allows;
 - `ok`: none of these.
 
 The first that applies wins, in that order."""
@@ -38,6 +39,11 @@ WITH verdict AS (
     SELECT model_id, arg_max(status, event_id) AS status,
            arg_max(reason, event_id) AS reason
     FROM model_status_events WHERE $model IS NULL OR model_id = $model GROUP BY model_id
+), scans AS (
+    SELECT model_id, revision_sha, arg_max(basis_key, created_at) AS key
+    FROM metric_values
+    WHERE metric = 'security' AND ($model IS NULL OR model_id = $model)
+    GROUP BY model_id, revision_sha
 ), judged_heads AS (
     SELECT DISTINCT model_id, revision_sha FROM gate_results
     WHERE $model IS NULL OR model_id = $model
@@ -51,6 +57,7 @@ SELECT v.model_id,
         WHEN m.sha IS NOT NULL AND h.revision_sha IS NULL THEN 'at_risk'
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'stale'
+        WHEN s.key <> $scanner_key THEN 'stale'
         WHEN coalesce(a.decided_at, v.decided_at) < $oldest THEN 'stale'
         ELSE 'ok'
     END AS health,
@@ -64,6 +71,8 @@ SELECT v.model_id,
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'judged under gate ' || coalesce(a.config_version, v.config_version, '?')
                  || ', the gate is ' || $version
+        WHEN s.key <> $scanner_key
+            THEN 'security verdict made under other scanners, rule sets or allowlist'
         WHEN coalesce(a.decided_at, v.decided_at) < $oldest
             THEN 'evidence from ' || strftime(coalesce(a.decided_at, v.decided_at), '%Y-%m-%d')
                  || ', older than ' || $max_age_days || ' days'
@@ -76,6 +85,7 @@ LEFT JOIN latest l USING (model_id)
 LEFT JOIN models m USING (model_id)
 LEFT JOIN model_revisions r
     ON r.model_id = v.model_id AND r.revision_sha = coalesce(a.sha, v.sha)
+LEFT JOIN scans s ON s.model_id = v.model_id AND s.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN judged_heads h ON h.model_id = v.model_id AND h.revision_sha = m.sha
 ORDER BY v.model_id
 """
@@ -87,8 +97,11 @@ def model_health(
     max_age_days: float,
     model_id: str | None = None,
     now: datetime | None = None,
+    scanner_key: str | None = None,
 ) -> list[tuple[str, str, str, str]]:
-    """(model, health, reason, the revision it is about) of every judged model (or one)."""
+    """(model, health, reason, the revision it is about) of every judged model (or one);
+    with `scanner_key` (the key a security verdict made now would have), a verdict made
+    under other scanners is stale too."""
     oldest = (now or datetime.now(UTC)) - timedelta(days=max_age_days)
     return con.execute(
         _HEALTH,
@@ -97,17 +110,27 @@ def model_health(
             "oldest": oldest,
             "max_age_days": f"{max_age_days:g}",
             "model": model_id,
+            "scanner_key": scanner_key,
         },
     ).fetchall()
 
 
 def health_counts(
-    con: duckdb.DuckDBPyConnection, gate_version: str, max_age_days: float
+    con: duckdb.DuckDBPyConnection,
+    gate_version: str,
+    max_age_days: float,
+    scanner_key: str | None = None,
 ) -> dict[str, int]:
     """How many judged models have each health (every health named, zero or not)."""
     oldest = datetime.now(UTC) - timedelta(days=max_age_days)
     rows = con.execute(
         f"SELECT health, count(*) FROM ({_HEALTH}) GROUP BY health",
-        {"version": gate_version, "oldest": oldest, "max_age_days": "", "model": None},
+        {
+            "version": gate_version,
+            "oldest": oldest,
+            "max_age_days": "",
+            "model": None,
+            "scanner_key": scanner_key,
+        },
     ).fetchall()
     return {h.value: 0 for h in Health} | dict(rows)

@@ -32,10 +32,10 @@ from hub_assets.hub_protocol.routing import HubProtocol
 from hub_assets.mirror import mirror_state
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.context import Pipeline
+from hub_assets.pipeline.health import health_totals
 from hub_assets.pipeline.identity import Identity, Principal
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.gate_configs import current_applied
-from hub_assets.registry.health import health_counts
 from hub_assets.registry.store import Registry
 from hub_assets.service.context import ServiceContext, Strict
 from hub_assets.service.ingestion_routes import add_ingestion_routes
@@ -128,9 +128,7 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     def health_now() -> dict[str, int]:
         return registry.cached(
             ("health_counts",),
-            lambda con: health_counts(
-                con, gates.gate_config_given(current_applied(con)).version, max_age
-            ),
+            lambda con: health_totals(con, gates.gate_config_given(current_applied(con)), max_age),
         )
 
     metrics_registry.register(RegistryCollector(registry, health_now))

@@ -10,6 +10,7 @@ from hub_assets.failures import outcome_of
 from hub_assets.ids import check_model_id
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.context import Pipeline
+from hub_assets.pipeline.rejudge import scanner_key
 from hub_assets.pipeline.samples import worst_samples
 from hub_assets.registry.gate_configs import current_applied
 from hub_assets.registry.health import model_health
@@ -186,8 +187,14 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
 
     def _health(con: object, model_id: str) -> dict | None:
         """The model's health under the current gate, on the caller's connection."""
-        version = pipeline.gate_config_given(current_applied(con)).version
-        found = model_health(con, version, ctx.settings.evidence_max_age_days, model_id)
+        gate = pipeline.gate_config_given(current_applied(con))
+        found = model_health(
+            con,
+            gate.version,
+            ctx.settings.evidence_max_age_days,
+            model_id,
+            scanner_key=scanner_key(gate),
+        )
         if not found:
             return None
         [(_, health, reason, sha)] = found

@@ -8,10 +8,12 @@ from click.testing import CliRunner
 
 from hub_assets.cli import main
 from hub_assets.gate.config import load_gate_config
+from hub_assets.pipeline.rejudge import scanner_key
 from hub_assets.registry.health import health_counts, model_health
 from hub_assets.registry.models import append_status
 
 GATE = load_gate_config().version
+SCANNERS = scanner_key(load_gate_config())  # the key of a security verdict made now
 NOW = datetime.now(UTC)
 
 
@@ -50,13 +52,22 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
             "VALUES ('acme/gated-always', ?, '{\"gated\": \"auto\"}', now(), 'r')",
             ["2" * 40],
         )
+        _approved(con, "acme/old-scanners", "3" * 40)
+        for model, sha, key in (("acme/old-scanners", "3", "scan-A"), ("acme/ok", "a", SCANNERS)):
+            con.execute(
+                "INSERT INTO metric_values (model_id, revision_sha, metric, value, run_id, "
+                "created_at, basis_key) VALUES (?, ?, 'security', 1.0, 'r', ?, ?)",
+                [model, sha * 40, NOW, key],
+            )
         _approved(con, "acme/revoked", "1" * 40)
         append_status(
             con, "acme/revoked", "revoked", run_id="r", revision_sha="1" * 40, reason="it fails"
         )
     with registry.read() as con:
-        rows = {m: (h, why, sha) for m, h, why, sha in model_health(con, GATE, 7)}
-        counts = health_counts(con, GATE, 7)
+        rows = {
+            m: (h, why, sha) for m, h, why, sha in model_health(con, GATE, 7, scanner_key=SCANNERS)
+        }
+        counts = health_counts(con, GATE, 7, scanner_key=SCANNERS)
     assert rows["acme/ok"] == ("ok", "current", "a" * 40)
     assert rows["acme/old-gate"][:2] == ("stale", f"judged under gate 2020.1, the gate is {GATE}")
     assert rows["acme/old-evidence"][0] == "stale"
@@ -71,7 +82,11 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     )
     assert rows["acme/gated-always"][:2] == ("ok", "current")
     assert rows["acme/revoked"][:2] == ("revoked", "revoked: it fails")
-    assert counts == {"ok": 2, "stale": 2, "at_risk": 2, "revoked": 1}
+    assert rows["acme/old-scanners"][:2] == (
+        "stale",
+        "security verdict made under other scanners, rule sets or allowlist",
+    )
+    assert counts == {"ok": 2, "stale": 3, "at_risk": 2, "revoked": 1}
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -79,7 +94,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "7 judged models: 2 ok, 2 stale, 2 at_risk, 1 revoked" in shown.output
+    assert "8 judged models: 2 ok, 3 stale, 2 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"
