@@ -19,6 +19,7 @@ from hub_assets.defs.ingest.assets import ingested_package
 from hub_assets.defs.ingest.sensors import ingest_request_failure_sensor, ingest_request_sensor
 from hub_assets.defs.publishing.assets import published_eval_reports, published_model_cards
 from hub_assets.defs.trust.assets import quality_gate, trust_metrics
+from hub_assets.defs.trust.health import model_health, model_health_job, model_health_schedule
 from hub_assets.defs.trust.jobs import rescoring_job
 from hub_assets.defs.trust.rejudge import rejudge_job, rejudged_verdicts, stale_verdicts_sensor
 from hub_assets.defs.trust.security import security_scan
@@ -40,6 +41,7 @@ defs = Definitions(
         trust_metrics,
         quality_gate,
         rejudged_verdicts,
+        model_health,
         ingested_package,
         eval_datasets,
         shadow_eval_scores,
@@ -55,6 +57,7 @@ defs = Definitions(
         leaderboard_job,
         rescoring_job,
         rejudge_job,
+        model_health_job,
     ],
     sensors=[
         candidate_models_sensor,
@@ -63,7 +66,7 @@ defs = Definitions(
         automation_sensor,
         stale_verdicts_sensor,
     ],
-    schedules=[discovery_schedule, nightly_shadow_eval_schedule],
+    schedules=[discovery_schedule, nightly_shadow_eval_schedule, model_health_schedule],
     executor=executor_for(SETTINGS),
     # one resource: the pipeline, built from the environment's settings in each run
     resources={"pipeline": PipelineResource()},

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import GateConfig
 from hub_assets.pipeline.rejudge import scanner_key
 from hub_assets.registry.health import health_counts, model_health
@@ -26,12 +27,27 @@ class ModelHealth:
 def health_report(
     registry: Registry, gate: GateConfig, max_age_days: float, model_id: str | None = None
 ) -> list[ModelHealth]:
-    """The health of every judged model (or one) under `gate` and the installed scanners,
-    by model id."""
+    """The health of every judged model (or one) under `gate`, the installed scanners and
+    the current scorer, by model id."""
     with registry.read() as con:
-        rows = model_health(
-            con, gate.version, max_age_days, model_id, scanner_key=scanner_key(gate)
-        )
+        return health_on(con, gate, max_age_days, model_id)
+
+
+def health_on(
+    con: duckdb.DuckDBPyConnection,
+    gate: GateConfig,
+    max_age_days: float,
+    model_id: str | None = None,
+) -> list[ModelHealth]:
+    """`health_report` on the caller's connection (the service's cached one)."""
+    rows = model_health(
+        con,
+        gate.version,
+        max_age_days,
+        model_id,
+        scanner_key=scanner_key(gate),
+        scorer_version=SCORER_VERSION,
+    )
     return [ModelHealth(*r) for r in rows]
 
 
@@ -40,4 +56,10 @@ def health_totals(
 ) -> dict[str, int]:
     """How many judged models have each health under `gate` and the installed scanners, on
     the caller's connection (the service's cached one)."""
-    return health_counts(con, gate.version, max_age_days, scanner_key=scanner_key(gate))
+    return health_counts(
+        con,
+        gate.version,
+        max_age_days,
+        scanner_key=scanner_key(gate),
+        scorer_version=SCORER_VERSION,
+    )

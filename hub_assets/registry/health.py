@@ -8,7 +8,8 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
   repo gated all along is not a change);
 - `stale`: the served verdict was made under another gate version than the current one,
   or its security verdict under other scanners, rule sets or allowlist (its comparability
-  key is not the current one), or longer ago than the evidence policy allows;
+  key is not the current one), or its evaluation by another scorer version, or longer ago
+  than the evidence policy allows;
 - `ok`: none of these.
 
 The first that applies wins, in that order."""
@@ -44,6 +45,10 @@ WITH verdict AS (
     FROM metric_values
     WHERE metric = 'security' AND ($model IS NULL OR model_id = $model)
     GROUP BY model_id, revision_sha
+), evals AS (
+    SELECT model_id, revision_sha, arg_max(scorer_version, created_at) AS scorer
+    FROM eval_runs WHERE $model IS NULL OR model_id = $model
+    GROUP BY model_id, revision_sha
 ), judged_heads AS (
     SELECT DISTINCT model_id, revision_sha FROM gate_results
     WHERE $model IS NULL OR model_id = $model
@@ -58,6 +63,7 @@ SELECT v.model_id,
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'stale'
         WHEN s.key <> $scanner_key THEN 'stale'
+        WHEN e.scorer <> $scorer_version THEN 'stale'
         WHEN coalesce(a.decided_at, v.decided_at) < $oldest THEN 'stale'
         ELSE 'ok'
     END AS health,
@@ -73,6 +79,8 @@ SELECT v.model_id,
                  || ', the gate is ' || $version
         WHEN s.key <> $scanner_key
             THEN 'security verdict made under other scanners, rule sets or allowlist'
+        WHEN e.scorer <> $scorer_version
+            THEN 'evaluated by scorer v' || e.scorer || ', the scorer is v' || $scorer_version
         WHEN coalesce(a.decided_at, v.decided_at) < $oldest
             THEN 'evidence from ' || strftime(coalesce(a.decided_at, v.decided_at), '%Y-%m-%d')
                  || ', older than ' || $max_age_days || ' days'
@@ -86,6 +94,7 @@ LEFT JOIN models m USING (model_id)
 LEFT JOIN model_revisions r
     ON r.model_id = v.model_id AND r.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN scans s ON s.model_id = v.model_id AND s.revision_sha = coalesce(a.sha, v.sha)
+LEFT JOIN evals e ON e.model_id = v.model_id AND e.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN judged_heads h ON h.model_id = v.model_id AND h.revision_sha = m.sha
 ORDER BY v.model_id
 """
@@ -98,10 +107,11 @@ def model_health(
     model_id: str | None = None,
     now: datetime | None = None,
     scanner_key: str | None = None,
+    scorer_version: str | None = None,
 ) -> list[tuple[str, str, str, str]]:
     """(model, health, reason, the revision it is about) of every judged model (or one);
-    with `scanner_key` (the key a security verdict made now would have), a verdict made
-    under other scanners is stale too."""
+    with `scanner_key` (the key a security verdict made now would have) a verdict made
+    under other scanners is stale too, with `scorer_version` an evaluation by another."""
     oldest = (now or datetime.now(UTC)) - timedelta(days=max_age_days)
     return con.execute(
         _HEALTH,
@@ -111,6 +121,7 @@ def model_health(
             "max_age_days": f"{max_age_days:g}",
             "model": model_id,
             "scanner_key": scanner_key,
+            "scorer_version": scorer_version,
         },
     ).fetchall()
 
@@ -120,6 +131,7 @@ def health_counts(
     gate_version: str,
     max_age_days: float,
     scanner_key: str | None = None,
+    scorer_version: str | None = None,
 ) -> dict[str, int]:
     """How many judged models have each health (every health named, zero or not)."""
     oldest = datetime.now(UTC) - timedelta(days=max_age_days)
@@ -131,6 +143,7 @@ def health_counts(
             "max_age_days": "",
             "model": None,
             "scanner_key": scanner_key,
+            "scorer_version": scorer_version,
         },
     ).fetchall()
     return {h.value: 0 for h in Health} | dict(rows)

@@ -10,10 +10,9 @@ from hub_assets.failures import outcome_of
 from hub_assets.ids import check_model_id
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.context import Pipeline
-from hub_assets.pipeline.rejudge import scanner_key
+from hub_assets.pipeline.health import health_on
 from hub_assets.pipeline.samples import worst_samples
 from hub_assets.registry.gate_configs import current_applied
-from hub_assets.registry.health import model_health
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
 from hub_assets.registry.models import search_models, status_history
 from hub_assets.service.context import ServiceContext, Strict
@@ -188,17 +187,11 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
     def _health(con: object, model_id: str) -> dict | None:
         """The model's health under the current gate, on the caller's connection."""
         gate = pipeline.gate_config_given(current_applied(con))
-        found = model_health(
-            con,
-            gate.version,
-            ctx.settings.evidence_max_age_days,
-            model_id,
-            scanner_key=scanner_key(gate),
-        )
+        found = health_on(con, gate, ctx.settings.evidence_max_age_days, model_id)
         if not found:
             return None
-        [(_, health, reason, sha)] = found
-        return {"health": health, "reason": reason, "revision": sha}
+        [one] = found
+        return {"health": one.health, "reason": one.reason, "revision": one.revision_sha}
 
 
 def _evaluation_sets(metrics: dict) -> list[dict]:

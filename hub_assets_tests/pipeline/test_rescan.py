@@ -1,7 +1,8 @@
 """Re-judging after a scanner rule change: an approved revision whose security verdict
 was made under other scanners, rule sets or allowlist is scanned again on its kept
 verified snapshot (no Hub, no download), gated again, and revoked when it fails now; a
-revision whose snapshot is gone waits; the stale-verdict sensor starts the run."""
+revision whose snapshot is gone waits; the stale-verdict sensor starts the run; the health
+sweep turns the model's check red, and green again once it is re-made."""
 
 import dataclasses
 
@@ -9,6 +10,7 @@ import dagster as dg
 
 from hub_assets.comparability import basis_key
 from hub_assets.definitions import defs
+from hub_assets.defs.trust.health import model_health
 from hub_assets.defs.trust.rejudge import rejudged_verdicts, stale_verdicts_sensor
 from hub_assets.devhub.demo_cases import ORG
 from hub_assets.hub.clearance import clearance
@@ -129,6 +131,12 @@ def test_the_sensor_starts_a_rescan_after_the_engines_change(hub_client, discove
             [PICKLED],
         )
     with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("hf_models", [PICKLED])
+        # the hourly sweep: the model's gate partition gets a red health check, with why
+        swept = dg.materialize([model_health], resources={"pipeline": resource}, instance=instance)
+        meta = swept.asset_materializations_for_node("model_health")[0].metadata
+        assert (meta["stale"].value, meta["checks_reported"].value) == (1, 1)
+        assert health_checks(instance) == {PICKLED: "FAILED"}
 
         def tick():
             with dg.build_sensor_context(
@@ -139,8 +147,23 @@ def test_the_sensor_starts_a_rescan_after_the_engines_change(hub_client, discove
         [request] = tick().run_requests
         assert request.tags["hub_assets/scanner_key"] == scanner_key(stages.gate_config())
         # the Hub endpoint is a closed port: re-judging needs none
-        done = dg.materialize([rejudged_verdicts], resources={"pipeline": resource})
+        done = dg.materialize(
+            [rejudged_verdicts, model_health], resources={"pipeline": resource}, instance=instance
+        )
         meta = done.asset_materializations_for_node("rejudged_verdicts")[0].metadata
         assert (meta["rescanned"].value, meta["revoked"].value) == (1, 0)
         assert meta["waiting_for_the_hub"].value == 0
         assert tick().skip_message.startswith("Every approved verdict")
+        # re-made: the sweep after it turns the model's check green again
+        health = done.asset_materializations_for_node("model_health")[0].metadata
+        assert (health["ok"].value, health["stale"].value) == (1, 0)
+        assert health_checks(instance) == {PICKLED: "SUCCEEDED"}
+
+
+def health_checks(instance: dg.DagsterInstance) -> dict[str, str]:
+    """model → the latest status of its gate partition's model_health check."""
+    key = dg.AssetCheckKey(dg.AssetKey("quality_gate"), "model_health")
+    return {
+        info.partition_key: info.latest_execution_status.value
+        for info in instance.event_log_storage.get_asset_check_partition_info([key])
+    }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 
 from hub_assets.cli import main
+from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import load_gate_config
 from hub_assets.pipeline.rejudge import scanner_key
 from hub_assets.registry.health import health_counts, model_health
@@ -59,15 +60,27 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
                 "created_at, basis_key) VALUES (?, ?, 'security', 1.0, 'r', ?, ?)",
                 [model, sha * 40, NOW, key],
             )
+        _approved(con, "acme/old-scorer", "4" * 40)
+        con.execute(
+            "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
+            "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
+            "scorer_version, scores, claims, samples, failed_samples, run_id, created_at) "
+            "VALUES ('e1', 'k', 'acme/old-scorer', ?, 'qa', 'd', 'r', 'f', '{}', '0', '{}', "
+            "'[]', 1, 0, 'r', ?)",
+            ["4" * 40, NOW],
+        )
         _approved(con, "acme/revoked", "1" * 40)
         append_status(
             con, "acme/revoked", "revoked", run_id="r", revision_sha="1" * 40, reason="it fails"
         )
     with registry.read() as con:
         rows = {
-            m: (h, why, sha) for m, h, why, sha in model_health(con, GATE, 7, scanner_key=SCANNERS)
+            m: (h, why, sha)
+            for m, h, why, sha in model_health(
+                con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER_VERSION
+            )
         }
-        counts = health_counts(con, GATE, 7, scanner_key=SCANNERS)
+        counts = health_counts(con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER_VERSION)
     assert rows["acme/ok"] == ("ok", "current", "a" * 40)
     assert rows["acme/old-gate"][:2] == ("stale", f"judged under gate 2020.1, the gate is {GATE}")
     assert rows["acme/old-evidence"][0] == "stale"
@@ -86,7 +99,11 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         "stale",
         "security verdict made under other scanners, rule sets or allowlist",
     )
-    assert counts == {"ok": 2, "stale": 3, "at_risk": 2, "revoked": 1}
+    assert rows["acme/old-scorer"][:2] == (
+        "stale",
+        f"evaluated by scorer v0, the scorer is v{SCORER_VERSION}",
+    )
+    assert counts == {"ok": 2, "stale": 4, "at_risk": 2, "revoked": 1}
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -94,7 +111,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "8 judged models: 2 ok, 3 stale, 2 at_risk, 1 revoked" in shown.output
+    assert "9 judged models: 2 ok, 4 stale, 2 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"

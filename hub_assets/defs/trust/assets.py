@@ -17,10 +17,12 @@ from hub_assets.defs.discovery.assets import model_metadata
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.defs.evaluation.assets import shadow_eval_scores
 from hub_assets.defs.evaluation.metadata import CLAIMS_SCHEMA
+from hub_assets.defs.trust.health import MODEL_HEALTH_CHECK, health_check
 from hub_assets.defs.trust.security import VERDICTS_SCHEMA
 from hub_assets.gate.evidence import GateEvidence
 from hub_assets.hardware.fit import fit_summary
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
+from hub_assets.pipeline.health import health_report
 from hub_assets.progress import ProgressLines
 from hub_assets.registry.evaluations import evaluation_dagster_run
 from hub_assets.registry.packages import revision_package
@@ -232,6 +234,15 @@ def evidence_links(model_id: str, eval_run: str | None, package_id: str | None) 
             "gate threshold (judged per model; a model failing any check is not packaged).",
         )
         for metric in GATE_METRICS
+    ]
+    + [
+        dg.AssetCheckSpec(
+            name=MODEL_HEALTH_CHECK,
+            asset="quality_gate",
+            partitions_def=hf_models,
+            description="The model's health (ok, stale, at_risk, revoked) with its reason: "
+            "evaluated when it is gated, and hourly by the model_health sweep.",
+        )
     ],
     description="The quality gate: every gate metric against its threshold (versioned config, "
     "per-model overrides). Records gate_results and gate_passed / gate_failed; each model's "
@@ -270,6 +281,8 @@ def quality_gate(context: dg.AssetExecutionContext, pipeline: PipelineResource) 
             )
             for row in evidence.metrics
         ]
+        max_age = stages.settings.evidence_max_age_days
+        checks += [health_check(h) for h in health_report(reg, config, max_age, model_id)]
         return dg.MaterializeResult(
             metadata={
                 **evidence_metadata(

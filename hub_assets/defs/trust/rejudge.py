@@ -71,8 +71,9 @@ def rejudged_verdicts(
 
 rejudge_job = dg.define_asset_job(
     "rejudge_job",
-    selection=dg.AssetSelection.assets(rejudged_verdicts),
-    description="Judge the approved revisions again under the current gate config.",
+    selection=dg.AssetSelection.assets(rejudged_verdicts, "model_health"),
+    description="Judge the approved revisions again (a new gate config, new scanners), then "
+    "every model's health.",
     tags=lane("evaluation"),
 )
 

@@ -80,8 +80,11 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
             for c in ok.get_asset_check_evaluations()
             if c.asset_key == dg.AssetKey("quality_gate")
         ]
-        assert len(checks) == 11 and all(c.passed for c in checks)
+        # one check per gate metric, and the model's health (judged just now: ok)
+        assert len(checks) == 12 and all(c.passed for c in checks)
         assert {c.partition for c in checks} == {PASSING}
+        [health] = [c for c in checks if c.check_name == "model_health"]
+        assert health.metadata["health"].value == "ok"
         # the passing model's page says why it passed: every metric, the measurement
         gate = ok.asset_materializations_for_node("quality_gate")[0].metadata
         assert gate["verdict"].value == "passed"
