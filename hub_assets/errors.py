@@ -67,6 +67,11 @@ class ModelNotFoundError(HubAssetsError, LookupError):
     outcome = Outcome.NOT_FOUND
 
 
+class RepoNotFoundError(ModelNotFoundError):
+    """The Hub has no repo of that id (not merely no such revision): deleted, renamed, or
+    never there. A model the registry knows is then recorded as deleted upstream."""
+
+
 class InvalidRepoIdError(HubAssetsError, ValueError):
     """A string that cannot be a Hub repo id."""
 

@@ -63,6 +63,8 @@ class Catalog:
         # called after each commit with (repo, branch, old sha or None, new sha): the
         # development Hub's webhooks (`devhub/webhooks.py`)
         self.commit_listeners: list[Callable[[Repo, str, str | None, str], None]] = []
+        # called after a repo is deleted, with the repo as it was
+        self.delete_listeners: list[Callable[[Repo], None]] = []
 
     # -- paths ---------------------------------------------------------------------------
     def _repo_dir(self, repo_type: str, repo_id: str) -> Path:
@@ -246,9 +248,12 @@ class Catalog:
         with self._lock:
             if not (repo_dir / "repo.json").exists():
                 return False
+            gone = self.repo(repo_type, repo_id)
             shutil.rmtree(repo_dir)
             self._cache.pop(repo_dir / "repo.json", None)
-            return True
+        for listener in list(self.delete_listeners):
+            listener(gone)
+        return True
 
     def blob_size(self, sha256: str) -> int | None:
         """The size of a stored blob, or None."""

@@ -76,10 +76,13 @@ class HubServer(ProtocolServer):
         self.faults = FaultList(state.requests, state.lock)
         state.faults = self.faults
         super().__init__(state, host=host, port=port)
-        # after each commit, the Hub's `repo.content` webhook to each target
+        # after each commit, the Hub's `repo.content` webhook to each target (and `repo`
+        # delete after a deletion)
         self.webhooks = list(webhooks or [])
         if self.webhooks:
-            cat.commit_listeners.append(HubWebhooks(self.url, self.webhooks))
+            hooks = HubWebhooks(self.url, self.webhooks)
+            cat.commit_listeners.append(hooks)
+            cat.delete_listeners.append(hooks.deleted)
 
     @property
     def catalog(self) -> Catalog:

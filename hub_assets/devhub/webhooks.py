@@ -1,6 +1,7 @@
-"""The development Hub's webhooks: after each commit to a model, a `repo.content` update in
-the Hub's payload shape (version 3, as huggingface_hub's `WebhookPayload` parses it) is
-POSTed to each target with the secret in `X-Webhook-Secret`, as the Hub sends it.
+"""The development Hub's webhooks: after each commit to a model, a `repo.content` update
+(and after a deletion, a `repo` delete) in the Hub's payload shape (version 3, as
+huggingface_hub's `WebhookPayload` parses it) is POSTed to each target with the secret in
+`X-Webhook-Secret`, as the Hub sends it.
 
 Deliveries run on a thread of their own (the commit does not wait), with a few retries.
 """
@@ -54,6 +55,15 @@ def content_update(hub_url: str, repo: Repo, branch: str, old: str | None, new: 
     }
 
 
+def repo_deletion(hub_url: str, repo: Repo) -> dict:
+    """A `repo` delete payload, as the Hub sends it when a repo is deleted."""
+    payload = content_update(hub_url, repo, "main", None, "0" * 40)
+    payload["event"] = {"action": "delete", "scope": "repo"}
+    del payload["updatedRefs"]
+    payload["repo"].pop("headSha")
+    return payload
+
+
 class HubWebhooks:
     """A catalog commit listener that sends the Hub's webhooks to `targets`."""
 
@@ -62,6 +72,12 @@ class HubWebhooks:
 
     def __call__(self, repo: Repo, branch: str, old: str | None, new: str) -> None:
         payload = content_update(self.hub_url, repo, branch, old, new)
+        for target in self.targets:
+            threading.Thread(target=self._send, args=(target, payload), daemon=True).start()
+
+    def deleted(self, repo: Repo) -> None:
+        """After a repo is deleted: the `repo` delete webhook to every target."""
+        payload = repo_deletion(self.hub_url, repo)
         for target in self.targets:
             threading.Thread(target=self._send, args=(target, payload), daemon=True).start()
 

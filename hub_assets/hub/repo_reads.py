@@ -28,6 +28,7 @@ from hub_assets.errors import (
     ModelNotFoundError,
     OfflineCacheMissError,
     RateLimitedError,
+    RepoNotFoundError,
     UnsafeRepoError,
 )
 from hub_assets.hub.card import split_card
@@ -136,8 +137,10 @@ class RepoReads:
         try:
             data, _ = self.get_json(url, {"blobs": "true", "securityStatus": "true"})
             info = self._parsed(ModelInfo, data, "model info")
+        except GatedRepoError:
+            raise  # there, behind a gate (huggingface_hub's kind of "not found")
         except RepositoryNotFoundError:
-            raise ModelNotFoundError(
+            raise RepoNotFoundError(
                 f"Model {model_id!r} not found on the Hub at {self.settings.endpoint}. "
                 "Check the id (org/name) and that the repo is public or your token can see it."
             ) from None

@@ -1,7 +1,8 @@
 """Events in: the Hub's webhooks. A `repo.content` update of a model names its new head
 sha; the registry queues an ingest request for that model alone, which re-resolves it,
 verifies, scans, evaluates and gates the new revision. The approved revision stays served
-until the new one passes (the mirror serves the newest passing one).
+until the new one passes (the mirror serves the newest passing one). A `repo` delete of a
+known model records it as deleted upstream (its health: at risk).
 
 Every field is hostile until checked: the payload must parse as huggingface_hub's own
 `WebhookPayload`, the repo id and sha must be valid. A webhook for a revision already
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from hub_assets.errors import InvalidHubWebhookError, InvalidModelIdError
 from hub_assets.ids import check_model_id
+from hub_assets.registry.models import mark_upstream_deleted
 from hub_assets.registry.packages import add_request, open_request_for, revision_judged
 from hub_assets.registry.store import Registry
 
@@ -29,15 +31,17 @@ REQUESTER = "hub-webhook"
 
 @dataclass(frozen=True)
 class HubChange:
-    """A model whose content changed on the Hub, and its new head sha if the Hub said."""
+    """A model whose content changed on the Hub, and its new head sha if the Hub said; or
+    (`deleted`) whose repo the Hub deleted."""
 
     model_id: str
     head_sha: str | None
+    deleted: bool = False
 
 
 def parse_hub_webhook(body: bytes) -> HubChange | None:
-    """The model content change a Hub webhook reports; None for any other event (a
-    discussion, a dataset, a deletion), which the registry ignores. Raises
+    """The model content change (or repo deletion) a Hub webhook reports; None for any
+    other event (a discussion, a dataset, a setting), which the registry ignores. Raises
     `InvalidHubWebhookError` for what is not a Hub webhook."""
     try:
         raw = json.loads(body)
@@ -53,14 +57,17 @@ def parse_hub_webhook(body: bytes) -> HubChange | None:
         raise InvalidHubWebhookError(
             f"Not a Hub webhook payload (version 3): {where}: {first['msg']}"
         ) from None
-    if payload.repo.type != "model" or payload.event.scope != "repo.content":
+    deleted = payload.event.scope == "repo" and payload.event.action == "delete"
+    if payload.repo.type != "model" or not (deleted or payload.event.scope == "repo.content"):
         return None
-    if payload.event.action not in ("create", "update"):
+    if not deleted and payload.event.action not in ("create", "update"):
         return None
     try:
         model_id = check_model_id(payload.repo.name)
     except InvalidModelIdError as e:
         raise InvalidHubWebhookError(f"The webhook names an invalid repo: {e}") from None
+    if deleted:
+        return HubChange(model_id, None, deleted=True)
     # the Hub writes `headSha`; huggingface_hub's type reads `head_sha`
     head = raw["repo"].get("headSha", payload.repo.head_sha)
     if head is not None and (not isinstance(head, str) or not _SHA.fullmatch(head)):
@@ -71,7 +78,10 @@ def parse_hub_webhook(body: bytes) -> HubChange | None:
 @dataclass(frozen=True)
 class HubChangeAccepted:
     """What the registry did with a change: `queued` (a new ingest request), `under_way`
-    (one was already pending or running), or `judged` (that sha already has a verdict)."""
+    (one was already pending or running), `judged` (that sha already has a verdict),
+    `deleted` (a known model's repo is recorded as deleted upstream: its health is at
+    risk; the mirror keeps serving what it approved) or `ignored` (a deletion of a model
+    the registry does not know)."""
 
     status: str
     request_id: int | None
@@ -81,6 +91,9 @@ def accept_hub_change(registry: Registry, change: HubChange) -> HubChangeAccepte
     """Queue the change's model for ingestion, once: in one write, so two deliveries of the
     same webhook at once make one request."""
     with registry.write() as con:
+        if change.deleted:
+            known = mark_upstream_deleted(con, change.model_id)
+            return HubChangeAccepted("deleted" if known else "ignored", None)
         if change.head_sha is not None and revision_judged(con, change.model_id, change.head_sha):
             return HubChangeAccepted("judged", None)
         under_way = open_request_for(con, change.model_id)

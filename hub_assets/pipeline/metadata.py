@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub_assets.errors import HubUnavailableError
+from hub_assets.errors import HubUnavailableError, RepoNotFoundError
 from hub_assets.hub.client import HubClient
 from hub_assets.hub.repo_reads import Fetched
-from hub_assets.registry.models import known_models, save_revision, upsert_models
+from hub_assets.registry.models import (
+    known_models,
+    mark_upstream_deleted,
+    save_revision,
+    upsert_models,
+)
 from hub_assets.registry.store import Registry
 
 
@@ -37,15 +42,13 @@ def record_metadata(
     registry.ensure_schema()
     with registry.read() as con:
         known = known_models(con).get(model_id)
-    fetched = None
-    if resolve_latest and known is not None:
-        try:
-            latest = client.model_metadata(model_id, fresh=True)
-            fetched = None if latest.offline else latest
-        except HubUnavailableError:
-            fetched = None
-    if fetched is None:
-        fetched = client.model_metadata(model_id, revision=known)
+    try:
+        fetched = _fetch(client, model_id, known, resolve_latest)
+    except RepoNotFoundError:
+        if known is not None:  # it was there: the Hub deleted it (or hid it)
+            with registry.write() as con:
+                mark_upstream_deleted(con, model_id)
+        raise
     with registry.write() as con:
         if known != fetched.data["info"]["sha"]:  # new, or a newer revision than recorded
             upsert_models(con, [fetched.data["info"]], run_id)
@@ -58,3 +61,16 @@ def record_metadata(
             run_id=run_id,
         )
     return RecordedMetadata(sha, fetched)
+
+
+def _fetch(client: HubClient, model_id: str, known: str | None, resolve_latest: bool) -> Fetched:
+    """The metadata at `main` now (`resolve_latest`, when the Hub answers), else at the
+    recorded revision."""
+    if resolve_latest and known is not None:
+        try:
+            latest = client.model_metadata(model_id, fresh=True)
+            if not latest.offline:
+                return latest
+        except HubUnavailableError:
+            pass
+    return client.model_metadata(model_id, revision=known)

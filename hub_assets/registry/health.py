@@ -3,9 +3,9 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
 
 - `revoked`: its latest lifecycle event revoked an approved revision (the gate, judged
   again, refused it);
-- `at_risk`: upstream moved away from what the registry judged: the Hub's `main` is a
-  revision the registry has not judged, or the repo became gated after it was judged (a
-  repo gated all along is not a change);
+- `at_risk`: upstream moved away from what the registry judged: the repo was deleted
+  (the Hub said so), the Hub's `main` is a revision the registry has not judged, or the
+  repo became gated after it was judged (a repo gated all along is not a change);
 - `stale`: the served verdict was made under another gate version than the current one,
   or its security verdict under other scanners, rule sets or allowlist (its comparability
   key is not the current one), or its evaluation by another scorer version, or longer ago
@@ -56,6 +56,7 @@ WITH verdict AS (
 SELECT v.model_id,
     CASE
         WHEN l.status = 'revoked' THEN 'revoked'
+        WHEN m.upstream_deleted_at IS NOT NULL THEN 'at_risk'
         WHEN coalesce(m.gated, 'false') NOT IN ('false', 'False', '')
              AND coalesce(r.info ->> '$.gated', 'false') IN ('false', 'False', '')
             THEN 'at_risk'
@@ -69,6 +70,9 @@ SELECT v.model_id,
     END AS health,
     CASE
         WHEN l.status = 'revoked' THEN 'revoked: ' || coalesce(l.reason, '')
+        WHEN m.upstream_deleted_at IS NOT NULL
+            THEN 'upstream repo deleted on the Hub ('
+                 || strftime(m.upstream_deleted_at, '%Y-%m-%d') || ')'
         WHEN coalesce(m.gated, 'false') NOT IN ('false', 'False', '')
              AND coalesce(r.info ->> '$.gated', 'false') IN ('false', 'False', '')
             THEN 'upstream became gated (' || m.gated || ') after it was judged'

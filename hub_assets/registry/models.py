@@ -41,6 +41,20 @@ _MODEL_COLUMNS = (
 )
 
 
+def mark_upstream_deleted(con: duckdb.DuckDBPyConnection, model_id: str) -> bool:
+    """Record that the Hub no longer has a known model's repo (the first time only);
+    whether the model is known. Seeing the model again (`upsert_models`) clears it."""
+    known = con.execute("SELECT 1 FROM models WHERE model_id = ?", [model_id]).fetchone()
+    if known is None:
+        return False
+    con.execute(
+        "UPDATE models SET upstream_deleted_at = coalesce(upstream_deleted_at, ?) "
+        "WHERE model_id = ?",
+        [now(), model_id],
+    )
+    return True
+
+
 def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_id: str) -> int:
     """Insert new models and refresh known ones (first_seen is kept), in one bulk statement.
 
@@ -77,7 +91,7 @@ def upsert_models(con: duckdb.DuckDBPyConnection, records: Iterable[dict], run_i
                 last_modified = excluded.last_modified, created_at = excluded.created_at,
                 sha = excluded.sha, tags = excluded.tags, gated = excluded.gated,
                 has_safetensors = excluded.has_safetensors, last_seen = excluded.last_seen,
-                run_id = excluded.run_id
+                run_id = excluded.run_id, upstream_deleted_at = NULL
             """,
             {"ts": ts, "run_id": run_id},
         )

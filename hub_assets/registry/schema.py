@@ -390,4 +390,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             FROM v_leaderboard l JOIN eval_runs e ON e.eval_run_id = l.eval_run_id;
         """,
     ),
+    (
+        23,
+        "upstream deletion: when the Hub said a known model's repo is gone (its webhook, or "
+        "a 404 for the repo); cleared when the model is seen again",
+        """
+        ALTER TABLE models ADD COLUMN upstream_deleted_at TIMESTAMPTZ;
+        """,
+    ),
 ]

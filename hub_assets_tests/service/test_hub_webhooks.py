@@ -143,3 +143,38 @@ def test_wrong_secrets_and_hostile_payloads(round_trip):
     assert _requests(registry) == []  # nothing hostile queued anything
     big = post(None, raw=b"{" + b" " * (1024 * 1024) + b"}")
     assert big.status_code == 413
+
+
+def test_a_deleted_repo_is_recorded_from_the_hubs_webhook(round_trip):
+    hub, target, url, registry = round_trip
+    registry.ensure_schema()
+    with registry.write() as con:  # a judged model the registry knows
+        con.execute(
+            "INSERT INTO models (model_id, sha, first_seen, last_seen) VALUES (?, ?, now(), now())",
+            [QA_MODEL, "a" * 40],
+        )
+        con.execute(
+            "INSERT INTO gate_results (model_id, revision_sha, passed, failed_metrics, "
+            "message, thresholds, config_version, target_device, run_id, created_at) "
+            "VALUES (?, ?, true, '[]', 'ok', '{}', 'g', 'cpu', 'r', now())",
+            [QA_MODEL, "a" * 40],
+        )
+    HfApi(endpoint=hub.url, token=WRITER).delete_repo(QA_MODEL)
+    deadline = time.monotonic() + 30
+    while not target.answers:
+        assert time.monotonic() < deadline, "the Hub sent no delete webhook"
+        time.sleep(0.1)
+    assert target.answers == [202]
+    assert target.sent[0]["event"] == {"action": "delete", "scope": "repo"}
+    with registry.read() as con:
+        deleted = con.execute(
+            "SELECT upstream_deleted_at FROM models WHERE model_id = ?", [QA_MODEL]
+        ).fetchone()[0]
+        audited = [(e["action"], e["outcome"]) for e in audit_events(con, limit=5)]
+    assert deleted is not None and ("hub_webhook", "deleted") in audited
+    assert _requests(registry) == []  # a deletion queues no ingestion
+    # the same event for a model the registry does not know changes nothing
+    unknown = json.loads(json.dumps(target.sent[0]))
+    unknown["repo"]["name"] = f"{ORG}/never-seen"
+    answer = httpx.post(f"{url}/webhooks/hub", json=unknown, headers={"X-Webhook-Secret": SECRET})
+    assert answer.status_code == 202 and answer.json()["status"] == "ignored"
