@@ -118,6 +118,17 @@ class Comparison:
     def compared(self) -> bool:
         return self.status == COMPARED
 
+    def record(self) -> dict:
+        """What the registry keeps of it (`eval_runs.regression`): the status, the shared
+        samples, the metrics that dropped significantly, the one-line summary."""
+        return {
+            "status": self.status,
+            "shared": self.shared,
+            "alpha": self.alpha,
+            "findings": self.findings,
+            "summary": self.summary(),
+        }
+
     def summary(self) -> str:
         """One line: what was compared, and the verdict."""
         if not self.compared:

@@ -245,6 +245,17 @@ def run_shadow_evaluation(
     )
     with registry.read() as con:  # before this run is recorded: the one it follows
         previous = reg_eval.previous_samples(con, model_id, comparable, key)
+    comparison = (
+        compare_runs(
+            PRIMARY[pin.task],
+            previous,
+            result.samples,
+            alpha=regression_alpha,
+            min_samples=regression_min_samples,
+        )
+        if previous
+        else None
+    )
     record_evaluation(
         registry,
         model_id,
@@ -258,17 +269,7 @@ def run_shadow_evaluation(
         measurement,
         claims,
         run_id,
-    )
-    comparison = (
-        compare_runs(
-            PRIMARY[pin.task],
-            previous,
-            result.samples,
-            alpha=regression_alpha,
-            min_samples=regression_min_samples,
-        )
-        if previous
-        else None
+        comparison,
     )
     return ShadowOutcome(
         "evaluated",

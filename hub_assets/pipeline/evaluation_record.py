@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from hub_assets.evaluation.backends import GenerationConfig
+from hub_assets.evaluation.comparison import Comparison
 from hub_assets.evaluation.datasets import DatasetPin
 from hub_assets.evaluation.measurement import SCORER_VERSION, Measurement
 from hub_assets.evaluation.shadow import ShadowResult
@@ -29,9 +30,11 @@ def record_evaluation(
     measurement: Measurement,
     claims: list[dict],
     run_id: str,
+    comparison: Comparison | None = None,
 ) -> None:
-    """Record one evaluation in one write: the run, its samples, its `shadow_*` values
-    (named `shadow_<score><suffix>`) with lineage, and the status event."""
+    """Record one evaluation in one write: the run, its samples and its comparison with
+    the previous comparable run, its `shadow_*` values (named `shadow_<score><suffix>`)
+    with lineage, and the status event."""
     eval_run_id = measurement.eval_run_id
     lineage = {
         "dataset": pin.repo_id,
@@ -63,6 +66,7 @@ def record_evaluation(
             coverage=result.coverage,
             api_stats=result.api,
             contamination=measurement.contamination,
+            regression=comparison.record() if comparison is not None else None,
         )
         write_metrics(
             con,

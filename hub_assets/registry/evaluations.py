@@ -201,9 +201,11 @@ def write_eval_run(
     coverage: float = 1.0,
     api_stats: dict | None = None,
     contamination: dict | None = None,
+    regression: dict | None = None,
 ) -> None:
     """One evaluation run and all its samples (bulk insert), with its comparability key
-    made from the same inputs the row records."""
+    made from the same inputs the row records, and its comparison with the model's
+    previous comparable run (`regression`: status, findings; None: there was none)."""
     basis = evaluation_basis(
         task=task,
         dataset_repo=dataset_repo,
@@ -218,8 +220,8 @@ def write_eval_run(
         "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
         "scorer_version, scores, claims, samples, failed_samples, duration_s, run_id, "
         "created_at, intervals, baseline, backend, coverage, api_stats, contamination, "
-        "basis, basis_key) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "basis, basis_key, regression) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             eval_run_id,
             key,
@@ -246,6 +248,7 @@ def write_eval_run(
             json.dumps(contamination) if contamination else None,
             json.dumps(basis),
             basis_key(basis),
+            json.dumps(regression) if regression is not None else None,
         ],
     )
     write_samples(con, eval_run_id, samples)

@@ -5,7 +5,9 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
   again, refused it);
 - `at_risk`: upstream moved away from what the registry judged: the repo was deleted
   (the Hub said so), the Hub's `main` is a revision the registry has not judged, or the
-  repo became gated after it was judged (a repo gated all along is not a change);
+  repo became gated after it was judged (a repo gated all along is not a change); or the
+  latest evaluation of the served revision on a set found a significant regression
+  against the model's previous comparable one (open until a later evaluation finds none);
 - `stale`: the served verdict was made under another gate version than the current one,
   or its security verdict under other scanners, rule sets or allowlist (its comparability
   key is not the current one), or its evaluation by another scorer version, or longer ago
@@ -49,6 +51,18 @@ WITH verdict AS (
     SELECT model_id, revision_sha, arg_max(scorer_version, created_at) AS scorer
     FROM eval_runs WHERE $model IS NULL OR model_id = $model
     GROUP BY model_id, revision_sha
+), regressions AS (
+    SELECT model_id, revision_sha,
+           string_agg(dataset_repo || ': ' || (regression ->> '$.summary'), '; ')
+               AS findings
+    FROM (
+        SELECT model_id, revision_sha, dataset_repo,
+               arg_max(regression, created_at) AS regression
+        FROM eval_runs WHERE $model IS NULL OR model_id = $model
+        GROUP BY model_id, revision_sha, dataset_repo
+    )
+    WHERE json_array_length(regression -> '$.findings') > 0
+    GROUP BY model_id, revision_sha
 ), judged_heads AS (
     SELECT DISTINCT model_id, revision_sha FROM gate_results
     WHERE $model IS NULL OR model_id = $model
@@ -61,6 +75,7 @@ SELECT v.model_id,
              AND coalesce(r.info ->> '$.gated', 'false') IN ('false', 'False', '')
             THEN 'at_risk'
         WHEN m.sha IS NOT NULL AND h.revision_sha IS NULL THEN 'at_risk'
+        WHEN g.findings IS NOT NULL THEN 'at_risk'
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'stale'
         WHEN s.key <> $scanner_key THEN 'stale'
@@ -78,6 +93,7 @@ SELECT v.model_id,
             THEN 'upstream became gated (' || m.gated || ') after it was judged'
         WHEN m.sha IS NOT NULL AND h.revision_sha IS NULL
             THEN 'upstream main moved to ' || left(m.sha, 12) || ', not judged yet'
+        WHEN g.findings IS NOT NULL THEN 'open regression: ' || g.findings
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'judged under gate ' || coalesce(a.config_version, v.config_version, '?')
                  || ', the gate is ' || $version
@@ -99,6 +115,8 @@ LEFT JOIN model_revisions r
     ON r.model_id = v.model_id AND r.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN scans s ON s.model_id = v.model_id AND s.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN evals e ON e.model_id = v.model_id AND e.revision_sha = coalesce(a.sha, v.sha)
+LEFT JOIN regressions g
+    ON g.model_id = v.model_id AND g.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN judged_heads h ON h.model_id = v.model_id AND h.revision_sha = m.sha
 ORDER BY v.model_id
 """

@@ -398,4 +398,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE models ADD COLUMN upstream_deleted_at TIMESTAMPTZ;
         """,
     ),
+    (
+        24,
+        "open regressions: each evaluation run records its comparison with the model's "
+        "previous comparable run (status, the metrics that dropped significantly)",
+        """
+        ALTER TABLE eval_runs ADD COLUMN regression JSON;
+        """,
+    ),
 ]

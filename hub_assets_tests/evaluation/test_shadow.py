@@ -1,5 +1,6 @@
 """Pinned datasets, backends, the evaluation cache, the regression check, the schedule."""
 
+import json
 import os
 
 import dagster as dg
@@ -258,6 +259,17 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
         assert check.metadata["compared_samples"].value > 0
         assert "ndcg_at_10 dropped by" in check.metadata["findings"].value
         assert worse.success  # a warning, not a stop
+        # the registry keeps it with the run: an open regression, the model's health
+        with registry.read() as con:
+            first, second = [
+                json.loads(r[0]) if r[0] else None
+                for r in con.execute(
+                    "SELECT regression FROM eval_runs WHERE model_id = 'acme/embedder' "
+                    "ORDER BY created_at"
+                ).fetchall()
+            ]
+        assert first is None and second["status"] == "compared"
+        assert any("ndcg_at_10 dropped by" in f for f in second["findings"])
 
 
 def test_nightly_schedule_requests_each_candidate_in_bounded_range_runs(discovered):

@@ -69,6 +69,29 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
             "'[]', 1, 0, 'r', ?)",
             ["4" * 40, NOW],
         )
+        _approved(con, "acme/regressed", "5" * 40)
+        for run, model, sha, found, at in (
+            ("e2", "acme/regressed", "5", ["f1 dropped by 0.2"], NOW - timedelta(hours=1)),
+            ("e3", "acme/ok", "a", [], NOW),  # compared, nothing dropped
+            # an older run of the regressed model that found nothing: the newest counts
+            ("e4", "acme/regressed", "5", [], NOW - timedelta(hours=2)),
+        ):
+            con.execute(
+                "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
+                "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
+                "scorer_version, scores, claims, samples, failed_samples, run_id, created_at, "
+                "regression) VALUES (?, ?, ?, ?, 'qa', 'org/set', 'r', 'f', '{}', ?, '{}', "
+                "'[]', 1, 0, 'r', ?, ?)",
+                [
+                    run,
+                    run,
+                    model,
+                    sha * 40,
+                    SCORER_VERSION,
+                    at,
+                    json.dumps({"findings": found, "summary": "; ".join(found) or "none"}),
+                ],
+            )
         _approved(con, "acme/revoked", "1" * 40)
         append_status(
             con, "acme/revoked", "revoked", run_id="r", revision_sha="1" * 40, reason="it fails"
@@ -103,7 +126,11 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         "stale",
         f"evaluated by scorer v0, the scorer is v{SCORER_VERSION}",
     )
-    assert counts == {"ok": 2, "stale": 4, "at_risk": 2, "revoked": 1}
+    assert rows["acme/regressed"][:2] == (
+        "at_risk",
+        "open regression: org/set: f1 dropped by 0.2",
+    )
+    assert counts == {"ok": 2, "stale": 4, "at_risk": 3, "revoked": 1}
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -111,7 +138,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "9 judged models: 2 ok, 4 stale, 2 at_risk, 1 revoked" in shown.output
+    assert "10 judged models: 2 ok, 4 stale, 3 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"
