@@ -9,6 +9,7 @@ import duckdb
 
 from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import GateConfig
+from hub_assets.metrics.scanners import SCANNERS
 from hub_assets.pipeline.rejudge import scanner_key
 from hub_assets.registry.health import health_counts, model_health
 from hub_assets.registry.store import Registry
@@ -47,6 +48,7 @@ def health_on(
         model_id,
         scanner_key=scanner_key(gate),
         scorer_version=SCORER_VERSION,
+        scanners=SCANNERS,
     )
     return [ModelHealth(*r) for r in rows]
 
@@ -62,4 +64,5 @@ def health_totals(
         max_age_days,
         scanner_key=scanner_key(gate),
         scorer_version=SCORER_VERSION,
+        scanners=SCANNERS,
     )

@@ -10,7 +10,8 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
   against the model's previous comparable one (open until a later evaluation finds none);
 - `stale`: the served verdict was made under another gate version than the current one,
   or its security verdict under other scanners, rule sets or allowlist (its comparability
-  key is not the current one), or its evaluation by another scorer version, or longer ago
+  key is not the current one; a scanner coverage gap when an engine installed now is not
+  among those that made it), or its evaluation by another scorer version, or longer ago
   than the evidence policy allows;
 - `ok`: none of these.
 
@@ -18,6 +19,7 @@ The first that applies wins, in that order."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -43,7 +45,8 @@ WITH verdict AS (
            arg_max(reason, event_id) AS reason
     FROM model_status_events WHERE $model IS NULL OR model_id = $model GROUP BY model_id
 ), scans AS (
-    SELECT model_id, revision_sha, arg_max(basis_key, created_at) AS key
+    SELECT model_id, revision_sha, arg_max(basis_key, created_at) AS key,
+           arg_max_null(basis, created_at) AS basis
     FROM metric_values
     WHERE metric = 'security' AND ($model IS NULL OR model_id = $model)
     GROUP BY model_id, revision_sha
@@ -97,6 +100,11 @@ SELECT v.model_id,
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'judged under gate ' || coalesce(a.config_version, v.config_version, '?')
                  || ', the gate is ' || $version
+        WHEN s.key <> $scanner_key AND s.basis IS NOT NULL AND len(list_filter(
+                 $scanners, x -> json_extract(s.basis, '$.scanners."' || x || '"') IS NULL)) > 0
+            THEN 'scanner coverage gap: scanned without ' || array_to_string(list_filter(
+                 $scanners, x -> json_extract(s.basis, '$.scanners."' || x || '"') IS NULL),
+                 ', ')
         WHEN s.key <> $scanner_key
             THEN 'security verdict made under other scanners, rule sets or allowlist'
         WHEN e.scorer <> $scorer_version
@@ -130,10 +138,12 @@ def model_health(
     now: datetime | None = None,
     scanner_key: str | None = None,
     scorer_version: str | None = None,
+    scanners: Sequence[str] = (),
 ) -> list[tuple[str, str, str, str]]:
     """(model, health, reason, the revision it is about) of every judged model (or one);
     with `scanner_key` (the key a security verdict made now would have) a verdict made
-    under other scanners is stale too, with `scorer_version` an evaluation by another."""
+    under other scanners is stale too (a coverage gap when it names none of `scanners`,
+    the engines installed now), with `scorer_version` an evaluation by another."""
     oldest = (now or datetime.now(UTC)) - timedelta(days=max_age_days)
     return con.execute(
         _HEALTH,
@@ -144,6 +154,7 @@ def model_health(
             "model": model_id,
             "scanner_key": scanner_key,
             "scorer_version": scorer_version,
+            "scanners": list(scanners),
         },
     ).fetchall()
 
@@ -154,6 +165,7 @@ def health_counts(
     max_age_days: float,
     scanner_key: str | None = None,
     scorer_version: str | None = None,
+    scanners: Sequence[str] = (),
 ) -> dict[str, int]:
     """How many judged models have each health (every health named, zero or not)."""
     oldest = datetime.now(UTC) - timedelta(days=max_age_days)
@@ -166,6 +178,7 @@ def health_counts(
             "model": None,
             "scanner_key": scanner_key,
             "scorer_version": scorer_version,
+            "scanners": list(scanners),
         },
     ).fetchall()
     return {h.value: 0 for h in Health} | dict(rows)

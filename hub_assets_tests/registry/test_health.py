@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from hub_assets.cli import main
 from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import load_gate_config
+from hub_assets.metrics.scanners import SCANNERS as ENGINES
 from hub_assets.pipeline.rejudge import scanner_key
 from hub_assets.registry.health import health_counts, model_health
 from hub_assets.registry.models import append_status
@@ -69,6 +70,17 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
             "'[]', 1, 0, 'r', ?)",
             ["4" * 40, NOW],
         )
+        _approved(con, "acme/two-engines", "6" * 40)  # scanned before ModelScan was added
+        con.execute(
+            "INSERT INTO metric_values (model_id, revision_sha, metric, value, run_id, "
+            "created_at, basis, basis_key) VALUES ('acme/two-engines', ?, 'security', 1.0, "
+            "'r', ?, ?, 'old')",
+            [
+                "6" * 40,
+                NOW,
+                json.dumps({"scanners": {"picklescan": {"version": "1"}, "fickling": {}}}),
+            ],
+        )
         _approved(con, "acme/regressed", "5" * 40)
         for run, model, sha, found, at in (
             ("e2", "acme/regressed", "5", ["f1 dropped by 0.2"], NOW - timedelta(hours=1)),
@@ -100,7 +112,12 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         rows = {
             m: (h, why, sha)
             for m, h, why, sha in model_health(
-                con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER_VERSION
+                con,
+                GATE,
+                7,
+                scanner_key=SCANNERS,
+                scorer_version=SCORER_VERSION,
+                scanners=ENGINES,
             )
         }
         counts = health_counts(con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER_VERSION)
@@ -130,7 +147,11 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         "at_risk",
         "open regression: org/set: f1 dropped by 0.2",
     )
-    assert counts == {"ok": 2, "stale": 4, "at_risk": 3, "revoked": 1}
+    assert rows["acme/two-engines"][:2] == (
+        "stale",
+        "scanner coverage gap: scanned without modelscan",
+    )
+    assert counts == {"ok": 2, "stale": 5, "at_risk": 3, "revoked": 1}
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -138,7 +159,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "10 judged models: 2 ok, 4 stale, 3 at_risk, 1 revoked" in shown.output
+    assert "11 judged models: 2 ok, 5 stale, 3 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"
