@@ -13,6 +13,7 @@ from hub_assets.defs.evaluation.schedules import (
     leaderboard_job,
     nightly_shadow_eval_schedule,
     shadow_eval_job,
+    stale_evaluations_sensor,
 )
 from hub_assets.defs.executors import executor_for
 from hub_assets.defs.ingest.assets import ingested_package
@@ -65,6 +66,7 @@ defs = Definitions(
         ingest_request_failure_sensor,
         automation_sensor,
         stale_verdicts_sensor,
+        stale_evaluations_sensor,
     ],
     schedules=[discovery_schedule, nightly_shadow_eval_schedule, model_health_schedule],
     executor=executor_for(SETTINGS),

@@ -8,19 +8,27 @@ passes, if any. Nothing is measured by a model and nothing is downloaded.
   earlier scan verified is scanned again by the installed engines, then the revision is
   gated again;
 - `rejudge_stale`: the verdict was made under another gate config: it is decided again
-  from the stored scores."""
+  from the stored scores.
+
+A scorer bump or a new dataset pin makes evaluations stale instead
+(`stale_evaluation_approvals`): those need the model run again, which the shadow
+evaluation job does (`stale_evaluations_sensor` starts it)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hub_assets.comparability import basis_key
+from hub_assets.evaluation.datasets import DatasetPin
+from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import GateConfig
 from hub_assets.hub.snapshots import SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.security_judgment import rescan_security, scanner_basis
 from hub_assets.pipeline.gate import gate_sha
+from hub_assets.registry.evaluations import stale_evaluations
 from hub_assets.registry.metrics import (
     current_revision,
     revision_metadata,
@@ -137,3 +145,12 @@ def rescan_stale(
             done.revoked.append((model_id, sha, gated.decision.message))
     done.elapsed_s = time.perf_counter() - started
     return done
+
+
+def stale_evaluation_approvals(
+    registry: Registry, pins: Sequence[DatasetPin]
+) -> list[tuple[str, str, str]]:
+    """The approved revisions whose latest evaluation on a set was scored by another
+    scorer version, or on a set revision no longer among `pins`: (model, sha, why)."""
+    with registry.read() as con:
+        return stale_evaluations(con, SCORER_VERSION, [(p.repo_id, p.revision) for p in pins])

@@ -362,3 +362,39 @@ def report_samples(con: duckdb.DuckDBPyConnection, eval_run_id: str) -> list[dic
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def stale_evaluations(
+    con: duckdb.DuckDBPyConnection, scorer_version: str, pins: Sequence[tuple[str, str]]
+) -> list[tuple[str, str, str]]:
+    """Approved revisions (a live package, the latest verdict a pass) whose latest
+    evaluation on a set was scored by another scorer version, or on a set revision that
+    is no longer pinned (`pins`: the (set, revision) pairs pinned now): (model, sha, why),
+    by model."""
+    pinned = [f"{repo}@{revision}" for repo, revision in pins]
+    return con.execute(
+        """
+        WITH latest AS (
+            SELECT model_id, revision_sha, dataset_repo,
+                   arg_max(scorer_version, created_at) AS scorer,
+                   arg_max(dataset_revision, created_at) AS revision
+            FROM eval_runs GROUP BY model_id, revision_sha, dataset_repo
+        ), served AS (
+            SELECT DISTINCT p.model_id, p.revision_sha FROM packages p
+            JOIN v_gate g USING (model_id, revision_sha)
+            WHERE p.retired_at IS NULL AND g.passed
+        )
+        SELECT l.model_id, l.revision_sha,
+               string_agg(CASE WHEN l.scorer <> $scorer
+                               THEN l.dataset_repo || ': scored by scorer v' || l.scorer
+                                    || ', the scorer is v' || $scorer
+                               ELSE l.dataset_repo || ': revision ' || left(l.revision, 12)
+                                    || ' is no longer pinned' END, '; '
+                          ORDER BY l.dataset_repo) AS why
+        FROM latest l JOIN served USING (model_id, revision_sha)
+        WHERE l.scorer <> $scorer
+           OR NOT list_contains($pinned, l.dataset_repo || '@' || l.revision)
+        GROUP BY l.model_id, l.revision_sha ORDER BY l.model_id
+        """,
+        {"scorer": scorer_version, "pinned": pinned},
+    ).fetchall()

@@ -4,10 +4,13 @@ itself (its eager automation condition, evaluated by `automation_sensor`)."""
 
 import dagster as dg
 
+from hub_assets.comparability import digest
 from hub_assets.defs import SETTINGS
 from hub_assets.defs.conventions import lane
 from hub_assets.defs.discovery.partitions import hf_models
 from hub_assets.errors import RegistryError
+from hub_assets.evaluation.measurement import SCORER_VERSION
+from hub_assets.pipeline.rejudge import stale_evaluation_approvals
 from hub_assets.registry.models import candidates
 from hub_assets.resources import PipelineResource
 
@@ -89,4 +92,46 @@ def nightly_shadow_eval_schedule(
             },
         )
         for first, last in model_ranges(partitions, set(current), SETTINGS.models_per_run)
+    ]
+
+
+@dg.sensor(
+    job=shadow_eval_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts shadow evaluation runs for approved models whose evaluation was "
+    "scored by another scorer version, or on a set revision that is no longer pinned: their "
+    "scores are no longer comparable with new ones, so they are measured again (and gated "
+    "again on the new measurement).",
+)
+def stale_evaluations_sensor(
+    context: dg.SensorEvaluationContext, pipeline: PipelineResource
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """One run request per range of stale models, keyed by the scorer, the pins and the
+    range (each is requested once; a re-evaluation that fails is not retried in a loop)."""
+    stages = pipeline.get()
+    try:
+        stale = stale_evaluation_approvals(stages.registry, stages.pins)
+    except RegistryError as e:
+        return dg.SkipReason(str(e))
+    partitions = context.instance.get_dynamic_partitions(hf_models.name)
+    wanted = {model for model, _, _ in stale} & set(partitions)
+    if not wanted:
+        return dg.SkipReason(
+            f"Every approved model's evaluation was scored by scorer v{SCORER_VERSION} on the "
+            "pinned sets."
+        )
+    for model, _, why in stale:
+        context.log.info(f"{model}: {why}")
+    pins = digest([(p.repo_id, p.revision) for p in stages.pins])[:12]
+    return [
+        dg.RunRequest(
+            run_key=f"re-evaluate-v{SCORER_VERSION}-{pins}-{first}..{last}",
+            tags={
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+                "hub_assets/scorer_version": SCORER_VERSION,
+            },
+        )
+        for first, last in model_ranges(partitions, wanted, SETTINGS.models_per_run)
     ]
