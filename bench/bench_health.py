@@ -25,12 +25,14 @@ TINY = "--tiny" in sys.argv
 MODELS = 2_000 if TINY else 100_000
 GATE = "gate-B"
 SCANNERS = "scan-B"  # the comparability key of a security verdict made now
+SCORER = "1"
 
 
 def fill(registry: Registry, n: int) -> dict[str, int]:
     """`n` approved models: i % 10 == 1 judged under the old gate (stale), == 2 upstream
-    moved (at_risk), == 3 revoked, == 4 scanned under old scanner rules (stale), the rest
-    ok. Returns the expected counts."""
+    moved (at_risk), == 3 revoked, == 4 scanned under old scanner rules (stale), == 5 an
+    open regression (at_risk), the rest ok; each has an evaluation run. Returns the
+    expected counts."""
     sha = "md5('r' || i) || 'abcdefgh'"
     with registry.write() as con:
         con.execute(
@@ -61,13 +63,23 @@ def fill(registry: Registry, n: int) -> dict[str, int]:
             [n],
         )
         con.execute(
+            "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
+            "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
+            "scorer_version, scores, claims, samples, failed_samples, run_id, created_at, "
+            f"regression) SELECT 'e' || i, 'k' || i, 'org/m' || i, {sha}, 'qa', 'org/set', "
+            f"'r', 'f', '{{}}', '{SCORER}', '{{}}', '[]', 1, 0, 'b', now(), CASE WHEN "
+            'i % 10 = 5 THEN \'{"findings": ["f1 dropped"], "summary": "f1 dropped"}\' '
+            'ELSE \'{"findings": [], "summary": "none"}\' END FROM range(?) t(i)',
+            [n],
+        )
+        con.execute(
             "INSERT INTO model_status_events (model_id, status, reason, revision_sha, run_id, "
             f"created_at) SELECT 'org/m' || i, CASE WHEN i % 10 = 3 THEN 'revoked' ELSE "
             f"'ingested' END, 'b', {sha}, 'b', now() FROM range(?) t(i)",
             [n],
         )
     tenth = n // 10
-    return {"ok": n - 4 * tenth, "stale": 2 * tenth, "at_risk": tenth, "revoked": tenth}
+    return {"ok": n - 5 * tenth, "stale": 2 * tenth, "at_risk": 2 * tenth, "revoked": tenth}
 
 
 def main() -> None:
@@ -77,9 +89,9 @@ def main() -> None:
         expected = fill(registry, MODELS)
         with registry.read() as con:
             started = time.perf_counter()
-            rows = model_health(con, GATE, 7, scanner_key=SCANNERS)
+            rows = model_health(con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER)
             health_s = time.perf_counter() - started
-            counts = health_counts(con, GATE, 7, scanner_key=SCANNERS)
+            counts = health_counts(con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER)
             started = time.perf_counter()
             con.execute(
                 "SELECT model_id, arg_max(passed, created_at) FROM gate_results GROUP BY ALL"

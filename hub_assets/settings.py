@@ -188,7 +188,8 @@ class Settings(BaseSettings):
     mirror_refresh_s: float = Field(default=2.0, ge=0, le=3600)
     # every mirror request kept in the registry (hub-assets usage, /metrics)
     mirror_access_log: bool = True
-    # A judged model is `stale` when its verdict is older than this (docs/operations.md)
+    # A judged model is `stale` when its latest evaluation (else its verdict) is older than
+    # this (docs/operations.md)
     evidence_max_age_days: float = Field(default=7.0, gt=0, le=3650)
     # Events out (docs/operations.md): each lifecycle change POSTed to these URLs, signed
     # with the Standard Webhooks secret (whsec_ and base64), retried with back-off

@@ -11,8 +11,9 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
 - `stale`: the served verdict was made under another gate version than the current one,
   or its security verdict under other scanners, rule sets or allowlist (its comparability
   key is not the current one; a scanner coverage gap when an engine installed now is not
-  among those that made it), or its evaluation by another scorer version, or longer ago
-  than the evidence policy allows;
+  among those that made it), or its evaluation by another scorer version; or its latest
+  evaluation (a revision never evaluated: its verdict) is older than the evidence policy
+  allows;
 - `ok`: none of these.
 
 The first that applies wins, in that order."""
@@ -51,7 +52,8 @@ WITH verdict AS (
     WHERE metric = 'security' AND ($model IS NULL OR model_id = $model)
     GROUP BY model_id, revision_sha
 ), evals AS (
-    SELECT model_id, revision_sha, arg_max(scorer_version, created_at) AS scorer
+    SELECT model_id, revision_sha, arg_max(scorer_version, created_at) AS scorer,
+           max(created_at) AS evaluated_at
     FROM eval_runs WHERE $model IS NULL OR model_id = $model
     GROUP BY model_id, revision_sha
 ), regressions AS (
@@ -83,7 +85,7 @@ SELECT v.model_id,
             THEN 'stale'
         WHEN s.key <> $scanner_key THEN 'stale'
         WHEN e.scorer <> $scorer_version THEN 'stale'
-        WHEN coalesce(a.decided_at, v.decided_at) < $oldest THEN 'stale'
+        WHEN coalesce(e.evaluated_at, a.decided_at, v.decided_at) < $oldest THEN 'stale'
         ELSE 'ok'
     END AS health,
     CASE
@@ -109,7 +111,10 @@ SELECT v.model_id,
             THEN 'security verdict made under other scanners, rule sets or allowlist'
         WHEN e.scorer <> $scorer_version
             THEN 'evaluated by scorer v' || e.scorer || ', the scorer is v' || $scorer_version
-        WHEN coalesce(a.decided_at, v.decided_at) < $oldest
+        WHEN e.evaluated_at < $oldest
+            THEN 'evaluated on ' || strftime(e.evaluated_at, '%Y-%m-%d')
+                 || ', older than ' || $max_age_days || ' days'
+        WHEN e.evaluated_at IS NULL AND coalesce(a.decided_at, v.decided_at) < $oldest
             THEN 'evidence from ' || strftime(coalesce(a.decided_at, v.decided_at), '%Y-%m-%d')
                  || ', older than ' || $max_age_days || ' days'
         ELSE 'current'

@@ -82,11 +82,14 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
             ],
         )
         _approved(con, "acme/regressed", "5" * 40)
+        _approved(con, "acme/old-eval", "7" * 40)
         for run, model, sha, found, at in (
             ("e2", "acme/regressed", "5", ["f1 dropped by 0.2"], NOW - timedelta(hours=1)),
             ("e3", "acme/ok", "a", [], NOW),  # compared, nothing dropped
             # an older run of the regressed model that found nothing: the newest counts
             ("e4", "acme/regressed", "5", [], NOW - timedelta(hours=2)),
+            # judged again today, but measured a month ago: the evaluation is the evidence
+            ("e5", "acme/old-eval", "7", [], NOW - timedelta(days=30)),
         ):
             con.execute(
                 "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
@@ -151,7 +154,10 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         "stale",
         "scanner coverage gap: scanned without modelscan",
     )
-    assert counts == {"ok": 2, "stale": 5, "at_risk": 3, "revoked": 1}
+    assert rows["acme/old-eval"][0] == "stale"
+    assert rows["acme/old-eval"][1].startswith("evaluated on "), rows["acme/old-eval"]
+    assert rows["acme/old-eval"][1].endswith(", older than 7 days")
+    assert counts == {"ok": 2, "stale": 6, "at_risk": 3, "revoked": 1}
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -159,7 +165,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "11 judged models: 2 ok, 5 stale, 3 at_risk, 1 revoked" in shown.output
+    assert "12 judged models: 2 ok, 6 stale, 3 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"
