@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.mirror_refusal import seconds_until_revoked  # noqa: E402
 from hub_assets.devhub.server import HubServer  # noqa: E402
-from hub_assets.errors import HubError  # noqa: E402
 from hub_assets.gate.config import load_gate_config  # noqa: E402
 from hub_assets.metrics.table import GATE_METRICS  # noqa: E402
 from hub_assets.mirror.store import ApprovedStore  # noqa: E402
@@ -97,18 +97,7 @@ def main() -> None:
         with HubServer(folder / "catalog") as hub:  # a Hub the pass could reach: it must not
             done = rejudge_stale(registry, gate_b, "bench")
             requests = hub.state.requests["total"]
-        ended = time.perf_counter()
-        revoked_model = done.revoked[0][0]
-        while True:
-            try:
-                store.repo("model", revoked_model)
-            except HubError as e:
-                if e.reason == "revoked":
-                    break
-            if time.perf_counter() - ended > 120:
-                raise SystemExit("the mirror did not refuse the revoked model in 120 s")
-            time.sleep(0.05)
-        refused_s = time.perf_counter() - ended
+        refused_s = seconds_until_revoked(store, done.revoked[0][0])
 
     print(f"models={MODELS} judged={done.judged} (gate-A -> gate-B, ramp_up_time 0.5 -> 0.8)")
     print(f"revoked={len(done.revoked)} (built: {MODELS // 10}) still_passing={done.still_passing}")

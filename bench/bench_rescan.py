@@ -37,8 +37,8 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"  # the development Hub takes Git LFS uplo
 
 from huggingface_hub import HfApi  # noqa: E402
 
+from bench.mirror_refusal import seconds_until_revoked  # noqa: E402
 from hub_assets.devhub.server import HubServer  # noqa: E402
-from hub_assets.errors import HubError  # noqa: E402
 from hub_assets.metrics.table import GATE_METRICS  # noqa: E402
 from hub_assets.mirror.store import ApprovedStore  # noqa: E402
 from hub_assets.packaging.store import PackageStore  # noqa: E402
@@ -165,18 +165,7 @@ def main() -> None:
             store.downloads.clear()
             done = rescan_stale(registry, store, strict, "bench-rescan")
             requests = hub.state.requests["total"] - before
-            ended = time.perf_counter()
-            revoked_model = done.revoked[0][0]
-            while True:
-                try:
-                    mirror.repo("model", revoked_model)
-                except HubError as e:
-                    if e.reason == "revoked":
-                        break
-                if time.perf_counter() - ended > 120:
-                    raise SystemExit("the mirror did not refuse the revoked model in 120 s")
-                time.sleep(0.05)
-            refused_s = time.perf_counter() - ended
+            refused_s = seconds_until_revoked(mirror, done.revoked[0][0])
 
     per_model_ms = done.elapsed_s * 1000 / max(done.rescanned, 1)
     print(f"models={MODELS} rescanned={done.rescanned} waiting={len(done.waiting)}")

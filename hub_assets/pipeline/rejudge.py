@@ -40,15 +40,31 @@ from hub_assets.registry.metrics import (
 from hub_assets.registry.store import Registry
 
 
+@dataclass(kw_only=True)
+class Regating:
+    """What gating revisions again did: those that still pass, those revoked and why."""
+
+    still_passing: int = 0
+    revoked: list[tuple[str, str, str]] = field(default_factory=list)  # model, sha, why
+    elapsed_s: float = 0.0
+
+    def gate_again(
+        self, registry: Registry, model_id: str, sha: str, config: GateConfig, run_id: str
+    ) -> None:
+        """Gate one revision again under `config` (`gate_sha` revokes it if it fails now)."""
+        gated = gate_sha(registry, model_id, sha, config, run_id)
+        if gated.decision.passed:
+            self.still_passing += 1
+        else:
+            self.revoked.append((model_id, sha, gated.decision.message))
+
+
 @dataclass
-class Rejudgement:
+class Rejudgement(Regating):
     """What one pass of re-judging did."""
 
     gate_version: str
     judged: int = 0
-    still_passing: int = 0
-    revoked: list[tuple[str, str, str]] = field(default_factory=list)  # model, sha, why
-    elapsed_s: float = 0.0
 
 
 def stale_approvals(registry: Registry, config: GateConfig) -> list[tuple[str, str, str]]:
@@ -63,28 +79,21 @@ def rejudge_stale(registry: Registry, config: GateConfig, run_id: str) -> Rejudg
     started = time.perf_counter()
     done = Rejudgement(config.version)
     for model_id, sha, _ in stale_approvals(registry, config):
-        gated = gate_sha(registry, model_id, sha, config, run_id)
+        done.gate_again(registry, model_id, sha, config, run_id)
         done.judged += 1
-        if gated.decision.passed:
-            done.still_passing += 1
-        else:
-            done.revoked.append((model_id, sha, gated.decision.message))
     done.elapsed_s = time.perf_counter() - started
     return done
 
 
 @dataclass
-class Rescan:
+class Rescan(Regating):
     """What one pass of re-scanning did."""
 
     scanner_key: str
     rescanned: int = 0
-    still_passing: int = 0
-    revoked: list[tuple[str, str, str]] = field(default_factory=list)  # model, sha, why
     # not re-scanned: its verified snapshot is no longer kept (or no header check is on
     # record); it stays stale, and the next scoring run with the Hub judges it
     waiting: list[tuple[str, str, str]] = field(default_factory=list)
-    elapsed_s: float = 0.0
 
 
 def scanner_key(config: GateConfig) -> str:
@@ -138,11 +147,7 @@ def rescan_stale(
         with registry.write() as con:
             write_metrics(con, model_id, sha, [verdict.row()], run_id)
         done.rescanned += 1
-        gated = gate_sha(registry, model_id, sha, config, run_id)
-        if gated.decision.passed:
-            done.still_passing += 1
-        else:
-            done.revoked.append((model_id, sha, gated.decision.message))
+        done.gate_again(registry, model_id, sha, config, run_id)
     done.elapsed_s = time.perf_counter() - started
     return done
 
