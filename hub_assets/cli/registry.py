@@ -238,7 +238,7 @@ def leaderboard_text(settings: Settings) -> str:
         frame = leaderboard(con)
     if not len(frame):
         return "(no evaluations yet)"
-    frame["rank"] = frame["rank"].map(lambda r: "" if r != r else str(int(r)))
+    frame["rank"] = frame["rank"].map(lambda r: "" if r is None or r != r else str(int(r)))
     return frame.astype(object).where(frame.notna(), "").to_string(index=False)
 
 

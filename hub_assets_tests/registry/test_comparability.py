@@ -219,7 +219,7 @@ def test_rows_from_before_keys_get_a_legacy_key_of_their_inputs(tmp_path):
         "thresholds, config_version, target_device, run_id, created_at) "
         "VALUES ('org/a', 's', true, '[]', 'ok', '{}', '2024.1', 'cpu', 'r', now())"
     )
-    assert migrate(con) == [22]
+    assert migrate(con, 22) == [22]
     keys = dict(con.execute("SELECT eval_run_id, basis_key FROM eval_runs").fetchall())
     assert keys["e1"] == keys["e2"] != keys["e3"]
     assert all(is_legacy(k) for k in keys.values())

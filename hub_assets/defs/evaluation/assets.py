@@ -259,7 +259,7 @@ def leaderboard(pipeline: PipelineResource) -> dg.MaterializeResult:
     records = [
         dg.TableRecord(
             {
-                k: None if v != v else int(v) if k == "rank" else v  # NaN → None
+                k: None if v is None or v != v else int(v) if k == "rank" else v  # NaN → None
                 for k, v in row.items()
             }
         )
