@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     # A judged model is `stale` when its latest evaluation (else its verdict) is older than
     # this (docs/operations.md)
     evidence_max_age_days: float = Field(default=7.0, gt=0, le=3650)
+    # After a scanner upgrade (or an allowlist change), a security verdict made under the
+    # earlier scanners is fresh this long; later it is `stale` (docs/operations.md)
+    scan_grace_hours: float = Field(default=24.0, ge=0, le=8760)
     # Events out (docs/operations.md): each lifecycle change POSTed to these URLs, signed
     # with the Standard Webhooks secret (whsec_ and base64), retried with back-off
     webhook_urls: CsvList = []

@@ -57,13 +57,13 @@ def _health(registry_path: str | None) -> list:
     """Every judged model's health under the current gate."""
     from hub_assets.errors import HubAssetsError
     from hub_assets.pipeline.context import Pipeline
-    from hub_assets.pipeline.health import health_report
+    from hub_assets.pipeline.health import HealthPolicy, health_report
 
     settings = settings_or_exit()
     try:
         registry = open_registry(settings, registry_path)
         gate = Pipeline(settings).gate_config()
-        return health_report(registry, gate, settings.evidence_max_age_days)
+        return health_report(registry, gate, HealthPolicy.of(settings))
     except HubAssetsError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

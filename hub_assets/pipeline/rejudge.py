@@ -31,8 +31,10 @@ from hub_assets.pipeline.gate import gate_sha
 from hub_assets.registry.evaluations import stale_evaluations
 from hub_assets.registry.metrics import (
     current_revision,
+    note_scanner_key,
     revision_metadata,
     revision_metrics,
+    scanner_key_known,
     stale_scans,
     stale_verdicts,
     write_metrics,
@@ -101,6 +103,20 @@ def scanner_key(config: GateConfig) -> str:
     return basis_key(scanner_basis(config.scanner_allowlist))
 
 
+def note_scanners(registry: Registry, config: GateConfig) -> str:
+    """Record when the installed scanners (with `config`'s allowlist) were first in use,
+    once (a read when already recorded); return their key. A scanner upgrade's grace
+    period counts from here (`HUB_ASSETS_SCAN_GRACE_HOURS`)."""
+    basis = scanner_basis(config.scanner_allowlist)
+    key = basis_key(basis)
+    with registry.read() as con:
+        known = scanner_key_known(con, key)
+    if not known:
+        with registry.write() as con:
+            note_scanner_key(con, key, basis)
+    return key
+
+
 def stale_scan_approvals(registry: Registry, config: GateConfig) -> list[tuple[str, str, str]]:
     """The approved revisions whose security verdict was made under other scanners, rule
     sets or allowlist: (model, sha, the key it was made under)."""
@@ -133,7 +149,7 @@ def rescan_stale(
     verified snapshot, record the new verdict and gate it again under `config`; those
     that fail are revoked."""
     started = time.perf_counter()
-    done = Rescan(scanner_key(config))
+    done = Rescan(note_scanners(registry, config))
     for model_id, sha, _ in stale_scan_approvals(registry, config):
         ev, base, previous, missing = _evidence(registry, model_id, sha)
         verdict = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hub_assets.comparability import basis_key
 from hub_assets.errors import HubAssetsError
 from hub_assets.evaluation.datasets import DatasetPin
 from hub_assets.evaluation.shadow import dataset_task_for
@@ -134,6 +135,8 @@ def judge_revision_security(
     if not verdict.reused:
         with registry.write() as con:
             reg_metrics.write_metrics(con, model_id, sha, [verdict.row()], run_id)
+            if verdict.basis:  # the scanners it was made under are in use from now
+                reg_metrics.note_scanner_key(con, basis_key(verdict.basis), verdict.basis)
     return SecurityVerdict(sha, verdict)
 
 

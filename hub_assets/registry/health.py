@@ -56,6 +56,9 @@ WITH verdict AS (
            max(created_at) AS evaluated_at
     FROM eval_runs WHERE $model IS NULL OR model_id = $model
     GROUP BY model_id, revision_sha
+), scan_grace AS (  -- over: the current scanners came into use before the deadline
+    SELECT coalesce(min(first_seen) < $scan_deadline, true) AS over
+    FROM scanner_keys WHERE key = $scanner_key
 ), regressions AS (
     SELECT model_id, revision_sha,
            string_agg(dataset_repo || ': ' || (regression ->> '$.summary'), '; ')
@@ -83,7 +86,7 @@ SELECT v.model_id,
         WHEN g.findings IS NOT NULL THEN 'at_risk'
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'stale'
-        WHEN s.key <> $scanner_key THEN 'stale'
+        WHEN s.key <> $scanner_key AND sg.over THEN 'stale'
         WHEN e.scorer <> $scorer_version THEN 'stale'
         WHEN coalesce(e.evaluated_at, a.decided_at, v.decided_at) < $oldest THEN 'stale'
         ELSE 'ok'
@@ -102,12 +105,12 @@ SELECT v.model_id,
         WHEN coalesce(a.config_version, v.config_version) IS DISTINCT FROM $version
             THEN 'judged under gate ' || coalesce(a.config_version, v.config_version, '?')
                  || ', the gate is ' || $version
-        WHEN s.key <> $scanner_key AND s.basis IS NOT NULL AND len(list_filter(
+        WHEN s.key <> $scanner_key AND sg.over AND s.basis IS NOT NULL AND len(list_filter(
                  $scanners, x -> json_extract(s.basis, '$.scanners."' || x || '"') IS NULL)) > 0
             THEN 'scanner coverage gap: scanned without ' || array_to_string(list_filter(
                  $scanners, x -> json_extract(s.basis, '$.scanners."' || x || '"') IS NULL),
                  ', ')
-        WHEN s.key <> $scanner_key
+        WHEN s.key <> $scanner_key AND sg.over
             THEN 'security verdict made under other scanners, rule sets or allowlist'
         WHEN e.scorer <> $scorer_version
             THEN 'evaluated by scorer v' || e.scorer || ', the scorer is v' || $scorer_version
@@ -121,6 +124,7 @@ SELECT v.model_id,
     END AS reason,
     coalesce(a.sha, v.sha) AS revision_sha
 FROM verdict v
+CROSS JOIN scan_grace sg
 LEFT JOIN approved a USING (model_id)
 LEFT JOIN latest l USING (model_id)
 LEFT JOIN models m USING (model_id)
@@ -144,12 +148,16 @@ def model_health(
     scanner_key: str | None = None,
     scorer_version: str | None = None,
     scanners: Sequence[str] = (),
+    scan_grace_hours: float = 0.0,
 ) -> list[tuple[str, str, str, str]]:
     """(model, health, reason, the revision it is about) of every judged model (or one);
     with `scanner_key` (the key a security verdict made now would have) a verdict made
     under other scanners is stale too (a coverage gap when it names none of `scanners`,
-    the engines installed now), with `scorer_version` an evaluation by another."""
-    oldest = (now or datetime.now(UTC)) - timedelta(days=max_age_days)
+    the engines installed now) once the current scanners have been in use longer than
+    `scan_grace_hours` (from `scanner_keys`; unrecorded: at once), with `scorer_version`
+    an evaluation by another."""
+    at = now or datetime.now(UTC)
+    oldest = at - timedelta(days=max_age_days)
     return con.execute(
         _HEALTH,
         {
@@ -160,6 +168,7 @@ def model_health(
             "scanner_key": scanner_key,
             "scorer_version": scorer_version,
             "scanners": list(scanners),
+            "scan_deadline": at - timedelta(hours=scan_grace_hours),
         },
     ).fetchall()
 
@@ -171,9 +180,11 @@ def health_counts(
     scanner_key: str | None = None,
     scorer_version: str | None = None,
     scanners: Sequence[str] = (),
+    scan_grace_hours: float = 0.0,
 ) -> dict[str, int]:
     """How many judged models have each health (every health named, zero or not)."""
-    oldest = datetime.now(UTC) - timedelta(days=max_age_days)
+    at = datetime.now(UTC)
+    oldest = at - timedelta(days=max_age_days)
     rows = con.execute(
         f"SELECT health, count(*) FROM ({_HEALTH}) GROUP BY health",
         {
@@ -184,6 +195,7 @@ def health_counts(
             "scanner_key": scanner_key,
             "scorer_version": scorer_version,
             "scanners": list(scanners),
+            "scan_deadline": at - timedelta(hours=scan_grace_hours),
         },
     ).fetchall()
     return {h.value: 0 for h in Health} | dict(rows)

@@ -239,6 +239,20 @@ def judged_revisions(
     ]
 
 
+def scanner_key_known(con: duckdb.DuckDBPyConnection, key: str) -> bool:
+    """Whether this scanner key's first use is recorded."""
+    return con.execute("SELECT 1 FROM scanner_keys WHERE key = ?", [key]).fetchone() is not None
+
+
+def note_scanner_key(con: duckdb.DuckDBPyConnection, key: str, basis: Mapping) -> None:
+    """Record the first use of a scanner key (a later call keeps the first time)."""
+    con.execute(
+        "INSERT INTO scanner_keys (key, basis, first_seen) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        [key, json.dumps(dict(basis)), now()],
+    )
+
+
 def stale_scans(con: duckdb.DuckDBPyConnection, current_key: str) -> list[tuple[str, str, str]]:
     """Approved revisions (a live package, the latest verdict a pass) whose security verdict
     was made under other scanners, rule sets or allowlist than those with `current_key`:

@@ -406,4 +406,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE eval_runs ADD COLUMN regression JSON;
         """,
     ),
+    (
+        25,
+        "scanner keys: when each set of scanners, rule sets and allowlist was first in use "
+        "(a security verdict made under earlier ones is fresh for the grace period after)",
+        """
+        CREATE TABLE scanner_keys (
+            key        VARCHAR PRIMARY KEY,
+            basis      JSON NOT NULL,
+            first_seen TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]

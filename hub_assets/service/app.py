@@ -32,7 +32,7 @@ from hub_assets.hub_protocol.routing import HubProtocol
 from hub_assets.mirror import mirror_state
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.context import Pipeline
-from hub_assets.pipeline.health import health_totals
+from hub_assets.pipeline.health import HealthPolicy, health_totals
 from hub_assets.pipeline.identity import Identity, Principal
 from hub_assets.registry import identity as reg_identity
 from hub_assets.registry.gate_configs import current_applied
@@ -123,12 +123,12 @@ def create_app(settings: Settings, registry: Registry, store: PackageStore) -> F
     app.state.identity = identity
     metrics_registry = CollectorRegistry(auto_describe=False)
 
-    gates, max_age = Pipeline(settings), settings.evidence_max_age_days
+    gates, policy = Pipeline(settings), HealthPolicy.of(settings)
 
     def health_now() -> dict[str, int]:
         return registry.cached(
             ("health_counts",),
-            lambda con: health_totals(con, gates.gate_config_given(current_applied(con)), max_age),
+            lambda con: health_totals(con, gates.gate_config_given(current_applied(con)), policy),
         )
 
     metrics_registry.register(RegistryCollector(registry, health_now))

@@ -10,7 +10,7 @@ from hub_assets.failures import outcome_of
 from hub_assets.ids import check_model_id
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.context import Pipeline
-from hub_assets.pipeline.health import health_on
+from hub_assets.pipeline.health import HealthPolicy, health_on
 from hub_assets.pipeline.samples import worst_samples
 from hub_assets.registry.gate_configs import current_applied
 from hub_assets.registry.metrics import latest_gate_result, revision_metrics
@@ -187,7 +187,7 @@ def add_model_routes(app: FastAPI, ctx: ServiceContext) -> None:
     def _health(con: object, model_id: str) -> dict | None:
         """The model's health under the current gate, on the caller's connection."""
         gate = pipeline.gate_config_given(current_applied(con))
-        found = health_on(con, gate, ctx.settings.evidence_max_age_days, model_id)
+        found = health_on(con, gate, HealthPolicy.of(ctx.settings), model_id)
         if not found:
             return None
         [one] = found

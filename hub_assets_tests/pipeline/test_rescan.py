@@ -123,6 +123,7 @@ def test_the_sensor_starts_a_rescan_after_the_engines_change(hub_client, discove
         registry=registry.location,
         work_dir=str(tmp_path / "work"),
         hub_endpoint="http://127.0.0.1:9",
+        scan_grace_hours=0,  # stale at once: the grace period is tested in test_health
     )
     with registry.write() as con:  # the verdict as the previous picklescan release made it
         con.execute(

@@ -7,7 +7,7 @@ import pytest
 from hub_assets.errors import ModelNotFoundError, RepoNotFoundError
 from hub_assets.gate.config import load_gate_config
 from hub_assets.hub.client import HubClient, HubSettings
-from hub_assets.pipeline.health import health_report
+from hub_assets.pipeline.health import HealthPolicy, health_report
 from hub_assets.pipeline.metadata import record_metadata
 from hub_assets.registry.metrics import write_gate_result
 
@@ -33,7 +33,7 @@ def _judged(registry, sha: str) -> None:
 
 
 def _health(registry) -> tuple[str, str]:
-    [one] = health_report(registry, load_gate_config(), 7)
+    [one] = health_report(registry, load_gate_config(), HealthPolicy(7, 24))
     return one.health, one.reason
 
 

@@ -22,7 +22,7 @@ from hub_assets.defs.trust.security import VERDICTS_SCHEMA
 from hub_assets.gate.evidence import GateEvidence
 from hub_assets.hardware.fit import fit_summary
 from hub_assets.metrics.table import DISPLAY_NAMES, GATE_METRICS
-from hub_assets.pipeline.health import health_report
+from hub_assets.pipeline.health import HealthPolicy, health_report
 from hub_assets.progress import ProgressLines
 from hub_assets.registry.evaluations import evaluation_dagster_run
 from hub_assets.registry.packages import revision_package
@@ -281,8 +281,8 @@ def quality_gate(context: dg.AssetExecutionContext, pipeline: PipelineResource) 
             )
             for row in evidence.metrics
         ]
-        max_age = stages.settings.evidence_max_age_days
-        checks += [health_check(h) for h in health_report(reg, config, max_age, model_id)]
+        policy = HealthPolicy.of(stages.settings)
+        checks += [health_check(h) for h in health_report(reg, config, policy, model_id)]
         return dg.MaterializeResult(
             metadata={
                 **evidence_metadata(

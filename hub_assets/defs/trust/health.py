@@ -8,7 +8,7 @@ import dagster as dg
 
 from hub_assets.defs.conventions import OWNERS, lane, tags
 from hub_assets.defs.trust.rejudge import rejudged_verdicts
-from hub_assets.pipeline.health import ModelHealth, health_report
+from hub_assets.pipeline.health import HealthPolicy, ModelHealth, health_report
 from hub_assets.resources import PipelineResource
 from hub_assets.states import Health
 
@@ -73,7 +73,7 @@ def model_health(
     sweep; show the counts and the models that are not ok."""
     stages = pipeline.get()
     gate = stages.gate_config()
-    report = health_report(stages.registry, gate, stages.settings.evidence_max_age_days)
+    report = health_report(stages.registry, gate, HealthPolicy.of(stages.settings))
     before = _previously_not_ok(context)
     partitions = set(context.instance.get_dynamic_partitions("hf_models"))
     not_ok = [h for h in report if h.health != Health.OK]

@@ -8,9 +8,9 @@ import dagster as dg
 from hub_assets.defs.conventions import OWNERS, lane, tags
 from hub_assets.errors import HubAssetsError
 from hub_assets.pipeline.rejudge import (
+    note_scanners,
     rejudge_stale,
     rescan_stale,
-    scanner_key,
     stale_approvals,
     stale_scan_approvals,
 )
@@ -93,6 +93,7 @@ def stale_verdicts_sensor(
     stages = pipeline.get()
     try:
         config = stages.gate_config()
+        key = note_scanners(stages.registry, config)  # the grace period counts from here
         stale = stale_approvals(stages.registry, config)
         scans = stale_scan_approvals(stages.registry, config)
     except HubAssetsError as e:
@@ -113,7 +114,6 @@ def stale_verdicts_sensor(
             f"{len(scans)} approved security verdicts were made under other scanners, rule "
             "sets or allowlist: scanning them again."
         )
-    key = scanner_key(config)
     last = (stale or scans)[-1][1][:12]
     return dg.RunRequest(
         run_key=f"rejudge-{config.version}-{key[:12]}-{len(stale)}-{len(scans)}-{last}",
