@@ -245,12 +245,13 @@ def scanner_key_known(con: duckdb.DuckDBPyConnection, key: str) -> bool:
 
 
 def note_scanner_key(con: duckdb.DuckDBPyConnection, key: str, basis: Mapping) -> None:
-    """Record the first use of a scanner key (a later call keeps the first time)."""
-    con.execute(
-        "INSERT INTO scanner_keys (key, basis, first_seen) VALUES (?, ?, ?) "
-        "ON CONFLICT (key) DO NOTHING",
-        [key, json.dumps(dict(basis)), now()],
-    )
+    """Record the first use of a scanner key (a later call keeps the first time; writers
+    take turns, so the check and the insert are one step)."""
+    if not scanner_key_known(con, key):
+        con.execute(
+            "INSERT INTO scanner_keys (key, basis, first_seen) VALUES (?, ?, ?)",
+            [key, json.dumps(dict(basis)), now()],
+        )
 
 
 def stale_scans(con: duckdb.DuckDBPyConnection, current_key: str) -> list[tuple[str, str, str]]:

@@ -358,3 +358,53 @@ def test_the_mirror_access_log_writes_the_shared_registry(shared_registry):
     assert pulled["last_at"] == "2027-01-15T08:00:01Z"
     [refused] = report["refusals"]
     assert (refused["caller"], refused["refusal"]) == ("anonymous", "gate_failed")
+
+
+def test_keys_scanners_and_deletions_on_postgres(hub_client, shared_registry):
+    """The comparability keys, the scanners' first use and an upstream deletion are
+    written and read the same way on PostgreSQL (health reads every one of them)."""
+    from hub_assets.gate.config import load_gate_config
+    from hub_assets.registry.health import model_health
+
+    discover(hub_client, shared_registry, run_id="run-1")
+    gate = load_gate_config()
+    with shared_registry.read() as con:
+        model, sha = con.execute("SELECT model_id, sha FROM models ORDER BY model_id").fetchone()
+    with shared_registry.write() as con:
+        reg_metrics.write_metrics(
+            con,
+            model,
+            sha,
+            [
+                {
+                    "metric": "security",
+                    "value": 1.0,
+                    "latency_ms": 1.0,
+                    "inputs_fingerprint": "f",
+                    "code_version": "security/v1",
+                    "details": {},
+                    "basis": {"scanners": {"picklescan": {"version": "1"}}},
+                }
+            ],
+            "run-1",
+        )
+        reg_metrics.write_gate_result(
+            con,
+            model_id=model,
+            sha=sha,
+            passed=True,
+            failed=[],
+            message="ok",
+            thresholds=gate.thresholds,
+            config_version=gate.version,
+            target_device=gate.target_device,
+            run_id="run-1",
+            basis=gate.basis(),
+        )
+        reg_metrics.note_scanner_key(con, "current", {"kind": "security"})
+        reg_metrics.note_scanner_key(con, "current", {"kind": "again"})  # kept once
+        assert reg.mark_upstream_deleted(con, model)
+    with shared_registry.read() as con:
+        assert con.execute("SELECT count(*) FROM scanner_keys").fetchone()[0] == 1
+        [(_, health, why, _)] = model_health(con, gate.version, 7, model, scanner_key="current")
+    assert health == "at_risk" and why.startswith("upstream repo deleted on the Hub")
