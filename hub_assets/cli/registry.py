@@ -230,6 +230,8 @@ def status(model_id: str, registry_path: str | None) -> None:
 
 def leaderboard_text(settings: Settings) -> str:
     """The leaderboard as a plain table."""
+    import pandas as pd
+
     from hub_assets.registry.evaluations import leaderboard
 
     registry = open_registry(settings)
@@ -238,7 +240,7 @@ def leaderboard_text(settings: Settings) -> str:
         frame = leaderboard(con)
     if not len(frame):
         return "(no evaluations yet)"
-    frame["rank"] = frame["rank"].map(lambda r: "" if r is None or r != r else str(int(r)))
+    frame["rank"] = [("" if pd.isna(r) else str(int(r))) for r in frame["rank"]]
     return frame.astype(object).where(frame.notna(), "").to_string(index=False)
 
 

@@ -108,7 +108,8 @@ def leaderboard(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     metric, its 95% interval, the chance score, the claimed value, the gate."""
     return con.execute(
         """
-        SELECT task, model_id, dataset, left(basis_key, 12) AS comparable, rank,
+        SELECT task, model_id, dataset, left(basis_key, 12) AS comparable,
+               CAST(rank AS DOUBLE) AS rank,
                contamination, gate_passed,
                ci_low > chance AS above_chance,
                CASE WHEN claimed IS NULL THEN NULL

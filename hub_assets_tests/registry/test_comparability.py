@@ -9,9 +9,12 @@ import random
 import subprocess
 import sys
 
+import dagster as dg
 import duckdb
 
+from hub_assets.cli.registry import leaderboard_text
 from hub_assets.comparability import basis_key, digest, is_legacy
+from hub_assets.defs.evaluation.assets import leaderboard
 from hub_assets.evaluation.measurement import evaluation_key
 from hub_assets.gate.config import load_gate_config
 from hub_assets.metrics.security_judgment import scanner_basis
@@ -19,6 +22,8 @@ from hub_assets.registry import evaluations as reg_eval
 from hub_assets.registry.metrics import write_gate_result, write_metrics
 from hub_assets.registry.migrations import migrate
 from hub_assets.registry.models import now
+from hub_assets.settings import load_settings
+from hub_assets_tests.pipeline_resource import pipeline_resources
 
 QA_SET = "org/squad-mini"
 # every input a score rests on, each with two values
@@ -83,7 +88,7 @@ def _evaluated(con, model: str, n: int, score: float, **inputs) -> str:
     return run
 
 
-def test_scores_with_different_keys_are_never_ranked_together(registry):
+def test_scores_with_different_keys_are_never_ranked_together(registry, tmp_path, monkeypatch):
     registry.ensure_schema()
     rng = random.Random(7)
     combos = list(itertools.product(*VARIANTS.values()))
@@ -111,6 +116,17 @@ def test_scores_with_different_keys_are_never_ranked_together(registry):
     models = board[~board["model_id"].str.startswith("(chance")]
     assert len(models) == 60
     assert models.groupby("comparable")["rank"].min().eq(1).all()
+
+    # as users see it: the CLI's table and the Dagster asset's (chance rows have no rank)
+    monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
+    text = leaderboard_text(load_settings())
+    header, first = text.splitlines()[:2]
+    assert header.split()[:5] == ["task", "model_id", "dataset", "comparable", "rank"]
+    assert first.split()[4] == "1"
+    shown = dg.materialize([leaderboard], resources=pipeline_resources(None, registry, tmp_path))
+    table = shown.asset_materializations_for_node("leaderboard")[0].metadata["leaderboard"]
+    ranks = {r.data["model_id"].startswith("(chance"): r.data["rank"] for r in table.value.records}
+    assert ranks[True] is None and isinstance(ranks[False], int)
 
 
 def test_the_key_changes_with_every_input_and_only_them():

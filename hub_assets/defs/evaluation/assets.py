@@ -1,6 +1,7 @@
 """Shadow evaluations: pinned datasets, per-model scores, the leaderboard."""
 
 import dagster as dg
+import pandas as pd
 
 from hub_assets.defs.conventions import (
     BATCHED,
@@ -258,10 +259,7 @@ def leaderboard(pipeline: PipelineResource) -> dg.MaterializeResult:
     frame = leaderboard_frame(pipeline.get().registry)
     records = [
         dg.TableRecord(
-            {
-                k: None if v is None or v != v else int(v) if k == "rank" else v  # NaN → None
-                for k, v in row.items()
-            }
+            {k: None if _missing(v) else int(v) if k == "rank" else v for k, v in row.items()}
         )
         for row in frame.to_dict(orient="records")
     ]
@@ -274,6 +272,11 @@ def leaderboard(pipeline: PipelineResource) -> dg.MaterializeResult:
             "inputs_fingerprint": fingerprint(frame.to_dict(orient="records")),
         }
     )
+
+
+def _missing(value: object) -> bool:
+    """A cell pandas marks missing (None, NaN, NA), for the table's None."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def leaderboard_frame(reg: Registry):  # noqa: ANN201 - a pandas DataFrame
