@@ -328,6 +328,28 @@ def gated_registry(hub_client, registry):
     return make
 
 
+def record_pass(con, model_id: str, sha: str, run_id: str = "r1") -> None:
+    """A passing gate result for `model_id@sha` under the built-in gate config, with its
+    basis (as `pipeline.gate` records one)."""
+    from hub_assets.gate.config import load_gate_config
+    from hub_assets.registry.metrics import write_gate_result
+
+    gate = load_gate_config()
+    write_gate_result(
+        con,
+        model_id=model_id,
+        sha=sha,
+        passed=True,
+        failed=[],
+        message="ok",
+        thresholds=gate.thresholds,
+        config_version=gate.version,
+        target_device=gate.target_device,
+        run_id=run_id,
+        basis=gate.basis(),
+    )
+
+
 def reload_definitions() -> None:
     """Rebuild the settings and the Dagster definitions from the current environment."""
     import importlib

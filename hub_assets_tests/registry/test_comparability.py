@@ -19,10 +19,11 @@ from hub_assets.evaluation.measurement import evaluation_key
 from hub_assets.gate.config import load_gate_config
 from hub_assets.metrics.security_judgment import scanner_basis
 from hub_assets.registry import evaluations as reg_eval
-from hub_assets.registry.metrics import write_gate_result, write_metrics
+from hub_assets.registry.metrics import write_metrics
 from hub_assets.registry.migrations import migrate
 from hub_assets.registry.models import now
 from hub_assets.settings import load_settings
+from hub_assets_tests.conftest import record_pass
 from hub_assets_tests.pipeline_resource import pipeline_resources
 
 QA_SET = "org/squad-mini"
@@ -199,19 +200,7 @@ def test_metric_values_and_gate_results_record_their_basis(registry):
             ],
             "r",
         )
-        write_gate_result(
-            con,
-            model_id="org/a",
-            sha="a" * 40,
-            passed=True,
-            failed=[],
-            message="ok",
-            thresholds=gate.thresholds,
-            config_version=gate.version,
-            target_device=gate.target_device,
-            run_id="r",
-            basis=gate.basis(),
-        )
+        record_pass(con, "org/a", "a" * 40)
         rows = dict(con.execute("SELECT metric, basis_key FROM metric_values").fetchall())
         gate_key = con.execute("SELECT basis_key FROM v_gate").fetchone()[0]
     assert rows["security"] == basis_key({"kind": "security", "scanners": {"picklescan": "1.0"}})

@@ -25,6 +25,7 @@ from hub_assets.registry import packages as reg_packages
 from hub_assets.registry.location import registry_at
 from hub_assets.registry.migrations import LATEST, latest_views
 from hub_assets.registry.postgres import PostgresRegistry
+from hub_assets_tests.conftest import record_pass
 
 pytestmark = pytest.mark.xdist_group("postgres")
 
@@ -388,19 +389,7 @@ def test_keys_scanners_and_deletions_on_postgres(hub_client, shared_registry):
             ],
             "run-1",
         )
-        reg_metrics.write_gate_result(
-            con,
-            model_id=model,
-            sha=sha,
-            passed=True,
-            failed=[],
-            message="ok",
-            thresholds=gate.thresholds,
-            config_version=gate.version,
-            target_device=gate.target_device,
-            run_id="run-1",
-            basis=gate.basis(),
-        )
+        record_pass(con, model, sha, "run-1")
         reg_metrics.note_scanner_key(con, "current", {"kind": "security"})
         reg_metrics.note_scanner_key(con, "current", {"kind": "again"})  # kept once
         assert reg.mark_upstream_deleted(con, model)
