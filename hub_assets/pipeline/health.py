@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from hub_assets.evaluation.datasets import pins_from
 from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import GateConfig
 from hub_assets.metrics.scanners import SCANNERS
@@ -23,11 +24,18 @@ class HealthPolicy:
 
     max_age_days: float
     scan_grace_hours: float
+    # the evaluation sets pinned now (`repo@revision`); None: a moved pin is not checked
+    pins: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> HealthPolicy:
-        """The policy the settings give."""
-        return cls(settings.evidence_max_age_days, settings.scan_grace_hours)
+        """The policy the settings give (with their pinned evaluation sets)."""
+        pins = pins_from(settings.qa_dataset, settings.retrieval_dataset)
+        return cls(
+            settings.evidence_max_age_days,
+            settings.scan_grace_hours,
+            tuple(f"{p.repo_id}@{p.revision}" for p in pins),
+        )
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ def _current(gate: GateConfig, policy: HealthPolicy) -> dict:
         "scorer_version": SCORER_VERSION,
         "scanners": SCANNERS,
         "scan_grace_hours": policy.scan_grace_hours,
+        "pinned": policy.pins,
     }
 
 

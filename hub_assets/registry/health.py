@@ -11,7 +11,8 @@ well under a second): `revoked`, `at_risk`, `stale` or `ok`, with the reason.
 - `stale`: the served verdict was made under another gate version than the current one,
   or its security verdict under other scanners, rule sets or allowlist (its comparability
   key is not the current one; a scanner coverage gap when an engine installed now is not
-  among those that made it), or its evaluation by another scorer version; or its latest
+  among those that made it), or its evaluation by another scorer version or on a set
+  revision that is no longer pinned; or its latest
   evaluation (a revision never evaluated: its verdict) is older than the evidence policy
   allows;
 - `ok`: none of these.
@@ -56,6 +57,17 @@ WITH verdict AS (
            max(created_at) AS evaluated_at
     FROM eval_runs WHERE $model IS NULL OR model_id = $model
     GROUP BY model_id, revision_sha
+), unpinned AS (  -- sets whose latest evaluation used a revision no longer pinned
+    SELECT model_id, revision_sha,
+           string_agg(dataset_repo || '@' || left(revision, 12), ', ') AS sets
+    FROM (
+        SELECT model_id, revision_sha, dataset_repo,
+               arg_max(dataset_revision, created_at) AS revision
+        FROM eval_runs WHERE $model IS NULL OR model_id = $model
+        GROUP BY model_id, revision_sha, dataset_repo
+    )
+    WHERE $check_pins AND NOT list_contains($pinned, dataset_repo || '@' || revision)
+    GROUP BY model_id, revision_sha
 ), scan_grace AS (  -- over: the current scanners came into use before the deadline
     SELECT coalesce(min(first_seen) < $scan_deadline, true) AS over
     FROM scanner_keys WHERE key = $scanner_key
@@ -88,6 +100,7 @@ SELECT v.model_id,
             THEN 'stale'
         WHEN s.key <> $scanner_key AND sg.over THEN 'stale'
         WHEN e.scorer <> $scorer_version THEN 'stale'
+        WHEN u.sets IS NOT NULL THEN 'stale'
         WHEN coalesce(e.evaluated_at, a.decided_at, v.decided_at) < $oldest THEN 'stale'
         ELSE 'ok'
     END AS health,
@@ -114,6 +127,8 @@ SELECT v.model_id,
             THEN 'security verdict made under other scanners, rule sets or allowlist'
         WHEN e.scorer <> $scorer_version
             THEN 'evaluated by scorer v' || e.scorer || ', the scorer is v' || $scorer_version
+        WHEN u.sets IS NOT NULL
+            THEN 'evaluated on a set revision no longer pinned: ' || u.sets
         WHEN e.evaluated_at < $oldest
             THEN 'evaluated on ' || strftime(e.evaluated_at, '%Y-%m-%d')
                  || ', older than ' || $max_age_days || ' days'
@@ -132,6 +147,7 @@ LEFT JOIN model_revisions r
     ON r.model_id = v.model_id AND r.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN scans s ON s.model_id = v.model_id AND s.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN evals e ON e.model_id = v.model_id AND e.revision_sha = coalesce(a.sha, v.sha)
+LEFT JOIN unpinned u ON u.model_id = v.model_id AND u.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN regressions g
     ON g.model_id = v.model_id AND g.revision_sha = coalesce(a.sha, v.sha)
 LEFT JOIN judged_heads h ON h.model_id = v.model_id AND h.revision_sha = m.sha
@@ -149,13 +165,15 @@ def model_health(
     scorer_version: str | None = None,
     scanners: Sequence[str] = (),
     scan_grace_hours: float = 0.0,
+    pinned: Sequence[str] | None = None,
 ) -> list[tuple[str, str, str, str]]:
     """(model, health, reason, the revision it is about) of every judged model (or one);
     with `scanner_key` (the key a security verdict made now would have) a verdict made
     under other scanners is stale too (a coverage gap when it names none of `scanners`,
     the engines installed now) once the current scanners have been in use longer than
     `scan_grace_hours` (from `scanner_keys`; unrecorded: at once), with `scorer_version`
-    an evaluation by another."""
+    an evaluation by another, with `pinned` (the `repo@revision` sets pinned now) an
+    evaluation on a set revision no longer pinned."""
     at = now or datetime.now(UTC)
     oldest = at - timedelta(days=max_age_days)
     return con.execute(
@@ -169,6 +187,8 @@ def model_health(
             "scorer_version": scorer_version,
             "scanners": list(scanners),
             "scan_deadline": at - timedelta(hours=scan_grace_hours),
+            "check_pins": pinned is not None,
+            "pinned": list(pinned or []),
         },
     ).fetchall()
 
@@ -181,6 +201,7 @@ def health_counts(
     scorer_version: str | None = None,
     scanners: Sequence[str] = (),
     scan_grace_hours: float = 0.0,
+    pinned: Sequence[str] | None = None,
 ) -> dict[str, int]:
     """How many judged models have each health (every health named, zero or not)."""
     at = datetime.now(UTC)
@@ -196,6 +217,8 @@ def health_counts(
             "scorer_version": scorer_version,
             "scanners": list(scanners),
             "scan_deadline": at - timedelta(hours=scan_grace_hours),
+            "check_pins": pinned is not None,
+            "pinned": list(pinned or []),
         },
     ).fetchall()
     return {h.value: 0 for h in Health} | dict(rows)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 
 from hub_assets.cli import main
+from hub_assets.evaluation.datasets import DEFAULT_PINS
 from hub_assets.evaluation.measurement import SCORER_VERSION
 from hub_assets.gate.config import load_gate_config
 from hub_assets.metrics.scanners import SCANNERS as ENGINES
@@ -16,6 +17,7 @@ from hub_assets.registry.models import append_status
 
 GATE = load_gate_config().version
 SCANNERS = scanner_key(load_gate_config())  # the key of a security verdict made now
+QA_PIN = next(p for p in DEFAULT_PINS if p.task == "qa")  # pinned by default
 NOW = datetime.now(UTC)
 
 
@@ -66,9 +68,9 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
             "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
             "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
             "scorer_version, scores, claims, samples, failed_samples, run_id, created_at) "
-            "VALUES ('e1', 'k', 'acme/old-scorer', ?, 'qa', 'd', 'r', 'f', '{}', '0', '{}', "
+            "VALUES ('e1', 'k', 'acme/old-scorer', ?, 'qa', ?, ?, 'f', '{}', '0', '{}', "
             "'[]', 1, 0, 'r', ?)",
-            ["4" * 40, NOW],
+            ["4" * 40, QA_PIN.repo_id, QA_PIN.revision, NOW],
         )
         _approved(con, "acme/two-engines", "6" * 40)  # scanned before ModelScan was added
         con.execute(
@@ -83,6 +85,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
         )
         _approved(con, "acme/regressed", "5" * 40)
         _approved(con, "acme/old-eval", "7" * 40)
+        _approved(con, "acme/old-pin", "9" * 40)
         for run, model, sha, found, at in (
             ("e2", "acme/regressed", "5", ["f1 dropped by 0.2"], NOW - timedelta(hours=1)),
             ("e3", "acme/ok", "a", [], NOW),  # compared, nothing dropped
@@ -90,18 +93,21 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
             ("e4", "acme/regressed", "5", [], NOW - timedelta(hours=2)),
             # judged again today, but measured a month ago: the evaluation is the evidence
             ("e5", "acme/old-eval", "7", [], NOW - timedelta(days=30)),
+            ("e6", "acme/old-pin", "9", [], NOW),  # on a revision of the set since moved
         ):
             con.execute(
                 "INSERT INTO eval_runs (eval_run_id, cache_key, model_id, revision_sha, task, "
                 "dataset_repo, dataset_revision, dataset_fingerprint, generation_config, "
                 "scorer_version, scores, claims, samples, failed_samples, run_id, created_at, "
-                "regression) VALUES (?, ?, ?, ?, 'qa', 'org/set', 'r', 'f', '{}', ?, '{}', "
+                "regression) VALUES (?, ?, ?, ?, 'qa', ?, ?, 'f', '{}', ?, '{}', "
                 "'[]', 1, 0, 'r', ?, ?)",
                 [
                     run,
                     run,
                     model,
                     sha * 40,
+                    QA_PIN.repo_id,
+                    "f" * 40 if model == "acme/old-pin" else QA_PIN.revision,
                     SCORER_VERSION,
                     at,
                     json.dumps({"findings": found, "summary": "; ".join(found) or "none"}),
@@ -121,6 +127,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
                 scanner_key=SCANNERS,
                 scorer_version=SCORER_VERSION,
                 scanners=ENGINES,
+                pinned=[f"{QA_PIN.repo_id}@{QA_PIN.revision}"],
             )
         }
         counts = health_counts(con, GATE, 7, scanner_key=SCANNERS, scorer_version=SCORER_VERSION)
@@ -148,7 +155,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     )
     assert rows["acme/regressed"][:2] == (
         "at_risk",
-        "open regression: org/set: f1 dropped by 0.2",
+        f"open regression: {QA_PIN.repo_id}: f1 dropped by 0.2",
     )
     assert rows["acme/two-engines"][:2] == (
         "stale",
@@ -157,7 +164,11 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     assert rows["acme/old-eval"][0] == "stale"
     assert rows["acme/old-eval"][1].startswith("evaluated on "), rows["acme/old-eval"]
     assert rows["acme/old-eval"][1].endswith(", older than 7 days")
-    assert counts == {"ok": 2, "stale": 6, "at_risk": 3, "revoked": 1}
+    assert rows["acme/old-pin"][:2] == (
+        "stale",
+        f"evaluated on a set revision no longer pinned: {QA_PIN.repo_id}@{'f' * 12}",
+    )
+    assert counts == {"ok": 3, "stale": 6, "at_risk": 3, "revoked": 1}  # pins not given
     # a longer evidence policy: the 30-day-old verdict is current
     with registry.read() as con:
         assert model_health(con, GATE, 60, "acme/old-evidence")[0][1] == "ok"
@@ -165,7 +176,7 @@ def test_every_health_with_its_reason(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
     shown = CliRunner().invoke(main, ["health"])
     assert shown.exit_code == 0, shown.output
-    assert "12 judged models: 2 ok, 6 stale, 3 at_risk, 1 revoked" in shown.output
+    assert "13 judged models: 2 ok, 7 stale, 3 at_risk, 1 revoked" in shown.output
     assert "acme/moved" in shown.output and "acme/ok" not in shown.output
     one = CliRunner().invoke(main, ["health", "--model", "acme/ok", "--format", "json"])
     assert json.loads(one.output)[0]["health"] == "ok"
