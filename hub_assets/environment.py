@@ -28,6 +28,29 @@ def child_environment(set: dict[str, str] | None = None, drop: tuple[str, ...] =
     return env
 
 
+# All a boxed child that loads untrusted model files is handed of this process's environment
+# (the values it needs are set by its caller): no secret of any kind, which an allowlist
+# keeps so for the ones nobody thought of (a cloud key, a database URL, a webhook secret).
+BOX_PASSES = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+
+def box_environment(set: dict[str, str]) -> dict:
+    """The environment for a boxed child (see BOX_PASSES): the allowlisted names of this
+    process's, the outside lookups off, and `set`."""
+    passed = {name: os.environ[name] for name in BOX_PASSES if name in os.environ}
+    return {**passed, **NO_OUTSIDE_LOOKUPS, **set}
+
+
 def publish_to_children(**values: str) -> None:
     """Export values to this process's environment for the child processes it starts
     (Dagster's own subprocesses read DAGSTER_HOME and the Hub endpoint from there)."""

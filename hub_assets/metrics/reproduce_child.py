@@ -22,6 +22,7 @@ from pathlib import Path
 from hub_assets.errors import NotClearedError
 from hub_assets.evaluation.loader import from_pretrained, load_failure_words
 from hub_assets.hub.clearance import require_cleared
+from hub_assets.metrics.warm_box import rss_offset, status_bytes
 
 FIXED_TEXT = "The town of Kalo was founded by"
 FIXED_QUESTION = ("Who founded Kalo?", "Kalo lies on the Mira river. It was founded by Ada Lo.")
@@ -31,15 +32,12 @@ NEW_TOKENS = 5
 def peak_rss() -> int:
     """This process's peak resident memory in bytes: VmHWM of /proc/self/status, which
     starts afresh at exec (getrusage's ru_maxrss keeps the forked parent's high-water
-    mark across exec, so a child of a large process would read the parent's size)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    mark across exec, so a child of a large process would read the parent's size); in a
+    child of the warm box, what a cold process would have read (`warm_box.rss_offset`)."""
+    peak = status_bytes("VmHWM")
+    if not peak:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return peak + rss_offset()
 
 
 class Clock:
@@ -168,6 +166,22 @@ def _fallback(path: str, task: str, clock: Clock) -> str:
 
 def _error_words(e: BaseException) -> str:
     return load_failure_words(e)
+
+
+def preload() -> None:
+    """Import what every run needs (the warm box server calls this once, before forking
+    the children that run models): torch, transformers' pipelines and model classes."""
+    import torch  # noqa: F401
+    from transformers import (  # noqa: F401
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+        pipeline,
+    )
+
+    import hub_assets.evaluation.backends  # noqa: F401
 
 
 def main(path: str, task: str, gguf: str | None = None, base: str | None = None) -> dict:

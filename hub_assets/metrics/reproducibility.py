@@ -5,10 +5,12 @@ files: pickles are never read; a PEFT adapter's base too) come from the verified
 store, so nothing unverified is ever run; then `reproduce_child` loads them with transformers
 (`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, in
 the box of `metrics.sandbox` (stdin closed, scratch folder, no writes elsewhere, no TCP,
-a timeout and an address-space cap), and only once the snapshot bears its passing
-security verdict. 1.0 runs as documented; 0.5 runs only with a fallback;
-0.0 fails. The reason is recorded either way, with the run's measurement (peak RSS, load
-time, time to the first output) for the hardware-fit estimate's error.
+a timeout and an address-space cap), forked by `metrics.warm_box` (which imported the
+runtime once, so a run takes a fraction of a second, not the six of a cold start), and
+only once the snapshot bears its passing security verdict. 1.0 runs as documented; 0.5 runs
+only with a fallback; 0.0 fails. The reason is recorded either way, with the run's
+measurement (peak RSS, load time, time to the first output) for the hardware-fit
+estimate's error.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub_assets.environment import child_environment
+from hub_assets.environment import box_environment
 from hub_assets.errors import (
     GatedModelError,
     MalformedGgufError,
@@ -35,9 +37,11 @@ from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
 from hub_assets.metrics.sandbox import run_boxed
 from hub_assets.metrics.trust import MetricResult
+from hub_assets.metrics.warm_box import warm_box
 
 log = logging.getLogger(__name__)
 SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}
+_CHILD = "hub_assets.metrics.reproduce_child"
 
 
 @dataclass(frozen=True)
@@ -135,24 +139,27 @@ def _run_child(
     gguf: str | None = None,
     base: Path | None = None,
 ) -> MetricResult:
-    env = child_environment(
-        set={
+    env = box_environment(
+        {
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
             "OMP_NUM_THREADS": "1",
             "TRANSFORMERS_VERBOSITY": "error",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        },
-        drop=("HF_TOKEN",),  # the child needs no secret
-    )
+        }
+    )  # no secret, no setting: the child needs none
     log.info("reproducibility child started for %s (%s)", model_id, task)
+    # absolute paths: the child runs in a scratch folder of its own
+    args = (
+        [str(Path(target).resolve()), task]
+        + (["--gguf", gguf] if gguf else [])
+        + (["--base", str(Path(base).resolve())] if base else [])
+    )
     try:
-        proc = run_boxed(
-            # absolute paths: the child runs in a scratch folder of its own
-            [sys.executable, "-m", "hub_assets.metrics.reproduce_child"]
-            + [str(Path(target).resolve()), task]
-            + (["--gguf", gguf] if gguf else [])
-            + (["--base", str(Path(base).resolve())] if base else []),
+        proc = warm_box(env, [_CHILD]).run(
+            _CHILD, args, timeout_s=limits.timeout_s, memory_mb=limits.memory_mb
+        ) or run_boxed(  # the warm box could not be had: the same box, started cold
+            [sys.executable, "-m", _CHILD, *args],
             env=env,
             timeout_s=limits.timeout_s,
             memory_mb=limits.memory_mb,

@@ -1,0 +1,136 @@
+"""The warm box: a forked child is boxed exactly as a cold one, a fault costs nothing but
+time, and a run's memory measurement reads as a cold process's."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from hub_assets.devhub.catalog import Catalog
+from hub_assets.devhub.demo_catalog import MINILM, ORG
+from hub_assets.environment import box_environment
+from hub_assets.hub.clearance import mark_cleared
+from hub_assets.metrics.sandbox import landlock_abi, run_boxed
+from hub_assets.metrics.warm_box import WarmBox
+
+PROBE = "hub_assets_tests.metrics.box_probe"
+CHILD = "hub_assets.metrics.reproduce_child"
+ENV = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture
+def box():
+    box = WarmBox(ENV, [PROBE])
+    yield box
+    box.close()
+
+
+def probe(box: WarmBox, action: str, arg: str, **limits) -> dict:
+    limits = {"timeout_s": 30, "memory_mb": 2048} | limits
+    result = box.run(PROBE, [action, arg], **limits)
+    assert result is not None and result.returncode == 0, result
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_forked_child_is_boxed_like_a_cold_one(box, tmp_path):
+    outside = tmp_path / "outside.txt"
+    seen = probe(box, "write", str(outside))
+    assert seen["stdin"] == ""  # nothing to read, nothing can answer a prompt
+    assert seen["cwd"] == seen["home"] == seen["tmpdir"]  # its own scratch folder
+    assert seen["cwd"] != os.getcwd() and not os.path.exists(seen["cwd"])  # removed after
+    assert seen["inside"] == "written"
+    # only its own stdin, stdout and stderr (and the listing's own descriptor): the
+    # server's request and reply pipes are closed before the child's module starts
+    assert len(seen["open_fds"]) <= 4 and seen["open_fds"][:3] == [0, 1, 2], seen
+    if landlock_abi() > 0:  # this kernel has Landlock: writes are confined
+        assert seen["outside"] == "PermissionError" and not outside.exists()
+    assert seen["cwd"] != probe(box, "write", str(outside))["cwd"]  # a new folder a run
+
+
+def test_no_tcp_from_a_forked_child_where_the_kernel_can_forbid_it(box):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        seen = probe(box, "connect", str(server.getsockname()[1]))
+    assert seen["tcp"] == ("PermissionError" if landlock_abi() >= 4 else "connected")
+
+
+def test_a_child_past_its_timeout_is_killed_and_the_next_run_is_served(box):
+    with pytest.raises(subprocess.TimeoutExpired):
+        box.run(PROBE, ["sleep", "60"], timeout_s=0.5, memory_mb=2048)
+    assert probe(box, "none", "0")["inside"] == "written"
+
+
+def test_the_memory_cap_holds_in_a_forked_child(box):
+    over = box.run(PROBE, ["allocate", "4096"], timeout_s=30, memory_mb=2048)
+    assert over.returncode != 0 and "MemoryError" in over.stderr
+    assert probe(box, "allocate", "64")["inside"] == "written"
+
+
+def test_a_server_that_dies_is_started_again(box):
+    probe(box, "none", "0")
+    first = box._proc.pid
+    os.kill(first, signal.SIGKILL)
+    box._proc.wait()
+    assert probe(box, "none", "0")["inside"] == "written"
+    assert box._proc.pid != first
+
+
+def test_a_server_that_cannot_start_hands_the_run_back_for_a_cold_start():
+    broken = WarmBox(ENV, ["hub_assets_tests.metrics.no_such_module"])
+    try:
+        assert broken.run(PROBE, ["none", "0"], timeout_s=30, memory_mb=2048) is None
+    finally:
+        broken.close()
+
+
+@pytest.mark.parametrize(
+    ("model_id", "task"),
+    [(f"{ORG}/tiny-gpt2-complete", "text-generation"), (MINILM, "feature-extraction")],
+)
+def test_a_warm_run_measures_what_a_cold_one_does(demo_catalog, tmp_path, model_id, task):
+    """The hardware-fit estimate is judged against this measurement: a forked child's peak
+    RSS must read as a cold process's (within 10 %), not as the few pages it touched."""
+    snapshot = tmp_path / "snapshot"
+    for path, entry in Catalog(demo_catalog).repo("model", model_id).head.files.items():
+        if path.endswith((".safetensors", ".json", ".txt")):
+            (snapshot / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Catalog(demo_catalog).blob_path(entry.sha256), snapshot / path)
+    mark_cleared(snapshot, "sha", "pass", "fingerprint")
+    env = {**ENV, "TOKENIZERS_PARALLELISM": "false", "TRANSFORMERS_VERBOSITY": "error"}
+    args = [str(snapshot), task]
+    box = WarmBox(env, [CHILD])
+    try:
+        warm = [box.run(CHILD, args, timeout_s=120, memory_mb=4096) for _ in range(2)]
+    finally:
+        box.close()
+    cold = run_boxed([sys.executable, "-m", CHILD, *args], env=env, timeout_s=120, memory_mb=4096)
+    outcomes = [json.loads(r.stdout.strip().splitlines()[-1]) for r in (*warm, cold)]
+    assert [o["status"] for o in outcomes] == ["documented"] * 3, outcomes
+    assert outcomes[0]["output"] == outcomes[2]["output"]
+    peaks = [o["measurement"]["peak_rss_bytes"] for o in outcomes]
+    assert abs(peaks[1] - peaks[2]) / peaks[2] <= 0.10, peaks
+
+
+def test_a_boxed_child_is_handed_no_secret(monkeypatch):
+    """The child that loads untrusted files gets an allowlisted environment: no token, no
+    cloud key, no database password, no webhook secret, not even an unforeseen one."""
+    secrets = {
+        "HF_TOKEN": "hf_secret",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "HUB_ASSETS_REGISTRY": "postgresql://hub:pw@127.0.0.1/registry",
+        "HUB_ASSETS_WEBHOOK_SECRET": "whsec_" + "a" * 32,
+        "SOME_FUTURE_VENDOR_KEY": "vendor-secret",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    env = box_environment({"HF_HUB_OFFLINE": "1"})
+    assert not set(secrets) & set(env)
+    assert not any(v in "".join(env.values()) for v in secrets.values())
+    assert env["PATH"] == os.environ["PATH"] and env["HF_HUB_OFFLINE"] == "1"
+    assert env["HF_HUB_DISABLE_TELEMETRY"] == "1"
