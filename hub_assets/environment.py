@@ -51,6 +51,13 @@ def box_environment(set: dict[str, str]) -> dict:
     return {**passed, **NO_OUTSIDE_LOOKUPS, **set}
 
 
+def become(env: dict[str, str]) -> None:
+    """Make this process's environment exactly `env`: a forked child taking on the one its
+    caller would have handed an exec'd child (`box.warm`)."""
+    os.environ.clear()
+    os.environ.update(env)
+
+
 def publish_to_children(**values: str) -> None:
     """Export values to this process's environment for the child processes it starts
     (Dagster's own subprocesses read DAGSTER_HOME and the Hub endpoint from there)."""

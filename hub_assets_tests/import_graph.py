@@ -29,6 +29,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "ids",
             "comparability",
             "environment",
+            "box",
             "extras",
             "progress",
             "settings",

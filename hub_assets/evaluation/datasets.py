@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hub_assets.box.sandbox import BoxedResult
+from hub_assets.box.warm import warm_box
 from hub_assets.environment import child_environment
 from hub_assets.errors import DatasetLoadError
 from hub_assets.evaluation.measurement import QA_TASK, RETRIEVAL_TASK
@@ -129,22 +131,7 @@ def cache_dataset(
             for (config, split), name in zip(pin.splits, names, strict=True)
             for part in (config, split, work / name)
         ]
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hub_assets.evaluation.fetch_dataset",
-                pin.repo_id,
-                pin.revision,
-                str(cache_root / ".hf"),
-                *triples,
-            ],
-            stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout_s,
-        )
+        proc = _load([pin.repo_id, pin.revision, str(cache_root / ".hf"), *triples], env, timeout_s)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             splits = ", ".join(f"{c}/{s}" for c, s in pin.splits)
@@ -171,6 +158,34 @@ def cache_dataset(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return CachedDataset(pin, folder, fingerprint, rows, True)
+
+
+_LOADER = "hub_assets.evaluation.fetch_dataset"
+# what `datasets` and huggingface_hub read as they are imported (the endpoint, the caches):
+# the warm loader is started with these, and started again when they change
+_READ_AT_IMPORT = ("HF_", "XDG_", "HOME")
+
+
+def _load(
+    args: list[str], env: dict, timeout_s: float
+) -> BoxedResult | subprocess.CompletedProcess:
+    """Run the loader child on `args` (see fetch_dataset): forked from the warm box server,
+    which imported `datasets` once, else started cold; `subprocess.TimeoutExpired` past
+    the timeout either way."""
+    imported = {k: v for k, v in env.items() if k.startswith(_READ_AT_IMPORT)}
+    warm = warm_box(imported, [_LOADER]).run(
+        _LOADER, args, timeout_s=timeout_s, confined=False, env=env
+    )
+    if warm is not None:
+        return warm
+    return subprocess.run(
+        [sys.executable, "-m", _LOADER, *args],
+        stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+    )
 
 
 def _child_env(endpoint: str, token: str | None) -> dict:
@@ -213,15 +228,8 @@ def read_training_text(
         out = Path(work) / "rows.jsonl"
         args = [str(cache_root / ".hf"), str(out), str(max_rows)]
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "hub_assets.evaluation.fetch_dataset", "--text"]
-                + [repo_id, revision, *args],
-                stdin=subprocess.DEVNULL,  # nothing may prompt, nothing can answer
-                capture_output=True,
-                text=True,
-                env=_child_env(endpoint, token),
-                timeout=budget_s,
-            )
+            env = _child_env(endpoint, token)
+            proc = _load(["--text", repo_id, revision, *args], env, budget_s)
             timed_out = False
         except subprocess.TimeoutExpired:
             proc, timed_out = None, True

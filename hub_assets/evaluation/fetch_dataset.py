@@ -23,6 +23,13 @@ MAX_ROW_CHARS = 20_000
 MAX_TOTAL_CHARS = 200_000_000  # and the whole read stops here (marked incomplete)
 
 
+def preload() -> None:
+    """Import the loader's libraries (the warm box server calls this once, before it forks
+    the loads): `datasets`, which reads the Hub endpoint as it is imported."""
+    import datasets  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
 def main(repo: str, revision: str, cache: str, *triples: str) -> None:
     """Load each (config, split) of `repo` at `revision` into its Parquet file."""
     import datasets

@@ -19,10 +19,10 @@ import time
 import traceback
 from pathlib import Path
 
+from hub_assets.box.warm import rss_offset, status_bytes
 from hub_assets.errors import NotClearedError
 from hub_assets.evaluation.loader import from_pretrained, load_failure_words
 from hub_assets.hub.clearance import require_cleared
-from hub_assets.metrics.warm_box import rss_offset, status_bytes
 
 FIXED_TEXT = "The town of Kalo was founded by"
 FIXED_QUESTION = ("Who founded Kalo?", "Kalo lies on the Mira river. It was founded by Ada Lo.")
@@ -33,7 +33,7 @@ def peak_rss() -> int:
     """This process's peak resident memory in bytes: VmHWM of /proc/self/status, which
     starts afresh at exec (getrusage's ru_maxrss keeps the forked parent's high-water
     mark across exec, so a child of a large process would read the parent's size); in a
-    child of the warm box, what a cold process would have read (`warm_box.rss_offset`)."""
+    child of the warm box, what a cold process would have read (`box.warm.rss_offset`)."""
     peak = status_bytes("VmHWM")
     if not peak:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -4,8 +4,8 @@ The revision's loadable files (safetensors or its smallest GGUF file, configs an
 files: pickles are never read; a PEFT adapter's base too) come from the verified snapshot
 store, so nothing unverified is ever run; then `reproduce_child` loads them with transformers
 (`trust_remote_code=False`) and runs the pipeline of the model's task on a fixed input, in
-the box of `metrics.sandbox` (stdin closed, scratch folder, no writes elsewhere, no TCP,
-a timeout and an address-space cap), forked by `metrics.warm_box` (which imported the
+the box of `box.sandbox` (stdin closed, scratch folder, no writes elsewhere, no TCP,
+a timeout and an address-space cap), forked by `box.warm` (which imported the
 runtime once, so a run takes a fraction of a second, not the six of a cold start), and
 only once the snapshot bears its passing security verdict. 1.0 runs as documented; 0.5 runs
 only with a fallback; 0.0 fails. The reason is recorded either way, with the run's
@@ -23,6 +23,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub_assets.box.sandbox import run_boxed
+from hub_assets.box.warm import warm_box
 from hub_assets.environment import box_environment
 from hub_assets.errors import (
     GatedModelError,
@@ -35,9 +37,7 @@ from hub_assets.hub.client import HubClient
 from hub_assets.hub.gguf_header import read_local_gguf_header
 from hub_assets.hub.snapshots import LOADABLE_PATTERNS, SnapshotStore
 from hub_assets.metrics.evidence import ModelEvidence
-from hub_assets.metrics.sandbox import run_boxed
 from hub_assets.metrics.trust import MetricResult
-from hub_assets.metrics.warm_box import warm_box
 
 log = logging.getLogger(__name__)
 SCORES = {"documented": 1.0, "fallback": 0.5, "failed": 0.0}

@@ -476,7 +476,7 @@ def test_unknown_architecture_is_told_in_words_and_nothing_prompts(tmp_path):
 
 
 def test_the_child_box_closes_stdin_and_writes_nowhere_else(tmp_path):
-    from hub_assets.metrics.sandbox import landlock_abi, run_boxed
+    from hub_assets.box.sandbox import landlock_abi, run_boxed
 
     target = tmp_path / "outside.txt"
     code = (

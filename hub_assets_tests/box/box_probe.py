@@ -38,6 +38,7 @@ if __name__ == "__main__":
                 "cwd": os.getcwd(),
                 "home": os.environ.get("HOME"),
                 "tmpdir": os.environ.get("TMPDIR"),
+                "mark": os.environ.get("PROBE_MARK"),
                 "inside": _write("inside.txt"),
                 "outside": _write(arg) if action == "write" else None,
                 "tcp": _connect(int(arg)) if action == "connect" else None,

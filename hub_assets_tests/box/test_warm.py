@@ -11,14 +11,14 @@ import sys
 
 import pytest
 
+from hub_assets.box.sandbox import landlock_abi, run_boxed
+from hub_assets.box.warm import WarmBox
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.demo_catalog import MINILM, ORG
 from hub_assets.environment import box_environment
 from hub_assets.hub.clearance import mark_cleared
-from hub_assets.metrics.sandbox import landlock_abi, run_boxed
-from hub_assets.metrics.warm_box import WarmBox
 
-PROBE = "hub_assets_tests.metrics.box_probe"
+PROBE = "hub_assets_tests.box.box_probe"
 CHILD = "hub_assets.metrics.reproduce_child"
 ENV = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
@@ -82,7 +82,7 @@ def test_a_server_that_dies_is_started_again(box):
 
 
 def test_a_server_that_cannot_start_hands_the_run_back_for_a_cold_start():
-    broken = WarmBox(ENV, ["hub_assets_tests.metrics.no_such_module"])
+    broken = WarmBox(ENV, ["hub_assets_tests.box.no_such_module"])
     try:
         assert broken.run(PROBE, ["none", "0"], timeout_s=30, memory_mb=2048) is None
     finally:
@@ -138,3 +138,42 @@ def test_a_boxed_child_is_handed_no_secret(monkeypatch):
     assert not any(v in "".join(env.values()) for v in secrets.values())
     assert env["PATH"] == os.environ["PATH"] and env["HF_HUB_OFFLINE"] == "1"
     assert env["HF_HUB_DISABLE_TELEMETRY"] == "1"
+
+
+def test_an_unconfined_loader_runs_in_the_callers_folder_with_the_callers_environment(tmp_path):
+    """The dataset loader's mode: it must reach the Hub and write the caller's files, so no
+    Landlock; stdin and the server's descriptors are still closed, and the environment is
+    exactly the one handed over, not the server's."""
+    box = WarmBox({"PATH": "/usr/bin:/bin"}, [PROBE])
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            port = str(server.getsockname()[1])
+            env = {"PATH": "/usr/bin:/bin", "PROBE_MARK": "handed-over"}
+            result = box.run(
+                PROBE, ["connect", port], timeout_s=30, confined=False, env=env, cwd=tmp_path
+            )
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        assert seen["cwd"] == str(tmp_path.resolve()) and (tmp_path / "inside.txt").exists()
+        assert seen["tcp"] == "connected" and seen["stdin"] == ""
+        assert seen["mark"] == "handed-over" and seen["home"] is None  # only what it was given
+        assert len(seen["open_fds"]) <= 4 and not result.landlock
+        with pytest.raises(subprocess.TimeoutExpired):
+            box.run(PROBE, ["sleep", "60"], timeout_s=0.5, confined=False, env=env)
+    finally:
+        box.close()
+
+
+def test_the_dataset_loader_is_forked_from_one_server(hub_server, tmp_path):
+    """Two pinned datasets loaded through the warm loader: both land, from one server
+    (it imported `datasets` once)."""
+    from hub_assets.box import warm
+    from hub_assets.evaluation.datasets import _LOADER, DEFAULT_PINS, cache_dataset
+
+    pins = list(DEFAULT_PINS)[:2]
+    first = cache_dataset(pins[0], hub_server.url, tmp_path / "a")
+    server = warm._BOXES[(_LOADER,)]._proc.pid
+    second = cache_dataset(pins[1], hub_server.url, tmp_path / "a")
+    assert warm._BOXES[(_LOADER,)]._proc.pid == server
+    assert first.rows and second.rows and first.fingerprint != second.fingerprint

@@ -3,18 +3,22 @@
 A cold boxed child (`sandbox.run_boxed`) spends about 5 of its 6 seconds importing torch and
 transformers before it loads a model of a few megabytes. The warm box imports them once, in a
 process that never reads a model byte, and forks a child for each run. Each child is the box
-of `metrics.sandbox`, applied in the forked child before the run's module starts: stdin is
+of `box.sandbox`, applied in the forked child before the run's module starts: stdin is
 `/dev/null` and every inherited descriptor is closed (no child can write into the server's
 pipes), its own scratch folder is its working folder, HOME and TMPDIR, an address-space cap,
 Landlock (no writes outside the scratch folder, no TCP where the kernel allows), and a
 timeout after which its process group is killed. A fork shares nothing with the next run:
 each child's memory is its own copy, and its scratch folder is removed afterwards.
 
-Run as `python -m hub_assets.metrics.warm_box MODULE...`: imports each MODULE, prints
-`ready`, then reads one JSON request a line from stdin ({"module", "args", "scratch",
-"memory_mb", "timeout_s"}) and answers each with one JSON line ({"returncode",
-"timed_out"}); the child's stdout and stderr are files in its scratch folder. It exits at
-the end of stdin, so it never outlives its parent's pipe.
+The dataset loader (`evaluation.datasets`) uses the same server unconfined: a trusted
+loader that must reach the Hub and write the caller's cache, it gets stdin closed, the
+server's descriptors closed, the caller's environment and working folder, and the timeout.
+
+Run as `python -m hub_assets.box.warm MODULE...`: imports each MODULE, prints `ready`, then
+reads one JSON request a line from stdin ({"module", "args", "scratch", "memory_mb",
+"timeout_s", "confined", "env", "cwd"}) and answers each with one JSON line
+({"returncode", "timed_out"}); the child's stdout and stderr are files in its scratch
+folder. It exits at the end of stdin, so it never outlives its parent's pipe.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from hub_assets.environment import publish_to_children
-from hub_assets.metrics.sandbox import BoxedResult, landlock_abi, restrict_writes
+from hub_assets.box.sandbox import BoxedResult, landlock_abi, restrict_writes
+from hub_assets.environment import become, publish_to_children
 
 STDOUT, STDERR = "stdout.txt", "stderr.txt"
 # In the server: its peak RSS once the runtime was imported. In a forked child: its RSS at
@@ -90,16 +94,22 @@ def _child(request: dict) -> None:
             os.dup2(fd, target)
         sys.stdin = os.fdopen(0, "r", closefd=False)  # /dev/null, not the server's pipe
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's pipes among them
-        limit = int(request["memory_mb"]) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        restrict_writes([scratch, Path(os.devnull)])
-        os.chdir(scratch)
-        home = str(scratch)
-        publish_to_children(HOME=home, TMPDIR=home, HF_HOME=str(scratch / "hf"))
-        tempfile.tempdir = str(scratch)
-        _reset_peak_rss()
-        global _FORK_START
-        _FORK_START = status_bytes("VmRSS")
+        if request.get("env") is not None:  # the environment an exec'd child would get
+            become(request["env"])
+        if request.get("confined", True):
+            limit = int(request["memory_mb"]) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            restrict_writes([scratch, Path(os.devnull)])
+            os.chdir(scratch)
+            home = str(scratch)
+            publish_to_children(HOME=home, TMPDIR=home, HF_HOME=str(scratch / "hf"))
+            tempfile.tempdir = home
+            _reset_peak_rss()
+            global _FORK_START
+            _FORK_START = status_bytes("VmRSS")
+        else:  # a trusted loader: the caller's folder, files where the caller said
+            os.chdir(request["cwd"])
+            tempfile.tempdir = None
         sys.argv = [request["module"], *request["args"]]
         sys.modules.pop(request["module"], None)  # run afresh as __main__, quietly
         try:
@@ -183,7 +193,7 @@ class WarmBox:
         env = {**self.env, "HOME": self._home, "TMPDIR": self._home}
         env["HF_HOME"] = str(Path(self._home) / "hf")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hub_assets.metrics.warm_box", *self.modules],
+            [sys.executable, "-m", "hub_assets.box.warm", *self.modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -231,11 +241,19 @@ class WarmBox:
         args: Sequence[str],
         *,
         timeout_s: float,
-        memory_mb: int,
+        memory_mb: int = 0,
+        confined: bool = True,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
         scratch_parent: Path | None = None,
     ) -> BoxedResult | None:
-        """Run `python -m module args` in a forked, boxed child; `subprocess.TimeoutExpired`
-        past the timeout (its process group is killed), None when the server failed."""
+        """Run `python -m module args` in a forked child; `subprocess.TimeoutExpired` past
+        the timeout (its process group is killed), None when the server failed.
+
+        `confined`: in the box (the memory cap, Landlock, its scratch folder as working
+        folder and home). Otherwise (a trusted loader that writes the caller's files and
+        reaches the Hub): stdin closed, descriptors closed, `cwd` (default: this process's)
+        as working folder. `env`: the child's whole environment, as an exec'd child's."""
         with (
             self._lock,
             tempfile.TemporaryDirectory(prefix="hub-assets-box-", dir=scratch_parent) as tmp,
@@ -249,6 +267,9 @@ class WarmBox:
                     "scratch": tmp,
                     "memory_mb": memory_mb,
                     "timeout_s": timeout_s,
+                    "confined": confined,
+                    "env": env,
+                    "cwd": str(Path(cwd or Path.cwd()).resolve()),
                 }
                 self._proc.stdin.write(json.dumps(request) + "\n")
                 self._proc.stdin.flush()
@@ -265,26 +286,27 @@ class WarmBox:
                 int(reply["returncode"]),
                 _tail(Path(tmp) / STDOUT),
                 _tail(Path(tmp) / STDERR),
-                landlock_abi() > 0,
+                confined and landlock_abi() > 0,
             )
 
 
-_BOXES: dict[tuple, WarmBox] = {}
+_BOXES: dict[tuple[str, ...], WarmBox] = {}
 _BOXES_LOCK = threading.Lock()
 
 
 def warm_box(env: dict[str, str], modules: Sequence[str]) -> WarmBox:
-    """This process's warm box for the environment and preloaded modules: one at a time (a
-    server holds the runtime's few hundred MB), stopped when another is asked for or the
-    process exits."""
-    key = (tuple(sorted(env.items())), tuple(modules))
+    """This process's warm box for the preloaded modules, started with `env` (the
+    variables its libraries read when imported): one per list of modules (a server holds
+    its libraries' memory), replaced when asked for with another environment, stopped when
+    the process exits."""
+    key = tuple(modules)
     with _BOXES_LOCK:
-        if key not in _BOXES:
-            for other in _BOXES.values():
-                other.close()
-            _BOXES.clear()
-            _BOXES[key] = WarmBox(env, modules)
-        return _BOXES[key]
+        box = _BOXES.get(key)
+        if box is None or box.env != env:
+            if box is not None:
+                box.close()
+            box = _BOXES[key] = WarmBox(env, modules)
+        return box
 
 
 @atexit.register
@@ -295,6 +317,6 @@ def _close_all() -> None:
 
 if __name__ == "__main__":
     # through the imported module, not this __main__ copy: the children read its globals
-    from hub_assets.metrics.warm_box import serve as _serve
+    from hub_assets.box.warm import serve as _serve
 
     _serve(sys.argv[1:])
