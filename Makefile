@@ -87,6 +87,7 @@ bench: setup servers
 	$(BIN)/python bench/bench_rejudge.py
 	$(BIN)/python bench/bench_rescan.py
 	$(BIN)/python bench/bench_health.py
+	$(BIN)/python bench/bench_warm_box.py
 
 clean:
 	rm -rf data/demo_hub data/registry.duckdb data/packages .dagster_home/storage \
