@@ -186,6 +186,7 @@ class WarmBox:
         self.env, self.modules = dict(env), list(modules)
         self._proc: subprocess.Popen | None = None
         self._home: str | None = None
+        self._owner = os.getpid()  # a forked copy of this process starts its own server
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen:
@@ -231,8 +232,11 @@ class WarmBox:
             self._home = None
 
     def close(self) -> None:
-        """Stop the server (its children are waited for by it, or killed with it)."""
+        """Stop the server (its children are waited for by it, or killed with it); in a
+        forked copy of the process, only forget the parent's."""
         with self._lock:
+            if self._owner != os.getpid():
+                self._proc, self._home, self._owner = None, None, os.getpid()
             self._stop()
 
     def run(
@@ -259,6 +263,8 @@ class WarmBox:
             tempfile.TemporaryDirectory(prefix="hub-assets-box-", dir=scratch_parent) as tmp,
         ):
             try:
+                if self._owner != os.getpid():  # inherited through a fork: not ours to use
+                    self._proc, self._home, self._owner = None, None, os.getpid()
                 if self._proc is None or self._proc.poll() is not None:
                     self._proc = self._start()
                 request = {

@@ -81,6 +81,36 @@ def test_a_server_that_dies_is_started_again(box):
     assert box._proc.pid != first
 
 
+def test_a_forked_copy_of_the_process_starts_a_server_of_its_own(box):
+    """Two processes writing requests into one server's pipe would mix their answers: a
+    process forked after the server started (a worker pool's child) starts its own."""
+    probe(box, "none", "0")
+    parent_server = box._proc.pid
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the forked copy: its run must come from another server
+        try:
+            probe(box, "none", "0")
+            os.write(write, str(box._proc.pid).encode())
+            box.close()
+        finally:
+            os._exit(0)
+    # a copy that exits (and closes what it inherited) leaves the parent's server running
+    other = os.fork()
+    if other == 0:
+        try:
+            box.close()
+        finally:
+            os._exit(0)
+    os.waitpid(other, 0)
+    os.close(write)
+    child_server = int(os.read(read, 100) or b"0")
+    os.waitpid(pid, 0)
+    assert child_server not in (0, parent_server)
+    assert probe(box, "none", "0")["inside"] == "written" and box._proc.pid == parent_server
+    assert os.path.isdir(box._home)  # the copy removed nothing of the server's
+
+
 def test_a_server_that_cannot_start_hands_the_run_back_for_a_cold_start():
     broken = WarmBox(ENV, ["hub_assets_tests.box.no_such_module"])
     try:
