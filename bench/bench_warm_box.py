@@ -8,7 +8,9 @@ the baseline, what every run cost before) and RUNS times forked from one warm se
 first run, which starts the server, is printed apart).
 
 Prints seconds per run for each, `repro_ratio_vs_cold=` and `dataset_ratio_vs_cold=` (warm
-per run / cold per run; target ≤ 0.3) and that the outputs are the same.
+per run / cold per run; target ≤ 0.3) and that the outputs are the same; and the warm
+reproducibility run's peak RSS against the cold one's (`repro_peak_rss_error=`, within
+±10 %, asserted: the hardware-fit estimate is judged against it).
 
     .venv/bin/python bench/bench_warm_box.py [--runs 10] [--tiny]
 """
@@ -86,6 +88,16 @@ def main() -> None:
         print(f"repro_cold_s={cold:.2f} repro_warm_first_s={first:.2f} repro_warm_s={warm:.2f}")
         print(f"repro_outputs_equal={len(same) == 1}")
         assert len(same) == 1, same
+        # the hardware-fit estimate is judged against this: a forked child's peak RSS must
+        # read as a cold process's, not as the few pages it touched since the fork
+        cold_peak, warm_peak = (
+            sum(json.loads(o)["measurement"]["peak_rss_bytes"] for o in out) / len(out)
+            for out in (cold_out, warm_out)
+        )
+        peak_error = (warm_peak - cold_peak) / cold_peak
+        print(f"repro_peak_rss_mib_cold={cold_peak / 2**20:.0f} warm={warm_peak / 2**20:.0f}")
+        print(f"repro_peak_rss_error={peak_error:+.3f}")
+        assert abs(peak_error) <= 0.10, (cold_peak, warm_peak)
         print(f"repro_ratio_vs_cold={warm / cold:.3f}")
 
         pin = DEFAULT_PINS[0]
