@@ -4,8 +4,11 @@
 neither needs a daemon; the runs land in DAGSTER_HOME and show in the UI like any other.
 """
 
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -29,6 +32,40 @@ class TickedRun:
     tags: dict
 
 
+_HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+def stoppable_children() -> None:
+    """Undo an inherited "ignore SIGTERM" (on the main thread, where Python may set it).
+
+    Dagster copies each step's compute log to the terminal through `tail` processes and
+    stops them with SIGTERM. A process started with SIGTERM ignored passes that on to them:
+    each step then waited 30 s for its `tail`, and the `tail`s outlived the process, holding
+    its caller's pipes open (a caller reading them waited for ever)."""
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def signals_kept() -> Iterator[None]:
+    """The process's SIGINT and SIGTERM handlers as they were, after an in-process run.
+
+    Dagster 1.13's in-process execution leaves SIGTERM set to SIGINT's handler. In a process
+    started in the background (SIGINT ignored) SIGTERM was then ignored too, and so by every
+    process started after it (see `stoppable_children`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Dagster changes no handler off the main thread
+        return
+    saved = {s: signal.getsignal(s) for s in _HANDLED}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(s, handler)
+
+
 def tick_sensor(
     instance: dg.DagsterInstance, sensor_name: str, cursor: str | None = None
 ) -> list[TickedRun]:
@@ -37,6 +74,7 @@ def tick_sensor(
     A failed run of an ad-hoc ingest request gets its outcome recorded, as the run-failure
     sensor would.
     """
+    stoppable_children()
     sensor = defs.resolve_sensor_def(sensor_name)
     resources = defs.resources or {}
     # instance_ref (not instance): run requests for partitions added in the same tick are
@@ -53,19 +91,20 @@ def tick_sensor(
         run_config = dict(rr.run_config or {})
         # the terminal shows a summary; every event is in the run's log in the UI
         run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
-        result = job.execute_in_process(
-            partition_key=rr.partition_key,
-            instance=instance,
-            run_config=run_config,
-            # the sensor's name and the request's run key, as the daemon tags its runs: a
-            # daemon started later (make dev) finds these runs done and starts them no more
-            tags={
-                **rr.tags,
-                SENSOR_NAME_TAG: sensor.name,
-                **({RUN_KEY_TAG: rr.run_key} if rr.run_key else {}),
-            },
-            raise_on_error=False,
-        )
+        with signals_kept():
+            result = job.execute_in_process(
+                partition_key=rr.partition_key,
+                instance=instance,
+                run_config=run_config,
+                # the sensor's name and the request's run key, as the daemon tags its runs: a
+                # daemon started later (make dev) finds these runs done and starts them no more
+                tags={
+                    **rr.tags,
+                    SENSOR_NAME_TAG: sensor.name,
+                    **({RUN_KEY_TAG: rr.run_key} if rr.run_key else {}),
+                },
+                raise_on_error=False,
+            )
         if not result.success and REQUEST_TAG in rr.tags:
             _as_the_failure_sensor(instance, result.run_id)
         runs.append(TickedRun(rr.partition_key, result.run_id, result.success, dict(rr.tags)))
@@ -144,6 +183,7 @@ def see_request_through(
     deadline = time.monotonic() + timeout_s
     runner = None
     if not daemon_running(instance):
+        stoppable_children()  # the runner thread cannot: only the main thread sets handlers
         runner = threading.Thread(
             target=_run_pending_or_record, args=(registry, request_id), daemon=True
         )

@@ -38,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # itself is tested with its own settings (hub/test_hub_settings.py).
 os.environ["HUB_ASSETS_HUB_RATE_LIMIT"] = "0"
 
+import signal  # noqa: E402
 import sys  # noqa: E402
 
 import absl.logging  # noqa: E402
@@ -48,6 +49,10 @@ from hub_assets.devhub.demo_catalog import build_demo  # noqa: E402
 from hub_assets.devhub.server import HubServer  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The suite stops the servers and benches it starts with SIGTERM: a worker that inherited
+# "ignore SIGTERM" would pass it on to them and wait on them for ever.
+if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 # absl (rouge_score imports it) keeps a logging handler on the sys.stderr of the moment it
 # was set up, and closes that stream whenever logging is configured again (an in-process
@@ -114,6 +119,19 @@ def _leaves_the_captured_streams_open():
     yield
     closed = [name for name in ("stdout", "stderr") if getattr(sys, name).closed]
     assert closed == [], f"this test left sys.{' and sys.'.join(closed)} closed"
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_as_found():
+    """Dagster's in-process runs (`materialize`, `execute_in_process`) leave SIGTERM set to
+    SIGINT's handler: in a worker started in the background, SIG_IGN. Every process a later
+    test started then ignored SIGTERM (a bench's `http.server`, Dagster's compute-log
+    `tail`s) and the suite hung on them. Each test ends with the handlers it found."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        if handler is not None and signal.getsignal(s) != handler:
+            signal.signal(s, handler)
 
 
 @pytest.fixture(scope="session")

@@ -37,3 +37,57 @@ def test_a_runner_that_cannot_start_fails_its_request_instead_of_hanging(
     assert time.monotonic() - started < 30
     assert row["status"] == "failed" and row["outcome"] == "error"
     assert "DAGSTER_HOME" in row["message"]
+
+
+def _children(name: str) -> list[int]:
+    """The pids of this process's children called `name` (from /proc)."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if fields.get("PPid") == str(os.getpid()) and fields.get("Name") == name:
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_a_run_in_a_background_process_leaves_nothing_that_ignores_sigterm(
+    hub_server, registry, tmp_path
+):
+    """Started in the background (SIGINT ignored) or with SIGTERM ignored, `ingest --wait`
+    still stops the `tail` processes Dagster starts to copy each step's log, and leaves the
+    process's handlers as it found them, bar an ignored SIGTERM. Before, each step waited
+    30 s on a `tail` that ignored SIGTERM, and the `tail`s outlived the process, holding its
+    caller's pipes open."""
+    import signal
+    import time
+
+    from click.testing import CliRunner
+
+    from hub_assets.cli import main
+    from hub_assets_tests.conftest import pipeline_env
+
+    before = set(_children("tail"))
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with pipeline_env(hub_server.url, registry, tmp_path):
+            started = time.monotonic()
+            missing = CliRunner().invoke(main, ["ingest", "nobody/nothing", "--wait"])
+            took = time.monotonic() - started
+            assert missing.exit_code == 3, missing.output
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+            with dg.DagsterInstance.get() as instance:
+                (run,) = instance.get_runs()
+                assert instance.all_logs(run.run_id)  # its steps ran and were logged
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert took < 25, f"the run took {took:.0f} s: a step waited on its log's tail"
+    assert set(_children("tail")) <= before

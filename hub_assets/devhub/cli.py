@@ -209,7 +209,7 @@ def demo(catalog: str, port: int) -> None:
         publish_to_children(HUB_ASSETS_SIGNING_KEY=str(demo_signing_key()))
     from hub_assets.devhub.demo_catalog import build_demo
     from hub_assets.devhub.process import ServerStartError, served_catalog
-    from hub_assets.local_runs import release_abandoned_runs, tick_sensor
+    from hub_assets.local_runs import release_abandoned_runs, signals_kept, tick_sensor
 
     home = ensure_dagster_home(settings_or_exit())
     with DagsterInstance.get() as instance:
@@ -240,7 +240,7 @@ def demo(catalog: str, port: int) -> None:
                 f"      {len(ticked)} model_pipeline_job runs; a model the gate rejects is "
                 "a verdict (its packaging is skipped), one that passes is packaged"
             )
-            with DagsterInstance.get() as instance:
+            with DagsterInstance.get() as instance, signals_kept():
                 from hub_assets.definitions import defs
 
                 defs.resolve_job_def("leaderboard_job").execute_in_process(
