@@ -10,6 +10,10 @@ Prints `shared_writes_per_s=`, `file_writes_per_s=`, `ratio_vs_file=` (shared ov
 throughput) and the shared registry's per-write latency, the wait for the slot included
 (p50, p95).
 
+Then one process's reads of the file: `Registry.read()` (the file attached to the
+process's DuckDB) against a `duckdb.connect(read_only=True)` per read, the same query on
+the same file; prints both per-read times and `read_ratio_vs_connect=` (lower is faster).
+
     .venv/bin/python bench/bench_registry.py [--writers 8] [--transactions 50]
 """
 
@@ -93,6 +97,31 @@ def run_writers(location: str, writers: int, rounds: int) -> tuple[float, list[f
     return time.perf_counter() - t, latencies
 
 
+def time_reads(path: Path, reads: int) -> tuple[float, float]:
+    """Seconds per read of the packages' count: through `Registry.read()`, then with a
+    DuckDB connection opened per read (what every read did before attachments)."""
+    import duckdb
+
+    from hub_assets.registry.store import Registry
+
+    registry = Registry(path)
+    query = "SELECT count(*) FROM packages"
+    results = []
+    t = time.perf_counter()
+    for _ in range(reads):
+        with registry.read() as con:
+            results.append(con.execute(query).fetchone()[0])
+    attached = (time.perf_counter() - t) / reads
+    t = time.perf_counter()
+    for _ in range(reads):
+        con = duckdb.connect(str(path), read_only=True)
+        results.append(con.execute(query).fetchone()[0])
+        con.close()
+    connected = (time.perf_counter() - t) / reads
+    assert len(set(results)) == 1, "both ways read the same count"
+    return attached, connected
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writers", type=int, default=8)
@@ -110,6 +139,7 @@ def main() -> None:
         shared_s, shared_lat = run_writers(url, args.writers, args.transactions)
         with tempfile.TemporaryDirectory() as tmp:
             file_s, _ = run_writers(str(Path(tmp) / "r.duckdb"), args.writers, args.transactions)
+            attached_s, connected_s = time_reads(Path(tmp) / "r.duckdb", 20 if args.tiny else 500)
         with registry_at(url).read() as con:
             rows = con.execute("SELECT count(*) FROM packages").fetchone()[0]
     finally:
@@ -121,6 +151,8 @@ def main() -> None:
     print(f"file_writes_per_s={total / file_s:.1f} file_s={file_s:.2f}")
     print(f"ratio_vs_file={(total / shared_s) / (total / file_s):.2f}")
     print(f"shared_write_p50_ms={q[9] * 1000:.1f} shared_write_p95_ms={q[18] * 1000:.1f}")
+    print(f"file_read_ms={attached_s * 1000:.2f} connect_per_read_ms={connected_s * 1000:.2f}")
+    print(f"read_ratio_vs_connect={attached_s / connected_s:.3f}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ LATEST = MIGRATIONS[-1][0]
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version of an open registry (0 for an empty file)."""
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
+        "AND table_catalog = current_database()"  # not another registry attached beside it
     ).fetchone()[0]
     if not exists:
         return 0

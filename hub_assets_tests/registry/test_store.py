@@ -197,3 +197,98 @@ def test_the_latest_gate_result_is_one_definition_the_newest_decision(tmp_path):
         "config_version": "2",
     }
     assert gate["run_id"] == "r2" and gate["override"] is None and gate["config_version"] == "2"
+
+
+def test_threads_reading_and_writing_at_once_all_finish(registry):
+    """Threads of one process share the file's attachment: readers together, a reader inside
+    its own read or write at once (even while a writer waits), a writer after the readers."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry.ensure_schema()
+    waiting = threading.Event()
+
+    def work(i: int) -> int:
+        if i % 3 == 0:
+            with registry.write() as con:
+                reg.append_status(con, f"org/m{i}", "discovered", run_id="t")
+                with registry.read() as inner:  # a read inside its own write
+                    inner.execute("SELECT count(*) FROM model_status_events").fetchone()
+            return 1
+        with registry.read() as con:
+            waiting.wait(0.01)
+            with registry.read() as inner:  # nested: never waits on a queued writer
+                inner.execute("SELECT count(*) FROM models").fetchone()
+        return 0
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(work, range(60))) == 20
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM model_status_events").fetchone() == (20,)
+
+
+FREE = textwrap.dedent(
+    """
+    import sys, duckdb
+    try:
+        duckdb.connect(sys.argv[1]).close()
+        print("opened")
+    except duckdb.Error as e:
+        print("locked" if "lock" in str(e).lower() else repr(e))
+    """
+)
+
+
+def test_the_file_is_free_for_another_process_once_the_last_use_ends(registry):
+    """An attachment holds the file's lock while some thread uses it, and not a moment
+    longer: the process's DuckDB outlives it, its lock does not."""
+    registry.ensure_schema()
+
+    def other_process() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", FREE, str(registry.path)], capture_output=True, text=True
+        ).stdout.strip()
+
+    with registry.read():
+        assert other_process() == "locked"
+    assert other_process() == "opened"
+    with registry.write():
+        assert other_process() == "locked"
+    assert other_process() == "opened"
+
+
+def test_a_forked_child_opens_the_registry_on_its_own(registry):
+    """A fork (a worker pool's child) gets a DuckDB of its own, not its parent's."""
+    import os
+
+    with registry.write() as con:
+        reg.append_status(con, "org/parent", "discovered", run_id="p")
+    pid = os.fork()
+    if pid == 0:  # the child: write, read, exit without running the parent's clean-up
+        try:
+            with registry.write() as con:
+                reg.append_status(con, "org/child", "discovered", run_id="c")
+            with registry.read() as con:
+                n = con.execute("SELECT count(*) FROM model_status_events").fetchone()[0]
+            os._exit(0 if n == 2 else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with registry.read() as con:
+        assert con.execute("SELECT count(*) FROM model_status_events").fetchone() == (2,)
+
+
+def test_two_registries_at_once_each_report_their_own_schema(tmp_path):
+    """Both attached to the process's DuckDB at once: each reads its own version."""
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    migrate(con, target=1)
+    con.close()
+    current = Registry(tmp_path / "current.duckdb")
+    current.ensure_schema()
+    with current.read() as con:
+        assert current_version(con) == LATEST
+        with pytest.raises(RegistryError, match="schema version 1"):
+            with Registry(old).read():
+                pass
