@@ -33,8 +33,9 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
         "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
     )
     applied = []
+    have = current_version(con)  # the file is attached read-write: no one else migrates it
     for version, name, sql in MIGRATIONS:
-        if version > target or version <= current_version(con):
+        if version > target or version <= have:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -47,6 +48,7 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
             con.execute("ROLLBACK")
             raise
         applied.append(version)
+        have = version
     return applied
 
 

@@ -236,6 +236,11 @@ class Registry:
         """Create or upgrade the schema; return the migrations applied."""
         if self._schema_current and self.path.exists():
             return []  # a schema never goes back: checked once per Registry
+        if self.path.exists():  # most often current: a read says so without locking writers
+            with self._connect(read_only=True) as con:
+                self._schema_current = current_version(con) >= LATEST
+            if self._schema_current:
+                return []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._write_slot(), self._connect(read_only=False) as con:
             applied = migrate(con)
