@@ -204,15 +204,6 @@ def run_ranges(env: dict, ranges: list[tuple[str, str]], parallel: int, log: Pat
     return time.perf_counter() - started
 
 
-def dagster(env: dict, *args: str) -> None:
-    """A `dagster` command that must succeed."""
-    done = subprocess.run(
-        [str(BIN / "dagster"), *args], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise SystemExit(f"dagster {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1000)
@@ -243,7 +234,8 @@ def main() -> None:
         started = time.perf_counter()
         models = build_catalog(tmp / "hub", args.models)
         print(f"catalog: {len(models):,} models in {time.perf_counter() - started:.0f} s")
-        pg, redis = LocalPostgres().start(), LocalRedis().start()
+        pg = LocalPostgres().start()
+        redis = None if args.skip_celery else LocalRedis().start()
         workers: list[subprocess.Popen] = []
         try:
             with served_catalog(tmp / "hub") as endpoint:
@@ -283,14 +275,14 @@ def main() -> None:
                     "DAGSTER_PG_PASSWORD": "",
                     "DAGSTER_PG_DB": pg.create_database("dagster").rsplit("/", 1)[1],
                 }
-                dagster({**base, **instance_env}, "instance", "migrate")
-                # (the tiny size's one run needs no pool limits: each command costs seconds)
-                for pool in () if args.tiny else ("model_runs", "registry", "packaging"):
-                    dagster({**base, **instance_env}, "instance", "concurrency", "set", pool, "8")
                 os.environ.update(instance_env)
                 import dagster as dg
 
+                # the instance's tables are created as it first opens (dagster-postgres), in
+                # this process: a `dagster instance migrate` process cost seconds of imports
                 with dg.DagsterInstance.get() as instance:
+                    for pool in ("model_runs", "registry", "packaging"):
+                        instance.event_log_storage.set_concurrency_slots(pool, 8)
                     instance.add_dynamic_partitions("hf_models", models)
                 ranges = model_ranges(models, set(models), args.per_run)
 
@@ -327,7 +319,8 @@ def main() -> None:
             for w in workers:
                 w.terminate()
                 w.wait(timeout=60)
-            redis.stop()
+            if redis is not None:
+                redis.stop()
             pg.stop()
         for mode, (_, (decided, _)) in results.items():
             if decided != len(models):
