@@ -46,6 +46,21 @@ def test_bad_sql_is_duckdbs_message_and_exit_2(discovered):
     assert missing.exit_code == 2 and "No registry at" in missing.output
 
 
+def test_typed_sql_writes_nowhere_else_either(discovered, tmp_path):
+    """The registry is read on a DuckDB of its own: typed SQL can neither attach and write
+    another file nor write to the process's in-memory database, and messages name the file."""
+    registry, _ = discovered
+    other = tmp_path / "other.duckdb"
+    attach = run_cli("sql", f"ATTACH '{other}' AS o", "--registry", str(registry.path))
+    assert attach.exit_code == 2 and "read-only" in attach.output and not other.exists()
+    memory = run_cli(
+        "sql", "CREATE TABLE memory.main.x AS SELECT 1", "--registry", str(registry.path)
+    )
+    assert memory.exit_code == 2
+    write = run_cli("sql", "DELETE FROM models", "--registry", str(registry.path))
+    assert f'database "{registry.path.stem}"' in write.output
+
+
 def test_status_prints_the_lifecycle(discovered):
     registry, _ = discovered
     ok = run_cli("status", "hub-assets-demo/tiny-gpt2-gpl", "--registry", str(registry.path))

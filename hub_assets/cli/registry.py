@@ -87,7 +87,7 @@ def sql(query: str, fmt: str, registry_path: str | None) -> None:
 
     reg = open_registry(settings_or_exit(), registry_path)
     try:
-        with reg.read() as con:
+        with reg.read_apart() as con:  # typed SQL reaches nothing but the registry
             df = con.execute(query).df()
     except duckdb.Error as e:
         click.echo(f"SQL error: {e}", err=True)

@@ -236,6 +236,12 @@ class PostgresRegistry(Registry):
                 cur.close()
 
     @contextmanager
+    def read_apart(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read (PostgreSQL itself refuses any write in its read-only attachment)."""
+        with self.read() as con:
+            yield con
+
+    @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for reads (never waits for the write slot)."""
         if not self._schema_current:

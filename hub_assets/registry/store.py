@@ -261,14 +261,43 @@ class Registry:
         with _FILE_WRITE_SLOTS_LOCK:
             return _FILE_WRITE_SLOTS.setdefault(key, threading.RLock())
 
-    @contextmanager
-    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection (the file must exist)."""
+    def _must_exist(self) -> None:
         if not self.path.exists():
             raise RegistryError(
                 f"No registry at {self.path}. Run discovery first (`make demo`, or materialize "
                 "hub_candidates), or set HUB_ASSETS_REGISTRY to the right file."
             )
+
+    @contextmanager
+    def read_apart(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only DuckDB of its own on the file, for SQL a person typed (`hub-assets
+        sql`): it can write nowhere (not even to this process's in-memory database, nor
+        ATTACH another file), and DuckDB's messages name the file."""
+        with self.read():  # there, current, and no write of this process under way
+            pass
+        con = self._connect_apart()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _connect_apart(self) -> duckdb.DuckDBPyConnection:
+        deadline, delay = time.monotonic() + self.lock_timeout_s, 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=True)
+            except duckdb.Error as e:
+                if not _is_lock_error(e):
+                    raise RegistryError(f"Cannot open the registry {self.path}: {e}") from e
+                if time.monotonic() >= deadline:
+                    raise self._locked() from e
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (the file must exist)."""
+        self._must_exist()
         with self._connect(read_only=True) as con:
             # A schema never goes back: once current, the check costs nothing again.
             version = LATEST if self._schema_current else current_version(con)
