@@ -9,8 +9,8 @@ per mode; a real Redis as the Celery broker. Each mode starts from an empty regi
 an empty metadata cache.
 
 - core loop: `record_metadata`, `score_revision`, `gate_revision` for each model (what the
-  three assets call), in as many processes at once as there are cores, each over its share
-  of the models, timed from the first model to the last;
+  three assets call), in as many processes at once as there are cores (one at --tiny),
+  each over its share of the models, timed from the first model to the last;
 - in_process: `rescoring_job` over ranges of HUB_ASSETS_MODELS_PER_RUN models, one
   `dagster job execute` process per range, as many at once as there are cores; steps run
   in the run's process;
@@ -227,7 +227,9 @@ def main() -> None:
     from hub_assets.devhub.process import served_catalog
     from hub_assets_tests.local_servers import LocalPostgres, LocalRedis
 
-    parallel = os.cpu_count() or 2
+    # one process a mode at --tiny: its four models make one run, so one core-loop process
+    # is the like-for-like baseline (a second only cost the suite a process's imports)
+    parallel = 1 if args.tiny else os.cpu_count() or 2
     results: dict[str, tuple[float, tuple[int, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as folder:
         tmp = Path(folder)
