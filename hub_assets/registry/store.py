@@ -61,6 +61,27 @@ def _is_lock_error(e: Exception) -> bool:
     return isinstance(e, duckdb.Error) and any(m in str(e) for m in _LOCK_MARKERS)
 
 
+class _LockRetry:
+    """Opening a file another process holds, again and again until the lock timeout: the
+    wait between tries doubles from 50 ms to 1 s, jittered so that waiters spread out."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.deadline = time.monotonic() + registry.lock_timeout_s
+        self.delay = 0.05
+
+    def wait_after(self, e: duckdb.Error) -> float:
+        """The seconds to wait before trying again after `e`; raises RegistryError when `e`
+        is not another process's lock, or when the lock timeout has passed."""
+        if not _is_lock_error(e):
+            raise RegistryError(f"Cannot open the registry {self.registry.path}: {e}") from e
+        if time.monotonic() >= self.deadline:
+            raise self.registry._locked() from e
+        wait = self.delay * (1 + random.random())
+        self.delay = min(self.delay * 2, 1.0)
+        return wait
+
+
 @dataclass
 class _Attached:
     """A registry file attached to this process's DuckDB, and who is using it."""
@@ -148,8 +169,7 @@ class Registry:
         Another process holding the file is a lock: retried until `lock_timeout_s`."""
         key = os.path.realpath(self.path)
         alias = "registry_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
+        retry = _LockRetry(self)
         state, me = _ATTACHMENTS, threading.get_ident()
         with state.changed:
             if not read_only:
@@ -168,19 +188,12 @@ class Registry:
                         try:
                             entry = self._attach(state.database(), key, alias, read_only)
                         except duckdb.Error as e:
-                            if not _is_lock_error(e):
-                                raise RegistryError(
-                                    f"Cannot open the registry {self.path}: {e}"
-                                ) from e
-                            if time.monotonic() >= deadline:
-                                raise self._locked() from e
                             # another process holds the file: let go of the lock meanwhile
-                            state.changed.wait(delay * (1 + random.random()))
-                            delay = min(delay * 2, 1.0)
+                            state.changed.wait(retry.wait_after(e))
                             continue
                         state.files[key] = entry
                         break
-                    left = deadline - time.monotonic()
+                    left = retry.deadline - time.monotonic()
                     if left <= 0:
                         raise self._locked()
                     state.changed.wait(min(left, 1.0))  # the other mode ends first
@@ -282,17 +295,12 @@ class Registry:
             con.close()
 
     def _connect_apart(self) -> duckdb.DuckDBPyConnection:
-        deadline, delay = time.monotonic() + self.lock_timeout_s, 0.05
+        retry = _LockRetry(self)
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=True)
             except duckdb.Error as e:
-                if not _is_lock_error(e):
-                    raise RegistryError(f"Cannot open the registry {self.path}: {e}") from e
-                if time.monotonic() >= deadline:
-                    raise self._locked() from e
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
+                time.sleep(retry.wait_after(e))
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:

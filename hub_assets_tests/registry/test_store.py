@@ -128,6 +128,24 @@ def test_a_writer_gives_up_with_a_clear_error_when_the_lock_stays_held(registry)
         holder.wait()
 
 
+def test_a_file_that_is_no_registry_is_refused_at_once_naming_it(tmp_path):
+    """Not another process's lock: no waiting out the lock timeout, and the message names
+    the file, for reads, writes and typed SQL alike."""
+    import time
+
+    junk = tmp_path / "registry.duckdb"
+    junk.write_bytes(b"not a DuckDB database, but a file of the same name" * 100)
+    patient = Registry(junk, lock_timeout_s=30)
+    started = time.monotonic()
+    for opening in (patient.read, patient.write):
+        with pytest.raises(RegistryError, match=f"Cannot open the registry {junk}"):
+            with opening():
+                pass
+    with pytest.raises(RegistryError, match=f"Cannot open the registry {junk}"):
+        patient._connect_apart()  # typed SQL's own DuckDB, past the read that checks first
+    assert time.monotonic() - started < 5
+
+
 def test_cached_reads_are_dropped_by_any_write(tmp_path):
     """`Registry.cached` answers from memory only while no write has committed, from this
     process or another connection."""
