@@ -117,6 +117,8 @@ def _child(request: dict) -> None:
             code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not isinstance(e.code, int | None):  # as the interpreter says it on exit
+                print(e.code, file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - reported as the child's own failure

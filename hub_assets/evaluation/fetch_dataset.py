@@ -30,12 +30,34 @@ def preload() -> None:
     import pyarrow.parquet  # noqa: F401
 
 
+def reach_the_hub(repo: str, revision: str) -> None:
+    """Ask the Hub about the dataset once before `datasets` does, so that a Hub that cannot
+    be reached is said at once, as the pipeline's Hub client says it (`HubClient.call`).
+    `datasets` would retry the connection with huggingface_hub's back-off, 23 s of sleeps,
+    and then fail the same way. Any answer, an error status included, lets the load go on:
+    `datasets` words those itself."""
+    import httpx2
+    from huggingface_hub import HfApi, constants
+
+    from hub_assets.hub.pacing import transport_words
+
+    try:
+        HfApi().dataset_info(repo, revision=revision)
+    except httpx2.TransportError as e:
+        raise SystemExit(
+            f"The Hub at {constants.ENDPOINT} is unreachable ({transport_words(e)})."
+        ) from None
+    except Exception:  # an answer: `datasets` reads it again and says what it means
+        pass
+
+
 def main(repo: str, revision: str, cache: str, *triples: str) -> None:
     """Load each (config, split) of `repo` at `revision` into its Parquet file."""
     import datasets
 
     if not triples or len(triples) % 3:
         raise SystemExit("expected (CONFIG SPLIT OUT) triples after REPO REVISION CACHE")
+    reach_the_hub(repo, revision)
     rows = {}
     for i in range(0, len(triples), 3):
         config, split, out = triples[i : i + 3]
@@ -60,6 +82,7 @@ def training_text(repo: str, revision: str, cache: str, out: str, max_rows: str)
     import datasets
 
     limit = int(max_rows)
+    reach_the_hub(repo, revision)
     ds = datasets.load_dataset(
         repo, split="train", revision=revision, cache_dir=cache, streaming=True
     )

@@ -30,6 +30,8 @@ if __name__ == "__main__":
         time.sleep(float(arg))
     if action == "allocate":
         block = bytearray(int(arg) * 1024 * 1024)
+    if action == "exit":
+        raise SystemExit(int(arg) if arg.isdigit() else arg)
     fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
     print(
         json.dumps(

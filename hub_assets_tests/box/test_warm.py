@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -60,6 +61,21 @@ def test_a_child_past_its_timeout_is_killed_and_the_next_run_is_served(box):
     with pytest.raises(subprocess.TimeoutExpired):
         box.run(PROBE, ["sleep", "60"], timeout_s=0.5, memory_mb=2048)
     assert probe(box, "none", "0")["inside"] == "written"
+
+
+def test_a_forked_childs_exit_reads_as_a_cold_ones(box):
+    """`SystemExit("why")` is a failure whose words end stderr, as the interpreter has it."""
+    cold = subprocess.run(
+        [sys.executable, "-m", PROBE, "exit", "The Hub is unreachable."],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    warm = box.run(PROBE, ["exit", "The Hub is unreachable."], timeout_s=30, memory_mb=2048)
+    for result in (cold, warm):
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == "The Hub is unreachable."
+    assert box.run(PROBE, ["exit", "3"], timeout_s=30, memory_mb=2048).returncode == 3
 
 
 def test_the_memory_cap_holds_in_a_forked_child(box):

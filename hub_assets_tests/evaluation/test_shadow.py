@@ -37,8 +37,10 @@ def test_pinned_datasets_load_once_then_offline(hub_server, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     again = cache_dataset(QA_PIN, dead, tmp_path)  # offline: the pin is cached
     assert not again.loaded_now and again.fingerprint == first.fingerprint
-    with pytest.raises(DatasetLoadError, match="not cached"):
+    with pytest.raises(DatasetLoadError, match="not cached") as refused:
         cache_dataset(RETRIEVAL_PIN, dead, tmp_path / "empty")
+    # said at once, as the Hub client says it, not after huggingface_hub's retries
+    assert f"The Hub at {dead} is unreachable (connection refused)" in str(refused.value)
 
 
 def test_a_new_upstream_revision_is_ignored_until_the_pin_changes(mutable_hub, tmp_path):
