@@ -147,7 +147,7 @@ def test_score_offline_gives_the_pipelines_values(demo_catalog, registry, tmp_pa
         with pipeline_env(server.url, registry, tmp_path):
             resources = {"pipeline": PipelineResource.of(eval_sample_limit=40)}
             discover(resources["pipeline"].get().client(), registry, run_id="d1")
-            with dg.instance_for_test() as instance:
+            with dg.DagsterInstance.ephemeral() as instance:
                 instance.add_dynamic_partitions("hf_models", [QA_MODEL])
                 assert dg.materialize([eval_datasets], instance=instance, resources=resources)
                 ran = dg.materialize(

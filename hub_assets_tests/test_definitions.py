@@ -153,7 +153,7 @@ def test_automation_runs_as_documented():
     assert selected == {"security_scan", "shadow_eval_scores", "trust_metrics", "quality_gate"}
     sensor = defs.resolve_sensor_def("automation_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", ["acme/model"])
         instance.report_runless_asset_event(dg.AssetMaterialization("leaderboard"))
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)

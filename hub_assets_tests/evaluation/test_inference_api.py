@@ -208,7 +208,7 @@ def _metadata(hub_server, registry, tmp_path, model_id):
         HubSettings(requests_per_second=0, endpoint=hub_server.url, cache_dir=tmp_path / "c")
     )
     discover(client, registry, run_id="d")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [model_id])
         dg.materialize(
             [model_metadata, security_scan],
@@ -246,7 +246,7 @@ def test_the_oversized_model_is_evaluated_through_the_api_by_the_pipeline(
         inference_api_p95_ms=30_000,
         inference_api_samples=30,
     )
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [big])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success
         run = dg.materialize(

@@ -89,7 +89,7 @@ def test_gate_passes_minilm_on_evidence_and_catches_the_overclaimer(
     discover(hub_client, registry, run_id="d")
     res = resources(hub_server.url, registry, tmp_path)
     chain = [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate]
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [MINILM, OVERCLAIMER])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success
         ok = dg.materialize(chain, partition_key=MINILM, instance=instance, resources=res)
@@ -235,7 +235,7 @@ def test_the_pipeline_runs_offline_on_what_it_has_seen(hub_server, hub_client, r
             hub_server.url, registry, tmp_path, hf_hub_offline=offline, eval_sample_limit=limit
         )
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [QA_MODEL])
         online = res(False, 30)
         assert dg.materialize([eval_datasets], instance=instance, resources=online).success

@@ -132,7 +132,7 @@ def test_shadow_eval_is_cached_and_lands_on_the_leaderboard(
     discover(hub_client, registry, run_id="d")
     res = resources(hub_server.url, registry, tmp_path, limit=40)
     model = f"{ORG}/tiny-t5-qa"
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [model])
         assert dg.materialize([eval_datasets], instance=instance, resources=res).success
         first = dg.materialize(
@@ -242,7 +242,7 @@ def test_regression_check_fires_on_a_worse_revision(mutable_hub, registry, tmp_p
             resources=res,
         )
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", ["acme/embedder"])
         good = evaluate_current(instance)
         # a first evaluation has nothing to compare with: no verdict, rather than a pass

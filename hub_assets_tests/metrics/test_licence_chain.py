@@ -115,7 +115,7 @@ def test_the_demo_fine_tune_of_a_non_commercial_base_fails_on_inherited_obligati
 ):
     discover(hub_client, registry, run_id="d")
     resources = pipeline_resources(hub_server.url, registry, tmp_path, eval_sample_limit=10)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [NC_FINETUNE])
         result = dg.materialize(
             [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate],

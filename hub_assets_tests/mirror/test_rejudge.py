@@ -51,7 +51,7 @@ def test_a_stricter_gate_revokes_and_the_mirror_falls_back(world, tmp_path, monk
     lock = tmp_path / "models.lock"
     write_lock(make_lock(registry, [QA_MODEL], False, store), lock)
     monkeypatch.setenv("HUB_ASSETS_REGISTRY", str(registry.path))
-    with serving(registry, store) as mirror, dg.instance_for_test() as instance:
+    with serving(registry, store) as mirror, dg.DagsterInstance.ephemeral() as instance:
         api = HfApi(endpoint=mirror.url, token=False)
         assert api.model_info(MINILM).sha == NEW_SHA
         assert _tick(instance, registry).skip_message.startswith("Every approved verdict")

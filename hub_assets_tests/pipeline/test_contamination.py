@@ -120,7 +120,7 @@ def test_minilm_declared_overlap_and_a_measured_leak(mutable_hub, registry, tmp_
         HubSettings(requests_per_second=0, endpoint=mutable_hub.url, cache_dir=tmp_path / "c")
     )
     discover(client, registry, run_id="d", pipeline_tags=["sentence-similarity"])
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", ["acme/embedder"])
         dg.materialize(
             [model_metadata, security_scan],

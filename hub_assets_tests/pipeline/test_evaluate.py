@@ -19,7 +19,7 @@ from hub_assets_tests.pipeline_resource import pipeline_resources
 def test_evaluated_then_cached_then_not_evaluated(hub_server, hub_client, registry, tmp_path):
     discover(hub_client, registry, run_id="d")
     oversized = f"{ORG}/gpt2-oversized"
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [QA_MODEL, oversized])
         for model in (QA_MODEL, oversized):
             dg.materialize(

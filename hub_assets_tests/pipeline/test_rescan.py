@@ -131,7 +131,7 @@ def test_the_sensor_starts_a_rescan_after_the_engines_change(hub_client, discove
             "WHERE model_id = ? AND metric = 'security'",
             [PICKLED],
         )
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [PICKLED])
         # the hourly sweep: the model's gate partition gets a red health check, with why
         swept = dg.materialize([model_health], resources={"pipeline": resource}, instance=instance)

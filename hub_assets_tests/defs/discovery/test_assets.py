@@ -13,7 +13,7 @@ def resources(hub_server, registry, tmp_path):
 
 def test_candidates_then_metadata_partition(hub_server, registry, tmp_path):
     res = resources(hub_server, registry, tmp_path)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([hub_candidates], resources=res, instance=instance)
         assert result.success
         meta = result.asset_materializations_for_node("hub_candidates")[0].metadata

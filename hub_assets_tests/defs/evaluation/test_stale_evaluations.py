@@ -53,7 +53,7 @@ def test_stale_evaluations_are_requested_again(registry):
         ("acme/m3", f"{QA_PIN.repo_id}: revision ffffffffffff is no longer pinned"),
     ]
     resource = PipelineResource.of(registry=registry.location)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", ["acme/m1", "acme/m2", "acme/m3"])
 
         def tick():

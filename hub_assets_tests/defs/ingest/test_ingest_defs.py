@@ -50,7 +50,7 @@ def test_ingested_package_is_idempotent_per_revision(hub_server, gated_registry,
     model = f"{ORG}/tiny-gpt2-complete"
     registry = gated_registry(model)
     resources = pipeline_resources(hub_server.url, registry, tmp_path)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", [model])
         first = dg.materialize(
             [ingested_package], partition_key=model, instance=instance, resources=resources
@@ -155,7 +155,7 @@ def test_failure_sensor_records_why_a_request_failed(hub_server, registry, tmp_p
     with registry.write() as con:
         request_id = reg_packages.add_request(con, "nobody/nothing", "", None)
     resources = pipeline_resources(hub_server.url, registry, tmp_path)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("hf_models", ["nobody/nothing"])
         failed = dg.materialize(
             [model_metadata],

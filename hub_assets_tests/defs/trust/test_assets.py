@@ -59,7 +59,7 @@ def test_gate_pass_and_fail_through_dagster(hub_client, hub_server, registry, tm
     with (
         pytest.MonkeyPatch.context() as mp,
         outside_world_watched(mp) as world,
-        dg.instance_for_test() as instance,
+        dg.DagsterInstance.ephemeral() as instance,
     ):
         instance.add_dynamic_partitions("hf_models", [PASSING, FAILING])
         assert dg.materialize([eval_datasets], instance=instance, resources=resources).success

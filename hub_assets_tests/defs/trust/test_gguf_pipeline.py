@@ -71,7 +71,7 @@ def test_gguf_and_an_adapter_go_through_the_whole_pipeline(
     ]
     res = _resources(hub_server.url, registry, tmp_path, _gate_config(tmp_path))
     chain = [model_metadata, security_scan, shadow_eval_scores, trust_metrics, quality_gate]
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(
             "hf_models", [LLAMA_BASE, LLAMA_Q8, LLAMA_LORA, LLAMA_MALFORMED]
         )
