@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.cli import main
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import free_port
 
 
@@ -118,12 +119,12 @@ def test_serve_in_a_subprocess_with_synthetic_models(demo_catalog):
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                r = httpx.get(f"{url}/api/models", params={"limit": 1000})
+                r = loopback.get(f"{url}/api/models", params={"limit": 1000})
                 break
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert len(r.json()) == 1000 and 'rel="next"' in r.headers["Link"]
-        gated = httpx.get(
+        gated = loopback.get(
             f"{url}/hub-assets-demo/tiny-gpt2-gated/resolve/main/config.json",
             headers={"Authorization": "Bearer tok-b"},
         )

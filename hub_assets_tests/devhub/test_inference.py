@@ -7,6 +7,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_MODEL
 from hub_assets.evaluation.inference_api import model_url
+from hub_assets_tests import loopback
 
 CONTEXT = "The town of Brill lies on the river Oase. Its mayor is Tilda Rask."
 
@@ -78,11 +79,10 @@ def test_bad_requests_answer_as_the_hub_does(hub_server):
     with pytest.raises(HfHubHTTPError) as e:
         InferenceClient(model=f"{hub_server.url}/together/models/{MINILM}").feature_extraction("x")
     assert e.value.response.status_code == 404
-    import httpx
 
-    bad = httpx.post(f"{hub_server.url}/models/{MINILM}", content=b"{not json")
+    bad = loopback.post(f"{hub_server.url}/models/{MINILM}", content=b"{not json")
     assert bad.status_code == 400 and "JSON" in bad.json()["error"]
-    bad = httpx.post(f"{hub_server.url}/models/{MINILM}", json={"inputs": [1, 2]})
+    bad = loopback.post(f"{hub_server.url}/models/{MINILM}", json={"inputs": [1, 2]})
     assert bad.status_code == 400 and "strings" in bad.json()["error"]
 
 

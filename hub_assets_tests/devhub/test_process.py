@@ -4,16 +4,17 @@ import httpx
 import pytest
 
 from hub_assets.devhub.process import ServerStartError, served_catalog
+from hub_assets_tests import loopback
 
 
 @pytest.mark.slow
 def test_a_served_catalog_answers_and_stops(demo_catalog):
     with served_catalog(demo_catalog, tokens=["tok-x"]) as url:
         gated = f"{url}/hub-assets-demo/tiny-gpt2-gated/resolve/main/config.json"
-        assert httpx.get(gated).status_code == 401
-        assert httpx.get(gated, headers={"Authorization": "Bearer tok-x"}).status_code == 200
+        assert loopback.get(gated).status_code == 401
+        assert loopback.get(gated, headers={"Authorization": "Bearer tok-x"}).status_code == 200
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{url}/api/models", timeout=2)
+        loopback.get(f"{url}/api/models", timeout=2)
 
 
 def test_a_server_that_cannot_start_says_so(tmp_path):

@@ -17,6 +17,7 @@ from huggingface_hub.errors import (
 from hub_assets.devhub.demo_cases import HELD_OUT_QA_DATASET
 from hub_assets.devhub.demo_catalog import MINILM, ORG, QA_DATASET, RETRIEVAL_DATASET
 from hub_assets.devhub.server import HubServer
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import GATED_TOKEN
 
 COMPLETE = f"{ORG}/tiny-gpt2-complete"
@@ -79,7 +80,7 @@ def test_list_models_sorted_descending(hub_server, sort, attr):
 
 
 def test_list_models_direction_ascending_over_raw_http(hub_server):
-    r = httpx.get(f"{hub_server.url}/api/models", params={"sort": "downloads", "direction": "1"})
+    r = loopback.get(f"{hub_server.url}/api/models", params={"sort": "downloads", "direction": "1"})
     downloads = [m["downloads"] for m in r.json()]
     assert downloads == sorted(downloads)
 
@@ -105,7 +106,7 @@ def test_list_models_paginates_with_link_header(demo_catalog):
         downloads = [m.downloads for m in models]
         assert downloads == sorted(downloads, reverse=True)
         assert server.requests["GET /api/models"] == 3  # 1000 + 1000 + 526
-        r = httpx.get(f"{server.url}/api/models", params={"limit": 10})
+        r = loopback.get(f"{server.url}/api/models", params={"limit": 10})
         assert 'rel="next"' in r.headers["Link"] and len(r.json()) == 10
         tg = list(api_for(server).list_models(pipeline_tag="text-generation"))
         assert all(m.pipeline_tag == "text-generation" for m in tg) and len(tg) > 300
@@ -191,7 +192,7 @@ def test_tree_files_commits_and_paths_info(hub_server):
 
 
 def test_tree_pagination_over_raw_http(hub_server):
-    r = httpx.get(f"{hub_server.url}/api/models/{MINILM}/tree/main", params={"recursive": "1"})
+    r = loopback.get(f"{hub_server.url}/api/models/{MINILM}/tree/main", params={"recursive": "1"})
     assert r.status_code == 200 and "Link" not in r.headers
     paths = [e["path"] for e in r.json()]
     assert paths == sorted(paths)
@@ -328,7 +329,7 @@ def test_errors_carry_hub_error_codes(hub_server, tmp_path):
         )
     with pytest.raises(EntryNotFoundError):
         list(api.list_repo_tree(COMPLETE, path_in_repo="no/such/dir"))
-    r = httpx.get(f"{hub_server.url}/api/models/nobody/nothing")
+    r = loopback.get(f"{hub_server.url}/api/models/nobody/nothing")
     assert r.status_code == 404 and r.headers["X-Error-Code"] == "RepoNotFound"
 
 
@@ -357,23 +358,23 @@ def test_gated_repo_needs_a_token_with_access(hub_server, tmp_path):
 
 def test_range_requests(hub_server):
     url = f"{hub_server.url}/{COMPLETE}/resolve/main/config.json"
-    whole = httpx.get(url).content
-    part = httpx.get(url, headers={"Range": "bytes=10-19"})
+    whole = loopback.get(url).content
+    part = loopback.get(url, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == whole[10:20]
     assert part.headers["Content-Range"] == f"bytes 10-19/{len(whole)}"
-    tail = httpx.get(url, headers={"Range": "bytes=-5"})
+    tail = loopback.get(url, headers={"Range": "bytes=-5"})
     assert tail.status_code == 206 and tail.content == whole[-5:]
-    rest = httpx.get(url, headers={"Range": f"bytes={len(whole) - 3}-"})
+    rest = loopback.get(url, headers={"Range": f"bytes={len(whole) - 3}-"})
     assert rest.content == whole[-3:]
-    beyond = httpx.get(url, headers={"Range": f"bytes={len(whole)}-"})
+    beyond = loopback.get(url, headers={"Range": f"bytes={len(whole)}-"})
     assert beyond.status_code == 416
-    head = httpx.head(url)
+    head = loopback.head(url)
     assert head.headers["X-Repo-Commit"] and head.headers["ETag"].strip('"')
     assert int(head.headers["Content-Length"]) == len(whole)
 
 
 def test_lfs_headers_give_sha256_etag_and_size(hub_server):
-    head = httpx.head(f"{hub_server.url}/{MINILM}/resolve/main/model.safetensors")
+    head = loopback.head(f"{hub_server.url}/{MINILM}/resolve/main/model.safetensors")
     assert head.headers["X-Linked-Etag"].strip('"') == (
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     )
@@ -388,7 +389,7 @@ def test_429_with_retry_after_is_retried(hub_server, tmp_path):
     )
     assert Path(path).exists()
     assert hub_server.requests["HEAD resolve"] == 3  # two 429s, then success
-    r = httpx.get(f"{hub_server.url}/api/models")
+    r = loopback.get(f"{hub_server.url}/api/models")
     assert r.status_code == 200  # the rule expired after two hits
 
 
@@ -413,20 +414,20 @@ def test_connection_dropped_mid_file_is_resumed_with_range(hub_server, tmp_path)
 def test_slow_response_trips_the_client_timeout(hub_server):
     hub_server.add_fault("slow", route="/api/models/", delay_s=1.5)
     with pytest.raises(httpx.TimeoutException):
-        httpx.get(f"{hub_server.url}/api/models/{COMPLETE}", timeout=0.3)
+        loopback.get(f"{hub_server.url}/api/models/{COMPLETE}", timeout=0.3)
 
 
 def test_faults_over_the_admin_route(hub_server):
-    r = httpx.post(
+    r = loopback.post(
         f"{hub_server.url}/_hub_assets/faults",
         json={"kind": "status", "status": 500, "route": "^/api/datasets$"},
     )
     assert r.status_code == 201
-    assert httpx.get(f"{hub_server.url}/api/datasets").status_code == 500
-    assert httpx.get(f"{hub_server.url}/api/datasets").status_code == 200
-    bad = httpx.post(f"{hub_server.url}/_hub_assets/faults", json={"kind": "explode"})
+    assert loopback.get(f"{hub_server.url}/api/datasets").status_code == 500
+    assert loopback.get(f"{hub_server.url}/api/datasets").status_code == 200
+    bad = loopback.post(f"{hub_server.url}/_hub_assets/faults", json={"kind": "explode"})
     assert bad.status_code == 400 and "Unknown fault kind" in bad.json()["error"]
-    counts = httpx.get(f"{hub_server.url}/_hub_assets/requests").json()
+    counts = loopback.get(f"{hub_server.url}/_hub_assets/requests").json()
     assert counts["GET /api/datasets"] == 2
 
 
@@ -504,11 +505,11 @@ def test_clients_checks_beyond_the_basics(hub_server):
     from huggingface_hub.errors import BadRequestError, HfHubHTTPError
 
     api = api_for(hub_server)
-    head = httpx.head(f"{hub_server.url}/api/models/{MINILM}")
-    get = httpx.get(f"{hub_server.url}/api/models/{MINILM}")
+    head = loopback.head(f"{hub_server.url}/api/models/{MINILM}")
+    get = loopback.get(f"{hub_server.url}/api/models/{MINILM}")
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == get.headers["content-length"]
-    assert httpx.head(f"{hub_server.url}/api/models/nobody/nothing").status_code == 404
+    assert loopback.head(f"{hub_server.url}/api/models/nobody/nothing").status_code == 404
     refs = api.list_repo_refs(TWO_REVS, include_pull_requests=True)
     assert refs.pull_requests == [] and [b.name for b in refs.branches] == ["main"]
     api.auth_check(MINILM)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from huggingface_hub import (
     CommitOperationAdd,
@@ -29,6 +28,7 @@ from huggingface_hub.lfs import UploadInfo
 
 from hub_assets.devhub.catalog import Catalog
 from hub_assets.devhub.server import HubServer
+from hub_assets_tests import loopback
 
 WRITE, READ = "hf_write_token", "hf_read_token"
 LIMIT = 40 * 1024 * 1024
@@ -169,7 +169,7 @@ def test_bad_writes_answer_as_the_hub_does(hub, tmp_path):
             {"key": "header", "value": {"summary": "bad"}},
             {"key": "file", "value": {"path": bad, "content": "eA==", "encoding": "base64"}},
         ]
-        r = httpx.post(
+        r = loopback.post(
             f"{hub.url}/api/models/acme/model/commit/main",
             headers=auth,
             content=b"\n".join(json.dumps(x).encode() for x in lines),
@@ -182,12 +182,12 @@ def test_bad_writes_answer_as_the_hub_does(hub, tmp_path):
         {"key": "mystery", "value": {}},
     ):
         body = json.dumps({"key": "header", "value": {"summary": "x"}}) + "\n" + json.dumps(line)
-        r = httpx.post(
+        r = loopback.post(
             f"{hub.url}/api/models/acme/model/commit/main", headers=auth, content=body.encode()
         )
         assert r.status_code == 400, line
     before = api.model_info("acme/model").sha
-    xet = httpx.get(f"{hub.url}/api/models/acme/model/xet-write-token/main", headers=auth)
+    xet = loopback.get(f"{hub.url}/api/models/acme/model/xet-write-token/main", headers=auth)
     assert xet.status_code == 501 and "HF_HUB_DISABLE_XET=1" in xet.json()["error"]
 
     # an LFS object whose bytes do not match the sha256 the client announced
@@ -211,7 +211,7 @@ def test_bad_writes_answer_as_the_hub_does(hub, tmp_path):
             "value": {"path": "g.bin", "algo": "sha256", "oid": "a" * 64, "size": 3},
         },
     ]
-    r = httpx.post(
+    r = loopback.post(
         f"{hub.url}/api/models/acme/model/commit/main",
         headers=auth,
         content=b"\n".join(json.dumps(x).encode() for x in lines),
@@ -244,7 +244,7 @@ DatasetCard("---\\nlicense: mit\\n---\\n# Data\\n").push_to_hub("acme/ds", token
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    bad = httpx.post(
+    bad = loopback.post(
         f"{hub.url}/api/validate-yaml",
         json={"content": "---\nlicense: [unclosed\n---\n", "repoType": "model"},
     )

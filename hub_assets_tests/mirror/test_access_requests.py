@@ -1,7 +1,6 @@
 """Asking for a model through the mirror, reviewed with the unmodified huggingface_hub
 client's gated-access calls: the requester's download goes from 403 to 200."""
 
-import httpx
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
@@ -13,6 +12,7 @@ from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.identity import Identity
 from hub_assets.registry.identity import audit_events
 from hub_assets.settings import load_settings
+from hub_assets_tests import loopback
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mirror")]
@@ -43,7 +43,7 @@ def test_ask_review_and_the_requesters_download_goes_from_403_to_200(world, tmp_
             download(bob)
 
         def ask(token, model, **fields):
-            return httpx.post(
+            return loopback.post(
                 f"{server.url}/{model}/ask-access",
                 data=fields,
                 headers={"Authorization": f"Bearer {token}"},
@@ -55,7 +55,7 @@ def test_ask_review_and_the_requesters_download_goes_from_403_to_200(world, tmp_
         failing = ask(bob, FAILING, use="text generation").json()
         new = ask(bob, "someone/not-in-the-registry").json()
         assert ask("hat_1_" + "x" * 40, QA_MODEL).status_code == 401
-        assert httpx.post(f"{server.url}/{QA_MODEL}/ask-access").status_code == 401
+        assert loopback.post(f"{server.url}/{QA_MODEL}/ask-access").status_code == 401
         assert ask(bob, QA_MODEL, **{f"f{i}": "x" for i in range(30)}).status_code == 400
         with registry.read() as con:
             started = dict(
@@ -123,7 +123,7 @@ def test_bad_review_input_is_a_clear_4xx_and_changes_nothing(world, tmp_path):
     rita = _token(Identity(registry), "rita", ["approve"])
     with serving(registry, PackageStore(str(tmp_path / "packages"))) as server:
         for route, body, status in BAD_REVIEWS:
-            r = httpx.post(
+            r = loopback.post(
                 f"{server.url}/api/models/{QA_MODEL}/user-access-request/{route}",
                 content=body,
                 headers={"Authorization": f"Bearer {rita}", "Content-Type": "application/json"},
@@ -143,9 +143,11 @@ def test_the_mirror_reads_no_large_body(world, tmp_path):
     state = mirror_state(load_settings(), registry, store, Identity(registry))
     with ProtocolServer(state) as server:
         auth = {"Authorization": f"Bearer {bob}"}
-        big = httpx.post(
+        big = loopback.post(
             f"{server.url}/{QA_MODEL}/ask-access", data={"use": "x" * 2_000_000}, headers=auth
         )
         assert big.status_code == 413 and "limited to 1,048,576 bytes" in big.json()["error"]
-        small = httpx.post(f"{server.url}/{QA_MODEL}/ask-access", data={"use": "qa"}, headers=auth)
+        small = loopback.post(
+            f"{server.url}/{QA_MODEL}/ask-access", data={"use": "qa"}, headers=auth
+        )
         assert small.status_code == 200, small.text

@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import s3fs
 import uvicorn
@@ -20,6 +19,7 @@ from hub_assets.packaging.store import PackageStore
 from hub_assets.registry.store import Registry
 from hub_assets.service.app import create_app
 from hub_assets.settings import load_settings
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import S3_CREDENTIALS, free_port, pipeline_env, reload_definitions
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving, sha_of
 
@@ -58,8 +58,8 @@ def test_the_mirror_reads_packages_in_place_on_s3(s3_world, tmp_path):
         snapshot_download(QA_MODEL, endpoint=server.url, cache_dir=cache, token=False)
         assert not api.verify_repo_checksums(QA_MODEL, cache_dir=cache).mismatches
         url = f"{server.url}/{QA_MODEL}/resolve/main/model.safetensors"
-        whole = httpx.get(url).content
-        part = httpx.get(url, headers={"Range": "bytes=4096-8191"})
+        whole = loopback.get(url).content
+        part = loopback.get(url, headers={"Range": "bytes=4096-8191"})
         assert part.status_code == 206 and part.content == whole[4096:8192]
 
         fs = s3fs.S3FileSystem(endpoint_url=store.fs.endpoint_url, **S3_CREDENTIALS)
@@ -89,7 +89,7 @@ def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
         hub = f"{base}/hub"
         api = HfApi(endpoint=hub, token=False)
         assert api.model_info(QA_MODEL).sha == sha_of(registry, QA_MODEL)
-        page = httpx.get(f"{hub}/api/models", params={"limit": 1})
+        page = loopback.get(f"{hub}/api/models", params={"limit": 1})
         assert page.headers["link"].startswith(f"<{hub}/api/models?")  # paging keeps /hub
         folder = snapshot_download(QA_MODEL, endpoint=hub, cache_dir=tmp_path / "c", token=False)
         assert (Path(folder) / "model.safetensors").stat().st_size > 0
@@ -97,7 +97,7 @@ def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
             api.model_info(FAILING)
 
         # retiring the package through the service: /hub stops serving it at once
-        token = httpx.post(
+        token = loopback.post(
             f"{base}/authenticate",
             json={"username": "admin", "password": "correct horse battery staple"},
         ).json()["token"]
@@ -105,7 +105,7 @@ def test_the_service_serves_the_mirror_at_hub(world, tmp_path, monkeypatch):
             package_id = con.execute(
                 "SELECT package_id FROM packages WHERE model_id = ?", [MINILM]
             ).fetchone()[0]
-        retired = httpx.delete(
+        retired = loopback.delete(
             f"{base}/packages/{package_id}", headers={"Authorization": f"Bearer {token}"}
         )
         assert retired.status_code == 200, retired.text

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from huggingface_hub import HfApi, HfFileSystem, hf_hub_download, snapshot_download
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
@@ -20,6 +19,7 @@ from hub_assets.devhub.demo_cases import MINILM, ORG, QA_MODEL
 from hub_assets.packaging.store import PackageStore
 from hub_assets.pipeline.approvals import decide
 from hub_assets.pipeline.identity import Identity
+from hub_assets_tests import loopback
 from hub_assets_tests.mirror.conftest import FAILING, copy_of, serving, sha_of
 from hub_assets_tests.outside_world import OutsideWorld
 
@@ -77,7 +77,7 @@ def test_huggingface_hub_sees_exactly_the_approved_models(mirror, world, tmp_pat
     assert f"{QA_MODEL}/config.json" in fs.ls(QA_MODEL, detail=False)
     assert fs.read_bytes(f"{QA_MODEL}/config.json") == Path(one).read_bytes()
 
-    head = httpx.head(f"{mirror.url}/api/models/{QA_MODEL}")  # HEAD on the API, as proxies do
+    head = loopback.head(f"{mirror.url}/api/models/{QA_MODEL}")  # HEAD on the API, as proxies do
     assert head.status_code == 200 and int(head.headers["content-length"]) > 100
     with pytest.raises(HfHubHTTPError, match='"expand\\[0\\]" must be one of'):
         api.model_info(QA_MODEL, expand=["noSuchKey"])
@@ -180,15 +180,15 @@ def test_range_reads_map_into_the_zip_member(mirror, world, upstream):
     entry = upstream.catalog.repo("model", QA_MODEL).commits[sha].files["model.safetensors"]
     original = upstream.catalog.blob_path(entry.sha256).read_bytes()
     url = f"{mirror.url}/{QA_MODEL}/resolve/main/model.safetensors"
-    r = httpx.get(url, headers={"Range": "bytes=100-1123"})
+    r = loopback.get(url, headers={"Range": "bytes=100-1123"})
     assert r.status_code == 206 and r.content == original[100:1124]
     assert r.headers["content-range"] == f"bytes 100-1123/{len(original)}"
     assert r.headers["x-repo-commit"] == sha
     assert r.headers["x-linked-etag"].strip('"') == entry.sha256
-    tail = httpx.get(url, headers={"Range": "bytes=-16"})
+    tail = loopback.get(url, headers={"Range": "bytes=-16"})
     assert tail.content == original[-16:]
-    assert httpx.get(url, headers={"Range": f"bytes={len(original)}-"}).status_code == 416
-    assert httpx.get(url).content == original
+    assert loopback.get(url, headers={"Range": f"bytes={len(original)}-"}).status_code == 416
+    assert loopback.get(url).content == original
 
 
 def test_main_stays_on_the_approved_revision_when_upstream_moves(mirror, world, upstream):

@@ -14,6 +14,7 @@ from hub_assets.cli import main
 from hub_assets.errors import AuthenticationError
 from hub_assets.pipeline.identity import Identity, parse_duration
 from hub_assets.registry.identity import list_tokens
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import free_port
 
 
@@ -90,7 +91,7 @@ def test_the_first_admin_password_is_shown_once(tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+                loopback.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.2)

@@ -6,7 +6,6 @@ import re
 import threading
 import time
 
-import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -18,6 +17,7 @@ from hub_assets.pipeline.context import Pipeline
 from hub_assets.registry.store import Registry
 from hub_assets.service.app import create_app
 from hub_assets.settings import load_settings
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import free_port, pipeline_env
 
 PASSWORD = "a long enough password"
@@ -55,7 +55,7 @@ def running_service(_hub_server_session, tmp_path_factory):
         while not server.started:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
-        token = httpx.post(
+        token = loopback.post(
             f"{url}/authenticate", json={"username": "fuzz", "password": PASSWORD}
         ).json()["token"]
         try:

@@ -32,6 +32,7 @@ from hub_assets.registry.store import Registry
 from hub_assets.service.app import create_app, server_config
 from hub_assets.service.schemas import PackagePage
 from hub_assets.settings import load_settings
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import free_port, pipeline_env, reload_definitions
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -73,7 +74,9 @@ def service(_hub_server_session, tmp_path_factory):
 
 def login(url: str, user: str, password: str = PASSWORD) -> dict:
     # argon2 on a loaded 2-core machine: httpx's 5 s default is not the contract under test
-    r = httpx.post(f"{url}/authenticate", json={"username": user, "password": password}, timeout=60)
+    r = loopback.post(
+        f"{url}/authenticate", json={"username": user, "password": password}, timeout=60
+    )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
@@ -83,7 +86,7 @@ def ingested(service):
     """The seed's workflow: authenticate, ingest (in-process: no daemon), answer 200."""
     url, registry, _ = service
     up = login(url, "uploader")
-    r = httpx.post(
+    r = loopback.post(
         f"{url}/package/ingest-huggingface", json={"model_id": QA_MODEL}, headers=up, timeout=600
     )
     assert r.status_code == 200, r.text
@@ -100,7 +103,7 @@ def test_a_store_that_fails_answers_502_and_keeps_nothing(service, tmp_path, mon
     reload_definitions()
     try:
         up = login(url, "uploader")
-        r = httpx.post(
+        r = loopback.post(
             f"{url}/package/ingest-huggingface", json={"model_id": MINILM}, headers=up, timeout=600
         )
     finally:
@@ -121,23 +124,23 @@ def test_the_seed_workflow_end_to_end(service, ingested):
     assert body["s3_path"].endswith("package.zip") and body["net_score"] > 0.5
     assert body["metrics"]["reproducibility"] == 1.0
     read = login(url, "reader")
-    listed = httpx.get(f"{url}/packages", params={"model_id": QA_MODEL}, headers=read).json()
+    listed = loopback.get(f"{url}/packages", params={"model_id": QA_MODEL}, headers=read).json()
     assert listed["total"] == 1 and listed["items"][0]["package_id"] == body["package_id"]
-    got = httpx.get(f"{url}/packages/{body['package_id']}/download", headers=read)
+    got = loopback.get(f"{url}/packages/{body['package_id']}/download", headers=read)
     assert got.status_code == 200 and got.headers["etag"] == f'"{body["sha256"]}"'
     assert hashlib.sha256(got.content).hexdigest() == body["sha256"]
-    part = httpx.get(
+    part = loopback.get(
         f"{url}/packages/{body['package_id']}/download", headers={**read, "Range": "bytes=100-199"}
     )
     assert part.status_code == 206 and part.content == got.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(got.content)}"
-    bundle = httpx.get(f"{url}/packages/{body['package_id']}/bundle", headers=read)
+    bundle = loopback.get(f"{url}/packages/{body['package_id']}/bundle", headers=read)
     assert bundle.status_code == 200 and "bundle.zip" in bundle.headers["content-disposition"]
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as z:
         assert z.namelist() == ["package.zip", "proof/attestation.dsse.json", "proof/bom.cdx.json"]
         assert z.read("package.zip") == got.content  # unsigned: no signing key configured
-    assert httpx.get(f"{url}/packages/{body['package_id']}/bundle").status_code == 401
-    model = httpx.get(f"{url}/models/{QA_MODEL}", headers=read).json()
+    assert loopback.get(f"{url}/packages/{body['package_id']}/bundle").status_code == 401
+    model = loopback.get(f"{url}/models/{QA_MODEL}", headers=read).json()
     assert model["status"] == "ingested" and model["gate"]["passed"] is True
     chain = model["licence_chain"]  # no base model: its own licence only
     assert chain["passed"] and chain["chain"] == f"{QA_MODEL} (apache-2.0)"
@@ -153,10 +156,10 @@ def test_the_seed_workflow_end_to_end(service, ingested):
         "set aside as training data: hub-assets-demo/fictional-towns-qa"
         in (model["gate"]["message"])
     )
-    metrics = httpx.get(f"{url}/models/{QA_MODEL}/metrics", headers=read).json()["metrics"]
+    metrics = loopback.get(f"{url}/models/{QA_MODEL}/metrics", headers=read).json()["metrics"]
     assert {m["metric"] for m in metrics} >= {"license", "net_score"}
     assert all(m["fingerprint"] and m["code_version"] and m["run_id"] for m in metrics)
-    scrape = text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+    scrape = text_string_to_metric_families(loopback.get(f"{url}/metrics").text)
     traffic = {
         f.name: {s.labels["stage"]: s.value for s in f.samples}
         for f in scrape
@@ -170,7 +173,7 @@ def test_the_seed_workflow_end_to_end(service, ingested):
 def test_samples_without_sql(service, ingested):
     url, _, _ = service
     read = login(url, "reader")
-    r = httpx.get(f"{url}/models/{QA_MODEL}/samples", params={"worst": 4}, headers=read)
+    r = loopback.get(f"{url}/models/{QA_MODEL}/samples", params={"worst": 4}, headers=read)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_id"] == QA_MODEL and body["revision_sha"] == ingested["revision"]
@@ -178,13 +181,13 @@ def test_samples_without_sql(service, ingested):
     scores = [row["score"] for row in body["rows"]]
     assert scores == sorted(scores)
     assert all(row["input"] and row["reference"] for row in body["rows"])
-    missing = httpx.get(f"{url}/models/nobody/nothing/samples", headers=read)
+    missing = loopback.get(f"{url}/models/nobody/nothing/samples", headers=read)
     assert missing.status_code == 404 and missing.json()["detail"] == (
         "Model 'nobody/nothing' is not in the registry."
     )
-    assert httpx.get(f"{url}/models/{QA_MODEL}/samples").status_code == 401
+    assert loopback.get(f"{url}/models/{QA_MODEL}/samples").status_code == 401
     assert (
-        httpx.get(f"{url}/models/{QA_MODEL}/samples", params={"worst": -1}, headers=read)
+        loopback.get(f"{url}/models/{QA_MODEL}/samples", params={"worst": -1}, headers=read)
     ).status_code == 422
 
 
@@ -194,7 +197,7 @@ def test_ingestion_outcomes_as_http_statuses(service, ingested):
     up = login(url, "uploader")
 
     def ingest(model_id: str) -> httpx.Response:
-        return httpx.post(
+        return loopback.post(
             f"{url}/package/ingest-huggingface",
             json={"model_id": model_id},
             headers=up,
@@ -212,7 +215,7 @@ def test_ingestion_outcomes_as_http_statuses(service, ingested):
             "SELECT count(*) FROM packages WHERE model_id = ?", [QA_MODEL]
         ).fetchone() == (1,)
     assert [h[1] for h in after] == [h[1] for h in before]  # still `ingested`
-    other = httpx.post(
+    other = loopback.post(
         f"{url}/package/ingest-huggingface",
         json={"model_id": QA_MODEL, "version": "9.9.9"},
         headers=up,
@@ -237,7 +240,7 @@ def test_concurrent_duplicate_ingests_make_one_package(service):
     with ThreadPoolExecutor(2) as pool:
         answers = list(
             pool.map(
-                lambda _: httpx.post(
+                lambda _: loopback.post(
                     f"{url}/artifact/ingest",
                     json={"url": f"https://huggingface.co/{MINILM}"},
                     headers=up,
@@ -261,35 +264,38 @@ def test_concurrent_duplicate_ingests_make_one_package(service):
 def test_permissions(service):
     url, _, identity = service
     body = {"model_id": QA_MODEL}
-    assert httpx.get(f"{url}/packages").status_code == 401
+    assert loopback.get(f"{url}/packages").status_code == 401
     assert (
-        httpx.get(
+        loopback.get(
             f"{url}/packages", headers={"Authorization": "Bearer hat_1_" + "x" * 43}
         ).status_code
         == 401
     )  # forged
     assert (
-        httpx.get(f"{url}/packages", headers={"Authorization": "Bearer nonsense"}).status_code
+        loopback.get(f"{url}/packages", headers={"Authorization": "Bearer nonsense"}).status_code
         == 401
     )
     read = login(url, "reader")
-    assert httpx.get(f"{url}/packages", headers=read).status_code == 200
-    denied = httpx.post(f"{url}/package/ingest-huggingface", json=body, headers=read)
+    assert loopback.get(f"{url}/packages", headers=read).status_code == 200
+    denied = loopback.post(f"{url}/package/ingest-huggingface", json=body, headers=read)
     assert denied.status_code == 403 and "'upload'" in denied.json()["detail"]
     up = login(url, "uploader")
     decision = {"reason": "fine", "revision": "0" * 40}
     assert (
-        httpx.post(f"{url}/models/{QA_MODEL}/promote", json=decision, headers=up).status_code == 403
+        loopback.post(f"{url}/models/{QA_MODEL}/promote", json=decision, headers=up).status_code
+        == 403
     )
     assert (
-        httpx.delete(f"{url}/packages/{'0' * 8}-0000-0000-0000-{'0' * 12}", headers=up).status_code
+        loopback.delete(
+            f"{url}/packages/{'0' * 8}-0000-0000-0000-{'0' * 12}", headers=up
+        ).status_code
         == 403
     )
     issued = identity.create_token("reader", "ci", None)
     token = {"Authorization": f"Bearer {issued.token}"}
-    assert httpx.get(f"{url}/packages", headers=token).status_code == 200
+    assert loopback.get(f"{url}/packages", headers=token).status_code == 200
     identity.revoke(issued.token_id)
-    revoked = httpx.get(f"{url}/packages", headers=token)
+    revoked = loopback.get(f"{url}/packages", headers=token)
     assert revoked.status_code == 401 and revoked.json()["detail"] == INVALID_TOKEN
     from datetime import timedelta
 
@@ -297,14 +303,16 @@ def test_permissions(service):
         identity.create_token("reader", "old", timedelta(seconds=-1))
     expired = identity.create_token("reader", "old", timedelta(milliseconds=1))
     time.sleep(0.01)
-    gone = httpx.get(f"{url}/packages", headers={"Authorization": f"Bearer {expired.token}"})
+    gone = loopback.get(f"{url}/packages", headers={"Authorization": f"Bearer {expired.token}"})
     assert gone.status_code == 401 and gone.json()["detail"] == INVALID_TOKEN
 
 
 def test_failed_logins_back_off(service):
     url, _, _ = service
     codes = [
-        httpx.post(f"{url}/authenticate", json={"username": "somebody-else", "password": "wrong"})
+        loopback.post(
+            f"{url}/authenticate", json={"username": "somebody-else", "password": "wrong"}
+        )
         for _ in range(4)
     ]
     assert [c.status_code for c in codes[:2]] == [401, 401]
@@ -316,7 +324,7 @@ def test_approval_rules(service, ingested):
     url, registry, _ = service
     # A revision the gate refused (this test may run on a worker where no other test has
     # asked for it).
-    judged = httpx.post(
+    judged = loopback.post(
         f"{url}/package/ingest-huggingface",
         headers=login(url, "uploader"),
         json={"model_id": f"{ORG}/tiny-gpt2-stale"},
@@ -325,7 +333,7 @@ def test_approval_rules(service, ingested):
     assert judged.status_code == 400
     approve = login(url, "approver")
     sha = ingested["revision"]
-    ok = httpx.post(
+    ok = loopback.post(
         f"{url}/models/{QA_MODEL}/promote",
         json={"reason": "measured F1 0.61, above chance", "revision": sha},
         headers=approve,
@@ -337,19 +345,19 @@ def test_approval_rules(service, ingested):
             "SELECT revision_sha FROM gate_results WHERE model_id = ? AND NOT passed",
             [f"{ORG}/tiny-gpt2-stale"],
         ).fetchone()[0]
-    refused = httpx.post(
+    refused = loopback.post(
         f"{url}/models/{ORG}/tiny-gpt2-stale/promote",
         json={"reason": "please", "revision": stale_sha},
         headers=approve,
     )
     assert refused.status_code == 409 and "has not passed the quality gate" in refused.text
-    rejected = httpx.post(
+    rejected = loopback.post(
         f"{url}/models/{ORG}/tiny-gpt2-stale/reject",
         json={"reason": "stale", "revision": stale_sha},
         headers=approve,
     )
     assert rejected.status_code == 200
-    history = httpx.get(f"{url}/models/{QA_MODEL}", headers=approve).json()["history"]
+    history = loopback.get(f"{url}/models/{QA_MODEL}", headers=approve).json()["history"]
     assert history[-1]["status"] == "promoted"
 
 
@@ -358,13 +366,13 @@ def test_bad_input_is_refused_and_writes_nothing(service):
     up = login(url, "uploader")
     with registry.read() as con:
         before = con.execute("SELECT count(*) FROM ingest_requests").fetchone()
-    post = lambda body: httpx.post(  # noqa: E731
+    post = lambda body: loopback.post(  # noqa: E731
         f"{url}/package/ingest-huggingface", json=body, headers=up
     )
     assert post({"model_id": "../../etc/passwd"}).status_code == 422
     assert post({"model_id": QA_MODEL, "extra": 1}).status_code == 422
     assert post({"model_id": QA_MODEL, "version": "one"}).status_code == 422
-    big = httpx.post(
+    big = loopback.post(
         f"{url}/package/ingest-huggingface", headers=up, content=b"{" + b" " * 100_000 + b"}"
     )
     assert big.status_code == 413
@@ -373,17 +381,17 @@ def test_bad_input_is_refused_and_writes_nothing(service):
         for _ in range(64):
             yield b" " * 16384
 
-    chunked = httpx.post(f"{url}/package/ingest-huggingface", headers=up, content=chunks())
+    chunked = loopback.post(f"{url}/package/ingest-huggingface", headers=up, content=chunks())
     assert chunked.status_code == 413 and chunked.headers["X-Request-ID"]
     for bad in ("org/name\n", "org/name\r\nX: y"):
         assert (
-            httpx.post(
+            loopback.post(
                 f"{url}/package/ingest-huggingface", headers=up, json={"model_id": bad}
             ).status_code
             == 422
         ), bad
     for bad in ("1.0.0\n", "١.٠.٠", "01.0.0"):
-        answer = httpx.post(
+        answer = loopback.post(
             f"{url}/package/ingest-huggingface",
             headers=up,
             json={"model_id": QA_MODEL, "version": bad},
@@ -392,24 +400,26 @@ def test_bad_input_is_refused_and_writes_nothing(service):
     with registry.read() as con:
         assert con.execute("SELECT count(*) FROM ingest_requests").fetchone() == before
     read = login(url, "reader")
-    sql = httpx.get(f"{url}/packages", params={"name": "'; DROP TABLE packages; --"}, headers=read)
+    sql = loopback.get(
+        f"{url}/packages", params={"name": "'; DROP TABLE packages; --"}, headers=read
+    )
     assert sql.status_code == 200 and sql.json()["total"] == 0
     # a pattern is checked by the engine that runs it: what Python accepts and RE2 refuses
     # (look-around, back-references, a bad class) is a 422 in words, never a 500
     for pattern in ("(", "(?=a)", "(a)\\1", "[[:alpha:]"):
-        refused = httpx.get(f"{url}/packages", params={"name": pattern}, headers=read)
+        refused = loopback.get(f"{url}/packages", params={"name": pattern}, headers=read)
         assert refused.status_code == 422, (pattern, refused.text)
         assert refused.json()["detail"].startswith("Invalid name pattern")
-    assert httpx.get(f"{url}/packages/..%2F..%2Fetc", headers=read).status_code in (404, 422)
-    assert httpx.get(f"{url}/packages/not-an-id", headers=read).status_code == 422
-    assert httpx.get(f"{url}/models/a%20b", headers=read).status_code == 422
+    assert loopback.get(f"{url}/packages/..%2F..%2Fetc", headers=read).status_code in (404, 422)
+    assert loopback.get(f"{url}/packages/not-an-id", headers=read).status_code == 422
+    assert loopback.get(f"{url}/models/a%20b", headers=read).status_code == 422
     with registry.read() as con:
         assert con.execute("SELECT count(*) FROM packages").fetchone()[0] >= 0  # still there
 
 
 def test_metrics_are_prometheus_text_read_from_the_registry(service):
     url, registry, _ = service
-    r = httpx.get(f"{url}/metrics")  # public by default, as scrapers expect
+    r = loopback.get(f"{url}/metrics")  # public by default, as scrapers expect
     assert r.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(r.text)}
     assert {
@@ -439,7 +449,7 @@ def test_audit_rows_name_who_and_never_a_token(service):
     url, registry, _ = service
     headers = login(url, "reader")
     token = headers["Authorization"].split()[1]
-    httpx.post(f"{url}/authenticate", json={"username": "reader", "password": "nope"})
+    loopback.post(f"{url}/authenticate", json={"username": "reader", "password": "nope"})
     with registry.read() as con:
         rows = audit_events(con, limit=500)
     logins = [r for r in rows if r["action"] == "authenticate" and r["username"] == "reader"]
@@ -452,7 +462,7 @@ def test_audit_rows_name_who_and_never_a_token(service):
 def test_artifact_ingest_answers_201_or_424_with_gaps(service, ingested):
     url, _, _ = service
     up = login(url, "uploader")
-    stale = httpx.post(
+    stale = loopback.post(
         f"{url}/artifact/ingest",
         headers=up,
         timeout=600,
@@ -463,10 +473,10 @@ def test_artifact_ingest_answers_201_or_424_with_gaps(service, ingested):
     assert "bus_factor" in failing
     bus = failing["bus_factor"]
     assert bus["gap"] == pytest.approx(bus["required"] - bus["score"], abs=1e-4) and bus["gap"] > 0
-    again = httpx.post(f"{url}/artifact/ingest", json={"url": QA_MODEL}, headers=up, timeout=600)
+    again = loopback.post(f"{url}/artifact/ingest", json={"url": QA_MODEL}, headers=up, timeout=600)
     # already packaged at this revision: its package, nothing created
     assert again.status_code == 200 and again.json()["artifact_id"] == ingested["package_id"]
-    bad = httpx.post(f"{url}/artifact/ingest", json={"url": "https://x/../../etc"}, headers=up)
+    bad = loopback.post(f"{url}/artifact/ingest", json={"url": "https://x/../../etc"}, headers=up)
     assert bad.status_code == 422
 
 
@@ -485,7 +495,7 @@ def test_the_mirror_at_hub_keeps_an_access_log_usage_and_metrics_read(service, i
     admin = login(url, "admin", ADMIN_PASSWORD)
     deadline = time.monotonic() + 30  # the access log is written about once a second
     while True:
-        usage = httpx.get(f"{url}/mirror/usage", params={"since": "1h"}, headers=admin)
+        usage = loopback.get(f"{url}/mirror/usage", params={"since": "1h"}, headers=admin)
         assert usage.status_code == 200, usage.text
         body = usage.json()
         if body["downloads"] and body["refusals"] or time.monotonic() > deadline:
@@ -501,14 +511,14 @@ def test_the_mirror_at_hub_keeps_an_access_log_usage_and_metrics_read(service, i
         "repo_not_found",
         404,
     )
-    assert httpx.get(f"{url}/mirror/usage", headers=read).status_code == 403  # names people
-    assert httpx.get(f"{url}/mirror/usage").status_code == 401
-    bad = httpx.get(f"{url}/mirror/usage", params={"since": "soon"}, headers=admin)
+    assert loopback.get(f"{url}/mirror/usage", headers=read).status_code == 403  # names people
+    assert loopback.get(f"{url}/mirror/usage").status_code == 401
+    bad = loopback.get(f"{url}/mirror/usage", params={"since": "soon"}, headers=admin)
     assert bad.status_code == 422 and "30m, 24h, 7d, 2w" in bad.text
     deadline = time.monotonic() + 10  # /metrics may answer from a read up to 2 s old
     while True:
         families = {
-            f.name: f for f in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+            f.name: f for f in text_string_to_metric_families(loopback.get(f"{url}/metrics").text)
         }
         downloads = {
             s.labels["model_id"]: s.value
@@ -530,21 +540,21 @@ def test_the_mirror_at_hub_keeps_an_access_log_usage_and_metrics_read(service, i
 def test_search_and_retire(service, ingested):
     url, registry, _ = service
     read = login(url, "reader")
-    found = httpx.get(f"{url}/search", params={"q": "span-prediction"}, headers=read).json()
+    found = loopback.get(f"{url}/search", params={"q": "span-prediction"}, headers=read).json()
     assert QA_MODEL in [i["model_id"] for i in found["items"]]
-    by_tag = httpx.get(f"{url}/search", params={"q": "extractive-qa"}, headers=read).json()
+    by_tag = loopback.get(f"{url}/search", params={"q": "extractive-qa"}, headers=read).json()
     assert {i["matched"] for i in by_tag["items"]} == {"tag"}
-    assert httpx.get(f"{url}/search", params={"q": "%'"}, headers=read).json()["items"] == []
+    assert loopback.get(f"{url}/search", params={"q": "%'"}, headers=read).json()["items"] == []
     admin = login(url, "admin", ADMIN_PASSWORD)
     pid = ingested["package_id"]
-    gone = httpx.delete(f"{url}/packages/{pid}", headers=admin)
+    gone = loopback.delete(f"{url}/packages/{pid}", headers=admin)
     assert gone.status_code == 200
-    assert httpx.delete(f"{url}/packages/{pid}", headers=admin).status_code == 409
-    record = httpx.get(f"{url}/packages/{pid}", headers=read).json()
+    assert loopback.delete(f"{url}/packages/{pid}", headers=admin).status_code == 409
+    record = loopback.get(f"{url}/packages/{pid}", headers=read).json()
     assert record["retired_at"] and record["retired_by"] == "admin"  # the row stays
-    assert httpx.get(f"{url}/packages/{pid}/download", headers=read).status_code == 410
-    assert httpx.get(f"{url}/packages/{pid}/bundle", headers=read).status_code == 410
-    retired = httpx.get(f"{url}/packages", params={"status": "retired"}, headers=read).json()
+    assert loopback.get(f"{url}/packages/{pid}/download", headers=read).status_code == 410
+    assert loopback.get(f"{url}/packages/{pid}/bundle", headers=read).status_code == 410
+    retired = loopback.get(f"{url}/packages", params={"status": "retired"}, headers=read).json()
     assert [i["package_id"] for i in retired["items"]] == [pid]
     assert PackagePage.model_validate(retired).items[0].retired_by == "admin"  # as declared
 
@@ -553,7 +563,7 @@ def test_search_and_retire(service, ingested):
 def test_a_request_past_its_wait_answers_202_then_polls_to_the_outcome(service, ingested):
     url, _, _ = service
     up = login(url, "uploader")
-    first = httpx.post(
+    first = loopback.post(
         f"{url}/package/ingest-huggingface",
         params={"wait": 0},
         json={"model_id": f"{ORG}/tiny-bert-embedder"},
@@ -563,7 +573,7 @@ def test_a_request_past_its_wait_answers_202_then_polls_to_the_outcome(service, 
     poll = first.json()["poll"]
     assert first.headers["location"] == poll
     deadline = time.monotonic() + 300
-    while (answer := httpx.get(f"{url}{poll}", headers=up)).status_code == 202:
+    while (answer := loopback.get(f"{url}{poll}", headers=up)).status_code == 202:
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert answer.status_code == 400 and answer.json()["outcome"] == "gate_failed"
@@ -571,8 +581,8 @@ def test_a_request_past_its_wait_answers_202_then_polls_to_the_outcome(service, 
 
 def test_swagger_offers_bearer_authorization(service):
     url, _, _ = service
-    assert "swagger-ui" in httpx.get(f"{url}/docs").text
-    spec = httpx.get(f"{url}/openapi.json").json()
+    assert "swagger-ui" in loopback.get(f"{url}/docs").text
+    spec = loopback.get(f"{url}/openapi.json").json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert {
         "/authenticate",
@@ -588,7 +598,7 @@ def test_every_route_declares_what_it_answers(service):
     """Each operation in /openapi.json has a schema for its success body and declares the
     error statuses it can give, each with the Problem body."""
     url, _, _ = service
-    spec = httpx.get(f"{url}/openapi.json").json()
+    spec = loopback.get(f"{url}/openapi.json").json()
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
             answers = op["responses"]
@@ -614,7 +624,7 @@ def test_the_api_page_renders_offline_in_a_browser(service, tmp_path):
     """Debian's chromium, headless, with every host but loopback unresolvable, renders the
     Swagger page's operations: its files come from the service itself, not a CDN."""
     url, _, _ = service
-    page = httpx.get(f"{url}/docs").text
+    page = loopback.get(f"{url}/docs").text
     assert "cdn" not in page.lower() and "https://" not in page
     dom = subprocess.run(
         [
@@ -635,7 +645,7 @@ def test_the_api_page_renders_offline_in_a_browser(service, tmp_path):
         stdin=subprocess.DEVNULL,
     ).stdout
     shown = set(re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom))
-    spec = httpx.get(f"{url}/openapi.json").json()
+    spec = loopback.get(f"{url}/openapi.json").json()
     assert shown == set(spec["paths"]), dom[-2000:]
 
 
@@ -672,7 +682,7 @@ def test_parallel_logins_cannot_get_around_the_back_off(registry, tmp_path):
         with ThreadPoolExecutor(32) as pool:
             answers = list(
                 pool.map(
-                    lambda pw: httpx.post(
+                    lambda pw: loopback.post(
                         f"{url}/authenticate",
                         json={"username": "target", "password": pw},
                         timeout=60,
@@ -702,7 +712,7 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(
     monkeypatch.setenv("HUB_ASSETS_TRUSTED_PROXIES", trusted)
     with own_service(registry, tmp_path) as (url, _):
         codes = [
-            httpx.post(
+            loopback.post(
                 f"{url}/authenticate",
                 json={"username": f"guess{i}", "password": "not it"},
                 headers={"X-Forwarded-For": f"203.0.113.{i}"},
@@ -726,7 +736,7 @@ def test_an_unexpected_failure_answers_500_in_words_with_its_request_id(registry
         url,
         _,
     ):
-        answer = httpx.get(f"{url}/broken")
+        answer = loopback.get(f"{url}/broken")
     assert answer.status_code == 500
     request_id = answer.headers["X-Request-ID"]
     assert answer.json() == {
@@ -745,26 +755,26 @@ def test_identity_an_auditor_accepts(registry, tmp_path):
         session = login(url, "alice")
         api = identity.create_token("alice", "ci", timedelta(days=1))
         api_headers = {"Authorization": f"Bearer {api.token}"}
-        assert httpx.get(f"{url}/packages", headers=session).status_code == 200
+        assert loopback.get(f"{url}/packages", headers=session).status_code == 200
 
         identity.set_disabled("alice", True)
         for headers in (session, api_headers):
-            gone = httpx.get(f"{url}/packages", headers=headers)
+            gone = loopback.get(f"{url}/packages", headers=headers)
             assert gone.status_code == 401 and gone.json()["detail"] == INVALID_TOKEN
         identity.set_disabled("alice", False)
-        assert httpx.get(f"{url}/packages", headers=api_headers).status_code == 200
+        assert loopback.get(f"{url}/packages", headers=api_headers).status_code == 200
 
         identity.add_user("alice", ["read", "upload"], "a brand new password!")  # new password
-        assert httpx.get(f"{url}/packages", headers=session).status_code == 401  # session over
-        assert httpx.get(f"{url}/packages", headers=api_headers).status_code == 200  # API token
+        assert loopback.get(f"{url}/packages", headers=session).status_code == 401  # session over
+        assert loopback.get(f"{url}/packages", headers=api_headers).status_code == 200  # API token
 
         assert sorted(identity.revoke_all("alice")) == [api.token_id]
-        assert httpx.get(f"{url}/packages", headers=api_headers).status_code == 401
+        assert loopback.get(f"{url}/packages", headers=api_headers).status_code == 401
 
         # forged secrets for a real id: a few are checked, then 429 (no argon2 per guess)
         bob = identity.create_token("alice", "bob", timedelta(days=1))
         forged = [
-            httpx.get(
+            loopback.get(
                 f"{url}/packages",
                 headers={"Authorization": f"Bearer hat_{bob.token_id}_{'x' * 30}{i:02d}"},
             )
@@ -773,18 +783,18 @@ def test_identity_an_auditor_accepts(registry, tmp_path):
         codes = [f.status_code for f in forged]
         assert codes[:3] == [401, 401, 401] and 429 in codes[3:], codes
         assert {f.json()["detail"] for f in forged if f.status_code == 401} == {INVALID_TOKEN}
-        unknown = httpx.get(
+        unknown = loopback.get(
             f"{url}/packages", headers={"Authorization": f"Bearer hat_99999_{'y' * 32}"}
         )
         assert unknown.status_code == 401 and unknown.json()["detail"] == INVALID_TOKEN
 
         # refused writes are audited; the failed login of an unknown name stores no name
-        anonymous = httpx.delete(f"{url}/packages/{'0' * 8}-0000-0000-0000-{'0' * 12}")
+        anonymous = loopback.delete(f"{url}/packages/{'0' * 8}-0000-0000-0000-{'0' * 12}")
         assert anonymous.status_code == 401
         identity.add_user("reader2", ["read"], PASSWORD)
         reader = login(url, "reader2")
         assert (
-            httpx.post(
+            loopback.post(
                 f"{url}/models/a/b/promote",
                 json={"reason": "x", "revision": "0" * 40},
                 headers=reader,
@@ -792,7 +802,7 @@ def test_identity_an_auditor_accepts(registry, tmp_path):
             == 403
         )
         typed = "my-secret-password-123"
-        httpx.post(f"{url}/authenticate", json={"username": typed, "password": "whatever"})
+        loopback.post(f"{url}/authenticate", json={"username": typed, "password": "whatever"})
     with registry.read() as con:
         rows = audit_events(con, limit=500)
     refused = {(r["action"], r["username"], r["status"]) for r in rows if r["status"] in (401, 403)}

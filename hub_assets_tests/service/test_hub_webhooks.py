@@ -7,7 +7,6 @@ import os
 import shutil
 import time
 
-import httpx
 import pytest
 from huggingface_hub import HfApi
 
@@ -20,6 +19,7 @@ from hub_assets.registry.identity import audit_events
 from hub_assets.registry.store import Registry
 from hub_assets.service.app import create_app
 from hub_assets.settings import load_settings
+from hub_assets_tests import loopback
 from hub_assets_tests.conftest import pipeline_env
 from hub_assets_tests.local_servers import free_port, running_app
 
@@ -91,7 +91,7 @@ def test_a_commit_to_a_demo_model_gets_its_new_verdict(round_trip):
     print(f"commit to verdict: {took:.1f} s")
 
     # the Hub's retry of the same delivery: nothing new is queued
-    again = httpx.post(
+    again = loopback.post(
         f"{url}/webhooks/hub", json=target.sent[0], headers={"X-Webhook-Secret": SECRET}
     )
     assert again.status_code == 202 and again.json()["status"] in ("judged", "under_way")
@@ -107,7 +107,7 @@ def test_wrong_secrets_and_hostile_payloads(round_trip):
     good = content_update(hub.url, repo, "main", None, "a" * 40)
 
     def post(payload, secret=SECRET, raw=None):
-        return httpx.post(
+        return loopback.post(
             f"{url}/webhooks/hub",
             content=raw if raw is not None else json.dumps(payload).encode(),
             headers={"X-Webhook-Secret": secret, "Content-Type": "application/json"},
@@ -176,5 +176,7 @@ def test_a_deleted_repo_is_recorded_from_the_hubs_webhook(round_trip):
     # the same event for a model the registry does not know changes nothing
     unknown = json.loads(json.dumps(target.sent[0]))
     unknown["repo"]["name"] = f"{ORG}/never-seen"
-    answer = httpx.post(f"{url}/webhooks/hub", json=unknown, headers={"X-Webhook-Secret": SECRET})
+    answer = loopback.post(
+        f"{url}/webhooks/hub", json=unknown, headers={"X-Webhook-Secret": SECRET}
+    )
     assert answer.status_code == 202 and answer.json()["status"] == "ignored"
