@@ -1,5 +1,5 @@
 """HTTP calls from the tests to the servers they start: httpx's functions, with one TLS
-context for all of them. `loopback.get(url)` builds a context from certifi's bundle at every
+context for all of them. `httpx.get(url)` builds a context from certifi's bundle at every
 call (about 30 ms, even for an http:// URL), some 500 times a suite. As with `httpx.get`,
 each call is a client of its own: no cookie and no connection carries over to the next."""
 
@@ -7,14 +7,12 @@ from typing import Any
 
 import httpx
 
-from hub_assets_tests import loopback
-
 _TLS = httpx.create_ssl_context()
 
 
 def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     """`httpx.request`, with the shared TLS context."""
-    return loopback.request(method, url, verify=_TLS, **kwargs)
+    return httpx.request(method, url, verify=_TLS, **kwargs)
 
 
 def get(url: str, **kwargs: Any) -> httpx.Response:
