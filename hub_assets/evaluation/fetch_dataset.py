@@ -31,23 +31,27 @@ def preload() -> None:
 
 
 def reach_the_hub(repo: str, revision: str) -> None:
-    """Ask the Hub about the dataset once before `datasets` does, so that a Hub that cannot
-    be reached is said at once, as the pipeline's Hub client says it (`HubClient.call`).
-    `datasets` would retry the connection with huggingface_hub's back-off, 23 s of sleeps,
-    and then fail the same way. Any answer, an error status included, lets the load go on:
-    `datasets` words those itself."""
+    """Connect to the Hub once before `datasets` does, so that a Hub that cannot be reached
+    is said at once, as the pipeline's Hub client says it (`HubClient.call`). `datasets`
+    would retry the connection with huggingface_hub's back-off, 23 s of sleeps, and then
+    fail the same way. The answer's body is never read and no token is sent: any answer
+    lets the load go on, and `datasets` words an error status itself."""
+    from urllib.parse import quote
+
     import httpx2
-    from huggingface_hub import HfApi, constants
+    from huggingface_hub import constants
 
     from hub_assets.hub.pacing import transport_words
 
+    url = f"{constants.ENDPOINT}/api/datasets/{repo}/revision/{quote(revision, safe='')}"
     try:
-        HfApi().dataset_info(repo, revision=revision)
-    except httpx2.TransportError as e:
+        with httpx2.stream("GET", url, timeout=30):
+            pass
+    except httpx2.ConnectError as e:
         raise SystemExit(
             f"The Hub at {constants.ENDPOINT} is unreachable ({transport_words(e)})."
         ) from None
-    except Exception:  # an answer: `datasets` reads it again and says what it means
+    except httpx2.TransportError:  # slow or cut short: `datasets` has its own patience
         pass
 
 
